@@ -1,0 +1,42 @@
+import type { Logger } from 'pino';
+import type { Config } from './config.js';
+import { closeDatabase, openDatabase, type Db } from './db/connection.js';
+import { Engine, type EngineOptions } from './engine/engine.js';
+import { startServer, type SluiceServer } from './server.js';
+
+/** A running Sluice: database, engine and server, started in that order and stopped in reverse. */
+export interface App {
+  db: Db;
+  engine: Engine;
+  server: SluiceServer;
+  stop(): Promise<void>;
+}
+
+export async function startApp(
+  config: Config,
+  logger: Logger,
+  engineOptions: Partial<Omit<EngineOptions, 'db' | 'config' | 'logger'>> = {},
+): Promise<App> {
+  const db = openDatabase(config.dbFile);
+  const engine = new Engine({ db, config, logger, ...engineOptions });
+  try {
+    await engine.start();
+    const server = await startServer({ engine, db, logger, host: config.host, port: config.port });
+    let stopping: Promise<void> | undefined;
+    return {
+      db,
+      engine,
+      server,
+      stop: () =>
+        (stopping ??= (async () => {
+          await server.close();
+          await engine.stop();
+          closeDatabase(db);
+        })()),
+    };
+  } catch (error) {
+    await engine.stop();
+    closeDatabase(db);
+    throw error;
+  }
+}

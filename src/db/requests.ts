@@ -1,0 +1,303 @@
+import { and, asc, desc, eq, gt, inArray, lt, sql } from 'drizzle-orm';
+import type { Db } from './connection.js';
+import { batches, requests, type RequestRow, type StoredError } from './schema.js';
+import { BatchStatus, RequestStatus } from './status.js';
+
+/**
+ * Every statement that moves requests between states, one named function per transition,
+ * set-based and in one transaction (graphile-worker style). Transitions out of `running` only
+ * apply to rows that are still `running`, so a late answer can never give a request a second
+ * result after it was cancelled, expired or already recorded.
+ */
+
+/** A named parameter of a prepared statement, usable where Drizzle expects a column value. */
+function param(name: string) {
+  return sql`${sql.placeholder(name)}`;
+}
+
+/** Keeps `IN (...)` lists well under SQLite's bound-parameter limit. */
+const ID_SLICE = 5_000;
+
+function slices<T>(items: readonly T[], size = ID_SLICE): T[][] {
+  const out: T[][] = [];
+  for (let start = 0; start < items.length; start += size) out.push(items.slice(start, start + size));
+  return out;
+}
+
+export interface PendingRequest {
+  id: number;
+  endpoint: string;
+  body: Record<string, unknown>;
+}
+
+/** Requests of a batch still waiting for their token estimate. */
+export async function listPendingRequests(db: Db, batchId: string): Promise<PendingRequest[]> {
+  return db
+    .select({ id: requests.id, endpoint: batches.endpoint, body: requests.body })
+    .from(requests)
+    .innerJoin(batches, eq(batches.id, requests.batchId))
+    .where(and(eq(requests.batchId, batchId), eq(requests.status, RequestStatus.pending)))
+    .orderBy(asc(requests.id))
+    .all();
+}
+
+/** validating -> in_progress, pending -> queued, with each request's estimate, in one transaction. */
+export async function queueEstimatedRequests(
+  db: Db,
+  batchId: string,
+  estimates: ReadonlyArray<{ id: number; tokens: number }>,
+  now: number,
+): Promise<void> {
+  db.transaction((tx) => {
+    const update = tx
+      .update(requests)
+      .set({ status: RequestStatus.queued, estimatedTokens: param('tokens'), queuedAt: now })
+      .where(and(eq(requests.id, param('id')), eq(requests.status, RequestStatus.pending)))
+      .prepare();
+    let total = 0;
+    for (const { id, tokens } of estimates) {
+      update.run({ id, tokens });
+      total += tokens;
+    }
+    tx.update(batches)
+      .set({ status: BatchStatus.inProgress, startedAt: now, estimatedTokens: total })
+      .where(and(eq(batches.id, batchId), eq(batches.status, BatchStatus.validating)))
+      .run();
+  });
+}
+
+/** A queued request as a lane needs it: identity, cost, and when it may go. */
+export interface QueuedRequest {
+  id: number;
+  batchId: string;
+  estimatedTokens: number;
+  notBefore: number | null;
+  queuedAt: number;
+}
+
+export async function listQueuedRequests(db: Db, batchId: string): Promise<QueuedRequest[]> {
+  const rows = db
+    .select({
+      id: requests.id,
+      batchId: requests.batchId,
+      estimatedTokens: requests.estimatedTokens,
+      notBefore: requests.notBefore,
+      queuedAt: requests.queuedAt,
+    })
+    .from(requests)
+    .where(and(eq(requests.batchId, batchId), eq(requests.status, RequestStatus.queued)))
+    .orderBy(asc(requests.id))
+    .all();
+  return rows.map((row) => ({ ...row, estimatedTokens: row.estimatedTokens ?? 0, queuedAt: row.queuedAt ?? 0 }));
+}
+
+/** queued -> running for requests a lane admitted; counts the attempt. Returns the bodies to send. */
+export async function claimRequests(
+  db: Db,
+  ids: readonly number[],
+  now: number,
+): Promise<Array<{ id: number; body: Record<string, unknown>; attempts: number }>> {
+  return db.transaction((tx) => {
+    const claimed: Array<{ id: number; body: Record<string, unknown>; attempts: number }> = [];
+    for (const slice of slices(ids)) {
+      claimed.push(
+        ...tx
+          .update(requests)
+          .set({ status: RequestStatus.running, startedAt: now, attempts: sql`${requests.attempts} + 1` })
+          .where(and(inArray(requests.id, slice), eq(requests.status, RequestStatus.queued)))
+          .returning({ id: requests.id, body: requests.body, attempts: requests.attempts })
+          .all(),
+      );
+    }
+    return claimed;
+  });
+}
+
+/** What happened to one running request. Recorded in groups by `recordOutcomes`. */
+export type RequestOutcome =
+  | {
+      kind: 'succeeded';
+      id: number;
+      batchId: string;
+      at: number;
+      responseStatus: number;
+      response: unknown;
+      promptTokens: number;
+      completionTokens: number;
+      providerRequestId: string | null;
+      latencyMs: number;
+    }
+  | { kind: 'failed'; id: number; batchId: string; at: number; error: StoredError; latencyMs: number | null }
+  /** Back to the queue: a retry after backoff, or a rate-limited attempt that is handed back. */
+  | { kind: 'requeued'; id: number; batchId: string; at: number; notBefore: number; error: StoredError; refundAttempt: boolean }
+  /** Aborted in flight by cancel or expiry. */
+  | { kind: 'stopped'; id: number; batchId: string; at: number; status: 'cancelled' | 'expired' };
+
+/**
+ * Writes a group of outcomes in one transaction (group commit) and adds usage to the batch
+ * totals. Returns the outcomes that applied: a row that was no longer `running` is skipped.
+ */
+export async function recordOutcomes(db: Db, outcomes: readonly RequestOutcome[]): Promise<RequestOutcome[]> {
+  if (outcomes.length === 0) return [];
+  return db.transaction((tx) => {
+    const applied: RequestOutcome[] = [];
+    const usageByBatch = new Map<string, { prompt: number; completion: number }>();
+    const whereRunning = and(eq(requests.id, param('id')), eq(requests.status, RequestStatus.running));
+    const succeed = tx
+      .update(requests)
+      .set({
+        status: RequestStatus.succeeded,
+        finishedAt: param('at'),
+        responseStatus: param('responseStatus'),
+        response: param('response'),
+        promptTokens: param('promptTokens'),
+        completionTokens: param('completionTokens'),
+        providerRequestId: param('providerRequestId'),
+        latencyMs: param('latencyMs'),
+        error: null,
+        notBefore: null,
+      })
+      .where(whereRunning)
+      .prepare();
+    const fail = tx
+      .update(requests)
+      .set({
+        status: RequestStatus.failed,
+        finishedAt: param('at'),
+        error: param('error'),
+        latencyMs: param('latencyMs'),
+      })
+      .where(whereRunning)
+      .prepare();
+    const requeue = tx
+      .update(requests)
+      .set({
+        status: RequestStatus.queued,
+        queuedAt: param('at'),
+        notBefore: param('notBefore'),
+        error: param('error'),
+        attempts: sql`${requests.attempts} - ${sql.placeholder('refund')}`,
+      })
+      .where(whereRunning)
+      .prepare();
+    const stop = tx
+      .update(requests)
+      .set({ status: param('status'), finishedAt: param('at') })
+      .where(whereRunning)
+      .prepare();
+
+    for (const outcome of outcomes) {
+      let changes: number;
+      switch (outcome.kind) {
+        case 'succeeded': {
+          changes = succeed.run({ ...outcome, response: JSON.stringify(outcome.response ?? null) }).changes;
+          if (changes > 0) {
+            const usage = usageByBatch.get(outcome.batchId) ?? { prompt: 0, completion: 0 };
+            usage.prompt += outcome.promptTokens;
+            usage.completion += outcome.completionTokens;
+            usageByBatch.set(outcome.batchId, usage);
+          }
+          break;
+        }
+        case 'failed':
+          changes = fail.run({ id: outcome.id, at: outcome.at, error: JSON.stringify(outcome.error), latencyMs: outcome.latencyMs }).changes;
+          break;
+        case 'requeued':
+          changes = requeue.run({
+            id: outcome.id,
+            at: outcome.at,
+            notBefore: outcome.notBefore,
+            error: JSON.stringify(outcome.error),
+            refund: outcome.refundAttempt ? 1 : 0,
+          }).changes;
+          break;
+        case 'stopped':
+          changes = stop.run({ id: outcome.id, at: outcome.at, status: outcome.status }).changes;
+          break;
+        default: {
+          const never: never = outcome;
+          throw new Error(`Unknown outcome ${JSON.stringify(never)}`);
+        }
+      }
+      if (changes > 0) applied.push(outcome);
+    }
+    for (const [batchId, usage] of usageByBatch) {
+      tx.update(batches)
+        .set({
+          promptTokens: sql`${batches.promptTokens} + ${usage.prompt}`,
+          completionTokens: sql`${batches.completionTokens} + ${usage.completion}`,
+        })
+        .where(eq(batches.id, batchId))
+        .run();
+    }
+    return applied;
+  });
+}
+
+/**
+ * Ends every request of a batch that has not started: pending or queued -> cancelled, expired,
+ * or failed (a batch that failed validation after it was accepted).
+ * In-flight requests are left to `recordOutcomes` once their abort settles.
+ */
+export async function stopWaitingRequests(
+  db: Db,
+  batchId: string,
+  status: 'cancelled' | 'expired' | 'failed',
+  now: number,
+  error?: StoredError,
+): Promise<number[]> {
+  return db
+    .update(requests)
+    .set({ status, finishedAt: now, ...(error ? { error } : {}) })
+    .where(and(eq(requests.batchId, batchId), inArray(requests.status, [RequestStatus.pending, RequestStatus.queued])))
+    .returning({ id: requests.id })
+    .all()
+    .map((row) => row.id);
+}
+
+/** Crash recovery: a request found `running` at start-up was interrupted; it goes back to the queue. */
+export async function requeueInterruptedRequests(db: Db, now: number): Promise<number> {
+  return db
+    .update(requests)
+    .set({ status: RequestStatus.queued, queuedAt: now })
+    .where(eq(requests.status, RequestStatus.running))
+    .run().changes;
+}
+
+export interface RequestPageArgs {
+  batchId: string;
+  statuses?: readonly RequestStatus[];
+  /** Keyset cursors: request row ids, exclusive. */
+  afterId?: number;
+  beforeId?: number;
+  limit: number;
+  /** Read from the end (a `last` page); rows still come back in read order. */
+  inverted?: boolean;
+}
+
+/** In submission order (or reverse when inverted). */
+export async function listRequests(db: Db, args: RequestPageArgs): Promise<RequestRow[]> {
+  const conditions = [eq(requests.batchId, args.batchId)];
+  if (args.statuses && args.statuses.length > 0) conditions.push(inArray(requests.status, [...args.statuses]));
+  if (args.afterId !== undefined) conditions.push(gt(requests.id, args.afterId));
+  if (args.beforeId !== undefined) conditions.push(lt(requests.id, args.beforeId));
+  return db
+    .select()
+    .from(requests)
+    .where(and(...conditions))
+    .orderBy(args.inverted ? desc(requests.id) : asc(requests.id))
+    .limit(args.limit)
+    .all();
+}
+
+/** Requests by id, restricted to one tenant's batches. */
+export async function getRequestsByIds(db: Db, tenant: string, ids: readonly number[]): Promise<RequestRow[]> {
+  if (ids.length === 0) return [];
+  return db
+    .select({ request: requests })
+    .from(requests)
+    .innerJoin(batches, eq(batches.id, requests.batchId))
+    .where(and(eq(batches.tenant, tenant), inArray(requests.id, [...ids])))
+    .all()
+    .map((row) => row.request);
+}

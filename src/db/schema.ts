@@ -1,0 +1,85 @@
+import { sql } from 'drizzle-orm';
+import { index, integer, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
+
+/**
+ * The durable store. Times are epoch milliseconds. JSON columns hold bodies as the user gave
+ * them and responses as the provider sent them. Status values are the engine's
+ * (`src/engine/lifecycle.ts`); SQLite does not enforce them, the engine's types do.
+ */
+
+/** The last error of a request, as stored and shown. */
+export interface StoredError {
+  class: string;
+  status?: number;
+  type: string;
+  message: string;
+}
+
+export const batches = sqliteTable(
+  'batches',
+  {
+    id: text('id').primaryKey(),
+    /** Every batch belongs to one tenant from the start; one default tenant until auth lands. */
+    tenant: text('tenant').notNull().default('default'),
+    name: text('name').notNull(),
+    /** The provider that serves the batch's model, resolved at submission. */
+    provider: text('provider').notNull(),
+    model: text('model').notNull(),
+    endpoint: text('endpoint').notNull(),
+    priority: integer('priority').notNull(),
+    status: text('status').notNull(),
+    maxAttempts: integer('max_attempts').notNull(),
+    requestCount: integer('request_count').notNull(),
+    estimatedTokens: integer('estimated_tokens').notNull().default(0),
+    promptTokens: integer('prompt_tokens').notNull().default(0),
+    completionTokens: integer('completion_tokens').notNull().default(0),
+    metadata: text('metadata', { mode: 'json' }).$type<Record<string, string>>(),
+    createdAt: integer('created_at').notNull(),
+    startedAt: integer('started_at'),
+    finishedAt: integer('finished_at'),
+    expiresAt: integer('expires_at').notNull(),
+    /** Why a batch failed or was stopped, when it did. */
+    statusReason: text('status_reason'),
+  },
+  (t) => [index('batches_tenant_id').on(t.tenant, t.id), index('batches_status').on(t.status)],
+);
+
+export const requests = sqliteTable(
+  'requests',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    batchId: text('batch_id')
+      .notNull()
+      .references(() => batches.id, { onDelete: 'cascade' }),
+    /** Position in the submitted batch (0-based), kept for error messages and ordering. */
+    position: integer('position').notNull(),
+    customId: text('custom_id').notNull(),
+    body: text('body', { mode: 'json' }).$type<Record<string, unknown>>().notNull(),
+    status: text('status').notNull(),
+    attempts: integer('attempts').notNull().default(0),
+    /** Admission cost (prompt + max output tokens), from the token-counting pool. */
+    estimatedTokens: integer('estimated_tokens'),
+    promptTokens: integer('prompt_tokens'),
+    completionTokens: integer('completion_tokens'),
+    responseStatus: integer('response_status'),
+    response: text('response', { mode: 'json' }).$type<unknown>(),
+    providerRequestId: text('provider_request_id'),
+    /** The last error: `{ class, status?, type, message }`. */
+    error: text('error', { mode: 'json' }).$type<StoredError>(),
+    /** A retried request is not sent before this time. */
+    notBefore: integer('not_before'),
+    queuedAt: integer('queued_at'),
+    startedAt: integer('started_at'),
+    finishedAt: integer('finished_at'),
+    latencyMs: integer('latency_ms'),
+  },
+  (t) => [
+    uniqueIndex('requests_batch_custom_id').on(t.batchId, t.customId),
+    index('requests_batch_status').on(t.batchId, t.status, t.id),
+    index('requests_batch_position').on(t.batchId, t.position),
+    index('requests_status').on(t.status).where(sql`status in ('pending', 'queued', 'running')`),
+  ],
+);
+
+export type BatchRow = typeof batches.$inferSelect;
+export type RequestRow = typeof requests.$inferSelect;

@@ -1,0 +1,535 @@
+import type { Logger } from 'pino';
+import type { Config, LaneLimits } from '../config.js';
+import type { Db } from '../db/connection.js';
+import { countRequestsByStatus, getBatch, getBatchById, insertBatch, listOpenBatches, updateBatch, setBatchPriority as storeBatchPriority } from '../db/batches.js';
+import {
+  claimRequests,
+  listPendingRequests,
+  listQueuedRequests,
+  queueEstimatedRequests,
+  requeueInterruptedRequests,
+  stopWaitingRequests,
+  type RequestOutcome,
+} from '../db/requests.js';
+import type { BatchRow, StoredError } from '../db/schema.js';
+import { BatchStatus, isFinalBatchStatus } from '../db/status.js';
+import { validateBatchInput, type BatchInput } from './batch-input.js';
+import { conflict, notFound, badInput } from './errors.js';
+import { createEngineBus, type EngineBus } from './events.js';
+import { newBatchId } from './ids.js';
+import { Lane, laneKey, type LaneItem } from './lane.js';
+import { OutcomeRecorder } from './outcome-recorder.js';
+import { isPriorityLevel } from './priority.js';
+import { ProgressCoalescer } from './progress.js';
+import type { Endpoint, ProviderFailure, ProviderOutcome } from './providers/provider.js';
+import { ProviderRegistry, type ModelRoute } from './providers/registry.js';
+import { decideRetry, retryDefaults, type RetryOptions } from './retry-policy.js';
+import { TokenCounter } from './tokens/token-counter.js';
+
+/**
+ * The in-process engine: takes accepted batches, estimates them in the token-counting pool,
+ * feeds their requests to lanes, sends what the lanes admit, and records every outcome in
+ * SQLite before it publishes the event. It knows nothing of GraphQL.
+ */
+
+export interface EngineOptions {
+  db: Db;
+  config: Config;
+  logger: Logger;
+  registry?: ProviderRegistry;
+  retry?: Partial<RetryOptions>;
+  /** How long `stop()` lets in-flight requests finish before aborting and re-queueing them. */
+  shutdownGraceMs?: number;
+}
+
+/** Why an in-flight request was aborted. */
+type StopReason = 'cancelled' | 'expired' | 'shutdown';
+
+interface ActiveBatch {
+  id: string;
+  tenant: string;
+  endpoint: Endpoint;
+  lane: Lane;
+  priority: number;
+  maxAttempts: number;
+  status: BatchStatus;
+  /** Requests not yet in a final state. */
+  remaining: number;
+  /** Dispatched requests whose outcome is not committed yet. */
+  running: number;
+  /** Set while cancel or expiry waits for in-flight requests to settle. */
+  stopping?: 'cancelled' | 'expired';
+  expiryTimer?: NodeJS.Timeout;
+}
+
+interface InFlight {
+  controller: AbortController;
+  batch: ActiveBatch;
+  item: LaneItem;
+}
+
+const DEFAULT_SHUTDOWN_GRACE_MS = 10_000;
+/** setTimeout holds at most 2^31-1 ms; longer completion windows re-arm. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+export class Engine {
+  readonly bus: EngineBus = createEngineBus();
+  readonly registry: ProviderRegistry;
+  readonly #db: Db;
+  readonly #config: Config;
+  readonly #log: Logger;
+  readonly #retry: RetryOptions;
+  readonly #graceMs: number;
+  readonly #lanes = new Map<string, Lane>();
+  readonly #active = new Map<string, ActiveBatch>();
+  readonly #inFlight = new Map<number, InFlight>();
+  readonly #dispatches = new Set<Promise<void>>();
+  /** Lane items of requests being re-queued, until their commit puts them back in a lane. */
+  readonly #requeueing = new Map<number, { item: LaneItem; notBefore: number }>();
+  readonly #recorder: OutcomeRecorder;
+  readonly #progress: ProgressCoalescer;
+  #counter: TokenCounter | undefined;
+  #state: 'idle' | 'running' | 'stopping' | 'stopped' = 'idle';
+
+  constructor(options: EngineOptions) {
+    this.#db = options.db;
+    this.#config = options.config;
+    this.#log = options.logger.child({ module: 'engine' });
+    this.registry = options.registry ?? ProviderRegistry.fromConfig(options.config);
+    this.#retry = { ...retryDefaults, ...options.retry };
+    this.#graceMs = options.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS;
+    this.#recorder = new OutcomeRecorder(
+      this.#db,
+      (group, applied) => this.#onCommitted(group, applied),
+      (error, group) => this.#log.error({ err: error, outcomes: group.length }, 'recording outcomes failed; the requests stay running and are re-queued at the next start'),
+    );
+    this.#progress = new ProgressCoalescer(options.config.progressIntervalMs, (id) => void this.#publish(id, false));
+  }
+
+  /** Starts the token-counting pool and picks up every batch left open by the last run. */
+  async start(): Promise<void> {
+    if (this.#state !== 'idle') throw new Error(`engine cannot start from state ${this.#state}`);
+    this.#counter = new TokenCounter({ chunkSize: this.#config.tokenChunkSize });
+    this.#state = 'running';
+    await this.#recover();
+  }
+
+  /**
+   * Graceful stop: admits nothing more, lets in-flight requests finish within the grace
+   * period, aborts the rest (they go back to `queued`, attempt refunded), writes every
+   * outcome, and closes the pool. The database stays open for the caller to close.
+   */
+  async stop(): Promise<void> {
+    if (this.#state !== 'running') return;
+    this.#state = 'stopping';
+    const settled = Promise.all([...this.#dispatches]);
+    const grace = new Promise<'timeout'>((resolve) => setTimeout(resolve, this.#graceMs, 'timeout').unref());
+    if ((await Promise.race([settled, grace])) === 'timeout') {
+      this.#log.warn({ inFlight: this.#inFlight.size }, 'grace period over; aborting in-flight requests');
+      for (const flight of this.#inFlight.values()) flight.controller.abort('shutdown' satisfies StopReason);
+    }
+    await settled;
+    await this.#recorder.flush();
+    this.#progress.close();
+    for (const lane of this.#lanes.values()) lane.close();
+    for (const batch of this.#active.values()) clearTimeout(batch.expiryTimer);
+    await this.#counter?.close();
+    this.#state = 'stopped';
+  }
+
+  models(): ModelRoute[] {
+    return this.registry.routes();
+  }
+
+  lanes(): Lane[] {
+    return [...this.#lanes.values()];
+  }
+
+  /**
+   * Validates and stores a batch (all or nothing), then returns at once with status
+   * `validating`; token counting and queueing continue in the background.
+   */
+  async submitBatch(input: BatchInput): Promise<BatchRow> {
+    this.#assertRunning();
+    const valid = validateBatchInput(input, this.registry, this.#config.maxRequestsPerBatch);
+    const now = Date.now();
+    const id = newBatchId(now);
+    await insertBatch(
+      this.#db,
+      {
+        id,
+        tenant: input.tenant,
+        name: input.name ?? id,
+        provider: valid.route.provider,
+        model: valid.route.model,
+        endpoint: input.endpoint,
+        priority: input.priority,
+        maxAttempts: input.maxAttempts ?? this.#config.maxAttempts,
+        metadata: input.metadata ?? null,
+        createdAt: now,
+        expiresAt: now + (input.completionWindowMs ?? this.#config.completionWindowMs),
+      },
+      valid.requests,
+    );
+    const row = (await getBatchById(this.#db, id))!;
+    const batch = this.#activate(row, valid.requests.length);
+    void this.#publish(id, true);
+    this.#background(this.#estimate(batch), `estimating batch ${id}`);
+    return row;
+  }
+
+  /** Cancels a batch: waiting requests are cancelled, in-flight ones aborted; results stay. */
+  async cancelBatch(tenant: string, id: string): Promise<BatchRow> {
+    const batch = await this.#openBatch(tenant, id, 'cancel');
+    if (batch.stopping !== 'cancelled') {
+      batch.stopping = 'cancelled';
+      await this.#setStatus(batch, BatchStatus.cancelling);
+      await this.#stopWaiting(batch, 'cancelled');
+      for (const flight of this.#inFlight.values()) if (flight.batch === batch) flight.controller.abort('cancelled' satisfies StopReason);
+      await this.#maybeFinish(batch);
+    }
+    return (await getBatchById(this.#db, id))!;
+  }
+
+  /** Takes a batch's queued work out of its lane; in-flight requests finish. */
+  async pauseBatch(tenant: string, id: string): Promise<BatchRow> {
+    const batch = await this.#openBatch(tenant, id, 'pause');
+    if (batch.status !== BatchStatus.inProgress) throw conflict(`batch ${id} is ${batch.status}; only an in_progress batch can be paused`);
+    batch.lane.removeBatch(id);
+    await this.#setStatus(batch, BatchStatus.paused);
+    return (await getBatchById(this.#db, id))!;
+  }
+
+  async resumeBatch(tenant: string, id: string): Promise<BatchRow> {
+    const batch = await this.#openBatch(tenant, id, 'resume');
+    if (batch.status !== BatchStatus.paused) throw conflict(`batch ${id} is ${batch.status}; only a paused batch can be resumed`);
+    await this.#setStatus(batch, BatchStatus.inProgress);
+    await this.#enqueueQueued(batch);
+    await this.#maybeFinish(batch);
+    return (await getBatchById(this.#db, id))!;
+  }
+
+  /** Re-prioritises a batch; its queued requests move at once. */
+  async setBatchPriority(tenant: string, id: string, priority: number): Promise<BatchRow> {
+    if (!isPriorityLevel(priority)) throw badInput([{ path: 'priority', message: `unknown priority ${priority}` }]);
+    const batch = await this.#openBatch(tenant, id, 're-prioritise');
+    batch.priority = priority;
+    await storeBatchPriority(this.#db, id, priority);
+    batch.lane.setBatchPriority(id, priority);
+    void this.#publish(id, false);
+    return (await getBatchById(this.#db, id))!;
+  }
+
+  /** Changes a lane's limits at run time; they take effect at once. */
+  setLaneLimits(provider: string, model: string, limits: LaneLimits): Lane {
+    const route = this.registry.resolve(model, provider);
+    if (!route) throw notFound('lane', laneKey(provider, model));
+    const lane = this.#lane(route.provider, route.model);
+    lane.setLimits(limits);
+    return lane;
+  }
+
+  // --- lifecycle -------------------------------------------------------------------------
+
+  async #recover(): Promise<void> {
+    const now = Date.now();
+    const interrupted = await requeueInterruptedRequests(this.#db, now);
+    const open = await listOpenBatches(this.#db);
+    if (open.length > 0 || interrupted > 0) this.#log.info({ batches: open.length, requeued: interrupted }, 'recovering open batches');
+    for (const row of open) {
+      const counts = await countRequestsByStatus(this.#db, row.id);
+      const batch = this.#activate(row, counts.pending + counts.queued + counts.running);
+      switch (batch.status) {
+        case BatchStatus.validating:
+          this.#background(this.#estimate(batch), `estimating batch ${row.id}`);
+          break;
+        case BatchStatus.inProgress:
+          await this.#enqueueQueued(batch);
+          await this.#maybeFinish(batch);
+          break;
+        case BatchStatus.cancelling:
+          batch.stopping = 'cancelled';
+          await this.#stopWaiting(batch, 'cancelled');
+          await this.#maybeFinish(batch);
+          break;
+        case BatchStatus.finalizing:
+        case BatchStatus.paused:
+          await this.#maybeFinish(batch);
+          break;
+        default:
+          this.#log.warn({ batch: row.id, status: row.status }, 'unexpected open batch status at start-up');
+      }
+    }
+  }
+
+  #activate(row: BatchRow, remaining: number): ActiveBatch {
+    const batch: ActiveBatch = {
+      id: row.id,
+      tenant: row.tenant,
+      endpoint: row.endpoint as Endpoint,
+      lane: this.#lane(row.provider, row.model),
+      priority: row.priority,
+      maxAttempts: row.maxAttempts,
+      status: row.status as BatchStatus,
+      remaining,
+      running: 0,
+    };
+    this.#active.set(row.id, batch);
+    this.#armExpiry(batch, row.expiresAt);
+    return batch;
+  }
+
+  #armExpiry(batch: ActiveBatch, expiresAt: number): void {
+    const wait = expiresAt - Date.now();
+    batch.expiryTimer = setTimeout(
+      () => (wait > MAX_TIMER_MS ? this.#armExpiry(batch, expiresAt) : this.#background(this.#expire(batch), `expiring batch ${batch.id}`)),
+      Math.max(0, Math.min(wait, MAX_TIMER_MS)),
+    );
+    batch.expiryTimer.unref();
+  }
+
+  async #estimate(batch: ActiveBatch): Promise<void> {
+    const pending = await listPendingRequests(this.#db, batch.id);
+    const estimates = await this.#counter!.estimate(pending.map((r) => ({ endpoint: r.endpoint as Endpoint, body: r.body })));
+    if (batch.status !== BatchStatus.validating) return; // cancelled or expired while counting
+    const maxCost = batch.lane.maxCost;
+    const tooLarge = pending.flatMap((request, i) => (estimates[i]!.cost > maxCost ? [{ request, cost: estimates[i]!.cost }] : []));
+    if (tooLarge.length > 0) {
+      const first = tooLarge[0]!;
+      const reason = `${tooLarge.length} request(s) can never fit the lane ${batch.lane.key} (${maxCost} tokens/min); the first is request id ${first.request.id} at ${first.cost} tokens`;
+      await stopWaitingRequests(this.#db, batch.id, 'failed', Date.now(), { class: 'fatal', type: 'request_too_large', message: reason });
+      batch.remaining = 0;
+      await this.#setStatus(batch, BatchStatus.failed, { finishedAt: Date.now(), statusReason: reason });
+      this.#deactivate(batch);
+      return;
+    }
+    await queueEstimatedRequests(
+      this.#db,
+      batch.id,
+      pending.map((request, i) => ({ id: request.id, tokens: estimates[i]!.cost })),
+      Date.now(),
+    );
+    batch.status = BatchStatus.inProgress;
+    void this.#publish(batch.id, true);
+    await this.#enqueueQueued(batch);
+  }
+
+  async #enqueueQueued(batch: ActiveBatch): Promise<void> {
+    const queued = await listQueuedRequests(this.#db, batch.id);
+    for (const request of queued) {
+      batch.lane.enqueue(
+        { id: String(request.id), requestId: request.id, batchId: batch.id, priority: batch.priority, cost: request.estimatedTokens, enqueuedAt: request.queuedAt },
+        request.notBefore,
+      );
+    }
+  }
+
+  async #stopWaiting(batch: ActiveBatch, status: 'cancelled' | 'expired'): Promise<void> {
+    batch.lane.removeBatch(batch.id);
+    const stopped = await stopWaitingRequests(this.#db, batch.id, status, Date.now());
+    batch.remaining -= stopped.length;
+    if (stopped.length > 0) this.#progress.touch(batch.id);
+  }
+
+  async #expire(batch: ActiveBatch): Promise<void> {
+    if (!this.#active.has(batch.id) || batch.stopping) return;
+    batch.stopping = 'expired';
+    this.#log.info({ batch: batch.id }, 'completion window ended; expiring what is left');
+    await this.#stopWaiting(batch, 'expired');
+    for (const flight of this.#inFlight.values()) if (flight.batch === batch) flight.controller.abort('expired' satisfies StopReason);
+    await this.#maybeFinish(batch);
+  }
+
+  /** Moves a batch to its final status once nothing of it is left in flight. */
+  async #maybeFinish(batch: ActiveBatch): Promise<void> {
+    if (!this.#active.has(batch.id) || batch.running > 0) return;
+    if (batch.stopping) {
+      // A request handed back (429, retry) after the stop began is still waiting: end it too.
+      await this.#stopWaiting(batch, batch.stopping);
+      await this.#setStatus(batch, batch.stopping === 'cancelled' ? BatchStatus.cancelled : BatchStatus.expired, { finishedAt: Date.now() });
+      this.#deactivate(batch);
+      return;
+    }
+    if (batch.remaining > 0 || batch.status === BatchStatus.validating || batch.status === BatchStatus.paused) return;
+    await this.#setStatus(batch, BatchStatus.finalizing);
+    await this.#setStatus(batch, BatchStatus.completed, { finishedAt: Date.now() });
+    this.#deactivate(batch);
+  }
+
+  #deactivate(batch: ActiveBatch): void {
+    clearTimeout(batch.expiryTimer);
+    this.#active.delete(batch.id);
+  }
+
+  async #setStatus(batch: ActiveBatch, status: BatchStatus, extra: { finishedAt?: number; statusReason?: string } = {}): Promise<void> {
+    batch.status = status;
+    await updateBatch(this.#db, batch.id, { status, ...extra });
+    await this.#publish(batch.id, true);
+  }
+
+  async #openBatch(tenant: string, id: string, action: string): Promise<ActiveBatch> {
+    const row = await getBatch(this.#db, tenant, id);
+    if (!row) throw notFound('batch', id);
+    const batch = this.#active.get(id);
+    if (!batch || isFinalBatchStatus(row.status as BatchStatus)) throw conflict(`batch ${id} is ${row.status}; a finished batch cannot ${action}`);
+    if (batch.stopping) throw conflict(`batch ${id} is already ${batch.stopping === 'cancelled' ? 'cancelling' : 'expiring'}`);
+    return batch;
+  }
+
+  // --- dispatch --------------------------------------------------------------------------
+
+  #lane(provider: string, model: string): Lane {
+    const key = laneKey(provider, model);
+    let lane = this.#lanes.get(key);
+    if (!lane) {
+      const entry = this.registry.get(provider);
+      if (!entry) throw new Error(`provider ${provider} is not configured`);
+      lane = new Lane({ provider, model, limits: entry.limits, onReady: (ready) => this.#pump(ready) });
+      this.#lanes.set(key, lane);
+    }
+    return lane;
+  }
+
+  #pump(lane: Lane): void {
+    if (this.#state !== 'running') return;
+    const admitted = lane.admit();
+    if (admitted.length === 0) return;
+    const byId = new Map(admitted.map((item) => [item.requestId, item]));
+    // Synchronous under the hood: the rows are `running` before anything is sent.
+    void claimRequests(this.#db, [...byId.keys()], Date.now()).then(
+      (claimed) => {
+        for (const { id, body, attempts } of claimed) {
+          const item = byId.get(id)!;
+          byId.delete(id);
+          const batch = this.#active.get(item.batchId);
+          if (!batch) {
+            lane.settle(item);
+            continue;
+          }
+          this.#track(this.#dispatch(batch, item, body, attempts));
+        }
+        // Not queued any more (cancelled between admission and claim): free their slots.
+        for (const item of byId.values()) lane.settle(item);
+      },
+      (error: unknown) => {
+        this.#log.error({ err: error, lane: lane.key }, 'claiming requests failed');
+        for (const item of admitted) lane.settle(item);
+      },
+    );
+  }
+
+  async #dispatch(batch: ActiveBatch, item: LaneItem, body: Record<string, unknown>, attempts: number): Promise<void> {
+    const { lane } = batch;
+    const provider = this.registry.get(lane.provider)!.provider;
+    const controller = new AbortController();
+    this.#inFlight.set(item.requestId, { controller, batch, item });
+    batch.running++;
+    const startedAt = Date.now();
+    let outcome: ProviderOutcome | undefined;
+    try {
+      outcome = await provider.send({ endpoint: batch.endpoint, body }, { signal: controller.signal });
+    } catch (error) {
+      if (!controller.signal.aborted) {
+        this.#log.error({ err: error, request: item.requestId }, 'provider adapter threw');
+        outcome = { ok: false, failure: { class: 'transient', type: 'internal_error', message: 'the provider adapter failed unexpectedly' } };
+      }
+    } finally {
+      this.#inFlight.delete(item.requestId);
+    }
+    const at = Date.now();
+    const base = { id: item.requestId, batchId: batch.id, at };
+    if (!outcome) {
+      lane.settle(item);
+      const reason = controller.signal.reason as StopReason;
+      if (reason === 'shutdown') {
+        this.#recorder.add({ ...base, kind: 'requeued', notBefore: at, refundAttempt: true, error: { class: 'transient', type: 'shutdown', message: 'interrupted by shutdown' } });
+      } else {
+        this.#recorder.add({ ...base, kind: 'stopped', status: reason });
+      }
+      return;
+    }
+    lane.observe(outcome.rateLimit);
+    if (outcome.ok) {
+      lane.settle(item, outcome.usage.totalTokens);
+      this.#recorder.add({
+        ...base,
+        kind: 'succeeded',
+        responseStatus: outcome.status,
+        response: outcome.body,
+        promptTokens: outcome.usage.promptTokens,
+        completionTokens: outcome.usage.completionTokens,
+        providerRequestId: outcome.requestId ?? null,
+        latencyMs: at - startedAt,
+      });
+      return;
+    }
+    lane.settle(item);
+    this.#recordFailure(batch, item, outcome.failure, attempts, base, at - startedAt);
+  }
+
+  #recordFailure(batch: ActiveBatch, item: LaneItem, failure: ProviderFailure, attempts: number, base: { id: number; batchId: string; at: number }, latencyMs: number): void {
+    const decision = decideRetry(failure, attempts, batch.maxAttempts, this.#retry);
+    if (decision.pauseLaneMs !== undefined) batch.lane.pauseUntil(base.at + decision.pauseLaneMs, decision.pauseReason ?? failure.message);
+    const error: StoredError = { class: failure.class, type: failure.type, message: failure.message, ...(failure.status === undefined ? {} : { status: failure.status }) };
+    if (decision.action === 'requeue') {
+      const notBefore = base.at + decision.delayMs;
+      this.#requeueing.set(item.requestId, { item, notBefore });
+      this.#recorder.add({ ...base, kind: 'requeued', notBefore, refundAttempt: !decision.spendsAttempt, error });
+    } else {
+      this.#recorder.add({ ...base, kind: 'failed', error, latencyMs });
+    }
+  }
+
+  #onCommitted(group: readonly RequestOutcome[], applied: readonly RequestOutcome[]): void {
+    const touched = new Set<ActiveBatch>();
+    for (const outcome of group) {
+      const batch = this.#active.get(outcome.batchId);
+      if (batch) {
+        batch.running--;
+        touched.add(batch);
+      }
+    }
+    for (const outcome of applied) {
+      const batch = this.#active.get(outcome.batchId);
+      const requeue = this.#requeueing.get(outcome.id);
+      this.#requeueing.delete(outcome.id);
+      if (!batch) continue;
+      if (outcome.kind === 'requeued') {
+        if (requeue && this.#state === 'running' && batch.status === BatchStatus.inProgress && !batch.stopping) {
+          batch.lane.enqueue({ ...requeue.item, priority: batch.priority, enqueuedAt: outcome.at }, requeue.notBefore);
+        }
+      } else {
+        batch.remaining--;
+      }
+      this.#progress.touch(batch.id);
+    }
+    for (const batch of touched) this.#background(this.#maybeFinish(batch), `finishing batch ${batch.id}`);
+  }
+
+  // --- events ----------------------------------------------------------------------------
+
+  async #publish(batchId: string, statusChanged: boolean): Promise<void> {
+    try {
+      const batch = await getBatchById(this.#db, batchId);
+      if (!batch) return;
+      const snapshot = { batch, counts: await countRequestsByStatus(this.#db, batchId), at: Date.now() };
+      this.bus.publish('batchUpdated', batchId, snapshot);
+      if (statusChanged) this.bus.publish('batchStatusChanged', batch.tenant, snapshot);
+    } catch (error) {
+      this.#log.error({ err: error, batch: batchId }, 'publishing batch progress failed');
+    }
+  }
+
+  #track(dispatch: Promise<void>): void {
+    const tracked = dispatch.catch((error: unknown) => this.#log.error({ err: error }, 'dispatch failed')).finally(() => this.#dispatches.delete(tracked));
+    this.#dispatches.add(tracked);
+  }
+
+  #background(task: Promise<void>, what: string): void {
+    task.catch((error: unknown) => this.#log.error({ err: error }, `${what} failed`));
+  }
+
+  #assertRunning(): void {
+    if (this.#state !== 'running') throw conflict('the engine is shutting down; try again shortly');
+  }
+}

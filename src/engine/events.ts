@@ -1,0 +1,30 @@
+import { createPubSub } from '@graphql-yoga/subscription';
+import type { BatchRow } from '../db/schema.js';
+import type { RequestCounts } from '../db/batches.js';
+
+/**
+ * The engine's one typed event map. Events go out only after the state they describe is
+ * committed to SQLite. Yoga's pub/sub is used so a Redis-backed bus can replace it when
+ * Sluice runs as several instances; nothing here depends on GraphQL.
+ */
+
+/** A batch as subscribers see it: the row plus live counts, derived from committed rows. */
+export interface BatchSnapshot {
+  batch: BatchRow;
+  counts: RequestCounts;
+  /** Engine-side time of the snapshot, for delivery-lag measurements. */
+  at: number;
+}
+
+export type EngineEvents = {
+  /** Progress (coalesced) and every status change of one batch; keyed by batch id. */
+  batchUpdated: [batchId: string, snapshot: BatchSnapshot];
+  /** Any batch of a tenant changed status; keyed by tenant. */
+  batchStatusChanged: [tenant: string, snapshot: BatchSnapshot];
+};
+
+export type EngineBus = ReturnType<typeof createEngineBus>;
+
+export function createEngineBus() {
+  return createPubSub<EngineEvents>();
+}

@@ -1,0 +1,312 @@
+/**
+ * The ready requests of one lane, across all batches, and the choice of who goes next.
+ * Pure: injected clock, no timers; the caller says what fits its buckets right now.
+ *
+ * Items are grouped into *flows*, one per (batch, priority), each a FIFO linked list, so a
+ * batch's requests leave in the order they were pushed. Choosing the next item:
+ *
+ * 1. **Priority with aging.** A flow's level is its priority plus one per `agingMs` it has
+ *    waited without being served (since its last service, or since its head was enqueued).
+ *    Only flows at the highest level compete. A flow that keeps losing therefore rises until
+ *    it competes, so low priority always progresses; a flow that is served drops back, so an
+ *    old low-priority backlog does not take over the lane from new high-priority work.
+ * 2. **Deficit round-robin by tokens** among the flows at that level: each turn grants a flow
+ *    `quantum` tokens and it sends heads while their cost fits its deficit. A small batch
+ *    pushed after a huge one of the same priority is interleaved, not queued behind it.
+ * 3. **Backfill with a starvation guard**; see `next`.
+ *
+ * Cost per `next`: O(flows) (a few batches), plus O(flows log flows) when backfilling; push
+ * and remove are O(1). Nothing is ever O(items), except `removeBatch`/`setBatchPriority`,
+ * which touch the batch's own items once.
+ */
+
+export interface QueueItem {
+  id: string;
+  batchId: string;
+  /** Higher goes first; small integers, e.g. 0..3. */
+  priority: number;
+  /** Estimated tokens. */
+  cost: number;
+  /** When the item became ready, ms. */
+  enqueuedAt: number;
+}
+
+export const LANE_QUEUE_DEFAULTS = {
+  /** A waiting flow gains one priority level per `agingMs` without service. Default 60 000 ms. */
+  agingMs: 60_000,
+  /** Deficit round-robin quantum: tokens a batch may send per turn. Default 4 000. */
+  quantum: 4_000,
+  /** How long a head that does not fit lets smaller items pass it. Default 10 000 ms. */
+  backfillWindowMs: 10_000,
+  /** Clock in ms since the epoch; injected in tests. Default `Date.now`. */
+  now: Date.now,
+} as const;
+
+export interface LaneQueueOptions {
+  agingMs?: number;
+  quantum?: number;
+  backfillWindowMs?: number;
+  now?: () => number;
+}
+
+interface Node<T> {
+  item: T;
+  /** Push order, to merge flows back into FIFO order. */
+  seq: number;
+  flow: Flow<T>;
+  prev: Node<T> | undefined;
+  next: Node<T> | undefined;
+}
+
+interface Flow<T> {
+  batchId: string;
+  priority: number;
+  head: Node<T> | undefined;
+  tail: Node<T> | undefined;
+  /** DRR credit in tokens; negative after a backfill, repaid in later turns. */
+  deficit: number;
+  /** True while this flow (always `ring[cursor]`) is in the middle of its turn. */
+  granted: boolean;
+  lastServedAt: number;
+  /** Effective level, computed once per `next`. */
+  level: number;
+}
+
+function assertNumber(name: string, value: number, rule?: '> 0' | '>= 0'): void {
+  const inRange = rule === undefined || value > 0 || (rule === '>= 0' && value === 0);
+  if (Number.isFinite(value) && inRange) return;
+  throw new RangeError(`${name} must be a finite number${rule ? ` ${rule}` : ''}, got ${String(value)}`);
+}
+
+export class LaneQueue<T extends QueueItem> {
+  readonly #agingMs: number;
+  readonly #quantum: number;
+  readonly #backfillWindowMs: number;
+  readonly #now: () => number;
+  readonly #byId = new Map<string, Node<T>>();
+  readonly #byBatch = new Map<string, Flow<T>[]>();
+  readonly #depth = new Map<number, number>();
+  /** Non-empty flows in turn order; `ring[cursor]` holds (or is about to get) the turn. */
+  #ring: Flow<T>[] = [];
+  #cursor = 0;
+  #seq = 0;
+  /** Item id → when it was first found blocked as the head: the backfill guard's memory. */
+  readonly #blockedSince = new Map<string, number>();
+
+  constructor(options: LaneQueueOptions = {}) {
+    const { agingMs, quantum, backfillWindowMs, now } = { ...LANE_QUEUE_DEFAULTS, ...options };
+    assertNumber('agingMs', agingMs, '> 0');
+    assertNumber('quantum', quantum, '> 0');
+    assertNumber('backfillWindowMs', backfillWindowMs, '>= 0');
+    this.#agingMs = agingMs;
+    this.#quantum = quantum;
+    this.#backfillWindowMs = backfillWindowMs;
+    this.#now = now;
+  }
+
+  get size(): number {
+    return this.#byId.size;
+  }
+
+  push(item: T): void {
+    if (this.#byId.has(item.id)) throw new Error(`item ${JSON.stringify(item.id)} is already queued`);
+    assertNumber('cost', item.cost, '>= 0');
+    assertNumber('priority', item.priority);
+    const node = { item, seq: this.#seq++ } as Node<T>;
+    this.#append(this.#flowFor(item.batchId, item.priority), node);
+    this.#byId.set(item.id, node);
+    this.#addDepth(item.priority, 1);
+  }
+
+  /**
+   * Removes and returns the item that should go now, or undefined if none may.
+   * `fits(item)` says whether the lane's buckets can admit the item right now.
+   *
+   * The head is the item that priority, aging and DRR choose. If it does not fit, a smaller
+   * head of another flow that does fit may go instead (backfill), under this guard:
+   * **backfill is allowed only during the first `backfillWindowMs` after the head was first
+   * found blocked.** Why that lets the head through: the DRR turn stays with the head's flow
+   * (it is granted and its deficit covers the head), so equal-level newcomers cannot take the
+   * head's place, and the flow only ages upward while it waits; once the window has passed,
+   * nothing but the head is returned, so the buckets only refill and the head (whose cost must
+   * not exceed their capacity) fits at most `backfillWindowMs + msUntil(cost)` after it was
+   * blocked. Only a strictly higher level can go first meanwhile: that is priority, and aging
+   * bounds it. The window is remembered per item, so losing the head to a higher level and
+   * regaining it does not restart it.
+   */
+  next(fits: (item: T) => boolean): T | undefined {
+    const now = this.#now();
+    const flow = this.#chooseTurn(now);
+    if (!flow) return undefined;
+    const head = (flow.head as Node<T>).item;
+    if (fits(head)) return this.#serve(flow, now);
+    const blockedSince = this.#blockedSince.get(head.id) ?? now;
+    this.#blockedSince.set(head.id, blockedSince);
+    if (now - blockedSince >= this.#backfillWindowMs) return undefined;
+    // Other flows in turn order, highest level first (sort is stable).
+    const others = this.#ring.slice(this.#cursor + 1).concat(this.#ring.slice(0, this.#cursor));
+    for (const other of others.sort((a, b) => b.level - a.level)) {
+      const candidate = (other.head as Node<T>).item;
+      if (candidate.cost < head.cost && fits(candidate)) return this.#serve(other, now);
+    }
+    return undefined;
+  }
+
+  remove(id: string): T | undefined {
+    const node = this.#byId.get(id);
+    if (!node) return undefined;
+    this.#unlink(node);
+    return node.item;
+  }
+
+  /** Removes all queued items of a batch (pause, cancel), in push order. */
+  removeBatch(batchId: string): T[] {
+    const nodes = this.#detachBatch(batchId);
+    for (const node of nodes) {
+      this.#blockedSince.delete(node.item.id);
+      this.#byId.delete(node.item.id);
+      this.#addDepth(node.item.priority, -1);
+    }
+    return nodes.map((node) => node.item);
+  }
+
+  /**
+   * Re-prioritises a batch's queued items at once (sets their `priority`), keeping FIFO order.
+   * The batch rejoins the round-robin last, with no deficit; it keeps the wait it has earned.
+   */
+  setBatchPriority(batchId: string, priority: number): void {
+    assertNumber('priority', priority);
+    const flows = this.#byBatch.get(batchId);
+    if (!flows) return;
+    const lastServedAt = Math.max(...flows.map((flow) => flow.lastServedAt));
+    const nodes = this.#detachBatch(batchId);
+    const flow = this.#flowFor(batchId, priority);
+    flow.lastServedAt = lastServedAt;
+    for (const node of nodes) {
+      this.#addDepth(node.item.priority, -1);
+      this.#addDepth(priority, 1);
+      node.item.priority = priority;
+      this.#append(flow, node);
+    }
+  }
+
+  /** Queued items per base priority (aging not included). */
+  depthByPriority(): Record<number, number> {
+    return Object.fromEntries(this.#depth);
+  }
+
+  /** Computes levels, then runs deficit round-robin among the flows at the top level. */
+  #chooseTurn(now: number): Flow<T> | undefined {
+    const ring = this.#ring;
+    if (ring.length === 0) return undefined;
+    let top = -Infinity;
+    for (const flow of ring) {
+      const head = (flow.head as Node<T>).item;
+      const waited = now - Math.max(head.enqueuedAt, flow.lastServedAt);
+      flow.level = flow.priority + Math.max(0, Math.floor(waited / this.#agingMs));
+      top = Math.max(top, flow.level);
+    }
+    const current = ring[this.#cursor] as Flow<T>;
+    if (current.granted) {
+      if (current.level === top && (current.head as Node<T>).item.cost <= current.deficit) return current;
+      current.granted = false; // its turn is over
+      this.#cursor = (this.#cursor + 1) % ring.length;
+    }
+    // Skip whole rounds in which no top flow could send: in each, every one gains a quantum.
+    let rounds = Infinity;
+    for (const flow of ring) {
+      if (flow.level !== top) continue;
+      const missing = (flow.head as Node<T>).item.cost - flow.deficit;
+      rounds = Math.min(rounds, Math.max(1, Math.ceil(missing / this.#quantum)));
+    }
+    for (const flow of ring) if (flow.level === top) flow.deficit += (rounds - 1) * this.#quantum;
+    // Within one more round some top flow can send; the loop also survives float rounding.
+    for (let step = 0; ; step++) {
+      const index = (this.#cursor + step) % ring.length;
+      const flow = ring[index] as Flow<T>;
+      if (flow.level !== top) continue;
+      flow.deficit += this.#quantum;
+      if ((flow.head as Node<T>).item.cost <= flow.deficit) {
+        this.#cursor = index;
+        flow.granted = true;
+        return flow;
+      }
+    }
+  }
+
+  #append(flow: Flow<T>, node: Node<T>): void {
+    node.flow = flow;
+    node.prev = flow.tail;
+    node.next = undefined;
+    if (flow.tail) flow.tail.next = node;
+    else flow.head = node;
+    flow.tail = node;
+  }
+
+  #serve(flow: Flow<T>, now: number): T {
+    const node = flow.head as Node<T>;
+    flow.deficit -= node.item.cost;
+    flow.lastServedAt = now;
+    this.#unlink(node);
+    return node.item;
+  }
+
+  #unlink(node: Node<T>): void {
+    const flow = node.flow;
+    if (node.prev) node.prev.next = node.next;
+    else flow.head = node.next;
+    if (node.next) node.next.prev = node.prev;
+    else flow.tail = node.prev;
+    this.#byId.delete(node.item.id);
+    this.#addDepth(node.item.priority, -1);
+    this.#blockedSince.delete(node.item.id);
+    if (!flow.head) this.#dropFlow(flow);
+  }
+
+  /** Takes a batch's flows out of the ring; returns their nodes in push order. */
+  #detachBatch(batchId: string): Node<T>[] {
+    const flows = this.#byBatch.get(batchId) ?? [];
+    const nodes: Node<T>[] = [];
+    for (const flow of [...flows]) {
+      for (let node = flow.head; node; node = node.next) nodes.push(node);
+      this.#dropFlow(flow);
+    }
+    if (flows.length > 1) nodes.sort((a, b) => a.seq - b.seq);
+    return nodes;
+  }
+
+  #flowFor(batchId: string, priority: number): Flow<T> {
+    const flows = this.#byBatch.get(batchId) ?? [];
+    const existing = flows.find((flow) => flow.priority === priority);
+    if (existing) return existing;
+    const flow: Flow<T> = {
+      batchId, priority, head: undefined, tail: undefined,
+      deficit: 0, granted: false, lastServedAt: -Infinity, level: priority,
+    };
+    flows.push(flow);
+    this.#byBatch.set(batchId, flows);
+    // A new flow goes last in turn order: just before the flow holding the turn.
+    if (this.#ring.length === 0) this.#ring.push(flow);
+    else this.#ring.splice(this.#cursor++, 0, flow);
+    return flow;
+  }
+
+  /** An empty flow leaves the ring and forfeits its deficit, as in DRR. */
+  #dropFlow(flow: Flow<T>): void {
+    const index = this.#ring.indexOf(flow);
+    this.#ring.splice(index, 1);
+    if (index < this.#cursor) this.#cursor--;
+    if (this.#cursor >= this.#ring.length) this.#cursor = 0;
+    flow.granted = false;
+    flow.deficit = 0;
+    const flows = (this.#byBatch.get(flow.batchId) ?? []).filter((other) => other !== flow);
+    if (flows.length > 0) this.#byBatch.set(flow.batchId, flows);
+    else this.#byBatch.delete(flow.batchId);
+  }
+
+  #addDepth(priority: number, delta: number): void {
+    const depth = (this.#depth.get(priority) ?? 0) + delta;
+    if (depth > 0) this.#depth.set(priority, depth);
+    else this.#depth.delete(priority);
+  }
+}

@@ -1,0 +1,152 @@
+/**
+ * A continuously refilled token bucket for one per-minute provider limit (requests or tokens).
+ * Pure: time comes from an injected clock, refill is computed lazily on every read, and there
+ * are no timers, so the scheduler can ask `msUntil` and arm its own single timer.
+ *
+ * Capacity is a full minute's worth (`perMinute`): providers allow a minute's burst, and
+ * refilling at perMinute/60 000 per ms means the bucket is full again one minute after empty.
+ */
+
+/** Milliseconds in the minute that a per-minute limit refers to. */
+const MS_PER_MINUTE = 60_000;
+/** Refill is float math; tolerate rounding so that `msUntil(n)` later really admits `n`. */
+const ROUNDING_TOLERANCE = 1e-9;
+
+export const TOKEN_BUCKET_DEFAULTS = {
+  /** Clock in ms since the epoch; injected in tests. Default `Date.now`. */
+  now: Date.now,
+} as const;
+
+export interface TokenBucketOptions {
+  /** The provider's limit per minute; also the bucket's capacity. Must be > 0. */
+  perMinute: number;
+  /** Clock in ms. Default `Date.now`. */
+  now?: () => number;
+}
+
+function assertAmount(name: string, value: number, { positive = false } = {}): void {
+  if (!Number.isFinite(value) || value < 0 || (positive && value === 0)) {
+    const rule = positive ? '> 0' : '>= 0';
+    throw new RangeError(`${name} must be a finite number ${rule}, got ${String(value)}`);
+  }
+}
+
+export class TokenBucket {
+  readonly #now: () => number;
+  #perMinute: number;
+  #level: number;
+  #updatedAt: number;
+  /** After a provider sync: refill no faster than this per minute until `#slowUntil`. */
+  #providerPerMinute = Infinity;
+  #slowUntil = -Infinity;
+
+  constructor(options: TokenBucketOptions) {
+    assertAmount('perMinute', options.perMinute, { positive: true });
+    this.#now = options.now ?? TOKEN_BUCKET_DEFAULTS.now;
+    this.#perMinute = options.perMinute;
+    this.#level = options.perMinute;
+    this.#updatedAt = this.#now();
+  }
+
+  /** The most the bucket holds: one minute's limit. */
+  get capacity(): number {
+    return this.#perMinute;
+  }
+
+  /** Tokens available now; negative after `charge` overdrew the bucket. */
+  available(): number {
+    this.#refill();
+    return this.#level;
+  }
+
+  canTake(n: number): boolean {
+    assertAmount('n', n);
+    return n <= this.#perMinute && n <= this.available() + ROUNDING_TOLERANCE;
+  }
+
+  /** Takes `n` if it is available; returns false (and takes nothing) otherwise. */
+  take(n: number): boolean {
+    if (!this.canTake(n)) return false;
+    this.#level -= n;
+    return true;
+  }
+
+  /**
+   * Debits `n` unconditionally, possibly below zero: the request already went out, and its
+   * actual usage exceeded the estimate we took. The bucket then recovers at the normal rate.
+   */
+  charge(n: number): void {
+    assertAmount('n', n);
+    this.#refill();
+    this.#level -= n;
+  }
+
+  /** Gives back `n` (an estimate that was too high, a request never sent), capped at capacity. */
+  refund(n: number): void {
+    assertAmount('n', n);
+    this.#refill();
+    this.#level = Math.min(this.#perMinute, this.#level + n);
+  }
+
+  /** Ms until `n` can be taken: 0 if now, Infinity if `n` exceeds capacity (it never fits). */
+  msUntil(n: number): number {
+    assertAmount('n', n);
+    if (n > this.#perMinute) return Infinity;
+    let missing = n - this.available();
+    if (missing <= ROUNDING_TOLERANCE) return 0;
+    let waited = 0;
+    const now = this.#now();
+    if (this.#slowUntil > now) {
+      const slowPerMinute = Math.min(this.#perMinute, this.#providerPerMinute);
+      const slowGain = ((this.#slowUntil - now) * slowPerMinute) / MS_PER_MINUTE;
+      if (slowGain >= missing) return Math.ceil((missing * MS_PER_MINUTE) / slowPerMinute);
+      missing -= slowGain;
+      waited = this.#slowUntil - now;
+    }
+    return Math.ceil(waited + (missing * MS_PER_MINUTE) / this.#perMinute);
+  }
+
+  /** Changes the limit (config reload, a provider's `limit` header); the level is clamped to it. */
+  setLimit(perMinute: number): void {
+    assertAmount('perMinute', perMinute, { positive: true });
+    this.#refill();
+    this.#perMinute = perMinute;
+    this.#level = Math.min(this.#level, perMinute);
+  }
+
+  /**
+   * Corrects the bucket with the provider's own view (`remaining` now, full again in `resetMs`).
+   * Both corrections only ever make us more careful, never less:
+   * - the level drops to `remaining` if the provider has less than we think (other clients on
+   *   the same key, a wrong estimate), but is never raised: a stale or racing header must not
+   *   let us overshoot;
+   * - if the provider says it refills slower than our own rate (it needs `resetMs` to recover
+   *   `capacity - remaining`), we refill at that slower rate until `resetMs` has passed. A
+   *   faster provider is not trusted: being conservative until the next header costs little.
+   */
+  syncFromProvider(remaining: number, resetMs: number): void {
+    assertAmount('remaining', remaining);
+    assertAmount('resetMs', resetMs);
+    this.#refill();
+    this.#level = Math.min(this.#level, remaining);
+    const deficit = this.#perMinute - remaining;
+    if (resetMs > 0 && deficit > 0) {
+      this.#providerPerMinute = (deficit * MS_PER_MINUTE) / resetMs;
+      this.#slowUntil = this.#updatedAt + resetMs;
+    } else {
+      this.#providerPerMinute = Infinity;
+      this.#slowUntil = -Infinity;
+    }
+  }
+
+  #refill(): void {
+    const now = this.#now();
+    const elapsed = now - this.#updatedAt;
+    if (elapsed <= 0) return; // a clock that steps back must not drain the bucket
+    const slowMs = Math.max(0, Math.min(elapsed, this.#slowUntil - this.#updatedAt));
+    const slowPerMinute = Math.min(this.#perMinute, this.#providerPerMinute);
+    const gained = (slowMs * slowPerMinute + (elapsed - slowMs) * this.#perMinute) / MS_PER_MINUTE;
+    this.#level = Math.min(this.#perMinute, this.#level + gained);
+    this.#updatedAt = now;
+  }
+}

@@ -1,0 +1,270 @@
+import { resolveCursorConnection } from '@pothos/plugin-relay';
+import { countRequestsByStatus, getBatch, getBatchesByIds, listBatches, type RequestCounts } from '../db/batches.js';
+import { listRequests } from '../db/requests.js';
+import type { BatchRow, RequestRow } from '../db/schema.js';
+import { isFinalBatchStatus, type BatchStatus, type RequestStatus } from '../db/status.js';
+import { badInput, notFound } from '../engine/errors.js';
+import { parseRequestPublicId } from '../engine/ids.js';
+import { builder, type Context } from './builder.js';
+import { BatchStatusEnum, EndpointEnum, PriorityEnum, RequestStatusEnum } from './enums.js';
+import { guarded } from './errors.js';
+import { RequestRef } from './request.js';
+import { UsageRef } from './usage.js';
+
+/** A batch row, with its counts when they came with an event (so subscribers share one read). */
+export type BatchView = BatchRow & { counts?: RequestCounts };
+
+const PAGE = { defaultSize: 50, maxSize: 500 } as const;
+const MAX_COMPLETION_WINDOW_SECONDS = 7 * 24 * 3600;
+
+async function countsOf(batch: BatchView, ctx: Context): Promise<RequestCounts> {
+  return batch.counts ?? countRequestsByStatus(ctx.db, batch.id);
+}
+
+async function loadBatch(ctx: Context, id: string): Promise<BatchView> {
+  const batch = await getBatch(ctx.db, ctx.tenant, id);
+  if (!batch) throw notFound('batch', id);
+  return batch;
+}
+
+const RequestCountsRef = builder.objectRef<RequestCounts>('RequestCounts').implement({
+  description: "How many of a batch's requests are in each status (read from the request rows).",
+  fields: (t) => ({
+    total: t.int({ description: 'All requests of the batch.', resolve: (c) => Object.values(c).reduce((a, b) => a + b, 0) }),
+    pending: t.exposeInt('pending', { description: 'Waiting for their token estimate.' }),
+    queued: t.exposeInt('queued', { description: 'Waiting in their lane.' }),
+    running: t.exposeInt('running', { description: 'Sent, answer awaited.' }),
+    succeeded: t.exposeInt('succeeded', { description: 'Answered successfully.' }),
+    failed: t.exposeInt('failed', { description: 'Failed for good.' }),
+    cancelled: t.exposeInt('cancelled', { description: 'Cancelled before they finished.' }),
+    expired: t.exposeInt('expired', { description: 'Expired with the completion window.' }),
+    finished: t.int({ description: 'In a final status: succeeded, failed, cancelled or expired.', resolve: (c) => c.succeeded + c.failed + c.cancelled + c.expired }),
+  }),
+});
+
+interface Throughput {
+  requestsPerSecond: number;
+  tokensPerSecond: number;
+}
+
+const ThroughputRef = builder.objectRef<Throughput>('Throughput').implement({
+  description: 'Average speed since the batch started running (until it finished).',
+  fields: (t) => ({
+    requestsPerSecond: t.exposeFloat('requestsPerSecond', { description: 'Finished requests per second.' }),
+    tokensPerSecond: t.exposeFloat('tokensPerSecond', { description: 'Provider-reported tokens (input + output) per second.' }),
+  }),
+});
+
+export const BatchRef = builder.objectRef<BatchView>('Batch');
+
+builder.node(BatchRef, {
+  description: 'A batch of requests run together against one model, with a priority and a completion window.',
+  id: { resolve: (batch) => batch.id },
+  loadMany: async (ids, ctx) => {
+    const rows = new Map((await getBatchesByIds(ctx.db, ctx.tenant, ids.map(String))).map((row) => [row.id, row]));
+    return ids.map((id) => rows.get(String(id)) ?? null);
+  },
+  fields: (t) => ({
+    name: t.exposeString('name', { description: 'Name given at submission (the id when none was given).' }),
+    status: t.field({ type: BatchStatusEnum, description: 'Where the batch is in its lifecycle.', resolve: (b) => b.status as BatchStatus }),
+    statusReason: t.exposeString('statusReason', { nullable: true, description: 'Why the batch failed, when it did.' }),
+    provider: t.exposeString('provider', { description: 'The configured provider that runs this batch.' }),
+    model: t.exposeString('model', { description: 'The model every request of the batch runs on.' }),
+    endpoint: t.field({ type: EndpointEnum, description: 'The API its request bodies are written for.', resolve: (b) => b.endpoint as never }),
+    priority: t.field({ type: PriorityEnum, description: 'Priority within its lane.', resolve: (b) => b.priority as never }),
+    maxAttempts: t.exposeInt('maxAttempts', { description: 'Attempts per request before a retryable failure becomes final.' }),
+    metadata: t.field({ type: 'JSON', nullable: true, description: 'Key-value pairs given at submission.', resolve: (b) => b.metadata ?? null }),
+    createdAt: t.field({ type: 'DateTime', description: 'When the batch was accepted.', resolve: (b) => b.createdAt }),
+    startedAt: t.field({ type: 'DateTime', nullable: true, description: 'When its requests were queued.', resolve: (b) => b.startedAt }),
+    finishedAt: t.field({ type: 'DateTime', nullable: true, description: 'When it reached a final status.', resolve: (b) => b.finishedAt }),
+    expiresAt: t.field({ type: 'DateTime', description: 'End of the completion window: what is unfinished then expires.', resolve: (b) => b.expiresAt }),
+    requestCounts: t.field({ type: RequestCountsRef, description: 'Requests per status.', resolve: (b, _args, ctx) => countsOf(b, ctx) }),
+    estimatedTokens: t.exposeInt('estimatedTokens', { description: 'Sum of the admission costs counted before running (prompt + requested output maximum).' }),
+    usage: t.field({
+      type: UsageRef,
+      description: 'Tokens the provider reported so far.',
+      resolve: (b) => ({ promptTokens: b.promptTokens, completionTokens: b.completionTokens }),
+    }),
+    throughput: t.field({
+      type: ThroughputRef,
+      description: 'Average speed since it started.',
+      resolve: async (b, _args, ctx) => {
+        if (b.startedAt === null) return { requestsPerSecond: 0, tokensPerSecond: 0 };
+        const counts = await countsOf(b, ctx);
+        const seconds = Math.max(0.001, ((b.finishedAt ?? Date.now()) - b.startedAt) / 1000);
+        const finished = counts.succeeded + counts.failed;
+        return { requestsPerSecond: finished / seconds, tokensPerSecond: (b.promptTokens + b.completionTokens) / seconds };
+      },
+    }),
+    requests: t.connection({
+      type: RequestRef,
+      description: 'The requests of the batch in submission order, with their results.',
+      args: { status: t.arg({ type: [RequestStatusEnum], required: false, description: 'Only requests in these statuses.' }) },
+      resolve: (batch, args, ctx) =>
+        guarded(() =>
+          resolveCursorConnection<Promise<RequestRow[]>>({ args, toCursor: (request) => String(request.id), ...PAGE }, ({ after, before, limit, inverted }) =>
+            listRequests(ctx.db, {
+              batchId: batch.id,
+              statuses: (args.status ?? undefined) as RequestStatus[] | undefined,
+              afterId: cursorId(after, 'after'),
+              beforeId: cursorId(before, 'before'),
+              limit,
+              inverted,
+            }),
+          ),
+        ),
+    }),
+  }),
+});
+
+function cursorId(cursor: string | undefined, arg: string): number | undefined {
+  if (cursor === undefined) return undefined;
+  const id = /^\d{1,15}$/.test(cursor) ? Number(cursor) : parseRequestPublicId(cursor);
+  if (id === undefined) throw badInput([{ path: arg, message: `not a cursor of this connection: ${JSON.stringify(cursor)}` }]);
+  return id;
+}
+
+builder.queryFields((t) => ({
+  batch: t.field({
+    type: BatchRef,
+    description: 'One batch by id. An unknown id is a NOT_FOUND error.',
+    args: { id: t.arg.id({ required: true, description: 'The batch id (`batch_…`).' }) },
+    resolve: (_root, { id }, ctx) => guarded(() => loadBatch(ctx, String(id))),
+  }),
+  batches: t.connection({
+    type: BatchRef,
+    description: 'Your batches, newest first.',
+    args: { status: t.arg({ type: [BatchStatusEnum], required: false, description: 'Only batches in these statuses.' }) },
+    resolve: (_root, args, ctx) =>
+      guarded(() =>
+        resolveCursorConnection<Promise<BatchRow[]>>({ args, toCursor: (batch) => batch.id, ...PAGE }, ({ after, before, limit, inverted }) =>
+          listBatches(ctx.db, { tenant: ctx.tenant, statuses: (args.status ?? undefined) as BatchStatus[] | undefined, after, before, limit, inverted }),
+        ),
+      ),
+  }),
+}));
+
+const BatchRequestInput = builder.inputType('BatchRequestInput', {
+  description: 'One request of a new batch.',
+  fields: (t) => ({
+    customId: t.string({ required: true, description: 'Your id for this request, unique within the batch; results carry it back.' }),
+    body: t.field({
+      type: 'JSON',
+      required: true,
+      description: 'The request body for the batch endpoint, e.g. an OpenAI chat-completions body (`messages`, `max_tokens`, ...). `model` defaults to the batch model.',
+    }),
+  }),
+});
+
+const CreateBatchInput = builder.inputType('CreateBatchInput', {
+  description: 'A batch to submit inline.',
+  fields: (t) => ({
+    name: t.string({ required: false, description: 'A name to recognise the batch by (default: its id).' }),
+    model: t.string({ required: false, description: 'Model of every request (default: the `model` of the request bodies). See `models`.' }),
+    provider: t.string({ required: false, description: 'Provider to run on (default: the first configured provider that serves the model).' }),
+    priority: t.field({ type: PriorityEnum, required: false, defaultValue: 1, description: 'Priority within the lane (default NORMAL).' }),
+    endpoint: t.field({ type: EndpointEnum, required: false, defaultValue: '/v1/chat/completions', description: 'The API the bodies are written for (default CHAT_COMPLETIONS).' }),
+    maxAttempts: t.int({ required: false, description: 'Attempts per request before a retryable failure is final (default from config).' }),
+    completionWindowSeconds: t.int({ required: false, description: 'Seconds the batch has to finish before what is left expires (default 24 hours).' }),
+    metadata: t.field({ type: 'JSON', required: false, description: 'String key-value pairs kept with the batch.' }),
+    requests: t.field({ type: [BatchRequestInput], required: true, description: 'The requests, in order.' }),
+  }),
+});
+
+function parseMetadata(value: unknown): Record<string, string> | null {
+  if (value === null || value === undefined) return null;
+  const ok = typeof value === 'object' && !Array.isArray(value) && Object.values(value).every((v) => typeof v === 'string');
+  if (!ok) throw badInput([{ path: 'input.metadata', message: 'must be an object of string values' }]);
+  return value as Record<string, string>;
+}
+
+function windowMs(seconds: number | null | undefined): number | null {
+  if (seconds === null || seconds === undefined) return null;
+  if (seconds < 1 || seconds > MAX_COMPLETION_WINDOW_SECONDS) {
+    throw badInput([{ path: 'input.completionWindowSeconds', message: `must be from 1 to ${MAX_COMPLETION_WINDOW_SECONDS} (got ${seconds})` }]);
+  }
+  return seconds * 1000;
+}
+
+const batchIdArg = (t: { arg: { id: (options: { required: true; description: string }) => never } }) =>
+  t.arg.id({ required: true, description: 'The batch id (`batch_…`).' });
+
+builder.mutationFields((t) => ({
+  createBatch: t.field({
+    type: BatchRef,
+    description:
+      'Submits a batch. Every request is validated first: one bad request rejects the whole batch with errors naming each request (index, customId) and field, and nothing is stored. Returns at once with status VALIDATING.',
+    args: { input: t.arg({ type: CreateBatchInput, required: true, description: 'The batch.' }) },
+    resolve: (_root, { input }, ctx) =>
+      guarded(() =>
+        ctx.engine.submitBatch({
+          tenant: ctx.tenant,
+          name: input.name,
+          model: input.model,
+          provider: input.provider,
+          priority: input.priority ?? 1,
+          endpoint: (input.endpoint ?? '/v1/chat/completions') as never,
+          maxAttempts: input.maxAttempts,
+          completionWindowMs: windowMs(input.completionWindowSeconds),
+          metadata: parseMetadata(input.metadata),
+          requests: input.requests.map((r) => ({ customId: r.customId, body: r.body })),
+        }),
+      ),
+  }),
+  cancelBatch: t.field({
+    type: BatchRef,
+    description: 'Cancels a batch: waiting requests are cancelled and in-flight ones aborted (CANCELLING, then CANCELLED). Finished results stay readable.',
+    args: { id: batchIdArg(t as never) },
+    resolve: (_root, { id }, ctx) => guarded(() => ctx.engine.cancelBatch(ctx.tenant, String(id))),
+  }),
+  pauseBatch: t.field({
+    type: BatchRef,
+    description: 'Pauses an IN_PROGRESS batch: nothing new is sent; in-flight requests finish.',
+    args: { id: batchIdArg(t as never) },
+    resolve: (_root, { id }, ctx) => guarded(() => ctx.engine.pauseBatch(ctx.tenant, String(id))),
+  }),
+  resumeBatch: t.field({
+    type: BatchRef,
+    description: 'Resumes a PAUSED batch; its requests rejoin their lane where they were.',
+    args: { id: batchIdArg(t as never) },
+    resolve: (_root, { id }, ctx) => guarded(() => ctx.engine.resumeBatch(ctx.tenant, String(id))),
+  }),
+  setBatchPriority: t.field({
+    type: BatchRef,
+    description: "Changes a running batch's priority; its queued requests move at once.",
+    args: {
+      id: batchIdArg(t as never),
+      priority: t.arg({ type: PriorityEnum, required: true, description: 'The new priority.' }),
+    },
+    resolve: (_root, { id, priority }, ctx) => guarded(() => ctx.engine.setBatchPriority(ctx.tenant, String(id), priority)),
+  }),
+}));
+
+builder.subscriptionField('batchProgress', (t) =>
+  t.field({
+    type: BatchRef,
+    description:
+      'Streams a batch: its current state first, then progress (coalesced to a few updates a second) and every status change, and completes when the batch reaches a final status.',
+    args: { id: t.arg.id({ required: true, description: 'The batch id (`batch_…`).' }) },
+    subscribe: (_root, { id }, ctx) => watchBatch(ctx, String(id)),
+    resolve: (view: BatchView) => view,
+  }),
+);
+
+async function* watchBatch(ctx: Context, id: string): AsyncGenerator<BatchView> {
+  // Subscribe before reading, so no change between the read and the subscription is missed.
+  const events = ctx.engine.bus.subscribe('batchUpdated', id);
+  try {
+    const readAt = Date.now();
+    const first = await guarded(() => loadBatch(ctx, id));
+    yield { ...first, counts: await countRequestsByStatus(ctx.db, id) };
+    if (isFinalBatchStatus(first.status as BatchStatus)) return;
+    for await (const snapshot of events) {
+      if (snapshot.at < readAt) continue; // older than what the first yield showed
+      yield { ...snapshot.batch, counts: snapshot.counts };
+      if (isFinalBatchStatus(snapshot.batch.status as BatchStatus)) return;
+    }
+  } finally {
+    await events.return?.();
+  }
+}

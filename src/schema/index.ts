@@ -1,0 +1,7 @@
+import { builder } from './builder.js';
+import './batch.js';
+import './model.js';
+import './request.js';
+
+/** The whole GraphQL schema: each imported module adds its types and fields to the builder. */
+export const schema = builder.toSchema({ sortSchema: true });

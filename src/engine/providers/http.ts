@@ -1,0 +1,198 @@
+/**
+ * The HTTP plumbing both real adapters share: one POST with the caller's signal plus a
+ * per-attempt timeout, network failures classified, error bodies read, secrets scrubbed, and
+ * the send skeleton around them. What a header or an error *means* stays in each adapter's
+ * `HttpDialect`; only the parts that are the same live here.
+ */
+import type {
+  Endpoint,
+  FailureClass,
+  Provider,
+  ProviderFailure,
+  ProviderKind,
+  ProviderOutcome,
+  ProviderRequest,
+  RateLimitSnapshot,
+  Usage,
+} from './provider.js';
+
+/** What differs between the OpenAI and Anthropic adapters. */
+export interface HttpDialect {
+  name: string;
+  kind: ProviderKind;
+  models: readonly string[];
+  /** Scrubbed from every failure; see `withoutSecret`. */
+  apiKey?: string;
+  timeoutMs: number;
+  /** The URL for an endpoint, or undefined when this API does not serve it. */
+  url(endpoint: Endpoint): string | undefined;
+  /** Auth and version headers; `content-type` is added here. */
+  headers: Record<string, string>;
+  rateLimit(headers: Headers): RateLimitSnapshot | undefined;
+  requestIdHeader: string;
+  usage(body: Record<string, unknown>): Usage;
+  /** A non-2xx response as a failure. */
+  classify(response: HttpResponse, error: ErrorBody, rateLimit: RateLimitSnapshot | undefined): ProviderFailure;
+}
+
+/** A Provider that POSTs the body as given and classifies the answer through `dialect`. */
+export function createHttpProvider(dialect: HttpDialect): Provider {
+  async function send(request: ProviderRequest, signal: AbortSignal): Promise<ProviderOutcome> {
+    const url = dialect.url(request.endpoint);
+    if (url === undefined) {
+      const message = `provider ${dialect.name} (${dialect.kind}) does not serve ${request.endpoint}`;
+      return { ok: false, failure: { class: 'fatal', type: 'unsupported_endpoint', message } };
+    }
+    const result = await postJson({ url, headers: dialect.headers, body: request.body, signal, timeoutMs: dialect.timeoutMs });
+    if (!result.ok) return result;
+
+    const { response } = result;
+    const rateLimit = dialect.rateLimit(response.headers);
+    if (response.status < 200 || response.status >= 300) {
+      return { ok: false, failure: dialect.classify(response, readErrorBody(response.text), rateLimit), rateLimit };
+    }
+    const body = parseJson(response.text);
+    if (!isRecord(body)) return { ok: false, failure: badResponse(response.status, response.text), rateLimit };
+    const requestId = response.headers.get(dialect.requestIdHeader) ?? undefined;
+    return { ok: true, status: response.status, body, usage: dialect.usage(body), requestId, rateLimit };
+  }
+
+  return {
+    name: dialect.name,
+    kind: dialect.kind,
+    models: dialect.models,
+    send: async (request, { signal }) => withoutSecret(await send(request, signal), dialect.apiKey),
+  };
+}
+
+export interface HttpResponse {
+  status: number;
+  headers: Headers;
+  /** The whole body, read inside the timeout so a stalled body counts as a timeout too. */
+  text: string;
+}
+
+type PostResult = { ok: true; response: HttpResponse } | { ok: false; failure: ProviderFailure };
+
+interface PostOptions {
+  url: string;
+  headers: Record<string, string>;
+  body: unknown;
+  /** The caller's signal: cancel or shutdown. Its abort is rethrown, never classified. */
+  signal: AbortSignal;
+  /** Budget for the whole attempt, headers and body. */
+  timeoutMs: number;
+}
+
+/**
+ * POSTs JSON and reads the body. Resolves with the response (any status) or a transient
+ * failure (`timeout`, `connection_error`, `aborted`); throws the caller's abort reason when
+ * the caller aborted, so the engine sees cancellation as cancellation, not as a failure.
+ *
+ * `AbortSignal.any` links the combined signal to the caller's until one of them aborts, so
+ * callers should pass a per-attempt signal rather than one process-wide signal (Node issue
+ * nodejs/node#55351: composites of a long-lived signal accumulate).
+ */
+async function postJson(options: PostOptions): Promise<PostResult> {
+  // Outside the try: a body that cannot be serialised is a bug here, not a network failure.
+  const body = JSON.stringify(options.body);
+  const timeout = AbortSignal.timeout(options.timeoutMs);
+  const signal = AbortSignal.any([options.signal, timeout]);
+  try {
+    const response = await fetch(options.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...options.headers },
+      body,
+      signal,
+      // A redirect would turn the POST into a GET and drop the body; report it instead.
+      redirect: 'manual',
+    });
+    const text = await response.text();
+    return { ok: true, response: { status: response.status, headers: response.headers, text } };
+  } catch (error) {
+    if (options.signal.aborted) throw options.signal.reason;
+    if (timeout.aborted) {
+      return transient('timeout', `no complete response within ${options.timeoutMs} ms`);
+    }
+    if (error instanceof Error && error.name === 'AbortError') {
+      return transient('aborted', 'the request was aborted, though not by the caller or the timeout');
+    }
+    return transient('connection_error', describeNetworkError(error));
+  }
+}
+
+function transient(type: string, message: string): PostResult {
+  return { ok: false, failure: { class: 'transient', type, message } };
+}
+
+/** fetch says only "fetch failed"; the useful part (ECONNREFUSED, other side closed) is the cause. */
+function describeNetworkError(error: unknown): string {
+  const cause = error instanceof Error ? (error.cause ?? error) : error;
+  if (!(cause instanceof Error)) return `request failed: ${String(cause)}`;
+  const code = (cause as { code?: unknown }).code;
+  return typeof code === 'string' ? `request failed: ${code}: ${cause.message}` : `request failed: ${cause.message}`;
+}
+
+/** The status classes both APIs share; adapters refine 429 and 4xx with the error body. */
+export function classifyStatus(status: number): FailureClass {
+  if (status === 429) return 'rate_limited';
+  if (status === 408 || status === 409 || status >= 500) return 'transient';
+  return 'fatal';
+}
+
+/** JSON.parse that reports failure as undefined; a body is data from the network, not trusted. */
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+export function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** The `error` object OpenAI (`{error}`) and Anthropic (`{type:'error', error}`) both send. */
+export interface ErrorBody {
+  type?: string;
+  code?: string;
+  message?: string;
+}
+
+function readErrorBody(text: string): ErrorBody {
+  const body = parseJson(text);
+  const error = isRecord(body) ? body.error : undefined;
+  if (!isRecord(error)) return {};
+  const field = (key: string): string | undefined => (typeof error[key] === 'string' ? error[key] : undefined);
+  return { type: field('type'), code: field('code'), message: field('message') };
+}
+
+/** Enough of an unexpected body to debug with, not enough to flood a log or a database row. */
+const bodyExcerptChars = 200;
+
+/** The message for a failed response: the provider's own words, else the status and a body excerpt. */
+export function failureMessage(status: number, error: ErrorBody, text: string): string {
+  if (error.message) return error.message;
+  const excerpt = text.trim().slice(0, bodyExcerptChars);
+  return excerpt === '' ? `HTTP ${status}` : `HTTP ${status}: ${excerpt}`;
+}
+
+/** A 2xx whose body is not the JSON object promised: retry, it is usually a proxy or a cut stream. */
+function badResponse(status: number, text: string): ProviderFailure {
+  const excerpt = text.slice(0, bodyExcerptChars);
+  return { class: 'transient', status, type: 'bad_response', message: `response body is not a JSON object: ${excerpt}` };
+}
+
+const redacted = '[redacted]';
+
+/**
+ * Removes the API key from a failure's text. Providers and proxies can echo the key (a 401
+ * "Incorrect API key provided: ..."), and failures end up in the database, logs and GraphQL.
+ */
+function withoutSecret(outcome: ProviderOutcome, secret: string | undefined): ProviderOutcome {
+  if (outcome.ok || !secret) return outcome;
+  const scrub = (text: string): string => text.split(secret).join(redacted);
+  const { failure } = outcome;
+  return { ...outcome, failure: { ...failure, type: scrub(failure.type), message: scrub(failure.message) } };
+}

@@ -59,7 +59,7 @@ export const BatchRef = builder.objectRef<BatchView>('Batch');
 
 builder.node(BatchRef, {
   description: 'A batch of requests run together against one model, with a priority and a completion window.',
-  id: { resolve: (batch) => batch.id },
+  id: { resolve: (batch) => batch.id, description: 'The batch id (`batch_…`), as the REST APIs show it.' },
   loadMany: async (ids, ctx) => {
     const rows = new Map((await getBatchesByIds(ctx.db, ctx.tenant, ids.map(String))).map((row) => [row.id, row]));
     return ids.map((id) => rows.get(String(id)) ?? null);

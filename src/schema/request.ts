@@ -21,7 +21,7 @@ export const RequestRef = builder.objectRef<RequestRow>('Request');
 
 builder.node(RequestRef, {
   description: 'One request of a batch: what was sent, what came back, and how it went.',
-  id: { resolve: (request) => requestPublicId(request.id) },
+  id: { resolve: (request) => requestPublicId(request.id), description: 'The request id (`req_…`).' },
   loadMany: async (ids, ctx) => {
     const rowIds = ids.map((id) => parseRequestPublicId(String(id)) ?? -1);
     const rows = new Map((await getRequestsByIds(ctx.db, ctx.tenant, rowIds)).map((row) => [row.id, row]));

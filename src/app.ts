@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { Config } from './config.js';
 import { closeDatabase, openDatabase, type Db } from './db/connection.js';
 import { Engine, type EngineOptions } from './engine/engine.js';
+import { uploadLimits } from './files/limits.js';
 import { startServer, type SluiceServer } from './server.js';
 
 /** A running Sluice: database, engine and server, started in that order and stopped in reverse. */
@@ -21,7 +22,7 @@ export async function startApp(
   const engine = new Engine({ db, config, logger, ...engineOptions });
   try {
     await engine.start();
-    const server = await startServer({ engine, db, logger, host: config.host, port: config.port });
+    const server = await startServer({ engine, db, logger, host: config.host, port: config.port, uploads: uploadLimits(config) });
     let stopping: Promise<void> | undefined;
     return {
       db,

@@ -1,9 +1,17 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { z } from 'zod';
 
 /**
- * One typed, validated configuration. Every default lives in `defaults` with its meaning;
- * `configFromEnv` maps environment variables onto the same shape, and `parseConfig` validates
- * either, quoting the bad value and its path.
+ * One typed, validated configuration. Every default lives in `defaults` with its meaning.
+ * `loadConfig` reads the optional JSON file named by `SLUICE_CONFIG`, lays the environment
+ * variables over its top-level settings, and `parseConfig` validates the result, naming the
+ * exact path of every problem (`providers[1].baseUrl`) and quoting the bad value — except
+ * where a value could be a credential, which is never echoed.
+ *
+ * API keys are never part of the file or of `Config`: a provider names the environment
+ * variable that holds its key (`apiKeyEnv`), start-up checks that it is set, and the provider
+ * registry reads it when it builds the adapter.
  */
 
 /** The models the simulated provider answers by default: its own plus well-known real names, so files written for the real APIs run unchanged in a demo. */
@@ -38,12 +46,16 @@ export const defaults = {
   logLevel: 'info',
   /** Most requests one batch may hold (OpenAI's batch limit). */
   maxRequestsPerBatch: 50_000,
+  /** Largest batch file accepted by an upload (GraphQL multipart or `POST /v1/files`), in bytes (OpenAI's 200 MB). */
+  maxFileBytes: 200 * 1024 * 1024,
   /** Time a batch has to finish before what is left expires (OpenAI's `24h`). */
   completionWindowMs: 24 * 60 * 60 * 1000,
-  /** Attempts per request before a retryable failure becomes final. */
+  /** Attempts per request before a retryable failure becomes final (a batch may set its own). */
   maxAttempts: 5,
-  /** Each attempt is aborted after this long. */
+  /** Each attempt is aborted after this long, unless its provider sets `timeoutMs`. */
   attemptTimeoutMs: 120_000,
+  /** On SIGTERM/SIGINT, in-flight requests get this long to finish before they are aborted and re-queued. */
+  shutdownGraceMs: 10_000,
   /** Progress events are coalesced per batch to at most one per interval (status changes go out at once). */
   progressIntervalMs: 250,
   /** Requests sent to the token-counting pool per task. */
@@ -60,29 +72,135 @@ export const defaults = {
     latencyMs: 200,
     /** Latency varies uniformly by up to this much either way (deterministically per prompt). */
     latencyJitterMs: 100,
+    /** How long a simulated 429 asks the client to wait. */
+    retryAfterMs: 1_000,
+    /** Seed of the fault sequence: the same seed gives the same faults in the same order. */
+    faultSeed: 1,
+  },
+  /** Where each real kind is served when the file names no `baseUrl`. */
+  baseUrls: {
+    openai: 'https://api.openai.com/v1',
+    anthropic: 'https://api.anthropic.com',
   },
 } as const;
 
 const positiveInt = z.number().int().positive();
 
-const laneLimitsSchema = z.object({
-  requestsPerMinute: positiveInt.max(10_000_000),
-  tokensPerMinute: positiveInt.max(10_000_000_000),
-  maxConcurrent: positiveInt.max(10_000),
-});
+const laneLimitsSchema = z
+  .object({
+    requestsPerMinute: positiveInt.max(10_000_000),
+    tokensPerMinute: positiveInt.max(10_000_000_000),
+    maxConcurrent: positiveInt.max(10_000),
+  })
+  .strict();
 export type LaneLimits = z.infer<typeof laneLimitsSchema>;
 
-const simulatedProviderSchema = z.object({
-  kind: z.literal('simulated'),
-  name: z.string().min(1).default('simulated'),
-  models: z.array(z.string().min(1)).min(1).default([...simulatedModels]),
-  latencyMs: z.number().int().nonnegative().default(defaults.simulated.latencyMs),
-  latencyJitterMs: z.number().int().nonnegative().default(defaults.simulated.latencyJitterMs),
-  limits: laneLimitsSchema.partial().default({}),
-});
+/** A provider's or a model's limits: whatever is left out comes from the level above. */
+const limitsPatchSchema = laneLimitsSchema.partial();
 
-const providerSchema = z.discriminatedUnion('kind', [simulatedProviderSchema]);
+const priceSchema = z
+  .object({
+    /** USD per million prompt (input) tokens. */
+    inputPerMillion: z.number().nonnegative(),
+    /** USD per million completion (output) tokens. */
+    outputPerMillion: z.number().nonnegative(),
+  })
+  .strict();
+export type ModelPrice = z.infer<typeof priceSchema>;
+
+/** Provider names appear in lane keys (`provider/model`) and GraphQL; keep them plain. */
+const providerName = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'must be 1-64 letters, digits, ".", "_" or "-", starting with a letter or digit');
+const modelName = z.string().min(1).max(200);
+
+/** What every kind shares: models, the limits of their lanes, and prices. */
+const providerCommon = {
+  models: z.array(modelName).min(1, 'must list at least one model'),
+  /** Limits of each of this provider's lanes, over the top-level `laneLimits`. */
+  limits: limitsPatchSchema.default({}),
+  /** Per model, over `limits`: providers limit each model separately. */
+  modelLimits: z.record(modelName, limitsPatchSchema).default({}),
+  prices: z.record(modelName, priceSchema).default({}),
+};
+
+const rate = z.number().min(0).max(1);
+
+/** Faults the simulated provider injects, each a share of all attempts, drawn from a seeded sequence. */
+const simulatedFaultsSchema = z
+  .object({
+    /** Answered 429 with a retry-after of `retryAfterMs`: the lane pauses, no attempt is spent. */
+    rate429: rate.default(0),
+    /** Answered 500: retried with backoff, spends an attempt. */
+    rate500: rate.default(0),
+    /** Answered 400: the request fails at once. */
+    rate400: rate.default(0),
+    retryAfterMs: positiveInt.max(3_600_000).default(defaults.simulated.retryAfterMs),
+    seed: z.number().int().default(defaults.simulated.faultSeed),
+  })
+  .strict()
+  .refine((f) => f.rate429 + f.rate500 + f.rate400 <= 1, 'rate429 + rate500 + rate400 must not exceed 1');
+export type SimulatedFaults = z.infer<typeof simulatedFaultsSchema>;
+
+const simulatedProviderSchema = z
+  .object({
+    kind: z.literal('simulated'),
+    name: providerName.default('simulated'),
+    ...providerCommon,
+    models: providerCommon.models.default([...simulatedModels]),
+    latencyMs: z.number().int().nonnegative().max(600_000).default(defaults.simulated.latencyMs),
+    latencyJitterMs: z.number().int().nonnegative().max(600_000).default(defaults.simulated.latencyJitterMs),
+    faults: simulatedFaultsSchema.optional(),
+  })
+  .strict();
+
+const envVariableName = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'must be the NAME of an environment variable (e.g. OPENAI_API_KEY), not the key itself');
+
+/** http(s) only, and no `user:password@`: credentials belong in the variable `apiKeyEnv` names. */
+const baseUrl = z
+  .url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' })
+  .refine((url) => {
+    // zod runs refinements even after the format check failed; that case is reported already.
+    if (!URL.canParse(url)) return true;
+    const parsed = new URL(url);
+    return parsed.username === '' && parsed.password === '';
+  }, 'must not contain credentials: put the key in the environment variable named by apiKeyEnv');
+
+const httpProviderFields = {
+  ...providerCommon,
+  /** Name of the environment variable holding the API key (the key itself is never in the file). */
+  apiKeyEnv: envVariableName,
+  /** Per-attempt timeout for this provider; default the top-level `attemptTimeoutMs`. */
+  timeoutMs: positiveInt.max(3_600_000).optional(),
+};
+
+const openaiProviderSchema = z
+  .object({
+    kind: z.literal('openai'),
+    name: providerName.default('openai'),
+    /** Including the version path: `https://api.openai.com/v1`, `http://127.0.0.1:8000/v1`. */
+    baseUrl: baseUrl.default(defaults.baseUrls.openai),
+    ...httpProviderFields,
+  })
+  .strict();
+
+const anthropicProviderSchema = z
+  .object({
+    kind: z.literal('anthropic'),
+    name: providerName.default('anthropic'),
+    /** The origin; the adapter adds `/v1/messages`. */
+    baseUrl: baseUrl.default(defaults.baseUrls.anthropic),
+    ...httpProviderFields,
+  })
+  .strict();
+
+const providerSchema = z.discriminatedUnion('kind', [simulatedProviderSchema, openaiProviderSchema, anthropicProviderSchema], {
+  error: (issue) => (issue.code === 'invalid_union' ? 'must be one of "simulated", "openai", "anthropic"' : undefined),
+});
 export type ProviderConfig = z.infer<typeof providerSchema>;
+export type SimulatedProviderConfig = Extract<ProviderConfig, { kind: 'simulated' }>;
 
 export const configSchema = z
   .object({
@@ -91,13 +209,18 @@ export const configSchema = z
     dbFile: z.string().min(1).default(defaults.dbFile),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default(defaults.logLevel),
     maxRequestsPerBatch: positiveInt.max(1_000_000).default(defaults.maxRequestsPerBatch),
+    maxFileBytes: positiveInt.max(2 ** 31 - 1).default(defaults.maxFileBytes),
     completionWindowMs: positiveInt.default(defaults.completionWindowMs),
     maxAttempts: positiveInt.max(100).default(defaults.maxAttempts),
-    attemptTimeoutMs: positiveInt.default(defaults.attemptTimeoutMs),
+    attemptTimeoutMs: positiveInt.max(3_600_000).default(defaults.attemptTimeoutMs),
+    shutdownGraceMs: z.number().int().nonnegative().max(3_600_000).default(defaults.shutdownGraceMs),
     progressIntervalMs: positiveInt.max(60_000).default(defaults.progressIntervalMs),
     tokenChunkSize: positiveInt.max(100_000).default(defaults.tokenChunkSize),
     laneLimits: laneLimitsSchema.default({ ...defaults.laneLimits }),
-    providers: z.array(providerSchema).min(1).default([simulatedProviderSchema.parse({ kind: 'simulated' })]),
+    providers: z
+      .array(providerSchema)
+      .min(1, 'must list at least one provider')
+      .default(() => [simulatedProviderSchema.parse({ kind: 'simulated' })]),
   })
   .strict();
 
@@ -108,15 +231,95 @@ export class ConfigError extends Error {
   override readonly name = 'ConfigError';
 }
 
-/** Validates a config object; the error lists every bad path with the value found there. */
-export function parseConfig(input: unknown): Config {
+interface Problem {
+  path: readonly PropertyKey[];
+  message: string;
+  /** Quote the value found at the path (off where it could be a credential). */
+  showValue: boolean;
+}
+
+export interface ParseOptions {
+  /** Where the variables named by `apiKeyEnv` are looked up. Default `process.env`. */
+  env?: NodeJS.ProcessEnv;
+  /** Named in the first line of the error, e.g. the file path. */
+  source?: string;
+  /** Top-level keys set by an environment variable, so the error names the variable. */
+  fromEnv?: ReadonlyMap<string, string>;
+}
+
+/**
+ * Validates a config object. The error lists every problem with its path, what is wrong, and
+ * the value found there; checks that need the environment (every `apiKeyEnv` set) and the
+ * whole file (unique names, limits only for listed models) run once the shape is right.
+ */
+export function parseConfig(input: unknown, options: ParseOptions = {}): Config {
   const result = configSchema.safeParse(input);
-  if (result.success) return result.data;
-  const lines = result.error.issues.map((issue) => {
-    const path = issue.path.join('.') || '(root)';
-    return `  ${path}: ${issue.message} (got ${describeValue(valueAt(input, issue.path))})`;
+  const problems: Problem[] = result.success
+    ? crossChecks(result.data, options.env ?? process.env)
+    : result.error.issues.map((issue) => ({ path: issue.path, message: issueMessage(issue), showValue: !hidesValue(issue.path) }));
+  if (result.success && problems.length === 0) return result.data;
+  const lines = problems.map(({ path, message, showValue }) => {
+    const variable = typeof path[0] === 'string' && path.length === 1 ? options.fromEnv?.get(path[0]) : undefined;
+    const where = `${formatPath(path)}${variable ? ` (from ${variable})` : ''}`;
+    const quoted = showValue ? quote(valueAt(input, path)) : undefined;
+    return `  ${where}: ${message}${quoted === undefined ? '' : ` (got ${quoted})`}`;
   });
-  throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
+  throw new ConfigError(`Invalid configuration${options.source ? ` in ${options.source}` : ''}:\n${lines.join('\n')}`);
+}
+
+function issueMessage(issue: z.core.$ZodIssue): string {
+  if (issue.code === 'unrecognized_keys') {
+    const secretLike = issue.keys.filter((key) => /key|secret|token|password/i.test(key) && key !== 'apiKeyEnv');
+    const hint = secretLike.length > 0 ? '; keys are never read from the file: put the key in an environment variable and name that variable in apiKeyEnv' : '';
+    return `${issue.message}${hint}`;
+  }
+  return issue.message;
+}
+
+/** Paths whose value may be a credential typed in the wrong place. */
+function hidesValue(path: readonly PropertyKey[]): boolean {
+  return path[path.length - 1] === 'apiKeyEnv';
+}
+
+function crossChecks(config: Config, env: NodeJS.ProcessEnv): Problem[] {
+  const problems: Problem[] = [];
+  const firstIndex = new Map<string, number>();
+  config.providers.forEach((provider, index) => {
+    const at = (...rest: PropertyKey[]): PropertyKey[] => ['providers', index, ...rest];
+    const seen = firstIndex.get(provider.name);
+    if (seen !== undefined) {
+      // The name may be a default (the kind), so it is quoted from the result, not the input.
+      problems.push({ path: at('name'), message: `duplicate provider name ${JSON.stringify(provider.name)} (first at providers[${seen}])`, showValue: false });
+    } else firstIndex.set(provider.name, index);
+    for (const field of ['modelLimits', 'prices'] as const) {
+      for (const model of Object.keys(provider[field])) {
+        if (!provider.models.includes(model)) {
+          problems.push({ path: at(field, model), message: `model ${JSON.stringify(model)} is not in providers[${index}].models`, showValue: false });
+        }
+      }
+    }
+    if (provider.kind !== 'simulated' && !env[provider.apiKeyEnv]) {
+      problems.push({
+        path: at('apiKeyEnv'),
+        message: `environment variable ${provider.apiKeyEnv} is not set; it must hold the API key of provider ${JSON.stringify(provider.name)}`,
+        showValue: false,
+      });
+    }
+  });
+  return problems;
+}
+
+/** `providers[1].modelLimits["gpt-4o"].maxConcurrent`: the path as a user would write it. */
+function formatPath(path: readonly PropertyKey[]): string {
+  if (path.length === 0) return '(root)';
+  return path
+    .map((key, i) => {
+      if (typeof key === 'number') return `[${key}]`;
+      const name = String(key);
+      if (/^[A-Za-z_$][\w$]*$/.test(name)) return i === 0 ? name : `.${name}`;
+      return `[${JSON.stringify(name)}]`;
+    })
+    .join('');
 }
 
 function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
@@ -128,56 +331,118 @@ function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
   return value;
 }
 
-function describeValue(value: unknown): string {
+const MAX_QUOTED_CHARS = 80;
+
+/**
+ * The value quoted in an error. Objects and arrays are never quoted (they may hold a key
+ * someone pasted, and the path already says where), and strings lose URL credentials and
+ * key-shaped words.
+ */
+function quote(value: unknown): string | undefined {
   if (value === undefined) return 'nothing';
-  const text = JSON.stringify(value);
-  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+  if (value !== null && typeof value === 'object') return undefined;
+  const text = JSON.stringify(typeof value === 'string' ? scrub(value) : value);
+  return text.length > MAX_QUOTED_CHARS ? `${text.slice(0, MAX_QUOTED_CHARS - 3)}...` : text;
 }
 
-/** Environment variables, each mapped onto one config path. Documented in the README. */
+function scrub(text: string): string {
+  return text.replace(/\/\/[^/@\s]*@/g, '//[redacted]@').replace(/\b(sk|key|sess)-[A-Za-z0-9_-]{6,}/g, '[redacted]');
+}
+
+/** Environment variables, each mapped onto one top-level setting. They override the file. */
 export const envVariables = {
   HOST: 'host',
   PORT: 'port',
   SLUICE_DB_FILE: 'dbFile',
   LOG_LEVEL: 'logLevel',
   SLUICE_MAX_REQUESTS_PER_BATCH: 'maxRequestsPerBatch',
+  SLUICE_MAX_FILE_BYTES: 'maxFileBytes',
   SLUICE_COMPLETION_WINDOW_MS: 'completionWindowMs',
   SLUICE_MAX_ATTEMPTS: 'maxAttempts',
   SLUICE_ATTEMPT_TIMEOUT_MS: 'attemptTimeoutMs',
+  SLUICE_SHUTDOWN_GRACE_MS: 'shutdownGraceMs',
   SLUICE_PROGRESS_INTERVAL_MS: 'progressIntervalMs',
 } as const satisfies Record<string, keyof ConfigInput>;
+
+/** Path of the JSON configuration file. */
+const configFileVariable = 'SLUICE_CONFIG';
+/** Sets the latency of every simulated provider (a quick way to slow a demo down or speed tests up). */
+const simulatedLatencyVariable = 'SLUICE_SIMULATED_LATENCY_MS';
 
 const numericKeys = new Set<keyof ConfigInput>([
   'port',
   'maxRequestsPerBatch',
+  'maxFileBytes',
   'completionWindowMs',
   'maxAttempts',
   'attemptTimeoutMs',
+  'shutdownGraceMs',
   'progressIntervalMs',
 ]);
 
-/** Reads the config from the environment. Numbers are parsed strictly: `PORT=80x` is an error, not 80. */
-export function configFromEnv(env: NodeJS.ProcessEnv): Config {
-  const input: Record<string, unknown> = {};
+/**
+ * The configuration of a process: the file named by `SLUICE_CONFIG` (if any), with the
+ * environment variables of `envVariables` laid over its top-level settings.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv): Config {
+  const file = env[configFileVariable];
+  const source = file ? resolve(file) : undefined;
+  const input: Record<string, unknown> = source ? readConfigFile(source) : {};
+  const fromEnv = new Map<string, string>();
   for (const [variable, key] of Object.entries(envVariables)) {
     const raw = env[variable];
     if (raw === undefined || raw === '') continue;
-    if (numericKeys.has(key)) {
-      const value = Number(raw);
-      if (!/^\s*\d+\s*$/.test(raw) || !Number.isSafeInteger(value)) {
-        throw new ConfigError(`Invalid configuration:\n  ${variable}: expected a whole number (got ${JSON.stringify(raw)})`);
-      }
-      input[key] = value;
-    } else {
-      input[key] = raw;
-    }
+    input[key] = numericKeys.has(key) ? wholeNumber(variable, raw) : raw;
+    fromEnv.set(key, variable);
   }
-  const latency = env.SLUICE_SIMULATED_LATENCY_MS;
+  const latency = env[simulatedLatencyVariable];
   if (latency !== undefined && latency !== '') {
-    if (!/^\s*\d+\s*$/.test(latency)) {
-      throw new ConfigError(`Invalid configuration:\n  SLUICE_SIMULATED_LATENCY_MS: expected a whole number (got ${JSON.stringify(latency)})`);
-    }
-    input.providers = [{ kind: 'simulated', latencyMs: Number(latency) }];
+    const latencyMs = wholeNumber(simulatedLatencyVariable, latency);
+    const providers = Array.isArray(input.providers) ? input.providers : [{ kind: 'simulated' }];
+    input.providers = providers.map((p: unknown) => (isObject(p) && p.kind === 'simulated' ? { ...p, latencyMs } : p));
   }
-  return parseConfig(input);
+  return parseConfig(input, { env, source, fromEnv });
+}
+
+/** Numbers from the environment are parsed strictly: `PORT=80x` is an error, not 80. */
+function wholeNumber(variable: string, raw: string): number {
+  const value = Number(raw);
+  if (!/^\s*\d+\s*$/.test(raw) || !Number.isSafeInteger(value)) {
+    throw new ConfigError(`Invalid configuration:\n  ${variable}: expected a whole number (got ${JSON.stringify(raw)})`);
+  }
+  return value;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * Reads and parses the file. JSON syntax errors give the line and column but never the text
+ * around them: V8 quotes the source, and a pasted key may sit right there.
+ */
+function readConfigFile(path: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : String((error as Error).message);
+    throw new ConfigError(`Invalid configuration:\n  ${configFileVariable}: cannot read ${path}: ${reason}`);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    const message = (error as Error).message.replace(/, ".*" is not valid JSON$/s, '');
+    const position = /at position (\d+)/.exec(message);
+    const where = position ? ` (${lineAndColumn(text, Number(position[1]))})` : '';
+    throw new ConfigError(`Invalid configuration:\n  ${configFileVariable}: ${path} is not valid JSON: ${message}${where}`);
+  }
+  if (!isObject(value)) throw new ConfigError(`Invalid configuration in ${path}:\n  (root): must be a JSON object`);
+  return value;
+}
+
+function lineAndColumn(text: string, offset: number): string {
+  const before = text.slice(0, offset).split('\n');
+  return `line ${before.length}, column ${(before.at(-1)?.length ?? 0) + 1}`;
 }

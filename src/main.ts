@@ -1,23 +1,41 @@
 import { resolve } from 'node:path';
-import { ConfigError, configFromEnv } from './config.js';
+import { ConfigError, loadConfig, type Config } from './config.js';
 import { startApp } from './app.js';
 import { createLogger } from './log.js';
 import { graphqlPath } from './server.js';
 
-/** Entry point: config -> db -> engine -> server; graceful shutdown on SIGTERM / SIGINT. */
-async function main(): Promise<void> {
-  let config;
+/**
+ * Entry point: config -> db -> engine -> server; graceful shutdown on SIGTERM / SIGINT.
+ *
+ * Exit codes: 0 after a clean shutdown, 1 when start-up or shutdown fails (or a second
+ * signal cuts the grace period short), 2 when the configuration is invalid.
+ */
+
+const EXIT_FAILURE = 1;
+const EXIT_BAD_CONFIG = 2;
+
+function readConfig(): Config {
   try {
-    config = configFromEnv(process.env);
+    return loadConfig(process.env);
   } catch (error) {
-    if (error instanceof ConfigError) {
-      console.error(error.message);
-      process.exit(2);
-    }
-    throw error;
+    if (!(error instanceof ConfigError)) throw error;
+    // The message names each bad path and never a key (see config.ts).
+    console.error(error.message);
+    process.exit(EXIT_BAD_CONFIG);
   }
+}
+
+async function main(): Promise<void> {
+  const config = readConfig();
   const logger = createLogger(config.logLevel);
-  const app = await startApp(config, logger);
+  let app;
+  try {
+    app = await startApp(config, logger);
+  } catch (error) {
+    logger.fatal({ err: error }, 'start-up failed');
+    process.exit(EXIT_FAILURE);
+  }
+  // Tests and supervisors read `graphql` from this line to find the port when PORT=0.
   logger.info(
     {
       graphql: `${app.server.url}${graphqlPath}`,
@@ -32,10 +50,10 @@ async function main(): Promise<void> {
   let signals = 0;
   const shutdown = (signal: string) => {
     if (++signals > 1) {
-      logger.warn({ signal }, 'second signal: exiting now');
-      process.exit(1);
+      logger.warn({ signal }, 'second signal: exiting now; requests still running are re-queued at the next start');
+      process.exit(EXIT_FAILURE);
     }
-    logger.info({ signal }, 'shutting down: finishing in-flight requests');
+    logger.info({ signal, graceMs: config.shutdownGraceMs }, 'shutting down: admitting nothing new, finishing in-flight requests');
     app.stop().then(
       () => {
         logger.info('stopped cleanly');
@@ -43,7 +61,7 @@ async function main(): Promise<void> {
       },
       (error: unknown) => {
         logger.error({ err: error }, 'shutdown failed');
-        process.exit(1);
+        process.exit(EXIT_FAILURE);
       },
     );
   };

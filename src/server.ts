@@ -8,13 +8,16 @@ import type { Logger } from 'pino';
 import { WebSocketServer } from 'ws';
 import type { Db } from './db/connection.js';
 import type { Engine } from './engine/engine.js';
+import { MULTIPART_ENVELOPE_BYTES, type UploadLimits } from './files/limits.js';
+import { createRestHandler, isRestPath } from './rest/router.js';
 import type { Context } from './schema/builder.js';
 import { schema } from './schema/index.js';
 
 /**
  * One node:http server on one port: Yoga serves `/graphql` (queries, mutations, GraphiQL, and
  * subscriptions over SSE), graphql-ws serves subscriptions over WebSocket on the same path,
- * and `/health` answers load balancers.
+ * the REST APIs (OpenAI- and Anthropic-compatible batches, results downloads) answer `/v1/*`
+ * and `/batches/*`, and `/health` answers load balancers.
  */
 
 export interface SluiceServer {
@@ -30,6 +33,8 @@ export interface ServerOptions {
   logger: Logger;
   host: string;
   port: number;
+  /** Limits of uploaded batch files (GraphQL multipart and `POST /v1/files`). */
+  uploads: UploadLimits;
 }
 
 export const graphqlPath = '/graphql';
@@ -39,13 +44,15 @@ export const defaultTenant = 'default';
 export async function startServer(options: ServerOptions): Promise<SluiceServer> {
   const { engine, db, logger } = options;
   const log = logger.child({ module: 'server' });
-  const context = (): Context => ({ engine, db, tenant: defaultTenant });
+  const context = (): Context => ({ engine, db, tenant: defaultTenant, uploads: options.uploads });
 
   const yoga = createYoga<{ req: IncomingMessage; res: ServerResponse }, Context>({
     schema,
     graphqlEndpoint: graphqlPath,
     context,
     graphiql: { subscriptionsProtocol: 'WS', title: 'Sluice' },
+    // A batch file upload is a GraphQL request body: let one up to the file limit through.
+    maxRequestBodySize: options.uploads.maxFileBytes + MULTIPART_ENVELOPE_BYTES,
     logging: {
       debug: (...args) => log.debug(args.map(String).join(' ')),
       info: (...args) => log.info(args.map(String).join(' ')),
@@ -54,9 +61,15 @@ export async function startServer(options: ServerOptions): Promise<SluiceServer>
     },
   });
 
+  const rest = createRestHandler({ engine, db, logger, uploads: options.uploads, fetchAPI: yoga.fetchAPI, tenantOf: () => defaultTenant });
+
   const server = createServer((req, res) => {
     if (req.url === '/health') {
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ status: 'ok' }));
+      return;
+    }
+    if (isRestPath(req.url)) {
+      void rest(req, res);
       return;
     }
     void yoga(req, res);

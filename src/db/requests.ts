@@ -30,15 +30,39 @@ export interface PendingRequest {
   body: Record<string, unknown>;
 }
 
-/** Requests of a batch still waiting for their token estimate. */
-export async function listPendingRequests(db: Db, batchId: string): Promise<PendingRequest[]> {
-  return db
+/** One page of a keyset scan by request id: rows after `afterId`, at most `limit` of them. */
+export interface IdPage {
+  afterId?: number;
+  limit?: number;
+}
+
+/** Requests of a batch still waiting for their token estimate, in id order; all of them, or one page. */
+export async function listPendingRequests(db: Db, batchId: string, page: IdPage = {}): Promise<PendingRequest[]> {
+  const query = db
     .select({ id: requests.id, endpoint: batches.endpoint, body: requests.body })
     .from(requests)
     .innerJoin(batches, eq(batches.id, requests.batchId))
-    .where(and(eq(requests.batchId, batchId), eq(requests.status, RequestStatus.pending)))
-    .orderBy(asc(requests.id))
-    .all();
+    .where(and(eq(requests.batchId, batchId), eq(requests.status, RequestStatus.pending), gt(requests.id, page.afterId ?? 0)))
+    .orderBy(asc(requests.id));
+  return page.limit === undefined ? query.all() : query.limit(page.limit).all();
+}
+
+/**
+ * pending -> queued with each request's estimate, for one slice of a batch, leaving the batch
+ * `validating`: a large batch is stored in several short transactions so no single one holds
+ * the event loop, then `queueEstimatedRequests` stores the last slice and moves the batch.
+ * A crash in between is safe: the batch is still `validating`, so the next start estimates
+ * the requests still pending and moves the batch then.
+ */
+export async function storeEstimates(db: Db, estimates: ReadonlyArray<{ id: number; tokens: number }>, now: number): Promise<void> {
+  db.transaction((tx) => {
+    const update = tx
+      .update(requests)
+      .set({ status: RequestStatus.queued, estimatedTokens: param('tokens'), queuedAt: now })
+      .where(and(eq(requests.id, param('id')), eq(requests.status, RequestStatus.pending)))
+      .prepare();
+    for (const { id, tokens } of estimates) update.run({ id, tokens });
+  });
 }
 
 /** validating -> in_progress, pending -> queued, with each request's estimate, in one transaction. */
@@ -54,13 +78,16 @@ export async function queueEstimatedRequests(
       .set({ status: RequestStatus.queued, estimatedTokens: param('tokens'), queuedAt: now })
       .where(and(eq(requests.id, param('id')), eq(requests.status, RequestStatus.pending)))
       .prepare();
-    let total = 0;
-    for (const { id, tokens } of estimates) {
-      update.run({ id, tokens });
-      total += tokens;
-    }
+    for (const { id, tokens } of estimates) update.run({ id, tokens });
+    // The batch total is summed from the rows: earlier slices went in through `storeEstimates`,
+    // and after `retryRequests` only the retried rows were counted again.
+    // `startedAt` keeps the first start, so a retried batch still shows when it began.
     tx.update(batches)
-      .set({ status: BatchStatus.inProgress, startedAt: now, estimatedTokens: total })
+      .set({
+        status: BatchStatus.inProgress,
+        startedAt: sql`coalesce(${batches.startedAt}, ${now})`,
+        estimatedTokens: sql`(select coalesce(sum(${requests.estimatedTokens}), 0) from ${requests} where ${requests.batchId} = ${batchId})`,
+      })
       .where(and(eq(batches.id, batchId), eq(batches.status, BatchStatus.validating)))
       .run();
   });
@@ -75,8 +102,9 @@ export interface QueuedRequest {
   queuedAt: number;
 }
 
-export async function listQueuedRequests(db: Db, batchId: string): Promise<QueuedRequest[]> {
-  const rows = db
+/** Queued requests of a batch in id order; all of them, or one page. */
+export async function listQueuedRequests(db: Db, batchId: string, page: IdPage = {}): Promise<QueuedRequest[]> {
+  const query = db
     .select({
       id: requests.id,
       batchId: requests.batchId,
@@ -85,9 +113,9 @@ export async function listQueuedRequests(db: Db, batchId: string): Promise<Queue
       queuedAt: requests.queuedAt,
     })
     .from(requests)
-    .where(and(eq(requests.batchId, batchId), eq(requests.status, RequestStatus.queued)))
-    .orderBy(asc(requests.id))
-    .all();
+    .where(and(eq(requests.batchId, batchId), eq(requests.status, RequestStatus.queued), gt(requests.id, page.afterId ?? 0)))
+    .orderBy(asc(requests.id));
+  const rows = page.limit === undefined ? query.all() : query.limit(page.limit).all();
   return rows.map((row) => ({ ...row, estimatedTokens: row.estimatedTokens ?? 0, queuedAt: row.queuedAt ?? 0 }));
 }
 
@@ -262,6 +290,46 @@ export async function requeueInterruptedRequests(db: Db, now: number): Promise<n
     .set({ status: RequestStatus.queued, queuedAt: now })
     .where(eq(requests.status, RequestStatus.running))
     .run().changes;
+}
+
+/** The final request statuses `retryRequests` can run again; `succeeded` is never re-run. */
+export const retryableStatuses = [RequestStatus.failed, RequestStatus.expired, RequestStatus.cancelled] as const;
+export type RetryableStatus = (typeof retryableStatuses)[number];
+
+const finishedBatchStatuses: BatchStatus[] = [BatchStatus.completed, BatchStatus.failed, BatchStatus.cancelled, BatchStatus.expired];
+
+export type RetryResult =
+  | { kind: 'retried'; count: number }
+  | { kind: 'not_finished'; status: string }
+  | { kind: 'nothing_to_retry' };
+
+/**
+ * retryBatch: a finished batch -> validating, and its requests in `statuses` -> pending, in
+ * one transaction (so two concurrent retries cannot both reopen it). The rows keep their id,
+ * customId, body and last error; attempts restart at 0 for a fresh `maxAttempts` budget;
+ * times of the last run are cleared. The batch gets `expiresAt` and loses its finish time.
+ */
+export async function retryRequests(
+  db: Db,
+  batchId: string,
+  statuses: readonly RetryableStatus[],
+  expiresAt: number,
+): Promise<RetryResult> {
+  return db.transaction((tx) => {
+    const batch = tx.select({ status: batches.status }).from(batches).where(eq(batches.id, batchId)).get();
+    if (!batch || !finishedBatchStatuses.includes(batch.status as BatchStatus)) return { kind: 'not_finished', status: batch?.status ?? 'unknown' };
+    const count = tx
+      .update(requests)
+      .set({ status: RequestStatus.pending, attempts: 0, notBefore: null, queuedAt: null, startedAt: null, finishedAt: null, latencyMs: null })
+      .where(and(eq(requests.batchId, batchId), inArray(requests.status, [...statuses])))
+      .run().changes;
+    if (count === 0) return { kind: 'nothing_to_retry' };
+    tx.update(batches)
+      .set({ status: BatchStatus.validating, finishedAt: null, statusReason: null, expiresAt })
+      .where(eq(batches.id, batchId))
+      .run();
+    return { kind: 'retried', count };
+  });
 }
 
 export interface RequestPageArgs {

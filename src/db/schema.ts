@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { index, integer, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
+import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
 
 /**
  * The durable store. Times are epoch milliseconds. JSON columns hold bodies as the user gave
@@ -83,3 +83,46 @@ export const requests = sqliteTable(
 
 export type BatchRow = typeof batches.$inferSelect;
 export type RequestRow = typeof requests.$inferSelect;
+
+/**
+ * Batch files uploaded through the OpenAI-compatible `POST /v1/files`, kept so a batch can be
+ * created from them later and their content read back. Status `uploaded` while the lines are
+ * being written (in slices, so a 200 MB file is never held twice); `processed` once complete.
+ */
+export const files = sqliteTable(
+  'files',
+  {
+    id: text('id').primaryKey(),
+    tenant: text('tenant').notNull(),
+    filename: text('filename').notNull(),
+    purpose: text('purpose').notNull(),
+    bytes: integer('bytes').notNull(),
+    status: text('status').notNull(),
+    createdAt: integer('created_at').notNull(),
+  },
+  (t) => [index('files_tenant_id').on(t.tenant, t.id)],
+);
+
+/** The lines of an uploaded file, verbatim; blank lines are not stored but keep their numbers. */
+export const fileLines = sqliteTable(
+  'file_lines',
+  {
+    fileId: text('file_id')
+      .notNull()
+      .references(() => files.id, { onDelete: 'cascade' }),
+    /** 1-based line number in the uploaded file. */
+    line: integer('line').notNull(),
+    text: text('text').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.fileId, t.line] })],
+);
+
+/** Which uploaded file a batch was created from (`input_file_id`); batches created otherwise have none. */
+export const batchInputFiles = sqliteTable('batch_input_files', {
+  batchId: text('batch_id')
+    .primaryKey()
+    .references(() => batches.id, { onDelete: 'cascade' }),
+  fileId: text('file_id').notNull(),
+});
+
+export type FileRow = typeof files.$inferSelect;

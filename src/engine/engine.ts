@@ -8,23 +8,30 @@ import {
   listQueuedRequests,
   queueEstimatedRequests,
   requeueInterruptedRequests,
+  retryRequests,
+  storeEstimates,
+  retryableStatuses,
   stopWaitingRequests,
+  type PendingRequest,
   type RequestOutcome,
+  type RetryableStatus,
 } from '../db/requests.js';
 import type { BatchRow, StoredError } from '../db/schema.js';
-import { BatchStatus, isFinalBatchStatus } from '../db/status.js';
+import { assertNever, BatchStatus, isFinalBatchStatus } from '../db/status.js';
 import { validateBatchInput, type BatchInput } from './batch-input.js';
 import { conflict, notFound, badInput } from './errors.js';
 import { createEngineBus, type EngineBus } from './events.js';
 import { newBatchId } from './ids.js';
 import { Lane, laneKey, type LaneItem } from './lane.js';
+import type { LaneQueueOptions } from './lane-queue.js';
+import { LaneStatsPublisher } from './lane-stats.js';
 import { OutcomeRecorder } from './outcome-recorder.js';
 import { isPriorityLevel } from './priority.js';
 import { ProgressCoalescer } from './progress.js';
 import type { Endpoint, ProviderFailure, ProviderOutcome } from './providers/provider.js';
 import { ProviderRegistry, type ModelRoute } from './providers/registry.js';
 import { decideRetry, retryDefaults, type RetryOptions } from './retry-policy.js';
-import { TokenCounter } from './tokens/token-counter.js';
+import { TokenCounter, type TokenCounterStats } from './tokens/token-counter.js';
 
 /**
  * The in-process engine: takes accepted batches, estimates them in the token-counting pool,
@@ -37,9 +44,14 @@ export interface EngineOptions {
   config: Config;
   logger: Logger;
   registry?: ProviderRegistry;
+  /** Backoff and pause durations; tests shorten them. Default `retryDefaults`. */
   retry?: Partial<RetryOptions>;
-  /** How long `stop()` lets in-flight requests finish before aborting and re-queueing them. */
+  /** How long `stop()` lets in-flight requests finish before aborting and re-queueing them. Default `config.shutdownGraceMs`. */
   shutdownGraceMs?: number;
+  /** Priority aging, fairness quantum and backfill window of every lane; tests shorten them. Default `LANE_QUEUE_DEFAULTS`. */
+  scheduling?: Omit<LaneQueueOptions, 'now'>;
+  /** How often lane statistics may be published (`laneStats`). Default `LANE_STATS_DEFAULTS.intervalMs` (1 s). */
+  laneStatsIntervalMs?: number;
 }
 
 /** Why an in-flight request was aborted. */
@@ -68,7 +80,15 @@ interface InFlight {
   item: LaneItem;
 }
 
-const DEFAULT_SHUTDOWN_GRACE_MS = 10_000;
+/**
+ * Rows read or written per transaction while a batch is estimated and queued: about 10-30 ms
+ * each, so the event loop turns between them even for a 50,000-request batch.
+ */
+const ESTIMATE_PAGE_SIZE = 1_000;
+
+/** Lets the event loop run (I/O, timers) between slices of a long piece of work. */
+const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
 /** setTimeout holds at most 2^31-1 ms; longer completion windows re-arm. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -84,10 +104,14 @@ export class Engine {
   readonly #active = new Map<string, ActiveBatch>();
   readonly #inFlight = new Map<number, InFlight>();
   readonly #dispatches = new Set<Promise<void>>();
+  /** Status changes and estimates running in the background; `stop()` waits for them before the database closes. */
+  readonly #tasks = new Set<Promise<void>>();
   /** Lane items of requests being re-queued, until their commit puts them back in a lane. */
   readonly #requeueing = new Map<number, { item: LaneItem; notBefore: number }>();
   readonly #recorder: OutcomeRecorder;
   readonly #progress: ProgressCoalescer;
+  readonly #scheduling: Omit<LaneQueueOptions, 'now'>;
+  readonly #laneStats: LaneStatsPublisher;
   #counter: TokenCounter | undefined;
   #state: 'idle' | 'running' | 'stopping' | 'stopped' = 'idle';
 
@@ -97,13 +121,25 @@ export class Engine {
     this.#log = options.logger.child({ module: 'engine' });
     this.registry = options.registry ?? ProviderRegistry.fromConfig(options.config);
     this.#retry = { ...retryDefaults, ...options.retry };
-    this.#graceMs = options.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS;
+    this.#graceMs = options.shutdownGraceMs ?? options.config.shutdownGraceMs;
     this.#recorder = new OutcomeRecorder(
       this.#db,
       (group, applied) => this.#onCommitted(group, applied),
       (error, group) => this.#log.error({ err: error, outcomes: group.length }, 'recording outcomes failed; the requests stay running and are re-queued at the next start'),
     );
     this.#progress = new ProgressCoalescer(options.config.progressIntervalMs, (id) => void this.#publish(id, false));
+    this.#scheduling = { ...options.scheduling };
+    this.#laneStats = new LaneStatsPublisher({
+      lanes: () => this.#lanes.values(),
+      intervalMs: options.laneStatsIntervalMs,
+      publish: (stats) => {
+        try {
+          this.bus.publish('laneStats', stats);
+        } catch (error) {
+          this.#log.error({ err: error, lane: stats.key }, 'publishing lane stats failed');
+        }
+      },
+    });
   }
 
   /** Starts the token-counting pool and picks up every batch left open by the last run. */
@@ -111,6 +147,7 @@ export class Engine {
     if (this.#state !== 'idle') throw new Error(`engine cannot start from state ${this.#state}`);
     this.#counter = new TokenCounter({ chunkSize: this.#config.tokenChunkSize });
     this.#state = 'running';
+    this.#laneStats.start();
     await this.#recover();
   }
 
@@ -130,7 +167,10 @@ export class Engine {
     }
     await settled;
     await this.#recorder.flush();
+    // Committed outcomes start status changes in the background; let them land before the caller closes the database.
+    while (this.#tasks.size > 0) await Promise.allSettled([...this.#tasks]);
     this.#progress.close();
+    this.#laneStats.close();
     for (const lane of this.#lanes.values()) lane.close();
     for (const batch of this.#active.values()) clearTimeout(batch.expiryTimer);
     await this.#counter?.close();
@@ -141,8 +181,20 @@ export class Engine {
     return this.registry.routes();
   }
 
+  /** A lane for every (provider, model) pair that a provider serves, in configuration order. */
   lanes(): Lane[] {
-    return [...this.#lanes.values()];
+    return this.registry.routes().map((route) => this.#lane(route.provider, route.model));
+  }
+
+  /** The lane of one (provider, model) pair, or undefined when no provider serves the pair. */
+  lane(provider: string, model: string): Lane | undefined {
+    const route = this.registry.resolve(model, provider);
+    return route && this.#lane(route.provider, route.model);
+  }
+
+  /** What the token-counting pool has done (tasks, items, threads); undefined before `start`. */
+  tokenCounterStats(): TokenCounterStats | undefined {
+    return this.#counter?.stats();
   }
 
   /**
@@ -183,6 +235,8 @@ export class Engine {
     const batch = await this.#openBatch(tenant, id, 'cancel');
     if (batch.stopping !== 'cancelled') {
       batch.stopping = 'cancelled';
+      // Before any await, so the lane admits nothing more of this batch meanwhile.
+      batch.lane.removeBatch(batch.id);
       await this.#setStatus(batch, BatchStatus.cancelling);
       await this.#stopWaiting(batch, 'cancelled');
       for (const flight of this.#inFlight.values()) if (flight.batch === batch) flight.controller.abort('cancelled' satisfies StopReason);
@@ -220,12 +274,48 @@ export class Engine {
     return (await getBatchById(this.#db, id))!;
   }
 
-  /** Changes a lane's limits at run time; they take effect at once. */
-  setLaneLimits(provider: string, model: string, limits: LaneLimits): Lane {
-    const route = this.registry.resolve(model, provider);
-    if (!route) throw notFound('lane', laneKey(provider, model));
-    const lane = this.#lane(route.provider, route.model);
-    lane.setLimits(limits);
+  /**
+   * Runs the failed, expired or cancelled requests of a finished batch again, in place: same
+   * rows, ids, customIds and positions; results that succeeded stay untouched. Each retried
+   * request keeps its last error (until a new attempt replaces it) and gets a fresh budget of
+   * `maxAttempts` (its `attempts` restart at 0). The requests are counted again (limits may
+   * have changed) and the batch gets a fresh completion window as long as its first one.
+   */
+  async retryBatch(tenant: string, id: string, statuses: readonly RetryableStatus[] = retryableStatuses): Promise<BatchRow> {
+    this.#assertRunning();
+    if (statuses.length === 0) throw badInput([{ path: 'statuses', message: `name at least one of ${retryableStatuses.join(', ')}` }]);
+    const row = await getBatch(this.#db, tenant, id);
+    if (!row) throw notFound('batch', id);
+    const result = await retryRequests(this.#db, id, statuses, Date.now() + (row.expiresAt - row.createdAt));
+    switch (result.kind) {
+      case 'not_finished':
+        throw conflict(`batch ${id} is ${result.status}; only a finished batch can be retried`);
+      case 'nothing_to_retry':
+        throw conflict(`batch ${id} has no ${statuses.join(' or ')} requests to retry`);
+      case 'retried': {
+        const reopened = (await getBatchById(this.#db, id))!;
+        const batch = this.#activate(reopened, result.count);
+        this.#log.info({ batch: id, requests: result.count, statuses }, 'retrying batch');
+        void this.#publish(id, true);
+        this.#background(this.#estimate(batch), `estimating batch ${id}`);
+        return reopened;
+      }
+      default:
+        return assertNever(result);
+    }
+  }
+
+  /**
+   * Changes some or all of a lane's limits at run time; they take effect at once. Bad values
+   * (see `Lane.checkLimits`) are a BAD_USER_INPUT error naming each field, and change nothing.
+   */
+  setLaneLimits(provider: string, model: string, limits: Readonly<Partial<Record<keyof LaneLimits, unknown>>>): Lane {
+    const lane = this.lane(provider, model);
+    if (!lane) throw notFound('lane', laneKey(provider, model));
+    const problems = lane.checkLimits(limits);
+    if (problems.length > 0) throw badInput(problems);
+    lane.setLimits(limits as Partial<LaneLimits>);
+    this.#log.info({ lane: lane.key, limits: lane.limits }, 'lane limits changed');
     return lane;
   }
 
@@ -237,6 +327,11 @@ export class Engine {
     const open = await listOpenBatches(this.#db);
     if (open.length > 0 || interrupted > 0) this.#log.info({ batches: open.length, requeued: interrupted }, 'recovering open batches');
     for (const row of open) {
+      if (!this.registry.limitsFor(row.provider, row.model)) {
+        // The provider left the configuration: keep the batch as it is (nothing lost) until it comes back, rather than refuse to start.
+        this.#log.error({ batch: row.id, provider: row.provider }, 'open batch runs on a provider that is not configured; it waits until the provider is configured again');
+        continue;
+      }
       const counts = await countRequestsByStatus(this.#db, row.id);
       const batch = this.#activate(row, counts.pending + counts.queued + counts.running);
       switch (batch.status) {
@@ -288,8 +383,19 @@ export class Engine {
     batch.expiryTimer.unref();
   }
 
+  /**
+   * Counts a batch's pending requests in the pool, then queues them. SQLite work is synchronous,
+   * so reads and writes go in pages of ESTIMATE_PAGE_SIZE rows with the event loop turning in
+   * between: one transaction for 50,000 rows held the loop for about a second.
+   */
   async #estimate(batch: ActiveBatch): Promise<void> {
-    const pending = await listPendingRequests(this.#db, batch.id);
+    const pending: PendingRequest[] = [];
+    for (;;) {
+      const page = await listPendingRequests(this.#db, batch.id, { afterId: pending.at(-1)?.id, limit: ESTIMATE_PAGE_SIZE });
+      for (const request of page) pending.push(request);
+      if (page.length < ESTIMATE_PAGE_SIZE) break;
+      await yieldToLoop();
+    }
     const estimates = await this.#counter!.estimate(pending.map((r) => ({ endpoint: r.endpoint as Endpoint, body: r.body })));
     if (batch.status !== BatchStatus.validating) return; // cancelled or expired while counting
     const maxCost = batch.lane.maxCost;
@@ -303,24 +409,42 @@ export class Engine {
       this.#deactivate(batch);
       return;
     }
-    await queueEstimatedRequests(
-      this.#db,
-      batch.id,
-      pending.map((request, i) => ({ id: request.id, tokens: estimates[i]!.cost })),
-      Date.now(),
-    );
+    const now = Date.now();
+    const costs = pending.map((request, i) => ({ id: request.id, tokens: estimates[i]!.cost }));
+    // All but the last slice leave the batch `validating`; the last one moves it (see storeEstimates).
+    let start = 0;
+    for (; start + ESTIMATE_PAGE_SIZE < costs.length; start += ESTIMATE_PAGE_SIZE) {
+      await storeEstimates(this.#db, costs.slice(start, start + ESTIMATE_PAGE_SIZE), now);
+      await yieldToLoop();
+      if (batch.status !== BatchStatus.validating) return; // cancelled or expired meanwhile
+    }
+    await queueEstimatedRequests(this.#db, batch.id, costs.slice(start), now);
     batch.status = BatchStatus.inProgress;
     void this.#publish(batch.id, true);
     await this.#enqueueQueued(batch);
   }
 
+  /** Puts a batch's queued requests in its lane, in id order (their place in the batch), a page at a time. */
   async #enqueueQueued(batch: ActiveBatch): Promise<void> {
-    const queued = await listQueuedRequests(this.#db, batch.id);
-    for (const request of queued) {
-      batch.lane.enqueue(
-        { id: String(request.id), requestId: request.id, batchId: batch.id, priority: batch.priority, cost: request.estimatedTokens, enqueuedAt: request.queuedAt },
-        request.notBefore,
-      );
+    for (let afterId = 0; ; ) {
+      const queued = await listQueuedRequests(this.#db, batch.id, { afterId, limit: ESTIMATE_PAGE_SIZE });
+      for (const request of queued) {
+        batch.lane.enqueue(
+          {
+            id: String(request.id),
+            requestId: request.id,
+            batchId: batch.id,
+            priority: batch.priority,
+            cost: request.estimatedTokens,
+            enqueuedAt: request.queuedAt,
+            order: request.id,
+          },
+          request.notBefore,
+        );
+      }
+      if (queued.length < ESTIMATE_PAGE_SIZE) return;
+      afterId = queued.at(-1)!.id;
+      await yieldToLoop();
     }
   }
 
@@ -358,7 +482,8 @@ export class Engine {
 
   #deactivate(batch: ActiveBatch): void {
     clearTimeout(batch.expiryTimer);
-    this.#active.delete(batch.id);
+    // A retryBatch may already have reopened the batch under a new ActiveBatch: leave that one.
+    if (this.#active.get(batch.id) === batch) this.#active.delete(batch.id);
   }
 
   async #setStatus(batch: ActiveBatch, status: BatchStatus, extra: { finishedAt?: number; statusReason?: string } = {}): Promise<void> {
@@ -371,7 +496,9 @@ export class Engine {
     const row = await getBatch(this.#db, tenant, id);
     if (!row) throw notFound('batch', id);
     const batch = this.#active.get(id);
-    if (!batch || isFinalBatchStatus(row.status as BatchStatus)) throw conflict(`batch ${id} is ${row.status}; a finished batch cannot ${action}`);
+    if (isFinalBatchStatus(row.status as BatchStatus)) throw conflict(`batch ${id} is ${row.status}; a finished batch cannot ${action}`);
+    // Left inactive at start-up because its provider is gone from the configuration (see #recover).
+    if (!batch) throw conflict(`batch ${id} cannot ${action} now: its provider ${row.provider} is not configured`);
     if (batch.stopping) throw conflict(`batch ${id} is already ${batch.stopping === 'cancelled' ? 'cancelling' : 'expiring'}`);
     return batch;
   }
@@ -382,9 +509,9 @@ export class Engine {
     const key = laneKey(provider, model);
     let lane = this.#lanes.get(key);
     if (!lane) {
-      const entry = this.registry.get(provider);
-      if (!entry) throw new Error(`provider ${provider} is not configured`);
-      lane = new Lane({ provider, model, limits: entry.limits, onReady: (ready) => this.#pump(ready) });
+      const limits = this.registry.limitsFor(provider, model);
+      if (!limits) throw new Error(`provider ${provider} is not configured`);
+      lane = new Lane({ provider, model, limits, queue: this.#scheduling, onReady: (ready) => this.#pump(ready) });
       this.#lanes.set(key, lane);
     }
     return lane;
@@ -403,17 +530,17 @@ export class Engine {
           byId.delete(id);
           const batch = this.#active.get(item.batchId);
           if (!batch) {
-            lane.settle(item);
+            lane.release(item);
             continue;
           }
           this.#track(this.#dispatch(batch, item, body, attempts));
         }
-        // Not queued any more (cancelled between admission and claim): free their slots.
-        for (const item of byId.values()) lane.settle(item);
+        // Not queued any more (cancelled between admission and claim): never sent, so give back their slots and budget.
+        for (const item of byId.values()) lane.release(item);
       },
       (error: unknown) => {
         this.#log.error({ err: error, lane: lane.key }, 'claiming requests failed');
-        for (const item of admitted) lane.settle(item);
+        for (const item of admitted) lane.release(item);
       },
     );
   }
@@ -426,8 +553,14 @@ export class Engine {
     batch.running++;
     const startedAt = Date.now();
     let outcome: ProviderOutcome | undefined;
+    let sent = false;
     try {
-      outcome = await provider.send({ endpoint: batch.endpoint, body }, { signal: controller.signal });
+      // Claimed in the same tick a cancel or expiry began: never send it.
+      if (batch.stopping) controller.abort(batch.stopping satisfies StopReason);
+      else {
+        sent = true;
+        outcome = await provider.send({ endpoint: batch.endpoint, body }, { signal: controller.signal });
+      }
     } catch (error) {
       if (!controller.signal.aborted) {
         this.#log.error({ err: error, request: item.requestId }, 'provider adapter threw');
@@ -439,7 +572,9 @@ export class Engine {
     const at = Date.now();
     const base = { id: item.requestId, batchId: batch.id, at };
     if (!outcome) {
-      lane.settle(item);
+      // Never sent: the provider charged nothing, so the lane gets its budget back.
+      if (sent) lane.settle(item);
+      else lane.release(item);
       const reason = controller.signal.reason as StopReason;
       if (reason === 'shutdown') {
         this.#recorder.add({ ...base, kind: 'requeued', notBefore: at, refundAttempt: true, error: { class: 'transient', type: 'shutdown', message: 'interrupted by shutdown' } });
@@ -469,7 +604,12 @@ export class Engine {
 
   #recordFailure(batch: ActiveBatch, item: LaneItem, failure: ProviderFailure, attempts: number, base: { id: number; batchId: string; at: number }, latencyMs: number): void {
     const decision = decideRetry(failure, attempts, batch.maxAttempts, this.#retry);
-    if (decision.pauseLaneMs !== undefined) batch.lane.pauseUntil(base.at + decision.pauseLaneMs, decision.pauseReason ?? failure.message);
+    if (decision.pauseLaneMs !== undefined) {
+      const reason = decision.pauseReason ?? failure.message;
+      batch.lane.pauseUntil(base.at + decision.pauseLaneMs, reason);
+      // A quota pause stalls every batch of the lane for minutes: say so where operators look.
+      if (failure.class === 'quota_exceeded') this.#log.warn({ lane: batch.lane.key, pauseMs: decision.pauseLaneMs, reason }, 'lane paused: quota exhausted');
+    }
     const error: StoredError = { class: failure.class, type: failure.type, message: failure.message, ...(failure.status === undefined ? {} : { status: failure.status }) };
     if (decision.action === 'requeue') {
       const notBefore = base.at + decision.delayMs;
@@ -526,7 +666,8 @@ export class Engine {
   }
 
   #background(task: Promise<void>, what: string): void {
-    task.catch((error: unknown) => this.#log.error({ err: error }, `${what} failed`));
+    const tracked = task.catch((error: unknown) => this.#log.error({ err: error }, `${what} failed`)).finally(() => this.#tasks.delete(tracked));
+    this.#tasks.add(tracked);
   }
 
   #assertRunning(): void {

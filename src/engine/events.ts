@@ -1,6 +1,7 @@
 import { createPubSub } from '@graphql-yoga/subscription';
 import type { BatchRow } from '../db/schema.js';
 import type { RequestCounts } from '../db/batches.js';
+import type { LaneStats } from './lane.js';
 
 /**
  * The engine's one typed event map. Events go out only after the state they describe is
@@ -21,6 +22,8 @@ export type EngineEvents = {
   batchUpdated: [batchId: string, snapshot: BatchSnapshot];
   /** Any batch of a tenant changed status; keyed by tenant. */
   batchStatusChanged: [tenant: string, snapshot: BatchSnapshot];
+  /** A lane's statistics changed; at most once per lane per interval (see LaneStatsPublisher). */
+  laneStats: [stats: LaneStats];
 };
 
 export type EngineBus = ReturnType<typeof createEngineBus>;

@@ -2,8 +2,10 @@
  * The ready requests of one lane, across all batches, and the choice of who goes next.
  * Pure: injected clock, no timers; the caller says what fits its buckets right now.
  *
- * Items are grouped into *flows*, one per (batch, priority), each a FIFO linked list, so a
- * batch's requests leave in the order they were pushed. Choosing the next item:
+ * Items are grouped into *flows*, one per (batch, priority), each a linked list kept in `order`
+ * (push order by default), so a batch's requests leave in the order they were pushed, and an
+ * item pushed back (a retry, a 429) re-enters its batch's line at its place, not at the end.
+ * Choosing the next item:
  *
  * 1. **Priority with aging.** A flow's level is its priority plus one per `agingMs` it has
  *    waited without being served (since its last service, or since its head was enqueued).
@@ -16,8 +18,9 @@
  * 3. **Backfill with a starvation guard**; see `next`.
  *
  * Cost per `next`: O(flows) (a few batches), plus O(flows log flows) when backfilling; push
- * and remove are O(1). Nothing is ever O(items), except `removeBatch`/`setBatchPriority`,
- * which touch the batch's own items once.
+ * and remove are O(1), except that an item pushed back walks past the (few) items ahead of its
+ * place. Nothing is ever O(items), except `removeBatch`/`setBatchPriority`, which touch the
+ * batch's own items once.
  */
 
 export interface QueueItem {
@@ -29,6 +32,12 @@ export interface QueueItem {
   cost: number;
   /** When the item became ready, ms. */
   enqueuedAt: number;
+  /**
+   * Place in its batch's line (e.g. the request's row id, which follows submission order).
+   * Items leave their batch in this order, so one pushed back after it was taken (a retry,
+   * a 429) goes in front of those pushed after it. Default: push order.
+   */
+  order?: number;
 }
 
 export const LANE_QUEUE_DEFAULTS = {
@@ -51,7 +60,7 @@ export interface LaneQueueOptions {
 
 interface Node<T> {
   item: T;
-  /** Push order, to merge flows back into FIFO order. */
+  /** `item.order`, else push order: the flow is sorted by it. */
   seq: number;
   flow: Flow<T>;
   prev: Node<T> | undefined;
@@ -112,8 +121,10 @@ export class LaneQueue<T extends QueueItem> {
     if (this.#byId.has(item.id)) throw new Error(`item ${JSON.stringify(item.id)} is already queued`);
     assertNumber('cost', item.cost, '>= 0');
     assertNumber('priority', item.priority);
-    const node = { item, seq: this.#seq++ } as Node<T>;
-    this.#append(this.#flowFor(item.batchId, item.priority), node);
+    const seq = this.#seq++;
+    if (item.order !== undefined) assertNumber('order', item.order);
+    const node = { item, seq: item.order ?? seq } as Node<T>;
+    this.#insert(this.#flowFor(item.batchId, item.priority), node);
     this.#byId.set(item.id, node);
     this.#addDepth(item.priority, 1);
   }
@@ -186,8 +197,15 @@ export class LaneQueue<T extends QueueItem> {
       this.#addDepth(node.item.priority, -1);
       this.#addDepth(priority, 1);
       node.item.priority = priority;
-      this.#append(flow, node);
+      this.#insert(flow, node);
     }
+  }
+
+  /** The largest cost queued: O(items), for rare checks such as a change of limits. */
+  maxCost(): number {
+    let max = 0;
+    for (const node of this.#byId.values()) max = Math.max(max, node.item.cost);
+    return max;
   }
 
   /** Queued items per base priority (aging not included). */
@@ -234,13 +252,28 @@ export class LaneQueue<T extends QueueItem> {
     }
   }
 
-  #append(flow: Flow<T>, node: Node<T>): void {
+  /**
+   * Puts `node` in its place by `seq`. Usually that is the end (O(1)); an item pushed back
+   * belongs near the front, so the walk starts at the head and passes only the items that were
+   * pushed back before it.
+   */
+  #insert(flow: Flow<T>, node: Node<T>): void {
     node.flow = flow;
-    node.prev = flow.tail;
-    node.next = undefined;
-    if (flow.tail) flow.tail.next = node;
+    if (!flow.tail || flow.tail.seq <= node.seq) {
+      node.prev = flow.tail;
+      node.next = undefined;
+      if (flow.tail) flow.tail.next = node;
+      else flow.head = node;
+      flow.tail = node;
+      return;
+    }
+    let after = flow.head as Node<T>;
+    while (after.seq <= node.seq) after = after.next as Node<T>; // stops at the tail at the latest
+    node.next = after;
+    node.prev = after.prev;
+    if (after.prev) after.prev.next = node;
     else flow.head = node;
-    flow.tail = node;
+    after.prev = node;
   }
 
   #serve(flow: Flow<T>, now: number): T {

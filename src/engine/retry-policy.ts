@@ -1,9 +1,17 @@
 import type { FailureClass, ProviderFailure } from './providers/provider.js';
 
 /**
- * Retries as data: each failure class maps to one action. Only `transient` failures spend
- * attempts and back off; a rate limit hands the request back without spending an attempt,
- * because the provider never ran it.
+ * Retries as data: each failure class maps to one action.
+ *
+ *   rate_limited    429                        re-queue after retry-after; pause the lane; no attempt spent
+ *   transient       408 409 5xx 529, timeout,  re-queue after exponential backoff with full jitter,
+ *                   reset, unparsable 200      while attempts < maxAttempts; then final
+ *   fatal           other 4xx                  final at once
+ *   quota_exceeded  insufficient_quota,        final at once; pause the lane (`quotaPauseMs`) with the reason
+ *                   spend limit
+ *
+ * Only `transient` failures spend attempts: a rate limit hands the request back because the
+ * provider never ran it.
  */
 
 export const retryDefaults = {
@@ -48,10 +56,12 @@ export function decideRetry(
       const wait = failure.retryAfterMs ?? options.rateLimitFallbackMs;
       return { action: 'requeue', delayMs: wait, spendsAttempt: false, pauseLaneMs: wait, pauseReason: `rate limited by provider (${failure.status ?? 429})` };
     }
-    case 'backoff':
-      return attempts < maxAttempts
-        ? { action: 'requeue', delayMs: backoffDelay(attempts, options, random), spendsAttempt: true }
-        : { action: 'fail' };
+    case 'backoff': {
+      if (attempts >= maxAttempts) return { action: 'fail' };
+      // A 503/529 that says when to come back sets a floor (capped, so one header cannot stall a batch for hours).
+      const floor = Math.min(failure.retryAfterMs ?? 0, options.maxDelayMs);
+      return { action: 'requeue', delayMs: Math.max(floor, backoffDelay(attempts, options, random)), spendsAttempt: true };
+    }
     case 'final':
       return { action: 'fail' };
     case 'final_and_pause':

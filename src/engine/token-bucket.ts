@@ -5,6 +5,14 @@
  *
  * Capacity is a full minute's worth (`perMinute`): providers allow a minute's burst, and
  * refilling at perMinute/60 000 per ms means the bucket is full again one minute after empty.
+ *
+ * Headroom: we take from our bucket when we admit, the provider takes from its own when the
+ * request arrives, and the delay between the two varies (network, a busy event loop). If a
+ * request arrives sooner after the one before it than it was admitted, the provider has had
+ * less time to refill than we counted, and an exactly-full budget answers 429. So admission
+ * keeps `headroomMs` of refill in reserve (never more than the request leaves room for, so
+ * anything up to capacity still fits). In steady state this is a constant offset, not a slower
+ * rate: it costs one `headroomMs` once, not a share of the throughput.
  */
 
 /** Milliseconds in the minute that a per-minute limit refers to. */
@@ -13,6 +21,8 @@ const MS_PER_MINUTE = 60_000;
 const ROUNDING_TOLERANCE = 1e-9;
 
 export const TOKEN_BUCKET_DEFAULTS = {
+  /** Refill time kept in reserve at admission (see above). Default 0 ms. */
+  headroomMs: 0,
   /** Clock in ms since the epoch; injected in tests. Default `Date.now`. */
   now: Date.now,
 } as const;
@@ -20,6 +30,8 @@ export const TOKEN_BUCKET_DEFAULTS = {
 export interface TokenBucketOptions {
   /** The provider's limit per minute; also the bucket's capacity. Must be > 0. */
   perMinute: number;
+  /** Refill time kept in reserve at admission. Default 0 ms. */
+  headroomMs?: number;
   /** Clock in ms. Default `Date.now`. */
   now?: () => number;
 }
@@ -33,6 +45,7 @@ function assertAmount(name: string, value: number, { positive = false } = {}): v
 
 export class TokenBucket {
   readonly #now: () => number;
+  readonly #headroomMs: number;
   #perMinute: number;
   #level: number;
   #updatedAt: number;
@@ -42,7 +55,9 @@ export class TokenBucket {
 
   constructor(options: TokenBucketOptions) {
     assertAmount('perMinute', options.perMinute, { positive: true });
+    assertAmount('headroomMs', options.headroomMs ?? 0);
     this.#now = options.now ?? TOKEN_BUCKET_DEFAULTS.now;
+    this.#headroomMs = options.headroomMs ?? TOKEN_BUCKET_DEFAULTS.headroomMs;
     this.#perMinute = options.perMinute;
     this.#level = options.perMinute;
     this.#updatedAt = this.#now();
@@ -61,7 +76,7 @@ export class TokenBucket {
 
   canTake(n: number): boolean {
     assertAmount('n', n);
-    return n <= this.#perMinute && n <= this.available() + ROUNDING_TOLERANCE;
+    return n <= this.#perMinute && this.#needed(n) <= this.available() + ROUNDING_TOLERANCE;
   }
 
   /** Takes `n` if it is available; returns false (and takes nothing) otherwise. */
@@ -92,7 +107,7 @@ export class TokenBucket {
   msUntil(n: number): number {
     assertAmount('n', n);
     if (n > this.#perMinute) return Infinity;
-    let missing = n - this.available();
+    let missing = this.#needed(n) - this.available();
     if (missing <= ROUNDING_TOLERANCE) return 0;
     let waited = 0;
     const now = this.#now();
@@ -137,6 +152,12 @@ export class TokenBucket {
       this.#providerPerMinute = Infinity;
       this.#slowUntil = -Infinity;
     }
+  }
+
+  /** What the bucket must hold to admit `n`: `n` plus the headroom, at most its capacity. */
+  #needed(n: number): number {
+    const headroom = (this.#perMinute * this.#headroomMs) / MS_PER_MINUTE;
+    return Math.min(this.#perMinute, n + headroom);
   }
 
   #refill(): void {

@@ -3,6 +3,7 @@ import RelayPlugin from '@pothos/plugin-relay';
 import type { Db } from '../db/connection.js';
 import type { Engine } from '../engine/engine.js';
 import { parseRequestPublicId } from '../engine/ids.js';
+import type { UploadLimits } from '../files/limits.js';
 
 /** What every resolver gets: the engine for changes, the store for reads, and whose data it is. */
 export interface Context {
@@ -10,6 +11,8 @@ export interface Context {
   db: Db;
   /** The caller's tenant; every read and change is confined to it. */
   tenant: string;
+  /** What an uploaded batch file may hold (`createBatchFromFile`). */
+  uploads: UploadLimits;
 }
 
 /**
@@ -21,6 +24,8 @@ export const builder = new SchemaBuilder<{
   DefaultFieldNullability: false;
   Scalars: {
     JSON: { Input: unknown; Output: unknown };
+    /** An upload (GraphQL multipart request); input only. */
+    File: { Input: File; Output: never };
     DateTime: { Input: Date; Output: number };
     ID: { Input: string; Output: string | number };
   };

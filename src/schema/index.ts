@@ -1,5 +1,8 @@
 import { builder } from './builder.js';
 import './batch.js';
+import './batch-files.js';
+import './batch-retry.js';
+import './lane.js';
 import './model.js';
 import './request.js';
 

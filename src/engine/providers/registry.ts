@@ -1,17 +1,24 @@
-import type { Config, LaneLimits } from '../../config.js';
+import type { Config, LaneLimits, ModelPrice, ProviderConfig } from '../../config.js';
+import { createAnthropicProvider } from './anthropic.js';
+import { createOpenAIProvider } from './openai.js';
 import type { Provider } from './provider.js';
 import { createSimulatedProvider } from './simulated.js';
 
-/** The configured providers, and which one serves a model. */
+/** The configured providers, which one serves a model, and the limits of each (provider, model) lane. */
 export interface ProviderEntry {
   provider: Provider;
-  /** Limits for this provider's lanes: its own settings over the global defaults. */
+  /** Limits of this provider's lanes: its own settings over the global defaults. */
   limits: LaneLimits;
+  /** Per model, over `limits`. */
+  modelLimits?: Readonly<Record<string, Partial<LaneLimits>>>;
+  prices?: Readonly<Record<string, ModelPrice>>;
 }
 
 export interface ModelRoute {
   provider: string;
   model: string;
+  /** What the provider charges for this model, when the configuration says. */
+  price?: ModelPrice;
 }
 
 export class ProviderRegistry {
@@ -21,15 +28,18 @@ export class ProviderRegistry {
     for (const entry of entries) this.byName.set(entry.provider.name, entry);
   }
 
-  static fromConfig(config: Config): ProviderRegistry {
+  /**
+   * Builds every configured adapter. Keys are read from `env` here and nowhere else, so they
+   * live only inside the adapters (which scrub them from every failure they report).
+   */
+  static fromConfig(config: Config, env: NodeJS.ProcessEnv = process.env): ProviderRegistry {
     return new ProviderRegistry(
-      config.providers.map((settings) => {
-        const limits = { ...config.laneLimits, ...settings.limits };
-        switch (settings.kind) {
-          case 'simulated':
-            return { provider: createSimulatedProvider(settings), limits };
-        }
-      }),
+      config.providers.map((settings) => ({
+        provider: createProvider(settings, config, env),
+        limits: { ...config.laneLimits, ...settings.limits },
+        modelLimits: settings.modelLimits,
+        prices: settings.prices,
+      })),
     );
   }
 
@@ -37,9 +47,20 @@ export class ProviderRegistry {
     return this.byName.get(name);
   }
 
+  /** The limits of one lane: the model's own over the provider's over the global defaults. */
+  limitsFor(providerName: string, model: string): LaneLimits | undefined {
+    const entry = this.byName.get(providerName);
+    return entry && { ...entry.limits, ...entry.modelLimits?.[model] };
+  }
+
   /** Every (provider, model) pair some provider serves, in configuration order. */
   routes(): ModelRoute[] {
-    return [...this.byName.values()].flatMap(({ provider }) => provider.models.map((model) => ({ provider: provider.name, model })));
+    return [...this.byName.values()].flatMap(({ provider, prices }) =>
+      provider.models.map((model) => {
+        const price = prices?.[model];
+        return price ? { provider: provider.name, model, price } : { provider: provider.name, model };
+      }),
+    );
   }
 
   /**
@@ -50,5 +71,24 @@ export class ProviderRegistry {
     const candidates = providerName === undefined ? [...this.byName.values()] : [this.byName.get(providerName)].filter((e) => e !== undefined);
     const entry = candidates.find(({ provider }) => provider.models.includes(model));
     return entry ? { provider: entry.provider.name, model } : undefined;
+  }
+}
+
+function createProvider(settings: ProviderConfig, config: Config, env: NodeJS.ProcessEnv): Provider {
+  switch (settings.kind) {
+    case 'simulated':
+      return createSimulatedProvider(settings);
+    case 'openai':
+    case 'anthropic': {
+      const apiKey = env[settings.apiKeyEnv];
+      // parseConfig checked this at start-up; a registry built from a hand-made Config must fail as clearly.
+      if (!apiKey) throw new Error(`provider ${settings.name}: environment variable ${settings.apiKeyEnv} is not set`);
+      const options = { name: settings.name, baseUrl: settings.baseUrl, apiKey, models: settings.models, timeoutMs: settings.timeoutMs ?? config.attemptTimeoutMs };
+      return settings.kind === 'openai' ? createOpenAIProvider(options) : createAnthropicProvider(options);
+    }
+    default: {
+      const never: never = settings;
+      throw new Error(`unknown provider kind ${JSON.stringify(never)}`);
+    }
   }
 }

@@ -1,11 +1,17 @@
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Provider, ProviderOutcome, ProviderRequest, SendOptions } from './provider.js';
+import type { SimulatedFaults } from '../../config.js';
+import type { Provider, ProviderFailure, ProviderOutcome, ProviderRequest, SendOptions } from './provider.js';
 
 /**
  * The built-in provider: no keys, no network. Answers are deterministic (derived from a hash
  * of the request body), shaped like the real API's, with usage counted, after a latency that
  * is also deterministic per request, so a demo batch visibly runs and repeats exactly.
+ *
+ * With `faults`, a share of attempts fails the way real providers fail (429 with retry-after,
+ * 500, 400), so a user can rehearse a run and watch retries, lane pauses and final failures.
+ * Which attempts fail comes from a PRNG seeded by `faults.seed`: the same seed gives the same
+ * sequence of faults, attempt by attempt.
  */
 
 export interface SimulatedOptions {
@@ -13,6 +19,7 @@ export interface SimulatedOptions {
   models: readonly string[];
   latencyMs: number;
   latencyJitterMs: number;
+  faults?: SimulatedFaults;
 }
 
 const WORDS = [
@@ -27,17 +34,52 @@ const EMBEDDING_DIMENSIONS = 8;
 const CHARS_PER_TOKEN = 4;
 
 export function createSimulatedProvider(options: SimulatedOptions): Provider {
+  const nextFault = options.faults ? faultSequence(options.faults) : () => undefined;
   return {
     name: options.name,
     kind: 'simulated',
     models: options.models,
     async send(request: ProviderRequest, { signal }: SendOptions): Promise<ProviderOutcome> {
+      signal.throwIfAborted();
+      // Drawn at arrival, as a provider rejects before it works: faults are answered at once.
+      const fault = nextFault();
+      if (fault) return { ok: false, failure: fault };
       const digest = createHash('sha256').update(JSON.stringify(request.body)).digest();
       const latency = latencyFor(digest, options);
       if (latency > 0) await sleep(latency, undefined, { signal });
       else signal.throwIfAborted();
       return { ok: true, status: 200, requestId: `sim_${digest.toString('hex', 0, 12)}`, ...respond(request, digest) };
     },
+  };
+}
+
+/** One draw per attempt from a seeded sequence, mapped onto the configured shares. */
+function faultSequence(faults: SimulatedFaults): () => ProviderFailure | undefined {
+  const random = mulberry32(faults.seed);
+  return () => {
+    const draw = random();
+    if (draw < faults.rate429) {
+      return { class: 'rate_limited', status: 429, type: 'rate_limit_exceeded', message: 'Simulated rate limit (faults.rate429).', retryAfterMs: faults.retryAfterMs };
+    }
+    if (draw < faults.rate429 + faults.rate500) {
+      return { class: 'transient', status: 500, type: 'server_error', message: 'Simulated server error (faults.rate500).' };
+    }
+    if (draw < faults.rate429 + faults.rate500 + faults.rate400) {
+      return { class: 'fatal', status: 400, type: 'invalid_request_error', message: 'Simulated invalid request (faults.rate400).' };
+    }
+    return undefined;
+  };
+}
+
+/** Mulberry32: a tiny, well-distributed 32-bit PRNG; enough for choosing faults, and seedable. */
+function mulberry32(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
   };
 }
 

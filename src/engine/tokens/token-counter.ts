@@ -40,10 +40,23 @@ function positiveInteger(name: keyof TokenCounterOptions, value: number): number
   return value;
 }
 
+/** What the pool has done so far: shows that counting ran, in chunks, on worker threads. */
+export interface TokenCounterStats {
+  /** Pool tasks run (chunks). */
+  tasks: number;
+  /** Request bodies estimated. */
+  items: number;
+  /** The distinct threads that ran those tasks (0 would be the main thread). */
+  threadIds: number[];
+}
+
 export class TokenCounter {
   readonly threads: number;
   readonly chunkSize: number;
   private readonly pool: Piscina<CountChunk, CountResult>;
+  readonly #threadIds = new Set<number>();
+  #tasks = 0;
+  #items = 0;
 
   constructor(options: TokenCounterOptions = {}) {
     this.threads = positiveInteger('threads', options.threads ?? tokenCounterDefaults.threads);
@@ -60,10 +73,26 @@ export class TokenCounter {
   async estimate(items: readonly EstimateInput[]): Promise<Estimate[]> {
     const chunks: Promise<CountResult>[] = [];
     for (let start = 0; start < items.length; start += this.chunkSize) {
-      chunks.push(this.pool.run({ items: items.slice(start, start + this.chunkSize) }));
+      chunks.push(
+        this.pool.run({ items: items.slice(start, start + this.chunkSize) }).then((result) => {
+          this.#tasks++;
+          this.#items += result.estimates.length;
+          this.#threadIds.add(result.threadId);
+          return result;
+        }),
+      );
     }
     // Promise.all keeps the chunks' order, whatever order the threads finish in.
     return (await Promise.all(chunks)).flatMap((result) => result.estimates);
+  }
+
+  stats(): TokenCounterStats {
+    return { tasks: this.#tasks, items: this.#items, threadIds: [...this.#threadIds].sort((a, b) => a - b) };
+  }
+
+  /** The pool's worker threads (their `threadId`s), to compare with `stats().threadIds`. */
+  workerThreadIds(): number[] {
+    return this.pool.threads.map((worker) => worker.threadId);
   }
 
   /** Stops the threads at once; estimates still pending reject. */

@@ -1,0 +1,67 @@
+/**
+ * Case 2: token counting, the Piscina pool against the same code inline on the main thread,
+ * over the same requests (20,000 of the ingest dataset; 5,000 in --quick). Both are warmed
+ * first (encoders built), so the figures are counting, not start-up.
+ */
+import { availableParallelism } from 'node:os';
+import { Endpoints } from '../../src/engine/providers/provider.js';
+import type { EstimateInput } from '../../src/engine/tokens/estimate.js';
+import { TokenCounter, estimateInline } from '../../src/engine/tokens/token-counter.js';
+import type { BenchCase, CaseContext } from '../case.js';
+import { chatBatch } from '../dataset.js';
+import type { CaseResult } from '../report.js';
+import { sum } from '../stats.js';
+
+const sizes = { full: 20_000, quick: 5_000 } as const;
+
+async function timed<T>(work: () => Promise<T>): Promise<{ seconds: number; value: T }> {
+  const started = performance.now();
+  const value = await work();
+  return { seconds: (performance.now() - started) / 1000, value };
+}
+
+async function run(context: CaseContext): Promise<CaseResult> {
+  const n = context.quick ? sizes.quick : sizes.full;
+  const items: EstimateInput[] = chatBatch(n).map((r) => ({ endpoint: Endpoints.chatCompletions, body: r.body as unknown as Record<string, unknown> }));
+  const counter = new TokenCounter();
+  try {
+    // Warm both: build the encoders on this thread and in every worker.
+    await estimateInline(items.slice(0, 10));
+    await counter.estimate(items.slice(0, counter.threads * counter.chunkSize));
+
+    const inline: number[] = [];
+    const pool: number[] = [];
+    let tokens = 0;
+    for (let i = 0; i < context.runs; i++) {
+      const a = await timed(() => estimateInline(items));
+      const b = await timed(() => counter.estimate(items));
+      const inlineTotal = sum(a.value.map((e) => e.cost));
+      const poolTotal = sum(b.value.map((e) => e.cost));
+      if (inlineTotal !== poolTotal) throw new Error(`pool and inline disagree: ${poolTotal} vs ${inlineTotal} tokens`);
+      tokens = sum(a.value.map((e) => e.promptTokens));
+      inline.push(a.seconds);
+      pool.push(b.seconds);
+      context.progress(`token pool: run ${i + 1}/${context.runs}: inline ${a.seconds.toFixed(2)} s, pool ${b.seconds.toFixed(2)} s`);
+    }
+    return {
+      id: '2',
+      title: 'token counting',
+      method: [
+        `${n.toLocaleString('en-US')} requests of the ingest dataset (${tokens.toLocaleString('en-US')} prompt tokens), estimated with estimateInline (main thread) and TokenCounter (Piscina, ${counter.threads} threads, chunks of ${counter.chunkSize}), alternating, after a warm-up; both results checked equal.`,
+        `Machine: ${availableParallelism()} cores available to Node.`,
+      ],
+      metrics: [
+        { key: 'speedup', label: `pool (${counter.threads} threads) speed-up over inline`, unit: '×', digits: 2, values: inline.map((t, i) => t / pool[i]!), target: { op: '>=', value: 1.6 } },
+        { key: 'inlineS', label: 'inline on the main thread', unit: 's', digits: 2, values: inline },
+        { key: 'poolS', label: 'Piscina pool', unit: 's', digits: 2, values: pool },
+        { key: 'inlineTokensPerS', label: 'inline tokens per second', unit: 'tok/s', values: inline.map((t) => tokens / t) },
+        { key: 'poolTokensPerS', label: 'pool tokens per second', unit: 'tok/s', values: pool.map((t) => tokens / t) },
+      ],
+      notes: [],
+    };
+  } finally {
+    await counter.close();
+  }
+}
+
+export const tokenPoolCase: BenchCase = { id: '2', title: 'token counting', run };

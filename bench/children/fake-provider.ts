@@ -1,0 +1,70 @@
+/**
+ * The fake OpenAI-compatible provider (test/fakes/fake-openai.ts) in its own process, as a real
+ * provider would be: its HTTP parsing and JSON work do not share the event loop of the Sluice
+ * under test. Options come from BENCH_FAKE_OPTIONS (JSON):
+ * - `limits`, `latencyMs`: as the fake takes them;
+ * - `charge`: `sluice` charges each request what Sluice's own estimator says (tiktoken, the
+ *   fake's documented option for zero-429 runs); `fake` keeps the fake's ceil(chars / 4).
+ * Answers `log` (every request: arrival time, outcome, tokens charged) and `stats`.
+ */
+import { get_encoding, type Tiktoken, type TiktokenEncoding } from 'tiktoken';
+import { approximateCount, approximation, encodingForModel } from '../../src/engine/tokens/encoding.js';
+import { estimateRequest } from '../../src/engine/tokens/estimate.js';
+import type { Endpoint } from '../../src/engine/providers/provider.js';
+import { startFakeOpenAI } from '../../test/fakes/fake-openai.js';
+import type { FakeLimits } from '../../test/fakes/fake-server.js';
+import { serveParent } from '../child-rpc.js';
+
+export interface FakeProviderOptions {
+  limits?: Partial<FakeLimits>;
+  latencyMs?: number;
+  charge?: 'sluice' | 'fake';
+}
+
+export interface FakeLogLine {
+  at: number;
+  outcome: string;
+  tokens: number;
+}
+
+const options = JSON.parse(process.env.BENCH_FAKE_OPTIONS ?? '{}') as FakeProviderOptions;
+
+const encoders = new Map<TiktokenEncoding, Tiktoken>();
+function encoder(name: TiktokenEncoding): Tiktoken {
+  let cached = encoders.get(name);
+  if (!cached) encoders.set(name, (cached = get_encoding(name)));
+  return cached;
+}
+
+/** Sluice's admission cost of a body, computed as its token-counting worker does. */
+function sluiceEstimate(body: Record<string, unknown>, path: string): number {
+  const encoding = encodingForModel(typeof body.model === 'string' ? body.model : '');
+  const count =
+    encoding === 'approximate'
+      ? (text: string) => approximateCount(encoder(approximation.baseEncoding).encode_ordinary(text).length)
+      : (text: string) => encoder(encoding).encode_ordinary(text).length;
+  return estimateRequest({ endpoint: path as Endpoint, body }, count).cost;
+}
+
+if (options.charge === 'sluice') {
+  // Build the encoder now: its first use parses the vocabulary (~0.5 s) and would stall early requests.
+  sluiceEstimate({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'warm up' }] }, '/v1/chat/completions');
+}
+
+const fake = await startFakeOpenAI({
+  limits: options.limits,
+  latencyMs: options.latencyMs ?? 0,
+  ...(options.charge === 'sluice' ? { estimateTokens: sluiceEstimate } : {}),
+});
+
+serveParent(
+  {
+    log: (): FakeLogLine[] => fake.log.map((entry) => ({ at: entry.at, outcome: entry.outcome, tokens: entry.tokens })),
+    stats: () => ({ received: fake.stats.received, admitted: fake.stats.admitted, rateLimited: fake.stats.rateLimited }),
+    async close() {
+      await fake.close();
+      return {};
+    },
+  },
+  { url: fake.url },
+);

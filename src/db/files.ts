@@ -1,0 +1,89 @@
+import { and, asc, eq, gt, inArray } from 'drizzle-orm';
+import type { Db } from './connection.js';
+import { batchInputFiles, fileLines, files, requests, type FileRow } from './schema.js';
+
+/**
+ * Uploaded batch files (the OpenAI-compatible Files API) and the input of batches read back as
+ * files. An upload is written in slices of lines while it is validated, so a large file is
+ * never held whole; its row says `uploaded` until the last slice is in, then `processed`.
+ */
+
+export const FileStatus = { uploaded: 'uploaded', processed: 'processed' } as const;
+export type FileStatus = (typeof FileStatus)[keyof typeof FileStatus];
+
+export type NewFile = Omit<FileRow, 'status'>;
+
+export async function insertFile(db: Db, file: NewFile): Promise<void> {
+  db.insert(files)
+    .values({ ...file, status: FileStatus.uploaded })
+    .run();
+}
+
+/** Rows of 3 columns per statement, well under SQLite's 32,766 bound parameters. */
+const INSERT_SLICE = 5_000;
+
+/** One slice of an upload's lines, in one transaction. */
+export async function insertFileLines(db: Db, fileId: string, lines: ReadonlyArray<{ line: number; text: string }>): Promise<void> {
+  db.transaction((tx) => {
+    for (let start = 0; start < lines.length; start += INSERT_SLICE) {
+      tx.insert(fileLines)
+        .values(lines.slice(start, start + INSERT_SLICE).map(({ line, text }) => ({ fileId, line, text })))
+        .run();
+    }
+  });
+}
+
+export async function markFileProcessed(db: Db, id: string): Promise<void> {
+  db.update(files).set({ status: FileStatus.processed }).where(eq(files.id, id)).run();
+}
+
+/** Removes a rejected upload and its lines. */
+export async function deleteFile(db: Db, id: string): Promise<void> {
+  db.delete(files).where(eq(files.id, id)).run();
+}
+
+export async function getFile(db: Db, tenant: string, id: string): Promise<FileRow | undefined> {
+  return db.query.files.findFirst({ where: and(eq(files.id, id), eq(files.tenant, tenant)) });
+}
+
+/** A page of a file's lines in order, after a line number (exclusive). */
+export async function listFileLines(db: Db, fileId: string, afterLine: number, limit: number): Promise<Array<{ line: number; text: string }>> {
+  return db
+    .select({ line: fileLines.line, text: fileLines.text })
+    .from(fileLines)
+    .where(and(eq(fileLines.fileId, fileId), gt(fileLines.line, afterLine)))
+    .orderBy(asc(fileLines.line))
+    .limit(limit)
+    .all();
+}
+
+export async function linkBatchInputFile(db: Db, batchId: string, fileId: string): Promise<void> {
+  db.insert(batchInputFiles).values({ batchId, fileId }).run();
+}
+
+/** The uploaded file each of these batches was created from; batches created otherwise are absent. */
+export async function getBatchInputFiles(db: Db, batchIds: readonly string[]): Promise<Map<string, string>> {
+  if (batchIds.length === 0) return new Map();
+  const rows = db
+    .select()
+    .from(batchInputFiles)
+    .where(inArray(batchInputFiles.batchId, [...batchIds]))
+    .all();
+  return new Map(rows.map((row) => [row.batchId, row.fileId]));
+}
+
+/** A page of a batch's requests as submitted (custom_id and body), after a request id (exclusive). */
+export async function listRequestInputs(
+  db: Db,
+  batchId: string,
+  afterId: number,
+  limit: number,
+): Promise<Array<{ id: number; customId: string; body: Record<string, unknown> }>> {
+  return db
+    .select({ id: requests.id, customId: requests.customId, body: requests.body })
+    .from(requests)
+    .where(and(eq(requests.batchId, batchId), gt(requests.id, afterId)))
+    .orderBy(asc(requests.id))
+    .limit(limit)
+    .all();
+}

@@ -1,0 +1,37 @@
+import { randomBytes } from 'node:crypto';
+import type { Db } from '../db/connection.js';
+import { deleteFile, FileStatus, insertFile, insertFileLines, markFileProcessed } from '../db/files.js';
+import type { FileRow } from '../db/schema.js';
+import type { ProviderRegistry } from '../engine/providers/registry.js';
+import { parseBatchFile } from './parse-batch-file.js';
+import { readLines, type StreamableFile } from './read-lines.js';
+
+/**
+ * Stores an uploaded batch file (`POST /v1/files`) after validating every line, as a batch made
+ * from it would be: a file that could never become a batch is refused at once with its line
+ * numbers, rather than failing later. Lines are written as they are validated, so the file is
+ * never held twice; a rejected upload is deleted again.
+ */
+export async function storeUploadedFile(
+  db: Db,
+  registry: ProviderRegistry,
+  file: StreamableFile,
+  options: { tenant: string; purpose: string; maxLines: number },
+): Promise<FileRow> {
+  const createdAt = Date.now();
+  const row = { id: newFileId(createdAt), tenant: options.tenant, filename: file.name, purpose: options.purpose, bytes: file.size, createdAt };
+  await insertFile(db, row);
+  try {
+    await parseBatchFile(readLines(file), { registry, maxLines: options.maxLines, accept: (lines) => insertFileLines(db, row.id, lines) });
+  } catch (error) {
+    await deleteFile(db, row.id);
+    throw error;
+  }
+  await markFileProcessed(db, row.id);
+  return { ...row, status: FileStatus.processed };
+}
+
+/** Like OpenAI's `file-…`, sortable by creation time as batch ids are. */
+function newFileId(now: number): string {
+  return `file-${now.toString(36).padStart(9, '0')}${randomBytes(8).toString('hex')}`;
+}

@@ -1,0 +1,102 @@
+import { z } from 'zod';
+import { countRequestsByStatus, getBatch, listBatches } from '../../db/batches.js';
+import { FileStatus, getBatchInputFiles, getFile, linkBatchInputFile } from '../../db/files.js';
+import type { BatchRow } from '../../db/schema.js';
+import { notFound } from '../../engine/errors.js';
+import { Endpoints } from '../../engine/providers/provider.js';
+import { submitBatchFile } from '../../files/submit-batch-file.js';
+import { parseWith, queryOf, readJson, RestError, sendJson } from '../http.js';
+import type { RestCall, RestDeps, Route } from '../router.js';
+import { sluiceOptions } from '../sluice-headers.js';
+import { storedLines } from './files.js';
+import { openaiBatch } from './objects.js';
+
+/**
+ * OpenAI's Batch API: create a batch from an uploaded file, retrieve, list, cancel. The batches
+ * are Sluice's own: visible, watchable and cancellable over GraphQL too.
+ */
+
+/** A create call is a few hundred bytes; the requests themselves come in the file. */
+const CREATE_BODY_LIMIT_BYTES = 64 * 1024;
+const MAX_WINDOW_HOURS = 7 * 24;
+
+/** OpenAI's metadata rules: at most 16 pairs, keys up to 64 and values up to 512 characters. */
+const metadataSchema = z
+  .record(z.string().max(64), z.string().max(512))
+  .refine((value) => Object.keys(value).length <= 16, 'at most 16 key-value pairs');
+
+const createSchema = z.object({
+  input_file_id: z.string().min(1),
+  endpoint: z.enum(Endpoints, { error: `Sluice runs ${Object.values(Endpoints).join(', ')}` }),
+  // OpenAI accepts only `24h`; Sluice takes any whole number of hours up to a week.
+  completion_window: z
+    .string()
+    .regex(/^\d+h$/, 'must be a number of hours such as "24h"')
+    .transform((value) => Number.parseInt(value, 10))
+    .pipe(z.number().int().min(1).max(MAX_WINDOW_HOURS, `must be at most ${MAX_WINDOW_HOURS}h`)),
+  metadata: metadataSchema.nullish(),
+});
+
+const listSchema = z.object({
+  after: z.string().min(1).optional(),
+  limit: z.coerce.number().int().min(1).max(100).default(20),
+});
+
+async function create({ req, res, tenant, deps }: RestCall): Promise<void> {
+  const body = parseWith(createSchema, await readJson(req, CREATE_BODY_LIMIT_BYTES), 'body');
+  const { priority, provider } = sluiceOptions(req);
+  const file = await getFile(deps.db, tenant, body.input_file_id);
+  if (!file) throw new RestError(404, `file ${JSON.stringify(body.input_file_id)} not found`, 'input_file_id');
+  if (file.status !== FileStatus.processed) throw new RestError(409, `file ${file.id} is still being uploaded`, 'input_file_id');
+  const batch = await submitBatchFile(
+    deps.engine,
+    storedLines(deps.db, file.id),
+    {
+      tenant,
+      priority,
+      provider,
+      endpoint: body.endpoint,
+      completionWindowMs: body.completion_window * 3_600_000,
+      metadata: body.metadata ?? null,
+    },
+    deps.uploads.maxLines,
+  );
+  // A crash between the two writes leaves the batch showing a virtual input file instead: harmless.
+  await linkBatchInputFile(deps.db, batch.id, file.id);
+  sendJson(res, 200, openaiBatch(batch, await countRequestsByStatus(deps.db, batch.id), file.id));
+}
+
+async function retrieve({ res, params: [id = ''], tenant, deps }: RestCall): Promise<void> {
+  const batch = await getBatch(deps.db, tenant, id);
+  if (!batch) throw notFound('batch', id);
+  sendJson(res, 200, (await present(deps, [batch]))[0]);
+}
+
+/** Newest first; `after` is the last id of the previous page. */
+async function list({ res, url, tenant, deps }: RestCall): Promise<void> {
+  const { after, limit } = parseWith(listSchema, queryOf(url), 'query');
+  const rows = await listBatches(deps.db, { tenant, after, limit: limit + 1 });
+  const page = rows.slice(0, limit);
+  const data = await present(deps, page);
+  sendJson(res, 200, { object: 'list', data, first_id: page[0]?.id ?? null, last_id: page.at(-1)?.id ?? null, has_more: rows.length > limit });
+}
+
+async function cancel({ res, params: [id = ''], tenant, deps }: RestCall): Promise<void> {
+  const batch = await deps.engine.cancelBatch(tenant, id);
+  sendJson(res, 200, (await present(deps, [batch]))[0]);
+}
+
+async function present(deps: RestDeps, batches: readonly BatchRow[]) {
+  const inputFiles = await getBatchInputFiles(
+    deps.db,
+    batches.map((b) => b.id),
+  );
+  return Promise.all(batches.map(async (batch) => openaiBatch(batch, await countRequestsByStatus(deps.db, batch.id), inputFiles.get(batch.id))));
+}
+
+export const openaiBatchRoutes: Route[] = [
+  { method: 'POST', path: /^\/v1\/batches$/, api: 'openai', handle: create },
+  { method: 'GET', path: /^\/v1\/batches$/, api: 'openai', handle: list },
+  { method: 'GET', path: /^\/v1\/batches\/([^/]+)$/, api: 'openai', handle: retrieve },
+  { method: 'POST', path: /^\/v1\/batches\/([^/]+)\/cancel$/, api: 'openai', handle: cancel },
+];

@@ -1,0 +1,151 @@
+import { z } from 'zod';
+import { getBatch } from '../../db/batches.js';
+import type { Db } from '../../db/connection.js';
+import { FileStatus, getFile, listFileLines, listRequestInputs } from '../../db/files.js';
+import type { BatchRow } from '../../db/schema.js';
+import { notFound } from '../../engine/errors.js';
+import { Endpoints } from '../../engine/providers/provider.js';
+import { MULTIPART_ENVELOPE_BYTES } from '../../files/limits.js';
+import { ResultsFormat, ResultsSelection } from '../../files/result-lines.js';
+import { resultsJsonl } from '../../files/results-stream.js';
+import { storeUploadedFile } from '../../files/store-upload.js';
+import type { NumberedLine, StreamableFile } from '../../files/read-lines.js';
+import { limitedBody, parseWith, RestError, sendJson, sendJsonl } from '../http.js';
+import type { RestCall, Route } from '../router.js';
+import { openaiFile, parseVirtualFileId, VirtualFileKind, type OpenAIFileSource } from './objects.js';
+
+/**
+ * OpenAI's Files API, as far as batches need it: upload a batch input file, read its metadata
+ * and content back, and read batch output and error files (virtual: made from the results).
+ */
+
+/** Lines or requests read from SQLite per page when a file's content streams out. */
+const CONTENT_PAGE_ROWS = 1_000;
+
+const uploadSchema = z.object({
+  purpose: z.literal('batch', { error: 'Sluice stores batch input files only: purpose must be "batch"' }),
+  file: z.custom<StreamableFile>((value) => typeof value === 'object' && value !== null && typeof (value as StreamableFile).stream === 'function', 'must be a file'),
+});
+
+async function upload({ req, res, tenant, deps }: RestCall): Promise<void> {
+  const contentType = req.headers['content-type'] ?? '';
+  if (!contentType.startsWith('multipart/form-data')) throw new RestError(400, 'upload the file as multipart/form-data, with the fields `file` and `purpose`');
+  const { maxFileBytes, maxLines } = deps.uploads;
+  // Yoga's Fetch (@whatwg-node) takes a Node stream as a body and streams it into busboy;
+  // its types only declare the DOM's `BodyInit`.
+  const body = limitedBody(req, maxFileBytes + MULTIPART_ENVELOPE_BYTES) as unknown as BodyInit;
+  const request = new deps.fetchAPI.Request('http://sluice.invalid/v1/files', { method: 'POST', headers: { 'content-type': contentType }, body });
+  let form: FormData;
+  try {
+    form = await request.formData();
+  } catch (error) {
+    if (error instanceof RestError) throw error;
+    throw new RestError(400, `the multipart body could not be read (${(error as Error).message})`);
+  }
+  const { file } = parseWith(uploadSchema, { purpose: form.get('purpose') ?? undefined, file: form.get('file') ?? undefined }, 'field');
+  if (file.size > maxFileBytes) throw new RestError(413, `the file is ${file.size} bytes, more than the limit of ${maxFileBytes} bytes`, 'file');
+  const row = await storeUploadedFile(deps.db, deps.engine.registry, file, { tenant, purpose: 'batch', maxLines });
+  sendJson(res, 200, openaiFile(row));
+}
+
+async function retrieve({ res, params: [id = ''], tenant, deps }: RestCall): Promise<void> {
+  const found = await findFile(deps.db, tenant, id);
+  if (found.kind === 'uploaded') return sendJson(res, 200, openaiFile(found.file));
+  // A virtual file's size is that of its content now, so it is counted by generating it.
+  let bytes = 0;
+  for await (const chunk of virtualContent(deps.db, found.batch, found.virtual)) bytes += Buffer.byteLength(chunk);
+  sendJson(res, 200, openaiFile(virtualFile(found.batch, found.virtual, id, bytes)));
+}
+
+async function content({ res, params: [id = ''], tenant, deps }: RestCall): Promise<void> {
+  const found = await findFile(deps.db, tenant, id);
+  if (found.kind === 'uploaded') return sendJsonl(res, uploadedContent(deps.db, found.file.id), found.file.filename);
+  await sendJsonl(res, virtualContent(deps.db, found.batch, found.virtual), virtualFile(found.batch, found.virtual, id, 0).filename);
+}
+
+type FoundFile =
+  | { kind: 'uploaded'; file: OpenAIFileSource }
+  | { kind: 'virtual'; batch: BatchRow; virtual: VirtualFileKind };
+
+async function findFile(db: Db, tenant: string, id: string): Promise<FoundFile> {
+  const virtual = parseVirtualFileId(id);
+  if (virtual) {
+    const batch = await getBatch(db, tenant, virtual.batchId);
+    if (batch) return { kind: 'virtual', batch, virtual: virtual.kind };
+  } else {
+    const file = await getFile(db, tenant, id);
+    if (file?.status === FileStatus.processed) return { kind: 'uploaded', file };
+  }
+  throw notFound('file', id);
+}
+
+function virtualFile(batch: BatchRow, kind: VirtualFileKind, id: string, bytes: number): OpenAIFileSource {
+  return {
+    id,
+    bytes,
+    createdAt: kind === VirtualFileKind.input ? batch.createdAt : (batch.finishedAt ?? Date.now()),
+    filename: `${batch.id}_${kind}.jsonl`,
+    purpose: kind === VirtualFileKind.input ? 'batch' : 'batch_output',
+    status: FileStatus.processed,
+  };
+}
+
+function virtualContent(db: Db, batch: BatchRow, kind: VirtualFileKind): AsyncIterable<string> {
+  switch (kind) {
+    case VirtualFileKind.input:
+      return inputContent(db, batch);
+    case VirtualFileKind.output:
+      return resultsJsonl(db, batch.id, ResultsFormat.openai, ResultsSelection.succeeded);
+    case VirtualFileKind.errors:
+      return resultsJsonl(db, batch.id, ResultsFormat.openai, ResultsSelection.failed);
+    default: {
+      const never: never = kind;
+      throw new Error(`Unknown virtual file ${String(never)}`);
+    }
+  }
+}
+
+/** An uploaded file's lines as stored (blank lines dropped, line ends normalised to `\n`). */
+export async function* storedLines(db: Db, fileId: string): AsyncGenerator<NumberedLine> {
+  let after = 0;
+  for (;;) {
+    const page = await listFileLines(db, fileId, after, CONTENT_PAGE_ROWS);
+    yield* page;
+    if (page.length < CONTENT_PAGE_ROWS) return;
+    after = page.at(-1)!.line;
+  }
+}
+
+async function* uploadedContent(db: Db, fileId: string): AsyncGenerator<string> {
+  let chunk: string[] = [];
+  for await (const { text } of storedLines(db, fileId)) {
+    chunk.push(text);
+    if (chunk.length === CONTENT_PAGE_ROWS) {
+      yield `${chunk.join('\n')}\n`;
+      chunk = [];
+    }
+  }
+  if (chunk.length > 0) yield `${chunk.join('\n')}\n`;
+}
+
+/** What a batch ran, in the input format of its endpoint: Anthropic lines for `/v1/messages`, OpenAI lines otherwise. */
+async function* inputContent(db: Db, batch: BatchRow): AsyncGenerator<string> {
+  const line =
+    batch.endpoint === Endpoints.messages
+      ? (customId: string, body: unknown) => ({ custom_id: customId, params: body })
+      : (customId: string, body: unknown) => ({ custom_id: customId, method: 'POST', url: batch.endpoint, body });
+  let after = 0;
+  for (;;) {
+    const page = await listRequestInputs(db, batch.id, after, CONTENT_PAGE_ROWS);
+    if (page.length === 0) return;
+    yield page.map((request) => `${JSON.stringify(line(request.customId, request.body))}\n`).join('');
+    if (page.length < CONTENT_PAGE_ROWS) return;
+    after = page.at(-1)!.id;
+  }
+}
+
+export const openaiFileRoutes: Route[] = [
+  { method: 'POST', path: /^\/v1\/files$/, api: 'openai', handle: upload },
+  { method: 'GET', path: /^\/v1\/files\/([^/]+)$/, api: 'openai', handle: retrieve },
+  { method: 'GET', path: /^\/v1\/files\/([^/]+)\/content$/, api: 'openai', handle: content },
+];

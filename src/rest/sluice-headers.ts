@@ -1,0 +1,34 @@
+import type { IncomingMessage } from 'node:http';
+import { z } from 'zod';
+import { Priority, type PriorityName } from '../engine/priority.js';
+import { parseWith } from './http.js';
+
+/**
+ * Sluice's own request headers, optional on the create calls of both REST APIs, so code written
+ * for OpenAI's or Anthropic's SDK can still choose what their batch APIs have no field for:
+ * - `x-sluice-priority`: `low`, `normal` (default), `high` or `urgent`;
+ * - `x-sluice-provider`: the configured provider to run on (default: the first that serves the model).
+ */
+export const sluiceHeaders = { priority: 'x-sluice-priority', provider: 'x-sluice-provider' } as const;
+
+const priorityNames = Object.keys(Priority) as [PriorityName, ...PriorityName[]];
+
+const headersSchema = z.object({
+  [sluiceHeaders.priority]: z
+    .string()
+    .transform((value) => value.trim().toLowerCase())
+    .pipe(z.enum(priorityNames, { error: `must be one of ${priorityNames.join(', ')}` }))
+    .optional(),
+  [sluiceHeaders.provider]: z.string().trim().min(1).optional(),
+});
+
+export interface SluiceOptions {
+  priority: number;
+  provider: string | null;
+}
+
+export function sluiceOptions(req: IncomingMessage): SluiceOptions {
+  const headers = parseWith(headersSchema, req.headers, 'header');
+  const priority = headers[sluiceHeaders.priority];
+  return { priority: priority === undefined ? Priority.normal : Priority[priority], provider: headers[sluiceHeaders.provider] ?? null };
+}

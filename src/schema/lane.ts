@@ -1,0 +1,192 @@
+import type { LaneLimits } from '../config.js';
+import { notFound } from '../engine/errors.js';
+import type { Lane, LaneStats } from '../engine/lane.js';
+import { LANE_LIMIT_MAXIMUMS } from '../engine/lane.js';
+import { priorityLevels, type PriorityLevel } from '../engine/priority.js';
+import { builder, type Context } from './builder.js';
+import { PriorityEnum } from './enums.js';
+import { guarded } from './errors.js';
+
+/**
+ * Lanes: one (provider, model) pair each, with its limits, queue and admission state. Lanes are
+ * shared by every tenant (they model the provider's limits, which are shared too); they show
+ * counts only, never whose work is waiting.
+ *
+ * Numbers of tokens are `Float` because a lane's tokens per minute can pass Int's 2^31; they
+ * are whole numbers all the same. Counts of requests are `Int`.
+ */
+
+interface QueueDepth {
+  priority: PriorityLevel;
+  queued: number;
+}
+
+const LaneLimitsRef = builder.objectRef<LaneLimits>('LaneLimits').implement({
+  description: 'What a lane may admit. Each per-minute budget refills continuously (limit / 60 per second) up to one minute of limit, as providers meter them.',
+  fields: (t) => ({
+    requestsPerMinute: t.exposeInt('requestsPerMinute', { description: 'Requests per minute.' }),
+    tokensPerMinute: t.exposeFloat('tokensPerMinute', {
+      description: 'Tokens per minute, charged at admission as prompt tokens plus the requested output maximum. Also the largest request the lane can ever run.',
+    }),
+    maxConcurrent: t.exposeInt('maxConcurrent', { description: 'Requests in flight at once.' }),
+  }),
+});
+
+const LaneMinuteRef = builder.objectRef<{ requests: number; tokens: number }>('LaneMinute').implement({
+  description: 'What a lane admitted in the last 60 seconds (to the second).',
+  fields: (t) => ({
+    requests: t.exposeInt('requests', { description: 'Requests admitted.' }),
+    tokens: t.exposeFloat('tokens', { description: 'Tokens admitted: estimates charged at admission, plus any excess the provider reported afterwards.' }),
+  }),
+});
+
+const LaneUtilisationRef = builder.objectRef<{ requests: number; tokens: number }>('LaneUtilisation').implement({
+  description:
+    "The last minute's admissions as a fraction of the limits: 1 is a lane running exactly at its limit. It can exceed 1 (up to 2) for a minute after an idle spell, because a full budget may be spent at once and refills meanwhile.",
+  fields: (t) => ({
+    requests: t.exposeFloat('requests', { description: 'Requests in the last minute / requestsPerMinute.' }),
+    tokens: t.exposeFloat('tokens', { description: 'Tokens in the last minute / tokensPerMinute.' }),
+  }),
+});
+
+const QueueDepthRef = builder.objectRef<QueueDepth>('LaneQueueDepth').implement({
+  description: 'Requests waiting in a lane at one batch priority.',
+  fields: (t) => ({
+    priority: t.field({ type: PriorityEnum, description: 'The batch priority.', resolve: (d) => d.priority }),
+    queued: t.exposeInt('queued', { description: 'Requests of batches at this priority that are ready and waiting for their turn or for budget.' }),
+  }),
+});
+
+export const LaneRef = builder.objectRef<LaneStats>('Lane').implement({
+  description:
+    'A lane: one (provider, model) pair with its own limits and queue. Requests of every batch on the pair wait here and are admitted by priority, fairly between batches, as the limits allow.',
+  fields: (t) => ({
+    key: t.exposeString('key', { description: 'The lane as `provider/model`.' }),
+    provider: t.exposeString('provider', { description: 'The configured provider.' }),
+    model: t.exposeString('model', { description: 'The model.' }),
+    limits: t.field({ type: LaneLimitsRef, description: 'Its limits now (from config, or as last set by `setLaneLimits`).', resolve: (s) => s.limits }),
+    lastMinute: t.field({
+      type: LaneMinuteRef,
+      description: 'Requests and tokens admitted in the last minute.',
+      resolve: (s) => ({ requests: Math.round(s.requestsLastMinute), tokens: Math.round(s.tokensLastMinute) }),
+    }),
+    utilisation: t.field({
+      type: LaneUtilisationRef,
+      description: "The last minute's admissions relative to the limits.",
+      resolve: (s) => ({ requests: s.requestsLastMinute / s.limits.requestsPerMinute, tokens: s.tokensLastMinute / s.limits.tokensPerMinute }),
+    }),
+    queued: t.exposeInt('queued', { description: 'Requests ready and waiting in the lane, all priorities.' }),
+    queuedByPriority: t.field({
+      type: [QueueDepthRef],
+      description: 'Requests waiting per batch priority, highest priority first; every priority is listed, with 0 when none wait.',
+      resolve: (s) => [...priorityLevels].reverse().map((priority) => ({ priority: priority as PriorityLevel, queued: s.queuedByPriority[priority] ?? 0 })),
+    }),
+    waitingForRetry: t.exposeInt('delayed', { description: 'Requests held until their retry time (backoff) before they rejoin the queue.' }),
+    inFlight: t.exposeInt('inFlight', { description: 'Requests sent and not answered yet.' }),
+    availableTokens: t.float({
+      description: 'Tokens the budget holds now (negative after a provider reported more than was estimated).',
+      resolve: (s) => Math.floor(s.availableTokens),
+    }),
+    availableRequests: t.int({ description: 'Requests the budget holds now.', resolve: (s) => Math.floor(s.availableRequests) }),
+    pausedUntil: t.field({
+      type: 'DateTime',
+      nullable: true,
+      description: 'While the lane admits nothing (after a 429, or an exhausted quota): until when. Null when it is not paused.',
+      resolve: (s) => s.pause?.until ?? null,
+    }),
+    pauseReason: t.string({ nullable: true, description: 'Why the lane is paused, e.g. `rate limited by provider (429)`. Null when it is not paused.', resolve: (s) => s.pause?.reason ?? null }),
+    observedAt: t.field({ type: 'DateTime', description: 'When these numbers were read.', resolve: (s) => s.at }),
+  }),
+});
+
+const filterDescriptions = { provider: 'Only lanes of this provider.', model: 'Only lanes of this model.' } as const;
+
+/** The lanes a filter picks; a filter naming both parts must name a lane that exists. */
+function pickLanes(ctx: Context, provider: string | null | undefined, model: string | null | undefined): Lane[] {
+  if (provider != null && model != null) {
+    const lane = ctx.engine.lane(provider, model);
+    if (!lane) throw notFound('lane', `${provider}/${model}`);
+    return [lane];
+  }
+  return ctx.engine.lanes().filter((lane) => (provider == null || lane.provider === provider) && (model == null || lane.model === model));
+}
+
+builder.queryField('lanes', (t) =>
+  t.field({
+    type: [LaneRef],
+    description: 'Every lane (one per model a configured provider serves), with its limits, load and queue. Naming both provider and model of an unknown lane is a NOT_FOUND error.',
+    args: {
+      provider: t.arg.string({ required: false, description: filterDescriptions.provider }),
+      model: t.arg.string({ required: false, description: filterDescriptions.model }),
+    },
+    resolve: (_root, { provider, model }, ctx) => guarded(async () => pickLanes(ctx, provider, model).map((lane) => lane.stats())),
+  }),
+);
+
+const maxText = (name: keyof LaneLimits): string => LANE_LIMIT_MAXIMUMS[name].toLocaleString('en-US');
+
+const LaneLimitsInput = builder.inputType('LaneLimitsInput', {
+  description:
+    'New limits for a lane; omitted fields keep their value. Each is a whole number; the fields are Float only so that a fraction or an out-of-range number gets a BAD_USER_INPUT error naming the field.',
+  fields: (t) => ({
+    requestsPerMinute: t.float({ required: false, description: `Requests per minute: 1 to ${maxText('requestsPerMinute')}.` }),
+    tokensPerMinute: t.float({
+      required: false,
+      description: `Tokens per minute: 1 to ${maxText('tokensPerMinute')}, and no less than the largest request already waiting in the lane.`,
+    }),
+    maxConcurrent: t.float({ required: false, description: `Requests in flight at once: 1 to ${maxText('maxConcurrent')}.` }),
+  }),
+});
+
+builder.mutationField('setLaneLimits', (t) =>
+  t.field({
+    type: LaneRef,
+    description:
+      "Changes a lane's limits at run time, at once: admission follows the new rates from now on (budgets keep what they hold, capped at the new limits). Config is not rewritten: a restart goes back to the configured limits. Bad values are a BAD_USER_INPUT error naming each field, an unknown lane is NOT_FOUND; either way nothing changes.",
+    args: {
+      provider: t.arg.string({ required: true, description: 'The configured provider, e.g. `openai`.' }),
+      model: t.arg.string({ required: true, description: 'The model, e.g. `gpt-4o-mini`.' }),
+      limits: t.arg({ type: LaneLimitsInput, required: true, description: 'The limits to change.' }),
+    },
+    resolve: (_root, { provider, model, limits }, ctx) =>
+      guarded(async () =>
+        ctx.engine
+          .setLaneLimits(provider, model, {
+            requestsPerMinute: limits.requestsPerMinute ?? undefined,
+            tokensPerMinute: limits.tokensPerMinute ?? undefined,
+            maxConcurrent: limits.maxConcurrent ?? undefined,
+          })
+          .stats(),
+      ),
+  }),
+);
+
+builder.subscriptionField('laneStats', (t) =>
+  t.field({
+    type: LaneRef,
+    description:
+      'Streams lane statistics: first the current state of every matching lane, then a lane each time its numbers changed, at most once per lane per second. Naming both provider and model of an unknown lane is a NOT_FOUND error.',
+    args: {
+      provider: t.arg.string({ required: false, description: filterDescriptions.provider }),
+      model: t.arg.string({ required: false, description: filterDescriptions.model }),
+    },
+    subscribe: (_root, { provider, model }, ctx) => watchLanes(ctx, provider, model),
+    resolve: (stats: LaneStats) => stats,
+  }),
+);
+
+async function* watchLanes(ctx: Context, provider: string | null | undefined, model: string | null | undefined): AsyncGenerator<LaneStats> {
+  // Subscribe before reading, so no change between the read and the subscription is missed.
+  const events = ctx.engine.bus.subscribe('laneStats');
+  try {
+    const lanes = await guarded(async () => pickLanes(ctx, provider, model));
+    const keys = new Set(lanes.map((lane) => lane.key));
+    const readAt = Date.now();
+    for (const lane of lanes) yield lane.stats();
+    for await (const stats of events) {
+      if (keys.has(stats.key) && stats.at >= readAt) yield stats;
+    }
+  } finally {
+    await events.return?.();
+  }
+}

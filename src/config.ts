@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
+import { valueAt } from './value-at.js';
 
 /**
  * One typed, validated configuration. Every default lives in `defaults` with its meaning.
@@ -320,15 +321,6 @@ function formatPath(path: readonly PropertyKey[]): string {
       return `[${JSON.stringify(name)}]`;
     })
     .join('');
-}
-
-function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
-  let value = root;
-  for (const key of path) {
-    if (value === null || typeof value !== 'object') return undefined;
-    value = (value as Record<PropertyKey, unknown>)[key];
-  }
-  return value;
 }
 
 const MAX_QUOTED_CHARS = 80;

@@ -53,6 +53,13 @@ describe('when a batch has bad input', () => {
     expect(paths).toEqual(['requests[0].body.messages', 'requests[1].body.max_tokens', 'requests[2].body']);
   });
 
+  it('says what is wrong with a field of the wrong type, rather than calling it missing', async () => {
+    const error = await rejected({ requests: [{ customId: 'typed', body: { messages: 'hi', max_tokens: 5 } }] });
+    const [problem] = error.extensions?.problems ?? [];
+    expect(problem).toMatchObject({ path: 'requests[0].body.messages', customId: 'typed' });
+    expect(problem?.message).toMatch(/expected array/);
+  });
+
   it('rejects an unknown model, naming it', async () => {
     const error = await rejected({ model: 'gpt-imaginary', requests: [{ customId: 'a', body: ok() }] });
     expect(error.extensions?.problems).toEqual([expect.objectContaining({ path: 'model' })]);

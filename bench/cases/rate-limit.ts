@@ -70,6 +70,8 @@ interface WindowFigures {
   /** Seconds from the first admission to the start of the window. */
   windowStartS: number;
   windowS: number;
+  /** Tokens charged per admitted request, on average. */
+  tokensPerRequest: number;
 }
 
 function windowFigures(log: readonly FakeLogLine[], plan: Plan, who: string): WindowFigures {
@@ -89,7 +91,7 @@ function windowFigures(log: readonly FakeLogLine[], plan: Plan, who: string): Wi
   const ratio = (from: number, to: number) => tokensIn(from, to) / ((limits.tokensPerMinute * (to - from)) / msPerMinute);
   const subRatios: number[] = [];
   for (let at = start; at < end; at += plan.subWindowMs) subRatios.push(ratio(at, at + plan.subWindowMs));
-  return { ratio: ratio(start, end), subRatios, rateLimited: log.filter((e) => e.outcome === 'rate_limited').length, windowStartS: (start - first) / 1000, windowS: (end - start) / 1000 };
+  return { ratio: ratio(start, end), subRatios, rateLimited: log.filter((e) => e.outcome === 'rate_limited').length, windowStartS: (start - first) / 1000, windowS: (end - start) / 1000, tokensPerRequest: sum(admitted.map((e) => e.tokens)) / admitted.length };
 }
 
 /** Sluice in this process, its lane at the provider's limits, until its window has passed. */
@@ -156,7 +158,7 @@ async function run(context: CaseContext): Promise<CaseResult> {
       id: '4',
       title: 'rate-limit fidelity',
       method: [
-        `Fake OpenAI providers in separate processes at ${limits.requestsPerMinute} requests/min and ${limits.tokensPerMinute.toLocaleString('en-US')} tokens/min, ${plan.latencyMs} ms latency, charging Sluice's own estimate; the ingest dataset (prompt + max_tokens ≈ 380 tokens a request, so tokens bind first).`,
+        `Fake OpenAI providers in separate processes at ${limits.requestsPerMinute} requests/min and ${limits.tokensPerMinute.toLocaleString('en-US')} tokens/min, ${plan.latencyMs} ms latency, charging Sluice's own estimate; requests from the ingest dataset, charged ${Math.round(s.tokensPerRequest)} tokens each on average (prompt + max_tokens), so tokens bind before requests.`,
         `Window: up to ${plan.windowMs / 1000} s of steady state per provider, starting once its opening burst is spent (its token bucket, replayed from its log, first below 1%) and at least ${plan.minWarmupMs / 1000} s after its first admission: Sluice's was ${s.windowS} s from ${s.windowStartS.toFixed(1)} s, the script's ${u.windowS} s from ${u.windowStartS.toFixed(1)} s. Ratio = tokens admitted in it ÷ (limit × window); 429s over the whole run.`,
         `Sluice: lane at the same limits, ${laneLimits.maxConcurrent} concurrent. Usual script: ${usualDefaults.concurrency} workers, on 429 wait uniform(1 s, min(60 s, 2^(k-1) s)), give up after ${usualDefaults.maxAttempts} attempts (OpenAI cookbook), retry-after ignored. One run each, side by side.`,
       ],

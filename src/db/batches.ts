@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, gt, inArray, lt, notInArray, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, gt, inArray, lt, ne, notInArray, sql } from 'drizzle-orm';
 import type { Db } from './connection.js';
 import { batches, requests, type BatchRow } from './schema.js';
 import { BatchStatus, RequestStatus, type RequestStatus as RequestStatusT } from './status.js';
@@ -23,34 +23,57 @@ export interface NewRequest {
   body: Record<string, unknown>;
 }
 
-/** SQLite allows 32,766 bound parameters; rows of 6 columns go in slices well under that. */
-const INSERT_SLICE = 1_000;
+/**
+ * A batch row is `staged` while its requests are being written: invisible to every read, and
+ * deleted at start-up if a crash interrupted the insert. The last write flips it to
+ * `validating` in one statement, so a batch is accepted whole or not at all, while the insert
+ * itself goes in slices that let the event loop breathe between them.
+ */
+const STAGED = 'staged';
+/** Rows per insert transaction: a few milliseconds of work each. */
+const INSERT_SLICE = 2_000;
 
 export async function insertBatch(db: Db, batch: NewBatch, rows: readonly NewRequest[]): Promise<void> {
-  db.transaction((tx) => {
-    tx.insert(batches)
-      .values({ ...batch, status: BatchStatus.validating, requestCount: rows.length })
-      .run();
-    for (let start = 0; start < rows.length; start += INSERT_SLICE) {
-      const slice = rows.slice(start, start + INSERT_SLICE).map((row, offset) => ({
-        batchId: batch.id,
-        position: start + offset,
-        customId: row.customId,
-        body: row.body,
-        status: RequestStatus.pending,
-      }));
-      tx.insert(requests).values(slice).run();
+  db.insert(batches)
+    .values({ ...batch, status: STAGED, requestCount: rows.length })
+    .run();
+  // A raw prepared statement: Drizzle's multi-row VALUES builder costs ~5x more per row here.
+  const insert = db.$client.prepare(
+    'INSERT INTO requests (batch_id, position, custom_id, body, status) VALUES (?, ?, ?, ?, ?)',
+  );
+  const insertSlice = db.$client.transaction((start: number) => {
+    const end = Math.min(rows.length, start + INSERT_SLICE);
+    for (let position = start; position < end; position++) {
+      const row = rows[position]!;
+      insert.run(batch.id, position, row.customId, JSON.stringify(row.body), RequestStatus.pending);
     }
   });
+  try {
+    for (let start = 0; start < rows.length; start += INSERT_SLICE) {
+      insertSlice(start);
+      if (start + INSERT_SLICE < rows.length) await new Promise((resolve) => setImmediate(resolve));
+    }
+    db.update(batches).set({ status: BatchStatus.validating }).where(eq(batches.id, batch.id)).run();
+  } catch (error) {
+    db.delete(batches).where(eq(batches.id, batch.id)).run();
+    throw error;
+  }
 }
 
+/** Start-up: removes batches whose insert a crash interrupted (they were never accepted). */
+export async function deleteStagedBatches(db: Db): Promise<number> {
+  return db.delete(batches).where(eq(batches.status, STAGED)).run().changes;
+}
+
+const visible = ne(batches.status, STAGED);
+
 export async function getBatch(db: Db, tenant: string, id: string): Promise<BatchRow | undefined> {
-  return db.query.batches.findFirst({ where: and(eq(batches.id, id), eq(batches.tenant, tenant)) });
+  return db.query.batches.findFirst({ where: and(eq(batches.id, id), eq(batches.tenant, tenant), visible) });
 }
 
 /** For the engine, which acts for every tenant. */
 export async function getBatchById(db: Db, id: string): Promise<BatchRow | undefined> {
-  return db.query.batches.findFirst({ where: eq(batches.id, id) });
+  return db.query.batches.findFirst({ where: and(eq(batches.id, id), visible) });
 }
 
 export async function getBatchesByIds(db: Db, tenant: string, ids: readonly string[]): Promise<BatchRow[]> {
@@ -58,7 +81,7 @@ export async function getBatchesByIds(db: Db, tenant: string, ids: readonly stri
   return db
     .select()
     .from(batches)
-    .where(and(eq(batches.tenant, tenant), inArray(batches.id, [...ids])));
+    .where(and(eq(batches.tenant, tenant), inArray(batches.id, [...ids]), visible));
 }
 
 export interface BatchPageArgs {
@@ -74,7 +97,7 @@ export interface BatchPageArgs {
 
 /** Newest first (oldest first when inverted), stable under inserts. */
 export async function listBatches(db: Db, args: BatchPageArgs): Promise<BatchRow[]> {
-  const conditions = [eq(batches.tenant, args.tenant)];
+  const conditions = [eq(batches.tenant, args.tenant), visible];
   if (args.statuses && args.statuses.length > 0) conditions.push(inArray(batches.status, [...args.statuses]));
   if (args.after !== undefined) conditions.push(lt(batches.id, args.after));
   if (args.before !== undefined) conditions.push(gt(batches.id, args.before));
@@ -124,5 +147,9 @@ export async function setBatchPriority(db: Db, id: string, priority: number): Pr
 /** Batches the engine must pick up again at start-up. */
 export async function listOpenBatches(db: Db): Promise<BatchRow[]> {
   const finalStatuses: BatchStatus[] = [BatchStatus.completed, BatchStatus.failed, BatchStatus.cancelled, BatchStatus.expired];
-  return db.select().from(batches).where(notInArray(batches.status, finalStatuses)).orderBy(batches.createdAt);
+  return db
+    .select()
+    .from(batches)
+    .where(notInArray(batches.status, [...finalStatuses, STAGED]))
+    .orderBy(batches.createdAt);
 }

@@ -3,6 +3,7 @@ import type { Endpoint } from './providers/provider.js';
 import type { ProviderRegistry, ModelRoute } from './providers/registry.js';
 import { badInput, type InputProblem } from './errors.js';
 import { isPriorityLevel } from './priority.js';
+import { valueAt } from '../value-at.js';
 
 /**
  * Validation of a submitted batch, all at once: every problem is reported with the request's
@@ -101,7 +102,8 @@ export function validateBatchInput(input: BatchInput, registry: ProviderRegistry
     if (!parsed.success) {
       for (const issue of parsed.error.issues) {
         const field = issue.path.length > 0 ? `.${issue.path.join('.')}` : '';
-        const text = issue.code === 'invalid_type' && issue.input === undefined ? 'is required' : issue.message;
+        const missing = issue.code === 'invalid_type' && valueAt(body, issue.path) === undefined;
+        const text = missing ? 'is required' : issue.message;
         problems.push(problem(`${at}.body${field}`, text, index, customId));
       }
     }

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { Config, LaneLimits } from '../config.js';
 import type { Db } from '../db/connection.js';
-import { countRequestsByStatus, getBatch, getBatchById, insertBatch, listOpenBatches, updateBatch, setBatchPriority as storeBatchPriority } from '../db/batches.js';
+import { countRequestsByStatus, deleteStagedBatches, getBatch, getBatchById, insertBatch, listOpenBatches, updateBatch, setBatchPriority as storeBatchPriority } from '../db/batches.js';
 import {
   claimRequests,
   listPendingRequests,
@@ -323,6 +323,8 @@ export class Engine {
 
   async #recover(): Promise<void> {
     const now = Date.now();
+    const unaccepted = await deleteStagedBatches(this.#db);
+    if (unaccepted > 0) this.#log.warn({ batches: unaccepted }, 'removed batches whose submission a crash interrupted (never accepted)');
     const interrupted = await requeueInterruptedRequests(this.#db, now);
     const open = await listOpenBatches(this.#db);
     if (open.length > 0 || interrupted > 0) this.#log.info({ batches: open.length, requeued: interrupted }, 'recovering open batches');

@@ -1,5 +1,4 @@
 import { resolveCursorConnection } from '@pothos/plugin-relay';
-import { z } from 'zod';
 import { listResults, type ResultRow } from '../db/results.js';
 import { badInput } from '../engine/errors.js';
 import { requestPublicId } from '../engine/ids.js';
@@ -11,6 +10,7 @@ import { submitBatchFile } from '../files/submit-batch-file.js';
 import { BatchRef } from './batch.js';
 import { builder } from './builder.js';
 import { PriorityEnum, RequestStatusEnum } from './enums.js';
+import { parseBatchSettings } from './batch-settings.js';
 import { guarded } from './errors.js';
 import { RequestErrorRef } from './request.js';
 
@@ -121,14 +121,6 @@ const CreateBatchFromFileInput = builder.inputType('CreateBatchFromFileInput', {
   }),
 });
 
-const MAX_COMPLETION_WINDOW_SECONDS = 7 * 24 * 3600;
-
-/** What GraphQL's types do not already guarantee about the input. */
-const settingsSchema = z.object({
-  completionWindowSeconds: z.number().int().min(1).max(MAX_COMPLETION_WINDOW_SECONDS).nullish(),
-  metadata: z.record(z.string(), z.string(), { error: 'must be an object of string values' }).nullish(),
-});
-
 builder.mutationField('createBatchFromFile', (t) =>
   t.field({
     type: BatchRef,
@@ -144,9 +136,7 @@ builder.mutationField('createBatchFromFile', (t) =>
       guarded(async () => {
         const { maxFileBytes, maxLines } = ctx.uploads;
         if (file.size > maxFileBytes) throw badInput([{ path: 'file', message: `the file is ${file.size} bytes, more than the limit of ${maxFileBytes} bytes` }]);
-        const checked = settingsSchema.safeParse(input ?? {});
-        if (!checked.success) throw badInput(checked.error.issues.map((issue) => ({ path: ['input', ...issue.path].join('.'), message: issue.message })));
-        const { completionWindowSeconds, metadata } = checked.data;
+        const { completionWindowMs, metadata } = parseBatchSettings(input);
         return submitBatchFile(
           ctx.engine,
           readLines(file),
@@ -157,7 +147,7 @@ builder.mutationField('createBatchFromFile', (t) =>
             provider: input?.provider,
             priority: input?.priority ?? Priority.normal,
             maxAttempts: input?.maxAttempts,
-            completionWindowMs: completionWindowSeconds == null ? null : completionWindowSeconds * 1000,
+            completionWindowMs,
             metadata,
           },
           maxLines,

@@ -7,6 +7,7 @@ import { badInput, notFound } from '../engine/errors.js';
 import { parseRequestPublicId } from '../engine/ids.js';
 import { builder, type Context } from './builder.js';
 import { BatchStatusEnum, EndpointEnum, PriorityEnum, RequestStatusEnum } from './enums.js';
+import { parseBatchSettings } from './batch-settings.js';
 import { guarded } from './errors.js';
 import { RequestRef } from './request.js';
 import { UsageRef } from './usage.js';
@@ -15,7 +16,6 @@ import { UsageRef } from './usage.js';
 export type BatchView = BatchRow & { counts?: RequestCounts };
 
 const PAGE = { defaultSize: 50, maxSize: 500 } as const;
-const MAX_COMPLETION_WINDOW_SECONDS = 7 * 24 * 3600;
 
 async function countsOf(batch: BatchView, ctx: Context): Promise<RequestCounts> {
   return batch.counts ?? countRequestsByStatus(ctx.db, batch.id);
@@ -171,21 +171,6 @@ const CreateBatchInput = builder.inputType('CreateBatchInput', {
   }),
 });
 
-function parseMetadata(value: unknown): Record<string, string> | null {
-  if (value === null || value === undefined) return null;
-  const ok = typeof value === 'object' && !Array.isArray(value) && Object.values(value).every((v) => typeof v === 'string');
-  if (!ok) throw badInput([{ path: 'input.metadata', message: 'must be an object of string values' }]);
-  return value as Record<string, string>;
-}
-
-function windowMs(seconds: number | null | undefined): number | null {
-  if (seconds === null || seconds === undefined) return null;
-  if (seconds < 1 || seconds > MAX_COMPLETION_WINDOW_SECONDS) {
-    throw badInput([{ path: 'input.completionWindowSeconds', message: `must be from 1 to ${MAX_COMPLETION_WINDOW_SECONDS} (got ${seconds})` }]);
-  }
-  return seconds * 1000;
-}
-
 const batchIdArg = (t: { arg: { id: (options: { required: true; description: string }) => never } }) =>
   t.arg.id({ required: true, description: 'The batch id (`batch_…`).' });
 
@@ -196,8 +181,9 @@ builder.mutationFields((t) => ({
       'Submits a batch. Every request is validated first: one bad request rejects the whole batch with errors naming each request (index, customId) and field, and nothing is stored. Returns at once with status VALIDATING.',
     args: { input: t.arg({ type: CreateBatchInput, required: true, description: 'The batch.' }) },
     resolve: (_root, { input }, ctx) =>
-      guarded(() =>
-        ctx.engine.submitBatch({
+      guarded(() => {
+        const { completionWindowMs, metadata } = parseBatchSettings(input);
+        return ctx.engine.submitBatch({
           tenant: ctx.tenant,
           name: input.name,
           model: input.model,
@@ -205,11 +191,11 @@ builder.mutationFields((t) => ({
           priority: input.priority ?? 1,
           endpoint: (input.endpoint ?? '/v1/chat/completions') as never,
           maxAttempts: input.maxAttempts,
-          completionWindowMs: windowMs(input.completionWindowSeconds),
-          metadata: parseMetadata(input.metadata),
+          completionWindowMs,
+          metadata,
           requests: input.requests.map((r) => ({ customId: r.customId, body: r.body })),
-        }),
-      ),
+        });
+      }),
   }),
   cancelBatch: t.field({
     type: BatchRef,

@@ -54,7 +54,8 @@ export interface BenchChild<Ready = unknown> {
 
 /** Forks a compiled child module and waits for its `ready` message. */
 export async function forkChild<Ready>(moduleFile: string, env: Record<string, string> = {}, execArgv: string[] = []): Promise<BenchChild<Ready>> {
-  const child = fork(moduleFile, [], { env: { ...process.env, ...env }, execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  // The child's stdout (a server's log lines) goes to our stderr, so stdout holds only the table.
+  const child = fork(moduleFile, [], { env: { ...process.env, ...env }, execArgv, stdio: ['ignore', 2, 2, 'ipc'] });
   trackChild(child);
   const pending = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void; timer: NodeJS.Timeout }>();
   const listeners: Array<(name: string, data: unknown) => void> = [];

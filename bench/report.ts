@@ -80,7 +80,7 @@ export function renderTable(results: readonly CaseResult[], quick: boolean): str
       ]);
     });
   }
-  return formatTable(['case', 'metric', 'median', 'spread', 'target', ''], rows);
+  return formatTable(['case', 'metric', 'median', 'spread', 'target', ''], rows, ['left', 'left', 'right', 'left', 'left', 'left']);
 }
 
 export interface SuiteReport {

@@ -61,7 +61,11 @@ export const defaults = {
   progressIntervalMs: 250,
   /** Requests sent to the token-counting pool per task. */
   tokenChunkSize: 500,
-  /** Lane limits used when a provider does not set its own. */
+  /**
+   * Lane limits of the simulated provider when nothing sets them. Not a default for real
+   * providers: a limit that no level of the configuration sets is learned from the provider
+   * (see docs/engine.md, "Adaptive limits").
+   */
   laneLimits: {
     requestsPerMinute: 10_000,
     tokensPerMinute: 10_000_000,
@@ -99,6 +103,10 @@ export type LaneLimits = z.infer<typeof laneLimitsSchema>;
 /** A provider's or a model's limits: whatever is left out comes from the level above. */
 const limitsPatchSchema = laneLimitsSchema.partial();
 
+/** A model's own settings: its limits, and whether its lane adapts (over the provider's `adaptive`). */
+const modelLimitsSchema = limitsPatchSchema.extend({ adaptive: z.boolean().optional() }).strict();
+export type ModelLimits = z.infer<typeof modelLimitsSchema>;
+
 const priceSchema = z
   .object({
     /** USD per million prompt (input) tokens. */
@@ -118,10 +126,15 @@ const modelName = z.string().min(1).max(200);
 /** What every kind shares: models, the limits of their lanes, and prices. */
 const providerCommon = {
   models: z.array(modelName).min(1, 'must list at least one model'),
-  /** Limits of each of this provider's lanes, over the top-level `laneLimits`. */
+  /** Limits of each of this provider's lanes, over the top-level `laneLimits`; any left out (or all) are learned from the provider. */
   limits: limitsPatchSchema.default({}),
-  /** Per model, over `limits`: providers limit each model separately. */
-  modelLimits: z.record(modelName, limitsPatchSchema).default({}),
+  /** Per model, over `limits`: providers limit each model separately. `adaptive` here overrides the provider's. */
+  modelLimits: z.record(modelName, modelLimitsSchema).default({}),
+  /**
+   * The provider's reported limits may raise its lanes' limits as well as lower them, and
+   * concurrency is found by AIMD: configured limits are only where the lanes start.
+   */
+  adaptive: z.boolean().default(false),
   prices: z.record(modelName, priceSchema).default({}),
 };
 
@@ -217,7 +230,8 @@ export const configSchema = z
     shutdownGraceMs: z.number().int().nonnegative().max(3_600_000).default(defaults.shutdownGraceMs),
     progressIntervalMs: positiveInt.max(60_000).default(defaults.progressIntervalMs),
     tokenChunkSize: positiveInt.max(100_000).default(defaults.tokenChunkSize),
-    laneLimits: laneLimitsSchema.default({ ...defaults.laneLimits }),
+    /** Limits of every lane, under each provider's and model's own. Left out: see `defaults.laneLimits`. */
+    laneLimits: laneLimitsSchema.optional(),
     providers: z
       .array(providerSchema)
       .min(1, 'must list at least one provider')

@@ -129,7 +129,7 @@ describe('when a batch was stopped before it finished', () => {
 
   it('while running, lists only the requests finished so far', async () => {
     const slow = await startTestApp({
-      config: { laneLimits: { requestsPerMinute: 1_000_000, tokensPerMinute: 100_000_000, maxConcurrent: 1 }, providers: [{ kind: 'simulated', latencyMs: 20, latencyJitterMs: 0 }] },
+      config: { laneLimits: { requestsPerMinute: 1_000_000, tokensPerMinute: 100_000_000, maxConcurrent: 1 }, providers: [{ kind: 'simulated', latencyMs: 50, latencyJitterMs: 0 }] },
     });
     try {
       const { body } = await uploadBatchFile(slow, openaiFile(200));

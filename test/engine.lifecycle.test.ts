@@ -122,7 +122,7 @@ describe('when a running batch is cancelled', () => {
 describe('when the completion window ends', () => {
   let h: Harness;
   beforeAll(async () => {
-    h = await startHarness({ completionWindowMs: 2_000 });
+    h = await startHarness({ completionWindowMs: 5_000 });
   });
   afterAll(() => stopHarness(h));
 

@@ -54,7 +54,7 @@ describe('when a batch runs end to end through the SDK', () => {
 
   it('cancels a batch created over GraphQL', async () => {
     const slow = await startTestApp({
-      config: { laneLimits: { requestsPerMinute: 1_000_000, tokensPerMinute: 100_000_000, maxConcurrent: 1 }, providers: [{ kind: 'simulated', latencyMs: 30, latencyJitterMs: 0 }] },
+      config: { laneLimits: { requestsPerMinute: 1_000_000, tokensPerMinute: 100_000_000, maxConcurrent: 1 }, providers: [{ kind: 'simulated', latencyMs: 60, latencyJitterMs: 0 }] },
     });
     try {
       const sdk = new Anthropic({ baseURL: slow.url, apiKey: 'unused', maxRetries: 0 });

@@ -103,7 +103,7 @@ describe('when requests fail', () => {
 describe('when a batch is cancelled', () => {
   it('cancels through the SDK and keeps what finished', async () => {
     const slow = await startTestApp({
-      config: { laneLimits: { requestsPerMinute: 1_000_000, tokensPerMinute: 100_000_000, maxConcurrent: 1 }, providers: [{ kind: 'simulated', latencyMs: 30, latencyJitterMs: 0 }] },
+      config: { laneLimits: { requestsPerMinute: 1_000_000, tokensPerMinute: 100_000_000, maxConcurrent: 1 }, providers: [{ kind: 'simulated', latencyMs: 60, latencyJitterMs: 0 }] },
     });
     try {
       const sdk = new OpenAI({ baseURL: `${slow.url}/v1`, apiKey: 'unused', maxRetries: 0 });

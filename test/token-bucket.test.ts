@@ -173,3 +173,22 @@ describe('when the provider reports its own view', () => {
     expect(b.available()).toBeCloseTo(10);
   });
 });
+
+describe('when the provider reports the real size of the bucket', () => {
+  it('does keep what was spent when the limit is smaller than we thought', () => {
+    const { bucket: b } = bucket(48_000);
+    b.take(800);
+    b.resize(24_000);
+    expect(b.capacity).toBe(24_000);
+    expect(b.available()).toBeCloseTo(23_200);
+  });
+
+  it('does give the difference at once when the limit is larger, never beyond it', () => {
+    const { clock, bucket: b } = bucket(12_000);
+    b.take(11_000);
+    b.resize(24_000);
+    expect(b.available()).toBeCloseTo(13_000);
+    clock.advance(60_000);
+    expect(b.available()).toBe(24_000);
+  });
+});

@@ -286,4 +286,17 @@ describe('when estimating inline on the main thread', () => {
     const framing = chatFraming.replyPriming + chatFraming.perMessage;
     expect(estimate?.promptTokens).toBe(framing + countO200k('user') + countO200k('<|endoftext|>'));
   });
+
+  it('does count a long text repeated across requests the same every time (remembered, not re-encoded)', async () => {
+    const prompt = 'You are a careful assistant. '.repeat(40);
+    const items = Array.from({ length: 3 }, (_, i) => ({
+      endpoint: Endpoints.embeddings,
+      body: { model: i === 1 ? 'claude-haiku-4-5' : 'gpt-4o', input: prompt },
+    }));
+    const [first, anthropic, again] = await estimateInline(items);
+    expect(first?.promptTokens).toBe(countO200k(prompt));
+    expect(again?.promptTokens).toBe(countO200k(prompt));
+    // Remembered per encoding: the same text under another encoding is counted afresh.
+    expect(anthropic?.promptTokens).toBe(countApproximate(prompt));
+  });
 });

@@ -43,24 +43,32 @@ const plans = {
 } as const;
 type Plan = (typeof plans)[keyof typeof plans];
 
-/** The burst counts as spent once the provider's token bucket holds less than this share of the limit. */
-const SPENT_BELOW = 0.01;
+/**
+ * The burst counts as spent once the provider's token bucket is within this share of the limit
+ * of its lowest level for the rest of the run. Not "empty": a careful client keeps a small
+ * steady reserve (Sluice's is about 1%), which costs it nothing once the level stops falling.
+ */
+const SPENT_WITHIN = 0.01;
 const COUNTING_TIMEOUT_MS = 120_000;
 
 /**
- * When the opening burst was spent: replays the provider's token bucket (full at the first
- * request, refilled continuously, charged each admission) and returns the first moment it holds
- * less than 1% of the limit. From then on, admissions are paced by the refill: the steady state.
+ * The provider's token bucket replayed from its log: full at the first request, refilled
+ * continuously, charged each admission. Returns the level just after each admission.
  */
-function burstSpentAt(admitted: readonly FakeLogLine[]): number | undefined {
+function replayBucket(admitted: readonly FakeLogLine[]): Array<{ at: number; level: number }> {
   let level = limits.tokensPerMinute;
   let at = admitted[0]!.at;
-  for (const entry of admitted) {
+  return admitted.map((entry) => {
     level = Math.min(limits.tokensPerMinute, level + ((entry.at - at) * limits.tokensPerMinute) / msPerMinute) - entry.tokens;
     at = entry.at;
-    if (level < limits.tokensPerMinute * SPENT_BELOW) return at;
-  }
-  return undefined;
+    return { at, level };
+  });
+}
+
+/** The bucket's level at `time`, as a share of the limit (refilled since the last admission before it). */
+function levelAt(levels: ReadonlyArray<{ at: number; level: number }>, time: number): number {
+  const last = levels.filter((l) => l.at <= time).at(-1) ?? { at: time, level: limits.tokensPerMinute };
+  return Math.min(limits.tokensPerMinute, last.level + ((time - last.at) * limits.tokensPerMinute) / msPerMinute) / limits.tokensPerMinute;
 }
 
 interface WindowFigures {
@@ -70,6 +78,12 @@ interface WindowFigures {
   /** Seconds from the first admission to the start of the window. */
   windowStartS: number;
   windowS: number;
+  /**
+   * The provider's bucket at the window's start and end, as shares of the limit. The ratio is
+   * biased by (start − end) × 60 s ÷ window: near zero once the level has stopped falling.
+   */
+  levelStart: number;
+  levelEnd: number;
   /** Tokens charged per admitted request, on average. */
   tokensPerRequest: number;
 }
@@ -78,8 +92,9 @@ function windowFigures(log: readonly FakeLogLine[], plan: Plan, who: string): Wi
   const admitted = log.filter((e) => e.outcome === 'admitted');
   if (admitted.length === 0) throw new Error(`${who}: the provider admitted nothing`);
   const first = admitted[0]!.at;
-  const spent = burstSpentAt(admitted);
-  if (spent === undefined) throw new Error(`${who}: never spent the opening burst; the run is too short to reach a steady state`);
+  const levels = replayBucket(admitted);
+  const floor = Math.min(...levels.map((l) => l.level));
+  const spent = levels.find((l) => l.level <= floor + limits.tokensPerMinute * SPENT_WITHIN)!.at;
   const start = Math.max(first + plan.minWarmupMs, spent);
   // Whole sub-windows up to the last request, at most the plan's window: a loaded machine spends the burst later.
   const fitting = Math.floor((log.at(-1)!.at - start) / plan.subWindowMs) * plan.subWindowMs;
@@ -91,7 +106,7 @@ function windowFigures(log: readonly FakeLogLine[], plan: Plan, who: string): Wi
   const ratio = (from: number, to: number) => tokensIn(from, to) / ((limits.tokensPerMinute * (to - from)) / msPerMinute);
   const subRatios: number[] = [];
   for (let at = start; at < end; at += plan.subWindowMs) subRatios.push(ratio(at, at + plan.subWindowMs));
-  return { ratio: ratio(start, end), subRatios, rateLimited: log.filter((e) => e.outcome === 'rate_limited').length, windowStartS: (start - first) / 1000, windowS: (end - start) / 1000, tokensPerRequest: sum(admitted.map((e) => e.tokens)) / admitted.length };
+  return { ratio: ratio(start, end), subRatios, rateLimited: log.filter((e) => e.outcome === 'rate_limited').length, windowStartS: (start - first) / 1000, windowS: (end - start) / 1000, levelStart: levelAt(levels, start), levelEnd: levelAt(levels, end), tokensPerRequest: sum(admitted.map((e) => e.tokens)) / admitted.length };
 }
 
 /** Sluice in this process, its lane at the provider's limits, until its window has passed. */
@@ -130,6 +145,8 @@ async function runSluice(url: string, plan: Plan): Promise<{ leftQueued: number 
   }
 }
 
+const percent = (share: number) => `${(share * 100).toFixed(1)}%`;
+
 async function runUsual(url: string, plan: Plan): Promise<UsualClientResult> {
   const bodies = chatBatch(plan.requests).map((r) => r.body);
   return runUsualClient({ url: `${url}/chat/completions`, bodies, deadline: Date.now() + plan.runMs });
@@ -159,7 +176,8 @@ async function run(context: CaseContext): Promise<CaseResult> {
       title: 'rate-limit fidelity',
       method: [
         `Fake OpenAI providers in separate processes at ${limits.requestsPerMinute} requests/min and ${limits.tokensPerMinute.toLocaleString('en-US')} tokens/min, ${plan.latencyMs} ms latency, charging Sluice's own estimate; requests from the ingest dataset, charged ${Math.round(s.tokensPerRequest)} tokens each on average (prompt + max_tokens), so tokens bind before requests.`,
-        `Window: up to ${plan.windowMs / 1000} s of steady state per provider, starting once its opening burst is spent (its token bucket, replayed from its log, first below 1%) and at least ${plan.minWarmupMs / 1000} s after its first admission: Sluice's was ${s.windowS} s from ${s.windowStartS.toFixed(1)} s, the script's ${u.windowS} s from ${u.windowStartS.toFixed(1)} s. Ratio = tokens admitted in it ÷ (limit × window); 429s over the whole run.`,
+        `Window: up to ${plan.windowMs / 1000} s of steady state per provider, starting once its opening burst is spent (its token bucket, replayed from its log, first within ${SPENT_WITHIN * 100}% of the limit of its lowest level) and at least ${plan.minWarmupMs / 1000} s after its first admission. Ratio = tokens admitted in it ÷ (limit × window); 429s over the whole run.`,
+        `Sluice's window: ${s.windowS} s from ${s.windowStartS.toFixed(1)} s, provider bucket at ${percent(s.levelStart)} → ${percent(s.levelEnd)} of the limit; the script's: ${u.windowS} s from ${u.windowStartS.toFixed(1)} s, ${percent(u.levelStart)} → ${percent(u.levelEnd)} (a level that falls inflates the ratio by the drop × 60 s ÷ window).`,
         `Sluice: lane at the same limits, ${laneLimits.maxConcurrent} concurrent. Usual script: ${usualDefaults.concurrency} workers, on 429 wait uniform(1 s, min(60 s, 2^(k-1) s)), give up after ${usualDefaults.maxAttempts} attempts (OpenAI cookbook), retry-after ignored. One run each, side by side.`,
       ],
       metrics,

@@ -14,10 +14,17 @@ import { sum } from '../stats.js';
 
 const sizes = { full: 20_000, quick: 5_000 } as const;
 
-async function timed<T>(work: () => Promise<T>): Promise<{ seconds: number; value: T }> {
+/**
+ * Wall time, and the cores this process actually got meanwhile (CPU time of all its threads ÷
+ * wall time): on a machine shared with other work, a pool of two threads may get less than two.
+ */
+async function timed<T>(work: () => Promise<T>): Promise<{ seconds: number; cores: number; value: T }> {
   const started = performance.now();
+  const cpu = process.cpuUsage();
   const value = await work();
-  return { seconds: (performance.now() - started) / 1000, value };
+  const used = process.cpuUsage(cpu);
+  const seconds = (performance.now() - started) / 1000;
+  return { seconds, cores: (used.user + used.system) / 1e6 / seconds, value };
 }
 
 async function run(context: CaseContext): Promise<CaseResult> {
@@ -31,6 +38,7 @@ async function run(context: CaseContext): Promise<CaseResult> {
 
     const inline: number[] = [];
     const pool: number[] = [];
+    const poolCores: number[] = [];
     let tokens = 0;
     for (let i = 0; i < context.runs; i++) {
       const a = await timed(() => estimateInline(items));
@@ -41,14 +49,15 @@ async function run(context: CaseContext): Promise<CaseResult> {
       tokens = sum(a.value.map((e) => e.promptTokens));
       inline.push(a.seconds);
       pool.push(b.seconds);
-      context.progress(`token pool: run ${i + 1}/${context.runs}: inline ${a.seconds.toFixed(2)} s, pool ${b.seconds.toFixed(2)} s`);
+      poolCores.push(b.cores);
+      context.progress(`token pool: run ${i + 1}/${context.runs}: inline ${a.seconds.toFixed(2)} s, pool ${b.seconds.toFixed(2)} s on ${b.cores.toFixed(2)} cores`);
     }
     return {
       id: '2',
       title: 'token counting',
       method: [
         `${n.toLocaleString('en-US')} requests of the ingest dataset (${tokens.toLocaleString('en-US')} prompt tokens), estimated with estimateInline (main thread) and TokenCounter (Piscina, ${counter.threads} threads, chunks of ${counter.chunkSize}), alternating, after a warm-up; both results checked equal.`,
-        `Machine: ${availableParallelism()} cores available to Node.`,
+        `Machine: ${availableParallelism()} cores available to Node; "cores the process got" is process.cpuUsage() (all threads) ÷ wall time during the pool run, so a figure under ${counter.threads} means other work on the machine took the rest.`,
       ],
       metrics: [
         { key: 'speedup', label: `pool (${counter.threads} threads) speed-up over inline`, unit: '×', digits: 2, values: inline.map((t, i) => t / pool[i]!), target: { op: '>=', value: 1.6 } },
@@ -56,6 +65,7 @@ async function run(context: CaseContext): Promise<CaseResult> {
         { key: 'poolS', label: 'Piscina pool', unit: 's', digits: 2, values: pool },
         { key: 'inlineTokensPerS', label: 'inline tokens per second', unit: 'tok/s', values: inline.map((t) => tokens / t) },
         { key: 'poolTokensPerS', label: 'pool tokens per second', unit: 'tok/s', values: pool.map((t) => tokens / t) },
+        { key: 'poolCores', label: 'cores the process got while the pool counted (CPU time ÷ wall)', unit: '', digits: 2, values: poolCores },
       ],
       notes: [],
     };

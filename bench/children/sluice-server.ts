@@ -13,6 +13,7 @@
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { startApp } from '../../src/app.js';
+import { countRequestsByStatus } from '../../src/db/batches.js';
 import { parseConfig } from '../../src/config.js';
 import { Priority } from '../../src/engine/priority.js';
 import { Endpoints } from '../../src/engine/providers/provider.js';
@@ -49,7 +50,11 @@ function laneHolds(): number {
   return held;
 }
 
-async function awaitQueued({ expected, timeoutMs }: { expected: number; timeoutMs: number }) {
+/**
+ * Resolves once a batch is in_progress and `expected` of its requests are in the lane, or with
+ * `countFinished` (a batch that runs meanwhile) in the lane or already finished.
+ */
+async function awaitQueued({ expected, timeoutMs, countFinished = false }: { expected: number; timeoutMs: number; countFinished?: boolean }) {
   const events = app.engine.bus.subscribe('batchStatusChanged', defaultTenant);
   const deadline = Date.now() + timeoutMs;
   const timer = setTimeout(() => void events.return?.(), timeoutMs);
@@ -58,7 +63,13 @@ async function awaitQueued({ expected, timeoutMs }: { expected: number; timeoutM
       if (snapshot.batch.status === 'failed') throw new Error(`batch failed: ${snapshot.batch.statusReason}`);
       if (snapshot.batch.status !== 'in_progress') continue;
       const inProgressAt = snapshot.at;
-      while (laneHolds() < expected) {
+      const batchId = snapshot.batch.id;
+      const accounted = async () => {
+        if (!countFinished) return laneHolds();
+        const counts = await countRequestsByStatus(app.db, batchId);
+        return laneHolds() + counts.succeeded + counts.failed + counts.cancelled + counts.expired;
+      };
+      while ((await accounted()) < expected) {
         if (Date.now() > deadline) throw new Error(`lane holds ${laneHolds()} of ${expected} requests after ${timeoutMs} ms`);
         await new Promise((resolve) => setTimeout(resolve, LANE_POLL_MS));
       }

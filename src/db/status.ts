@@ -66,21 +66,6 @@ export function isFinalBatchStatus(status: BatchStatus): boolean {
   }
 }
 
-export function isFinalRequestStatus(status: RequestStatus): status is FinalRequestStatus {
-  switch (status) {
-    case 'succeeded':
-    case 'failed':
-    case 'cancelled':
-    case 'expired':
-      return true;
-    case 'pending':
-    case 'queued':
-    case 'running':
-      return false;
-    default:
-      return assertNever(status);
-  }
-}
 
 export function assertNever(value: never): never {
   throw new Error(`Unexpected value: ${String(value)}`);

@@ -22,6 +22,7 @@ import { validateBatchInput, type BatchInput } from './batch-input.js';
 import { conflict, notFound, badInput } from './errors.js';
 import { createEngineBus, type EngineBus } from './events.js';
 import { newBatchId } from './ids.js';
+import { describeLimit } from './adaptive-limits.js';
 import { Lane, laneKey, type LaneItem } from './lane.js';
 import type { LaneQueueOptions } from './lane-queue.js';
 import { LaneStatsPublisher } from './lane-stats.js';
@@ -59,7 +60,6 @@ type StopReason = 'cancelled' | 'expired' | 'shutdown';
 
 interface ActiveBatch {
   id: string;
-  tenant: string;
   endpoint: Endpoint;
   lane: Lane;
   priority: number;
@@ -71,6 +71,11 @@ interface ActiveBatch {
   running: number;
   /** Set while cancel or expiry waits for in-flight requests to settle. */
   stopping?: 'cancelled' | 'expired';
+  /**
+   * Bumped whenever the batch's work leaves its lane (pause, cancel, expiry): a paged reload
+   * of queued requests that started before must stop instead of refilling the lane.
+   */
+  generation: number;
   expiryTimer?: NodeJS.Timeout;
 }
 
@@ -122,11 +127,15 @@ export class Engine {
     this.registry = options.registry ?? ProviderRegistry.fromConfig(options.config);
     this.#retry = { ...retryDefaults, ...options.retry };
     this.#graceMs = options.shutdownGraceMs ?? options.config.shutdownGraceMs;
-    this.#recorder = new OutcomeRecorder(
-      this.#db,
-      (group, applied) => this.#onCommitted(group, applied),
-      (error, group) => this.#log.error({ err: error, outcomes: group.length }, 'recording outcomes failed; the requests stay running and are re-queued at the next start'),
-    );
+    this.#recorder = new OutcomeRecorder(this.#db, {
+      onCommitted: (group, applied) => this.#onCommitted(group, applied),
+      onWriteError: (error, outcomes, retrying) =>
+        this.#log.error(
+          { err: error, outcomes },
+          retrying ? 'recording outcomes failed; retrying' : 'recording outcomes failed while stopping; the requests stay running and are re-queued at the next start',
+        ),
+      onHandlerError: (error) => this.#log.error({ err: error }, 'handling committed outcomes failed'),
+    });
     this.#progress = new ProgressCoalescer(options.config.progressIntervalMs, (id) => void this.#publish(id, false));
     this.#scheduling = { ...options.scheduling };
     this.#laneStats = new LaneStatsPublisher({
@@ -166,6 +175,7 @@ export class Engine {
       for (const flight of this.#inFlight.values()) flight.controller.abort('shutdown' satisfies StopReason);
     }
     await settled;
+    this.#recorder.stopRetrying();
     await this.#recorder.flush();
     // Committed outcomes start status changes in the background; let them land before the caller closes the database.
     while (this.#tasks.size > 0) await Promise.allSettled([...this.#tasks]);
@@ -226,7 +236,7 @@ export class Engine {
     const row = (await getBatchById(this.#db, id))!;
     const batch = this.#activate(row, valid.requests.length);
     void this.#publish(id, true);
-    this.#background(this.#estimate(batch), `estimating batch ${id}`);
+    this.#background(this.#estimateOrFail(batch), `estimating batch ${id}`);
     return row;
   }
 
@@ -249,6 +259,7 @@ export class Engine {
   async pauseBatch(tenant: string, id: string): Promise<BatchRow> {
     const batch = await this.#openBatch(tenant, id, 'pause');
     if (batch.status !== BatchStatus.inProgress) throw conflict(`batch ${id} is ${batch.status}; only an in_progress batch can be paused`);
+    batch.generation++;
     batch.lane.removeBatch(id);
     await this.#setStatus(batch, BatchStatus.paused);
     return (await getBatchById(this.#db, id))!;
@@ -286,6 +297,9 @@ export class Engine {
     if (statuses.length === 0) throw badInput([{ path: 'statuses', message: `name at least one of ${retryableStatuses.join(', ')}` }]);
     const row = await getBatch(this.#db, tenant, id);
     if (!row) throw notFound('batch', id);
+    if (!this.registry.resolve(row.model, row.provider)) {
+      throw conflict(`batch ${id} ran on ${row.provider}/${row.model}, which is no longer configured; it cannot be retried`);
+    }
     const result = await retryRequests(this.#db, id, statuses, Date.now() + (row.expiresAt - row.createdAt));
     switch (result.kind) {
       case 'not_finished':
@@ -297,7 +311,7 @@ export class Engine {
         const batch = this.#activate(reopened, result.count);
         this.#log.info({ batch: id, requests: result.count, statuses }, 'retrying batch');
         void this.#publish(id, true);
-        this.#background(this.#estimate(batch), `estimating batch ${id}`);
+        this.#background(this.#estimateOrFail(batch), `estimating batch ${id}`);
         return reopened;
       }
       default:
@@ -338,7 +352,7 @@ export class Engine {
       const batch = this.#activate(row, counts.pending + counts.queued + counts.running);
       switch (batch.status) {
         case BatchStatus.validating:
-          this.#background(this.#estimate(batch), `estimating batch ${row.id}`);
+          this.#background(this.#estimateOrFail(batch), `estimating batch ${row.id}`);
           break;
         case BatchStatus.inProgress:
           await this.#enqueueQueued(batch);
@@ -362,7 +376,6 @@ export class Engine {
   #activate(row: BatchRow, remaining: number): ActiveBatch {
     const batch: ActiveBatch = {
       id: row.id,
-      tenant: row.tenant,
       endpoint: row.endpoint as Endpoint,
       lane: this.#lane(row.provider, row.model),
       priority: row.priority,
@@ -370,6 +383,7 @@ export class Engine {
       status: row.status as BatchStatus,
       remaining,
       running: 0,
+      generation: 0,
     };
     this.#active.set(row.id, batch);
     this.#armExpiry(batch, row.expiresAt);
@@ -405,10 +419,7 @@ export class Engine {
     if (tooLarge.length > 0) {
       const first = tooLarge[0]!;
       const reason = `${tooLarge.length} request(s) can never fit the lane ${batch.lane.key} (${maxCost} tokens/min); the first is request id ${first.request.id} at ${first.cost} tokens`;
-      await stopWaitingRequests(this.#db, batch.id, 'failed', Date.now(), { class: 'fatal', type: 'request_too_large', message: reason });
-      batch.remaining = 0;
-      await this.#setStatus(batch, BatchStatus.failed, { finishedAt: Date.now(), statusReason: reason });
-      this.#deactivate(batch);
+      await this.#failBatch(batch, { class: 'fatal', type: 'request_too_large', message: reason });
       return;
     }
     const now = Date.now();
@@ -424,11 +435,36 @@ export class Engine {
     batch.status = BatchStatus.inProgress;
     void this.#publish(batch.id, true);
     await this.#enqueueQueued(batch);
+    // After a crash a batch can come back validating with nothing left to count or run.
+    await this.#maybeFinish(batch);
+  }
+
+  /** Counting that fails (a worker crash, say) fails the batch with the reason, instead of leaving it validating. */
+  async #estimateOrFail(batch: ActiveBatch): Promise<void> {
+    try {
+      await this.#estimate(batch);
+    } catch (error) {
+      // While stopping, the pool is closing under us: the next start counts the batch again.
+      if (batch.status !== BatchStatus.validating || this.#state !== 'running') throw error;
+      this.#log.error({ err: error, batch: batch.id }, 'token counting failed; failing the batch');
+      const message = `token counting failed: ${error instanceof Error ? error.message : String(error)}`;
+      await this.#failBatch(batch, { class: 'fatal', type: 'estimate_failed', message });
+    }
+  }
+
+  /** validating -> failed: every waiting request fails with the same error, which is also the batch's reason. */
+  async #failBatch(batch: ActiveBatch, error: StoredError): Promise<void> {
+    await stopWaitingRequests(this.#db, batch.id, 'failed', Date.now(), error);
+    batch.remaining = 0;
+    await this.#setStatus(batch, BatchStatus.failed, { finishedAt: Date.now(), statusReason: error.message });
+    this.#deactivate(batch);
   }
 
   /** Puts a batch's queued requests in its lane, in id order (their place in the batch), a page at a time. */
   async #enqueueQueued(batch: ActiveBatch): Promise<void> {
+    const generation = batch.generation;
     for (let afterId = 0; ; ) {
+      if (batch.generation !== generation || batch.status !== BatchStatus.inProgress || batch.stopping) return;
       const queued = await listQueuedRequests(this.#db, batch.id, { afterId, limit: ESTIMATE_PAGE_SIZE });
       for (const request of queued) {
         batch.lane.enqueue(
@@ -451,6 +487,7 @@ export class Engine {
   }
 
   async #stopWaiting(batch: ActiveBatch, status: 'cancelled' | 'expired'): Promise<void> {
+    batch.generation++;
     batch.lane.removeBatch(batch.id);
     const stopped = await stopWaitingRequests(this.#db, batch.id, status, Date.now());
     batch.remaining -= stopped.length;
@@ -476,7 +513,8 @@ export class Engine {
       this.#deactivate(batch);
       return;
     }
-    if (batch.remaining > 0 || batch.status === BatchStatus.validating || batch.status === BatchStatus.paused) return;
+    // A paused batch whose last requests finished in flight is done too: nothing is left to resume.
+    if (batch.remaining > 0 || batch.status === BatchStatus.validating) return;
     await this.#setStatus(batch, BatchStatus.finalizing);
     await this.#setStatus(batch, BatchStatus.completed, { finishedAt: Date.now() });
     this.#deactivate(batch);
@@ -513,7 +551,17 @@ export class Engine {
     if (!lane) {
       const limits = this.registry.limitsFor(provider, model);
       if (!limits) throw new Error(`provider ${provider} is not configured`);
-      lane = new Lane({ provider, model, limits, queue: this.#scheduling, onReady: (ready) => this.#pump(ready) });
+      lane = new Lane({
+        provider,
+        model,
+        limits,
+        adaptive: this.registry.adaptiveFor(provider, model),
+        queue: this.#scheduling,
+        onReady: (ready) => this.#pump(ready),
+        // A corrected limit means the configuration is wrong: operators should hear of it.
+        onLimitChange: (changed, { name, value, source }) =>
+          this.#log[source.kind === 'corrected' ? 'warn' : 'info']({ lane: changed.key, limit: name, value, source: source.kind }, `lane ${name}: ${describeLimit(name, value, source)}`),
+      });
       this.#lanes.set(key, lane);
     }
     return lane;
@@ -522,6 +570,7 @@ export class Engine {
   #pump(lane: Lane): void {
     if (this.#state !== 'running') return;
     const admitted = lane.admit();
+    this.#failTooLarge(lane, lane.takeTooLarge());
     if (admitted.length === 0) return;
     const byId = new Map(admitted.map((item) => [item.requestId, item]));
     // Synchronous under the hood: the rows are `running` before anything is sent.
@@ -544,6 +593,32 @@ export class Engine {
         this.#log.error({ err: error, lane: lane.key }, 'claiming requests failed');
         for (const item of admitted) lane.release(item);
       },
+    );
+  }
+
+  /**
+   * Requests a lane took out because they cost more than its token limit now allows (a limit
+   * learned or corrected below them after they were queued) fail as `request_too_large`, as
+   * they would have at submission had the limit been known then. They are claimed first:
+   * outcomes apply to running rows only.
+   */
+  #failTooLarge(lane: Lane, items: readonly LaneItem[]): void {
+    if (items.length === 0) return;
+    const byId = new Map(items.map((item) => [item.requestId, item]));
+    const limit = lane.maxCost;
+    void claimRequests(this.#db, [...byId.keys()], Date.now()).then(
+      (claimed) => {
+        const at = Date.now();
+        for (const { id } of claimed) {
+          const item = byId.get(id)!;
+          const batch = this.#active.get(item.batchId);
+          if (!batch) continue;
+          batch.running++;
+          const message = `request costs ${item.cost} tokens, more than the ${limit} tokens/min the provider allows on lane ${lane.key}: it can never run there`;
+          this.#recorder.add({ id, batchId: batch.id, at, kind: 'failed', error: { class: 'fatal', type: 'request_too_large', message }, latencyMs: null });
+        }
+      },
+      (error: unknown) => this.#log.error({ err: error, lane: lane.key }, 'claiming requests too large for their lane failed'),
     );
   }
 
@@ -585,9 +660,8 @@ export class Engine {
       }
       return;
     }
-    lane.observe(outcome.rateLimit);
     if (outcome.ok) {
-      lane.settle(item, outcome.usage.totalTokens);
+      lane.answered(item, { result: 'ok', rateLimit: outcome.rateLimit, usedTokens: outcome.usage.totalTokens });
       this.#recorder.add({
         ...base,
         kind: 'succeeded',
@@ -600,7 +674,7 @@ export class Engine {
       });
       return;
     }
-    lane.settle(item);
+    lane.answered(item, { result: outcome.failure.class === 'rate_limited' ? 'rate_limited' : 'failed', rateLimit: outcome.rateLimit });
     this.#recordFailure(batch, item, outcome.failure, attempts, base, at - startedAt);
   }
 

@@ -20,7 +20,7 @@ export interface BatchSnapshot {
 export type EngineEvents = {
   /** Progress (coalesced) and every status change of one batch; keyed by batch id. */
   batchUpdated: [batchId: string, snapshot: BatchSnapshot];
-  /** Any batch of a tenant changed status; keyed by tenant. */
+  /** Any batch of a tenant changed status; keyed by tenant (benchmarks and future tenant-wide feeds). */
   batchStatusChanged: [tenant: string, snapshot: BatchSnapshot];
   /** A lane's statistics changed; at most once per lane per interval (see LaneStatsPublisher). */
   laneStats: [stats: LaneStats];

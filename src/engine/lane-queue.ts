@@ -117,6 +117,10 @@ export class LaneQueue<T extends QueueItem> {
     return this.#byId.size;
   }
 
+  has(id: string): boolean {
+    return this.#byId.has(id);
+  }
+
   push(item: T): void {
     if (this.#byId.has(item.id)) throw new Error(`item ${JSON.stringify(item.id)} is already queued`);
     assertNumber('cost', item.cost, '>= 0');

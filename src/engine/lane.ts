@@ -1,4 +1,6 @@
 import type { LaneLimits } from '../config.js';
+import { ConcurrencyLimit, type AdaptiveOptions } from './adaptive-concurrency.js';
+import { HeaderLimit, type LimitName, type LimitSource, type LimitSources } from './adaptive-limits.js';
 import type { InputProblem } from './errors.js';
 import { LaneQueue, type LaneQueueOptions, type QueueItem } from './lane-queue.js';
 import type { RateLimitSnapshot } from './providers/provider.js';
@@ -17,6 +19,10 @@ import { TokenBucket } from './token-bucket.js';
  * plus its refill) and, once the first burst is spent, `limit × W / 60 000`: never more than a
  * provider that enforces the same limits accepts, and on average never more than the limit per
  * minute. Every response's rate-limit headers can only lower the buckets (see TokenBucket).
+ *
+ * Where the limits come from: configured ones hold (a provider that reports lower ones lowers
+ * them), and any left out are learned from the provider's answers, concurrency by AIMD (see
+ * adaptive-limits.ts and adaptive-concurrency.ts).
  */
 
 export interface LaneItem extends QueueItem {
@@ -28,10 +34,40 @@ export interface LanePause {
   reason: string;
 }
 
+/** What the provider answered to a request the lane admitted. */
+export interface LaneAnswer {
+  /** `ok`, a 429 (`rate_limited`), or any other failure (which says nothing about limits unless it carried headers). */
+  result: 'ok' | 'rate_limited' | 'failed';
+  /** The answer's rate-limit headers; undefined when it carried none. */
+  rateLimit?: RateLimitSnapshot;
+  /** Tokens the provider reports it used, to charge any excess over the estimate. */
+  usedTokens?: number;
+}
+
+/** A limit a provider's answer changed: the engine logs it. */
+export interface LimitChange {
+  name: LimitName;
+  value: number;
+  source: LimitSource;
+}
+
+/** An admitted request, and when it was admitted (AIMD counts one overload once, see ConcurrencyLimit). */
+interface Flight {
+  item: LaneItem;
+  admittedAt: number;
+}
+
 export interface LaneOptions {
   provider: string;
   model: string;
-  limits: LaneLimits;
+  /** The configured limits; any left out are learned from the provider (see adaptive-limits.ts). */
+  limits: Partial<LaneLimits>;
+  /** Configured limits are only where the lane starts: the provider's reports move them both ways. Default false. */
+  adaptive?: boolean;
+  /** AIMD tuning; see ADAPTIVE_DEFAULTS. */
+  adaptiveOptions?: Partial<AdaptiveOptions>;
+  /** Called when a provider's answer changed a per-minute limit (learned or corrected). */
+  onLimitChange?: (lane: Lane, change: LimitChange) => void;
   /** Called (at most once per tick) when `admit` may return something. */
   onReady: (lane: Lane) => void;
   /** Priority aging, fairness quantum and backfill window; see LANE_QUEUE_DEFAULTS. */
@@ -55,7 +91,11 @@ export interface LaneStats {
   key: string;
   provider: string;
   model: string;
+  /** The limits in force; a limit that is not metered shows its LANE_LIMIT_MAXIMUMS value. */
   limits: LaneLimits;
+  /** Where each limit comes from. */
+  limitSources: LimitSources;
+  adaptive: boolean;
   /** Requests admitted in the last minute. */
   requestsLastMinute: number;
   /** Tokens admitted in the last minute: estimates at admission, plus any excess the provider reported. */
@@ -98,12 +138,18 @@ export class Lane {
   readonly key: string;
   readonly provider: string;
   readonly model: string;
-  #limits: LaneLimits;
+  readonly adaptive: boolean;
+  readonly #requestLimit: HeaderLimit;
+  readonly #tokenLimit: HeaderLimit;
+  readonly #concurrency: ConcurrencyLimit;
   readonly #now: () => number;
   readonly #onReady: (lane: Lane) => void;
+  readonly #onLimitChange: ((lane: Lane, change: LimitChange) => void) | undefined;
   readonly #queue: LaneQueue<LaneItem>;
   /** Admitted and not settled yet, by request id. */
-  readonly #inFlight = new Map<number, LaneItem>();
+  readonly #inFlight = new Map<number, Flight>();
+  /** Taken out of the queue because they cost more than the token limit now allows: see `takeTooLarge`. */
+  #tooLarge: LaneItem[] = [];
   readonly #requests: TokenBucket;
   readonly #tokens: TokenBucket;
   readonly #requestsLastMinute: SlidingWindowCounter;
@@ -118,19 +164,26 @@ export class Lane {
     this.provider = options.provider;
     this.model = options.model;
     this.key = laneKey(options.provider, options.model);
-    this.#limits = { ...options.limits };
+    this.adaptive = options.adaptive ?? false;
+    const { limits } = options;
+    const { adaptive } = this;
+    this.#requestLimit = new HeaderLimit({ configured: limits.requestsPerMinute, adaptive, unmetered: LANE_LIMIT_MAXIMUMS.requestsPerMinute });
+    this.#tokenLimit = new HeaderLimit({ configured: limits.tokensPerMinute, adaptive, unmetered: LANE_LIMIT_MAXIMUMS.tokensPerMinute });
     this.#now = options.now ?? Date.now;
+    this.#concurrency = new ConcurrencyLimit({ configured: limits.maxConcurrent, adaptive, options: options.adaptiveOptions, now: this.#now() });
     this.#onReady = options.onReady;
+    this.#onLimitChange = options.onLimitChange;
     this.#queue = new LaneQueue<LaneItem>({ ...options.queue, now: this.#now });
     const headroomMs = options.headroomMs ?? LANE_DEFAULTS.headroomMs;
-    this.#requests = new TokenBucket({ perMinute: options.limits.requestsPerMinute, headroomMs, now: this.#now });
-    this.#tokens = new TokenBucket({ perMinute: options.limits.tokensPerMinute, headroomMs, now: this.#now });
+    this.#requests = new TokenBucket({ perMinute: this.#requestLimit.value, headroomMs, now: this.#now });
+    this.#tokens = new TokenBucket({ perMinute: this.#tokenLimit.value, headroomMs, now: this.#now });
     this.#requestsLastMinute = new SlidingWindowCounter({ now: this.#now });
     this.#tokensLastMinute = new SlidingWindowCounter({ now: this.#now });
   }
 
+  /** The limits in force now. */
   get limits(): Readonly<LaneLimits> {
-    return this.#limits;
+    return { requestsPerMinute: this.#requestLimit.value, tokensPerMinute: this.#tokenLimit.value, maxConcurrent: this.#concurrency.value };
   }
 
   get inFlight(): number {
@@ -148,6 +201,9 @@ export class Lane {
    * a lane pause (a 429) needs no timer of its own: the pause already holds the whole lane.
    */
   enqueue(item: LaneItem, notBefore?: number | null): void {
+    // Idempotent: a request can reach the lane twice (a resume's paged reload racing its own
+    // retry being committed); it must wait, and be admitted, once.
+    if (this.#delayed.has(item.requestId) || this.#queue.has(item.id)) return;
     const wait = notBefore == null ? 0 : notBefore - this.#now();
     const pausedAtLeastAsLong = notBefore != null && this.pause !== undefined && this.pause.until >= notBefore;
     if (wait <= 0 || pausedAtLeastAsLong) {
@@ -184,6 +240,10 @@ export class Lane {
   /**
    * Admits every request that may go now, taking its slot and bucket costs, and returns them.
    * If work is left that the buckets cannot hold yet, arms a timer for when they can.
+   *
+   * A request that costs more than the token limit now allows (a limit learned or corrected
+   * below it after it was queued) could never be admitted, and at the head of its line would
+   * hold the lane forever: it is taken out instead, for the engine to fail (`takeTooLarge`).
    */
   admit(): LaneItem[] {
     const admitted: LaneItem[] = [];
@@ -192,25 +252,42 @@ export class Lane {
       return admitted;
     }
     let soonest = Infinity;
+    const neverFits = (item: LaneItem): boolean => item.cost > this.#tokens.capacity;
     const fits = (item: LaneItem): boolean => {
+      if (neverFits(item)) return true; // so that the queue hands it over, to be taken out below
       const wait = Math.max(this.#requests.msUntil(1), this.#tokens.msUntil(item.cost));
       if (wait > 0) soonest = Math.min(soonest, wait);
       return wait === 0;
     };
-    while (this.#inFlight.size < this.#limits.maxConcurrent && this.#queue.size > 0) {
+    const free = this.#concurrency.value - this.#inFlight.size;
+    while (admitted.length < free && this.#queue.size > 0) {
       const item = this.#queue.next(fits);
       if (!item) break;
+      if (neverFits(item)) {
+        this.#tooLarge.push(item);
+        continue;
+      }
       this.#requests.take(1);
       this.#tokens.take(item.cost);
       this.#requestsLastMinute.record(1);
       this.#tokensLastMinute.record(item.cost);
-      this.#inFlight.set(item.requestId, item);
       admitted.push(item);
     }
-    if (this.#queue.size > 0 && this.#inFlight.size < this.#limits.maxConcurrent && Number.isFinite(soonest)) {
+    const admittedAt = this.#now();
+    for (const item of admitted) this.#inFlight.set(item.requestId, { item, admittedAt });
+    const full = admitted.length >= free;
+    this.#concurrency.admitted(full && this.#queue.size > 0);
+    if (this.#queue.size > 0 && !full && Number.isFinite(soonest)) {
       this.#wakeAt(this.#now() + soonest);
     }
     return admitted;
+  }
+
+  /** The requests `admit` took out because they can never fit the token limit; each once. */
+  takeTooLarge(): LaneItem[] {
+    const items = this.#tooLarge;
+    this.#tooLarge = [];
+    return items;
   }
 
   /**
@@ -219,7 +296,7 @@ export class Lane {
    * estimate at admission, and their headers (`observe`) are the only safe way back up.
    */
   settle(item: LaneItem, actualTokens?: number): void {
-    if (!this.#inFlight.delete(item.requestId)) return; // settled already
+    if (!this.#inFlight.delete(item.requestId)) return; // settled already or released
     if (actualTokens !== undefined && actualTokens > item.cost) {
       this.#tokens.charge(actualTokens - item.cost);
       this.#tokensLastMinute.record(actualTokens - item.cost);
@@ -240,11 +317,27 @@ export class Lane {
     this.#signalReady();
   }
 
-  /** Re-synchronises the buckets with the provider's own view from its response headers. */
-  observe(snapshot: RateLimitSnapshot | undefined): void {
-    if (!snapshot) return;
-    if (snapshot.remainingRequests !== undefined) this.#requests.syncFromProvider(snapshot.remainingRequests, snapshot.resetRequestsMs ?? 0);
-    if (snapshot.remainingTokens !== undefined) this.#tokens.syncFromProvider(snapshot.remainingTokens, snapshot.resetTokensMs ?? 0);
+  /**
+   * The provider answered a request this lane admitted: learns or corrects the per-minute
+   * limits from the answer's headers, re-synchronises the buckets with what the provider says
+   * is left (which can only lower them, see TokenBucket), feeds AIMD, then settles the request
+   * (frees its slot, charges any excess usage).
+   */
+  answered(item: LaneItem, answer: LaneAnswer): void {
+    const flight = this.#inFlight.get(item.requestId);
+    if (!flight) return;
+    const now = this.#now();
+    const snapshot = answer.rateLimit;
+    // A failure without headers (a timeout, a 500 from a proxy) says nothing about limits.
+    if (answer.result !== 'failed' || snapshot) {
+      this.#hear('requestsPerMinute', this.#requestLimit, this.#requests, snapshot?.limitRequests, now);
+      this.#hear('tokensPerMinute', this.#tokenLimit, this.#tokens, snapshot?.limitTokens, now);
+    }
+    if (snapshot?.remainingRequests !== undefined) this.#requests.syncFromProvider(snapshot.remainingRequests, snapshot.resetRequestsMs ?? 0);
+    if (snapshot?.remainingTokens !== undefined) this.#tokens.syncFromProvider(snapshot.remainingTokens, snapshot.resetTokensMs ?? 0);
+    if (answer.result === 'ok') this.#concurrency.succeeded(flight.admittedAt, now, this.#metered());
+    else if (answer.result === 'rate_limited' && !snapshot) this.#concurrency.rateLimited(flight.admittedAt, now);
+    this.settle(item, answer.usedTokens);
   }
 
   /** Stops admitting until `until` (a 429's retry-after, an exhausted quota). Never shortens a pause. */
@@ -283,18 +376,24 @@ export class Lane {
     return problems;
   }
 
-  /** Changes the limits now: buckets keep their level (capped at the new limit), the rate changes at once. */
+  /**
+   * Changes the limits now: buckets keep their level (capped at the new limit), the rate changes
+   * at once. A value set here is a ceiling the provider's reports may lower but never raise, and
+   * a concurrency set here is fixed (AIMD stops).
+   */
   setLimits(patch: Partial<LaneLimits>): void {
-    const given = Object.entries(patch).filter(([, value]) => value !== undefined);
-    this.#limits = { ...this.#limits, ...Object.fromEntries(given) };
-    this.#requests.setLimit(this.#limits.requestsPerMinute);
-    this.#tokens.setLimit(this.#limits.tokensPerMinute);
+    const now = this.#now();
+    if (patch.requestsPerMinute !== undefined) this.#requestLimit.set(patch.requestsPerMinute, now);
+    if (patch.tokensPerMinute !== undefined) this.#tokenLimit.set(patch.tokensPerMinute, now);
+    if (patch.maxConcurrent !== undefined) this.#concurrency.set(patch.maxConcurrent, now);
+    this.#requests.setLimit(this.#requestLimit.value);
+    this.#tokens.setLimit(this.#tokenLimit.value);
     this.#signalReady();
   }
 
-  /** Tokens per minute: the largest cost the lane can ever admit. */
+  /** Tokens per minute: the largest cost the lane can admit now. */
   get maxCost(): number {
-    return this.#limits.tokensPerMinute;
+    return this.#tokenLimit.value;
   }
 
   stats(): LaneStats {
@@ -302,7 +401,9 @@ export class Lane {
       key: this.key,
       provider: this.provider,
       model: this.model,
-      limits: { ...this.#limits },
+      limits: { ...this.limits },
+      limitSources: { requestsPerMinute: this.#requestLimit.source, tokensPerMinute: this.#tokenLimit.source, maxConcurrent: this.#concurrency.source },
+      adaptive: this.adaptive,
       requestsLastMinute: this.#requestsLastMinute.total(),
       tokensLastMinute: this.#tokensLastMinute.total(),
       queued: this.#queue.size,
@@ -320,7 +421,7 @@ export class Lane {
   #largestWaitingCost(): number {
     let largest = this.#queue.maxCost();
     for (const { item } of this.#delayed.values()) largest = Math.max(largest, item.cost);
-    for (const item of this.#inFlight.values()) largest = Math.max(largest, item.cost);
+    for (const { item } of this.#inFlight.values()) largest = Math.max(largest, item.cost);
     return largest;
   }
 
@@ -330,6 +431,19 @@ export class Lane {
     this.#delayed.clear();
     if (this.#wake) clearTimeout(this.#wake.timer);
     this.#wake = undefined;
+  }
+
+  /** Whether a per-minute budget holds the lane back (a limit configured, set, learned or corrected). */
+  #metered(): boolean {
+    const unmetered = (kind: LimitSource['kind']): boolean => kind === 'starting' || kind === 'unmetered';
+    return !unmetered(this.#requestLimit.source.kind) || !unmetered(this.#tokenLimit.source.kind);
+  }
+
+  /** One per-minute limit heard from an answer: a changed value resizes its bucket at once, keeping what was spent. */
+  #hear(name: LimitName, limit: HeaderLimit, bucket: TokenBucket, reported: number | undefined, now: number): void {
+    if (!limit.heard(reported, now)) return;
+    bucket.resize(limit.value);
+    this.#onLimitChange?.(this, { name, value: limit.value, source: limit.source });
   }
 
   #wakeAt(at: number): void {

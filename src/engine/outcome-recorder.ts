@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Db } from '../db/connection.js';
 import { recordOutcomes, type RequestOutcome } from '../db/requests.js';
 
@@ -5,21 +6,36 @@ import { recordOutcomes, type RequestOutcome } from '../db/requests.js';
  * Group commit for request outcomes: outcomes that arrive in the same tick (or until the
  * buffer is full) are written in one transaction, then handed on. Nothing is reported as
  * done before it is committed.
+ *
+ * A failed write (SQLITE_BUSY past the timeout, a full disk) is retried with backoff rather
+ * than dropped: dropping it would leave its batches waiting forever for outcomes that the
+ * provider already charged for. Only when the engine is stopping are failed writes abandoned;
+ * their rows are still `running` and go back to the queue at the next start.
  */
 
 /** Flush at once when this many outcomes are waiting, without waiting for the tick. */
 const MAX_GROUP = 2_000;
+const RETRY_BASE_MS = 100;
+const RETRY_MAX_MS = 5_000;
+
+export interface RecorderHandlers {
+  /** After the commit: the whole group, and the outcomes that applied (rows still `running`). */
+  onCommitted(group: readonly RequestOutcome[], applied: readonly RequestOutcome[]): void;
+  /** A write failed; `retrying` says whether it will be tried again. */
+  onWriteError(error: unknown, outcomes: number, retrying: boolean): void;
+  /** `onCommitted` itself threw: logged apart, so it is never mistaken for a lost write. */
+  onHandlerError(error: unknown): void;
+}
 
 export class OutcomeRecorder {
   #buffer: RequestOutcome[] = [];
   #scheduled = false;
   #flushing: Promise<void> = Promise.resolve();
+  #retryFailedWrites = true;
 
   constructor(
     private readonly db: Db,
-    /** After the commit: the whole group, and the outcomes that applied (rows still `running`). */
-    private readonly onCommitted: (group: readonly RequestOutcome[], applied: readonly RequestOutcome[]) => void,
-    private readonly onError: (error: unknown, outcomes: readonly RequestOutcome[]) => void,
+    private readonly handlers: RecorderHandlers,
   ) {}
 
   add(outcome: RequestOutcome): void {
@@ -31,20 +47,38 @@ export class OutcomeRecorder {
     }
   }
 
-  /** Writes what is buffered; resolves once every outcome added before the call is committed. */
+  /** Writes what is buffered; resolves once every outcome added before the call is settled. */
   flush(): Promise<void> {
     this.#scheduled = false;
     const group = this.#buffer;
     this.#buffer = [];
-    if (group.length > 0) {
-      this.#flushing = this.#flushing.then(async () => {
-        try {
-          this.onCommitted(group, await recordOutcomes(this.db, group));
-        } catch (error) {
-          this.onError(error, group);
-        }
-      });
-    }
+    if (group.length > 0) this.#flushing = this.#flushing.then(() => this.#write(group));
     return this.#flushing;
+  }
+
+  /** Shutdown: a write that fails from now on is given up (its rows are recovered at the next start). */
+  stopRetrying(): void {
+    this.#retryFailedWrites = false;
+  }
+
+  async #write(group: RequestOutcome[]): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      let applied: RequestOutcome[];
+      try {
+        applied = await recordOutcomes(this.db, group);
+      } catch (error) {
+        const retrying = this.#retryFailedWrites;
+        this.handlers.onWriteError(error, group.length, retrying);
+        if (!retrying) return;
+        await sleep(Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** (attempt - 1)));
+        continue;
+      }
+      try {
+        this.handlers.onCommitted(group, applied);
+      } catch (error) {
+        this.handlers.onHandlerError(error);
+      }
+      return;
+    }
   }
 }

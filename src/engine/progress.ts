@@ -1,6 +1,6 @@
 /**
  * Coalesces progress per batch: however many requests finish, a batch's progress goes out at
- * most once per interval; a status change goes out at once (and resets the interval).
+ * most once per interval. (Status changes do not wait: the engine publishes them directly.)
  */
 export class ProgressCoalescer {
   readonly #timers = new Map<string, NodeJS.Timeout>();
@@ -22,13 +22,6 @@ export class ProgressCoalescer {
     );
   }
 
-  /** Publish now (a status change): any pending progress is folded into this one. */
-  now(batchId: string): void {
-    const timer = this.#timers.get(batchId);
-    if (timer) clearTimeout(timer);
-    this.#timers.delete(batchId);
-    this.publish(batchId);
-  }
 
   close(): void {
     for (const timer of this.#timers.values()) clearTimeout(timer);

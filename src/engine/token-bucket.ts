@@ -121,12 +121,25 @@ export class TokenBucket {
     return Math.ceil(waited + (missing * MS_PER_MINUTE) / this.#perMinute);
   }
 
-  /** Changes the limit (config reload, a provider's `limit` header); the level is clamped to it. */
+  /** Changes the limit (a user's new setting); the level is kept, clamped to it. */
   setLimit(perMinute: number): void {
     assertAmount('perMinute', perMinute, { positive: true });
     this.#refill();
     this.#perMinute = perMinute;
     this.#level = Math.min(this.#level, perMinute);
+  }
+
+  /**
+   * The limit was the wrong size all along: a provider reported its real one. What was spent
+   * stays spent, so the level moves by the difference (capped at the new limit): a bucket of
+   * 48,000 with 800 taken becomes one of 24,000 with 800 taken, not a full one; learning a
+   * larger limit gives the difference at once, as the provider's larger bucket holds it.
+   */
+  resize(perMinute: number): void {
+    assertAmount('perMinute', perMinute, { positive: true });
+    this.#refill();
+    this.#level = Math.min(perMinute, this.#level + perMinute - this.#perMinute);
+    this.#perMinute = perMinute;
   }
 
   /**

@@ -5,6 +5,7 @@ import type { BatchRow, RequestRow } from '../db/schema.js';
 import { isFinalBatchStatus, type BatchStatus, type RequestStatus } from '../db/status.js';
 import { badInput, notFound } from '../engine/errors.js';
 import { parseRequestPublicId } from '../engine/ids.js';
+import { Priority } from '../engine/priority.js';
 import { builder, type Context } from './builder.js';
 import { BatchStatusEnum, EndpointEnum, PriorityEnum, RequestStatusEnum } from './enums.js';
 import { parseBatchSettings } from './batch-settings.js';
@@ -162,7 +163,7 @@ const CreateBatchInput = builder.inputType('CreateBatchInput', {
     name: t.string({ required: false, description: 'A name to recognise the batch by (default: its id).' }),
     model: t.string({ required: false, description: 'Model of every request (default: the `model` of the request bodies). See `models`.' }),
     provider: t.string({ required: false, description: 'Provider to run on (default: the first configured provider that serves the model).' }),
-    priority: t.field({ type: PriorityEnum, required: false, defaultValue: 1, description: 'Priority within the lane (default NORMAL).' }),
+    priority: t.field({ type: PriorityEnum, required: false, defaultValue: Priority.normal, description: 'Priority within the lane (default NORMAL).' }),
     endpoint: t.field({ type: EndpointEnum, required: false, defaultValue: '/v1/chat/completions', description: 'The API the bodies are written for (default CHAT_COMPLETIONS).' }),
     maxAttempts: t.int({ required: false, description: 'Attempts per request before a retryable failure is final (default from config).' }),
     completionWindowSeconds: t.int({ required: false, description: 'Seconds the batch has to finish before what is left expires (default 24 hours).' }),
@@ -188,7 +189,7 @@ builder.mutationFields((t) => ({
           name: input.name,
           model: input.model,
           provider: input.provider,
-          priority: input.priority ?? 1,
+          priority: input.priority ?? Priority.normal,
           endpoint: (input.endpoint ?? '/v1/chat/completions') as never,
           maxAttempts: input.maxAttempts,
           completionWindowMs,

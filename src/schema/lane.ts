@@ -1,4 +1,5 @@
 import type { LaneLimits } from '../config.js';
+import { describeLimit, limitsNote, type LimitName, type LimitSource, type LimitSourceKind } from '../engine/adaptive-limits.js';
 import { notFound } from '../engine/errors.js';
 import type { Lane, LaneStats } from '../engine/lane.js';
 import { LANE_LIMIT_MAXIMUMS } from '../engine/lane.js';
@@ -30,6 +31,68 @@ const LaneLimitsRef = builder.objectRef<LaneLimits>('LaneLimits').implement({
     }),
     maxConcurrent: t.exposeInt('maxConcurrent', { description: 'Requests in flight at once.' }),
   }),
+});
+
+const LimitSourceKindEnum = builder.enumType('LaneLimitSourceKind', {
+  description: "Where a lane's limit comes from.",
+  values: {
+    CONFIGURED: { value: 'configured', description: 'From the configuration (or, for the simulated provider, the defaults). Kept even when the provider allows more, unless the lane is adaptive.' },
+    SET: { value: 'set', description: 'Set at run time by `setLaneLimits`: a ceiling the provider may lower, never raise.' },
+    STARTING: { value: 'starting', description: 'Not configured, and the provider has not answered yet: not metered meanwhile (the lane starts with few requests at once).' },
+    UNMETERED: { value: 'unmetered', description: 'Not configured, and the provider answers without reporting it: not metered (concurrency, found by AIMD, holds the lane back).' },
+    LEARNED: { value: 'learned', description: "Learned from the provider's rate-limit headers (`x-ratelimit-limit-*`, `anthropic-ratelimit-*-limit`)." },
+    CORRECTED: { value: 'corrected', description: 'Configured or set higher than the provider reports: lowered to its limit, for good.' },
+    AIMD: { value: 'aimd', description: 'A concurrency found by additive increase / multiplicative decrease: it grows while work waits for a slot and halves on a 429 that reports no limits.' },
+  } as const satisfies Record<string, { value: LimitSourceKind; description: string }>,
+});
+
+/** One limit's value and source, as the `LaneLimitSource` type resolves them. */
+interface SourcedLimit {
+  name: LimitName;
+  value: number;
+  source: LimitSource;
+}
+
+const LimitSourceRef = builder.objectRef<SourcedLimit>('LaneLimitSource').implement({
+  description: "Where one of a lane's limits comes from, and what that means, in a sentence.",
+  fields: (t) => ({
+    kind: t.field({ type: LimitSourceKindEnum, description: 'The kind of source.', resolve: (l) => l.source.kind }),
+    since: t.field({
+      type: 'DateTime',
+      nullable: true,
+      description: 'When the limit took its value from this source (null for CONFIGURED and STARTING).',
+      resolve: (l) => ('since' in l.source ? l.source.since : null),
+    }),
+    ceiling: t.float({
+      nullable: true,
+      description: 'CORRECTED only: the configured or set value that the provider\'s limit is below.',
+      resolve: (l) => (l.source.kind === 'corrected' ? l.source.ceiling : null),
+    }),
+    providerLimit: t.float({
+      nullable: true,
+      description: 'CONFIGURED or SET only: what the provider reports, when it allows more than the lane uses.',
+      resolve: (l) => ('providerLimit' in l.source ? (l.source.providerLimit ?? null) : null),
+    }),
+    rateLimitedAt: t.field({
+      type: 'DateTime',
+      nullable: true,
+      description: 'AIMD only: when the last 429 that reported no limits came (null if none has).',
+      resolve: (l) => (l.source.kind === 'aimd' ? (l.source.rateLimitedAt ?? null) : null),
+    }),
+    note: t.string({ description: 'The source in words, e.g. `configured 24,000 tokens/min is more than the provider allows: lowered to its 12,000 (...) and kept there`.', resolve: (l) => describeLimit(l.name, l.value, l.source) }),
+  }),
+});
+
+const LimitSourcesRef = builder.objectRef<LaneStats>('LaneLimitSources').implement({
+  description: 'Where each of a lane\'s limits comes from.',
+  fields: (t) => {
+    const sourceOf = (name: LimitName) => (s: LaneStats): SourcedLimit => ({ name, value: s.limits[name], source: s.limitSources[name] });
+    return {
+      requestsPerMinute: t.field({ type: LimitSourceRef, description: 'Of `limits.requestsPerMinute`.', resolve: sourceOf('requestsPerMinute') }),
+      tokensPerMinute: t.field({ type: LimitSourceRef, description: 'Of `limits.tokensPerMinute`.', resolve: sourceOf('tokensPerMinute') }),
+      maxConcurrent: t.field({ type: LimitSourceRef, description: 'Of `limits.maxConcurrent`.', resolve: sourceOf('maxConcurrent') }),
+    };
+  },
 });
 
 const LaneMinuteRef = builder.objectRef<{ requests: number; tokens: number }>('LaneMinute').implement({
@@ -64,7 +127,21 @@ export const LaneRef = builder.objectRef<LaneStats>('Lane').implement({
     key: t.exposeString('key', { description: 'The lane as `provider/model`.' }),
     provider: t.exposeString('provider', { description: 'The configured provider.' }),
     model: t.exposeString('model', { description: 'The model.' }),
-    limits: t.field({ type: LaneLimitsRef, description: 'Its limits now (from config, or as last set by `setLaneLimits`).', resolve: (s) => s.limits }),
+    limits: t.field({
+      type: LaneLimitsRef,
+      description:
+        "Its limits now: configured, set by `setLaneLimits`, learned from or corrected by the provider's rate-limit headers, or (concurrency) found by AIMD; see `limitSources`. A limit that is not metered shows its largest value (10,000,000 requests/min, 10,000,000,000 tokens/min).",
+      resolve: (s) => s.limits,
+    }),
+    limitSources: t.field({ type: LimitSourcesRef, description: 'Where each limit comes from.', resolve: (s) => s }),
+    limitsNote: t.string({
+      nullable: true,
+      description: 'The limits that are not simply as configured, in words (learned, corrected, not metered, found by AIMD, or configured below what the provider allows). Null when all are as configured.',
+      resolve: (s) => limitsNote(s.limits, s.limitSources) ?? null,
+    }),
+    adaptive: t.exposeBoolean('adaptive', {
+      description: "Whether the provider's reported limits may raise the lane's limits as well as lower them (configured values are then only where it starts), and concurrency is found by AIMD.",
+    }),
     lastMinute: t.field({
       type: LaneMinuteRef,
       description: 'Requests and tokens admitted in the last minute.',
@@ -142,7 +219,7 @@ builder.mutationField('setLaneLimits', (t) =>
   t.field({
     type: LaneRef,
     description:
-      "Changes a lane's limits at run time, at once: admission follows the new rates from now on (budgets keep what they hold, capped at the new limits). Config is not rewritten: a restart goes back to the configured limits. Bad values are a BAD_USER_INPUT error naming each field, an unknown lane is NOT_FOUND; either way nothing changes.",
+      "Changes a lane's limits at run time, at once: admission follows the new rates from now on (budgets keep what they hold, capped at the new limits). A value set here is a ceiling: the provider's rate-limit headers may lower it but never raise it, even in an adaptive lane; a concurrency set here is fixed (AIMD stops). Config is not rewritten: a restart goes back to the configured limits. Bad values are a BAD_USER_INPUT error naming each field, an unknown lane is NOT_FOUND; either way nothing changes.",
     args: {
       provider: t.arg.string({ required: true, description: 'The configured provider, e.g. `openai`.' }),
       model: t.arg.string({ required: true, description: 'The model, e.g. `gpt-4o-mini`.' }),

@@ -94,6 +94,12 @@ export interface FakeServerOptions {
   estimateTokens?: (body: Record<string, unknown>, path: string) => number;
   /** When set, requests must present this key; a wrong key gets a 401 that echoes it. */
   apiKey?: string;
+  /**
+   * Send the dialect's rate-limit headers (limit, remaining, reset) on every answer. False
+   * plays a server that enforces limits but never reports them; a 429 still says when to
+   * retry (`retry-after`, a plain HTTP header). Default true.
+   */
+  rateLimitHeaders?: boolean;
 }
 
 export interface FakeServer {
@@ -288,6 +294,8 @@ export async function startFakeServer(dialect: Dialect, options: FakeServerOptio
     };
   }
 
+  const limitHeaders = (limitView: LimitView): Record<string, string> => (options.rateLimitHeaders === false ? {} : dialect.limitHeaders(limitView));
+
   function send(res: ServerResponse, reply: Reply, headers: Record<string, string>): void {
     const text = typeof reply.body === 'string' ? reply.body : JSON.stringify(reply.body);
     res.writeHead(reply.status, { 'content-type': 'application/json', ...headers, ...reply.headers });
@@ -333,7 +341,7 @@ export async function startFakeServer(dialect: Dialect, options: FakeServerOptio
           ? { 'retry-after': retryAfterSeconds(waitMs) }
           : form === 'ms'
             ? { 'retry-after-ms': String(Math.ceil(waitMs)) }
-            : dialect.limitHeaders({ ...limitView, remainingRequests: 0, resetRequestsMs: waitMs });
+            : limitHeaders({ ...limitView, remainingRequests: 0, resetRequestsMs: waitMs });
       send(res, dialect.error('rate_limited', 429, 'Rate limit reached (injected fault).', 'requests'), { ...headers, ...retry });
       return 429;
     }
@@ -375,7 +383,7 @@ export async function startFakeServer(dialect: Dialect, options: FakeServerOptio
     const cost = options.estimateTokens?.(body, path) ?? route.charge(body);
     entry.cost = cost;
     const model = bucketsFor(body.model, at);
-    const withLimits = { ...base, ...dialect.limitHeaders(view(model, at)) };
+    const withLimits = { ...base, ...limitHeaders(view(model, at)) };
 
     const fault = queued.shift() ?? options.faults?.(request, n);
     if (fault) {
@@ -409,7 +417,7 @@ export async function startFakeServer(dialect: Dialect, options: FakeServerOptio
     entry.outcome = 'admitted';
     entry.tokens = cost;
     entry.status = 200;
-    const headers = { ...base, ...dialect.limitHeaders(view(model, at)) };
+    const headers = { ...base, ...limitHeaders(view(model, at)) };
     const latency = typeof options.latencyMs === 'function' ? options.latencyMs(request) : (options.latencyMs ?? 0);
     later(latency, () => {
       if (!res.destroyed) send(res, { status: 200, body: route.respond(request, clock()) }, headers);

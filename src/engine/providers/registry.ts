@@ -1,4 +1,4 @@
-import type { Config, LaneLimits, ModelPrice, ProviderConfig } from '../../config.js';
+import { defaults, type Config, type LaneLimits, type ModelLimits, type ModelPrice, type ProviderConfig } from '../../config.js';
 import { createAnthropicProvider } from './anthropic.js';
 import { createOpenAIProvider } from './openai.js';
 import type { Provider } from './provider.js';
@@ -7,10 +7,12 @@ import { createSimulatedProvider } from './simulated.js';
 /** The configured providers, which one serves a model, and the limits of each (provider, model) lane. */
 export interface ProviderEntry {
   provider: Provider;
-  /** Limits of this provider's lanes: its own settings over the global defaults. */
-  limits: LaneLimits;
-  /** Per model, over `limits`. */
-  modelLimits?: Readonly<Record<string, Partial<LaneLimits>>>;
+  /** Limits of this provider's lanes: its own settings over the top-level ones. Any left out are learned. */
+  limits?: Partial<LaneLimits>;
+  /** Per model, over `limits` (and over `adaptive`). */
+  modelLimits?: Readonly<Record<string, ModelLimits>>;
+  /** Reported limits may raise the lanes' limits too, and concurrency is found by AIMD. Default false. */
+  adaptive?: boolean;
   prices?: Readonly<Record<string, ModelPrice>>;
 }
 
@@ -36,8 +38,9 @@ export class ProviderRegistry {
     return new ProviderRegistry(
       config.providers.map((settings) => ({
         provider: createProvider(settings, config, env),
-        limits: { ...config.laneLimits, ...settings.limits },
+        limits: { ...unsetLimits(settings, config), ...settings.limits },
         modelLimits: settings.modelLimits,
+        adaptive: settings.adaptive,
         prices: settings.prices,
       })),
     );
@@ -47,10 +50,21 @@ export class ProviderRegistry {
     return this.byName.get(name);
   }
 
-  /** The limits of one lane: the model's own over the provider's over the global defaults. */
-  limitsFor(providerName: string, model: string): LaneLimits | undefined {
+  /**
+   * The limits configured for one lane: the model's over the provider's over the top-level
+   * ones. Those absent are for the lane to learn. Undefined when no such provider is configured.
+   */
+  limitsFor(providerName: string, model: string): Partial<LaneLimits> | undefined {
     const entry = this.byName.get(providerName);
-    return entry && { ...entry.limits, ...entry.modelLimits?.[model] };
+    if (!entry) return undefined;
+    const { adaptive: _adaptive, ...modelLimits } = entry.modelLimits?.[model] ?? {};
+    return { ...entry.limits, ...modelLimits };
+  }
+
+  /** Whether one lane is adaptive: the model's setting, else the provider's. */
+  adaptiveFor(providerName: string, model: string): boolean {
+    const entry = this.byName.get(providerName);
+    return entry?.modelLimits?.[model]?.adaptive ?? entry?.adaptive ?? false;
   }
 
   /** Every (provider, model) pair some provider serves, in configuration order. */
@@ -72,6 +86,16 @@ export class ProviderRegistry {
     const entry = candidates.find(({ provider }) => provider.models.includes(model));
     return entry ? { provider: entry.provider.name, model } : undefined;
   }
+}
+
+/**
+ * What stands for limits a provider does not set: the top-level `laneLimits` when the file
+ * has them; otherwise nothing (real providers' lanes learn theirs), except for a simulated
+ * provider that is not adaptive: it reports no limits to learn, so it gets the defaults.
+ */
+function unsetLimits(settings: ProviderConfig, config: Config): Partial<LaneLimits> {
+  if (config.laneLimits) return config.laneLimits;
+  return settings.kind === 'simulated' && !settings.adaptive ? defaults.laneLimits : {};
 }
 
 function createProvider(settings: ProviderConfig, config: Config, env: NodeJS.ProcessEnv): Provider {

@@ -50,11 +50,34 @@ function buildCounter(encoding: TokenEncoding): CountTokens {
   return (text) => exact.encode_ordinary(text).length;
 }
 
+/**
+ * Real batches repeat long texts: most requests share one system prompt or one document. A
+ * count is a pure function of (encoding, text), so long texts are counted once per thread and
+ * remembered; short ones cost less to count than to hash into a map.
+ */
+const MEMO_MIN_CHARS = 200;
+const MEMO_MAX_ENTRIES = 2_000;
+
+function memoized(count: CountTokens): CountTokens {
+  const memo = new Map<string, number>();
+  return (text) => {
+    if (text.length < MEMO_MIN_CHARS) return count(text);
+    let tokens = memo.get(text);
+    if (tokens === undefined) {
+      tokens = count(text);
+      // Oldest first out: a Map iterates in insertion order.
+      if (memo.size >= MEMO_MAX_ENTRIES) memo.delete(memo.keys().next().value as string);
+      memo.set(text, tokens);
+    }
+    return tokens;
+  };
+}
+
 function counterFor(model: string): CountTokens {
   const encoding = encodingForModel(model);
   let counter = counters.get(encoding);
   if (counter === undefined) {
-    counter = buildCounter(encoding);
+    counter = memoized(buildCounter(encoding));
     counters.set(encoding, counter);
   }
   return counter;

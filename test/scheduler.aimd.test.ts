@@ -1,0 +1,67 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { allowedOver, startAdaptiveRig, type AdaptiveLaneView, type AdaptiveRig, type TagFigures } from './helpers/adaptive.js';
+import { freeEncoders } from './helpers/scheduler.js';
+
+/**
+ * A provider that enforces limits but reports none (no `x-ratelimit-*` headers; a 429 says only
+ * `retry-after`), and Sluice was told nothing: the per-minute budgets stay unmetered and the
+ * lane finds its concurrency by AIMD. 600 requests/min answered in 300 ms sustain 3 in flight;
+ * the lane starts at 2, grows through the provider's opening burst (a minute's worth, spent in
+ * some 6 s), meets its first 429s when that runs out, and must then settle near the real
+ * capacity: no storm of 429s, every request done, most of the budget used.
+ */
+
+const real = { requestsPerMinute: 600, tokensPerMinute: 10_000_000 };
+/** The opening burst (600) spent in about 6 s, then 10 s or so on the refill. */
+const REQUESTS = 760;
+/** Time after the first 429 that the lane may take to come down (a handful of round trips). */
+const SETTLE_MS = 5_000;
+
+describe('when the provider reports no limits at all', () => {
+  let rig: AdaptiveRig;
+  let batch: { status: string; requestCounts: Record<string, number> };
+  let sluice: TagFigures;
+  let lane: AdaptiveLaneView;
+
+  beforeAll(async () => {
+    rig = await startAdaptiveRig({ told: {}, real, latencyMs: 300, rateLimitHeaders: false });
+    batch = await rig.runBatch('aimd', REQUESTS, 10);
+    sluice = rig.figures('aimd');
+    lane = await rig.lane();
+  }, 60_000);
+
+  afterAll(async () => {
+    await rig?.close();
+    freeEncoders();
+  });
+
+  it('does leave the per-minute budgets unmetered and find concurrency by AIMD, saying so', () => {
+    expect(lane.limitSources.requestsPerMinute.kind).toBe('UNMETERED');
+    expect(lane.limitSources.tokensPerMinute.kind).toBe('UNMETERED');
+    expect(lane.limitSources.maxConcurrent.kind).toBe('AIMD');
+    expect(lane.limitSources.maxConcurrent.note).toMatch(/found by AIMD .* last halved after a 429/);
+    expect(lane.limitsNote).toMatch(/requestsPerMinute: not configured, and the provider reports no limit/);
+  });
+
+  it('does complete every request', () => {
+    expect(batch.status).toBe('COMPLETED');
+    expect(batch.requestCounts).toMatchObject({ total: REQUESTS, succeeded: REQUESTS, failed: 0 });
+  });
+
+  it('does meet 429s (the scenario is real), but no storm of them', () => {
+    expect(sluice.rateLimited).toBeGreaterThan(0);
+    expect(sluice.rateLimited).toBeLessThanOrEqual(0.05 * REQUESTS);
+  });
+
+  it('does settle: once the burst has run out, 429s come rarely', () => {
+    // The first 429s mark the end of the opening burst; a few more follow while concurrency
+    // comes down to what the provider sustains, then only the occasional probe meets one.
+    const limited = rig.fake.log.filter((entry) => entry.outcome === 'rate_limited').map((entry) => entry.at);
+    const settledFrom = limited[0]! + SETTLE_MS;
+    expect(limited.filter((at) => at > settledFrom).length).toBeLessThanOrEqual(4);
+  });
+
+  it('does use most of what the provider allowed', () => {
+    expect(sluice.admitted / allowedOver(real.requestsPerMinute, sluice.last - sluice.first)).toBeGreaterThan(0.8);
+  });
+});

@@ -104,7 +104,7 @@ describe('when a limit is described', () => {
       'configured 48,000 tokens/min is more than the provider allows: lowered to its 24,000 (2026-01-02T03:04:05.000Z) and kept there',
     );
     expect(describeLimit('requestsPerMinute', 500, { kind: 'configured', providerLimit: 1_000 })).toMatch(/^configured; the provider allows 1,000 requests\/min, kept lower/);
-    expect(describeLimit('maxConcurrent', 6, { kind: 'aimd', since: at, rateLimitedAt: at })).toMatch(/^found by AIMD \(6 now\).*last halved after a 429 at 2026-01-02T03:04:05.000Z$/);
+    expect(describeLimit('maxConcurrent', 6, { kind: 'aimd', since: at, rateLimitedAt: at })).toMatch(/^found by AIMD \(6 now\).*last cut back after a 429 at 2026-01-02T03:04:05.000Z$/);
   });
 
   it('does note only the limits that are not simply as configured', () => {

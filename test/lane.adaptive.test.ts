@@ -57,7 +57,7 @@ describe('when a lane is told no limits', () => {
     expect(lane.stats().limitSources.tokensPerMinute.kind).toBe('starting');
   });
 
-  it('does halve its way down on a 429 without headers, but leave a 429 with headers to the budgets', () => {
+  it('does cut concurrency back on a 429 without headers, but leave a 429 with headers to the budgets', () => {
     const lane = makeLane({});
     for (let n = 1; n <= 10; n++) lane.enqueue(item(n));
     const [a, b] = lane.admit();

@@ -39,7 +39,7 @@ describe('when the provider reports no limits at all', () => {
     expect(lane.limitSources.requestsPerMinute.kind).toBe('UNMETERED');
     expect(lane.limitSources.tokensPerMinute.kind).toBe('UNMETERED');
     expect(lane.limitSources.maxConcurrent.kind).toBe('AIMD');
-    expect(lane.limitSources.maxConcurrent.note).toMatch(/found by AIMD .* last halved after a 429/);
+    expect(lane.limitSources.maxConcurrent.note).toMatch(/found by AIMD .* last cut back after a 429/);
     expect(lane.limitsNote).toMatch(/requestsPerMinute: not configured, and the provider reports no limit/);
   });
 

@@ -21,7 +21,7 @@ import type { LimitSource } from './adaptive-limits.js';
  * - **Decrease** on a 429 that reports no limits: the level where it came is remembered, the
  *   return level becomes that × `decreaseFactor`, and concurrency restarts from 1. Restarting
  *   from 1 rather than from the return level matters: a 429 pauses the lane, in-flight requests
- *   keep coming back meanwhile, and a lane resuming at half its old level would send all the
+ *   keep coming back meanwhile, and a lane resuming at its return level would send all the
  *   freed slots at once into a provider that just said it had no room. From 1, every new send
  *   waits for an answer first. Requests sent before the decrease are the same overload seen
  *   late: their 429s do not decrease it again, and their answers do not grow it.
@@ -44,7 +44,10 @@ export const ADAPTIVE_DEFAULTS = {
    * nothing else bounds the burst of 429s when the provider's allowance runs out. Default 32.
    */
   unmeteredSlowStart: 32,
-  /** On a 429 that reports no limits, the level it returns to quickly is the level where it came × this. Default 0.7 (as TCP CUBIC): 0.5 would spend longer climbing back. */
+  /**
+   * On a 429 that reports no limits, the level it climbs back to quickly is the level where the
+   * 429 came × this. Default 0.7 (as TCP CUBIC): with 0.5 it would spend longer climbing back.
+   */
   decreaseFactor: 0.7,
   /** At or above the level of the last 429, one more slot at most this often. Default 10 000 ms. */
   probeIntervalMs: 10_000,

@@ -143,8 +143,8 @@ export function describeLimit(name: LimitName, value: number, source: LimitSourc
     case 'corrected':
       return `${source.ceilingFrom} ${count(source.ceiling)} ${unit} is more than the provider allows: lowered to its ${count(value)} (${when(source.since)}) and kept there`;
     case 'aimd': {
-      const halved = source.rateLimitedAt === undefined ? '' : `; last halved after a 429 at ${when(source.rateLimitedAt)}`;
-      return `found by AIMD (${count(value)} now): one more while work waits for a slot, halved on a 429 that reports no limits${halved}`;
+      const cut = source.rateLimitedAt === undefined ? '' : `; last cut back after a 429 at ${when(source.rateLimitedAt)}`;
+      return `found by AIMD (${count(value)} now): one more while work waits for a slot, cut back on a 429 that reports no limits${cut}`;
     }
     default: {
       const never: never = source;

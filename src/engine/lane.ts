@@ -1,5 +1,5 @@
 import type { LaneLimits } from '../config.js';
-import { ConcurrencyLimit, type AdaptiveOptions } from './adaptive-concurrency.js';
+import { ConcurrencyLimit } from './adaptive-concurrency.js';
 import { HeaderLimit, type LimitName, type LimitSource, type LimitSources } from './adaptive-limits.js';
 import type { InputProblem } from './errors.js';
 import { LaneQueue, type LaneQueueOptions, type QueueItem } from './lane-queue.js';
@@ -18,7 +18,7 @@ import { TokenBucket } from './token-bucket.js';
  * So over any window of W ms a lane admits at most `limit × (1 + W / 60 000)` (a full bucket
  * plus its refill) and, once the first burst is spent, `limit × W / 60 000`: never more than a
  * provider that enforces the same limits accepts, and on average never more than the limit per
- * minute. Every response's rate-limit headers can only lower the buckets (see TokenBucket).
+ * minute. What a response's headers say remains can only lower the buckets (see TokenBucket).
  *
  * Where the limits come from: configured ones hold (a provider that reports lower ones lowers
  * them), and any left out are learned from the provider's answers, concurrency by AIMD (see
@@ -64,8 +64,6 @@ export interface LaneOptions {
   limits: Partial<LaneLimits>;
   /** Configured limits are only where the lane starts: the provider's reports move them both ways. Default false. */
   adaptive?: boolean;
-  /** AIMD tuning; see ADAPTIVE_DEFAULTS. */
-  adaptiveOptions?: Partial<AdaptiveOptions>;
   /** Called when a provider's answer changed a per-minute limit (learned or corrected). */
   onLimitChange?: (lane: Lane, change: LimitChange) => void;
   /** Called (at most once per tick) when `admit` may return something. */
@@ -170,7 +168,7 @@ export class Lane {
     this.#requestLimit = new HeaderLimit({ configured: limits.requestsPerMinute, adaptive, unmetered: LANE_LIMIT_MAXIMUMS.requestsPerMinute });
     this.#tokenLimit = new HeaderLimit({ configured: limits.tokensPerMinute, adaptive, unmetered: LANE_LIMIT_MAXIMUMS.tokensPerMinute });
     this.#now = options.now ?? Date.now;
-    this.#concurrency = new ConcurrencyLimit({ configured: limits.maxConcurrent, adaptive, options: options.adaptiveOptions, now: this.#now() });
+    this.#concurrency = new ConcurrencyLimit({ configured: limits.maxConcurrent, adaptive, now: this.#now() });
     this.#onReady = options.onReady;
     this.#onLimitChange = options.onLimitChange;
     this.#queue = new LaneQueue<LaneItem>({ ...options.queue, now: this.#now });

@@ -42,7 +42,7 @@ const LimitSourceKindEnum = builder.enumType('LaneLimitSourceKind', {
     UNMETERED: { value: 'unmetered', description: 'Not configured, and the provider answers without reporting it: not metered (concurrency, found by AIMD, holds the lane back).' },
     LEARNED: { value: 'learned', description: "Learned from the provider's rate-limit headers (`x-ratelimit-limit-*`, `anthropic-ratelimit-*-limit`)." },
     CORRECTED: { value: 'corrected', description: 'Configured or set higher than the provider reports: lowered to its limit, for good.' },
-    AIMD: { value: 'aimd', description: 'A concurrency found by additive increase / multiplicative decrease: it grows while work waits for a slot and halves on a 429 that reports no limits.' },
+    AIMD: { value: 'aimd', description: 'A concurrency found by additive increase / multiplicative decrease: it grows while work waits for a slot and is cut back on a 429 that reports no limits.' },
   } as const satisfies Record<string, { value: LimitSourceKind; description: string }>,
 });
 

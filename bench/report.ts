@@ -83,13 +83,16 @@ export function renderTable(results: readonly CaseResult[], quick: boolean): str
   return formatTable(['case', 'metric', 'median', 'spread', 'target', ''], rows, ['left', 'left', 'right', 'left', 'left', 'left']);
 }
 
+export type ReportedMetric = Metric & { median: number; min: number; max: number; status: TargetStatus };
+export type ReportedCase = Omit<CaseResult, 'metrics'> & { metrics: ReportedMetric[] };
+
 export interface SuiteReport {
   mode: 'quick' | 'full';
   startedAt: string;
   durationS: number;
   machine: Record<string, string | number>;
   command: string;
-  cases: Array<CaseResult & { metrics: Array<Metric & { median: number; min: number; max: number; status: TargetStatus }> }>;
+  cases: ReportedCase[];
   errors: Array<{ case: string; message: string }>;
 }
 

@@ -5,16 +5,18 @@
  * is non-zero only when a case fails to run or finds a correctness problem.
  *
  * Options: --quick; --runs N (runs per case where repeating is cheap; default 3, 1 in quick);
- * --only 1,4 (run some cases); --cpu-prof-dir DIR (profile the server child processes of cases 1
+ * --only 1,4 (run some cases: the results then go to a file in the OS temp folder, so a partial
+ * run never replaces the suite's bench/results.json); --cpu-prof-dir DIR (profile the server child processes of cases 1
  * and 5 into DIR; for the in-process cases run `node --cpu-prof dist/bench/run.js --only 3`).
  */
 import { readFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
-import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
+import { availableParallelism, cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { packageRoot } from '../src/paths.js';
 import type { BenchCase, CaseContext } from './case.js';
+import { adaptiveCase } from './cases/adaptive.js';
 import { engineOverheadCase } from './cases/engine-overhead.js';
 import { ingestCase } from './cases/ingest.js';
 import { rateLimitCase } from './cases/rate-limit.js';
@@ -24,10 +26,11 @@ import { tokenPoolCase } from './cases/token-pool.js';
 import { renderTable, toReport, writeReport, type CaseResult } from './report.js';
 import { bytesPerMB } from './stats.js';
 
-const cases: readonly BenchCase[] = [ingestCase, tokenPoolCase, engineOverheadCase, rateLimitCase, subscriptionsCase, recoveryCase];
+const cases: readonly BenchCase[] = [ingestCase, tokenPoolCase, engineOverheadCase, rateLimitCase, subscriptionsCase, recoveryCase, adaptiveCase];
 
 const defaultRuns = { full: 3, quick: 1 } as const;
 const resultsFile = join(packageRoot, 'bench', 'results.json');
+const partialResultsFile = join(tmpdir(), 'sluice-bench-results.partial.json');
 
 function cpuModel(): string {
   try {
@@ -107,8 +110,9 @@ async function main(): Promise<number> {
   for (const error of errors) lines.push(`FAILED ${error.case}: ${error.message.split('\n')[0]}`);
   process.stdout.write(`${lines.join('\n')}\n`);
 
+  const file = only ? partialResultsFile : resultsFile;
   writeReport(
-    resultsFile,
+    file,
     toReport(results, {
       mode: quick ? 'quick' : 'full',
       startedAt: new Date(started).toISOString(),
@@ -118,7 +122,7 @@ async function main(): Promise<number> {
       errors,
     }),
   );
-  process.stderr.write(`wrote ${resultsFile} (${((Date.now() - started) / 1000).toFixed(0)} s)\n`);
+  process.stderr.write(`wrote ${file} (${((Date.now() - started) / 1000).toFixed(0)} s)\n`);
   return errors.length > 0 ? 1 : 0;
 }
 

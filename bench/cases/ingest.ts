@@ -51,8 +51,11 @@ interface RunFigures {
   estimatedTokens: number;
 }
 
-/** The tokens tiktoken actually encoded: the estimate minus requested outputs and fixed framing. */
-function encodedTokens(estimatedTokens: number, requests: readonly BenchRequest[]): number {
+/**
+ * The prompt tokens the estimate covers: the batch estimate minus requested outputs and fixed
+ * framing. (tiktoken may encode fewer: the counting worker counts a text it has seen once.)
+ */
+function estimatedPromptTokens(estimatedTokens: number, requests: readonly BenchRequest[]): number {
   const fixed = sum(requests.map((r) => r.body.max_tokens + chatFraming.replyPriming + chatFraming.perMessage * r.body.messages.length));
   return estimatedTokens - fixed;
 }
@@ -151,7 +154,7 @@ async function run(context: CaseContext): Promise<CaseResult> {
     context.progress(`ingest: engine run ${i + 1}/${context.runs}: ${viaEngine.at(-1)!.wallS.toFixed(2)} s`);
   }
 
-  const tokens = encodedTokens(viaGraphQL[0]!.estimatedTokens, requests);
+  const tokens = estimatedPromptTokens(viaGraphQL[0]!.estimatedTokens, requests);
   const scaled = n !== sizes.full;
   const metrics: Metric[] = [
     { key: 'graphqlWallS', label: `GraphQL createBatch, ${n.toLocaleString('en-US')} requests: accepted→queued wall`, unit: 's', digits: 2, values: viaGraphQL.map((r) => r.wallS), target: { op: '<=', value: 10, fullScaleOnly: true } },
@@ -170,16 +173,16 @@ async function run(context: CaseContext): Promise<CaseResult> {
     { key: 'engineEventLoopP99Ms', label: '  server event-loop delay p99', unit: 'ms', digits: 1, values: viaEngine.map((r) => r.stats.eventLoopP99Ms) },
     { key: 'engineTokensPerS', label: '  tokens counted per second, end to end', unit: 'tok/s', values: viaEngine.map((r) => tokens / r.wallS) },
     { key: 'tiktokenTokensPerS', label: 'tiktoken alone, one thread, same texts (reference)', unit: 'tok/s', values: references.map((r) => r.tokensPerS) },
-    { key: 'promptTokensPerRequest', label: 'tokens encoded per request (dataset)', unit: 'tok', values: [tokens / n] },
+    { key: 'promptTokensPerRequest', label: 'prompt tokens per request (dataset)', unit: 'tok', values: [tokens / n] },
   ];
   return {
     id: '1',
     title: 'ingest',
     method: [
-      `${n.toLocaleString('en-US')} chat requests (seeded), ${Math.round(tokens / n)} encoded tokens each on average, ${Math.round(datasetDefaults.sharedSystemShare * 100)}% sharing one ${references[0]!.systemPromptTokens}-token system prompt; the GraphQL body is ${(body.length / bytesPerMB).toFixed(1)} MB.`,
+      `${n.toLocaleString('en-US')} chat requests (seeded), ${Math.round(tokens / n)} prompt tokens each on average, ${Math.round(datasetDefaults.sharedSystemShare * 100)}% sharing one ${references[0]!.systemPromptTokens}-token system prompt; the GraphQL body is ${(body.length / bytesPerMB).toFixed(1)} MB.`,
       `Server in a child process (fresh per run, temp-file SQLite, ${tokenCounterDefaults.threads} counting threads), warmed by one ${warmupRequests}-request batch sent the same way and cancelled; admission held at one slot so the lane holds the whole batch at the end.`,
       'Wall: from the first byte sent (or submitBatch called) until the batch is in_progress and all its requests are in the lane. RSS is the kernel maxRSS of the server process; event-loop delay from monitorEventLoopDelay (10 ms resolution) reset just before submitting.',
-      `Tokens counted = the batch estimate minus requested max_tokens and chat framing, i.e. the tokens tiktoken encoded; tiktoken alone = encode_ordinary over the texts of the first ${referenceTexts.length.toLocaleString('en-US')} requests on one thread of the bench process, once per run.`,
+      `Tokens counted = the batch estimate minus requested max_tokens and chat framing, i.e. the prompt tokens estimated (the worker counts a repeated text once, so tiktoken encodes fewer); tiktoken alone = encode_ordinary over the texts of the first ${referenceTexts.length.toLocaleString('en-US')} requests on one thread of the bench process, once per run.`,
     ],
     metrics,
     notes: scaled ? [`--quick: ${n} requests instead of ${sizes.full}; targets are for the full size.`] : [],

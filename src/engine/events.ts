@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { createPubSub } from '@graphql-yoga/subscription';
 import type { BatchRow } from '../db/schema.js';
 import type { RequestCounts } from '../db/batches.js';
@@ -29,5 +30,9 @@ export type EngineEvents = {
 export type EngineBus = ReturnType<typeof createEngineBus>;
 
 export function createEngineBus() {
-  return createPubSub<EngineEvents>();
+  const eventTarget = new EventTarget();
+  // Each watching client is one listener on its batch's topic, and hundreds may watch one
+  // batch: Node's leak warning at 11 listeners would be noise here, not a leak.
+  setMaxListeners(0, eventTarget);
+  return createPubSub<EngineEvents>({ eventTarget });
 }

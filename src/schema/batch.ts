@@ -9,6 +9,7 @@ import { Priority } from '../engine/priority.js';
 import { builder, type Context } from './builder.js';
 import { BatchStatusEnum, EndpointEnum, PriorityEnum, RequestStatusEnum } from './enums.js';
 import { parseBatchSettings } from './batch-settings.js';
+import { estimatedMaxCost, priceOf, usageCost } from './cost.js';
 import { guarded } from './errors.js';
 import { RequestRef } from './request.js';
 import { UsageRef } from './usage.js';
@@ -81,6 +82,23 @@ builder.node(BatchRef, {
     expiresAt: t.field({ type: 'DateTime', description: 'End of the completion window: what is unfinished then expires.', resolve: (b) => b.expiresAt }),
     requestCounts: t.field({ type: RequestCountsRef, description: 'Requests per status.', resolve: (b, _args, ctx) => countsOf(b, ctx) }),
     estimatedTokens: t.exposeInt('estimatedTokens', { description: 'Sum of the admission costs counted before running (prompt + requested output maximum).' }),
+    estimatedMaxCostUsd: t.float({
+      nullable: true,
+      description:
+        "Upper bound of the batch's cost in USD, known before it runs: `estimatedTokens` priced at the model's output price. Null when the configuration has no price for the model.",
+      resolve: (b, _args, ctx) => {
+        const price = priceOf(ctx, b);
+        return price ? estimatedMaxCost(price, b.estimatedTokens) : null;
+      },
+    }),
+    costUsd: t.float({
+      nullable: true,
+      description: "What the tokens reported so far cost in USD, at the configured price. Null when the configuration has no price for the model.",
+      resolve: (b, _args, ctx) => {
+        const price = priceOf(ctx, b);
+        return price ? usageCost(price, b.promptTokens, b.completionTokens) : null;
+      },
+    }),
     usage: t.field({
       type: UsageRef,
       description: 'Tokens the provider reported so far.',

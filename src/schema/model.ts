@@ -6,6 +6,16 @@ const ModelRef = builder.objectRef<ModelRoute>('Model').implement({
   fields: (t) => ({
     name: t.exposeString('model', { description: 'The model name, as request bodies give it.' }),
     provider: t.exposeString('provider', { description: 'The configured provider that serves it.' }),
+    inputPricePerMillion: t.float({
+      nullable: true,
+      description: 'USD per million input tokens, from the configuration (null when it has no price).',
+      resolve: (route) => route.price?.inputPerMillion ?? null,
+    }),
+    outputPricePerMillion: t.float({
+      nullable: true,
+      description: 'USD per million output tokens, from the configuration (null when it has no price).',
+      resolve: (route) => route.price?.outputPerMillion ?? null,
+    }),
   }),
 });
 

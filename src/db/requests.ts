@@ -55,14 +55,19 @@ export async function listPendingRequests(db: Db, batchId: string, page: IdPage 
  * the requests still pending and moves the batch then.
  */
 export async function storeEstimates(db: Db, estimates: ReadonlyArray<{ id: number; tokens: number }>, now: number): Promise<void> {
-  db.transaction((tx) => {
-    const update = tx
-      .update(requests)
-      .set({ status: RequestStatus.queued, estimatedTokens: param('tokens'), queuedAt: now })
-      .where(and(eq(requests.id, param('id')), eq(requests.status, RequestStatus.pending)))
-      .prepare();
-    for (const { id, tokens } of estimates) update.run({ id, tokens });
-  });
+  db.transaction((tx) => queueWithEstimates(tx, estimates, now));
+}
+
+type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
+
+/** pending -> queued for each request, with its estimate; inside the caller's transaction. */
+function queueWithEstimates(tx: Tx, estimates: ReadonlyArray<{ id: number; tokens: number }>, now: number): void {
+  const update = tx
+    .update(requests)
+    .set({ status: RequestStatus.queued, estimatedTokens: param('tokens'), queuedAt: now })
+    .where(and(eq(requests.id, param('id')), eq(requests.status, RequestStatus.pending)))
+    .prepare();
+  for (const { id, tokens } of estimates) update.run({ id, tokens });
 }
 
 /** validating -> in_progress, pending -> queued, with each request's estimate, in one transaction. */
@@ -73,12 +78,7 @@ export async function queueEstimatedRequests(
   now: number,
 ): Promise<void> {
   db.transaction((tx) => {
-    const update = tx
-      .update(requests)
-      .set({ status: RequestStatus.queued, estimatedTokens: param('tokens'), queuedAt: now })
-      .where(and(eq(requests.id, param('id')), eq(requests.status, RequestStatus.pending)))
-      .prepare();
-    for (const { id, tokens } of estimates) update.run({ id, tokens });
+    queueWithEstimates(tx, estimates, now);
     // The batch total is summed from the rows: earlier slices went in through `storeEstimates`,
     // and after `retryRequests` only the retried rows were counted again.
     // `startedAt` keeps the first start, so a retried batch still shows when it began.

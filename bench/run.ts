@@ -1,13 +1,17 @@
 /**
  * The benchmark suite: `npm run bench` (full) or `npm run bench -- --quick` (small, for CI).
- * Runs each case in turn, prints one table on stdout (progress goes to stderr), and writes
- * bench/results.json. Targets are printed beside the figures and never asserted: the exit code
- * is non-zero only when a case fails to run or finds a correctness problem.
+ * Runs each case in turn, prints one table on stdout (progress goes to stderr), and writes the
+ * results as JSON. Targets are printed beside the figures and never asserted: the exit code is
+ * non-zero only when a case fails to run or finds a correctness problem.
  *
  * Options: --quick; --runs N (runs per case where repeating is cheap; default 3, 1 in quick);
- * --only 1,4 (run some cases: the results then go to a file in the OS temp folder, so a partial
- * run never replaces the suite's bench/results.json); --cpu-prof-dir DIR (profile the server child processes of cases 1
- * and 5 into DIR; for the in-process cases run `node --cpu-prof dist/bench/run.js --only 3`).
+ * --only 1,4 (run some cases); --out FILE (where the JSON goes); --cpu-prof-dir DIR (profile the
+ * server child processes of cases 1 and 5 into DIR; for the in-process cases run
+ * `node --cpu-prof dist/bench/run.js --only 3`).
+ *
+ * Only a full run of every case writes bench/results.json, the figures the README quotes; a
+ * quick or partial run writes to the OS temp folder unless --out says otherwise, so trying
+ * something out never replaces them.
  */
 import { readFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
@@ -30,7 +34,7 @@ const cases: readonly BenchCase[] = [ingestCase, tokenPoolCase, engineOverheadCa
 
 const defaultRuns = { full: 3, quick: 1 } as const;
 const resultsFile = join(packageRoot, 'bench', 'results.json');
-const partialResultsFile = join(tmpdir(), 'sluice-bench-results.partial.json');
+const scratchResultsFile = join(tmpdir(), 'sluice-bench-results.json');
 
 function cpuModel(): string {
   try {
@@ -71,7 +75,13 @@ function machine(loadAtStart: number): Record<string, string | number> {
 
 async function main(): Promise<number> {
   const { values } = parseArgs({
-    options: { quick: { type: 'boolean', default: false }, runs: { type: 'string' }, only: { type: 'string' }, 'cpu-prof-dir': { type: 'string' } },
+    options: {
+      quick: { type: 'boolean', default: false },
+      runs: { type: 'string' },
+      only: { type: 'string' },
+      out: { type: 'string' },
+      'cpu-prof-dir': { type: 'string' },
+    },
   });
   const quick = values.quick ?? false;
   const runs = values.runs === undefined ? (quick ? defaultRuns.quick : defaultRuns.full) : Number(values.runs);
@@ -110,7 +120,7 @@ async function main(): Promise<number> {
   for (const error of errors) lines.push(`FAILED ${error.case}: ${error.message.split('\n')[0]}`);
   process.stdout.write(`${lines.join('\n')}\n`);
 
-  const file = only ? partialResultsFile : resultsFile;
+  const file = values.out !== undefined ? resolve(values.out) : quick || only ? scratchResultsFile : resultsFile;
   writeReport(
     file,
     toReport(results, {

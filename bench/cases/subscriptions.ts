@@ -101,8 +101,8 @@ async function runOnce(plan: (typeof plans)[keyof typeof plans], cpuProfileDir?:
       const p = data as Publish;
       published.set(keyOf(p), [...(published.get(keyOf(p)) ?? []), p.at]);
     });
-    // Every request in the lane (or done) before the pause: pausing while the engine is still
-    // enqueueing the batch leaves requests behind in the lane (reported to the engine's owners).
+    // Every request in the lane (or done) before the pause, so the case does not depend on
+    // pausing while the engine is still enqueueing (a race that once left requests in the lane).
     const running = server.child.call('awaitQueued', { expected: plan.requests, countFinished: true, timeoutMs: RUN_TIMEOUT_MS }, RUN_TIMEOUT_MS + 5_000);
     const { createBatch } = await postGraphQL<{ createBatch: { id: string } }>(server.url, createBatchBody(tinyChatBatch(plan.requests), 'bench-subscriptions'));
     const id = createBatch.id;

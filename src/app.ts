@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
+import { Checkpointer } from './db/checkpointer.js';
 import { closeDatabase, openDatabase, type Db } from './db/connection.js';
 import { Engine, type EngineOptions } from './engine/engine.js';
 import { uploadLimits } from './files/limits.js';
@@ -8,6 +9,8 @@ import { startServer, type SluiceServer } from './server.js';
 /** A running Sluice: database, engine and server, started in that order and stopped in reverse. */
 export interface App {
   db: Db;
+  /** WAL checkpoints off the event loop; none for an in-memory database. */
+  checkpointer: Checkpointer | undefined;
   engine: Engine;
   server: SluiceServer;
   stop(): Promise<void>;
@@ -19,6 +22,7 @@ export async function startApp(
   engineOptions: Partial<Omit<EngineOptions, 'db' | 'config' | 'logger'>> = {},
 ): Promise<App> {
   const db = openDatabase(config.dbFile);
+  const checkpointer = Checkpointer.start(db, config.dbFile, logger);
   const engine = new Engine({ db, config, logger, ...engineOptions });
   try {
     await engine.start();
@@ -26,17 +30,20 @@ export async function startApp(
     let stopping: Promise<void> | undefined;
     return {
       db,
+      checkpointer,
       engine,
       server,
       stop: () =>
         (stopping ??= (async () => {
           await server.close();
           await engine.stop();
+          await checkpointer?.stop();
           closeDatabase(db);
         })()),
     };
   } catch (error) {
     await engine.stop();
+    await checkpointer?.stop();
     closeDatabase(db);
     throw error;
   }

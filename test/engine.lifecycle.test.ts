@@ -112,6 +112,12 @@ describe('when a running batch is cancelled', () => {
     const batch = await waitForBatch(t, id);
     expect(batch.status).toBe('COMPLETED');
     expect(batch.requestCounts).toMatchObject({ total: 20, succeeded: 20 });
+    // The retried requests were counted again, and not twice into the batch's total.
+    const totals = t.app.db.$client
+      .prepare('select estimated_tokens as batch, (select sum(estimated_tokens) from requests where batch_id = batches.id) as requests from batches where id = ?')
+      .get(id) as { batch: number; requests: number };
+    expect(totals.batch).toBeGreaterThan(0);
+    expect(totals.batch).toBe(totals.requests);
     const after = requestsOf(batch);
     expect(after.map((r) => r.id)).toEqual(before.map((r) => r.id)); // in place: same requests, same ids
     const resent = new Set(fake.log.slice(sentBefore).map((e) => promptOf(e.body)));

@@ -1,9 +1,11 @@
+import { readdirSync, readFileSync } from 'node:fs';
 import { isMainThread, threadId as mainThreadId } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tokenWorkerFile } from '../src/paths.js';
 import { Endpoints } from '../src/engine/providers/provider.js';
 import type { CountChunk, CountResult } from '../src/engine/tokens/count-worker.js';
+import { BACKGROUND_NICE } from '../src/engine/tokens/background-priority.js';
 import type { EstimateInput } from '../src/engine/tokens/estimate.js';
 import { TokenCounter, estimateInline, tokenCounterDefaults } from '../src/engine/tokens/token-counter.js';
 
@@ -54,6 +56,18 @@ function variedBody(i: number): EstimateInput {
   }
 }
 
+/** Linux: each thread of this process (by kernel thread id) and its nice value, field 19 of its stat line. */
+function niceValuesByThread(): Map<number, number> {
+  const nice = new Map<number, number>();
+  for (const task of readdirSync('/proc/self/task')) {
+    const stat = readFileSync(`/proc/self/task/${task}/stat`, 'utf8');
+    // Fields after the parenthesised command name start at field 3 (state); nice is field 19.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    nice.set(Number(task), Number(fields[16]));
+  }
+  return nice;
+}
+
 const items = Array.from({ length: 300 }, (_, i) => variedBody(i));
 
 describe('when counting through the pool', () => {
@@ -88,6 +102,20 @@ describe('when counting through the pool', () => {
     expect(estimates.map((e) => e.maxOutputTokens)).toEqual(ordered.map((_, i) => i + 1));
   });
 
+  it('does count bodies stored as JSON text as it counts the same bodies as objects', async () => {
+    const chat = items.filter((item) => item.endpoint === Endpoints.chatCompletions);
+    expect(chat.length).toBeGreaterThan(50);
+    const stored = await counter.estimateStored(Endpoints.chatCompletions, chat.map((item) => JSON.stringify(item.body)));
+    expect(stored).toEqual(await estimateInline(chat));
+  });
+
+  it.runIf(process.platform === 'linux')('does run its threads at a lower CPU priority than the event loop', async () => {
+    await counter.estimate(items.slice(0, 10));
+    const nice = niceValuesByThread();
+    expect(nice.get(process.pid)).toBe(0);
+    expect([...nice.values()].filter((value) => value === BACKGROUND_NICE).length).toBeGreaterThanOrEqual(2);
+  });
+
   it('does return nothing for no items', async () => {
     await expect(counter.estimate([])).resolves.toEqual([]);
   });
@@ -108,7 +136,7 @@ describe('when the compiled worker runs in Piscina', () => {
     expect(isMainThread).toBe(true);
     expect(mainThreadId).toBe(0);
     const chunks = [0, 100, 200].map((start) => items.slice(start, start + 100));
-    const results = await Promise.all(chunks.map((chunk) => pool.run({ items: chunk })));
+    const results = await Promise.all(chunks.map((chunk) => pool.run({ kind: 'bodies', items: chunk })));
     const workerIds = new Set(pool.threads.map((worker) => worker.threadId));
     for (const result of results) {
       expect(result.threadId).not.toBe(0);

@@ -24,10 +24,10 @@ function slices<T>(items: readonly T[], size = ID_SLICE): T[][] {
   return out;
 }
 
+/** A request waiting for its token estimate, with its body as stored: JSON text, parsed where it is counted. */
 export interface PendingRequest {
   id: number;
-  endpoint: string;
-  body: Record<string, unknown>;
+  bodyJson: string;
 }
 
 /** One page of a keyset scan by request id: rows after `afterId`, at most `limit` of them. */
@@ -36,61 +36,46 @@ export interface IdPage {
   limit?: number;
 }
 
-/** Requests of a batch still waiting for their token estimate, in id order; all of them, or one page. */
+/**
+ * Requests of a batch still waiting for their token estimate, in id order; all of them, or one
+ * page. Bodies stay JSON text: the counting worker parses them, not the event loop.
+ */
 export async function listPendingRequests(db: Db, batchId: string, page: IdPage = {}): Promise<PendingRequest[]> {
   const query = db
-    .select({ id: requests.id, endpoint: batches.endpoint, body: requests.body })
+    .select({ id: requests.id, bodyJson: sql<string>`${requests.body}` })
     .from(requests)
-    .innerJoin(batches, eq(batches.id, requests.batchId))
     .where(and(eq(requests.batchId, batchId), eq(requests.status, RequestStatus.pending), gt(requests.id, page.afterId ?? 0)))
     .orderBy(asc(requests.id));
   return page.limit === undefined ? query.all() : query.limit(page.limit).all();
 }
 
 /**
- * pending -> queued with each request's estimate, for one slice of a batch, leaving the batch
- * `validating`: a large batch is stored in several short transactions so no single one holds
- * the event loop, then `queueEstimatedRequests` stores the last slice and moves the batch.
+ * pending -> queued with each request's estimate, for one page of a batch, adding them to the
+ * batch's total, and leaving the batch `validating`: a large batch is stored in several short
+ * transactions so no single one holds the event loop, then `startEstimatedBatch` moves it.
  * A crash in between is safe: the batch is still `validating`, so the next start estimates
  * the requests still pending and moves the batch then.
  */
-export async function storeEstimates(db: Db, estimates: ReadonlyArray<{ id: number; tokens: number }>, now: number): Promise<void> {
-  db.transaction((tx) => queueWithEstimates(tx, estimates, now));
+export async function storeEstimates(db: Db, batchId: string, estimates: ReadonlyArray<{ id: number; tokens: number }>, now: number): Promise<void> {
+  if (estimates.length === 0) return;
+  // Raw statements: Drizzle's per-run mapping doubled the cost of this, the hottest write of a large batch.
+  const update = db.$client.prepare(
+    `UPDATE requests SET status = '${RequestStatus.queued}', estimated_tokens = ?, queued_at = ? WHERE id = ? AND status = '${RequestStatus.pending}'`,
+  );
+  const addToTotal = db.$client.prepare('UPDATE batches SET estimated_tokens = estimated_tokens + ? WHERE id = ?');
+  db.$client.transaction(() => {
+    let stored = 0;
+    for (const { id, tokens } of estimates) if (update.run(tokens, now, id).changes > 0) stored += tokens;
+    addToTotal.run(stored, batchId);
+  })();
 }
 
-type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
-
-/** pending -> queued for each request, with its estimate; inside the caller's transaction. */
-function queueWithEstimates(tx: Tx, estimates: ReadonlyArray<{ id: number; tokens: number }>, now: number): void {
-  const update = tx
-    .update(requests)
-    .set({ status: RequestStatus.queued, estimatedTokens: param('tokens'), queuedAt: now })
-    .where(and(eq(requests.id, param('id')), eq(requests.status, RequestStatus.pending)))
-    .prepare();
-  for (const { id, tokens } of estimates) update.run({ id, tokens });
-}
-
-/** validating -> in_progress, pending -> queued, with each request's estimate, in one transaction. */
-export async function queueEstimatedRequests(
-  db: Db,
-  batchId: string,
-  estimates: ReadonlyArray<{ id: number; tokens: number }>,
-  now: number,
-): Promise<void> {
-  db.transaction((tx) => {
-    queueWithEstimates(tx, estimates, now);
-    // The batch total is summed from the rows: earlier slices went in through `storeEstimates`,
-    // and after `retryRequests` only the retried rows were counted again.
-    // `startedAt` keeps the first start, so a retried batch still shows when it began.
-    tx.update(batches)
-      .set({
-        status: BatchStatus.inProgress,
-        startedAt: sql`coalesce(${batches.startedAt}, ${now})`,
-        estimatedTokens: sql`(select coalesce(sum(${requests.estimatedTokens}), 0) from ${requests} where ${requests.batchId} = ${batchId})`,
-      })
-      .where(and(eq(batches.id, batchId), eq(batches.status, BatchStatus.validating)))
-      .run();
-  });
+/** validating -> in_progress once every estimate is stored; `startedAt` keeps the first start, so a retried batch still shows when it began. */
+export async function startEstimatedBatch(db: Db, batchId: string, now: number): Promise<void> {
+  db.update(batches)
+    .set({ status: BatchStatus.inProgress, startedAt: sql`coalesce(${batches.startedAt}, ${now})` })
+    .where(and(eq(batches.id, batchId), eq(batches.status, BatchStatus.validating)))
+    .run();
 }
 
 /** A queued request as a lane needs it: identity, cost, and when it may go. */
@@ -318,6 +303,11 @@ export async function retryRequests(
   return db.transaction((tx) => {
     const batch = tx.select({ status: batches.status }).from(batches).where(eq(batches.id, batchId)).get();
     if (!batch || !finishedBatchStatuses.includes(batch.status as BatchStatus)) return { kind: 'not_finished', status: batch?.status ?? 'unknown' };
+    const retriedTokens = tx
+      .select({ total: sql<number>`coalesce(sum(${requests.estimatedTokens}), 0)` })
+      .from(requests)
+      .where(and(eq(requests.batchId, batchId), inArray(requests.status, [...statuses])))
+      .get()!.total;
     const count = tx
       .update(requests)
       .set({ status: RequestStatus.pending, attempts: 0, notBefore: null, queuedAt: null, startedAt: null, finishedAt: null, latencyMs: null })
@@ -325,7 +315,8 @@ export async function retryRequests(
       .run().changes;
     if (count === 0) return { kind: 'nothing_to_retry' };
     tx.update(batches)
-      .set({ status: BatchStatus.validating, finishedAt: null, statusReason: null, expiresAt })
+      // The retried requests are counted again and added back (storeEstimates).
+      .set({ status: BatchStatus.validating, finishedAt: null, statusReason: null, expiresAt, estimatedTokens: sql`${batches.estimatedTokens} - ${retriedTokens}` })
       .where(eq(batches.id, batchId))
       .run();
     return { kind: 'retried', count };

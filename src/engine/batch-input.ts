@@ -6,11 +6,14 @@ import { isPriorityLevel } from './priority.js';
 import { valueAt } from '../value-at.js';
 
 /**
- * Validation of a submitted batch, all at once: every problem is reported with the request's
- * index and customId and the field's path, and a batch with any problem is rejected whole.
+ * Validation of a submitted batch. Every problem is reported with the request's index and
+ * customId and the field's path, and a batch with any problem is rejected whole. Requests are
+ * validated a slice at a time (`BatchValidator`), so a 50,000-request batch is checked, and
+ * stored, without holding the event loop or a second copy of every body.
  */
 
-export interface BatchInput {
+/** Everything of a batch but its requests. */
+export interface BatchSettings {
   tenant: string;
   name?: string | null;
   /** Default model of every request; requests may repeat it but not name another. */
@@ -21,12 +24,26 @@ export interface BatchInput {
   maxAttempts?: number | null;
   completionWindowMs?: number | null;
   metadata?: Record<string, string> | null;
-  requests: ReadonlyArray<{ customId: string; body: unknown }>;
+}
+
+export interface RequestInput {
+  customId: string;
+  body: unknown;
+}
+
+export interface BatchInput extends BatchSettings {
+  requests: readonly RequestInput[];
+}
+
+/** A valid request as it is stored: its body names the batch model. */
+export interface ValidRequest {
+  customId: string;
+  body: Record<string, unknown>;
 }
 
 export interface ValidBatch {
   route: ModelRoute;
-  requests: Array<{ customId: string; body: Record<string, unknown> }>;
+  requests: ValidRequest[];
 }
 
 const MAX_CUSTOM_ID_LENGTH = 512;
@@ -56,64 +73,133 @@ function problem(path: string, messageText: string, index?: number, customId?: s
   return { path, message: messageText, index, customId };
 }
 
+/** Validates a whole batch at once: `BatchValidator` over a single slice. */
 export function validateBatchInput(input: BatchInput, registry: ProviderRegistry, maxRequests: number): ValidBatch {
-  const problems: InputProblem[] = [];
-  if (!isPriorityLevel(input.priority)) problems.push(problem('priority', `unknown priority ${input.priority}`));
-  if (input.maxAttempts != null && !(Number.isInteger(input.maxAttempts) && input.maxAttempts >= 1 && input.maxAttempts <= 100)) {
-    problems.push(problem('maxAttempts', `must be a whole number from 1 to 100 (got ${input.maxAttempts})`));
-  }
-  if (input.requests.length === 0) problems.push(problem('requests', 'a batch needs at least one request'));
-  if (input.requests.length > maxRequests) {
-    problems.push(problem('requests', `${input.requests.length} requests is more than the maximum of ${maxRequests} per batch`));
-  }
-  if (problems.length > 0) throw badInput(problems);
+  const validator = new BatchValidator(input, registry, maxRequests);
+  const requests = validator.add(input.requests);
+  return { route: validator.finish(), requests };
+}
 
-  const firstModel = input.requests.map((r) => (r.body as { model?: unknown } | null)?.model).find((m) => typeof m === 'string');
-  const model = input.model ?? (firstModel as string | undefined);
-  let route: ModelRoute | undefined;
-  if (model === undefined) {
-    problems.push(problem('model', 'no model given: set the batch model or `model` in the request bodies'));
-  } else {
-    route = registry.resolve(model, input.provider ?? undefined);
-    if (!route) {
-      const where = input.provider ? `provider ${JSON.stringify(input.provider)}` : 'any configured provider';
-      if (input.provider && !registry.get(input.provider)) problems.push(problem('provider', `unknown provider ${JSON.stringify(input.provider)}`));
-      else problems.push(problem('model', `model ${JSON.stringify(model)} is not served by ${where}`));
+/**
+ * Validates a batch's requests slice by slice, in order, across slices: custom ids unique over
+ * the whole batch, one model, the request limit. `add` hands back the requests ready to store;
+ * `finish` after the last slice throws every problem found, or gives the batch's route.
+ */
+export class BatchValidator {
+  readonly #settings: BatchSettings;
+  readonly #registry: ProviderRegistry;
+  readonly #maxRequests: number;
+  readonly #bodySchema: z.ZodType;
+  readonly #problems: InputProblem[] = [];
+  readonly #seen = new Map<string, number>();
+  #count = 0;
+  /** The batch model: the settings' one, else the first `model` a body names. */
+  #model: string | undefined;
+  #route: ModelRoute | undefined;
+  /** Valid requests read before any body named the model; they take the model found later. */
+  #waiting: Array<{ index: number; request: ValidRequest }> = [];
+
+  /** Throws at once for settings that no request can fix (priority, attempts). */
+  constructor(settings: BatchSettings, registry: ProviderRegistry, maxRequests: number) {
+    this.#settings = settings;
+    this.#registry = registry;
+    this.#maxRequests = maxRequests;
+    this.#bodySchema = bodySchemas[settings.endpoint];
+    const problems: InputProblem[] = [];
+    if (!isPriorityLevel(settings.priority)) problems.push(problem('priority', `unknown priority ${settings.priority}`));
+    const { maxAttempts } = settings;
+    if (maxAttempts != null && !(Number.isInteger(maxAttempts) && maxAttempts >= 1 && maxAttempts <= 100)) {
+      problems.push(problem('maxAttempts', `must be a whole number from 1 to 100 (got ${maxAttempts})`));
     }
+    if (problems.length > 0) throw badInput(problems);
+    if (settings.model != null) this.#useModel(settings.model);
   }
 
-  const seen = new Map<string, number>();
-  const bodySchema = bodySchemas[input.endpoint];
-  const requests: ValidBatch['requests'] = [];
-  input.requests.forEach(({ customId, body }, index) => {
+  /** Where the batch runs, once its model is known and served; undefined before. */
+  get route(): ModelRoute | undefined {
+    return this.#route;
+  }
+
+  /**
+   * Validates the next requests. Returns those ready to store, in order: none once any problem
+   * has been found (the batch will be rejected), nor while no model is known yet.
+   */
+  add(requests: readonly RequestInput[]): ValidRequest[] {
+    const ready: ValidRequest[] = [];
+    for (const { customId, body } of requests) {
+      const index = this.#count++;
+      // Past the limit requests are only counted: the batch is refused for its size alone.
+      if (index >= this.#maxRequests) continue;
+      const request = this.#check(index, customId, body);
+      if (this.#model !== undefined && this.#waiting.length > 0) {
+        for (const waiting of this.#waiting) ready.push(this.#withModel(waiting.index, waiting.request, this.#model));
+        this.#waiting = [];
+      }
+      if (request === undefined) continue;
+      if (this.#model === undefined) this.#waiting.push({ index, request });
+      else ready.push(this.#withModel(index, request, this.#model));
+    }
+    if (this.#problems.length > 0) {
+      this.#waiting = [];
+      return [];
+    }
+    return ready;
+  }
+
+  /** After the last slice: the batch's route, or BAD_USER_INPUT with every problem found. */
+  finish(): ModelRoute {
+    if (this.#count === 0) throw badInput([problem('requests', 'a batch needs at least one request')]);
+    if (this.#count > this.#maxRequests) {
+      throw badInput([problem('requests', `${this.#count} requests is more than the maximum of ${this.#maxRequests} per batch`)]);
+    }
+    if (this.#model === undefined) this.#problems.unshift(problem('model', 'no model given: set the batch model or `model` in the request bodies'));
+    if (this.#problems.length > 0 || !this.#route) throw badInput(this.#problems);
+    return this.#route;
+  }
+
+  /** The request's own problems (id, body shape); the body as given when it has none. */
+  #check(index: number, customId: string, body: unknown): ValidRequest | undefined {
     const at = `requests[${index}]`;
+    const before = this.#problems.length;
     if (customId.length === 0 || customId.length > MAX_CUSTOM_ID_LENGTH) {
-      problems.push(problem(`${at}.customId`, `must be 1 to ${MAX_CUSTOM_ID_LENGTH} characters`, index, customId));
+      this.#problems.push(problem(`${at}.customId`, `must be 1 to ${MAX_CUSTOM_ID_LENGTH} characters`, index, customId));
     }
-    const first = seen.get(customId);
-    if (first !== undefined) problems.push(problem(`${at}.customId`, `duplicate customId ${JSON.stringify(customId)} (first at requests[${first}])`, index, customId));
-    else seen.set(customId, index);
+    const first = this.#seen.get(customId);
+    if (first !== undefined) this.#problems.push(problem(`${at}.customId`, `duplicate customId ${JSON.stringify(customId)} (first at requests[${first}])`, index, customId));
+    else this.#seen.set(customId, index);
 
     if (body === null || typeof body !== 'object' || Array.isArray(body)) {
-      problems.push(problem(`${at}.body`, 'must be a JSON object', index, customId));
-      return;
+      this.#problems.push(problem(`${at}.body`, 'must be a JSON object', index, customId));
+      return undefined;
     }
-    const parsed = bodySchema.safeParse(body);
+    const parsed = this.#bodySchema.safeParse(body);
     if (!parsed.success) {
       for (const issue of parsed.error.issues) {
         const field = issue.path.length > 0 ? `.${issue.path.join('.')}` : '';
         const missing = issue.code === 'invalid_type' && valueAt(body, issue.path) === undefined;
-        const text = missing ? 'is required' : issue.message;
-        problems.push(problem(`${at}.body${field}`, text, index, customId));
+        this.#problems.push(problem(`${at}.body${field}`, missing ? 'is required' : issue.message, index, customId));
       }
     }
     const record = body as Record<string, unknown>;
-    if (record.model !== undefined && model !== undefined && record.model !== model) {
-      problems.push(problem(`${at}.body.model`, `${JSON.stringify(record.model)} differs from the batch model ${JSON.stringify(model)}; one batch runs one model`, index, customId));
-    }
-    requests.push({ customId, body: { ...record, model } });
-  });
+    if (this.#model === undefined && typeof record.model === 'string') this.#useModel(record.model);
+    return this.#problems.length === before ? { customId, body: record } : undefined;
+  }
 
-  if (problems.length > 0 || !route) throw badInput(problems);
-  return { route, requests };
+  /** The request as stored, with the batch model; a body naming another model is a problem. */
+  #withModel(index: number, request: ValidRequest, model: string): ValidRequest {
+    const named = request.body.model;
+    if (named !== undefined && named !== model) {
+      this.#problems.push(problem(`requests[${index}].body.model`, `${JSON.stringify(named)} differs from the batch model ${JSON.stringify(model)}; one batch runs one model`, index, request.customId));
+    }
+    return { customId: request.customId, body: { ...request.body, model } };
+  }
+
+  #useModel(model: string): void {
+    this.#model = model;
+    const { provider } = this.#settings;
+    this.#route = this.#registry.resolve(model, provider ?? undefined);
+    if (this.#route) return;
+    if (provider && !this.#registry.get(provider)) this.#problems.push(problem('provider', `unknown provider ${JSON.stringify(provider)}`));
+    else this.#problems.push(problem('model', `model ${JSON.stringify(model)} is not served by ${provider ? `provider ${JSON.stringify(provider)}` : 'any configured provider'}`));
+  }
 }

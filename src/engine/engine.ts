@@ -1,14 +1,14 @@
 import type { Logger } from 'pino';
 import type { Config, LaneLimits } from '../config.js';
 import type { Db } from '../db/connection.js';
-import { countRequestsByStatus, deleteStagedBatches, getBatch, getBatchById, insertBatch, listOpenBatches, updateBatch, setBatchPriority as storeBatchPriority } from '../db/batches.js';
+import { countRequestsByStatus, deleteStagedBatches, getBatch, getBatchById, listOpenBatches, updateBatch, setBatchPriority as storeBatchPriority } from '../db/batches.js';
 import {
   claimRequests,
   listPendingRequests,
   listQueuedRequests,
-  queueEstimatedRequests,
   requeueInterruptedRequests,
   retryRequests,
+  startEstimatedBatch,
   storeEstimates,
   retryableStatuses,
   stopWaitingRequests,
@@ -18,7 +18,8 @@ import {
 } from '../db/requests.js';
 import type { BatchRow, StoredError } from '../db/schema.js';
 import { assertNever, BatchStatus, isFinalBatchStatus } from '../db/status.js';
-import { validateBatchInput, type BatchInput } from './batch-input.js';
+import { BatchValidator, type BatchInput, type BatchSettings } from './batch-input.js';
+import { BatchSubmission } from './batch-submission.js';
 import { conflict, notFound, badInput } from './errors.js';
 import { createEngineBus, type EngineBus } from './events.js';
 import { newBatchId } from './ids.js';
@@ -90,6 +91,15 @@ interface InFlight {
  * each, so the event loop turns between them even for a 50,000-request batch.
  */
 const ESTIMATE_PAGE_SIZE = 1_000;
+
+/** Pages counted in the pool at once while a batch is estimated: enough to keep every thread busy. */
+const ESTIMATE_READ_AHEAD = 4;
+
+/** A page's estimates, as stored: request id and admission cost in tokens. */
+type PageEstimates = Array<{ id: number; tokens: number }>;
+
+/** Requests of an inline batch validated and stored per slice (see BatchSubmission). */
+const SUBMIT_SLICE = 500;
 
 /** Lets the event loop run (I/O, timers) between slices of a long piece of work. */
 const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
@@ -212,29 +222,47 @@ export class Engine {
    * `validating`; token counting and queueing continue in the background.
    */
   async submitBatch(input: BatchInput): Promise<BatchRow> {
+    const { requests, ...settings } = input;
+    const submission = this.openSubmission(settings);
+    try {
+      for (let start = 0; start < requests.length; start += SUBMIT_SLICE) await submission.add(requests.slice(start, start + SUBMIT_SLICE));
+    } catch (error) {
+      await submission.discard();
+      throw error;
+    }
+    return submission.accept();
+  }
+
+  /**
+   * Opens a batch whose requests come in slices (a file as it is read): each slice is validated
+   * and stored as it is added, and `accept` submits the batch as `submitBatch` does. Settings
+   * that no request can fix (priority, attempts) throw here.
+   */
+  openSubmission(settings: BatchSettings): BatchSubmission {
     this.#assertRunning();
-    const valid = validateBatchInput(input, this.registry, this.#config.maxRequestsPerBatch);
+    const validator = new BatchValidator(settings, this.registry, this.#config.maxRequestsPerBatch);
     const now = Date.now();
     const id = newBatchId(now);
-    await insertBatch(
-      this.#db,
-      {
-        id,
-        tenant: input.tenant,
-        name: input.name ?? id,
-        provider: valid.route.provider,
-        model: valid.route.model,
-        endpoint: input.endpoint,
-        priority: input.priority,
-        maxAttempts: input.maxAttempts ?? this.#config.maxAttempts,
-        metadata: input.metadata ?? null,
-        createdAt: now,
-        expiresAt: now + (input.completionWindowMs ?? this.#config.completionWindowMs),
-      },
-      valid.requests,
-    );
+    const header = {
+      id,
+      tenant: settings.tenant,
+      name: settings.name ?? id,
+      endpoint: settings.endpoint,
+      priority: settings.priority,
+      maxAttempts: settings.maxAttempts ?? this.#config.maxAttempts,
+      metadata: settings.metadata ?? null,
+      createdAt: now,
+      expiresAt: now + (settings.completionWindowMs ?? this.#config.completionWindowMs),
+    };
+    return new BatchSubmission(this.#db, validator, header, {
+      assertAccepting: () => this.#assertRunning(),
+      accepted: (batchId) => this.#accepted(batchId),
+    });
+  }
+
+  async #accepted(id: string): Promise<BatchRow> {
     const row = (await getBatchById(this.#db, id))!;
-    const batch = this.#activate(row, valid.requests.length);
+    const batch = this.#activate(row, row.requestCount);
     void this.#publish(id, true);
     this.#background(this.#estimateOrFail(batch), `estimating batch ${id}`);
     return row;
@@ -400,43 +428,56 @@ export class Engine {
   }
 
   /**
-   * Counts a batch's pending requests in the pool, then queues them. SQLite work is synchronous,
-   * so reads and writes go in pages of ESTIMATE_PAGE_SIZE rows with the event loop turning in
-   * between: one transaction for 50,000 rows held the loop for about a second.
+   * Counts a batch's pending requests in the pool and stores their estimates, a page at a time,
+   * then queues them. Pages are read ahead while earlier ones are counted, so the pool stays
+   * busy; SQLite work is synchronous, so every read and write is one page with the event loop
+   * turning in between, and only the pages in flight are held in memory.
    */
   async #estimate(batch: ActiveBatch): Promise<void> {
-    const pending: PendingRequest[] = [];
-    for (;;) {
-      const page = await listPendingRequests(this.#db, batch.id, { afterId: pending.at(-1)?.id, limit: ESTIMATE_PAGE_SIZE });
-      for (const request of page) pending.push(request);
-      if (page.length < ESTIMATE_PAGE_SIZE) break;
-      await yieldToLoop();
-    }
-    const estimates = await this.#counter!.estimate(pending.map((r) => ({ endpoint: r.endpoint as Endpoint, body: r.body })));
-    if (batch.status !== BatchStatus.validating) return; // cancelled or expired while counting
-    const maxCost = batch.lane.maxCost;
-    const tooLarge = pending.flatMap((request, i) => (estimates[i]!.cost > maxCost ? [{ request, cost: estimates[i]!.cost }] : []));
-    if (tooLarge.length > 0) {
-      const first = tooLarge[0]!;
-      const reason = `${tooLarge.length} request(s) can never fit the lane ${batch.lane.key} (${maxCost} tokens/min); the first is request id ${first.request.id} at ${first.cost} tokens`;
-      await this.#failBatch(batch, { class: 'fatal', type: 'request_too_large', message: reason });
-      return;
-    }
+    const counting: Array<Promise<PageEstimates>> = [];
+    let afterId = 0;
+    let unread = true;
     const now = Date.now();
-    const costs = pending.map((request, i) => ({ id: request.id, tokens: estimates[i]!.cost }));
-    // All but the last slice leave the batch `validating`; the last one moves it (see storeEstimates).
-    let start = 0;
-    for (; start + ESTIMATE_PAGE_SIZE < costs.length; start += ESTIMATE_PAGE_SIZE) {
-      await storeEstimates(this.#db, costs.slice(start, start + ESTIMATE_PAGE_SIZE), now);
-      await yieldToLoop();
+    for (;;) {
+      while (unread && counting.length < ESTIMATE_READ_AHEAD) {
+        const page = await listPendingRequests(this.#db, batch.id, { afterId, limit: ESTIMATE_PAGE_SIZE });
+        unread = page.length === ESTIMATE_PAGE_SIZE;
+        if (page.length === 0) break;
+        afterId = page.at(-1)!.id;
+        const counted = this.#countPage(batch, page);
+        // Awaited in order below; a page given up on (batch cancelled) must not reject unheard.
+        counted.catch(() => {});
+        counting.push(counted);
+        await yieldToLoop();
+      }
+      const next = counting.shift();
+      if (!next) break;
+      const costs = await next;
       if (batch.status !== BatchStatus.validating) return; // cancelled or expired meanwhile
+      const tooLarge = costs.find((cost) => cost.tokens > batch.lane.maxCost);
+      if (tooLarge) {
+        const reason = `request id ${tooLarge.id} needs ${tooLarge.tokens} tokens, more than the lane ${batch.lane.key} allows in a minute (${batch.lane.maxCost}); it could never run`;
+        await this.#failBatch(batch, { class: 'fatal', type: 'request_too_large', message: reason });
+        return;
+      }
+      // The batch stays `validating` until every page is stored (see storeEstimates).
+      await storeEstimates(this.#db, batch.id, costs, now);
+      await yieldToLoop();
     }
-    await queueEstimatedRequests(this.#db, batch.id, costs.slice(start), now);
+    await startEstimatedBatch(this.#db, batch.id, now);
     batch.status = BatchStatus.inProgress;
     void this.#publish(batch.id, true);
     await this.#enqueueQueued(batch);
     // After a crash a batch can come back validating with nothing left to count or run.
     await this.#maybeFinish(batch);
+  }
+
+  async #countPage(batch: ActiveBatch, page: readonly PendingRequest[]): Promise<PageEstimates> {
+    const estimates = await this.#counter!.estimateStored(
+      batch.endpoint,
+      page.map((request) => request.bodyJson),
+    );
+    return page.map((request, i) => ({ id: request.id, tokens: estimates[i]!.cost }));
   }
 
   /** Counting that fails (a worker crash, say) fails the batch with the reason, instead of leaving it validating. */

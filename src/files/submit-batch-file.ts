@@ -1,5 +1,6 @@
 import type { BatchRow } from '../db/schema.js';
-import type { BatchInput } from '../engine/batch-input.js';
+import type { BatchSettings } from '../engine/batch-input.js';
+import type { BatchSubmission } from '../engine/batch-submission.js';
 import type { Engine } from '../engine/engine.js';
 import { badInput } from '../engine/errors.js';
 import type { Endpoint } from '../engine/providers/provider.js';
@@ -7,31 +8,42 @@ import { parseBatchFile } from './parse-batch-file.js';
 import type { NumberedLine } from './read-lines.js';
 
 /** How to run a batch file: everything of `createBatch` except the requests, which come from the file. */
-export type FileBatchSettings = Omit<BatchInput, 'requests' | 'endpoint'> & {
+export type FileBatchSettings = Omit<BatchSettings, 'endpoint'> & {
   /** The endpoint the caller declared (OpenAI's `endpoint`); the file's lines must be for it. */
   endpoint?: Endpoint;
 };
 
 /**
  * Parses and validates a batch file, then submits it as one batch: accepted whole, or rejected
- * with line-numbered errors and nothing stored. The parsed requests are the only copy held in
- * memory; the file's text streams past.
+ * with line-numbered errors and nothing stored. Lines stream into the engine's submission a
+ * slice at a time, so neither the file's text nor all its requests are ever held at once.
  */
 export async function submitBatchFile(engine: Engine, lines: AsyncIterable<NumberedLine>, settings: FileBatchSettings, maxLines: number): Promise<BatchRow> {
-  const requests: BatchInput['requests'][number][] = [];
-  const fileEndpoint = await parseBatchFile(lines, {
-    registry: engine.registry,
-    maxLines,
-    model: settings.model,
-    provider: settings.provider,
-    accept: (slice) => {
-      for (const { request } of slice) requests.push({ customId: request.customId, body: request.body });
-    },
-  });
-  const { endpoint, ...batch } = settings;
-  if (endpoint !== undefined && endpoint !== fileEndpoint) {
-    throw badInput([{ path: 'endpoint', message: `the file's requests are for ${fileEndpoint}, not ${endpoint}` }]);
+  const { endpoint: declared, ...batch } = settings;
+  let submission: BatchSubmission | undefined;
+  try {
+    await parseBatchFile(lines, {
+      registry: engine.registry,
+      maxLines,
+      model: settings.model,
+      provider: settings.provider,
+      accept: async (slice) => {
+        if (!submission) {
+          // Every line of a valid file has the first line's endpoint.
+          const endpoint = slice[0]!.request.endpoint;
+          if (declared !== undefined && declared !== endpoint) {
+            throw badInput([{ path: 'endpoint', message: `the file's requests are for ${endpoint}, not ${declared}` }]);
+          }
+          submission = engine.openSubmission({ ...batch, endpoint });
+        }
+        await submission.add(slice.map(({ request }) => ({ customId: request.customId, body: request.body })));
+      },
+    });
+    // The parser validated each body with the engine's rules; only batch settings can fail here.
+    if (!submission) throw new Error('a file without problems has request lines');
+    return await submission.accept();
+  } catch (error) {
+    await submission?.discard();
+    throw error;
   }
-  // The engine validates again; with the bodies already checked only batch settings can fail here.
-  return engine.submitBatch({ ...batch, endpoint: fileEndpoint, requests });
 }

@@ -6,12 +6,21 @@
 import { threadId } from 'node:worker_threads';
 import { get_encoding, type Tiktoken, type TiktokenEncoding } from 'tiktoken';
 import { approximateCount, approximation, encodingForModel, type TokenEncoding } from './encoding.js';
+import type { Endpoint } from '../providers/provider.js';
 import { estimateRequest, type CountTokens, type Estimate, type EstimateInput } from './estimate.js';
+import { lowerThisThreadPriority } from './background-priority.js';
 
-/** One task: hundreds of requests, never one task per request (messaging costs more than counting one). */
-export interface CountChunk {
-  items: readonly EstimateInput[];
-}
+// Counting is background work: the event loop must keep its core (see background-priority.ts).
+lowerThisThreadPriority();
+
+/**
+ * One task: hundreds of requests, never one task per request (messaging costs more than
+ * counting one). Bodies come as objects, or as the JSON text stored in SQLite: parsing that
+ * here keeps it off the event loop, and a string crosses threads far cheaper than an object.
+ */
+export type CountChunk =
+  | { kind: 'bodies'; items: readonly EstimateInput[] }
+  | { kind: 'stored'; endpoint: Endpoint; bodies: readonly string[] };
 
 export interface CountResult {
   /** One estimate per item, in the items' order. */
@@ -83,10 +92,15 @@ function counterFor(model: string): CountTokens {
   return counter;
 }
 
+function estimateOne(item: EstimateInput): Estimate {
+  const model = typeof item.body.model === 'string' ? item.body.model : '';
+  return estimateRequest(item, counterFor(model));
+}
+
 export default async function countChunk(chunk: CountChunk): Promise<CountResult> {
-  const estimates = chunk.items.map((item) => {
-    const model = typeof item.body.model === 'string' ? item.body.model : '';
-    return estimateRequest(item, counterFor(model));
-  });
+  const estimates =
+    chunk.kind === 'bodies'
+      ? chunk.items.map(estimateOne)
+      : chunk.bodies.map((json) => estimateOne({ endpoint: chunk.endpoint, body: JSON.parse(json) as Record<string, unknown> }));
   return { estimates, threadId };
 }

@@ -7,6 +7,7 @@ import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
 import { tokenWorkerFile } from '../../paths.js';
 import type { CountChunk, CountResult } from './count-worker.js';
+import type { Endpoint } from '../providers/provider.js';
 import type { Estimate, EstimateInput } from './estimate.js';
 
 /**
@@ -71,10 +72,19 @@ export class TokenCounter {
 
   /** One estimate per item, in the items' order; chunks run concurrently across the pool. */
   async estimate(items: readonly EstimateInput[]): Promise<Estimate[]> {
+    return this.#inChunks(items, (slice) => ({ kind: 'bodies', items: slice }));
+  }
+
+  /** The same for bodies as stored (JSON text) for one endpoint: parsed in the workers. */
+  async estimateStored(endpoint: Endpoint, bodies: readonly string[]): Promise<Estimate[]> {
+    return this.#inChunks(bodies, (slice) => ({ kind: 'stored', endpoint, bodies: slice }));
+  }
+
+  async #inChunks<T>(items: readonly T[], chunkOf: (slice: readonly T[]) => CountChunk): Promise<Estimate[]> {
     const chunks: Promise<CountResult>[] = [];
     for (let start = 0; start < items.length; start += this.chunkSize) {
       chunks.push(
-        this.pool.run({ items: items.slice(start, start + this.chunkSize) }).then((result) => {
+        this.pool.run(chunkOf(items.slice(start, start + this.chunkSize))).then((result) => {
           this.#tasks++;
           this.#items += result.estimates.length;
           this.#threadIds.add(result.threadId);
@@ -109,5 +119,5 @@ export class TokenCounter {
  */
 export async function estimateInline(items: readonly EstimateInput[]): Promise<Estimate[]> {
   const { default: countChunk } = await import('./count-worker.js');
-  return (await countChunk({ items })).estimates;
+  return (await countChunk({ kind: 'bodies', items })).estimates;
 }

@@ -1,0 +1,69 @@
+import { StagedBatch, type NewBatch } from '../db/batches.js';
+import type { Db } from '../db/connection.js';
+import type { BatchRow } from '../db/schema.js';
+import type { BatchValidator, RequestInput } from './batch-input.js';
+
+/** What the engine does around a submission: refuse it when stopping, take it on once accepted. */
+export interface SubmissionHooks {
+  /** Throws when the batch may no longer be accepted (the engine is stopping). */
+  assertAccepting(): void;
+  /** Runs the accepted batch; resolves to its row. */
+  accepted(batchId: string): Promise<BatchRow>;
+}
+
+/**
+ * One batch being submitted. Its requests arrive in slices (an inline list cut up, or a file as
+ * it is read) and are validated and written as they come, behind an invisible staged row; the
+ * batch is then accepted whole, or discarded with nothing left behind. So neither the event
+ * loop nor memory has to hold a whole 50,000-request batch at once.
+ */
+export class BatchSubmission {
+  readonly #db: Db;
+  readonly #validator: BatchValidator;
+  /** The batch row but where it runs, which the requests decide when the settings name no model. */
+  readonly #header: Omit<NewBatch, 'provider' | 'model'>;
+  readonly #hooks: SubmissionHooks;
+  #staged: StagedBatch | undefined;
+
+  constructor(db: Db, validator: BatchValidator, header: Omit<NewBatch, 'provider' | 'model'>, hooks: SubmissionHooks) {
+    this.#db = db;
+    this.#validator = validator;
+    this.#header = header;
+    this.#hooks = hooks;
+  }
+
+  /** Validates and writes the next requests; call one slice at a time, in order. */
+  async add(requests: readonly RequestInput[]): Promise<void> {
+    const ready = this.#validator.add(requests);
+    if (ready.length === 0) return;
+    this.#staged ??= await this.#open();
+    await this.#staged.append(ready);
+  }
+
+  /** After the last slice: accepts the batch whole, or throws BAD_USER_INPUT and discards it. */
+  async accept(): Promise<BatchRow> {
+    try {
+      this.#validator.finish();
+      this.#hooks.assertAccepting();
+    } catch (error) {
+      await this.discard();
+      throw error;
+    }
+    if (!this.#staged) throw new Error('a valid batch has requests written');
+    await this.#staged.accept();
+    return this.#hooks.accepted(this.#staged.id);
+  }
+
+  /** Removes whatever was written: for a caller whose own source failed (a bad line, a closed upload). */
+  async discard(): Promise<void> {
+    await this.#staged?.discard();
+    this.#staged = undefined;
+  }
+
+  #open(): Promise<StagedBatch> {
+    // Requests are only ready once the batch model is known and served.
+    const route = this.#validator.route;
+    if (!route) throw new Error('requests were ready before the batch had a route');
+    return StagedBatch.open(this.#db, { ...this.#header, provider: route.provider, model: route.model });
+  }
+}

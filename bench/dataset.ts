@@ -115,3 +115,9 @@ export const createBatchMutation = `mutation Create($input: CreateBatchInput!) {
 export function createBatchBody(requests: readonly BenchRequest[], name: string): string {
   return JSON.stringify({ query: createBatchMutation, variables: { input: { name, model: benchModel, requests } } });
 }
+
+/** The same requests as an OpenAI batch input file: one JSONL line each, as `createBatchFromFile` and `/v1/files` take it. */
+export function batchFileText(requests: readonly BenchRequest[]): string {
+  const lines = requests.map(({ customId, body }) => JSON.stringify({ custom_id: customId, method: 'POST', url: '/v1/chat/completions', body }));
+  return `${lines.join('\n')}\n`;
+}

@@ -11,15 +11,31 @@ export async function postGraphQL<T>(baseUrl: string, body: string): Promise<T> 
     headers: { 'content-type': 'application/json', accept: 'application/json' },
     body,
   });
-  const text = await response.text();
+  return dataOf<T>(response.status, await response.text());
+}
+
+/**
+ * `createBatchFromFile` as a GraphQL multipart request (the spec's operations / map / file
+ * parts), the way upload-capable clients send it; throws on HTTP or GraphQL errors.
+ */
+export async function uploadBatchFile<T>(baseUrl: string, mutation: string, fileText: string, input: Record<string, unknown>): Promise<T> {
+  const form = new FormData();
+  form.set('operations', JSON.stringify({ query: mutation, variables: { file: null, input } }));
+  form.set('map', JSON.stringify({ 0: ['variables.file'] }));
+  form.set('0', new Blob([fileText], { type: 'application/jsonl' }), 'batch.jsonl');
+  const response = await fetch(`${baseUrl}${graphqlPath}`, { method: 'POST', body: form });
+  return dataOf<T>(response.status, await response.text());
+}
+
+function dataOf<T>(status: number, text: string): T {
   let result: { data?: T; errors?: unknown[] };
   try {
     result = JSON.parse(text) as typeof result;
   } catch {
-    throw new Error(`GraphQL answered HTTP ${response.status} with non-JSON: ${text.slice(0, 200)}`);
+    throw new Error(`GraphQL answered HTTP ${status} with non-JSON: ${text.slice(0, 200)}`);
   }
   if (result.errors) throw new Error(`GraphQL errors: ${JSON.stringify(result.errors).slice(0, 1000)}`);
-  if (!result.data) throw new Error(`GraphQL answered HTTP ${response.status} without data`);
+  if (!result.data) throw new Error(`GraphQL answered HTTP ${status} without data`);
   return result.data;
 }
 

@@ -22,11 +22,14 @@ export async function startApp(
   engineOptions: Partial<Omit<EngineOptions, 'db' | 'config' | 'logger'>> = {},
 ): Promise<App> {
   const db = openDatabase(config.dbFile);
-  const checkpointer = Checkpointer.start(db, config.dbFile, logger);
-  const engine = new Engine({ db, config, logger, ...engineOptions });
+  let checkpointer: Checkpointer | undefined;
+  let engine: Engine | undefined;
   try {
+    checkpointer = Checkpointer.start(db, config.dbFile, logger);
+    engine = new Engine({ db, config, logger, ...engineOptions });
     await engine.start();
     const server = await startServer({ engine, db, logger, host: config.host, port: config.port, uploads: uploadLimits(config) });
+    const started = { checkpointer, engine };
     let stopping: Promise<void> | undefined;
     return {
       db,
@@ -36,13 +39,13 @@ export async function startApp(
       stop: () =>
         (stopping ??= (async () => {
           await server.close();
-          await engine.stop();
-          await checkpointer?.stop();
+          await started.engine.stop();
+          await started.checkpointer?.stop();
           closeDatabase(db);
         })()),
     };
   } catch (error) {
-    await engine.stop();
+    await engine?.stop();
     await checkpointer?.stop();
     closeDatabase(db);
     throw error;

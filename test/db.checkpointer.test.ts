@@ -48,9 +48,7 @@ describe('the checkpoint thread', () => {
     for (let slice = 0; slice < 10; slice++) fill(); // about 5 MB, past SQLite's 1,000-page automatic checkpoint
 
     await until(() => checkpointer!.stats().checkpoints > 0);
-    const stats = checkpointer!.stats();
-    expect(stats.running).toBe(true);
-    expect(stats.threadId).toBeGreaterThan(0);
+    expect(checkpointer!.stats().running).toBe(true);
     // The rows reached the database file itself, not only the log.
     await until(() => statSync(file).size > 4 * MB);
   });

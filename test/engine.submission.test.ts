@@ -46,6 +46,9 @@ describe('when a large batch is submitted inline', () => {
       .prepare(`select json_extract(body, '$.model') as model, count(*) as n from requests where batch_id = ? group by 1`)
       .all(createBatch.id);
     expect(models).toEqual([{ model: 'gpt-4o-mini', n: 1_200 }]);
+    // Requests held back until the model was known keep their place in the batch.
+    const order = t.app.db.$client.prepare('select custom_id from requests where batch_id = ? order by position').pluck().all(createBatch.id);
+    expect(order).toEqual(requests.map((r) => r.customId));
     await waitForBatch(t, createBatch.id, ['IN_PROGRESS']);
     await t.gqlOk(`mutation($id: ID!) { cancelBatch(id: $id) { id } }`, { id: createBatch.id });
   });
@@ -73,6 +76,23 @@ describe('when a large batch is submitted inline', () => {
     expect(batch.requestCounts).toMatchObject({ total: 1_500, succeeded: 0, failed: 1_500 });
     const { batch: reason } = await t.gqlOk(`query($id: ID!) { batch(id: $id) { statusReason } }`, { id: createBatch.id });
     expect(reason.statusReason).toMatch(/needs \d+ tokens, more than the lane simulated\/gpt-4o-mini allows in a minute \(2000\); it could never run/);
+  });
+});
+
+describe('when a large file names its model only late', () => {
+  it('takes the model from the first line that names it, as an inline batch does', async () => {
+    const lines = Array.from({ length: 1_500 }, (_, i) => {
+      const line = openaiLine(i);
+      const { model: _model, ...body } = line.body as Record<string, unknown>;
+      return { ...line, body: i === 1_100 ? line.body : { ...body, max_tokens: 5 } };
+    });
+    const result = await uploadBatchFile(t, jsonl(lines));
+    expect(result.body.errors).toBeUndefined();
+    const id = result.body.data.createBatchFromFile.id as string;
+    const models = t.app.db.$client.prepare(`select json_extract(body, '$.model') as model, count(*) as n from requests where batch_id = ? group by 1`).all(id);
+    expect(models).toEqual([{ model: 'gpt-4o-mini', n: 1_500 }]);
+    await waitForBatch(t, id, ['IN_PROGRESS', 'COMPLETED']);
+    await t.gql(`mutation($id: ID!) { cancelBatch(id: $id) { id } }`, { id });
   });
 });
 

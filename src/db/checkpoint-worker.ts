@@ -4,12 +4,11 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
-import { lowerThisThreadPriority } from '../engine/tokens/background-priority.js';
+import { lowerThisThreadPriority } from '../thread-priority.js';
 
 export interface CheckpointWorkerData {
   file: string;
   intervalMs: number;
-  busyTimeoutMs: number;
 }
 
 /** Sent to the main thread after a checkpoint that copied something new. */
@@ -21,11 +20,10 @@ export interface CheckpointReport {
 
 const port = parentPort;
 if (!port) throw new Error('checkpoint-worker runs as a worker thread');
-const { file, intervalMs, busyTimeoutMs } = workerData as CheckpointWorkerData;
+const { file, intervalMs } = workerData as CheckpointWorkerData;
 lowerThisThreadPriority();
 
 const db = new Database(file, { fileMustExist: true });
-db.pragma(`busy_timeout = ${busyTimeoutMs}`);
 
 let last: CheckpointReport = { walFrames: 0, checkpointedFrames: 0 };
 // PASSIVE never waits for the writer or readers: it copies what it can now, and the WAL starts

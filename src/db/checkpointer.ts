@@ -10,14 +10,11 @@ const SQLITE_AUTOCHECKPOINT_PAGES = 1_000;
 export const checkpointerDefaults = {
   /** How often the thread checkpoints; a few MB of WAL at most between two during a large ingest. */
   intervalMs: 200,
-  busyTimeoutMs: 5_000,
 } as const;
 
 export interface CheckpointerStats {
-  /** Checkpoints that copied new frames into the database file. */
+  /** Checkpoints the thread ran that copied new frames into the database file. */
   checkpoints: number;
-  /** The thread that runs them (never 0, the main thread). */
-  threadId: number;
   /** False once the thread failed and the main connection checkpoints by itself again. */
   running: boolean;
 }
@@ -40,9 +37,9 @@ export class Checkpointer {
   private constructor(db: Db, file: string, logger: Logger, intervalMs: number) {
     this.#db = db;
     this.#log = logger.child({ module: 'checkpointer' });
-    db.$client.pragma('wal_autocheckpoint = 0');
-    const workerData: CheckpointWorkerData = { file, intervalMs, busyTimeoutMs: checkpointerDefaults.busyTimeoutMs };
+    const workerData: CheckpointWorkerData = { file, intervalMs };
     this.#worker = new Worker(checkpointWorkerFile, { workerData });
+    db.$client.pragma('wal_autocheckpoint = 0');
     this.#worker.unref();
     this.#worker.on('message', (report: CheckpointReport) => {
       this.#checkpoints++;
@@ -61,7 +58,7 @@ export class Checkpointer {
   }
 
   stats(): CheckpointerStats {
-    return { checkpoints: this.#checkpoints, threadId: this.#worker.threadId, running: this.#state === 'running' };
+    return { checkpoints: this.#checkpoints, running: this.#state === 'running' };
   }
 
   /** Stops the thread; call before the main connection closes (its close then checkpoints what is left). */

@@ -310,7 +310,8 @@ export async function retryRequests(
       .get()!.total;
     const count = tx
       .update(requests)
-      .set({ status: RequestStatus.pending, attempts: 0, notBefore: null, queuedAt: null, startedAt: null, finishedAt: null, latencyMs: null })
+      // The estimate goes too: the request is counted again, and an estimate left behind would be taken out of the total twice.
+      .set({ status: RequestStatus.pending, attempts: 0, notBefore: null, queuedAt: null, startedAt: null, finishedAt: null, latencyMs: null, estimatedTokens: null })
       .where(and(eq(requests.batchId, batchId), inArray(requests.status, [...statuses])))
       .run().changes;
     if (count === 0) return { kind: 'nothing_to_retry' };

@@ -1,7 +1,7 @@
 /**
  * The batch and request lifecycles. The store writes these transitions; the engine decides them.
  *
- * Batch (before it is accepted, its row is `staged` and invisible; see `insertBatch`):
+ * Batch (before it is accepted, its row is `staged` and invisible; see `StagedBatch`):
  *   validating  -> in_progress   requests counted and queued
  *   validating  -> failed        counting failed (the batch was accepted, so it is kept and shown)
  *   in_progress -> paused        pauseBatch: queued work leaves the lanes, in-flight work finishes

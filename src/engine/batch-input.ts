@@ -41,11 +41,6 @@ export interface ValidRequest {
   body: Record<string, unknown>;
 }
 
-export interface ValidBatch {
-  route: ModelRoute;
-  requests: ValidRequest[];
-}
-
 const MAX_CUSTOM_ID_LENGTH = 512;
 
 const positiveInt = z.number().int().positive();
@@ -73,12 +68,8 @@ function problem(path: string, messageText: string, index?: number, customId?: s
   return { path, message: messageText, index, customId };
 }
 
-/** Validates a whole batch at once: `BatchValidator` over a single slice. */
-export function validateBatchInput(input: BatchInput, registry: ProviderRegistry, maxRequests: number): ValidBatch {
-  const validator = new BatchValidator(input, registry, maxRequests);
-  const requests = validator.add(input.requests);
-  return { route: validator.finish(), requests };
-}
+/** The batch names no model, and no request body does either. */
+export const noModelProblem: InputProblem = problem('model', 'no model given: set the batch model or `model` in the request bodies');
 
 /**
  * Validates a batch's requests slice by slice, in order, across slices: custom ids unique over
@@ -120,6 +111,16 @@ export class BatchValidator {
     return this.#route;
   }
 
+  /** The batch model, once the settings or a body named it. */
+  get model(): string | undefined {
+    return this.#model;
+  }
+
+  /** The problems found so far, in the order found; `add` only ever appends to them. */
+  get problems(): readonly InputProblem[] {
+    return this.#problems;
+  }
+
   /**
    * Validates the next requests. Returns those ready to store, in order: none once any problem
    * has been found (the batch will be rejected), nor while no model is known yet.
@@ -152,7 +153,7 @@ export class BatchValidator {
     if (this.#count > this.#maxRequests) {
       throw badInput([problem('requests', `${this.#count} requests is more than the maximum of ${this.#maxRequests} per batch`)]);
     }
-    if (this.#model === undefined) this.#problems.unshift(problem('model', 'no model given: set the batch model or `model` in the request bodies'));
+    if (this.#model === undefined) this.#problems.unshift(noModelProblem);
     if (this.#problems.length > 0 || !this.#route) throw badInput(this.#problems);
     return this.#route;
   }

@@ -464,6 +464,7 @@ export class Engine {
       await storeEstimates(this.#db, batch.id, costs, now);
       await yieldToLoop();
     }
+    if (batch.status !== BatchStatus.validating) return; // cancelled or expired during the last store
     await startEstimatedBatch(this.#db, batch.id, now);
     batch.status = BatchStatus.inProgress;
     void this.#publish(batch.id, true);

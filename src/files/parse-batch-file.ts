@@ -1,6 +1,6 @@
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
-import { validateBatchInput } from '../engine/batch-input.js';
-import { isSluiceError, type InputProblem } from '../engine/errors.js';
+import { BatchValidator, noModelProblem } from '../engine/batch-input.js';
+import type { InputProblem } from '../engine/errors.js';
 import { Priority } from '../engine/priority.js';
 import type { Endpoint } from '../engine/providers/provider.js';
 import type { ProviderRegistry } from '../engine/providers/registry.js';
@@ -50,10 +50,12 @@ class BatchFileParser {
   readonly #seen = new Map<string, number>();
   #format: { format: BatchFileFormat; line: number } | undefined;
   #endpoint: { endpoint: Endpoint; line: number } | undefined;
-  /** The first `model` of any body: what the engine takes as the batch model when none is given. */
-  #fileModel: string | undefined;
   #requestLines = 0;
   #slice: AcceptedLine[] = [];
+  /** The engine's validation, over every body of the file; made with the first slice (it needs the endpoint). */
+  #validator: BatchValidator | undefined;
+  /** Requests handed to the validator so far: the index its problems give is this plus the index in the slice. */
+  #validated = 0;
 
   constructor(options: ParseOptions) {
     this.#options = options;
@@ -73,6 +75,7 @@ class BatchFileParser {
 
   async finish(): Promise<Endpoint> {
     await this.#flush();
+    if (this.#validator && this.#validator.model === undefined) this.#problems.addOnce(noModelProblem);
     const { maxLines } = this.#options;
     if (this.#requestLines === 0) this.#problems.add({ path: 'file', message: 'the file is empty: it has no request lines' });
     if (this.#requestLines > maxLines) {
@@ -130,37 +133,33 @@ class BatchFileParser {
       return undefined;
     }
     this.#seen.set(request.customId, line);
-    if (typeof request.body.model === 'string') this.#fileModel ??= request.body.model;
     return request;
   }
 
-  /** Validates the bodies of a slice with the engine's rules, mapping its request indexes back to lines. */
+  /**
+   * Validates the bodies of a slice with the engine's rules, across the whole file (one model,
+   * found in whichever line first names it), mapping request indexes back to lines.
+   */
   async #flush(): Promise<void> {
     const slice = this.#slice;
     if (slice.length === 0) return;
     this.#slice = [];
-    try {
-      validateBatchInput(
-        {
-          tenant: '',
-          priority: Priority.normal,
-          endpoint: slice[0]!.request.endpoint,
-          model: this.#options.model ?? this.#fileModel,
-          provider: this.#options.provider,
-          requests: slice.map(({ request }) => ({ customId: request.customId, body: request.body })),
-        },
-        this.#options.registry,
-        Number.POSITIVE_INFINITY,
-      );
-    } catch (error) {
-      if (!isSluiceError(error)) throw error;
-      for (const problem of error.problems) this.#addEngineProblem(problem, slice);
-    }
+    const { model, provider, registry } = this.#options;
+    this.#validator ??= new BatchValidator(
+      { tenant: '', priority: Priority.normal, endpoint: slice[0]!.request.endpoint, model, provider },
+      registry,
+      Number.POSITIVE_INFINITY,
+    );
+    const known = this.#validator.problems.length;
+    const offset = this.#validated;
+    this.#validator.add(slice.map(({ request }) => ({ customId: request.customId, body: request.body })));
+    this.#validated += slice.length;
+    for (const problem of this.#validator.problems.slice(known)) this.#addEngineProblem(problem, slice, offset);
     if (this.#problems.count === 0) await this.#options.accept(slice);
   }
 
-  #addEngineProblem(problem: InputProblem, slice: readonly AcceptedLine[]): void {
-    const accepted = problem.index === undefined ? undefined : slice[problem.index];
+  #addEngineProblem(problem: InputProblem, slice: readonly AcceptedLine[], offset: number): void {
+    const accepted = problem.index === undefined ? undefined : slice[problem.index - offset];
     if (!accepted) {
       // About the batch (its model, its provider): reported once, not once per slice.
       this.#problems.addOnce({ path: problem.path, message: problem.message });

@@ -8,9 +8,9 @@ import { get_encoding, type Tiktoken, type TiktokenEncoding } from 'tiktoken';
 import { approximateCount, approximation, encodingForModel, type TokenEncoding } from './encoding.js';
 import type { Endpoint } from '../providers/provider.js';
 import { estimateRequest, type CountTokens, type Estimate, type EstimateInput } from './estimate.js';
-import { lowerThisThreadPriority } from './background-priority.js';
+import { lowerThisThreadPriority } from '../../thread-priority.js';
 
-// Counting is background work: the event loop must keep its core (see background-priority.ts).
+// Counting is background work: the event loop must keep its core (see thread-priority.ts).
 lowerThisThreadPriority();
 
 /**

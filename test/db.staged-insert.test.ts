@@ -31,6 +31,20 @@ describe('when a crash interrupts the insert of a large batch', () => {
     expect(rows).toEqual({ b: 0, r: 0 });
   });
 
+  it('removes an upload a crash interrupted, and keeps complete ones', async () => {
+    const client = t.app.db.$client;
+    const insertFile = client.prepare(`insert into files (id, tenant, filename, purpose, bytes, status, created_at) values (?, 'default', 'batch.jsonl', 'batch', 10, ?, 1)`);
+    insertFile.run('file-halfwritten', 'uploaded');
+    insertFile.run('file-complete', 'processed');
+    const insertLine = client.prepare(`insert into file_lines (file_id, line, text) values (?, ?, '{}')`);
+    for (let line = 1; line <= 1_500; line++) insertLine.run('file-halfwritten', line);
+    insertLine.run('file-complete', 1);
+
+    await t.restart();
+    const rows = t.app.db.$client.prepare(`select id, (select count(*) from file_lines where file_id = files.id) as lines from files order by id`).all();
+    expect(rows).toEqual([{ id: 'file-complete', lines: 1 }]);
+  });
+
   it('accepts a batch larger than one insert slice whole', async () => {
     const { createBatch } = await t.gqlOk(`mutation($input: CreateBatchInput!) { createBatch(input: $input) { id requestCounts { total pending } } }`, {
       input: { model: 'gpt-4o-mini', requests: chatRequests(4_500) },

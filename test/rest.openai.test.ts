@@ -151,6 +151,37 @@ describe('when batches are listed', () => {
   });
 });
 
+describe('when files are listed and deleted', () => {
+  it('lists uploads newest first, or oldest first, paging with after through the auto-paginating iterator', async () => {
+    const ours = [await upload(openaiFile(1)), await upload(openaiFile(2)), await upload(openaiFile(3))].map((f) => f.id);
+    const newestFirst: string[] = [];
+    for await (const file of client.files.list({ limit: 2 })) newestFirst.push(file.id);
+    expect(newestFirst.filter((id) => ours.includes(id))).toEqual([...ours].reverse());
+    expect(new Set(newestFirst).size).toBe(newestFirst.length);
+    const oldestFirst = await client.files.list({ order: 'asc', limit: 100 });
+    expect(oldestFirst.data.map((f) => f.id).filter((id) => ours.includes(id))).toEqual(ours);
+    expect((await client.files.list({ purpose: 'fine-tune' })).data).toEqual([]);
+  });
+
+  it('deletes an uploaded file, while the batch made from it keeps its requests and results', async () => {
+    const file = await upload(openaiFile(3));
+    const created = await client.batches.create({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
+    const done = await pollUntilDone(created.id);
+    expect(done.status).toBe('completed');
+
+    expect(await client.files.delete(file.id)).toEqual({ id: file.id, object: 'file', deleted: true });
+    await expect(client.files.retrieve(file.id)).rejects.toMatchObject({ status: 404 });
+    await expect(client.files.delete(file.id)).rejects.toMatchObject({ status: 404 });
+    const lines = app.app.db.$client.prepare('select count(*) as n from file_lines where file_id = ?').get(file.id) as { n: number };
+    expect(lines.n).toBe(0);
+    expect((await client.files.list({ limit: 10_000 })).data.map((f) => f.id)).not.toContain(file.id);
+
+    const output = parseJsonl(await (await client.files.content(done.output_file_id!)).text());
+    expect(output.map((line) => line.custom_id)).toEqual(['req-0', 'req-1', 'req-2']);
+    await expect(client.files.delete(done.output_file_id!)).rejects.toMatchObject({ status: 400, message: expect.stringContaining('goes with the batch') });
+  });
+});
+
 describe('when a call is wrong', () => {
   it('answers in OpenAI error shape, with status and message', async () => {
     await expect(client.batches.retrieve('batch_missing')).rejects.toMatchObject({ status: 404, type: 'invalid_request_error', message: expect.stringContaining('batch_missing') });

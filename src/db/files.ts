@@ -1,4 +1,4 @@
-import { and, asc, eq, gt, inArray } from 'drizzle-orm';
+import { and, asc, desc, eq, gt, inArray, lt } from 'drizzle-orm';
 import type { Db } from './connection.js';
 import { batchInputFiles, fileLines, files, requests, type FileRow } from './schema.js';
 
@@ -37,9 +37,40 @@ export async function markFileProcessed(db: Db, id: string): Promise<void> {
   db.update(files).set({ status: FileStatus.processed }).where(eq(files.id, id)).run();
 }
 
-/** Removes a rejected upload and its lines. */
+/** Lines deleted per statement when a file goes: a 50,000-line file is not one long hold of the event loop. */
+const DELETE_SLICE = 1_000;
+
+/** Removes a file (a rejected upload, or one its owner deletes) and its lines, a slice at a time. */
 export async function deleteFile(db: Db, id: string): Promise<void> {
+  const deleteLines = db.$client.prepare('DELETE FROM file_lines WHERE rowid IN (SELECT rowid FROM file_lines WHERE file_id = ? LIMIT ?)');
+  while (deleteLines.run(id, DELETE_SLICE).changes > 0) await new Promise((resolve) => setImmediate(resolve));
   db.delete(files).where(eq(files.id, id)).run();
+}
+
+/** Start-up: removes uploads a crash interrupted (never `processed`, so never shown or usable). */
+export async function deleteUnfinishedUploads(db: Db): Promise<number> {
+  return db.delete(files).where(eq(files.status, FileStatus.uploaded)).run().changes;
+}
+
+export interface FilePageArgs {
+  tenant: string;
+  /** Keyset cursor: a file id, exclusive. Ids sort by creation time. */
+  after?: string;
+  limit: number;
+  order: 'asc' | 'desc';
+}
+
+/** A tenant's complete uploads, newest first unless `order` is `asc`. */
+export async function listFiles(db: Db, args: FilePageArgs): Promise<FileRow[]> {
+  const conditions = [eq(files.tenant, args.tenant), eq(files.status, FileStatus.processed)];
+  if (args.after !== undefined) conditions.push(args.order === 'asc' ? gt(files.id, args.after) : lt(files.id, args.after));
+  return db
+    .select()
+    .from(files)
+    .where(and(...conditions))
+    .orderBy(args.order === 'asc' ? asc(files.id) : desc(files.id))
+    .limit(args.limit)
+    .all();
 }
 
 export async function getFile(db: Db, tenant: string, id: string): Promise<FileRow | undefined> {

@@ -40,7 +40,7 @@ export interface RestCall {
 export type Api = 'openai' | 'anthropic';
 
 export interface Route {
-  method: 'GET' | 'POST';
+  method: 'GET' | 'POST' | 'DELETE';
   path: RegExp;
   api: Api;
   handle(call: RestCall): Promise<void>;

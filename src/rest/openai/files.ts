@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { getBatch } from '../../db/batches.js';
 import type { Db } from '../../db/connection.js';
-import { FileStatus, getFile, listFileLines, listRequestInputs } from '../../db/files.js';
+import { deleteFile, FileStatus, getFile, listFileLines, listFiles, listRequestInputs } from '../../db/files.js';
 import type { BatchRow } from '../../db/schema.js';
 import { notFound } from '../../engine/errors.js';
 import { Endpoints } from '../../engine/providers/provider.js';
@@ -10,7 +10,7 @@ import { ResultsFormat, ResultsSelection } from '../../files/result-lines.js';
 import { resultsJsonl } from '../../files/results-stream.js';
 import { storeUploadedFile } from '../../files/store-upload.js';
 import type { NumberedLine, StreamableFile } from '../../files/read-lines.js';
-import { limitedBody, parseWith, RestError, sendJson, sendJsonl } from '../http.js';
+import { limitedBody, parseWith, queryOf, RestError, sendJson, sendJsonl } from '../http.js';
 import type { RestCall, Route } from '../router.js';
 import { openaiFile, parseVirtualFileId, VirtualFileKind, type OpenAIFileSource } from './objects.js';
 
@@ -46,6 +46,31 @@ async function upload({ req, res, tenant, deps }: RestCall): Promise<void> {
   if (file.size > maxFileBytes) throw new RestError(413, `the file is ${file.size} bytes, more than the limit of ${maxFileBytes} bytes`, 'file');
   const row = await storeUploadedFile(deps.db, deps.engine.registry, file, { tenant, purpose: 'batch', maxLines });
   sendJson(res, 200, openaiFile(row));
+}
+
+/** OpenAI's list parameters; `purpose` is accepted for the SDK's sake, and every stored file is for batches. */
+const listSchema = z.object({
+  after: z.string().min(1).optional(),
+  limit: z.coerce.number().int().min(1).max(10_000).default(10_000),
+  order: z.enum(['asc', 'desc']).default('desc'),
+  purpose: z.string().optional(),
+});
+
+/** The tenant's uploaded files, newest first by default, paged by `after` and `limit`. */
+async function list({ res, url, tenant, deps }: RestCall): Promise<void> {
+  const { after, limit, order, purpose } = parseWith(listSchema, queryOf(url), 'query');
+  const rows = purpose !== undefined && purpose !== 'batch' ? [] : await listFiles(deps.db, { tenant, after, limit: limit + 1, order });
+  const page = rows.slice(0, limit);
+  sendJson(res, 200, { object: 'list', data: page.map(openaiFile), first_id: page[0]?.id ?? null, last_id: page.at(-1)?.id ?? null, has_more: rows.length > limit });
+}
+
+/** Deletes an uploaded file and its lines; batches created from it keep their requests and results. */
+async function remove({ res, params: [id = ''], tenant, deps }: RestCall): Promise<void> {
+  if (parseVirtualFileId(id)) throw new RestError(400, `${id} is made from a batch's results and goes with the batch; it cannot be deleted on its own`);
+  const file = await getFile(deps.db, tenant, id);
+  if (file?.status !== FileStatus.processed) throw notFound('file', id);
+  await deleteFile(deps.db, file.id);
+  sendJson(res, 200, { id: file.id, object: 'file', deleted: true });
 }
 
 async function retrieve({ res, params: [id = ''], tenant, deps }: RestCall): Promise<void> {
@@ -146,6 +171,8 @@ async function* inputContent(db: Db, batch: BatchRow): AsyncGenerator<string> {
 
 export const openaiFileRoutes: Route[] = [
   { method: 'POST', path: /^\/v1\/files$/, api: 'openai', handle: upload },
+  { method: 'GET', path: /^\/v1\/files$/, api: 'openai', handle: list },
+  { method: 'DELETE', path: /^\/v1\/files\/([^/]+)$/, api: 'openai', handle: remove },
   { method: 'GET', path: /^\/v1\/files\/([^/]+)$/, api: 'openai', handle: retrieve },
   { method: 'GET', path: /^\/v1\/files\/([^/]+)\/content$/, api: 'openai', handle: content },
 ];

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { Config } from './config.js';
 import { Checkpointer } from './db/checkpointer.js';
 import { closeDatabase, openDatabase, type Db } from './db/connection.js';
-import { deleteUnfinishedUploads } from './db/files.js';
+import { deleteUnfinishedFiles } from './db/files.js';
 import { Engine, type EngineOptions } from './engine/engine.js';
 import { uploadLimits } from './files/limits.js';
 import { startServer, type SluiceServer } from './server.js';
@@ -26,8 +26,8 @@ export async function startApp(
   let checkpointer: Checkpointer | undefined;
   let engine: Engine | undefined;
   try {
-    const unfinished = await deleteUnfinishedUploads(db);
-    if (unfinished > 0) logger.warn({ files: unfinished }, 'removed uploads a crash interrupted (never complete, never usable)');
+    const unfinished = await deleteUnfinishedFiles(db);
+    if (unfinished > 0) logger.warn({ files: unfinished }, 'removed files whose upload or deletion a crash interrupted');
     checkpointer = Checkpointer.start(db, config.dbFile, logger);
     engine = new Engine({ db, config, logger, ...engineOptions });
     await engine.start();

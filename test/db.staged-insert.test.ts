@@ -31,10 +31,11 @@ describe('when a crash interrupts the insert of a large batch', () => {
     expect(rows).toEqual({ b: 0, r: 0 });
   });
 
-  it('removes an upload a crash interrupted, and keeps complete ones', async () => {
+  it('removes an upload or a deletion a crash interrupted, and keeps complete files', async () => {
     const client = t.app.db.$client;
     const insertFile = client.prepare(`insert into files (id, tenant, filename, purpose, bytes, status, created_at) values (?, 'default', 'batch.jsonl', 'batch', 10, ?, 1)`);
     insertFile.run('file-halfwritten', 'uploaded');
+    insertFile.run('file-halfdeleted', 'deleting');
     insertFile.run('file-complete', 'processed');
     const insertLine = client.prepare(`insert into file_lines (file_id, line, text) values (?, ?, '{}')`);
     for (let line = 1; line <= 1_500; line++) insertLine.run('file-halfwritten', line);

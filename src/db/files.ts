@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, gt, inArray, lt } from 'drizzle-orm';
+import { and, asc, desc, eq, gt, inArray, lt, ne } from 'drizzle-orm';
 import type { Db } from './connection.js';
 import { batchInputFiles, fileLines, files, requests, type FileRow } from './schema.js';
 
@@ -8,7 +8,7 @@ import { batchInputFiles, fileLines, files, requests, type FileRow } from './sch
  * never held whole; its row says `uploaded` until the last slice is in, then `processed`.
  */
 
-export const FileStatus = { uploaded: 'uploaded', processed: 'processed' } as const;
+export const FileStatus = { uploaded: 'uploaded', processed: 'processed', deleting: 'deleting' } as const;
 export type FileStatus = (typeof FileStatus)[keyof typeof FileStatus];
 
 export type NewFile = Omit<FileRow, 'status'>;
@@ -40,16 +40,27 @@ export async function markFileProcessed(db: Db, id: string): Promise<void> {
 /** Lines deleted per statement when a file goes: a 50,000-line file is not one long hold of the event loop. */
 const DELETE_SLICE = 1_000;
 
-/** Removes a file (a rejected upload, or one its owner deletes) and its lines, a slice at a time. */
+/**
+ * Removes a file (a rejected upload, or one its owner deletes) and its lines, a slice at a time.
+ * The file is marked `deleting` first, in one statement: a reader that was part-way through its
+ * lines (a batch being created from it) then sees that it lost some, rather than taking the rest
+ * for the whole file (`isFileComplete`).
+ */
 export async function deleteFile(db: Db, id: string): Promise<void> {
+  db.update(files).set({ status: FileStatus.deleting }).where(eq(files.id, id)).run();
   const deleteLines = db.$client.prepare('DELETE FROM file_lines WHERE rowid IN (SELECT rowid FROM file_lines WHERE file_id = ? LIMIT ?)');
   while (deleteLines.run(id, DELETE_SLICE).changes > 0) await new Promise((resolve) => setImmediate(resolve));
   db.delete(files).where(eq(files.id, id)).run();
 }
 
-/** Start-up: removes uploads a crash interrupted (never `processed`, so never shown or usable). */
-export async function deleteUnfinishedUploads(db: Db): Promise<number> {
-  return db.delete(files).where(eq(files.status, FileStatus.uploaded)).run().changes;
+/** Start-up: removes uploads and deletions a crash interrupted (never or no longer `processed`, so not shown or usable). */
+export async function deleteUnfinishedFiles(db: Db): Promise<number> {
+  return db.delete(files).where(ne(files.status, FileStatus.processed)).run().changes;
+}
+
+/** Whether a file is still whole and usable: read after its lines, it says that none went missing meanwhile. */
+export async function isFileComplete(db: Db, id: string): Promise<boolean> {
+  return db.select({ status: files.status }).from(files).where(eq(files.id, id)).get()?.status === FileStatus.processed;
 }
 
 export interface FilePageArgs {

@@ -87,7 +87,8 @@ export type RequestRow = typeof requests.$inferSelect;
 /**
  * Batch files uploaded through the OpenAI-compatible `POST /v1/files`, kept so a batch can be
  * created from them later and their content read back. Status `uploaded` while the lines are
- * being written (in slices, so a 200 MB file is never held twice); `processed` once complete.
+ * being written (in slices, so a 200 MB file is never held twice); `processed` once complete;
+ * `deleting` while its lines are deleted (see `deleteFile`).
  */
 export const files = sqliteTable(
   'files',

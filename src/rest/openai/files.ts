@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { getBatch } from '../../db/batches.js';
 import type { Db } from '../../db/connection.js';
-import { deleteFile, FileStatus, getFile, listFileLines, listFiles, listRequestInputs } from '../../db/files.js';
+import { deleteFile, FileStatus, getFile, isFileComplete, listFileLines, listFiles, listRequestInputs } from '../../db/files.js';
 import type { BatchRow } from '../../db/schema.js';
 import { notFound } from '../../engine/errors.js';
 import { Endpoints } from '../../engine/providers/provider.js';
@@ -130,15 +130,20 @@ function virtualContent(db: Db, batch: BatchRow, kind: VirtualFileKind): AsyncIt
   }
 }
 
-/** An uploaded file's lines as stored (blank lines dropped, line ends normalised to `\n`). */
+/**
+ * An uploaded file's lines as stored (blank lines dropped, line ends normalised to `\n`); throws
+ * NOT_FOUND after the last line if the file was deleted while it was read.
+ */
 export async function* storedLines(db: Db, fileId: string): AsyncGenerator<NumberedLine> {
   let after = 0;
   for (;;) {
     const page = await listFileLines(db, fileId, after, CONTENT_PAGE_ROWS);
     yield* page;
-    if (page.length < CONTENT_PAGE_ROWS) return;
+    if (page.length < CONTENT_PAGE_ROWS) break;
     after = page.at(-1)!.line;
   }
+  // Deleted while it was read: the lines read are not the whole file.
+  if (!(await isFileComplete(db, fileId))) throw notFound('file', fileId);
 }
 
 async function* uploadedContent(db: Db, fileId: string): AsyncGenerator<string> {

@@ -158,8 +158,11 @@ describe('when files are listed and deleted', () => {
     for await (const file of client.files.list({ limit: 2 })) newestFirst.push(file.id);
     expect(newestFirst.filter((id) => ours.includes(id))).toEqual([...ours].reverse());
     expect(new Set(newestFirst).size).toBe(newestFirst.length);
-    const oldestFirst = await client.files.list({ order: 'asc', limit: 100 });
-    expect(oldestFirst.data.map((f) => f.id).filter((id) => ours.includes(id))).toEqual(ours);
+    const oldestFirst: string[] = [];
+    for await (const file of client.files.list({ order: 'asc', limit: 2 })) oldestFirst.push(file.id);
+    expect(oldestFirst.filter((id) => ours.includes(id))).toEqual(ours);
+    expect(new Set(oldestFirst).size).toBe(oldestFirst.length);
+    expect(oldestFirst).toEqual([...newestFirst].reverse());
     expect((await client.files.list({ purpose: 'fine-tune' })).data).toEqual([]);
   });
 

@@ -46,7 +46,7 @@ async function create({ req, res, tenant, deps }: RestCall): Promise<void> {
   const body = parseWith(createSchema, await readJson(req, CREATE_BODY_LIMIT_BYTES), 'body');
   const { priority, provider } = sluiceOptions(req);
   const file = await getFile(deps.db, tenant, body.input_file_id);
-  if (!file) throw new RestError(404, `file ${JSON.stringify(body.input_file_id)} not found`, 'input_file_id');
+  if (!file || file.status === FileStatus.deleting) throw new RestError(404, `file ${JSON.stringify(body.input_file_id)} not found`, 'input_file_id');
   if (file.status !== FileStatus.processed) throw new RestError(409, `file ${file.id} is still being uploaded`, 'input_file_id');
   const batch = await submitBatchFile(
     deps.engine,

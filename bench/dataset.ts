@@ -4,6 +4,7 @@
  * message of about 10 to 60 tokens; the rest carry no system prompt and a longer user message.
  * About 200 prompt tokens a request on average (the exact figure is measured and reported).
  */
+import { seededRandom } from '../src/seeded-random.js';
 
 /** The model every benchmark batch names; it uses o200k_base, tiktoken's newest encoding. */
 export const benchModel = 'gpt-4o-mini';
@@ -51,18 +52,6 @@ export const sharedSystemPrompt = [
   'Write a one-sentence summary in plain English, without personal data such as names, e-mail addresses or phone numbers.',
   'Answer with a single JSON object with the keys category, orders, amounts, dates, sentiment, urgency, summary and language, and nothing else.',
 ].join(' ');
-
-/** mulberry32: a tiny seeded generator, so the batch is the same on every run and machine. */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function sentenceWords(random: () => number, count: number): string {
   const words: string[] = [];

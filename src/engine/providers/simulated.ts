@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { SimulatedFaults } from '../../config.js';
 import type { Provider, ProviderFailure, ProviderOutcome, ProviderRequest, SendOptions } from './provider.js';
+import { seededRandom } from '../../seeded-random.js';
 
 /**
  * The built-in provider: no keys, no network. Answers are deterministic (derived from a hash
@@ -55,7 +56,7 @@ export function createSimulatedProvider(options: SimulatedOptions): Provider {
 
 /** One draw per attempt from a seeded sequence, mapped onto the configured shares. */
 function faultSequence(faults: SimulatedFaults): () => ProviderFailure | undefined {
-  const random = mulberry32(faults.seed);
+  const random = seededRandom(faults.seed);
   return () => {
     const draw = random();
     if (draw < faults.rate429) {
@@ -68,18 +69,6 @@ function faultSequence(faults: SimulatedFaults): () => ProviderFailure | undefin
       return { class: 'fatal', status: 400, type: 'invalid_request_error', message: 'Simulated invalid request (faults.rate400).' };
     }
     return undefined;
-  };
-}
-
-/** Mulberry32: a tiny, well-distributed 32-bit PRNG; enough for choosing faults, and seedable. */
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
   };
 }
 

@@ -1,0 +1,14 @@
+/**
+ * Mulberry32: a tiny, well-distributed 32-bit generator. Seeded, so what it chooses (the
+ * simulator's faults, the benchmark's batch) is the same on every run and machine.
+ */
+export function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+  };
+}

@@ -53,7 +53,11 @@ export interface BenchChild<Ready = unknown> {
 }
 
 /** Forks a compiled child module and waits for its `ready` message. */
-export async function forkChild<Ready>(moduleFile: string, env: Record<string, string> = {}, execArgv: string[] = []): Promise<BenchChild<Ready>> {
+export async function forkChild<Ready>(
+  moduleFile: string,
+  env: Record<string, string> = {},
+  execArgv: string[] = [],
+): Promise<BenchChild<Ready>> {
   // The child's stdout (a server's log lines) goes to our stderr, so stdout holds only the table.
   const child = fork(moduleFile, [], { env: { ...process.env, ...env }, execArgv, stdio: ['ignore', 2, 2, 'ipc'] });
   trackChild(child);
@@ -62,7 +66,10 @@ export async function forkChild<Ready>(moduleFile: string, env: Record<string, s
   let nextId = 1;
 
   const ready = await new Promise<Ready>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${moduleFile}: not ready within ${DEFAULT_READY_TIMEOUT_MS} ms`)), DEFAULT_READY_TIMEOUT_MS);
+    const timer = setTimeout(
+      () => reject(new Error(`${moduleFile}: not ready within ${DEFAULT_READY_TIMEOUT_MS} ms`)),
+      DEFAULT_READY_TIMEOUT_MS,
+    );
     child.on('message', (message: ChildMessage) => {
       if (message.type === 'ready') {
         clearTimeout(timer);
@@ -113,6 +120,8 @@ export async function forkChild<Ready>(moduleFile: string, env: Record<string, s
 
 // --- the child's side ------------------------------------------------------------------------
 
+// Each handler names its own parameter type; the child calls it with what the parent sent.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type Handlers = Record<string, (params: any) => unknown>;
 
 function send(message: ChildMessage): void {
@@ -133,7 +142,8 @@ export function serveParent(handlers: Handlers, readyData: unknown): void {
       })
       .then(
         (result) => send({ type: 'reply', id: message.id, result }),
-        (error: unknown) => send({ type: 'reply', id: message.id, error: error instanceof Error ? (error.stack ?? error.message) : String(error) }),
+        (error: unknown) =>
+          send({ type: 'reply', id: message.id, error: error instanceof Error ? (error.stack ?? error.message) : String(error) }),
       );
   });
   send({ type: 'ready', data: readyData });

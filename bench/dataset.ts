@@ -92,7 +92,11 @@ export function chatBatch(n: number, seed: number = datasetDefaults.seed): Bench
 export function tinyChatBatch(n: number, maxTokens = 16): BenchRequest[] {
   return Array.from({ length: n }, (_, i) => ({
     customId: `tiny-${i}`,
-    body: { model: benchModel, messages: [{ role: 'user' as const, content: `Question ${i}: what is ${i} + ${i}?` }], max_tokens: maxTokens },
+    body: {
+      model: benchModel,
+      messages: [{ role: 'user' as const, content: `Question ${i}: what is ${i} + ${i}?` }],
+      max_tokens: maxTokens,
+    },
   }));
 }
 
@@ -107,6 +111,8 @@ export function createBatchBody(requests: readonly BenchRequest[], name: string)
 
 /** The same requests as an OpenAI batch input file: one JSONL line each, as `createBatchFromFile` and `/v1/files` take it. */
 export function batchFileText(requests: readonly BenchRequest[]): string {
-  const lines = requests.map(({ customId, body }) => JSON.stringify({ custom_id: customId, method: 'POST', url: '/v1/chat/completions', body }));
+  const lines = requests.map(({ customId, body }) =>
+    JSON.stringify({ custom_id: customId, method: 'POST', url: '/v1/chat/completions', body }),
+  );
   return `${lines.join('\n')}\n`;
 }

@@ -19,9 +19,16 @@ const lines = [
 ];
 for (const result of report.cases) {
   result.metrics.forEach((metric, i) => {
-    const target = metric.target ? `${metric.target.op === '<=' ? '≤' : '≥'} ${formatNumber(metric.target.value, metric.digits)} ${metric.status === 'met' ? '✓ met' : metric.status}` : '';
-    const spread = metric.values.length > 1 ? `${formatNumber(metric.min, metric.digits)}–${formatNumber(metric.max, metric.digits)} (${metric.spreadOf ?? `${metric.values.length} runs`})` : '';
-    lines.push(`| ${i === 0 ? `${result.id} ${result.title}` : ''} | ${escape(metric.label)} | ${formatNumber(metric.median, metric.digits)} ${metric.unit} | ${spread} | ${target} |`);
+    const target = metric.target
+      ? `${metric.target.op === '<=' ? '≤' : '≥'} ${formatNumber(metric.target.value, metric.digits)} ${metric.status === 'met' ? '✓ met' : metric.status}`
+      : '';
+    const spread =
+      metric.values.length > 1
+        ? `${formatNumber(metric.min, metric.digits)}–${formatNumber(metric.max, metric.digits)} (${metric.spreadOf ?? `${metric.values.length} runs`})`
+        : '';
+    lines.push(
+      `| ${i === 0 ? `${result.id} ${result.title}` : ''} | ${escape(metric.label)} | ${formatNumber(metric.median, metric.digits)} ${metric.unit} | ${spread} | ${target} |`,
+    );
   });
 }
 for (const error of report.errors) lines.push('', `Failed: ${error.case}: ${error.message.split('\n')[0]}`);

@@ -30,7 +30,15 @@ import { tokenPoolCase } from './cases/token-pool.js';
 import { renderTable, toReport, writeReport, type CaseResult } from './report.js';
 import { bytesPerMB } from './stats.js';
 
-const cases: readonly BenchCase[] = [ingestCase, tokenPoolCase, engineOverheadCase, rateLimitCase, subscriptionsCase, recoveryCase, adaptiveCase];
+const cases: readonly BenchCase[] = [
+  ingestCase,
+  tokenPoolCase,
+  engineOverheadCase,
+  rateLimitCase,
+  subscriptionsCase,
+  recoveryCase,
+  adaptiveCase,
+];
 
 const defaultRuns = { full: 3, quick: 1 } as const;
 const resultsFile = join(packageRoot, 'bench', 'results.json');
@@ -115,7 +123,11 @@ async function main(): Promise<number> {
     `revision ${info.revision}; load average ${info.loadAverageAtStart} at start, ${info.loadAverageAtEnd} at end`;
   const lines = [header, '', renderTable(results, quick), ''];
   for (const result of results) {
-    lines.push(`${result.id} ${result.title}:`, ...result.method.map((line) => `  - ${line}`), ...result.notes.map((line) => `  ! ${line}`));
+    lines.push(
+      `${result.id} ${result.title}:`,
+      ...result.method.map((line) => `  - ${line}`),
+      ...result.notes.map((line) => `  ! ${line}`),
+    );
   }
   for (const error of errors) lines.push(`FAILED ${error.case}: ${error.message.split('\n')[0]}`);
   process.stdout.write(`${lines.join('\n')}\n`);

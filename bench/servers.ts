@@ -31,7 +31,10 @@ export interface SluiceChild {
  * base. With `cpuProfileDir`, the child runs under --cpu-prof and `close` lets it exit on its
  * own so that V8 writes the profile; otherwise `close` kills it.
  */
-export async function startSluiceChild(config: Omit<ConfigInput, 'dbFile' | 'host' | 'port'>, cpuProfileDir?: string): Promise<SluiceChild> {
+export async function startSluiceChild(
+  config: Omit<ConfigInput, 'dbFile' | 'host' | 'port'>,
+  cpuProfileDir?: string,
+): Promise<SluiceChild> {
   const dir = makeTempDir('server');
   try {
     const full: ConfigInput = { logLevel: 'warn', ...config, dbFile: dir.file('sluice.db'), host: '127.0.0.1', port: 0 };

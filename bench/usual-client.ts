@@ -48,10 +48,14 @@ export async function runUsualClient(options: UsualClientOptions): Promise<Usual
   const sleep = (ms: number) =>
     new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, ms);
-      stop.signal.addEventListener('abort', () => {
-        clearTimeout(timer);
-        resolve();
-      }, { once: true });
+      stop.signal.addEventListener(
+        'abort',
+        () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        { once: true },
+      );
     });
 
   async function worker(): Promise<void> {
@@ -61,7 +65,12 @@ export async function runUsualClient(options: UsualClientOptions): Promise<Usual
         if (stop.signal.aborted) return;
         let status: number;
         try {
-          const response = await fetch(options.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body, signal: stop.signal });
+          const response = await fetch(options.url, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body,
+            signal: stop.signal,
+          });
           await response.arrayBuffer();
           status = response.status;
         } catch {

@@ -173,14 +173,12 @@ const envVariableName = z
   .regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'must be the NAME of an environment variable (e.g. OPENAI_API_KEY), not the key itself');
 
 /** http(s) only, and no `user:password@`: credentials belong in the variable `apiKeyEnv` names. */
-const baseUrl = z
-  .url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' })
-  .refine((url) => {
-    // zod runs refinements even after the format check failed; that case is reported already.
-    if (!URL.canParse(url)) return true;
-    const parsed = new URL(url);
-    return parsed.username === '' && parsed.password === '';
-  }, 'must not contain credentials: put the key in the environment variable named by apiKeyEnv');
+const baseUrl = z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }).refine((url) => {
+  // zod runs refinements even after the format check failed; that case is reported already.
+  if (!URL.canParse(url)) return true;
+  const parsed = new URL(url);
+  return parsed.username === '' && parsed.password === '';
+}, 'must not contain credentials: put the key in the environment variable named by apiKeyEnv');
 
 const httpProviderFields = {
   ...providerCommon,
@@ -285,7 +283,10 @@ export function parseConfig(input: unknown, options: ParseOptions = {}): Config 
 function issueMessage(issue: z.core.$ZodIssue): string {
   if (issue.code === 'unrecognized_keys') {
     const secretLike = issue.keys.filter((key) => /key|secret|token|password/i.test(key) && key !== 'apiKeyEnv');
-    const hint = secretLike.length > 0 ? '; keys are never read from the file: put the key in an environment variable and name that variable in apiKeyEnv' : '';
+    const hint =
+      secretLike.length > 0
+        ? '; keys are never read from the file: put the key in an environment variable and name that variable in apiKeyEnv'
+        : '';
     return `${issue.message}${hint}`;
   }
   return issue.message;
@@ -304,12 +305,20 @@ function crossChecks(config: Config, env: NodeJS.ProcessEnv): Problem[] {
     const seen = firstIndex.get(provider.name);
     if (seen !== undefined) {
       // The name may be a default (the kind), so it is quoted from the result, not the input.
-      problems.push({ path: at('name'), message: `duplicate provider name ${JSON.stringify(provider.name)} (first at providers[${seen}])`, showValue: false });
+      problems.push({
+        path: at('name'),
+        message: `duplicate provider name ${JSON.stringify(provider.name)} (first at providers[${seen}])`,
+        showValue: false,
+      });
     } else firstIndex.set(provider.name, index);
     for (const field of ['modelLimits', 'prices'] as const) {
       for (const model of Object.keys(provider[field])) {
         if (!provider.models.includes(model)) {
-          problems.push({ path: at(field, model), message: `model ${JSON.stringify(model)} is not in providers[${index}].models`, showValue: false });
+          problems.push({
+            path: at(field, model),
+            message: `model ${JSON.stringify(model)} is not in providers[${index}].models`,
+            showValue: false,
+          });
         }
       }
     }

@@ -9,7 +9,15 @@ export function createLogger(level: string): Logger {
     level,
     base: { service: 'sluice' },
     redact: {
-      paths: ['apiKey', '*.apiKey', '*.*.apiKey', 'headers.authorization', 'headers["x-api-key"]', '*.headers.authorization', '*.headers["x-api-key"]'],
+      paths: [
+        'apiKey',
+        '*.apiKey',
+        '*.*.apiKey',
+        'headers.authorization',
+        'headers["x-api-key"]',
+        '*.headers.authorization',
+        '*.headers["x-api-key"]',
+      ],
       censor: '[redacted]',
     },
   });

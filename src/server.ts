@@ -57,7 +57,14 @@ export async function startServer(options: ServerOptions): Promise<SluiceServer>
       debug: (...args) => log.debug(args.map(String).join(' ')),
       info: (...args) => log.info(args.map(String).join(' ')),
       warn: (...args) => log.warn(args.map(String).join(' ')),
-      error: (...args) => log.error({ err: args.find((a) => a instanceof Error) }, args.filter((a) => !(a instanceof Error)).map(String).join(' ')),
+      error: (...args) =>
+        log.error(
+          { err: args.find((a) => a instanceof Error) },
+          args
+            .filter((a) => !(a instanceof Error))
+            .map(String)
+            .join(' '),
+        ),
     },
   });
 

@@ -103,14 +103,28 @@ describe('when a limit is described', () => {
     expect(describeLimit('tokensPerMinute', 24_000, { kind: 'corrected', since: at, ceiling: 48_000, ceilingFrom: 'configured' })).toBe(
       'configured 48,000 tokens/min is more than the provider allows: lowered to its 24,000 (2026-01-02T03:04:05.000Z) and kept there',
     );
-    expect(describeLimit('requestsPerMinute', 500, { kind: 'configured', providerLimit: 1_000 })).toMatch(/^configured; the provider allows 1,000 requests\/min, kept lower/);
-    expect(describeLimit('maxConcurrent', 6, { kind: 'aimd', since: at, rateLimitedAt: at })).toMatch(/^found by AIMD \(6 now\).*last cut back after a 429 at 2026-01-02T03:04:05.000Z$/);
+    expect(describeLimit('requestsPerMinute', 500, { kind: 'configured', providerLimit: 1_000 })).toMatch(
+      /^configured; the provider allows 1,000 requests\/min, kept lower/,
+    );
+    expect(describeLimit('maxConcurrent', 6, { kind: 'aimd', since: at, rateLimitedAt: at })).toMatch(
+      /^found by AIMD \(6 now\).*last cut back after a 429 at 2026-01-02T03:04:05.000Z$/,
+    );
   });
 
   it('does note only the limits that are not simply as configured', () => {
     const limits = { requestsPerMinute: 500, tokensPerMinute: 24_000, maxConcurrent: 8 };
-    expect(limitsNote(limits, { requestsPerMinute: { kind: 'configured' }, tokensPerMinute: { kind: 'configured' }, maxConcurrent: { kind: 'configured' } })).toBeUndefined();
-    const note = limitsNote(limits, { requestsPerMinute: { kind: 'configured' }, tokensPerMinute: { kind: 'learned', since: 0 }, maxConcurrent: { kind: 'configured' } });
+    expect(
+      limitsNote(limits, {
+        requestsPerMinute: { kind: 'configured' },
+        tokensPerMinute: { kind: 'configured' },
+        maxConcurrent: { kind: 'configured' },
+      }),
+    ).toBeUndefined();
+    const note = limitsNote(limits, {
+      requestsPerMinute: { kind: 'configured' },
+      tokensPerMinute: { kind: 'learned', since: 0 },
+      maxConcurrent: { kind: 'configured' },
+    });
     expect(note).toBe("tokensPerMinute: learned from the provider's rate-limit headers (1970-01-01T00:00:00.000Z)");
   });
 });

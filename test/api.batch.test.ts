@@ -3,17 +3,44 @@ import { chatRequests, startTestApp, waitFor, type TestApp } from './helpers/app
 
 const CREATE = /* GraphQL */ `
   mutation Create($input: CreateBatchInput!) {
-    createBatch(input: $input) { id status name model provider priority requestCounts { total } }
+    createBatch(input: $input) {
+      id
+      status
+      name
+      model
+      provider
+      priority
+      requestCounts {
+        total
+      }
+    }
   }
 `;
 
 const BATCH = /* GraphQL */ `
   query Batch($id: ID!) {
     batch(id: $id) {
-      id status finishedAt estimatedTokens
-      requestCounts { total pending queued running succeeded failed finished }
-      usage { promptTokens completionTokens totalTokens }
-      throughput { requestsPerSecond }
+      id
+      status
+      finishedAt
+      estimatedTokens
+      requestCounts {
+        total
+        pending
+        queued
+        running
+        succeeded
+        failed
+        finished
+      }
+      usage {
+        promptTokens
+        completionTokens
+        totalTokens
+      }
+      throughput {
+        requestsPerSecond
+      }
     }
   }
 `;
@@ -27,7 +54,14 @@ describe('when a batch is submitted inline', () => {
 
   it('returns at once with VALIDATING, then runs every request to SUCCEEDED', async () => {
     const created = await t.gqlOk(CREATE, { input: { name: 'demo', model: 'gpt-4o-mini', priority: 'HIGH', requests: chatRequests(40) } });
-    expect(created.createBatch).toMatchObject({ status: 'VALIDATING', name: 'demo', model: 'gpt-4o-mini', provider: 'simulated', priority: 'HIGH', requestCounts: { total: 40 } });
+    expect(created.createBatch).toMatchObject({
+      status: 'VALIDATING',
+      name: 'demo',
+      model: 'gpt-4o-mini',
+      provider: 'simulated',
+      priority: 'HIGH',
+      requestCounts: { total: 40 },
+    });
     const id = created.createBatch.id as string;
     expect(id).toMatch(/^batch_/);
 
@@ -51,8 +85,30 @@ describe('when a batch is submitted inline', () => {
       query Page($id: ID!, $after: String) {
         batch(id: $id) {
           requests(first: 3, after: $after) {
-            pageInfo { hasNextPage endCursor }
-            edges { node { id customId index status attempts response usage { totalTokens } estimatedTokens startedAt finishedAt latencyMs error { message } } }
+            pageInfo {
+              hasNextPage
+              endCursor
+            }
+            edges {
+              node {
+                id
+                customId
+                index
+                status
+                attempts
+                response
+                usage {
+                  totalTokens
+                }
+                estimatedTokens
+                startedAt
+                finishedAt
+                latencyMs
+                error {
+                  message
+                }
+              }
+            }
           }
         }
       }
@@ -85,7 +141,9 @@ describe('when a batch is submitted inline', () => {
     expect(node.b.id).toBe(createBatch.id);
 
     // Filtering by status.
-    const failed = await t.gqlOk(`query($id: ID!) { batch(id: $id) { requests(first: 10, status: [FAILED]) { edges { node { id } } } } }`, { id: createBatch.id });
+    const failed = await t.gqlOk(`query($id: ID!) { batch(id: $id) { requests(first: 10, status: [FAILED]) { edges { node { id } } } } }`, {
+      id: createBatch.id,
+    });
     expect(failed.batch.requests.edges).toEqual([]);
   });
 
@@ -96,7 +154,9 @@ describe('when a batch is submitted inline', () => {
     const answers = await Promise.all(
       ids.map((id) =>
         waitFor(async () => {
-          const data = await t.gqlOk(`query($id: ID!) { batch(id: $id) { status requests(first: 1) { edges { node { response } } } } }`, { id });
+          const data = await t.gqlOk(`query($id: ID!) { batch(id: $id) { status requests(first: 1) { edges { node { response } } } } }`, {
+            id,
+          });
           return data.batch.status === 'COMPLETED' ? data.batch.requests.edges[0].node.response.choices[0].message.content : undefined;
         }),
       ),
@@ -110,7 +170,9 @@ describe('when a batch is submitted inline', () => {
     expect(first.batches.pageInfo.hasNextPage).toBe(true);
     const [a, b] = first.batches.edges.map((e: any) => e.node);
     expect(a.id > b.id).toBe(true);
-    const next = await t.gqlOk(`query($after: String) { batches(first: 50, after: $after) { edges { node { id } } } }`, { after: first.batches.pageInfo.endCursor });
+    const next = await t.gqlOk(`query($after: String) { batches(first: 50, after: $after) { edges { node { id } } } }`, {
+      after: first.batches.pageInfo.endCursor,
+    });
     const rest = next.batches.edges.map((e: any) => e.node.id);
     expect(rest).not.toContain(a.id);
     expect(rest.every((id: string) => id < b.id)).toBe(true);

@@ -2,7 +2,21 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chatRequests, startTestApp, waitFor, type TestApp } from './helpers/app.js';
 
 const COUNTS = /* GraphQL */ `
-  query($id: ID!) { batch(id: $id) { status finishedAt requestCounts { total queued running succeeded cancelled failed pending } } }
+  query ($id: ID!) {
+    batch(id: $id) {
+      status
+      finishedAt
+      requestCounts {
+        total
+        queued
+        running
+        succeeded
+        cancelled
+        failed
+        pending
+      }
+    }
+  }
 `;
 
 describe('when a running batch is cancelled', () => {
@@ -10,7 +24,10 @@ describe('when a running batch is cancelled', () => {
   beforeAll(async () => {
     // 4 at a time, 100 ms each: 200 requests would take ~5 s.
     t = await startTestApp({
-      config: { laneLimits: { requestsPerMinute: 100_000, tokensPerMinute: 10_000_000, maxConcurrent: 4 }, providers: [{ kind: 'simulated', latencyMs: 100, latencyJitterMs: 0 }] },
+      config: {
+        laneLimits: { requestsPerMinute: 100_000, tokensPerMinute: 10_000_000, maxConcurrent: 4 },
+        providers: [{ kind: 'simulated', latencyMs: 100, latencyJitterMs: 0 }],
+      },
     });
   });
   afterAll(() => t.close());
@@ -38,7 +55,10 @@ describe('when a running batch is cancelled', () => {
     expect(final.finishedAt).not.toBeNull();
 
     // Finished results stay readable.
-    const done = await t.gqlOk(`query($id: ID!) { batch(id: $id) { requests(first: 500, status: [SUCCEEDED]) { edges { node { response } } } } }`, { id });
+    const done = await t.gqlOk(
+      `query($id: ID!) { batch(id: $id) { requests(first: 500, status: [SUCCEEDED]) { edges { node { response } } } } }`,
+      { id },
+    );
     expect(done.batch.requests.edges).toHaveLength(c.succeeded);
     expect(done.batch.requests.edges.every((e: any) => e.node.response.object === 'chat.completion')).toBe(true);
 

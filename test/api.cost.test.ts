@@ -7,7 +7,11 @@ describe('when the configuration prices a model', () => {
   let t: TestApp;
   beforeAll(async () => {
     t = await startTestApp({
-      config: { providers: [{ kind: 'simulated', latencyMs: 0, latencyJitterMs: 0, models: ['gpt-4o-mini', 'sim-small'], prices: { 'gpt-4o-mini': price } }] },
+      config: {
+        providers: [
+          { kind: 'simulated', latencyMs: 0, latencyJitterMs: 0, models: ['gpt-4o-mini', 'sim-small'], prices: { 'gpt-4o-mini': price } },
+        ],
+      },
     });
   });
   afterAll(() => t.close());
@@ -17,7 +21,10 @@ describe('when the configuration prices a model', () => {
       input: { model: 'gpt-4o-mini', requests: chatRequests(20, { maxTokens: 100 }) },
     });
     const batch = await waitFor(async () => {
-      const data = await t.gqlOk(`query($id: ID!) { batch(id: $id) { status estimatedTokens estimatedMaxCostUsd costUsd usage { promptTokens completionTokens } } }`, { id: createBatch.id });
+      const data = await t.gqlOk(
+        `query($id: ID!) { batch(id: $id) { status estimatedTokens estimatedMaxCostUsd costUsd usage { promptTokens completionTokens } } }`,
+        { id: createBatch.id },
+      );
       return data.batch.status === 'COMPLETED' ? data.batch : undefined;
     });
     expect(batch.estimatedMaxCostUsd).toBeCloseTo((batch.estimatedTokens * price.outputPerMillion) / 1e6, 12);

@@ -75,9 +75,13 @@ describe('when reading lanes', () => {
       return batch.status === 'COMPLETED' ? batch : undefined;
     });
     // Charged: each estimate at admission, plus whatever the provider reported beyond it.
-    const { batch: detail } = await t.gqlOk(`query($id: ID!) { batch(id: $id) { requests(first: 10) { edges { node { estimatedTokens usage { totalTokens } } } } } }`, { id });
+    const { batch: detail } = await t.gqlOk(
+      `query($id: ID!) { batch(id: $id) { requests(first: 10) { edges { node { estimatedTokens usage { totalTokens } } } } } }`,
+      { id },
+    );
     const charged = detail.requests.edges.reduce(
-      (sum: number, { node }: { node: { estimatedTokens: number; usage: { totalTokens: number } } }) => sum + Math.max(node.estimatedTokens, node.usage.totalTokens),
+      (sum: number, { node }: { node: { estimatedTokens: number; usage: { totalTokens: number } } }) =>
+        sum + Math.max(node.estimatedTokens, node.usage.totalTokens),
       0,
     );
     expect(charged).toBeGreaterThanOrEqual(batch.estimatedTokens);
@@ -174,15 +178,21 @@ describe('when watching lane statistics', () => {
 
   it('does send the current state first, then the lane as it changes', async () => {
     const events: Array<{ laneStats: { model: string; lastMinute: { requests: number }; inFlight: number } }> = [];
-    const unsubscribe = t.wsClient().subscribe<(typeof events)[number]>(
-      { query: `subscription { laneStats(provider: "simulated", model: "sim-small") { ${LANE} } }` },
-      { next: (value) => value.data && events.push(value.data), error: () => undefined, complete: () => undefined },
-    );
+    const unsubscribe = t
+      .wsClient()
+      .subscribe<(typeof events)[number]>(
+        { query: `subscription { laneStats(provider: "simulated", model: "sim-small") { ${LANE} } }` },
+        { next: (value) => value.data && events.push(value.data), error: () => undefined, complete: () => undefined },
+      );
     try {
       await waitFor(() => (events.length > 0 ? true : undefined));
       expect(events[0]!.laneStats).toMatchObject({ model: 'sim-small', lastMinute: { requests: 0 }, inFlight: 0 });
-      await t.gqlOk(`mutation($input: CreateBatchInput!) { createBatch(input: $input) { id } }`, { input: { model: 'sim-small', requests: chatRequests(5) } });
-      await waitFor(() => (events.at(-1)?.laneStats.lastMinute.requests === 5 && events.at(-1)?.laneStats.inFlight === 0 ? true : undefined));
+      await t.gqlOk(`mutation($input: CreateBatchInput!) { createBatch(input: $input) { id } }`, {
+        input: { model: 'sim-small', requests: chatRequests(5) },
+      });
+      await waitFor(() =>
+        events.at(-1)?.laneStats.lastMinute.requests === 5 && events.at(-1)?.laneStats.inFlight === 0 ? true : undefined,
+      );
       expect(events.every((e) => e.laneStats.model === 'sim-small')).toBe(true);
       // Coalesced: far fewer events than changes (5 admissions, 5 completions, refills).
       const count = events.length;

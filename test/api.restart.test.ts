@@ -2,10 +2,29 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chatRequests, startTestApp, waitFor, type TestApp } from './helpers/app.js';
 
 const READ = /* GraphQL */ `
-  query($id: ID!) {
+  query ($id: ID!) {
     batch(id: $id) {
-      id name status model priority requestCounts { total succeeded queued running }
-      requests(first: 100) { edges { node { id customId status response } } }
+      id
+      name
+      status
+      model
+      priority
+      requestCounts {
+        total
+        succeeded
+        queued
+        running
+      }
+      requests(first: 100) {
+        edges {
+          node {
+            id
+            customId
+            status
+            response
+          }
+        }
+      }
     }
   }
 `;
@@ -14,7 +33,10 @@ describe('when the server restarts on the same database file', () => {
   let t: TestApp;
   beforeAll(async () => {
     t = await startTestApp({
-      config: { laneLimits: { requestsPerMinute: 100_000, tokensPerMinute: 10_000_000, maxConcurrent: 2 }, providers: [{ kind: 'simulated', latencyMs: 50, latencyJitterMs: 0 }] },
+      config: {
+        laneLimits: { requestsPerMinute: 100_000, tokensPerMinute: 10_000_000, maxConcurrent: 2 },
+        providers: [{ kind: 'simulated', latencyMs: 50, latencyJitterMs: 0 }],
+      },
     });
   });
   afterAll(() => t.close());

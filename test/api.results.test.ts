@@ -38,11 +38,18 @@ describe('when a finished batch is downloaded', () => {
     expect(ok).toEqual({
       id: expect.stringMatching(/^req_\d+$/),
       custom_id: expect.any(String),
-      response: { status_code: 200, request_id: expect.stringMatching(/^sim_/), body: expect.objectContaining({ object: 'chat.completion' }) },
+      response: {
+        status_code: 200,
+        request_id: expect.stringMatching(/^sim_/),
+        body: expect.objectContaining({ object: 'chat.completion' }),
+      },
       error: null,
     });
     const failed = lines.find((l) => l.response?.status_code === 400);
-    expect(failed).toMatchObject({ error: null, response: { body: { error: { type: 'invalid_request_error', message: expect.any(String) } } } });
+    expect(failed).toMatchObject({
+      error: null,
+      response: { body: { error: { type: 'invalid_request_error', message: expect.any(String) } } },
+    });
   });
 
   it('gives the errors file with ?status=failed and the output file with ?status=succeeded', async () => {
@@ -57,8 +64,14 @@ describe('when a finished batch is downloaded', () => {
   it('speaks Anthropic with ?format=anthropic', async () => {
     const { lines } = await download(`/batches/${mixed.id}/results.jsonl?format=anthropic`);
     expect(new Set(lines.map((l) => l.result.type))).toEqual(new Set(['succeeded', 'errored']));
-    expect(lines.find((l) => l.result.type === 'succeeded')).toEqual({ custom_id: expect.any(String), result: { type: 'succeeded', message: expect.objectContaining({ object: 'chat.completion' }) } });
-    expect(lines.find((l) => l.result.type === 'errored').result.error).toEqual({ type: 'error', error: { type: 'invalid_request_error', message: expect.any(String) } });
+    expect(lines.find((l) => l.result.type === 'succeeded')).toEqual({
+      custom_id: expect.any(String),
+      result: { type: 'succeeded', message: expect.objectContaining({ object: 'chat.completion' }) },
+    });
+    expect(lines.find((l) => l.result.type === 'errored').result.error).toEqual({
+      type: 'error',
+      error: { type: 'invalid_request_error', message: expect.any(String) },
+    });
   });
 
   it('answers an unknown batch or a bad query with an error', async () => {
@@ -91,13 +104,19 @@ describe('when results are read over GraphQL', () => {
     expect(nodes.map((n) => n.line)).toEqual(lines);
     expect(nodes.map((n) => n.openai)).toEqual(lines);
     const failedNode = nodes.find((n) => n.status === 'FAILED');
-    expect(failedNode).toMatchObject({ response: null, error: { type: 'invalid_request_error' }, anthropic: { result: { type: 'errored' } } });
+    expect(failedNode).toMatchObject({
+      response: null,
+      error: { type: 'invalid_request_error' },
+      anthropic: { result: { type: 'errored' } },
+    });
     const { node } = await app.gqlOk(`query ($id: ID!) { node(id: $id) { ... on Request { customId } } }`, { id: failedNode.requestId });
     expect(node.customId).toBe(failedNode.customId);
   });
 
   it('filters with status', async () => {
-    const { batch } = await app.gqlOk(`query ($id: ID!) { batch(id: $id) { results(status: SUCCEEDED) { edges { node { status } } } } }`, { id: mixed.id });
+    const { batch } = await app.gqlOk(`query ($id: ID!) { batch(id: $id) { results(status: SUCCEEDED) { edges { node { status } } } } }`, {
+      id: mixed.id,
+    });
     expect(batch.results.edges).toHaveLength(mixed.succeeded);
   });
 });
@@ -105,7 +124,10 @@ describe('when results are read over GraphQL', () => {
 describe('when a batch was stopped before it finished', () => {
   it('lists what finished and the expired rest, as such', async () => {
     const slow = await startTestApp({
-      config: { laneLimits: { requestsPerMinute: 1_000_000, tokensPerMinute: 100_000_000, maxConcurrent: 1 }, providers: [{ kind: 'simulated', latencyMs: 40, latencyJitterMs: 0 }] },
+      config: {
+        laneLimits: { requestsPerMinute: 1_000_000, tokensPerMinute: 100_000_000, maxConcurrent: 1 },
+        providers: [{ kind: 'simulated', latencyMs: 40, latencyJitterMs: 0 }],
+      },
     });
     try {
       // 400 requests one at a time at 40 ms need 16 s; the window closes after 4.
@@ -129,7 +151,10 @@ describe('when a batch was stopped before it finished', () => {
 
   it('while running, lists only the requests finished so far', async () => {
     const slow = await startTestApp({
-      config: { laneLimits: { requestsPerMinute: 1_000_000, tokensPerMinute: 100_000_000, maxConcurrent: 1 }, providers: [{ kind: 'simulated', latencyMs: 50, latencyJitterMs: 0 }] },
+      config: {
+        laneLimits: { requestsPerMinute: 1_000_000, tokensPerMinute: 100_000_000, maxConcurrent: 1 },
+        providers: [{ kind: 'simulated', latencyMs: 50, latencyJitterMs: 0 }],
+      },
     });
     try {
       const { body } = await uploadBatchFile(slow, openaiFile(200));
@@ -149,7 +174,12 @@ describe('when a batch was stopped before it finished', () => {
 describe("when another tenant's batch is asked for", () => {
   it('is not found, over every route that names a batch', async () => {
     const request = openaiLine(0) as { custom_id: string; body: Record<string, unknown> };
-    const other = await app.app.engine.submitBatch({ tenant: 'someone-else', priority: 1, endpoint: '/v1/chat/completions', requests: [{ customId: request.custom_id, body: request.body }] });
+    const other = await app.app.engine.submitBatch({
+      tenant: 'someone-else',
+      priority: 1,
+      endpoint: '/v1/chat/completions',
+      requests: [{ customId: request.custom_id, body: request.body }],
+    });
     for (const path of [
       `/batches/${other.id}/results.jsonl`,
       `/v1/batches/${other.id}`,
@@ -164,4 +194,3 @@ describe("when another tenant's batch is asked for", () => {
     expect(batches.edges.map((e: { node: { id: string } }) => e.node.id)).not.toContain(other.id);
   });
 });
-

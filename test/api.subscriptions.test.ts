@@ -4,10 +4,23 @@ import { chatRequests, collectSubscription, startTestApp, type TestApp } from '.
 const PROGRESS = /* GraphQL */ `
   subscription Progress($id: ID!) {
     batchProgress(id: $id) {
-      id status finishedAt
-      requestCounts { total succeeded running queued finished }
-      usage { totalTokens }
-      throughput { requestsPerSecond tokensPerSecond }
+      id
+      status
+      finishedAt
+      requestCounts {
+        total
+        succeeded
+        running
+        queued
+        finished
+      }
+      usage {
+        totalTokens
+      }
+      throughput {
+        requestsPerSecond
+        tokensPerSecond
+      }
     }
   }
 `;
@@ -51,7 +64,11 @@ describe('when a client watches a batch', () => {
     // 200 requests, 8 at a time, ~60 ms each: the batch runs for about 1.5 s, long enough to be
     // watched mid-way even when the machine is busy.
     t = await startTestApp({
-      config: { progressIntervalMs: 100, laneLimits: { requestsPerMinute: 100_000, tokensPerMinute: 10_000_000, maxConcurrent: 8 }, providers: [{ kind: 'simulated', latencyMs: 60, latencyJitterMs: 10 }] },
+      config: {
+        progressIntervalMs: 100,
+        laneLimits: { requestsPerMinute: 100_000, tokensPerMinute: 10_000_000, maxConcurrent: 8 },
+        providers: [{ kind: 'simulated', latencyMs: 60, latencyJitterMs: 10 }],
+      },
     });
   });
   afterAll(() => t.close());

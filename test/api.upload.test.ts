@@ -11,7 +11,11 @@ let app: TestApp;
 
 beforeAll(async () => {
   app = await startTestApp({
-    config: { maxFileBytes: MAX_FILE_BYTES, maxRequestsPerBatch: MAX_LINES, providers: [{ kind: 'simulated', latencyMs: 0, latencyJitterMs: 0 }] },
+    config: {
+      maxFileBytes: MAX_FILE_BYTES,
+      maxRequestsPerBatch: MAX_LINES,
+      providers: [{ kind: 'simulated', latencyMs: 0, latencyJitterMs: 0 }],
+    },
   });
 });
 afterAll(() => app.close());
@@ -34,7 +38,13 @@ describe('when an OpenAI batch file is uploaded', () => {
     const { body } = await uploadBatchFile(app, openaiFile(5), { name: 'from a file', priority: 'HIGH' });
     expect(body.errors).toBeUndefined();
     const batch = body.data.createBatchFromFile;
-    expect(batch).toMatchObject({ status: 'VALIDATING', endpoint: 'CHAT_COMPLETIONS', model: 'gpt-4o-mini', priority: 'HIGH', requestCounts: { total: 5 } });
+    expect(batch).toMatchObject({
+      status: 'VALIDATING',
+      endpoint: 'CHAT_COMPLETIONS',
+      model: 'gpt-4o-mini',
+      priority: 'HIGH',
+      requestCounts: { total: 5 },
+    });
     const done = await waitForBatch(app, batch.id);
     expect(done).toMatchObject({ status: 'COMPLETED', requestCounts: { succeeded: 5 } });
   });
@@ -74,19 +84,25 @@ describe('when lines are malformed', () => {
     expect(byLine[3]).toMatchObject({ path: 'custom_id', message: 'is required' });
     expect(byLine[4]).toMatchObject({ path: 'url', customId: 'req-3', message: expect.stringContaining('/v1/chat/completions') });
     expect(byLine[5]).toMatchObject({ path: 'body.messages', customId: 'req-4', message: 'is required' });
-    expect(error.message).toMatch(/^line 2: not valid JSON .*; line 3, custom_id: is required; line 4, url \(custom_id "req-3"\): .*; line 5, body\.messages \(custom_id "req-4"\): is required$/);
+    expect(error.message).toMatch(
+      /^line 2: not valid JSON .*; line 3, custom_id: is required; line 4, url \(custom_id "req-3"\): .*; line 5, body\.messages \(custom_id "req-4"\): is required$/,
+    );
     expect(await batchCount()).toBe(before);
   });
 
   it('names an Anthropic body field as params', async () => {
     const bad = { custom_id: 'msg-1', params: { model: 'claude-haiku-4-5', messages: [{ role: 'user', content: 'hi' }] } };
     const error = rejection(await uploadBatchFile(app, jsonl([anthropicLine(0), bad])));
-    expect(error.extensions.problems).toEqual([expect.objectContaining({ line: 2, path: 'params.max_tokens', customId: 'msg-1', message: 'is required' })]);
+    expect(error.extensions.problems).toEqual([
+      expect.objectContaining({ line: 2, path: 'params.max_tokens', customId: 'msg-1', message: 'is required' }),
+    ]);
   });
 
   it('rejects duplicate custom_ids, pointing at the first', async () => {
     const error = rejection(await uploadBatchFile(app, jsonl([openaiLine(0), openaiLine(1), openaiLine(0)])));
-    expect(error.extensions.problems).toEqual([expect.objectContaining({ line: 3, path: 'custom_id', message: 'duplicate custom_id (first on line 1)' })]);
+    expect(error.extensions.problems).toEqual([
+      expect.objectContaining({ line: 3, path: 'custom_id', message: 'duplicate custom_id (first on line 1)' }),
+    ]);
   });
 
   it('rejects a file that mixes formats or endpoints', async () => {
@@ -109,7 +125,9 @@ describe('when lines are malformed', () => {
   it('rejects a model no provider serves, once for the whole file', async () => {
     const line = (i: number) => openaiLine(i, { body: { model: 'no-such-model', messages: [{ role: 'user', content: 'hi' }] } });
     const error = rejection(await uploadBatchFile(app, jsonl([line(0), line(1)])));
-    expect(error.extensions.problems).toEqual([expect.objectContaining({ path: 'model', message: expect.stringContaining('no-such-model') })]);
+    expect(error.extensions.problems).toEqual([
+      expect.objectContaining({ path: 'model', message: expect.stringContaining('no-such-model') }),
+    ]);
   });
 });
 
@@ -122,7 +140,14 @@ describe('when a file breaks a limit', () => {
   });
 
   it('rejects a file with more lines than maxRequestsPerBatch, counting them all', async () => {
-    const content = jsonl(Array.from({ length: MAX_LINES + 5 }, (_, i) => ({ custom_id: `${i}`, method: 'POST', url: '/v1/embeddings', body: { model: 'sim-small', input: 'x' } })));
+    const content = jsonl(
+      Array.from({ length: MAX_LINES + 5 }, (_, i) => ({
+        custom_id: `${i}`,
+        method: 'POST',
+        url: '/v1/embeddings',
+        body: { model: 'sim-small', input: 'x' },
+      })),
+    );
     expect(content.length).toBeLessThan(MAX_FILE_BYTES);
     const error = rejection(await uploadBatchFile(app, content));
     expect(error.message).toBe(`file: the file has ${MAX_LINES + 5} request lines, more than the limit of ${MAX_LINES}`);

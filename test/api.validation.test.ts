@@ -1,7 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from './helpers/app.js';
 
-const CREATE = /* GraphQL */ `mutation($input: CreateBatchInput!) { createBatch(input: $input) { id } }`;
+const CREATE = /* GraphQL */ `
+  mutation ($input: CreateBatchInput!) {
+    createBatch(input: $input) {
+      id
+    }
+  }
+`;
 const ok = (content = 'hi') => ({ messages: [{ role: 'user', content }], max_tokens: 10 });
 
 describe('when a batch has bad input', () => {
@@ -30,15 +36,28 @@ describe('when a batch has bad input', () => {
   });
 
   it('names both requests of a duplicate customId', async () => {
-    const error = await rejected({ requests: [{ customId: 'a', body: ok() }, { customId: 'b', body: ok() }, { customId: 'a', body: ok() }] });
+    const error = await rejected({
+      requests: [
+        { customId: 'a', body: ok() },
+        { customId: 'b', body: ok() },
+        { customId: 'a', body: ok() },
+      ],
+    });
     expect(error.extensions?.code).toBe('BAD_USER_INPUT');
     expect(error.extensions?.problems).toEqual([expect.objectContaining({ path: 'requests[2].customId', index: 2, customId: 'a' })]);
     expect(error.message).toContain('requests[2].customId (customId "a"): duplicate customId "a" (first at requests[0])');
   });
 
   it('names the request and field of a body without messages', async () => {
-    const error = await rejected({ requests: [{ customId: 'fine', body: ok() }, { customId: 'broken', body: { max_tokens: 5 } }] });
-    expect(error.extensions?.problems).toEqual([expect.objectContaining({ path: 'requests[1].body.messages', index: 1, customId: 'broken', message: 'is required' })]);
+    const error = await rejected({
+      requests: [
+        { customId: 'fine', body: ok() },
+        { customId: 'broken', body: { max_tokens: 5 } },
+      ],
+    });
+    expect(error.extensions?.problems).toEqual([
+      expect.objectContaining({ path: 'requests[1].body.messages', index: 1, customId: 'broken', message: 'is required' }),
+    ]);
   });
 
   it('reports every bad request at once, with the field that is wrong', async () => {

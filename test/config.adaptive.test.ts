@@ -19,7 +19,9 @@ describe('when a real provider sets no limits', () => {
   });
 
   it('does leave to learn only the limits that no level sets', () => {
-    const registry = registryFor({ providers: [{ ...openai, limits: { maxConcurrent: 8 }, modelLimits: { 'gpt-4o': { tokensPerMinute: 30_000 } } }] });
+    const registry = registryFor({
+      providers: [{ ...openai, limits: { maxConcurrent: 8 }, modelLimits: { 'gpt-4o': { tokensPerMinute: 30_000 } } }],
+    });
     expect(registry.limitsFor('openai', 'gpt-4o')).toEqual({ maxConcurrent: 8, tokensPerMinute: 30_000 });
     expect(registry.limitsFor('openai', 'gpt-4o-mini')).toEqual({ maxConcurrent: 8 });
   });
@@ -32,14 +34,18 @@ describe('when a real provider sets no limits', () => {
 
 describe('when a lane is marked adaptive', () => {
   it('does take the model setting over the provider setting', () => {
-    const registry = registryFor({ providers: [{ ...openai, adaptive: true, modelLimits: { 'gpt-4o': { adaptive: false, requestsPerMinute: 100 } } }] });
+    const registry = registryFor({
+      providers: [{ ...openai, adaptive: true, modelLimits: { 'gpt-4o': { adaptive: false, requestsPerMinute: 100 } } }],
+    });
     expect(registry.adaptiveFor('openai', 'gpt-4o-mini')).toBe(true);
     expect(registry.adaptiveFor('openai', 'gpt-4o')).toBe(false);
     expect(registry.limitsFor('openai', 'gpt-4o')).toEqual({ requestsPerMinute: 100 });
   });
 
   it('does refuse a setting that is not a boolean, naming its path', () => {
-    expect(() => parseConfig({ providers: [{ ...openai, modelLimits: { 'gpt-4o': { adaptive: 'yes' } } }] }, { env })).toThrow(/providers\[0\]\.modelLimits\["gpt-4o"\]\.adaptive/);
+    expect(() => parseConfig({ providers: [{ ...openai, modelLimits: { 'gpt-4o': { adaptive: 'yes' } } }] }, { env })).toThrow(
+      /providers\[0\]\.modelLimits\["gpt-4o"\]\.adaptive/,
+    );
   });
 });
 

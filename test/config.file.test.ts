@@ -25,7 +25,13 @@ function writeConfig(content: unknown): string {
   return file;
 }
 
-const openai = { kind: 'openai', name: 'openai', baseUrl: 'https://api.openai.com/v1', apiKeyEnv: 'OPENAI_API_KEY', models: ['gpt-4o-mini', 'gpt-4o'] };
+const openai = {
+  kind: 'openai',
+  name: 'openai',
+  baseUrl: 'https://api.openai.com/v1',
+  apiKeyEnv: 'OPENAI_API_KEY',
+  models: ['gpt-4o-mini', 'gpt-4o'],
+};
 
 /** The ConfigError message for `input`, checked never to contain a key. */
 function problemsWith(input: unknown, environment: NodeJS.ProcessEnv = env): string {
@@ -49,14 +55,30 @@ describe('when the configuration file is valid', () => {
         maxAttempts: 7,
         laneLimits: { requestsPerMinute: 500, tokensPerMinute: 200_000, maxConcurrent: 16 },
         providers: [
-          { ...openai, limits: { maxConcurrent: 8 }, modelLimits: { 'gpt-4o': { tokensPerMinute: 30_000 } }, prices: { 'gpt-4o': { inputPerMillion: 2.5, outputPerMillion: 10 } } },
+          {
+            ...openai,
+            limits: { maxConcurrent: 8 },
+            modelLimits: { 'gpt-4o': { tokensPerMinute: 30_000 } },
+            prices: { 'gpt-4o': { inputPerMillion: 2.5, outputPerMillion: 10 } },
+          },
           { kind: 'anthropic', apiKeyEnv: 'ANTHROPIC_API_KEY', models: ['claude-haiku-4-5'], timeoutMs: 30_000 },
-          { kind: 'simulated', name: 'rehearsal', models: ['sim-small'], latencyMs: 50, faults: { rate429: 0.05, rate500: 0.02, seed: 42 } },
+          {
+            kind: 'simulated',
+            name: 'rehearsal',
+            models: ['sim-small'],
+            latencyMs: 50,
+            faults: { rate429: 0.05, rate500: 0.02, seed: 42 },
+          },
         ],
       }),
     });
     expect(config.maxAttempts).toBe(7);
-    expect(config.providers[1]).toMatchObject({ kind: 'anthropic', name: 'anthropic', baseUrl: defaults.baseUrls.anthropic, timeoutMs: 30_000 });
+    expect(config.providers[1]).toMatchObject({
+      kind: 'anthropic',
+      name: 'anthropic',
+      baseUrl: defaults.baseUrls.anthropic,
+      timeoutMs: 30_000,
+    });
     expect(config.providers[2]).toMatchObject({ faults: { rate429: 0.05, rate500: 0.02, rate400: 0, retryAfterMs: 1_000, seed: 42 } });
 
     const registry = ProviderRegistry.fromConfig(config, env);
@@ -66,7 +88,11 @@ describe('when the configuration file is valid', () => {
     expect(registry.limitsFor('openai', 'gpt-4o')).toEqual({ requestsPerMinute: 500, tokensPerMinute: 30_000, maxConcurrent: 8 });
     expect(registry.limitsFor('openai', 'gpt-4o-mini')).toEqual({ requestsPerMinute: 500, tokensPerMinute: 200_000, maxConcurrent: 8 });
     expect(registry.limitsFor('rehearsal', 'sim-small')).toEqual(config.laneLimits);
-    expect(registry.routes()).toContainEqual({ provider: 'openai', model: 'gpt-4o', price: { inputPerMillion: 2.5, outputPerMillion: 10 } });
+    expect(registry.routes()).toContainEqual({
+      provider: 'openai',
+      model: 'gpt-4o',
+      price: { inputPerMillion: 2.5, outputPerMillion: 10 },
+    });
     expect(registry.resolve('claude-haiku-4-5')).toEqual({ provider: 'anthropic', model: 'claude-haiku-4-5' });
   });
 
@@ -103,7 +129,9 @@ describe('when the configuration file is wrong', () => {
 
   it('names a key variable that is not set, without a value', () => {
     const message = problemsWith({ providers: [openai] }, {});
-    expect(message).toContain('providers[0].apiKeyEnv: environment variable OPENAI_API_KEY is not set; it must hold the API key of provider "openai"');
+    expect(message).toContain(
+      'providers[0].apiKeyEnv: environment variable OPENAI_API_KEY is not set; it must hold the API key of provider "openai"',
+    );
   });
 
   it('names a bad URL and a URL with credentials, hiding the credentials', () => {
@@ -117,7 +145,9 @@ describe('when the configuration file is wrong', () => {
 
   it('names each bad limit, at the provider and at the model', () => {
     const message = problemsWith({
-      providers: [{ ...openai, limits: { requestsPerMinute: 0 }, modelLimits: { 'gpt-4o': { maxConcurrent: 2.5 }, 'gpt-5': { maxConcurrent: 1 } } }],
+      providers: [
+        { ...openai, limits: { requestsPerMinute: 0 }, modelLimits: { 'gpt-4o': { maxConcurrent: 2.5 }, 'gpt-5': { maxConcurrent: 1 } } },
+      ],
       laneLimits: { requestsPerMinute: 10, tokensPerMinute: -1, maxConcurrent: 1 },
     });
     expect(message).toMatch(/providers\[0\]\.limits\.requestsPerMinute: .*>0.* \(got 0\)/);
@@ -126,14 +156,22 @@ describe('when the configuration file is wrong', () => {
   });
 
   it('names limits and prices given for a model the provider does not list', () => {
-    const message = problemsWith({ providers: [{ ...openai, modelLimits: { 'gpt-5': { maxConcurrent: 1 } }, prices: { o3: { inputPerMillion: 1, outputPerMillion: 1 } } }] });
+    const message = problemsWith({
+      providers: [
+        { ...openai, modelLimits: { 'gpt-5': { maxConcurrent: 1 } }, prices: { o3: { inputPerMillion: 1, outputPerMillion: 1 } } },
+      ],
+    });
     expect(message).toContain('providers[0].modelLimits["gpt-5"]: model "gpt-5" is not in providers[0].models');
     expect(message).toContain('providers[0].prices.o3: model "o3" is not in providers[0].models');
   });
 
   it('names a duplicate provider name, also when both are the default', () => {
-    expect(problemsWith({ providers: [openai, openai] })).toContain('providers[1].name: duplicate provider name "openai" (first at providers[0])');
-    expect(problemsWith({ providers: [{ kind: 'simulated' }, { kind: 'simulated' }] })).toContain('providers[1].name: duplicate provider name "simulated"');
+    expect(problemsWith({ providers: [openai, openai] })).toContain(
+      'providers[1].name: duplicate provider name "openai" (first at providers[0])',
+    );
+    expect(problemsWith({ providers: [{ kind: 'simulated' }, { kind: 'simulated' }] })).toContain(
+      'providers[1].name: duplicate provider name "simulated"',
+    );
   });
 
   it('never echoes a key typed where the variable name belongs', () => {
@@ -147,7 +185,13 @@ describe('when the configuration file is wrong', () => {
   });
 
   it('lists every problem at once', () => {
-    const message = problemsWith({ port: -1, providers: [{ ...openai, baseUrl: 'nope' }, { kind: 'simulated', faults: { rate429: 0.7, rate500: 0.7 } }] });
+    const message = problemsWith({
+      port: -1,
+      providers: [
+        { ...openai, baseUrl: 'nope' },
+        { kind: 'simulated', faults: { rate429: 0.7, rate500: 0.7 } },
+      ],
+    });
     expect(message.split('\n').slice(1)).toEqual([
       expect.stringMatching(/^ {2}port: .* \(got -1\)$/),
       expect.stringMatching(/^ {2}providers\[0\]\.baseUrl: /),
@@ -161,7 +205,9 @@ describe('when the configuration file is wrong', () => {
   });
 
   it('names the file of a missing file or a JSON syntax error, without quoting its text', () => {
-    expect(() => loadConfig({ SLUICE_CONFIG: join(dir, 'missing.json') })).toThrow(`SLUICE_CONFIG: cannot read ${join(dir, 'missing.json')}: no such file`);
+    expect(() => loadConfig({ SLUICE_CONFIG: join(dir, 'missing.json') })).toThrow(
+      `SLUICE_CONFIG: cannot read ${join(dir, 'missing.json')}: no such file`,
+    );
     const file = writeConfig(`{\n  "providers": [\n    { "kind": "openai", "apiKey": "${KEY}" }\n  ],\n}`);
     let message = '';
     try {
@@ -169,7 +215,9 @@ describe('when the configuration file is wrong', () => {
     } catch (error) {
       message = (error as Error).message;
     }
-    expect(message).toMatch(new RegExp(`SLUICE_CONFIG: ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is not valid JSON: .*\\(line 5, column 1\\)`));
+    expect(message).toMatch(
+      new RegExp(`SLUICE_CONFIG: ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is not valid JSON: .*\\(line 5, column 1\\)`),
+    );
     expect(message).not.toContain(KEY);
   });
 });
@@ -183,7 +231,9 @@ describe('when the server starts with a bad configuration file', () => {
       timeout: 10_000,
     });
     expect(result.status).toBe(2);
-    expect(result.stderr).toContain(`Invalid configuration in ${file}:\n  providers[0].baseUrl: must be an http:// or https:// URL (got "not a url")`);
+    expect(result.stderr).toContain(
+      `Invalid configuration in ${file}:\n  providers[0].baseUrl: must be an http:// or https:// URL (got "not a url")`,
+    );
     expect(result.stderr + result.stdout).not.toContain(KEY);
   });
 });

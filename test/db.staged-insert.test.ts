@@ -17,7 +17,9 @@ describe('when a crash interrupts the insert of a large batch', () => {
          values ('batch_halfwritten', 'default', 'x', 'simulated', 'gpt-4o-mini', '/v1/chat/completions', 1, 'staged', 5, 4000, 1, 9999999999999)`,
       )
       .run();
-    const insert = client.prepare(`insert into requests (batch_id, position, custom_id, body, status) values ('batch_halfwritten', ?, ?, '{}', 'pending')`);
+    const insert = client.prepare(
+      `insert into requests (batch_id, position, custom_id, body, status) values ('batch_halfwritten', ?, ?, '{}', 'pending')`,
+    );
     for (let i = 0; i < 2000; i++) insert.run(i, `c${i}`);
 
     const read = await t.gql(`{ batch(id: "batch_halfwritten") { id } }`);
@@ -33,7 +35,9 @@ describe('when a crash interrupts the insert of a large batch', () => {
 
   it('removes an upload or a deletion a crash interrupted, and keeps complete files', async () => {
     const client = t.app.db.$client;
-    const insertFile = client.prepare(`insert into files (id, tenant, filename, purpose, bytes, status, created_at) values (?, 'default', 'batch.jsonl', 'batch', 10, ?, 1)`);
+    const insertFile = client.prepare(
+      `insert into files (id, tenant, filename, purpose, bytes, status, created_at) values (?, 'default', 'batch.jsonl', 'batch', 10, ?, 1)`,
+    );
     insertFile.run('file-halfwritten', 'uploaded');
     insertFile.run('file-halfdeleted', 'deleting');
     insertFile.run('file-complete', 'processed');
@@ -42,16 +46,23 @@ describe('when a crash interrupts the insert of a large batch', () => {
     insertLine.run('file-complete', 1);
 
     await t.restart();
-    const rows = t.app.db.$client.prepare(`select id, (select count(*) from file_lines where file_id = files.id) as lines from files order by id`).all();
+    const rows = t.app.db.$client
+      .prepare(`select id, (select count(*) from file_lines where file_id = files.id) as lines from files order by id`)
+      .all();
     expect(rows).toEqual([{ id: 'file-complete', lines: 1 }]);
   });
 
   it('accepts a batch larger than one insert slice whole', async () => {
-    const { createBatch } = await t.gqlOk(`mutation($input: CreateBatchInput!) { createBatch(input: $input) { id requestCounts { total pending } } }`, {
-      input: { model: 'gpt-4o-mini', requests: chatRequests(4_500) },
-    });
+    const { createBatch } = await t.gqlOk(
+      `mutation($input: CreateBatchInput!) { createBatch(input: $input) { id requestCounts { total pending } } }`,
+      {
+        input: { model: 'gpt-4o-mini', requests: chatRequests(4_500) },
+      },
+    );
     expect(createBatch.requestCounts.total).toBe(4_500);
-    const positions = t.app.db.$client.prepare(`select min(position) as lo, max(position) as hi, count(distinct position) as n from requests where batch_id = ?`).get(createBatch.id);
+    const positions = t.app.db.$client
+      .prepare(`select min(position) as lo, max(position) as hi, count(distinct position) as n from requests where batch_id = ?`)
+      .get(createBatch.id);
     expect(positions).toEqual({ lo: 0, hi: 4_499, n: 4_500 });
   });
 });

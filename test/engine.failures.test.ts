@@ -3,7 +3,19 @@ import { startFakeAnthropic } from './fakes/fake-anthropic.js';
 import { startFakeOpenAI } from './fakes/fake-openai.js';
 import type { FakeFault, FakeServer } from './fakes/fake-server.js';
 import { startTestApp, waitFor, type TestApp } from './helpers/app.js';
-import { chat, createBatch, fastRetry, FaultPlan, keys, promptOf, readBatch, requestsOf, setTestKeys, waitForBatch, type RequestView } from './engine.support.js';
+import {
+  chat,
+  createBatch,
+  fastRetry,
+  FaultPlan,
+  keys,
+  promptOf,
+  readBatch,
+  requestsOf,
+  setTestKeys,
+  waitForBatch,
+  type RequestView,
+} from './engine.support.js';
 
 /**
  * Every failure class end to end: the real engine, the real adapters, fake OpenAI and
@@ -51,9 +63,18 @@ afterAll(async () => {
 });
 
 /** Runs one request whose attempts meet `faults` in order (then success); returns it and what the fake saw. */
-async function runOne(fake: FakeServer, model: string, prompt: string, faults: FakeFault[]): Promise<{ request: RequestView; sent: number[] }> {
+async function runOne(
+  fake: FakeServer,
+  model: string,
+  prompt: string,
+  faults: FakeFault[],
+): Promise<{ request: RequestView; sent: number[] }> {
   plan.set(prompt, faults);
-  const id = await createBatch(t, { model, endpoint: model.startsWith('claude') ? 'MESSAGES' : 'CHAT_COMPLETIONS', requests: [chat(prompt)] });
+  const id = await createBatch(t, {
+    model,
+    endpoint: model.startsWith('claude') ? 'MESSAGES' : 'CHAT_COMPLETIONS',
+    requests: [chat(prompt)],
+  });
   const batch = await waitForBatch(t, id);
   expect(batch.status).toBe('COMPLETED');
   const [request] = requestsOf(batch);
@@ -85,7 +106,11 @@ describe('when an OpenAI attempt fails with a retryable error', () => {
     ['500', { status: 500 }, { class: 'transient', status: 500, type: 'server_error', message: 'Injected fault: HTTP 500.' }],
     ['503', { status: 503 }, { class: 'transient', status: 503, type: 'server_error' }],
     ['connection reset', { reset: true }, { class: 'transient', status: null, type: 'connection_error' }],
-    ['hang past the timeout', { hang: true }, { class: 'transient', status: null, type: 'timeout', message: `no complete response within ${TIMEOUT_MS} ms` }],
+    [
+      'hang past the timeout',
+      { hang: true },
+      { class: 'transient', status: null, type: 'timeout', message: `no complete response within ${TIMEOUT_MS} ms` },
+    ],
     ['200 with a malformed body', { malformed: true }, { class: 'transient', status: 200, type: 'bad_response' }],
   ])('fails a request after maxAttempts of %s, keeping the last error', async (name, fault, error) => {
     const faults = Array.from({ length: MAX_ATTEMPTS }, () => fault);
@@ -146,12 +171,23 @@ describe('when OpenAI answers 429', () => {
     expect(requestsOf(batch)[0]).toMatchObject({
       status: 'FAILED',
       attempts: 1,
-      error: { class: 'quota_exceeded', status: 429, type: 'insufficient_quota', message: expect.stringContaining('exceeded your current quota') },
+      error: {
+        class: 'quota_exceeded',
+        status: 429,
+        type: 'insufficient_quota',
+        message: expect.stringContaining('exceeded your current quota'),
+      },
     });
 
     // The reason is visible where operators look at lanes; the per-model limit reached the lane.
     const { lanes } = await t.gqlOk(`{ lanes(provider: "oai", model: "gpt-quota") { pauseReason pausedUntil limits { maxConcurrent } } }`);
-    expect(lanes).toEqual([{ pauseReason: expect.stringMatching(/^quota exhausted: You exceeded your current quota/), pausedUntil: expect.any(String), limits: { maxConcurrent: 1 } }]);
+    expect(lanes).toEqual([
+      {
+        pauseReason: expect.stringMatching(/^quota exhausted: You exceeded your current quota/),
+        pausedUntil: expect.any(String),
+        limits: { maxConcurrent: 1 },
+      },
+    ]);
     expect(Date.parse(lanes[0].pausedUntil) - Date.now()).toBeGreaterThan(fastRetry.quotaPauseMs - 5_000);
     // The paused lane holds the other request back.
     await new Promise((resolve) => setTimeout(resolve, 100));
@@ -174,7 +210,11 @@ describe('when an Anthropic attempt fails', () => {
   it('fails after maxAttempts of 529, keeping the last error', async () => {
     const faults = Array.from({ length: MAX_ATTEMPTS }, (): FakeFault => ({ status: 529 }));
     const { request } = await runOne(anthropic, 'claude-test', 'anthropic 529 always', faults);
-    expect(request).toMatchObject({ status: 'FAILED', attempts: MAX_ATTEMPTS, error: { class: 'transient', status: 529, type: 'overloaded_error' } });
+    expect(request).toMatchObject({
+      status: 'FAILED',
+      attempts: MAX_ATTEMPTS,
+      error: { class: 'transient', status: 529, type: 'overloaded_error' },
+    });
   });
 
   it('waits out a 429 without spending an attempt', async () => {
@@ -204,6 +244,11 @@ describe('when an Anthropic attempt fails', () => {
       attempts: 1,
       error: { class: 'quota_exceeded', status: 400, type: 'invalid_request_error', message: expect.stringContaining('credit balance') },
     });
-    expect(t.app.engine.lanes().find((l) => l.key === 'ant/claude-quota')?.stats().pause?.reason).toMatch(/credit balance/);
+    expect(
+      t.app.engine
+        .lanes()
+        .find((l) => l.key === 'ant/claude-quota')
+        ?.stats().pause?.reason,
+    ).toMatch(/credit balance/);
   });
 });

@@ -2,7 +2,18 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeOpenAI } from './fakes/fake-openai.js';
 import type { FakeServer } from './fakes/fake-server.js';
 import { collectSubscription, startTestApp, waitFor, type TestApp } from './helpers/app.js';
-import { chat, createBatch, fastRetry, FaultPlan, keys, promptOf, readBatch, requestsOf, setTestKeys, waitForBatch } from './engine.support.js';
+import {
+  chat,
+  createBatch,
+  fastRetry,
+  FaultPlan,
+  keys,
+  promptOf,
+  readBatch,
+  requestsOf,
+  setTestKeys,
+  waitForBatch,
+} from './engine.support.js';
 
 /**
  * cancelBatch, the completion window and retryBatch against a fake OpenAI server whose
@@ -14,10 +25,23 @@ import { chat, createBatch, fastRetry, FaultPlan, keys, promptOf, readBatch, req
 setTestKeys();
 
 const RETRY = /* GraphQL */ `
-  mutation($id: ID!, $statuses: [RetryableRequestStatus!]) {
+  mutation ($id: ID!, $statuses: [RetryableRequestStatus!]) {
     retryBatch(id: $id, statuses: $statuses) {
-      id status finishedAt
-      requests(first: 100) { edges { node { customId status attempts error { type } } } }
+      id
+      status
+      finishedAt
+      requests(first: 100) {
+        edges {
+          node {
+            customId
+            status
+            attempts
+            error {
+              type
+            }
+          }
+        }
+      }
     }
   }
 `;
@@ -42,7 +66,9 @@ async function startHarness(config: Record<string, unknown> = {}): Promise<Harne
   const t = await startTestApp({
     config: {
       maxAttempts: 3,
-      providers: [{ kind: 'openai', name: 'oai', baseUrl: fake.url, apiKeyEnv: keys.openai.env, models: ['gpt-test'], limits: { maxConcurrent: 2 } }],
+      providers: [
+        { kind: 'openai', name: 'oai', baseUrl: fake.url, apiKeyEnv: keys.openai.env, models: ['gpt-test'], limits: { maxConcurrent: 2 } },
+      ],
       ...config,
     },
     engine: { retry: fastRetry },
@@ -114,7 +140,9 @@ describe('when a running batch is cancelled', () => {
     expect(batch.requestCounts).toMatchObject({ total: 20, succeeded: 20 });
     // The retried requests were counted again, and not twice into the batch's total.
     const totals = t.app.db.$client
-      .prepare('select estimated_tokens as batch, (select sum(estimated_tokens) from requests where batch_id = batches.id) as requests from batches where id = ?')
+      .prepare(
+        'select estimated_tokens as batch, (select sum(estimated_tokens) from requests where batch_id = batches.id) as requests from batches where id = ?',
+      )
       .get(id) as { batch: number; requests: number };
     expect(totals.batch).toBeGreaterThan(0);
     expect(totals.batch).toBe(totals.requests);
@@ -175,14 +203,22 @@ describe('when a finished batch is retried', () => {
     plan.set('retry fatal', [{ status: 400 }]);
     // Three 500s use up maxAttempts (3); after the retry two more 500s still fit the new budget.
     plan.set('retry transient', [{ status: 500 }, { status: 500 }, { status: 500 }, { status: 500 }, { status: 500 }]);
-    const id = await createBatch(t, { model: 'gpt-test', requests: ['retry ok 1', 'retry fatal', 'retry transient', 'retry ok 2'].map((p) => chat(p)) });
+    const id = await createBatch(t, {
+      model: 'gpt-test',
+      requests: ['retry ok 1', 'retry fatal', 'retry transient', 'retry ok 2'].map((p) => chat(p)),
+    });
     const first = await waitForBatch(t, id);
     expect(first.requestCounts).toMatchObject({ succeeded: 2, failed: 2 });
 
     const { retryBatch } = await t.gqlOk(RETRY, { id });
     expect(retryBatch.status).toBe('VALIDATING');
     const reopened = Object.fromEntries(retryBatch.requests.edges.map((e: any) => [e.node.customId, e.node]));
-    expect(reopened['retry fatal']).toEqual({ customId: 'retry fatal', status: 'PENDING', attempts: 0, error: { type: 'invalid_request_error' } });
+    expect(reopened['retry fatal']).toEqual({
+      customId: 'retry fatal',
+      status: 'PENDING',
+      attempts: 0,
+      error: { type: 'invalid_request_error' },
+    });
     expect(reopened['retry transient']).toMatchObject({ status: 'PENDING', attempts: 0, error: { type: 'server_error' } });
     expect(reopened['retry ok 1']).toMatchObject({ status: 'SUCCEEDED', attempts: 1 });
 

@@ -2,7 +2,18 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultTenant } from '../src/server.js';
 import { chatRequests, startTestApp, waitFor, type TestApp } from './helpers/app.js';
 
-const COUNTS = /* GraphQL */ `query($id: ID!) { batch(id: $id) { status requestCounts { succeeded running queued } } }`;
+const COUNTS = /* GraphQL */ `
+  query ($id: ID!) {
+    batch(id: $id) {
+      status
+      requestCounts {
+        succeeded
+        running
+        queued
+      }
+    }
+  }
+`;
 
 describe('when a large batch is paused while its requests are still being queued', () => {
   let t: TestApp;
@@ -48,7 +59,6 @@ describe('when a large batch is paused while its requests are still being queued
     const sent = t.app.db.$client.prepare(`select max(attempts) as most from requests where batch_id = ?`).get(id) as { most: number };
     expect(sent.most).toBe(1);
   });
-
 });
 
 describe('when a batch is paused with all its remaining requests in flight', () => {

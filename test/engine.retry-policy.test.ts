@@ -18,11 +18,18 @@ describe('when deciding what to do after a failure', () => {
       pauseReason: 'rate limited by provider (429)',
     });
     // Even on the last attempt: a 429 was never run, so it cannot exhaust the budget.
-    expect(decideRetry(failure({ class: 'rate_limited' }), MAX, MAX, options)).toMatchObject({ action: 'requeue', delayMs: options.rateLimitFallbackMs });
+    expect(decideRetry(failure({ class: 'rate_limited' }), MAX, MAX, options)).toMatchObject({
+      action: 'requeue',
+      delayMs: options.rateLimitFallbackMs,
+    });
   });
 
   it('backs off a transient failure until maxAttempts, then fails it', () => {
-    expect(decideRetry(failure({ class: 'transient', status: 500 }), 1, MAX, options, () => 0.5)).toEqual({ action: 'requeue', delayMs: 500, spendsAttempt: true });
+    expect(decideRetry(failure({ class: 'transient', status: 500 }), 1, MAX, options, () => 0.5)).toEqual({
+      action: 'requeue',
+      delayMs: 500,
+      spendsAttempt: true,
+    });
     expect(decideRetry(failure({ class: 'transient', status: 500 }), MAX - 1, MAX, options)).toMatchObject({ action: 'requeue' });
     expect(decideRetry(failure({ class: 'transient', status: 500 }), MAX, MAX, options)).toEqual({ action: 'fail' });
   });
@@ -35,7 +42,9 @@ describe('when deciding what to do after a failure', () => {
 
   it('fails a fatal error at once, and a quota error with a long lane pause and its reason', () => {
     expect(decideRetry(failure({ class: 'fatal', status: 400 }), 1, MAX, options)).toEqual({ action: 'fail' });
-    expect(decideRetry(failure({ class: 'quota_exceeded', status: 429, message: 'You exceeded your current quota' }), 1, MAX, options)).toEqual({
+    expect(
+      decideRetry(failure({ class: 'quota_exceeded', status: 429, message: 'You exceeded your current quota' }), 1, MAX, options),
+    ).toEqual({
       action: 'fail',
       pauseLaneMs: options.quotaPauseMs,
       pauseReason: 'quota exhausted: You exceeded your current quota',

@@ -16,7 +16,12 @@ async function outcomes(provider: Provider, n: number): Promise<Array<string>> {
   const signal = new AbortController().signal;
   const results: ProviderOutcome[] = [];
   for (let i = 0; i < n; i++) {
-    results.push(await provider.send({ endpoint: Endpoints.chatCompletions, body: { model: 'sim-small', messages: [{ role: 'user', content: `q${i}` }] } }, { signal }));
+    results.push(
+      await provider.send(
+        { endpoint: Endpoints.chatCompletions, body: { model: 'sim-small', messages: [{ role: 'user', content: `q${i}` }] } },
+        { signal },
+      ),
+    );
   }
   return results.map((r) => (r.ok ? 'ok' : `${r.failure.class}:${r.failure.status}`));
 }
@@ -45,7 +50,15 @@ describe('when a batch runs on a simulated provider with faults', () => {
     t = await startTestApp({
       config: {
         maxAttempts: 10,
-        providers: [{ kind: 'simulated', models: ['sim-small'], latencyMs: 1, latencyJitterMs: 0, faults: { rate429: 0.1, rate500: 0.3, retryAfterMs: 20, seed: 7 } }],
+        providers: [
+          {
+            kind: 'simulated',
+            models: ['sim-small'],
+            latencyMs: 1,
+            latencyJitterMs: 0,
+            faults: { rate429: 0.1, rate500: 0.3, retryAfterMs: 20, seed: 7 },
+          },
+        ],
       },
       engine: { retry: fastRetry },
     });

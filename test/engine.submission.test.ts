@@ -8,7 +8,14 @@ import { jsonl, openaiLine, uploadBatchFile, waitForBatch } from './files.suppor
  * and nothing left behind when a late slice is bad.
  */
 
-const CREATE = /* GraphQL */ `mutation($input: CreateBatchInput!) { createBatch(input: $input) { id status } }`;
+const CREATE = /* GraphQL */ `
+  mutation ($input: CreateBatchInput!) {
+    createBatch(input: $input) {
+      id
+      status
+    }
+  }
+`;
 
 let t: TestApp;
 
@@ -21,7 +28,9 @@ beforeAll(async () => {
 afterAll(() => t.close());
 
 function storedRows(): { batches: number; requests: number } {
-  return t.app.db.$client.prepare('select (select count(*) from batches) as batches, (select count(*) from requests) as requests').get() as {
+  return t.app.db.$client
+    .prepare('select (select count(*) from batches) as batches, (select count(*) from requests) as requests')
+    .get() as {
     batches: number;
     requests: number;
   };
@@ -47,7 +56,10 @@ describe('when a large batch is submitted inline', () => {
       .all(createBatch.id);
     expect(models).toEqual([{ model: 'gpt-4o-mini', n: 1_200 }]);
     // Requests held back until the model was known keep their place in the batch.
-    const order = t.app.db.$client.prepare('select custom_id from requests where batch_id = ? order by position').pluck().all(createBatch.id);
+    const order = t.app.db.$client
+      .prepare('select custom_id from requests where batch_id = ? order by position')
+      .pluck()
+      .all(createBatch.id);
     expect(order).toEqual(requests.map((r) => r.customId));
     await waitForBatch(t, createBatch.id, ['IN_PROGRESS']);
     await t.gqlOk(`mutation($id: ID!) { cancelBatch(id: $id) { id } }`, { id: createBatch.id });
@@ -75,7 +87,9 @@ describe('when a large batch is submitted inline', () => {
     expect(batch.status).toBe('FAILED');
     expect(batch.requestCounts).toMatchObject({ total: 1_500, succeeded: 0, failed: 1_500 });
     const { batch: reason } = await t.gqlOk(`query($id: ID!) { batch(id: $id) { statusReason } }`, { id: createBatch.id });
-    expect(reason.statusReason).toMatch(/needs \d+ tokens, more than the lane simulated\/gpt-4o-mini allows in a minute \(2000\); it could never run/);
+    expect(reason.statusReason).toMatch(
+      /needs \d+ tokens, more than the lane simulated\/gpt-4o-mini allows in a minute \(2000\); it could never run/,
+    );
   });
 });
 
@@ -89,7 +103,9 @@ describe('when a large file names its model only late', () => {
     const result = await uploadBatchFile(t, jsonl(lines));
     expect(result.body.errors).toBeUndefined();
     const id = result.body.data.createBatchFromFile.id as string;
-    const models = t.app.db.$client.prepare(`select json_extract(body, '$.model') as model, count(*) as n from requests where batch_id = ? group by 1`).all(id);
+    const models = t.app.db.$client
+      .prepare(`select json_extract(body, '$.model') as model, count(*) as n from requests where batch_id = ? group by 1`)
+      .all(id);
     expect(models).toEqual([{ model: 'gpt-4o-mini', n: 1_500 }]);
     await waitForBatch(t, id, ['IN_PROGRESS', 'COMPLETED']);
     await t.gql(`mutation($id: ID!) { cancelBatch(id: $id) { id } }`, { id });

@@ -12,7 +12,11 @@ afterAll(() => t.close());
 
 function storeFile(id: string, lines: number): void {
   const client = t.app.db.$client;
-  client.prepare(`insert into files (id, tenant, filename, purpose, bytes, status, created_at) values (?, 'default', 'batch.jsonl', 'batch', 10, 'processed', 1)`).run(id);
+  client
+    .prepare(
+      `insert into files (id, tenant, filename, purpose, bytes, status, created_at) values (?, 'default', 'batch.jsonl', 'batch', 10, 'processed', 1)`,
+    )
+    .run(id);
   const insertLine = client.prepare(`insert into file_lines (file_id, line, text) values (?, ?, '{}')`);
   client.transaction(() => {
     for (let line = 1; line <= lines; line++) insertLine.run(id, line);

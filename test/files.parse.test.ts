@@ -66,7 +66,9 @@ describe('when a file is valid', () => {
   });
 
   it('splits lines correctly when multi-byte characters straddle chunks', async () => {
-    const line = openaiLine(0, { body: { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'héllo wörld 你好 🌊'.repeat(2_000) }] } });
+    const line = openaiLine(0, {
+      body: { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'héllo wörld 你好 🌊'.repeat(2_000) }] },
+    });
     const bytes = new TextEncoder().encode(jsonl([line, openaiLine(1)]));
     // A stream of 7-byte chunks: every multi-byte character is cut somewhere.
     const stream = new ReadableStream<Uint8Array>({
@@ -104,7 +106,13 @@ describe('when a file has problems', () => {
 
   it('checks bodies against the batch model and provider the caller set', async () => {
     const { problems: found } = await problems(jsonl([openaiLine(0)]), { model: 'sim-small' });
-    expect(found).toEqual([expect.objectContaining({ line: 1, path: 'body.model', message: expect.stringContaining('differs from the batch model "sim-small"') })]);
+    expect(found).toEqual([
+      expect.objectContaining({
+        line: 1,
+        path: 'body.model',
+        message: expect.stringContaining('differs from the batch model "sim-small"'),
+      }),
+    ]);
     const { problems: unknown } = await problems(jsonl([openaiLine(0)]), { provider: 'nope' });
     expect(unknown).toEqual([expect.objectContaining({ path: 'provider', message: 'unknown provider "nope"' })]);
   });

@@ -29,7 +29,16 @@ export function openaiFile(n: number): string {
 
 const createBatchFromFile = /* GraphQL */ `
   mutation ($file: File!, $input: CreateBatchFromFileInput) {
-    createBatchFromFile(file: $file, input: $input) { id status endpoint model priority requestCounts { total } }
+    createBatchFromFile(file: $file, input: $input) {
+      id
+      status
+      endpoint
+      model
+      priority
+      requestCounts {
+        total
+      }
+    }
   }
 `;
 
@@ -49,7 +58,10 @@ const finalStatuses = ['COMPLETED', 'FAILED', 'CANCELLED', 'EXPIRED'];
 export async function waitForBatch(app: TestApp, id: string, statuses = finalStatuses, timeoutMs = 20_000) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const { batch } = await app.gqlOk(`query ($id: ID!) { batch(id: $id) { id status requestCounts { total succeeded failed cancelled expired finished } } }`, { id });
+    const { batch } = await app.gqlOk(
+      `query ($id: ID!) { batch(id: $id) { id status requestCounts { total succeeded failed cancelled expired finished } } }`,
+      { id },
+    );
     if (statuses.includes(batch.status)) return batch;
     if (Date.now() > deadline) throw new Error(`batch ${id} is still ${batch.status} after ${timeoutMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, 50));

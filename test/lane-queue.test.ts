@@ -4,7 +4,12 @@ import { TokenBucket } from '../src/engine/token-bucket.js';
 
 function fakeClock(start = 1_000_000): { now: () => number; advance: (ms: number) => void } {
   let time = start;
-  return { now: () => time, advance: (ms) => { time += ms; } };
+  return {
+    now: () => time,
+    advance: (ms) => {
+      time += ms;
+    },
+  };
 }
 
 const always = (): boolean => true;
@@ -36,8 +41,18 @@ describe('when items have different priorities', () => {
     expect(queue.depthByPriority()).toEqual({ 0: 3, 1: 3, 2: 3, 3: 3 });
     const ids = drain(queue).map((item) => item.id);
     expect(ids).toEqual([
-      'urgent-0', 'urgent-1', 'urgent-2', 'high-0', 'high-1', 'high-2',
-      'normal-0', 'normal-1', 'normal-2', 'low-0', 'low-1', 'low-2',
+      'urgent-0',
+      'urgent-1',
+      'urgent-2',
+      'high-0',
+      'high-1',
+      'high-2',
+      'normal-0',
+      'normal-1',
+      'normal-2',
+      'low-0',
+      'low-1',
+      'low-2',
     ]);
     expect(queue.size).toBe(0);
     expect(queue.next(always)).toBeUndefined();
@@ -62,9 +77,7 @@ describe('when a small batch arrives after a huge one of the same priority', () 
     const lastSmall = out.map((item) => item.batchId).lastIndexOf('small');
     const perTurn = 4_000 / 100;
     expect(lastSmall).toBeLessThan(2 * 100 + perTurn);
-    expect(out.filter((item) => item.batchId === 'small').map((item) => item.id)).toEqual(
-      makeItems('small', 100).map((item) => item.id),
-    );
+    expect(out.filter((item) => item.batchId === 'small').map((item) => item.id)).toEqual(makeItems('small', 100).map((item) => item.id));
   });
 
   it('does share by tokens, not by requests', () => {

@@ -9,10 +9,21 @@ function fakeClock(start = 1_000_000) {
   return { now: () => time, advance: (ms: number) => void (time += ms) };
 }
 
-const item = (n: number, cost = 100): LaneItem => ({ id: String(n), requestId: n, batchId: 'b', priority: 1, cost, enqueuedAt: 1_000_000, order: n });
+const item = (n: number, cost = 100): LaneItem => ({
+  id: String(n),
+  requestId: n,
+  batchId: 'b',
+  priority: 1,
+  cost,
+  enqueuedAt: 1_000_000,
+  order: n,
+});
 
 const lanes: Lane[] = [];
-function makeLane(limits: Partial<LaneLimits>, options: { adaptive?: boolean; onLimitChange?: (lane: Lane, change: LimitChange) => void } = {}): Lane {
+function makeLane(
+  limits: Partial<LaneLimits>,
+  options: { adaptive?: boolean; onLimitChange?: (lane: Lane, change: LimitChange) => void } = {},
+): Lane {
   const clock = fakeClock();
   const lane = new Lane({ provider: 'p', model: 'm', limits, onReady: () => undefined, now: clock.now, headroomMs: 0, ...options });
   lanes.push(lane);
@@ -23,7 +34,14 @@ afterEach(() => {
   for (const lane of lanes.splice(0)) lane.close();
 });
 
-const headers = { limitRequests: 100, remainingRequests: 99, resetRequestsMs: 600, limitTokens: 10_000, remainingTokens: 9_900, resetTokensMs: 600 };
+const headers = {
+  limitRequests: 100,
+  remainingRequests: 99,
+  resetRequestsMs: 600,
+  limitTokens: 10_000,
+  remainingTokens: 9_900,
+  resetTokensMs: 600,
+};
 
 describe('when a lane is told no limits', () => {
   it('does start with two at once and no per-minute budget, then learn from the first answer', () => {
@@ -31,11 +49,19 @@ describe('when a lane is told no limits', () => {
     for (const n of [1, 2, 3, 4]) lane.enqueue(item(n));
     const first = lane.admit();
     expect(first).toHaveLength(2);
-    expect(lane.limits).toEqual({ requestsPerMinute: LANE_LIMIT_MAXIMUMS.requestsPerMinute, tokensPerMinute: LANE_LIMIT_MAXIMUMS.tokensPerMinute, maxConcurrent: 2 });
+    expect(lane.limits).toEqual({
+      requestsPerMinute: LANE_LIMIT_MAXIMUMS.requestsPerMinute,
+      tokensPerMinute: LANE_LIMIT_MAXIMUMS.tokensPerMinute,
+      maxConcurrent: 2,
+    });
     lane.answered(first[0]!, { result: 'ok', rateLimit: headers });
     expect(lane.limits).toMatchObject({ requestsPerMinute: 100, tokensPerMinute: 10_000 });
     const stats = lane.stats();
-    expect(stats.limitSources).toMatchObject({ requestsPerMinute: { kind: 'learned' }, tokensPerMinute: { kind: 'learned' }, maxConcurrent: { kind: 'aimd' } });
+    expect(stats.limitSources).toMatchObject({
+      requestsPerMinute: { kind: 'learned' },
+      tokensPerMinute: { kind: 'learned' },
+      maxConcurrent: { kind: 'aimd' },
+    });
     // What was spent stays spent: both requests (200 tokens), not just what the answer knew of.
     expect(stats.availableTokens).toBe(9_800);
     expect(stats.availableRequests).toBe(98);
@@ -85,7 +111,10 @@ describe('when a lane is told no limits', () => {
 describe('when a lane is told limits higher than the provider allows', () => {
   it('does come down to the reported limit at the first answer, keeping what was spent, and report it', () => {
     const changes: LimitChange[] = [];
-    const lane = makeLane({ requestsPerMinute: 200, tokensPerMinute: 20_000, maxConcurrent: 4 }, { onLimitChange: (_, change) => changes.push(change) });
+    const lane = makeLane(
+      { requestsPerMinute: 200, tokensPerMinute: 20_000, maxConcurrent: 4 },
+      { onLimitChange: (_, change) => changes.push(change) },
+    );
     for (const n of [1, 2, 3, 4]) lane.enqueue(item(n));
     const admitted = lane.admit();
     lane.answered(admitted[0]!, { result: 'ok', rateLimit: headers });

@@ -28,7 +28,11 @@ async function setup(options: FakeServerOptions = {}, timeoutMs = 5_000): Promis
 }
 
 /** Every outcome goes through here, so every test also proves the key never leaks. */
-async function send(provider: Provider, request: ProviderRequest = message(), signal = new AbortController().signal): Promise<ProviderOutcome> {
+async function send(
+  provider: Provider,
+  request: ProviderRequest = message(),
+  signal = new AbortController().signal,
+): Promise<ProviderOutcome> {
   const outcome = await provider.send(request, { signal });
   expect(JSON.stringify(outcome)).not.toContain(apiKey);
   return outcome;
@@ -51,7 +55,13 @@ describe('when the server answers 200', () => {
 
     expect(outcome.ok).toBe(true);
     if (!outcome.ok) return;
-    expect(outcome.body).toMatchObject({ type: 'message', role: 'assistant', model: 'claude-test', content: [{ type: 'text' }], stop_reason: 'end_turn' });
+    expect(outcome.body).toMatchObject({
+      type: 'message',
+      role: 'assistant',
+      model: 'claude-test',
+      content: [{ type: 'text' }],
+      stop_reason: 'end_turn',
+    });
     const usage = (outcome.body as { usage: { input_tokens: number; output_tokens: number } }).usage;
     expect(outcome.usage).toEqual({
       promptTokens: usage.input_tokens,
@@ -71,7 +81,12 @@ describe('when the server answers 200', () => {
     const server = createServer((req, res) => {
       version = req.headers['anthropic-version'] as string;
       res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ type: 'message', usage: { input_tokens: 5, cache_creation_input_tokens: 100, cache_read_input_tokens: 1_000, output_tokens: 7 } }));
+      res.end(
+        JSON.stringify({
+          type: 'message',
+          usage: { input_tokens: 5, cache_creation_input_tokens: 100, cache_read_input_tokens: 1_000, output_tokens: 7 },
+        }),
+      );
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     try {
@@ -96,12 +111,28 @@ describe('when the server answers 200', () => {
 
 describe('when the server answers with a fault', () => {
   it.each<[string, FakeFault, Record<string, unknown>]>([
-    ['429 with retry-after seconds', { status: 429, retryAfter: 'seconds', retryAfterMs: 3_000 }, { class: 'rate_limited', status: 429, type: 'rate_limit_error', retryAfterMs: 3_000 }],
-    ['429 with only reset headers', { status: 429, retryAfter: 'reset-header', retryAfterMs: 2_500 }, { class: 'rate_limited', status: 429 }],
-    ['a 400 about the credit balance', { insufficientQuota: true }, { class: 'quota_exceeded', status: 400, type: 'invalid_request_error' }],
+    [
+      '429 with retry-after seconds',
+      { status: 429, retryAfter: 'seconds', retryAfterMs: 3_000 },
+      { class: 'rate_limited', status: 429, type: 'rate_limit_error', retryAfterMs: 3_000 },
+    ],
+    [
+      '429 with only reset headers',
+      { status: 429, retryAfter: 'reset-header', retryAfterMs: 2_500 },
+      { class: 'rate_limited', status: 429 },
+    ],
+    [
+      'a 400 about the credit balance',
+      { insufficientQuota: true },
+      { class: 'quota_exceeded', status: 400, type: 'invalid_request_error' },
+    ],
     ['402 billing_error', { status: 402 }, { class: 'quota_exceeded', status: 402, type: 'billing_error' }],
     ['400', { status: 400 }, { class: 'fatal', status: 400, type: 'invalid_request_error', message: 'Injected fault: HTTP 400.' }],
-    ['401', { status: 401 }, { class: 'fatal', status: 401, type: 'authentication_error', message: 'Incorrect API key provided: [redacted].' }],
+    [
+      '401',
+      { status: 401 },
+      { class: 'fatal', status: 401, type: 'authentication_error', message: 'Incorrect API key provided: [redacted].' },
+    ],
     ['403', { status: 403 }, { class: 'fatal', status: 403, type: 'permission_error' }],
     ['408', { status: 408 }, { class: 'transient', status: 408 }],
     ['409', { status: 409 }, { class: 'transient', status: 409, type: 'conflict_error' }],
@@ -176,6 +207,11 @@ describe('when requests exceed the fake limits', () => {
   it('rejects a body without max_tokens as the API does', async () => {
     const { provider } = await setup();
     const outcome = await send(provider, { endpoint: Endpoints.messages, body: { model: 'claude-test', messages: [] } });
-    expect(failureOf(outcome)).toMatchObject({ class: 'fatal', status: 400, type: 'invalid_request_error', message: 'max_tokens: Field required' });
+    expect(failureOf(outcome)).toMatchObject({
+      class: 'fatal',
+      status: 400,
+      type: 'invalid_request_error',
+      message: 'max_tokens: Field required',
+    });
   });
 });

@@ -26,7 +26,11 @@ async function setup(options: FakeOpenAIOptions = {}, timeoutMs = 5_000): Promis
 }
 
 /** Every outcome goes through here, so every test also proves the key never leaks. */
-async function send(provider: Provider, request: ProviderRequest = chat(), signal = new AbortController().signal): Promise<ProviderOutcome> {
+async function send(
+  provider: Provider,
+  request: ProviderRequest = chat(),
+  signal = new AbortController().signal,
+): Promise<ProviderOutcome> {
   const outcome = await provider.send(request, { signal });
   expect(JSON.stringify(outcome)).not.toContain(apiKey);
   return outcome;
@@ -48,7 +52,11 @@ describe('when the server answers 200', () => {
     expect(outcome.status).toBe(200);
     expect(outcome.body).toMatchObject({ object: 'chat.completion', model: 'gpt-test', choices: [{ index: 0, finish_reason: 'stop' }] });
     const usage = (outcome.body as { usage: { prompt_tokens: number; completion_tokens: number; total_tokens: number } }).usage;
-    expect(outcome.usage).toEqual({ promptTokens: usage.prompt_tokens, completionTokens: usage.completion_tokens, totalTokens: usage.total_tokens });
+    expect(outcome.usage).toEqual({
+      promptTokens: usage.prompt_tokens,
+      completionTokens: usage.completion_tokens,
+      totalTokens: usage.total_tokens,
+    });
     expect(outcome.usage.completionTokens).toBeGreaterThan(0);
     expect(outcome.requestId).toBe('req_fake_1');
     expect(outcome.rateLimit).toMatchObject({ limitRequests: 100, remainingRequests: 99, limitTokens: 100_000 });
@@ -68,9 +76,21 @@ describe('when the server answers 200', () => {
 
 describe('when the server answers with a fault', () => {
   it.each<[string, FakeFault, Record<string, unknown>]>([
-    ['429 with retry-after seconds', { status: 429, retryAfter: 'seconds', retryAfterMs: 2_000 }, { class: 'rate_limited', status: 429, type: 'requests', retryAfterMs: 2_000 }],
-    ['429 with retry-after-ms', { status: 429, retryAfter: 'ms', retryAfterMs: 1_500 }, { class: 'rate_limited', status: 429, retryAfterMs: 1_500 }],
-    ['429 with only reset headers', { status: 429, retryAfter: 'reset-header', retryAfterMs: 2_500 }, { class: 'rate_limited', status: 429, retryAfterMs: 2_500 }],
+    [
+      '429 with retry-after seconds',
+      { status: 429, retryAfter: 'seconds', retryAfterMs: 2_000 },
+      { class: 'rate_limited', status: 429, type: 'requests', retryAfterMs: 2_000 },
+    ],
+    [
+      '429 with retry-after-ms',
+      { status: 429, retryAfter: 'ms', retryAfterMs: 1_500 },
+      { class: 'rate_limited', status: 429, retryAfterMs: 1_500 },
+    ],
+    [
+      '429 with only reset headers',
+      { status: 429, retryAfter: 'reset-header', retryAfterMs: 2_500 },
+      { class: 'rate_limited', status: 429, retryAfterMs: 2_500 },
+    ],
     ['429 insufficient_quota', { insufficientQuota: true }, { class: 'quota_exceeded', status: 429, type: 'insufficient_quota' }],
     ['400', { status: 400 }, { class: 'fatal', status: 400, type: 'invalid_request_error', message: 'Injected fault: HTTP 400.' }],
     ['401', { status: 401 }, { class: 'fatal', status: 401, type: 'invalid_request_error' }],

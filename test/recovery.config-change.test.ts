@@ -23,7 +23,10 @@ afterAll(async () => {
 });
 
 async function restartWith(providers: ConfigInput['providers']): Promise<App> {
-  const app = await startApp(parseConfig({ logLevel: 'silent', dbFile: t!.dbFile, host: '127.0.0.1', port: 0, providers }), createLogger('silent'));
+  const app = await startApp(
+    parseConfig({ logLevel: 'silent', dbFile: t!.dbFile, host: '127.0.0.1', port: 0, providers }),
+    createLogger('silent'),
+  );
   apps.push(app);
   return app;
 }

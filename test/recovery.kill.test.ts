@@ -25,7 +25,9 @@ beforeEach(async () => {
   fake = await startFakeOpenAI({ apiKey: keys.openai.value, latencyMs: 30 });
   workspace = createWorkspace({
     maxAttempts: 3,
-    providers: [{ kind: 'openai', name: 'oai', baseUrl: fake.url, apiKeyEnv: keys.openai.env, models: ['gpt-test'], limits: { maxConcurrent: 8 } }],
+    providers: [
+      { kind: 'openai', name: 'oai', baseUrl: fake.url, apiKeyEnv: keys.openai.env, models: ['gpt-test'], limits: { maxConcurrent: 8 } },
+    ],
   });
 });
 

@@ -27,7 +27,16 @@ afterEach(async () => {
 async function setUp(fakeOptions: Parameters<typeof startFakeOpenAI>[0], config: Record<string, unknown> = {}): Promise<void> {
   fake = await startFakeOpenAI({ apiKey: keys.openai.value, ...fakeOptions });
   workspace = createWorkspace({
-    providers: [{ kind: 'openai', name: 'oai', baseUrl: fake.url, apiKeyEnv: keys.openai.env, models: ['gpt-test'], limits: { maxConcurrent: CONCURRENT } }],
+    providers: [
+      {
+        kind: 'openai',
+        name: 'oai',
+        baseUrl: fake.url,
+        apiKeyEnv: keys.openai.env,
+        models: ['gpt-test'],
+        limits: { maxConcurrent: CONCURRENT },
+      },
+    ],
     ...config,
   });
 }
@@ -40,7 +49,9 @@ async function start(env: Record<string, string> = {}): Promise<SluiceProcess> {
 
 async function submit(sluice: SluiceProcess, prefix: string): Promise<string> {
   const requests = Array.from({ length: REQUESTS }, (_, i) => chat(`${prefix} ${i}`));
-  const { createBatch } = await sluice.gql(`mutation($input: CreateBatchInput!) { createBatch(input: $input) { id } }`, { input: { model: 'gpt-test', requests } });
+  const { createBatch } = await sluice.gql(`mutation($input: CreateBatchInput!) { createBatch(input: $input) { id } }`, {
+    input: { model: 'gpt-test', requests },
+  });
   return createBatch.id as string;
 }
 

@@ -43,7 +43,10 @@ describe('when a batch runs end to end through the SDK', () => {
     const results = [];
     for await (const result of await client.messages.batches.results(created.id)) results.push(result);
     expect(results.map((r) => r.custom_id)).toEqual(['msg-0', 'msg-1', 'msg-2']);
-    expect(results[0]!.result).toMatchObject({ type: 'succeeded', message: { type: 'message', role: 'assistant', model: 'claude-haiku-4-5' } });
+    expect(results[0]!.result).toMatchObject({
+      type: 'succeeded',
+      message: { type: 'message', role: 'assistant', model: 'claude-haiku-4-5' },
+    });
   });
 
   it('is the same batch over GraphQL, at the priority the header asks for', async () => {
@@ -54,7 +57,10 @@ describe('when a batch runs end to end through the SDK', () => {
 
   it('cancels a batch created over GraphQL', async () => {
     const slow = await startTestApp({
-      config: { laneLimits: { requestsPerMinute: 1_000_000, tokensPerMinute: 100_000_000, maxConcurrent: 1 }, providers: [{ kind: 'simulated', latencyMs: 60, latencyJitterMs: 0 }] },
+      config: {
+        laneLimits: { requestsPerMinute: 1_000_000, tokensPerMinute: 100_000_000, maxConcurrent: 1 },
+        providers: [{ kind: 'simulated', latencyMs: 60, latencyJitterMs: 0 }],
+      },
     });
     try {
       const sdk = new Anthropic({ baseURL: slow.url, apiKey: 'unused', maxRetries: 0 });
@@ -73,7 +79,8 @@ describe('when a batch runs end to end through the SDK', () => {
       expect(ended.cancel_initiated_at).not.toBeNull();
 
       const types = new Map<string, number>();
-      for await (const result of await sdk.messages.batches.results(createBatch.id)) types.set(result.result.type, (types.get(result.result.type) ?? 0) + 1);
+      for await (const result of await sdk.messages.batches.results(createBatch.id))
+        types.set(result.result.type, (types.get(result.result.type) ?? 0) + 1);
       expect(Object.fromEntries(types)).toEqual({ succeeded: counts.succeeded, canceled: counts.canceled });
     } finally {
       await slow.close();
@@ -83,7 +90,9 @@ describe('when a batch runs end to end through the SDK', () => {
 
 describe('when requests fail', () => {
   it('lists them as errored with an Anthropic error object', async () => {
-    const faulty = await startTestApp({ config: { providers: [{ kind: 'simulated', latencyMs: 0, latencyJitterMs: 0, faults: { rate400: 1 } }] } });
+    const faulty = await startTestApp({
+      config: { providers: [{ kind: 'simulated', latencyMs: 0, latencyJitterMs: 0, faults: { rate400: 1 } }] },
+    });
     try {
       const sdk = new Anthropic({ baseURL: faulty.url, apiKey: 'unused', maxRetries: 0 });
       const created = await sdk.messages.batches.create({ requests: requests(2) });
@@ -91,7 +100,10 @@ describe('when requests fail', () => {
       expect(ended.request_counts.errored).toBe(2);
       const results = [];
       for await (const result of await sdk.messages.batches.results(created.id)) results.push(result);
-      expect(results[0]!.result).toEqual({ type: 'errored', error: { type: 'error', error: { type: 'invalid_request_error', message: expect.any(String) } } });
+      expect(results[0]!.result).toEqual({
+        type: 'errored',
+        error: { type: 'error', error: { type: 'invalid_request_error', message: expect.any(String) } },
+      });
     } finally {
       await faulty.close();
     }
@@ -127,11 +139,17 @@ describe('when a call is wrong', () => {
   it('answers in Anthropic error shape', async () => {
     const missing = await client.messages.batches.retrieve('batch_missing').catch((e: unknown) => e);
     expect(missing).toBeInstanceOf(Anthropic.NotFoundError);
-    expect((missing as InstanceType<typeof Anthropic.NotFoundError>).error).toEqual({ type: 'error', error: { type: 'not_found_error', message: 'batch "batch_missing" not found' } });
+    expect((missing as InstanceType<typeof Anthropic.NotFoundError>).error).toEqual({
+      type: 'error',
+      error: { type: 'not_found_error', message: 'batch "batch_missing" not found' },
+    });
   });
 
   it('names the bad request and field, calling the body params', async () => {
-    const bad = [...requests(1), { custom_id: 'msg-1', params: { model: 'claude-haiku-4-5', messages: [{ role: 'user' as const, content: 'hi' }] } }];
+    const bad = [
+      ...requests(1),
+      { custom_id: 'msg-1', params: { model: 'claude-haiku-4-5', messages: [{ role: 'user' as const, content: 'hi' }] } },
+    ];
     const error = await client.messages.batches.create({ requests: bad as never }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(Anthropic.BadRequestError);
     expect((error as InstanceType<typeof Anthropic.BadRequestError>).error).toMatchObject({

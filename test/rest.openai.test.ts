@@ -42,8 +42,20 @@ describe('when a batch runs end to end through the SDK', () => {
     expect(await client.files.retrieve(file.id)).toEqual(file);
     expect(await (await client.files.content(file.id)).text()).toBe(content);
 
-    const created = await client.batches.create({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h', metadata: { team: 'docs' } });
-    expect(created).toMatchObject({ object: 'batch', status: 'validating', input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h', metadata: { team: 'docs' } });
+    const created = await client.batches.create({
+      input_file_id: file.id,
+      endpoint: '/v1/chat/completions',
+      completion_window: '24h',
+      metadata: { team: 'docs' },
+    });
+    expect(created).toMatchObject({
+      object: 'batch',
+      status: 'validating',
+      input_file_id: file.id,
+      endpoint: '/v1/chat/completions',
+      completion_window: '24h',
+      metadata: { team: 'docs' },
+    });
 
     const done = await pollUntilDone(created.id);
     expect(done).toMatchObject({ status: 'completed', request_counts: { total: 4, completed: 4, failed: 0 }, error_file_id: null });
@@ -57,7 +69,11 @@ describe('when a batch runs end to end through the SDK', () => {
     expect(Buffer.byteLength(text)).toBe(output.bytes);
     const lines = parseJsonl(text);
     expect(lines.map((l) => l.custom_id)).toEqual(['req-0', 'req-1', 'req-2', 'req-3']);
-    expect(lines[0]).toMatchObject({ id: expect.stringMatching(/^req_/), error: null, response: { status_code: 200, body: { object: 'chat.completion' } } });
+    expect(lines[0]).toMatchObject({
+      id: expect.stringMatching(/^req_/),
+      error: null,
+      response: { status_code: 200, body: { object: 'chat.completion' } },
+    });
   });
 
   it('is the same batch over GraphQL, and runs at the priority and provider the headers ask for', async () => {
@@ -66,7 +82,9 @@ describe('when a batch runs end to end through the SDK', () => {
       { input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h' },
       { headers: { 'x-sluice-priority': 'urgent', 'x-sluice-provider': 'simulated' } },
     );
-    const { batch } = await app.gqlOk(`query ($id: ID!) { batch(id: $id) { priority provider requestCounts { total } } }`, { id: created.id });
+    const { batch } = await app.gqlOk(`query ($id: ID!) { batch(id: $id) { priority provider requestCounts { total } } }`, {
+      id: created.id,
+    });
     expect(batch).toEqual({ priority: 'URGENT', provider: 'simulated', requestCounts: { total: 2 } });
   });
 
@@ -77,23 +95,41 @@ describe('when a batch runs end to end through the SDK', () => {
     const batch = await client.batches.retrieve(createBatch.id);
     expect(batch.input_file_id).toBe(`file-${createBatch.id}-input`);
     const input = parseJsonl(await (await client.files.content(batch.input_file_id)).text());
-    expect(input).toEqual([{ custom_id: 'g-1', method: 'POST', url: '/v1/chat/completions', body: { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] } }]);
+    expect(input).toEqual([
+      {
+        custom_id: 'g-1',
+        method: 'POST',
+        url: '/v1/chat/completions',
+        body: { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] },
+      },
+    ]);
   });
 });
 
 describe('when requests fail', () => {
   it('lists failures in the error file, as OpenAI shows non-2xx responses', async () => {
-    const faulty = await startTestApp({ config: { providers: [{ kind: 'simulated', latencyMs: 0, latencyJitterMs: 0, faults: { rate400: 1 } }] } });
+    const faulty = await startTestApp({
+      config: { providers: [{ kind: 'simulated', latencyMs: 0, latencyJitterMs: 0, faults: { rate400: 1 } }] },
+    });
     try {
       const sdk = new OpenAI({ baseURL: `${faulty.url}/v1`, apiKey: 'unused', maxRetries: 0 });
       const file = await sdk.files.create({ file: await toFile(Buffer.from(openaiFile(3)), 'f.jsonl'), purpose: 'batch' });
       const created = await sdk.batches.create({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
       await waitForBatch(faulty, created.id);
       const done = await sdk.batches.retrieve(created.id);
-      expect(done).toMatchObject({ status: 'completed', output_file_id: null, error_file_id: `file-${created.id}-errors`, request_counts: { total: 3, completed: 0, failed: 3 } });
+      expect(done).toMatchObject({
+        status: 'completed',
+        output_file_id: null,
+        error_file_id: `file-${created.id}-errors`,
+        request_counts: { total: 3, completed: 0, failed: 3 },
+      });
       const errors = parseJsonl(await (await sdk.files.content(done.error_file_id!)).text());
       expect(errors).toHaveLength(3);
-      expect(errors[0]).toMatchObject({ custom_id: 'req-0', error: null, response: { status_code: 400, body: { error: { type: 'invalid_request_error' } } } });
+      expect(errors[0]).toMatchObject({
+        custom_id: 'req-0',
+        error: null,
+        response: { status_code: 400, body: { error: { type: 'invalid_request_error' } } },
+      });
     } finally {
       await faulty.close();
     }
@@ -103,7 +139,10 @@ describe('when requests fail', () => {
 describe('when a batch is cancelled', () => {
   it('cancels through the SDK and keeps what finished', async () => {
     const slow = await startTestApp({
-      config: { laneLimits: { requestsPerMinute: 1_000_000, tokensPerMinute: 100_000_000, maxConcurrent: 1 }, providers: [{ kind: 'simulated', latencyMs: 60, latencyJitterMs: 0 }] },
+      config: {
+        laneLimits: { requestsPerMinute: 1_000_000, tokensPerMinute: 100_000_000, maxConcurrent: 1 },
+        providers: [{ kind: 'simulated', latencyMs: 60, latencyJitterMs: 0 }],
+      },
     });
     try {
       const sdk = new OpenAI({ baseURL: `${slow.url}/v1`, apiKey: 'unused', maxRetries: 0 });
@@ -181,60 +220,88 @@ describe('when files are listed and deleted', () => {
 
     const output = parseJsonl(await (await client.files.content(done.output_file_id!)).text());
     expect(output.map((line) => line.custom_id)).toEqual(['req-0', 'req-1', 'req-2']);
-    await expect(client.files.delete(done.output_file_id!)).rejects.toMatchObject({ status: 400, message: expect.stringContaining('goes with the batch') });
+    await expect(client.files.delete(done.output_file_id!)).rejects.toMatchObject({
+      status: 400,
+      message: expect.stringContaining('goes with the batch'),
+    });
   });
 });
 
 describe('when a call is wrong', () => {
   it('answers in OpenAI error shape, with status and message', async () => {
-    await expect(client.batches.retrieve('batch_missing')).rejects.toMatchObject({ status: 404, type: 'invalid_request_error', message: expect.stringContaining('batch_missing') });
+    await expect(client.batches.retrieve('batch_missing')).rejects.toMatchObject({
+      status: 404,
+      type: 'invalid_request_error',
+      message: expect.stringContaining('batch_missing'),
+    });
     await expect(client.files.retrieve('file-missing')).rejects.toMatchObject({ status: 404 });
-    await expect(client.batches.create({ input_file_id: 'file-missing', endpoint: '/v1/chat/completions', completion_window: '24h' })).rejects.toMatchObject({
+    await expect(
+      client.batches.create({ input_file_id: 'file-missing', endpoint: '/v1/chat/completions', completion_window: '24h' }),
+    ).rejects.toMatchObject({
       status: 404,
       param: 'input_file_id',
     });
     const file = await upload(openaiFile(1));
-    await expect(client.batches.create({ input_file_id: file.id, endpoint: '/v1/embeddings', completion_window: '24h' })).rejects.toMatchObject({
+    await expect(
+      client.batches.create({ input_file_id: file.id, endpoint: '/v1/embeddings', completion_window: '24h' }),
+    ).rejects.toMatchObject({
       status: 400,
       message: expect.stringContaining('for /v1/chat/completions, not /v1/embeddings'),
     });
-    await expect(client.batches.create({ input_file_id: file.id, endpoint: '/v1/responses', completion_window: '24h' })).rejects.toMatchObject({ status: 400, param: 'endpoint' });
+    await expect(
+      client.batches.create({ input_file_id: file.id, endpoint: '/v1/responses', completion_window: '24h' }),
+    ).rejects.toMatchObject({ status: 400, param: 'endpoint' });
   });
 
   it('refuses a malformed file at upload, with line numbers', async () => {
     const content = jsonl([openaiLine(0), 'nope', openaiLine(2, { method: 'GET' })]);
     const error = await upload(content).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(OpenAI.BadRequestError);
-    expect((error as InstanceType<typeof OpenAI.BadRequestError>).message).toMatch(/line 2: not valid JSON .*; line 3, method \(custom_id "req-2"\): must be "POST"/);
+    expect((error as InstanceType<typeof OpenAI.BadRequestError>).message).toMatch(
+      /line 2: not valid JSON .*; line 3, method \(custom_id "req-2"\): must be "POST"/,
+    );
   });
 
   it('refuses a file over the size limit', async () => {
-    await expect(upload(openaiFile(400))).rejects.toMatchObject({ status: 413, message: expect.stringContaining('more than the limit of 50000 bytes') });
+    await expect(upload(openaiFile(400))).rejects.toMatchObject({
+      status: 413,
+      message: expect.stringContaining('more than the limit of 50000 bytes'),
+    });
   });
 
   it('refuses an empty file, and a purpose other than batch', async () => {
     await expect(upload('')).rejects.toMatchObject({ status: 400, message: expect.stringContaining('the file is empty') });
-    await expect(client.files.create({ file: await toFile(Buffer.from(openaiFile(1)), 'a.jsonl'), purpose: 'fine-tune' })).rejects.toMatchObject({ status: 400, param: 'purpose' });
+    await expect(
+      client.files.create({ file: await toFile(Buffer.from(openaiFile(1)), 'a.jsonl'), purpose: 'fine-tune' }),
+    ).rejects.toMatchObject({ status: 400, param: 'purpose' });
   });
 
   it('refuses a body that declares more than the limit before reading it', async () => {
     const { status, body } = await new Promise<{ status: number; body: string }>((resolve, reject) => {
-      const req = request(`${app.url}/v1/files`, { method: 'POST', headers: { 'content-type': 'multipart/form-data; boundary=x', 'content-length': String(50 * 1024 * 1024) } }, (res) => {
-        let text = '';
-        res.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
-        res.on('end', () => resolve({ status: res.statusCode!, body: text }));
-      });
+      const req = request(
+        `${app.url}/v1/files`,
+        { method: 'POST', headers: { 'content-type': 'multipart/form-data; boundary=x', 'content-length': String(50 * 1024 * 1024) } },
+        (res) => {
+          let text = '';
+          res.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+          res.on('end', () => resolve({ status: res.statusCode!, body: text }));
+        },
+      );
       req.on('error', reject);
       req.flushHeaders(); // headers only: the body never comes
     });
     expect(status).toBe(413);
-    expect(JSON.parse(body)).toMatchObject({ error: { type: 'invalid_request_error', message: expect.stringContaining('larger than the limit') } });
+    expect(JSON.parse(body)).toMatchObject({
+      error: { type: 'invalid_request_error', message: expect.stringContaining('larger than the limit') },
+    });
   });
 
   it('answers unknown routes and methods in the shape of the API they fall under', async () => {
     const unknown = await fetch(`${app.url}/v1/nothing`);
     expect(unknown.status).toBe(404);
-    expect(await unknown.json()).toEqual({ error: { message: 'no route GET /v1/nothing', type: 'invalid_request_error', param: null, code: null } });
+    expect(await unknown.json()).toEqual({
+      error: { message: 'no route GET /v1/nothing', type: 'invalid_request_error', param: null, code: null },
+    });
     const wrongMethod = await fetch(`${app.url}/v1/batches`, { method: 'DELETE' });
     expect(wrongMethod.status).toBe(405);
     const anthropic = await fetch(`${app.url}/v1/messages/batches/x/y`);

@@ -1,5 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { allowedOver, startAdaptiveRig, startOtherClient, type AdaptiveLaneView, type AdaptiveRig, type AdaptiveRigOptions, type TagFigures } from './helpers/adaptive.js';
+import {
+  allowedOver,
+  startAdaptiveRig,
+  startOtherClient,
+  type AdaptiveLaneView,
+  type AdaptiveRig,
+  type AdaptiveRigOptions,
+  type TagFigures,
+} from './helpers/adaptive.js';
 import { freeEncoders } from './helpers/scheduler.js';
 
 /**
@@ -27,7 +35,12 @@ interface Outcome {
   lane: AdaptiveLaneView;
 }
 
-async function run(tag: string, options: Omit<AdaptiveRigOptions, 'real' | 'latencyMs'>, requests: number, during?: (rig: AdaptiveRig) => { stop(): Promise<void> }): Promise<Outcome> {
+async function run(
+  tag: string,
+  options: Omit<AdaptiveRigOptions, 'real' | 'latencyMs'>,
+  requests: number,
+  during?: (rig: AdaptiveRig) => { stop(): Promise<void> },
+): Promise<Outcome> {
   const rig = await startAdaptiveRig({ ...options, real, latencyMs: LATENCY_MS });
   const other = during?.(rig);
   const batch = await rig.runBatch(tag, requests, MAX_TOKENS);
@@ -85,7 +98,9 @@ describe('when Sluice is told limits twice too high', () => {
     const { lane } = outcome();
     expect(lane.limits).toEqual({ ...real, maxConcurrent: 8 });
     expect(lane.limitSources.tokensPerMinute).toMatchObject({ kind: 'CORRECTED', ceiling: 2 * real.tokensPerMinute });
-    expect(lane.limitsNote).toMatch(/tokensPerMinute: configured 48,000 tokens\/min is more than the provider allows: lowered to its 24,000/);
+    expect(lane.limitsNote).toMatch(
+      /tokensPerMinute: configured 48,000 tokens\/min is more than the provider allows: lowered to its 24,000/,
+    );
     expect(lane.limitSources.maxConcurrent.kind).toBe('CONFIGURED');
   });
 
@@ -102,7 +117,11 @@ describe('when Sluice is told half the real limits', () => {
 
   it('does keep the configured limits, and say the provider allows more', () => {
     const { lane } = outcome();
-    expect(lane.limits).toEqual({ requestsPerMinute: real.requestsPerMinute / 2, tokensPerMinute: real.tokensPerMinute / 2, maxConcurrent: 8 });
+    expect(lane.limits).toEqual({
+      requestsPerMinute: real.requestsPerMinute / 2,
+      tokensPerMinute: real.tokensPerMinute / 2,
+      maxConcurrent: 8,
+    });
     expect(lane.limitSources.tokensPerMinute).toMatchObject({ kind: 'CONFIGURED', providerLimit: real.tokensPerMinute });
     expect(lane.limitsNote).toMatch(/the provider allows 24,000 tokens\/min, kept lower as configured/);
   });

@@ -30,12 +30,18 @@ describe('when high-priority work keeps the lane busy', () => {
     await openGate(rig, 3_000);
     await rig.waitStatus(low);
     await rig.waitStatus(high);
-    const order = rig.arrivals().filter((a) => a.tag === 'low' || a.tag === 'high').map((a) => a.tag);
+    const order = rig
+      .arrivals()
+      .filter((a) => a.tag === 'low' || a.tag === 'high')
+      .map((a) => a.tag);
     expect(order).toHaveLength(85);
     // Without aging LOW would be the last 5; with it, every LOW request got in while HIGH work still waited.
     expect(order.lastIndexOf('low')).toBeLessThan(order.lastIndexOf('high'));
     // And LOW did not take over: it got single turns, each after waiting a few aging steps.
-    const lowRuns = order.join(',').split('high').filter((run) => run.includes('low'));
+    const lowRuns = order
+      .join(',')
+      .split('high')
+      .filter((run) => run.includes('low'));
     expect(Math.max(...lowRuns.map((run) => run.split('low').length - 1))).toBeLessThanOrEqual(2);
   });
 });

@@ -36,7 +36,10 @@ describe('when the next request does not fit the token budget', () => {
     for (const id of [drain, big, small]) await rig.waitStatus(id);
 
     expect(rig.fake.stats.rateLimited).toBe(0);
-    const order = rig.arrivals().filter((a) => a.tag !== 'gate').map((a) => a.tag);
+    const order = rig
+      .arrivals()
+      .filter((a) => a.tag !== 'gate')
+      .map((a) => a.tag);
     expect(order).toHaveLength(203);
     expect(order[0]).toBe('drain');
     const [big1, big2] = [order.indexOf('big'), order.lastIndexOf('big')];

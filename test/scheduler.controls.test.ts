@@ -27,7 +27,9 @@ describe('when a batch is re-prioritised, paused or resumed while its requests w
     // Read right after the mutation, no waiting: the lane already holds them at HIGH.
     expect(depth(await rig.lane())).toEqual({ URGENT: 0, HIGH: 8, NORMAL: 16, LOW: 0 });
 
-    const paused = await rig.t.gqlOk<{ pauseBatch: { status: string } }>(`mutation($id: ID!) { pauseBatch(id: $id) { status } }`, { id: a });
+    const paused = await rig.t.gqlOk<{ pauseBatch: { status: string } }>(`mutation($id: ID!) { pauseBatch(id: $id) { status } }`, {
+      id: a,
+    });
     expect(paused.pauseBatch.status).toBe('PAUSED');
     expect(depth(await rig.lane())).toEqual({ URGENT: 0, HIGH: 8, NORMAL: 8, LOW: 0 });
 
@@ -36,10 +38,15 @@ describe('when a batch is re-prioritised, paused or resumed while its requests w
     await rig.waitStatus(b);
     expect(rig.arrivals('a')).toHaveLength(0);
     expect((await rig.waitStatus(a, 'PAUSED')).requestCounts.queued).toBe(8);
-    const order = rig.arrivals().filter((x) => x.tag !== 'gate').map((x) => x.tag);
+    const order = rig
+      .arrivals()
+      .filter((x) => x.tag !== 'gate')
+      .map((x) => x.tag);
     expect(order).toEqual([...Array(8).fill('c'), ...Array(8).fill('b')]);
 
-    const resumed = await rig.t.gqlOk<{ resumeBatch: { status: string } }>(`mutation($id: ID!) { resumeBatch(id: $id) { status } }`, { id: a });
+    const resumed = await rig.t.gqlOk<{ resumeBatch: { status: string } }>(`mutation($id: ID!) { resumeBatch(id: $id) { status } }`, {
+      id: a,
+    });
     expect(resumed.resumeBatch.status).toBe('IN_PROGRESS');
     await rig.waitStatus(a);
     expect(rig.arrivals('a').map((x) => x.index)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);

@@ -12,7 +12,15 @@ function fakeClock(start = 1_000_000) {
 }
 
 const limits = { requestsPerMinute: 600, tokensPerMinute: 60_000, maxConcurrent: 2 };
-const item = (n: number, batchId = 'b', cost = 100): LaneItem => ({ id: String(n), requestId: n, batchId, priority: 1, cost, enqueuedAt: 1_000_000, order: n });
+const item = (n: number, batchId = 'b', cost = 100): LaneItem => ({
+  id: String(n),
+  requestId: n,
+  batchId,
+  priority: 1,
+  cost,
+  enqueuedAt: 1_000_000,
+  order: n,
+});
 
 const lanes: Lane[] = [];
 function makeLane(clock = fakeClock(), options: Partial<ConstructorParameters<typeof Lane>[0]> = {}): Lane {
@@ -124,7 +132,9 @@ describe('when checking new limits', () => {
     const clock = fakeClock();
     const lane = makeLane(clock);
     lane.enqueue(item(1, 'b', 3_000));
-    expect(lane.checkLimits({ tokensPerMinute: 2_999 })[0]!.message).toMatch(/less than a request already waiting in lane p\/m \(3000 tokens\)/);
+    expect(lane.checkLimits({ tokensPerMinute: 2_999 })[0]!.message).toMatch(
+      /less than a request already waiting in lane p\/m \(3000 tokens\)/,
+    );
     const [inFlight] = lane.admit();
     expect(lane.checkLimits({ tokensPerMinute: 2_999 })).toHaveLength(1);
     lane.settle(inFlight!);

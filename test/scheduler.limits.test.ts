@@ -37,7 +37,10 @@ describe('when a batch needs more than a minute of token budget', () => {
   it('does run every request once, with no 429 at all', () => {
     expect(rig.fake.stats.rateLimited).toBe(0);
     expect(rig.fake.stats.admitted).toBe(requests.length);
-    const indexes = rig.arrivals('big').map((a) => a.index).sort((a, b) => a - b);
+    const indexes = rig
+      .arrivals('big')
+      .map((a) => a.index)
+      .sort((a, b) => a - b);
     expect(indexes).toEqual(requests.map((_, i) => i));
   });
 
@@ -45,11 +48,14 @@ describe('when a batch needs more than a minute of token budget', () => {
     expect(rig.arrivals('big').reduce((sum, a) => sum + a.tokens, 0)).toBe(totalTokens);
   });
 
-  it.each([500, 1_000, 2_000, 5_000, 10_000, 30_000, 60_000])('does never admit more than the budget allows in any %i ms window', (windowMs) => {
-    const allowed = (limit: number): number => limit * (1 + windowMs / MINUTE);
-    expect(rig.fake.stats.maxTokensInAnyWindow(windowMs)).toBeLessThanOrEqual(allowed(limits.tokensPerMinute));
-    expect(rig.fake.stats.maxRequestsInAnyWindow(windowMs)).toBeLessThanOrEqual(allowed(limits.requestsPerMinute));
-  });
+  it.each([500, 1_000, 2_000, 5_000, 10_000, 30_000, 60_000])(
+    'does never admit more than the budget allows in any %i ms window',
+    (windowMs) => {
+      const allowed = (limit: number): number => limit * (1 + windowMs / MINUTE);
+      expect(rig.fake.stats.maxTokensInAnyWindow(windowMs)).toBeLessThanOrEqual(allowed(limits.tokensPerMinute));
+      expect(rig.fake.stats.maxRequestsInAnyWindow(windowMs)).toBeLessThanOrEqual(allowed(limits.requestsPerMinute));
+    },
+  );
 
   it('does never get ahead of one full budget plus its refill since the first request', () => {
     // Cumulative admissions at every arrival: the budget the provider started with, plus what

@@ -32,10 +32,12 @@ describe('when the provider enforces a lower limit than the lane', () => {
       fake: { latencyMs: (request) => (request.n <= requests.length ? 1_500 : 10), limits: { tokensPerMinute: providerTokensPerMinute } },
       engine: { laneStatsIntervalMs: 50 },
     });
-    unsubscribe = rig.t.wsClient().subscribe<LaneEvent>(
-      { query: `subscription { laneStats(provider: "${PROVIDER}", model: "${MODEL}") { ${LANE_FIELDS} } }` },
-      { next: (value) => value.data && events.push(value.data), error: () => undefined, complete: () => undefined },
-    );
+    unsubscribe = rig.t
+      .wsClient()
+      .subscribe<LaneEvent>(
+        { query: `subscription { laneStats(provider: "${PROVIDER}", model: "${MODEL}") { ${LANE_FIELDS} } }` },
+        { next: (value) => value.data && events.push(value.data), error: () => undefined, complete: () => undefined },
+      );
     await waitFor(() => (events.length > 0 ? true : undefined)); // subscribed before anything happens
     id = await rig.submit('rl', requests);
     await rig.waitStatus(id, 'COMPLETED', 60_000);
@@ -79,7 +81,10 @@ describe('when the provider enforces a lower limit than the lane', () => {
   it('does lose nothing and run nothing twice', async () => {
     const batch = await rig.waitStatus(id);
     expect(batch.requestCounts).toMatchObject({ total: requests.length, succeeded: requests.length, failed: 0 });
-    const indexes = rig.arrivals('rl').map((a) => a.index).sort((a, b) => a - b);
+    const indexes = rig
+      .arrivals('rl')
+      .map((a) => a.index)
+      .sort((a, b) => a - b);
     expect(indexes).toEqual(requests.map((_, i) => i));
   });
 

@@ -19,9 +19,14 @@ const known: Array<[text: string, cl100k: number, o200k: number]> = [
   ['Naïve café, 東京, 🚀', 12, 9],
 ];
 
-const chatBody = (model: string, content: string, maxTokens: number) => ({ model, max_tokens: maxTokens, messages: [{ role: 'user', content }] });
+const chatBody = (model: string, content: string, maxTokens: number) => ({
+  model,
+  max_tokens: maxTokens,
+  messages: [{ role: 'user', content }],
+});
 /** Reply priming + one message's framing + its role (`user` is one token) + the content. */
-const chatCost = (contentTokens: number, maxTokens: number): number => chatFraming.replyPriming + chatFraming.perMessage + 1 + contentTokens + maxTokens;
+const chatCost = (contentTokens: number, maxTokens: number): number =>
+  chatFraming.replyPriming + chatFraming.perMessage + 1 + contentTokens + maxTokens;
 
 describe('when the TokenCounter counts', () => {
   let counter: TokenCounter;
@@ -57,7 +62,10 @@ describe('when the TokenCounter counts', () => {
 
   it('does run its tasks in chunks on the worker threads, never the main thread', async () => {
     const before = counter.stats();
-    const items = Array.from({ length: 400 }, (_, i) => ({ endpoint: Endpoints.chatCompletions, body: chatBody('gpt-4o', `request ${i}`, 5) }));
+    const items = Array.from({ length: 400 }, (_, i) => ({
+      endpoint: Endpoints.chatCompletions,
+      body: chatBody('gpt-4o', `request ${i}`, 5),
+    }));
     await counter.estimate(items);
     const after = counter.stats();
     expect(after.tasks - before.tasks).toBe(400 / 50);
@@ -81,7 +89,9 @@ describe('when the engine estimates a submitted batch', () => {
 
   it("does store tiktoken's counts, counted in the pool", async () => {
     const requests = known.map(([text], i) => ({ customId: `k${i}`, body: chatBody('gpt-4o', text, 10) }));
-    const created = await t.gqlOk(`mutation($input: CreateBatchInput!) { createBatch(input: $input) { id } }`, { input: { model: 'gpt-4o', requests } });
+    const created = await t.gqlOk(`mutation($input: CreateBatchInput!) { createBatch(input: $input) { id } }`, {
+      input: { model: 'gpt-4o', requests },
+    });
     const id = created.createBatch.id;
     const batch = await waitFor(async () => {
       const { batch } = await t.gqlOk(

@@ -3,7 +3,12 @@ import { SlidingWindowCounter } from '../src/engine/sliding-window.js';
 
 function fakeClock(start = 1_000_000): { now: () => number; advance: (ms: number) => void } {
   let time = start;
-  return { now: () => time, advance: (ms) => { time += ms; } };
+  return {
+    now: () => time,
+    advance: (ms) => {
+      time += ms;
+    },
+  };
 }
 
 describe('when amounts are recorded within the window', () => {

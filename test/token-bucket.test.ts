@@ -3,7 +3,12 @@ import { TokenBucket } from '../src/engine/token-bucket.js';
 
 function fakeClock(start = 1_000_000): { now: () => number; advance: (ms: number) => void } {
   let time = start;
-  return { now: () => time, advance: (ms) => { time += ms; } };
+  return {
+    now: () => time,
+    advance: (ms) => {
+      time += ms;
+    },
+  };
 }
 
 function bucket(perMinute: number) {

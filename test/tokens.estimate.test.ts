@@ -1,12 +1,7 @@
 import { get_encoding } from 'tiktoken';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Endpoints, type Endpoint } from '../src/engine/providers/provider.js';
-import {
-  approximateCount,
-  defaultMaxOutputTokens,
-  encodingForModel,
-  fallbackMaxOutputTokens,
-} from '../src/engine/tokens/encoding.js';
+import { approximateCount, defaultMaxOutputTokens, encodingForModel, fallbackMaxOutputTokens } from '../src/engine/tokens/encoding.js';
 import {
   chatFraming,
   estimateChatCompletion,
@@ -45,23 +40,16 @@ describe('when choosing an encoding for a model', () => {
     expect(encodingForModel(model)).toBe('o200k_base');
   });
 
-  it.each([
-    'gpt-4',
-    'gpt-4-turbo',
-    'gpt-4-0613',
-    'gpt-3.5-turbo',
-    'text-embedding-3-small',
-    'text-embedding-ada-002',
-  ])('does use cl100k_base for %s', (model) => {
-    expect(encodingForModel(model)).toBe('cl100k_base');
-  });
-
-  it.each(['claude-sonnet-4-5', 'claude-3-5-haiku-latest', 'llama-3.1-8b-instruct', ''])(
-    'does approximate for %j',
+  it.each(['gpt-4', 'gpt-4-turbo', 'gpt-4-0613', 'gpt-3.5-turbo', 'text-embedding-3-small', 'text-embedding-ada-002'])(
+    'does use cl100k_base for %s',
     (model) => {
-      expect(encodingForModel(model)).toBe('approximate');
+      expect(encodingForModel(model)).toBe('cl100k_base');
     },
   );
+
+  it.each(['claude-sonnet-4-5', 'claude-3-5-haiku-latest', 'llama-3.1-8b-instruct', ''])('does approximate for %j', (model) => {
+    expect(encodingForModel(model)).toBe('approximate');
+  });
 
   it('does scale approximate counts by 1.1, rounding up without float error', () => {
     expect(approximateCount(0)).toBe(0);
@@ -199,7 +187,17 @@ describe('when estimating embeddings', () => {
 
   it('does count token-id arrays by their length', () => {
     expect(estimateEmbeddings({ input: [1, 2, 3] }, countCl100k).promptTokens).toBe(3);
-    expect(estimateEmbeddings({ input: [[1, 2], [3, 4, 5]] }, countCl100k).promptTokens).toBe(5);
+    expect(
+      estimateEmbeddings(
+        {
+          input: [
+            [1, 2],
+            [3, 4, 5],
+          ],
+        },
+        countCl100k,
+      ).promptTokens,
+    ).toBe(5);
   });
 });
 
@@ -215,9 +213,7 @@ describe('when estimating an Anthropic message', () => {
       ],
     };
     const prompt =
-      countApproximate('You are a helpful assistant.') +
-      countApproximate('hello world') +
-      countApproximate('Hi! How can I help?');
+      countApproximate('You are a helpful assistant.') + countApproximate('hello world') + countApproximate('Hi! How can I help?');
     expect(estimateMessages(body, countApproximate)).toEqual({
       promptTokens: prompt,
       maxOutputTokens: 256,
@@ -280,9 +276,7 @@ describe('when estimating inline on the main thread', () => {
 
   it('does treat special-token text in user content as plain text', async () => {
     const messages = [{ role: 'user', content: '<|endoftext|>' }];
-    const [estimate] = await estimateInline([
-      { endpoint: Endpoints.chatCompletions, body: { model: 'gpt-4o', max_tokens: 1, messages } },
-    ]);
+    const [estimate] = await estimateInline([{ endpoint: Endpoints.chatCompletions, body: { model: 'gpt-4o', max_tokens: 1, messages } }]);
     const framing = chatFraming.replyPriming + chatFraming.perMessage;
     expect(estimate?.promptTokens).toBe(framing + countO200k('user') + countO200k('<|endoftext|>'));
   });

@@ -37,7 +37,13 @@ function variedBody(i: number): EstimateInput {
             {
               role: 'user',
               ...(i % 6 === 0 ? { name: 'ann' } : {}),
-              content: i % 2 ? text : [{ type: 'text', text }, { type: 'image_url', image_url: { url: 'x' } }],
+              content:
+                i % 2
+                  ? text
+                  : [
+                      { type: 'text', text },
+                      { type: 'image_url', image_url: { url: 'x' } },
+                    ],
             },
           ],
         },
@@ -106,7 +112,10 @@ describe('when counting through the pool', () => {
   it('does count bodies stored as JSON text as it counts the same bodies as objects', async () => {
     const chat = items.filter((item) => item.endpoint === Endpoints.chatCompletions);
     expect(chat.length).toBeGreaterThan(50);
-    const stored = await counter.estimateStored(Endpoints.chatCompletions, chat.map((item) => JSON.stringify(item.body)));
+    const stored = await counter.estimateStored(
+      Endpoints.chatCompletions,
+      chat.map((item) => JSON.stringify(item.body)),
+    );
     expect(stored).toEqual(await estimateInline(chat));
   });
 

@@ -59,8 +59,20 @@ interface Scenario {
 
 const scenarios: readonly Scenario[] = [
   { key: 'notTold', title: 'not told', told: {}, adaptive: false, otherShare: 0 },
-  { key: 'tooHigh', title: 'told 2× too high', told: { requestsPerMinute: 2 * real.requestsPerMinute, tokensPerMinute: 2 * real.tokensPerMinute, maxConcurrent: 32 }, adaptive: false, otherShare: 0 },
-  { key: 'halfAdaptive', title: 'told half, adaptive', told: { requestsPerMinute: real.requestsPerMinute / 2, tokensPerMinute: real.tokensPerMinute / 2, maxConcurrent: 32 }, adaptive: true, otherShare: 0 },
+  {
+    key: 'tooHigh',
+    title: 'told 2× too high',
+    told: { requestsPerMinute: 2 * real.requestsPerMinute, tokensPerMinute: 2 * real.tokensPerMinute, maxConcurrent: 32 },
+    adaptive: false,
+    otherShare: 0,
+  },
+  {
+    key: 'halfAdaptive',
+    title: 'told half, adaptive',
+    told: { requestsPerMinute: real.requestsPerMinute / 2, tokensPerMinute: real.tokensPerMinute / 2, maxConcurrent: 32 },
+    adaptive: true,
+    otherShare: 0,
+  },
   { key: 'shared', title: 'not told, 30 % used by another program', told: {}, adaptive: false, otherShare: 0.3 },
 ];
 
@@ -72,7 +84,11 @@ function bodyCosting(cost: number): Record<string, unknown> {
   const encoder = get_encoding('o200k_base');
   try {
     const messages = [{ role: 'user', content: 'Summarise the state of the budget in one line.' }];
-    const prompt = estimateRequest({ endpoint: Endpoints.chatCompletions, body: { model: benchModel, messages, max_tokens: 1 } }, (text) => encoder.encode_ordinary(text).length).cost - 1;
+    const prompt =
+      estimateRequest(
+        { endpoint: Endpoints.chatCompletions, body: { model: benchModel, messages, max_tokens: 1 } },
+        (text) => encoder.encode_ordinary(text).length,
+      ).cost - 1;
     return { model: benchModel, messages, max_tokens: cost - prompt };
   } finally {
     encoder.free();
@@ -117,7 +133,11 @@ interface Figures {
 }
 
 /** The subject's utilisation and 429s from its fake's log, less what the other program did there. */
-function figures(log: readonly FakeLogLine[], other: { admitted: number; rateLimited: number; cost: number } | undefined, who: string): Figures {
+function figures(
+  log: readonly FakeLogLine[],
+  other: { admitted: number; rateLimited: number; cost: number } | undefined,
+  who: string,
+): Figures {
   const admitted = log.filter((e) => e.outcome === 'admitted');
   if (admitted.length === 0) throw new Error(`${who}: the provider admitted nothing`);
   const spanMs = admitted.at(-1)!.at - admitted[0]!.at;
@@ -171,7 +191,10 @@ async function runScenario(scenario: Scenario, plan: Plan, context: CaseContext)
   const [sluiceFake, usualFake] = await Promise.all([startFakeChild(fakeOptions), startFakeChild(fakeOptions)]);
   try {
     context.progress(`adaptive: ${scenario.title}, ${plan.runMs / 1000} s each, Sluice and the usual script side by side`);
-    const others = scenario.otherShare > 0 ? [startOtherProgram(sluiceFake.url, scenario.otherShare), startOtherProgram(usualFake.url, scenario.otherShare)] : undefined;
+    const others =
+      scenario.otherShare > 0
+        ? [startOtherProgram(sluiceFake.url, scenario.otherShare), startOtherProgram(usualFake.url, scenario.otherShare)]
+        : undefined;
     const bodies = chatBatch(plan.requests).map((r) => r.body);
     const [sluice, usual] = await Promise.all([
       runSluice(sluiceFake.url, scenario, plan),
@@ -179,7 +202,8 @@ async function runScenario(scenario: Scenario, plan: Plan, context: CaseContext)
     ]);
     const [sluiceOther, usualOther] = others ? await Promise.all(others.map(async (o) => ({ ...(await o.stop()), cost: o.cost }))) : [];
     if (sluice.leftQueued === 0) throw new Error(`${scenario.title}: Sluice ran out of work before its run ended; raise plan.requests`);
-    if (usual.notStarted === 0) throw new Error(`${scenario.title}: the usual script ran out of work before its run ended; raise plan.requests`);
+    if (usual.notStarted === 0)
+      throw new Error(`${scenario.title}: the usual script ran out of work before its run ended; raise plan.requests`);
     return {
       sluice: { ...figures(await sluiceFake.log(), sluiceOther, 'Sluice'), limits: sluice.limits, note: sluice.note },
       usual: figures(await usualFake.log(), usualOther, 'usual script'),
@@ -196,12 +220,27 @@ async function run(context: CaseContext): Promise<CaseResult> {
   for (const scenario of scenarios) {
     const { sluice, usual } = await runScenario(scenario, plan, context);
     metrics.push(
-      { key: `${scenario.key}SluiceRatio`, label: `${scenario.title}: Sluice utilisation`, unit: '', digits: 3, values: [sluice.utilisation], target: { op: '>=', value: 0.9, fullScaleOnly: true } },
+      {
+        key: `${scenario.key}SluiceRatio`,
+        label: `${scenario.title}: Sluice utilisation`,
+        unit: '',
+        digits: 3,
+        values: [sluice.utilisation],
+        target: { op: '>=', value: 0.9, fullScaleOnly: true },
+      },
       { key: `${scenario.key}Sluice429`, label: `${scenario.title}: Sluice 429s`, unit: '', values: [sluice.rateLimited] },
-      { key: `${scenario.key}UsualRatio`, label: `${scenario.title}: usual script utilisation`, unit: '', digits: 3, values: [usual.utilisation] },
+      {
+        key: `${scenario.key}UsualRatio`,
+        label: `${scenario.title}: usual script utilisation`,
+        unit: '',
+        digits: 3,
+        values: [usual.utilisation],
+      },
       { key: `${scenario.key}Usual429`, label: `${scenario.title}: usual script 429s`, unit: '', values: [usual.rateLimited] },
     );
-    lanes.push(`${scenario.title}: lane ended at ${sluice.limits.requestsPerMinute} req/min, ${sluice.limits.tokensPerMinute.toLocaleString('en-US')} tokens/min, ${sluice.limits.maxConcurrent} concurrent (${sluice.note})`);
+    lanes.push(
+      `${scenario.title}: lane ended at ${sluice.limits.requestsPerMinute} req/min, ${sluice.limits.tokensPerMinute.toLocaleString('en-US')} tokens/min, ${sluice.limits.maxConcurrent} concurrent (${sluice.note})`,
+    );
   }
   return {
     id: '7',
@@ -213,7 +252,9 @@ async function run(context: CaseContext): Promise<CaseResult> {
       ...lanes,
     ],
     metrics,
-    notes: context.quick ? [`--quick: ${plan.runMs / 1000} s runs at ${plan.latencyMs} ms latency, mostly the opening burst; the target is for the full case.`] : [],
+    notes: context.quick
+      ? [`--quick: ${plan.runMs / 1000} s runs at ${plan.latencyMs} ms latency, mostly the opening burst; the target is for the full case.`]
+      : [],
   };
 }
 

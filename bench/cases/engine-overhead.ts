@@ -83,11 +83,18 @@ async function run(context: CaseContext): Promise<CaseResult> {
     context.progress(`engine: simulated run ${i + 1}/${context.runs}: ${(n / simulated.at(-1)!.dispatchS).toFixed(0)} requests/s`);
   }
   const http: RunFigures[] = [];
-  const fake = await startFakeChild({ limits: { requestsPerMinute: hugeLimits.requestsPerMinute, tokensPerMinute: hugeLimits.tokensPerMinute }, latencyMs: 0, charge: 'fake' });
+  const fake = await startFakeChild({
+    limits: { requestsPerMinute: hugeLimits.requestsPerMinute, tokensPerMinute: hugeLimits.tokensPerMinute },
+    latencyMs: 0,
+    charge: 'fake',
+  });
   try {
     for (let i = 0; i < context.runs; i++) {
       const registry = new ProviderRegistry([
-        { provider: createOpenAIProvider({ name: 'fake-openai', baseUrl: fake.url, models: [benchModel], timeoutMs: HTTP_TIMEOUT_MS }), limits: hugeLimits },
+        {
+          provider: createOpenAIProvider({ name: 'fake-openai', baseUrl: fake.url, models: [benchModel], timeoutMs: HTTP_TIMEOUT_MS }),
+          limits: hugeLimits,
+        },
       ]);
       http.push(await runOnce(n, registry));
       context.progress(`engine: HTTP run ${i + 1}/${context.runs}: ${(n / http.at(-1)!.dispatchS).toFixed(0)} requests/s`);
@@ -101,10 +108,16 @@ async function run(context: CaseContext): Promise<CaseResult> {
     method: [
       `${n.toLocaleString('en-US')} one-line chat requests through engine.submitBatch in this process (temp-file SQLite, outcomes group-committed), lanes at ${hugeLimits.maxConcurrent} concurrent and no rate limits.`,
       'Dispatch = from the in_progress event to the completed event (engine timestamps): admit, claim, send, record and publish, every outcome committed. Total adds validation, insert and token counting.',
-      'HTTP: the OpenAI adapter (global fetch) against the fake OpenAI server in a separate process on 127.0.0.1, no latency; the fake shares the machine\'s 2 cores with Sluice.',
+      "HTTP: the OpenAI adapter (global fetch) against the fake OpenAI server in a separate process on 127.0.0.1, no latency; the fake shares the machine's 2 cores with Sluice.",
     ],
     metrics: [
-      { key: 'simulatedRps', label: 'simulated provider, dispatch', unit: 'req/s', values: simulated.map((r) => n / r.dispatchS), target: { op: '>=', value: 5_000 } },
+      {
+        key: 'simulatedRps',
+        label: 'simulated provider, dispatch',
+        unit: 'req/s',
+        values: simulated.map((r) => n / r.dispatchS),
+        target: { op: '>=', value: 5_000 },
+      },
       { key: 'simulatedTotalRps', label: '  submit → completed', unit: 'req/s', values: simulated.map((r) => n / r.totalS) },
       { key: 'httpRps', label: 'fake OpenAI over HTTP on 127.0.0.1, dispatch', unit: 'req/s', values: http.map((r) => n / r.dispatchS) },
       { key: 'httpTotalRps', label: '  submit → completed', unit: 'req/s', values: http.map((r) => n / r.totalS) },

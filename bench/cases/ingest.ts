@@ -93,7 +93,11 @@ function phases(started: number, accepted: number, done: QueuedReply) {
 const warmupRequests = tokenCounterDefaults.threads * tokenCounterDefaults.chunkSize;
 
 async function warmUp(server: SluiceChild, submit: () => Promise<unknown>): Promise<void> {
-  const queued = server.child.call<QueuedReply>('awaitQueued', { expected: warmupRequests, timeoutMs: INGEST_TIMEOUT_MS }, INGEST_TIMEOUT_MS + 5_000);
+  const queued = server.child.call<QueuedReply>(
+    'awaitQueued',
+    { expected: warmupRequests, timeoutMs: INGEST_TIMEOUT_MS },
+    INGEST_TIMEOUT_MS + 5_000,
+  );
   await submit();
   await server.child.call('cancelAndDrain', { batchId: (await queued).batchId });
 }
@@ -123,7 +127,9 @@ const createBatchFromFileMutation = `mutation Upload($file: File!, $input: Creat
 
 function uploadWay(fileText: string, warmupFileText: string): WayIn {
   const send = (server: SluiceChild, text: string, name: string) =>
-    uploadBatchFile<{ createBatchFromFile: { status: string } }>(server.url, createBatchFromFileMutation, text, { name }).then((d) => d.createBatchFromFile);
+    uploadBatchFile<{ createBatchFromFile: { status: string } }>(server.url, createBatchFromFileMutation, text, { name }).then(
+      (d) => d.createBatchFromFile,
+    );
   return {
     key: 'upload',
     submit: (server) => timed(() => send(server, fileText, 'bench-ingest')),
@@ -132,7 +138,8 @@ function uploadWay(fileText: string, warmupFileText: string): WayIn {
 }
 
 function inlineWay(body: string, warmupBody: string): WayIn {
-  const send = (server: SluiceChild, json: string) => postGraphQL<{ createBatch: { status: string } }>(server.url, json).then((d) => d.createBatch);
+  const send = (server: SluiceChild, json: string) =>
+    postGraphQL<{ createBatch: { status: string } }>(server.url, json).then((d) => d.createBatch);
   return { key: 'inline', submit: (server) => timed(() => send(server, body)), warmUp: (server) => send(server, warmupBody) };
 }
 
@@ -175,7 +182,10 @@ const wayLabels: Record<WayIn['key'], { title: (n: string) => string; accept: st
     title: (n) => `GraphQL createBatch, requests inline as JSON, ${n} requests: wall`,
     accept: '  of which HTTP + JSON parse + GraphQL coercion + validate + insert',
   },
-  engine: { title: (n) => `engine.submitBatch in the server, ${n} requests: wall`, accept: '  of which validate + insert (submitBatch returned)' },
+  engine: {
+    title: (n) => `engine.submitBatch in the server, ${n} requests: wall`,
+    accept: '  of which validate + insert (submitBatch returned)',
+  },
 };
 
 /** The rows of one way in; the issue's targets apply to the JSONL upload, the case it states. */
@@ -184,13 +194,51 @@ function wayMetrics(key: WayIn['key'], runs: readonly RunFigures[], n: number, t
   const target = (op: '<=' | '>=', value: number) => (targeted ? { target: { op, value, fullScaleOnly: true } } : {});
   const labels = wayLabels[key];
   return [
-    { key: `${key}WallS`, label: labels.title(n.toLocaleString('en-US')), unit: 's', digits: 2, values: runs.map((r) => r.wallS), ...target('<=', 10) },
+    {
+      key: `${key}WallS`,
+      label: labels.title(n.toLocaleString('en-US')),
+      unit: 's',
+      digits: 2,
+      values: runs.map((r) => r.wallS),
+      ...target('<=', 10),
+    },
     { key: `${key}AcceptS`, label: labels.accept, unit: 's', digits: 2, values: runs.map((r) => r.acceptS) },
-    { key: `${key}EstimateS`, label: '  then estimate: pending rows read, counted in the pool, stored (→ in_progress)', unit: 's', digits: 2, values: runs.map((r) => r.estimateS) },
-    { key: `${key}EnqueueS`, label: '  then queued rows read and put in the lane', unit: 's', digits: 2, values: runs.map((r) => r.enqueueS) },
-    { key: `${key}PeakRssMB`, label: '  server peak RSS (whole process, fresh per run)', unit: 'MB', values: runs.map((r) => r.stats.maxRssMB), ...target('<=', 512) },
-    { key: `${key}EventLoopP99Ms`, label: '  server event-loop delay p99', unit: 'ms', digits: 1, values: runs.map((r) => r.stats.eventLoopP99Ms), ...target('<=', 50) },
-    { key: `${key}EventLoopMaxMs`, label: '  server event-loop delay max', unit: 'ms', digits: 1, values: runs.map((r) => r.stats.eventLoopMaxMs) },
+    {
+      key: `${key}EstimateS`,
+      label: '  then estimate: pending rows read, counted in the pool, stored (→ in_progress)',
+      unit: 's',
+      digits: 2,
+      values: runs.map((r) => r.estimateS),
+    },
+    {
+      key: `${key}EnqueueS`,
+      label: '  then queued rows read and put in the lane',
+      unit: 's',
+      digits: 2,
+      values: runs.map((r) => r.enqueueS),
+    },
+    {
+      key: `${key}PeakRssMB`,
+      label: '  server peak RSS (whole process, fresh per run)',
+      unit: 'MB',
+      values: runs.map((r) => r.stats.maxRssMB),
+      ...target('<=', 512),
+    },
+    {
+      key: `${key}EventLoopP99Ms`,
+      label: '  server event-loop delay p99',
+      unit: 'ms',
+      digits: 1,
+      values: runs.map((r) => r.stats.eventLoopP99Ms),
+      ...target('<=', 50),
+    },
+    {
+      key: `${key}EventLoopMaxMs`,
+      label: '  server event-loop delay max',
+      unit: 'ms',
+      digits: 1,
+      values: runs.map((r) => r.stats.eventLoopMaxMs),
+    },
     { key: `${key}TokensPerS`, label: '  tokens counted per second, end to end', unit: 'tok/s', values: runs.map((r) => tokens / r.wallS) },
   ];
 }
@@ -203,7 +251,9 @@ async function run(context: CaseContext): Promise<CaseResult> {
   const body = createBatchBody(requests, 'bench-ingest');
   const ways = [uploadWay(fileText, batchFileText(warmup)), inlineWay(body, createBatchBody(warmup, 'bench-warm-up')), engineWay(n)];
   const referenceTexts = requests.slice(0, context.quick ? referenceSizes.quick : referenceSizes.full);
-  context.progress(`ingest: ${n} requests, JSONL file ${(fileText.length / bytesPerMB).toFixed(1)} MB, GraphQL body ${(body.length / bytesPerMB).toFixed(1)} MB`);
+  context.progress(
+    `ingest: ${n} requests, JSONL file ${(fileText.length / bytesPerMB).toFixed(1)} MB, GraphQL body ${(body.length / bytesPerMB).toFixed(1)} MB`,
+  );
 
   const figures = new Map<WayIn['key'], RunFigures[]>(ways.map((way) => [way.key, []]));
   const references: Array<ReturnType<typeof tiktokenReference>> = [];
@@ -212,7 +262,9 @@ async function run(context: CaseContext): Promise<CaseResult> {
     for (const way of ways) {
       const figure = await runWay(way, n, context.cpuProfileDir);
       figures.get(way.key)!.push(figure);
-      context.progress(`ingest: ${way.key} run ${i + 1}/${context.runs}: ${figure.wallS.toFixed(2)} s, ${figure.stats.maxRssMB.toFixed(0)} MB, loop p99 ${figure.stats.eventLoopP99Ms.toFixed(0)} ms`);
+      context.progress(
+        `ingest: ${way.key} run ${i + 1}/${context.runs}: ${figure.wallS.toFixed(2)} s, ${figure.stats.maxRssMB.toFixed(0)} MB, loop p99 ${figure.stats.eventLoopP99Ms.toFixed(0)} ms`,
+      );
     }
   }
 
@@ -220,7 +272,12 @@ async function run(context: CaseContext): Promise<CaseResult> {
   const scaled = n !== sizes.full;
   const metrics: Metric[] = [
     ...ways.flatMap((way) => wayMetrics(way.key, figures.get(way.key)!, n, tokens)),
-    { key: 'tiktokenTokensPerS', label: 'tiktoken alone, one thread, same texts (reference)', unit: 'tok/s', values: references.map((r) => r.tokensPerS) },
+    {
+      key: 'tiktokenTokensPerS',
+      label: 'tiktoken alone, one thread, same texts (reference)',
+      unit: 'tok/s',
+      values: references.map((r) => r.tokensPerS),
+    },
     { key: 'promptTokensPerRequest', label: 'prompt tokens per request (dataset)', unit: 'tok', values: [tokens / n] },
   ];
   return {

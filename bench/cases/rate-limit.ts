@@ -100,13 +100,24 @@ function windowFigures(log: readonly FakeLogLine[], plan: Plan, who: string): Wi
   const fitting = Math.floor((log.at(-1)!.at - start) / plan.subWindowMs) * plan.subWindowMs;
   const end = start + Math.min(plan.windowMs, fitting);
   if (end - start < plan.minWindowMs) {
-    throw new Error(`${who}: only ${((end - start) / 1000).toFixed(1)} s of steady state after the burst was spent at ${((spent - first) / 1000).toFixed(1)} s; raise plan.runMs`);
+    throw new Error(
+      `${who}: only ${((end - start) / 1000).toFixed(1)} s of steady state after the burst was spent at ${((spent - first) / 1000).toFixed(1)} s; raise plan.runMs`,
+    );
   }
   const tokensIn = (from: number, to: number) => sum(admitted.filter((e) => e.at >= from && e.at < to).map((e) => e.tokens));
   const ratio = (from: number, to: number) => tokensIn(from, to) / ((limits.tokensPerMinute * (to - from)) / msPerMinute);
   const subRatios: number[] = [];
   for (let at = start; at < end; at += plan.subWindowMs) subRatios.push(ratio(at, at + plan.subWindowMs));
-  return { ratio: ratio(start, end), subRatios, rateLimited: log.filter((e) => e.outcome === 'rate_limited').length, windowStartS: (start - first) / 1000, windowS: (end - start) / 1000, levelStart: levelAt(levels, start), levelEnd: levelAt(levels, end), tokensPerRequest: sum(admitted.map((e) => e.tokens)) / admitted.length };
+  return {
+    ratio: ratio(start, end),
+    subRatios,
+    rateLimited: log.filter((e) => e.outcome === 'rate_limited').length,
+    windowStartS: (start - first) / 1000,
+    windowS: (end - start) / 1000,
+    levelStart: levelAt(levels, start),
+    levelEnd: levelAt(levels, end),
+    tokensPerRequest: sum(admitted.map((e) => e.tokens)) / admitted.length,
+  };
 }
 
 /** Sluice in this process, its lane at the provider's limits, until its window has passed. */
@@ -165,9 +176,26 @@ async function run(context: CaseContext): Promise<CaseResult> {
     const u = windowFigures(await usualFake.log(), plan, 'usual script');
     const spreadOf = `${plan.subWindowMs / 1000} s windows`;
     const metrics: Metric[] = [
-      { key: 'sluiceRatio', label: 'Sluice: tokens admitted per minute ÷ limit', unit: '', digits: 3, headline: s.ratio, values: s.subRatios, spreadOf, target: { op: '>=', value: 0.95, fullScaleOnly: true } },
+      {
+        key: 'sluiceRatio',
+        label: 'Sluice: tokens admitted per minute ÷ limit',
+        unit: '',
+        digits: 3,
+        headline: s.ratio,
+        values: s.subRatios,
+        spreadOf,
+        target: { op: '>=', value: 0.95, fullScaleOnly: true },
+      },
       { key: 'sluice429', label: 'Sluice: 429s received', unit: '', values: [s.rateLimited], target: { op: '<=', value: 0 } },
-      { key: 'usualRatio', label: `usual script (${usualDefaults.concurrency} workers, backoff): tokens per minute ÷ limit`, unit: '', digits: 3, headline: u.ratio, values: u.subRatios, spreadOf },
+      {
+        key: 'usualRatio',
+        label: `usual script (${usualDefaults.concurrency} workers, backoff): tokens per minute ÷ limit`,
+        unit: '',
+        digits: 3,
+        headline: u.ratio,
+        values: u.subRatios,
+        spreadOf,
+      },
       { key: 'usual429', label: 'usual script: 429s received', unit: '', values: [u.rateLimited] },
       { key: 'usualGaveUp', label: 'usual script: requests given up after 6 attempts', unit: '', values: [usual.failed] },
     ];
@@ -181,7 +209,11 @@ async function run(context: CaseContext): Promise<CaseResult> {
         `Sluice: lane at the same limits, ${laneLimits.maxConcurrent} concurrent. Usual script: ${usualDefaults.concurrency} workers, on 429 wait uniform(1 s, min(60 s, 2^(k-1) s)), give up after ${usualDefaults.maxAttempts} attempts (OpenAI cookbook), retry-after ignored. One run each, side by side.`,
       ],
       metrics,
-      notes: context.quick ? [`--quick: ${plan.runMs / 1000} s runs at ${plan.latencyMs} ms latency and a window of up to ${plan.windowMs / 1000} s; the target is for the full 90 s case.`] : [],
+      notes: context.quick
+        ? [
+            `--quick: ${plan.runMs / 1000} s runs at ${plan.latencyMs} ms latency and a window of up to ${plan.windowMs / 1000} s; the target is for the full 90 s case.`,
+          ]
+        : [],
     };
   } finally {
     await Promise.all([sluiceFake.close(), usualFake.close()]);

@@ -36,7 +36,14 @@ interface MainProcess {
 }
 
 function startMain(dbFile: string): MainProcess {
-  const env: NodeJS.ProcessEnv = { ...process.env, SLUICE_DB_FILE: dbFile, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', SLUICE_SIMULATED_LATENCY_MS: SIMULATED_LATENCY_MS };
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    SLUICE_DB_FILE: dbFile,
+    PORT: '0',
+    HOST: '127.0.0.1',
+    LOG_LEVEL: 'info',
+    SLUICE_SIMULATED_LATENCY_MS: SIMULATED_LATENCY_MS,
+  };
   delete env.SLUICE_CONFIG;
   const child = spawn(process.execPath, [mainFile], { env, stdio: ['ignore', 'pipe', 'inherit'] });
   trackChild(child);
@@ -96,9 +103,17 @@ async function runOnce(n: number, body: string): Promise<RunFigures> {
     main = startMain(dbFile);
     const listened = await main.listening;
     await until('a request finished after the restart', FLOW_POLL_MS, () => (n - open.get()!.n > finishedAtKill ? true : undefined));
-    const first = db.prepare<[number], { at: number | null }>('SELECT min(finished_at) AS at FROM requests WHERE finished_at >= ?').get(restartedAt)!.at;
+    const first = db
+      .prepare<[number], { at: number | null }>('SELECT min(finished_at) AS at FROM requests WHERE finished_at >= ?')
+      .get(restartedAt)!.at;
     if (first === null) throw new Error('no finished_at after the restart');
-    return { listenS: (listened.at - restartedAt) / 1000, flowS: (first - restartedAt) / 1000, finishedAtKill, runningAtKill, requeued: main.requeued() };
+    return {
+      listenS: (listened.at - restartedAt) / 1000,
+      flowS: (first - restartedAt) / 1000,
+      finishedAtKill,
+      runningAtKill,
+      requeued: main.requeued(),
+    };
   } finally {
     db?.close();
     await killChild(main.child, 'SIGKILL');
@@ -113,7 +128,9 @@ async function run(context: CaseContext): Promise<CaseResult> {
   for (let i = 0; i < context.runs; i++) {
     runs.push(await runOnce(n, body));
     const last = runs.at(-1)!;
-    context.progress(`recovery: run ${i + 1}/${context.runs}: killed at ${last.finishedAtKill} finished (${last.runningAtKill} running), flowing ${last.flowS.toFixed(2)} s after restart`);
+    context.progress(
+      `recovery: run ${i + 1}/${context.runs}: killed at ${last.finishedAtKill} finished (${last.runningAtKill} running), flowing ${last.flowS.toFixed(2)} s after restart`,
+    );
   }
   return {
     id: '6',
@@ -123,12 +140,25 @@ async function run(context: CaseContext): Promise<CaseResult> {
       'Times from the restart (spawn): until the server logs that it listens, and until the first request finishes (min finished_at in SQLite after the restart; polled read-only every 5 ms).',
     ],
     metrics: [
-      { key: 'flowS', label: `restart → requests flow again (${n.toLocaleString('en-US')}-request batch)`, unit: 's', digits: 2, values: runs.map((r) => r.flowS) },
+      {
+        key: 'flowS',
+        label: `restart → requests flow again (${n.toLocaleString('en-US')}-request batch)`,
+        unit: 's',
+        digits: 2,
+        values: runs.map((r) => r.flowS),
+      },
       { key: 'listenS', label: 'restart → server listening', unit: 's', digits: 2, values: runs.map((r) => r.listenS) },
-      { key: 'runningAtKill', label: 'requests in flight at the kill (re-queued at start-up)', unit: '', values: runs.map((r) => r.runningAtKill) },
+      {
+        key: 'runningAtKill',
+        label: 'requests in flight at the kill (re-queued at start-up)',
+        unit: '',
+        values: runs.map((r) => r.runningAtKill),
+      },
     ],
     notes: runs.some((r) => r.requeued !== undefined && r.requeued !== r.runningAtKill)
-      ? [`the engine re-queued ${runs.map((r) => r.requeued).join(', ')} running requests; ${runs.map((r) => r.runningAtKill).join(', ')} were running at the kill`]
+      ? [
+          `the engine re-queued ${runs.map((r) => r.requeued).join(', ')} running requests; ${runs.map((r) => r.runningAtKill).join(', ')} were running at the kill`,
+        ]
       : [],
   };
 }

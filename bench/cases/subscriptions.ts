@@ -103,8 +103,15 @@ async function runOnce(plan: (typeof plans)[keyof typeof plans], cpuProfileDir?:
     });
     // Every request in the lane (or done) before the pause, so the case does not depend on
     // pausing while the engine is still enqueueing (a race that once left requests in the lane).
-    const running = server.child.call('awaitQueued', { expected: plan.requests, countFinished: true, timeoutMs: RUN_TIMEOUT_MS }, RUN_TIMEOUT_MS + 5_000);
-    const { createBatch } = await postGraphQL<{ createBatch: { id: string } }>(server.url, createBatchBody(tinyChatBatch(plan.requests), 'bench-subscriptions'));
+    const running = server.child.call(
+      'awaitQueued',
+      { expected: plan.requests, countFinished: true, timeoutMs: RUN_TIMEOUT_MS },
+      RUN_TIMEOUT_MS + 5_000,
+    );
+    const { createBatch } = await postGraphQL<{ createBatch: { id: string } }>(
+      server.url,
+      createBatchBody(tinyChatBatch(plan.requests), 'bench-subscriptions'),
+    );
     const id = createBatch.id;
     await running;
     // Paused while the clients join, so every client watches the whole run whatever joining costs.
@@ -133,7 +140,9 @@ async function runOnce(plan: (typeof plans)[keyof typeof plans], cpuProfileDir?:
     let timer: NodeJS.Timeout | undefined;
     const results = await Promise.race([
       Promise.all(watches),
-      new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`batch not finished within ${RUN_TIMEOUT_MS} ms`)), RUN_TIMEOUT_MS))),
+      new Promise<never>(
+        (_, reject) => (timer = setTimeout(() => reject(new Error(`batch not finished within ${RUN_TIMEOUT_MS} ms`)), RUN_TIMEOUT_MS)),
+      ),
     ]).finally(() => {
       clearTimeout(timer);
       clientLoop.disable();
@@ -149,7 +158,10 @@ async function runOnce(plan: (typeof plans)[keyof typeof plans], cpuProfileDir?:
       // The first update is the subscription's initial read, not a publish; earlier publishes may have been missed by design.
       for (const update of updates.slice(1)) {
         // The latest publish of this state that the client could have received.
-        const at = published.get(keyOf(update))?.filter((t) => t <= update.receivedAt).at(-1);
+        const at = published
+          .get(keyOf(update))
+          ?.filter((t) => t <= update.receivedAt)
+          .at(-1);
         if (at === undefined) {
           unmatched++;
           continue;
@@ -160,7 +172,14 @@ async function runOnce(plan: (typeof plans)[keyof typeof plans], cpuProfileDir?:
       }
     });
     if (finalLags.length !== plan.clients) throw new Error(`only ${finalLags.length} of ${plan.clients} final updates matched a publish`);
-    return { lags, finalLags, unmatched, connectS, serverLoopP99Ms: serverStats.eventLoopP99Ms, clientLoopP99Ms: clientLoop.percentile(99) / 1e6 };
+    return {
+      lags,
+      finalLags,
+      unmatched,
+      connectS,
+      serverLoopP99Ms: serverStats.eventLoopP99Ms,
+      clientLoopP99Ms: clientLoop.percentile(99) / 1e6,
+    };
   } finally {
     await Promise.all(clients.map((client) => client.dispose()));
     await server.close();
@@ -173,27 +192,60 @@ async function run(context: CaseContext): Promise<CaseResult> {
   for (let i = 0; i < context.runs; i++) {
     runs.push(await runOnce(plan, context.cpuProfileDir));
     const last = runs.at(-1)!;
-    context.progress(`subscriptions: run ${i + 1}/${context.runs}: p99 ${percentile(last.lags, 99)} ms over ${last.lags.length} deliveries`);
+    context.progress(
+      `subscriptions: run ${i + 1}/${context.runs}: p99 ${percentile(last.lags, 99)} ms over ${last.lags.length} deliveries`,
+    );
   }
   return {
     id: '5',
     title: 'subscriptions',
     method: [
       `${plan.clients} graphql-ws clients in the bench process subscribe to batchProgress of one batch of ${plan.requests.toLocaleString('en-US')} requests on the simulated provider (50 ms, 20 concurrent) in a server child process. The batch is paused while clients join (waves of ${CONNECT_WAVE}), then resumed; the engine coalesces progress to one update per 250 ms.`,
-      'Lag = client receive time − the engine\'s publish stamp (`at` of the snapshot, forwarded by a bench listener inside the server over IPC), matched by status and counts, for every update published after the resume.',
+      "Lag = client receive time − the engine's publish stamp (`at` of the snapshot, forwarded by a bench listener inside the server over IPC), matched by status and counts, for every update published after the resume.",
       'Every client must receive COMPLETED and then see the subscription complete, or the case fails.',
     ],
     metrics: [
-      { key: 'lagP50Ms', label: `delivery lag p50 (all updates, ${plan.clients} clients)`, unit: 'ms', values: runs.map((r) => percentile(r.lags, 50)) },
-      { key: 'lagP99Ms', label: 'delivery lag p99 (all updates)', unit: 'ms', values: runs.map((r) => percentile(r.lags, 99)), target: { op: '<=', value: 250, fullScaleOnly: true } },
+      {
+        key: 'lagP50Ms',
+        label: `delivery lag p50 (all updates, ${plan.clients} clients)`,
+        unit: 'ms',
+        values: runs.map((r) => percentile(r.lags, 50)),
+      },
+      {
+        key: 'lagP99Ms',
+        label: 'delivery lag p99 (all updates)',
+        unit: 'ms',
+        values: runs.map((r) => percentile(r.lags, 99)),
+        target: { op: '<=', value: 250, fullScaleOnly: true },
+      },
       { key: 'finalLagP50Ms', label: 'final status lag p50', unit: 'ms', values: runs.map((r) => percentile(r.finalLags, 50)) },
       { key: 'finalLagP99Ms', label: 'final status lag p99', unit: 'ms', values: runs.map((r) => percentile(r.finalLags, 99)) },
-      { key: 'serverLoopP99Ms', label: '  server event-loop delay p99 meanwhile', unit: 'ms', digits: 1, values: runs.map((r) => r.serverLoopP99Ms) },
-      { key: 'clientLoopP99Ms', label: '  clients\' (bench process) event-loop delay p99 meanwhile', unit: 'ms', digits: 1, values: runs.map((r) => r.clientLoopP99Ms) },
+      {
+        key: 'serverLoopP99Ms',
+        label: '  server event-loop delay p99 meanwhile',
+        unit: 'ms',
+        digits: 1,
+        values: runs.map((r) => r.serverLoopP99Ms),
+      },
+      {
+        key: 'clientLoopP99Ms',
+        label: "  clients' (bench process) event-loop delay p99 meanwhile",
+        unit: 'ms',
+        digits: 1,
+        values: runs.map((r) => r.clientLoopP99Ms),
+      },
       { key: 'deliveries', label: 'updates measured per run', unit: '', values: runs.map((r) => r.lags.length) },
-      { key: 'connectS', label: `time for ${plan.clients} clients to connect and get their first update (waves of ${CONNECT_WAVE})`, unit: 's', digits: 2, values: runs.map((r) => r.connectS) },
+      {
+        key: 'connectS',
+        label: `time for ${plan.clients} clients to connect and get their first update (waves of ${CONNECT_WAVE})`,
+        unit: 's',
+        digits: 2,
+        values: runs.map((r) => r.connectS),
+      },
     ],
-    notes: runs.some((r) => r.unmatched > 0) ? [`${Math.max(...runs.map((r) => r.unmatched))} updates could not be matched to a publish (left out).`] : [],
+    notes: runs.some((r) => r.unmatched > 0)
+      ? [`${Math.max(...runs.map((r) => r.unmatched))} updates could not be matched to a publish (left out).`]
+      : [],
   };
 }
 

@@ -29,7 +29,10 @@ async function timed<T>(work: () => Promise<T>): Promise<{ seconds: number; core
 
 async function run(context: CaseContext): Promise<CaseResult> {
   const n = context.quick ? sizes.quick : sizes.full;
-  const items: EstimateInput[] = chatBatch(n).map((r) => ({ endpoint: Endpoints.chatCompletions, body: r.body as unknown as Record<string, unknown> }));
+  const items: EstimateInput[] = chatBatch(n).map((r) => ({
+    endpoint: Endpoints.chatCompletions,
+    body: r.body as unknown as Record<string, unknown>,
+  }));
   const counter = new TokenCounter();
   try {
     // Warm both: build the encoders on this thread and in every worker.
@@ -50,7 +53,9 @@ async function run(context: CaseContext): Promise<CaseResult> {
       inline.push(a.seconds);
       pool.push(b.seconds);
       poolCores.push(b.cores);
-      context.progress(`token pool: run ${i + 1}/${context.runs}: inline ${a.seconds.toFixed(2)} s, pool ${b.seconds.toFixed(2)} s on ${b.cores.toFixed(2)} cores`);
+      context.progress(
+        `token pool: run ${i + 1}/${context.runs}: inline ${a.seconds.toFixed(2)} s, pool ${b.seconds.toFixed(2)} s on ${b.cores.toFixed(2)} cores`,
+      );
     }
     return {
       id: '2',
@@ -60,12 +65,25 @@ async function run(context: CaseContext): Promise<CaseResult> {
         `Machine: ${availableParallelism()} cores available to Node; "cores the process got" is process.cpuUsage() (all threads) ÷ wall time during the pool run, so a figure under ${counter.threads} means other work on the machine took the rest.`,
       ],
       metrics: [
-        { key: 'speedup', label: `pool (${counter.threads} threads) speed-up over inline`, unit: '×', digits: 2, values: inline.map((t, i) => t / pool[i]!), target: { op: '>=', value: 1.6 } },
+        {
+          key: 'speedup',
+          label: `pool (${counter.threads} threads) speed-up over inline`,
+          unit: '×',
+          digits: 2,
+          values: inline.map((t, i) => t / pool[i]!),
+          target: { op: '>=', value: 1.6 },
+        },
         { key: 'inlineS', label: 'inline on the main thread', unit: 's', digits: 2, values: inline },
         { key: 'poolS', label: 'Piscina pool', unit: 's', digits: 2, values: pool },
         { key: 'inlineTokensPerS', label: 'inline tokens per second', unit: 'tok/s', values: inline.map((t) => tokens / t) },
         { key: 'poolTokensPerS', label: 'pool tokens per second', unit: 'tok/s', values: pool.map((t) => tokens / t) },
-        { key: 'poolCores', label: 'cores the process got while the pool counted (CPU time ÷ wall)', unit: '', digits: 2, values: poolCores },
+        {
+          key: 'poolCores',
+          label: 'cores the process got while the pool counted (CPU time ÷ wall)',
+          unit: '',
+          digits: 2,
+          values: poolCores,
+        },
       ],
       notes: [],
     };

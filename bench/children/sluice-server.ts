@@ -54,7 +54,15 @@ function laneHolds(): number {
  * Resolves once a batch is in_progress and `expected` of its requests are in the lane, or with
  * `countFinished` (a batch that runs meanwhile) in the lane or already finished.
  */
-async function awaitQueued({ expected, timeoutMs, countFinished = false }: { expected: number; timeoutMs: number; countFinished?: boolean }) {
+async function awaitQueued({
+  expected,
+  timeoutMs,
+  countFinished = false,
+}: {
+  expected: number;
+  timeoutMs: number;
+  countFinished?: boolean;
+}) {
   const events = app.engine.bus.subscribe('batchStatusChanged', defaultTenant);
   const deadline = Date.now() + timeoutMs;
   const timer = setTimeout(() => void events.return?.(), timeoutMs);

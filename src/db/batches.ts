@@ -83,7 +83,10 @@ export class StagedBatch {
   async discard(): Promise<void> {
     const deleteSlice = this.#db.$client.prepare('DELETE FROM requests WHERE id IN (SELECT id FROM requests WHERE batch_id = ? LIMIT ?)');
     while (deleteSlice.run(this.id, DELETE_SLICE).changes > 0) await yieldToLoop();
-    this.#db.delete(batches).where(and(eq(batches.id, this.id), eq(batches.status, STAGED))).run();
+    this.#db
+      .delete(batches)
+      .where(and(eq(batches.id, this.id), eq(batches.status, STAGED)))
+      .run();
   }
 }
 

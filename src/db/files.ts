@@ -89,7 +89,12 @@ export async function getFile(db: Db, tenant: string, id: string): Promise<FileR
 }
 
 /** A page of a file's lines in order, after a line number (exclusive). */
-export async function listFileLines(db: Db, fileId: string, afterLine: number, limit: number): Promise<Array<{ line: number; text: string }>> {
+export async function listFileLines(
+  db: Db,
+  fileId: string,
+  afterLine: number,
+  limit: number,
+): Promise<Array<{ line: number; text: string }>> {
   return db
     .select({ line: fileLines.line, text: fileLines.text })
     .from(fileLines)

@@ -56,7 +56,12 @@ export async function listPendingRequests(db: Db, batchId: string, page: IdPage 
  * A crash in between is safe: the batch is still `validating`, so the next start estimates
  * the requests still pending and moves the batch then.
  */
-export async function storeEstimates(db: Db, batchId: string, estimates: ReadonlyArray<{ id: number; tokens: number }>, now: number): Promise<void> {
+export async function storeEstimates(
+  db: Db,
+  batchId: string,
+  estimates: ReadonlyArray<{ id: number; tokens: number }>,
+  now: number,
+): Promise<void> {
   if (estimates.length === 0) return;
   // Raw statements: Drizzle's per-run mapping doubled the cost of this, the hottest write of a large batch.
   const update = db.$client.prepare(
@@ -213,7 +218,12 @@ export async function recordOutcomes(db: Db, outcomes: readonly RequestOutcome[]
           break;
         }
         case 'failed':
-          changes = fail.run({ id: outcome.id, at: outcome.at, error: JSON.stringify(outcome.error), latencyMs: outcome.latencyMs }).changes;
+          changes = fail.run({
+            id: outcome.id,
+            at: outcome.at,
+            error: JSON.stringify(outcome.error),
+            latencyMs: outcome.latencyMs,
+          }).changes;
           break;
         case 'requeued':
           changes = requeue.run({
@@ -270,11 +280,8 @@ export async function stopWaitingRequests(
 
 /** Crash recovery: a request found `running` at start-up was interrupted; it goes back to the queue. */
 export async function requeueInterruptedRequests(db: Db, now: number): Promise<number> {
-  return db
-    .update(requests)
-    .set({ status: RequestStatus.queued, queuedAt: now })
-    .where(eq(requests.status, RequestStatus.running))
-    .run().changes;
+  return db.update(requests).set({ status: RequestStatus.queued, queuedAt: now }).where(eq(requests.status, RequestStatus.running)).run()
+    .changes;
 }
 
 /** The final request statuses `retryRequests` can run again; `succeeded` is never re-run. */
@@ -283,10 +290,7 @@ export type RetryableStatus = (typeof retryableStatuses)[number];
 
 const finishedBatchStatuses: BatchStatus[] = [BatchStatus.completed, BatchStatus.failed, BatchStatus.cancelled, BatchStatus.expired];
 
-export type RetryResult =
-  | { kind: 'retried'; count: number }
-  | { kind: 'not_finished'; status: string }
-  | { kind: 'nothing_to_retry' };
+export type RetryResult = { kind: 'retried'; count: number } | { kind: 'not_finished'; status: string } | { kind: 'nothing_to_retry' };
 
 /**
  * retryBatch: a finished batch -> validating, and its requests in `statuses` -> pending, in
@@ -302,7 +306,8 @@ export async function retryRequests(
 ): Promise<RetryResult> {
   return db.transaction((tx) => {
     const batch = tx.select({ status: batches.status }).from(batches).where(eq(batches.id, batchId)).get();
-    if (!batch || !finishedBatchStatuses.includes(batch.status as BatchStatus)) return { kind: 'not_finished', status: batch?.status ?? 'unknown' };
+    if (!batch || !finishedBatchStatuses.includes(batch.status as BatchStatus))
+      return { kind: 'not_finished', status: batch?.status ?? 'unknown' };
     const retriedTokens = tx
       .select({ total: sql<number>`coalesce(sum(${requests.estimatedTokens}), 0)` })
       .from(requests)
@@ -311,13 +316,28 @@ export async function retryRequests(
     const count = tx
       .update(requests)
       // The estimate goes too: the request is counted again, and an estimate left behind would be taken out of the total twice.
-      .set({ status: RequestStatus.pending, attempts: 0, notBefore: null, queuedAt: null, startedAt: null, finishedAt: null, latencyMs: null, estimatedTokens: null })
+      .set({
+        status: RequestStatus.pending,
+        attempts: 0,
+        notBefore: null,
+        queuedAt: null,
+        startedAt: null,
+        finishedAt: null,
+        latencyMs: null,
+        estimatedTokens: null,
+      })
       .where(and(eq(requests.batchId, batchId), inArray(requests.status, [...statuses])))
       .run().changes;
     if (count === 0) return { kind: 'nothing_to_retry' };
     tx.update(batches)
       // The retried requests are counted again and added back (storeEstimates).
-      .set({ status: BatchStatus.validating, finishedAt: null, statusReason: null, expiresAt, estimatedTokens: sql`${batches.estimatedTokens} - ${retriedTokens}` })
+      .set({
+        status: BatchStatus.validating,
+        finishedAt: null,
+        statusReason: null,
+        expiresAt,
+        estimatedTokens: sql`${batches.estimatedTokens} - ${retriedTokens}`,
+      })
       .where(eq(batches.id, batchId))
       .run();
     return { kind: 'retried', count };

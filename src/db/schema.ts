@@ -77,7 +77,9 @@ export const requests = sqliteTable(
     uniqueIndex('requests_batch_custom_id').on(t.batchId, t.customId),
     index('requests_batch_status').on(t.batchId, t.status, t.id),
     index('requests_batch_position').on(t.batchId, t.position),
-    index('requests_status').on(t.status).where(sql`status in ('pending', 'queued', 'running')`),
+    index('requests_status')
+      .on(t.status)
+      .where(sql`status in ('pending', 'queued', 'running')`),
   ],
 );
 

@@ -32,7 +32,6 @@ export const BatchStatus = {
   expired: 'expired',
 } as const;
 export type BatchStatus = (typeof BatchStatus)[keyof typeof BatchStatus];
-export const batchStatuses = Object.values(BatchStatus);
 
 export const RequestStatus = {
   pending: 'pending',
@@ -44,7 +43,6 @@ export const RequestStatus = {
   expired: 'expired',
 } as const;
 export type RequestStatus = (typeof RequestStatus)[keyof typeof RequestStatus];
-export const requestStatuses = Object.values(RequestStatus);
 
 export type FinalRequestStatus = 'succeeded' | 'failed' | 'cancelled' | 'expired';
 
@@ -65,7 +63,6 @@ export function isFinalBatchStatus(status: BatchStatus): boolean {
       return assertNever(status);
   }
 }
-
 
 export function assertNever(value: never): never {
   throw new Error(`Unexpected value: ${String(value)}`);

@@ -72,7 +72,8 @@ function checkAdaptiveOptions(options: AdaptiveOptions): void {
     throw new RangeError(`adaptive ${name} must be ${rule}, got ${String(options[name])}`);
   };
   if (!Number.isInteger(options.startConcurrency) || options.startConcurrency < 1) bad('startConcurrency', 'a whole number >= 1');
-  if (!Number.isInteger(options.maxConcurrency) || options.maxConcurrency < options.startConcurrency) bad('maxConcurrency', 'a whole number >= startConcurrency');
+  if (!Number.isInteger(options.maxConcurrency) || options.maxConcurrency < options.startConcurrency)
+    bad('maxConcurrency', 'a whole number >= startConcurrency');
   if (!Number.isInteger(options.unmeteredSlowStart) || options.unmeteredSlowStart < 1) bad('unmeteredSlowStart', 'a whole number >= 1');
   if (!(options.decreaseFactor > 0 && options.decreaseFactor < 1)) bad('decreaseFactor', 'between 0 and 1');
   if (!(options.probeIntervalMs >= 0 && Number.isFinite(options.probeIntervalMs))) bad('probeIntervalMs', 'a finite number >= 0');
@@ -109,7 +110,9 @@ export class ConcurrencyLimit {
   get source(): LimitSource {
     const mode = this.#mode;
     if (mode.kind === 'fixed') return mode.source;
-    return this.#rateLimitedAt === undefined ? { kind: 'aimd', since: mode.since } : { kind: 'aimd', since: mode.since, rateLimitedAt: this.#rateLimitedAt };
+    return this.#rateLimitedAt === undefined
+      ? { kind: 'aimd', since: mode.since }
+      : { kind: 'aimd', since: mode.since, rateLimitedAt: this.#rateLimitedAt };
   }
 
   /** Set at run time: fixed from now on (AIMD stops), as the user said. */

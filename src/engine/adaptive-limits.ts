@@ -82,7 +82,8 @@ export class HeaderLimit {
     const provider = this.#provider;
     const ceiling = this.#ceiling;
     if (ceiling) {
-      if (provider && provider.limit < ceiling.value) return { kind: 'corrected', since: provider.since, ceiling: ceiling.value, ceilingFrom: ceiling.from };
+      if (provider && provider.limit < ceiling.value)
+        return { kind: 'corrected', since: provider.since, ceiling: ceiling.value, ceilingFrom: ceiling.from };
       const providerLimit = provider && provider.limit > ceiling.value ? { providerLimit: provider.limit } : {};
       return ceiling.from === 'set' ? { kind: 'set', since: ceiling.at, ...providerLimit } : { kind: 'configured', ...providerLimit };
     }
@@ -128,7 +129,9 @@ const count = (n: number): string => n.toLocaleString('en-US');
 export function describeLimit(name: LimitName, value: number, source: LimitSource): string {
   const unit = units[name];
   const allows = (providerLimit: number | undefined): string =>
-    providerLimit === undefined ? '' : `; the provider allows ${count(providerLimit)} ${unit}, kept lower as configured (mark the lane adaptive to use it all)`;
+    providerLimit === undefined
+      ? ''
+      : `; the provider allows ${count(providerLimit)} ${unit}, kept lower as configured (mark the lane adaptive to use it all)`;
   switch (source.kind) {
     case 'configured':
       return `configured${allows(source.providerLimit)}`;

@@ -56,12 +56,8 @@ const bodySchemas: Record<Endpoint, z.ZodType> = {
       n: positiveInt.max(128).optional(),
     })
     .loose(),
-  '/v1/embeddings': z
-    .object({ input: z.union([z.string().min(1), z.array(z.unknown()).min(1)]) })
-    .loose(),
-  '/v1/messages': z
-    .object({ messages: z.array(message).min(1, 'must hold at least one message'), max_tokens: positiveInt })
-    .loose(),
+  '/v1/embeddings': z.object({ input: z.union([z.string().min(1), z.array(z.unknown()).min(1)]) }).loose(),
+  '/v1/messages': z.object({ messages: z.array(message).min(1, 'must hold at least one message'), max_tokens: positiveInt }).loose(),
 };
 
 function problem(path: string, messageText: string, index?: number, customId?: string): InputProblem {
@@ -166,7 +162,10 @@ export class BatchValidator {
       this.#problems.push(problem(`${at}.customId`, `must be 1 to ${MAX_CUSTOM_ID_LENGTH} characters`, index, customId));
     }
     const first = this.#seen.get(customId);
-    if (first !== undefined) this.#problems.push(problem(`${at}.customId`, `duplicate customId ${JSON.stringify(customId)} (first at requests[${first}])`, index, customId));
+    if (first !== undefined)
+      this.#problems.push(
+        problem(`${at}.customId`, `duplicate customId ${JSON.stringify(customId)} (first at requests[${first}])`, index, customId),
+      );
     else this.#seen.set(customId, index);
 
     if (body === null || typeof body !== 'object' || Array.isArray(body)) {
@@ -190,7 +189,14 @@ export class BatchValidator {
   #withModel(index: number, request: ValidRequest, model: string): ValidRequest {
     const named = request.body.model;
     if (named !== undefined && named !== model) {
-      this.#problems.push(problem(`requests[${index}].body.model`, `${JSON.stringify(named)} differs from the batch model ${JSON.stringify(model)}; one batch runs one model`, index, request.customId));
+      this.#problems.push(
+        problem(
+          `requests[${index}].body.model`,
+          `${JSON.stringify(named)} differs from the batch model ${JSON.stringify(model)}; one batch runs one model`,
+          index,
+          request.customId,
+        ),
+      );
     }
     return { customId: request.customId, body: { ...request.body, model } };
   }
@@ -201,6 +207,12 @@ export class BatchValidator {
     this.#route = this.#registry.resolve(model, provider ?? undefined);
     if (this.#route) return;
     if (provider && !this.#registry.get(provider)) this.#problems.push(problem('provider', `unknown provider ${JSON.stringify(provider)}`));
-    else this.#problems.push(problem('model', `model ${JSON.stringify(model)} is not served by ${provider ? `provider ${JSON.stringify(provider)}` : 'any configured provider'}`));
+    else
+      this.#problems.push(
+        problem(
+          'model',
+          `model ${JSON.stringify(model)} is not served by ${provider ? `provider ${JSON.stringify(provider)}` : 'any configured provider'}`,
+        ),
+      );
   }
 }

@@ -1,7 +1,15 @@
 import type { Logger } from 'pino';
 import type { Config, LaneLimits } from '../config.js';
 import type { Db } from '../db/connection.js';
-import { countRequestsByStatus, deleteStagedBatches, getBatch, getBatchById, listOpenBatches, updateBatch, setBatchPriority as storeBatchPriority } from '../db/batches.js';
+import {
+  countRequestsByStatus,
+  deleteStagedBatches,
+  getBatch,
+  getBatchById,
+  listOpenBatches,
+  updateBatch,
+  setBatchPriority as storeBatchPriority,
+} from '../db/batches.js';
 import {
   claimRequests,
   listPendingRequests,
@@ -142,7 +150,9 @@ export class Engine {
       onWriteError: (error, outcomes, retrying) =>
         this.#log.error(
           { err: error, outcomes },
-          retrying ? 'recording outcomes failed; retrying' : 'recording outcomes failed while stopping; the requests stay running and are re-queued at the next start',
+          retrying
+            ? 'recording outcomes failed; retrying'
+            : 'recording outcomes failed while stopping; the requests stay running and are re-queued at the next start',
         ),
       onHandlerError: (error) => this.#log.error({ err: error }, 'handling committed outcomes failed'),
     });
@@ -373,7 +383,10 @@ export class Engine {
     for (const row of open) {
       if (!this.registry.limitsFor(row.provider, row.model)) {
         // The provider left the configuration: keep the batch as it is (nothing lost) until it comes back, rather than refuse to start.
-        this.#log.error({ batch: row.id, provider: row.provider }, 'open batch runs on a provider that is not configured; it waits until the provider is configured again');
+        this.#log.error(
+          { batch: row.id, provider: row.provider },
+          'open batch runs on a provider that is not configured; it waits until the provider is configured again',
+        );
         continue;
       }
       const counts = await countRequestsByStatus(this.#db, row.id);
@@ -505,7 +518,7 @@ export class Engine {
   /** Puts a batch's queued requests in its lane, in id order (their place in the batch), a page at a time. */
   async #enqueueQueued(batch: ActiveBatch): Promise<void> {
     const generation = batch.generation;
-    for (let afterId = 0; ; ) {
+    for (let afterId = 0; ;) {
       if (batch.generation !== generation || batch.status !== BatchStatus.inProgress || batch.stopping) return;
       const queued = await listQueuedRequests(this.#db, batch.id, { afterId, limit: ESTIMATE_PAGE_SIZE });
       for (const request of queued) {
@@ -551,7 +564,9 @@ export class Engine {
     if (batch.stopping) {
       // A request handed back (429, retry) after the stop began is still waiting: end it too.
       await this.#stopWaiting(batch, batch.stopping);
-      await this.#setStatus(batch, batch.stopping === 'cancelled' ? BatchStatus.cancelled : BatchStatus.expired, { finishedAt: Date.now() });
+      await this.#setStatus(batch, batch.stopping === 'cancelled' ? BatchStatus.cancelled : BatchStatus.expired, {
+        finishedAt: Date.now(),
+      });
       this.#deactivate(batch);
       return;
     }
@@ -602,7 +617,10 @@ export class Engine {
         onReady: (ready) => this.#pump(ready),
         // A corrected limit means the configuration is wrong: operators should hear of it.
         onLimitChange: (changed, { name, value, source }) =>
-          this.#log[source.kind === 'corrected' ? 'warn' : 'info']({ lane: changed.key, limit: name, value, source: source.kind }, `lane ${name}: ${describeLimit(name, value, source)}`),
+          this.#log[source.kind === 'corrected' ? 'warn' : 'info'](
+            { lane: changed.key, limit: name, value, source: source.kind },
+            `lane ${name}: ${describeLimit(name, value, source)}`,
+          ),
       });
       this.#lanes.set(key, lane);
     }
@@ -657,7 +675,14 @@ export class Engine {
           if (!batch) continue;
           batch.running++;
           const message = `request costs ${item.cost} tokens, more than the ${limit} tokens/min the provider allows on lane ${lane.key}: it can never run there`;
-          this.#recorder.add({ id, batchId: batch.id, at, kind: 'failed', error: { class: 'fatal', type: 'request_too_large', message }, latencyMs: null });
+          this.#recorder.add({
+            id,
+            batchId: batch.id,
+            at,
+            kind: 'failed',
+            error: { class: 'fatal', type: 'request_too_large', message },
+            latencyMs: null,
+          });
         }
       },
       (error: unknown) => this.#log.error({ err: error, lane: lane.key }, 'claiming requests too large for their lane failed'),
@@ -683,7 +708,10 @@ export class Engine {
     } catch (error) {
       if (!controller.signal.aborted) {
         this.#log.error({ err: error, request: item.requestId }, 'provider adapter threw');
-        outcome = { ok: false, failure: { class: 'transient', type: 'internal_error', message: 'the provider adapter failed unexpectedly' } };
+        outcome = {
+          ok: false,
+          failure: { class: 'transient', type: 'internal_error', message: 'the provider adapter failed unexpectedly' },
+        };
       }
     } finally {
       this.#inFlight.delete(item.requestId);
@@ -696,7 +724,13 @@ export class Engine {
       else lane.release(item);
       const reason = controller.signal.reason as StopReason;
       if (reason === 'shutdown') {
-        this.#recorder.add({ ...base, kind: 'requeued', notBefore: at, refundAttempt: true, error: { class: 'transient', type: 'shutdown', message: 'interrupted by shutdown' } });
+        this.#recorder.add({
+          ...base,
+          kind: 'requeued',
+          notBefore: at,
+          refundAttempt: true,
+          error: { class: 'transient', type: 'shutdown', message: 'interrupted by shutdown' },
+        });
       } else {
         this.#recorder.add({ ...base, kind: 'stopped', status: reason });
       }
@@ -720,15 +754,28 @@ export class Engine {
     this.#recordFailure(batch, item, outcome.failure, attempts, base, at - startedAt);
   }
 
-  #recordFailure(batch: ActiveBatch, item: LaneItem, failure: ProviderFailure, attempts: number, base: { id: number; batchId: string; at: number }, latencyMs: number): void {
+  #recordFailure(
+    batch: ActiveBatch,
+    item: LaneItem,
+    failure: ProviderFailure,
+    attempts: number,
+    base: { id: number; batchId: string; at: number },
+    latencyMs: number,
+  ): void {
     const decision = decideRetry(failure, attempts, batch.maxAttempts, this.#retry);
     if (decision.pauseLaneMs !== undefined) {
       const reason = decision.pauseReason ?? failure.message;
       batch.lane.pauseUntil(base.at + decision.pauseLaneMs, reason);
       // A quota pause stalls every batch of the lane for minutes: say so where operators look.
-      if (failure.class === 'quota_exceeded') this.#log.warn({ lane: batch.lane.key, pauseMs: decision.pauseLaneMs, reason }, 'lane paused: quota exhausted');
+      if (failure.class === 'quota_exceeded')
+        this.#log.warn({ lane: batch.lane.key, pauseMs: decision.pauseLaneMs, reason }, 'lane paused: quota exhausted');
     }
-    const error: StoredError = { class: failure.class, type: failure.type, message: failure.message, ...(failure.status === undefined ? {} : { status: failure.status }) };
+    const error: StoredError = {
+      class: failure.class,
+      type: failure.type,
+      message: failure.message,
+      ...(failure.status === undefined ? {} : { status: failure.status }),
+    };
     if (decision.action === 'requeue') {
       const notBefore = base.at + decision.delayMs;
       this.#requeueing.set(item.requestId, { item, notBefore });
@@ -779,12 +826,16 @@ export class Engine {
   }
 
   #track(dispatch: Promise<void>): void {
-    const tracked = dispatch.catch((error: unknown) => this.#log.error({ err: error }, 'dispatch failed')).finally(() => this.#dispatches.delete(tracked));
+    const tracked = dispatch
+      .catch((error: unknown) => this.#log.error({ err: error }, 'dispatch failed'))
+      .finally(() => this.#dispatches.delete(tracked));
     this.#dispatches.add(tracked);
   }
 
   #background(task: Promise<void>, what: string): void {
-    const tracked = task.catch((error: unknown) => this.#log.error({ err: error }, `${what} failed`)).finally(() => this.#tasks.delete(tracked));
+    const tracked = task
+      .catch((error: unknown) => this.#log.error({ err: error }, `${what} failed`))
+      .finally(() => this.#tasks.delete(tracked));
     this.#tasks.add(tracked);
   }
 

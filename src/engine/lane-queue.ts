@@ -317,8 +317,14 @@ export class LaneQueue<T extends QueueItem> {
     const existing = flows.find((flow) => flow.priority === priority);
     if (existing) return existing;
     const flow: Flow<T> = {
-      batchId, priority, head: undefined, tail: undefined,
-      deficit: 0, granted: false, lastServedAt: -Infinity, level: priority,
+      batchId,
+      priority,
+      head: undefined,
+      tail: undefined,
+      deficit: 0,
+      granted: false,
+      lastServedAt: -Infinity,
+      level: priority,
     };
     flows.push(flow);
     this.#byBatch.set(batchId, flows);

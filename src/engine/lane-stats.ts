@@ -36,7 +36,8 @@ export class LaneStatsPublisher {
 
   constructor(options: LaneStatsPublisherOptions) {
     const intervalMs = options.intervalMs ?? LANE_STATS_DEFAULTS.intervalMs;
-    if (!Number.isInteger(intervalMs) || intervalMs < 1) throw new RangeError(`lane stats intervalMs must be a positive integer, got ${String(intervalMs)}`);
+    if (!Number.isInteger(intervalMs) || intervalMs < 1)
+      throw new RangeError(`lane stats intervalMs must be a positive integer, got ${String(intervalMs)}`);
     this.intervalMs = intervalMs;
     this.#lanes = options.lanes;
     this.#publish = options.publish;

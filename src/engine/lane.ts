@@ -165,7 +165,11 @@ export class Lane {
     this.adaptive = options.adaptive ?? false;
     const { limits } = options;
     const { adaptive } = this;
-    this.#requestLimit = new HeaderLimit({ configured: limits.requestsPerMinute, adaptive, unmetered: LANE_LIMIT_MAXIMUMS.requestsPerMinute });
+    this.#requestLimit = new HeaderLimit({
+      configured: limits.requestsPerMinute,
+      adaptive,
+      unmetered: LANE_LIMIT_MAXIMUMS.requestsPerMinute,
+    });
     this.#tokenLimit = new HeaderLimit({ configured: limits.tokensPerMinute, adaptive, unmetered: LANE_LIMIT_MAXIMUMS.tokensPerMinute });
     this.#now = options.now ?? Date.now;
     this.#concurrency = new ConcurrencyLimit({ configured: limits.maxConcurrent, adaptive, now: this.#now() });
@@ -331,7 +335,8 @@ export class Lane {
       this.#hear('requestsPerMinute', this.#requestLimit, this.#requests, snapshot?.limitRequests, now);
       this.#hear('tokensPerMinute', this.#tokenLimit, this.#tokens, snapshot?.limitTokens, now);
     }
-    if (snapshot?.remainingRequests !== undefined) this.#requests.syncFromProvider(snapshot.remainingRequests, snapshot.resetRequestsMs ?? 0);
+    if (snapshot?.remainingRequests !== undefined)
+      this.#requests.syncFromProvider(snapshot.remainingRequests, snapshot.resetRequestsMs ?? 0);
     if (snapshot?.remainingTokens !== undefined) this.#tokens.syncFromProvider(snapshot.remainingTokens, snapshot.resetTokensMs ?? 0);
     if (answer.result === 'ok') this.#concurrency.succeeded(flight.admittedAt, now, this.#metered());
     else if (answer.result === 'rate_limited' && !snapshot) this.#concurrency.rateLimited(flight.admittedAt, now);
@@ -358,7 +363,10 @@ export class Lane {
       const value = patch[name];
       const max = LANE_LIMIT_MAXIMUMS[name];
       if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > max) {
-        problems.push({ path: `limits.${name}`, message: `must be a whole number from 1 to ${max.toLocaleString('en-US')} (got ${JSON.stringify(value)})` });
+        problems.push({
+          path: `limits.${name}`,
+          message: `must be a whole number from 1 to ${max.toLocaleString('en-US')} (got ${JSON.stringify(value)})`,
+        });
       }
     }
     const tokensPerMinute = patch.tokensPerMinute;
@@ -400,7 +408,11 @@ export class Lane {
       provider: this.provider,
       model: this.model,
       limits: { ...this.limits },
-      limitSources: { requestsPerMinute: this.#requestLimit.source, tokensPerMinute: this.#tokenLimit.source, maxConcurrent: this.#concurrency.source },
+      limitSources: {
+        requestsPerMinute: this.#requestLimit.source,
+        tokensPerMinute: this.#tokenLimit.source,
+        maxConcurrent: this.#concurrency.source,
+      },
       adaptive: this.adaptive,
       requestsLastMinute: this.#requestsLastMinute.total(),
       tokensLastMinute: this.#tokensLastMinute.total(),

@@ -22,7 +22,6 @@ export class ProgressCoalescer {
     );
   }
 
-
   close(): void {
     for (const timer of this.#timers.values()) clearTimeout(timer);
     this.#timers.clear();

@@ -54,7 +54,13 @@ export function decideRetry(
   switch (actionByClass[failure.class]) {
     case 'rate_limit': {
       const wait = failure.retryAfterMs ?? options.rateLimitFallbackMs;
-      return { action: 'requeue', delayMs: wait, spendsAttempt: false, pauseLaneMs: wait, pauseReason: `rate limited by provider (${failure.status ?? 429})` };
+      return {
+        action: 'requeue',
+        delayMs: wait,
+        spendsAttempt: false,
+        pauseLaneMs: wait,
+        pauseReason: `rate limited by provider (${failure.status ?? 429})`,
+      };
     }
     case 'backoff': {
       if (attempts >= maxAttempts) return { action: 'fail' };

@@ -34,7 +34,10 @@ export class SlidingWindowCounter {
 
   constructor(options: SlidingWindowOptions = {}) {
     const { windowMs, resolutionMs, now } = { ...SLIDING_WINDOW_DEFAULTS, ...options };
-    for (const [name, value] of [['windowMs', windowMs], ['resolutionMs', resolutionMs]] as const) {
+    for (const [name, value] of [
+      ['windowMs', windowMs],
+      ['resolutionMs', resolutionMs],
+    ] as const) {
       if (!Number.isFinite(value) || value <= 0) {
         throw new RangeError(`${name} must be a finite number > 0, got ${String(value)}`);
       }

@@ -69,4 +69,3 @@ function issuesOf(error: z.ZodError, value: Record<string, unknown>): Array<{ fi
     message: issue.code === 'invalid_type' && issue.path.length === 1 && !(String(issue.path[0]) in value) ? 'is required' : issue.message,
   }));
 }
-

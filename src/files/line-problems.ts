@@ -46,7 +46,8 @@ export class LineProblems {
 
 /** `line 3, body.messages (custom_id "a"): is required`, `line 2: not valid JSON (...)`, `file: the file is empty`. */
 function describe(problem: LineProblem): string {
-  const where = problem.line === undefined ? problem.path : problem.path === 'line' ? `line ${problem.line}` : `line ${problem.line}, ${problem.path}`;
+  const where =
+    problem.line === undefined ? problem.path : problem.path === 'line' ? `line ${problem.line}` : `line ${problem.line}, ${problem.path}`;
   const who = problem.customId === undefined ? '' : ` (custom_id ${JSON.stringify(problem.customId)})`;
   return `${where}${who}: ${problem.message}`;
 }

@@ -45,7 +45,11 @@ function openaiLine(row: ResultRow): Record<string, unknown> {
   const line = { id: requestPublicId(row.id), custom_id: row.customId };
   switch (row.status) {
     case 'succeeded':
-      return { ...line, response: { status_code: row.responseStatus ?? 200, request_id: row.providerRequestId, body: row.response }, error: null };
+      return {
+        ...line,
+        response: { status_code: row.responseStatus ?? 200, request_id: row.providerRequestId, body: row.response },
+        error: null,
+      };
     case 'failed': {
       const error = errorOf(row);
       // The provider answered with an error status: shown as OpenAI shows a non-2xx response.

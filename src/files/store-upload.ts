@@ -19,7 +19,14 @@ export async function storeUploadedFile(
   options: { tenant: string; purpose: string; maxLines: number },
 ): Promise<FileRow> {
   const createdAt = Date.now();
-  const row = { id: newFileId(createdAt), tenant: options.tenant, filename: file.name, purpose: options.purpose, bytes: file.size, createdAt };
+  const row = {
+    id: newFileId(createdAt),
+    tenant: options.tenant,
+    filename: file.name,
+    purpose: options.purpose,
+    bytes: file.size,
+    createdAt,
+  };
   await insertFile(db, row);
   try {
     await parseBatchFile(readLines(file), { registry, maxLines: options.maxLines, accept: (lines) => insertFileLines(db, row.id, lines) });

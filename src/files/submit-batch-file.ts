@@ -18,7 +18,12 @@ export type FileBatchSettings = Omit<BatchSettings, 'endpoint'> & {
  * with line-numbered errors and nothing stored. Lines stream into the engine's submission a
  * slice at a time, so neither the file's text nor all its requests are ever held at once.
  */
-export async function submitBatchFile(engine: Engine, lines: AsyncIterable<NumberedLine>, settings: FileBatchSettings, maxLines: number): Promise<BatchRow> {
+export async function submitBatchFile(
+  engine: Engine,
+  lines: AsyncIterable<NumberedLine>,
+  settings: FileBatchSettings,
+  maxLines: number,
+): Promise<BatchRow> {
   const { endpoint: declared, ...batch } = settings;
   let submission: BatchSubmission | undefined;
   try {

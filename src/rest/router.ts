@@ -92,12 +92,16 @@ function sendError(res: ServerResponse, api: Api, error: RestError): void {
     return;
   }
   const body = api === 'openai' ? openaiError(error) : anthropicError(error);
-  res.writeHead(error.status, { 'content-type': 'application/json', ...(error.status === 413 ? { connection: 'close' } : {}) }).end(JSON.stringify(body));
+  res
+    .writeHead(error.status, { 'content-type': 'application/json', ...(error.status === 413 ? { connection: 'close' } : {}) })
+    .end(JSON.stringify(body));
 }
 
 /** `{error: {message, type, param, code}}`, as api.openai.com answers. */
 function openaiError(error: RestError) {
-  return { error: { message: error.message, type: error.status >= 500 ? 'server_error' : 'invalid_request_error', param: error.param, code: null } };
+  return {
+    error: { message: error.message, type: error.status >= 500 ? 'server_error' : 'invalid_request_error', param: error.param, code: null },
+  };
 }
 
 /** `{type: "error", error: {type, message}}`, with Anthropic's error types per status. */

@@ -21,7 +21,8 @@ import { RequestErrorRef } from './request.js';
  */
 
 builder.scalarType('File', {
-  description: 'A file sent with the operation as a GraphQL multipart request (https://github.com/jaydenseric/graphql-multipart-request-spec). Input only.',
+  description:
+    'A file sent with the operation as a GraphQL multipart request (https://github.com/jaydenseric/graphql-multipart-request-spec). Input only.',
   serialize: () => {
     throw new TypeError('File is an input-only scalar');
   },
@@ -33,14 +34,22 @@ builder.scalarType('File', {
 
 /** Yoga hands resolvers its own File implementation, so recognise one by shape rather than by class. */
 function isFile(value: unknown): value is File {
-  return typeof value === 'object' && value !== null && typeof (value as File).stream === 'function' && typeof (value as File).size === 'number';
+  return (
+    typeof value === 'object' && value !== null && typeof (value as File).stream === 'function' && typeof (value as File).size === 'number'
+  );
 }
 
 const ResultsFormatEnum = builder.enumType('ResultsFormat', {
   description: 'The line format of a results file.',
   values: {
-    OPENAI: { value: ResultsFormat.openai, description: "OpenAI's batch output: `{id, custom_id, response: {status_code, request_id, body}, error}`." },
-    ANTHROPIC: { value: ResultsFormat.anthropic, description: "Anthropic's batch results: `{custom_id, result: {type: succeeded | errored | canceled | expired, ...}}`." },
+    OPENAI: {
+      value: ResultsFormat.openai,
+      description: "OpenAI's batch output: `{id, custom_id, response: {status_code, request_id, body}, error}`.",
+    },
+    ANTHROPIC: {
+      value: ResultsFormat.anthropic,
+      description: "Anthropic's batch results: `{custom_id, result: {type: succeeded | errored | canceled | expired, ...}}`.",
+    },
   } as const,
 });
 
@@ -59,12 +68,24 @@ const BatchResultRef = builder.objectRef<ResultRow>('BatchResult').implement({
     requestId: t.id({ description: 'The request (`req_…`), for `node(id:)`.', resolve: (row) => requestPublicId(row.id) }),
     customId: t.exposeString('customId', { description: 'The id the submitter gave the request.' }),
     status: t.field({ type: RequestStatusEnum, description: 'SUCCEEDED, FAILED, CANCELLED or EXPIRED.', resolve: (row) => row.status }),
-    response: t.field({ type: 'JSON', nullable: true, description: "The provider's response body, when it succeeded.", resolve: (row) => row.response ?? null }),
-    error: t.field({ type: RequestErrorRef, nullable: true, description: 'Why it failed, when it did.', resolve: (row) => row.error ?? null }),
+    response: t.field({
+      type: 'JSON',
+      nullable: true,
+      description: "The provider's response body, when it succeeded.",
+      resolve: (row) => row.response ?? null,
+    }),
+    error: t.field({
+      type: RequestErrorRef,
+      nullable: true,
+      description: 'Why it failed, when it did.',
+      resolve: (row) => row.error ?? null,
+    }),
     line: t.field({
       type: 'JSON',
       description: 'The line of the results file for this request, as a JSON object.',
-      args: { format: t.arg({ type: ResultsFormatEnum, required: false, defaultValue: ResultsFormat.openai, description: 'Default OPENAI.' }) },
+      args: {
+        format: t.arg({ type: ResultsFormatEnum, required: false, defaultValue: ResultsFormat.openai, description: 'Default OPENAI.' }),
+      },
       resolve: (row, { format }) => resultLine(row, format ?? ResultsFormat.openai),
     }),
   }),
@@ -75,24 +96,35 @@ const PAGE = { defaultSize: 50, maxSize: 500 } as const;
 builder.objectFields(BatchRef, (t) => ({
   results: t.connection({
     type: BatchResultRef,
-    description: 'Results of the finished requests, in submission order: the same data as the results file. Requests still waiting or running are not listed yet.',
-    args: { status: t.arg({ type: ResultsStatusEnum, required: false, defaultValue: ResultsSelection.all, description: 'Which finished requests (default ALL).' }) },
+    description:
+      'Results of the finished requests, in submission order: the same data as the results file. Requests still waiting or running are not listed yet.',
+    args: {
+      status: t.arg({
+        type: ResultsStatusEnum,
+        required: false,
+        defaultValue: ResultsSelection.all,
+        description: 'Which finished requests (default ALL).',
+      }),
+    },
     resolve: (batch, args, ctx) =>
       guarded(() =>
-        resolveCursorConnection<Promise<ResultRow[]>>({ args, toCursor: (row) => String(row.position), ...PAGE }, ({ after, before, limit, inverted }) =>
-          listResults(ctx.db, {
-            batchId: batch.id,
-            statuses: selectionStatuses[args.status ?? ResultsSelection.all],
-            afterPosition: cursorPosition(after, 'after'),
-            beforePosition: cursorPosition(before, 'before'),
-            limit,
-            inverted,
-          }),
+        resolveCursorConnection<Promise<ResultRow[]>>(
+          { args, toCursor: (row) => String(row.position), ...PAGE },
+          ({ after, before, limit, inverted }) =>
+            listResults(ctx.db, {
+              batchId: batch.id,
+              statuses: selectionStatuses[args.status ?? ResultsSelection.all],
+              afterPosition: cursorPosition(after, 'after'),
+              beforePosition: cursorPosition(before, 'before'),
+              limit,
+              inverted,
+            }),
         ),
       ),
   }),
   resultsUrl: t.string({
-    description: 'Where to download the results as JSONL (a path on this server; GET it with the same credentials). Streams, and can be read before the batch finishes.',
+    description:
+      'Where to download the results as JSONL (a path on this server; GET it with the same credentials). Streams, and can be read before the batch finishes.',
     args: {
       format: t.arg({ type: ResultsFormatEnum, required: false, defaultValue: ResultsFormat.openai, description: 'Default OPENAI.' }),
       status: t.arg({ type: ResultsStatusEnum, required: false, defaultValue: ResultsSelection.all, description: 'Default ALL.' }),
@@ -109,14 +141,26 @@ function cursorPosition(cursor: string | undefined, arg: string): number | undef
 }
 
 const CreateBatchFromFileInput = builder.inputType('CreateBatchFromFileInput', {
-  description: 'How to run an uploaded batch file. Its endpoint comes from the file (the `url` of OpenAI lines; `/v1/messages` for Anthropic lines).',
+  description:
+    'How to run an uploaded batch file. Its endpoint comes from the file (the `url` of OpenAI lines; `/v1/messages` for Anthropic lines).',
   fields: (t) => ({
     name: t.string({ required: false, description: 'A name to recognise the batch by (default: its id).' }),
     model: t.string({ required: false, description: 'Model of every request (default: the `model` of the request bodies).' }),
-    provider: t.string({ required: false, description: 'Provider to run on (default: the first configured provider that serves the model).' }),
-    priority: t.field({ type: PriorityEnum, required: false, defaultValue: Priority.normal, description: 'Priority within the lane (default NORMAL).' }),
+    provider: t.string({
+      required: false,
+      description: 'Provider to run on (default: the first configured provider that serves the model).',
+    }),
+    priority: t.field({
+      type: PriorityEnum,
+      required: false,
+      defaultValue: Priority.normal,
+      description: 'Priority within the lane (default NORMAL).',
+    }),
     maxAttempts: t.int({ required: false, description: 'Attempts per request before a retryable failure is final (default from config).' }),
-    completionWindowSeconds: t.int({ required: false, description: 'Seconds the batch has to finish before what is left expires (default 24 hours).' }),
+    completionWindowSeconds: t.int({
+      required: false,
+      description: 'Seconds the batch has to finish before what is left expires (default 24 hours).',
+    }),
     metadata: t.field({ type: 'JSON', required: false, description: 'String key-value pairs kept with the batch.' }),
   }),
 });
@@ -135,7 +179,8 @@ builder.mutationField('createBatchFromFile', (t) =>
     resolve: (_root, { file, input }, ctx) =>
       guarded(async () => {
         const { maxFileBytes, maxLines } = ctx.uploads;
-        if (file.size > maxFileBytes) throw badInput([{ path: 'file', message: `the file is ${file.size} bytes, more than the limit of ${maxFileBytes} bytes` }]);
+        if (file.size > maxFileBytes)
+          throw badInput([{ path: 'file', message: `the file is ${file.size} bytes, more than the limit of ${maxFileBytes} bytes` }]);
         const { completionWindowMs, metadata } = parseBatchSettings(input);
         return submitBatchFile(
           ctx.engine,

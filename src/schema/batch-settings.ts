@@ -16,7 +16,9 @@ export interface BatchSettings {
 }
 
 /** Checks the settings shared by `createBatch` and `createBatchFromFile`; errors name `input.<field>`. */
-export function parseBatchSettings(input: { completionWindowSeconds?: number | null; metadata?: unknown } | null | undefined): BatchSettings {
+export function parseBatchSettings(
+  input: { completionWindowSeconds?: number | null; metadata?: unknown } | null | undefined,
+): BatchSettings {
   const checked = settingsSchema.safeParse({ completionWindowSeconds: input?.completionWindowSeconds, metadata: input?.metadata });
   if (!checked.success) {
     throw badInput(checked.error.issues.map((issue) => ({ path: ['input', ...issue.path].join('.'), message: issue.message })));

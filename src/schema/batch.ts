@@ -40,7 +40,10 @@ const RequestCountsRef = builder.objectRef<RequestCounts>('RequestCounts').imple
     failed: t.exposeInt('failed', { description: 'Failed for good.' }),
     cancelled: t.exposeInt('cancelled', { description: 'Cancelled before they finished.' }),
     expired: t.exposeInt('expired', { description: 'Expired with the completion window.' }),
-    finished: t.int({ description: 'In a final status: succeeded, failed, cancelled or expired.', resolve: (c) => c.succeeded + c.failed + c.cancelled + c.expired }),
+    finished: t.int({
+      description: 'In a final status: succeeded, failed, cancelled or expired.',
+      resolve: (c) => c.succeeded + c.failed + c.cancelled + c.expired,
+    }),
   }),
 });
 
@@ -68,20 +71,39 @@ builder.node(BatchRef, {
   },
   fields: (t) => ({
     name: t.exposeString('name', { description: 'Name given at submission (the id when none was given).' }),
-    status: t.field({ type: BatchStatusEnum, description: 'Where the batch is in its lifecycle.', resolve: (b) => b.status as BatchStatus }),
+    status: t.field({
+      type: BatchStatusEnum,
+      description: 'Where the batch is in its lifecycle.',
+      resolve: (b) => b.status as BatchStatus,
+    }),
     statusReason: t.exposeString('statusReason', { nullable: true, description: 'Why the batch failed, when it did.' }),
     provider: t.exposeString('provider', { description: 'The configured provider that runs this batch.' }),
     model: t.exposeString('model', { description: 'The model every request of the batch runs on.' }),
-    endpoint: t.field({ type: EndpointEnum, description: 'The API its request bodies are written for.', resolve: (b) => b.endpoint as never }),
+    endpoint: t.field({
+      type: EndpointEnum,
+      description: 'The API its request bodies are written for.',
+      resolve: (b) => b.endpoint as never,
+    }),
     priority: t.field({ type: PriorityEnum, description: 'Priority within its lane.', resolve: (b) => b.priority as never }),
     maxAttempts: t.exposeInt('maxAttempts', { description: 'Attempts per request before a retryable failure becomes final.' }),
-    metadata: t.field({ type: 'JSON', nullable: true, description: 'Key-value pairs given at submission.', resolve: (b) => b.metadata ?? null }),
+    metadata: t.field({
+      type: 'JSON',
+      nullable: true,
+      description: 'Key-value pairs given at submission.',
+      resolve: (b) => b.metadata ?? null,
+    }),
     createdAt: t.field({ type: 'DateTime', description: 'When the batch was accepted.', resolve: (b) => b.createdAt }),
     startedAt: t.field({ type: 'DateTime', nullable: true, description: 'When its requests were queued.', resolve: (b) => b.startedAt }),
     finishedAt: t.field({ type: 'DateTime', nullable: true, description: 'When it reached a final status.', resolve: (b) => b.finishedAt }),
-    expiresAt: t.field({ type: 'DateTime', description: 'End of the completion window: what is unfinished then expires.', resolve: (b) => b.expiresAt }),
+    expiresAt: t.field({
+      type: 'DateTime',
+      description: 'End of the completion window: what is unfinished then expires.',
+      resolve: (b) => b.expiresAt,
+    }),
     requestCounts: t.field({ type: RequestCountsRef, description: 'Requests per status.', resolve: (b, _args, ctx) => countsOf(b, ctx) }),
-    estimatedTokens: t.exposeInt('estimatedTokens', { description: 'Sum of the admission costs counted before running (prompt + requested output maximum).' }),
+    estimatedTokens: t.exposeInt('estimatedTokens', {
+      description: 'Sum of the admission costs counted before running (prompt + requested output maximum).',
+    }),
     estimatedMaxCostUsd: t.float({
       nullable: true,
       description:
@@ -93,7 +115,8 @@ builder.node(BatchRef, {
     }),
     costUsd: t.float({
       nullable: true,
-      description: "What the tokens reported so far cost in USD, at the configured price. Null when the configuration has no price for the model.",
+      description:
+        'What the tokens reported so far cost in USD, at the configured price. Null when the configuration has no price for the model.',
       resolve: (b, _args, ctx) => {
         const price = priceOf(ctx, b);
         return price ? usageCost(price, b.promptTokens, b.completionTokens) : null;
@@ -121,15 +144,17 @@ builder.node(BatchRef, {
       args: { status: t.arg({ type: [RequestStatusEnum], required: false, description: 'Only requests in these statuses.' }) },
       resolve: (batch, args, ctx) =>
         guarded(() =>
-          resolveCursorConnection<Promise<RequestRow[]>>({ args, toCursor: (request) => String(request.id), ...PAGE }, ({ after, before, limit, inverted }) =>
-            listRequests(ctx.db, {
-              batchId: batch.id,
-              statuses: (args.status ?? undefined) as RequestStatus[] | undefined,
-              afterId: cursorId(after, 'after'),
-              beforeId: cursorId(before, 'before'),
-              limit,
-              inverted,
-            }),
+          resolveCursorConnection<Promise<RequestRow[]>>(
+            { args, toCursor: (request) => String(request.id), ...PAGE },
+            ({ after, before, limit, inverted }) =>
+              listRequests(ctx.db, {
+                batchId: batch.id,
+                statuses: (args.status ?? undefined) as RequestStatus[] | undefined,
+                afterId: cursorId(after, 'after'),
+                beforeId: cursorId(before, 'before'),
+                limit,
+                inverted,
+              }),
           ),
         ),
     }),
@@ -156,8 +181,17 @@ builder.queryFields((t) => ({
     args: { status: t.arg({ type: [BatchStatusEnum], required: false, description: 'Only batches in these statuses.' }) },
     resolve: (_root, args, ctx) =>
       guarded(() =>
-        resolveCursorConnection<Promise<BatchRow[]>>({ args, toCursor: (batch) => batch.id, ...PAGE }, ({ after, before, limit, inverted }) =>
-          listBatches(ctx.db, { tenant: ctx.tenant, statuses: (args.status ?? undefined) as BatchStatus[] | undefined, after, before, limit, inverted }),
+        resolveCursorConnection<Promise<BatchRow[]>>(
+          { args, toCursor: (batch) => batch.id, ...PAGE },
+          ({ after, before, limit, inverted }) =>
+            listBatches(ctx.db, {
+              tenant: ctx.tenant,
+              statuses: (args.status ?? undefined) as BatchStatus[] | undefined,
+              after,
+              before,
+              limit,
+              inverted,
+            }),
         ),
       ),
   }),
@@ -170,7 +204,8 @@ const BatchRequestInput = builder.inputType('BatchRequestInput', {
     body: t.field({
       type: 'JSON',
       required: true,
-      description: 'The request body for the batch endpoint, e.g. an OpenAI chat-completions body (`messages`, `max_tokens`, ...). `model` defaults to the batch model.',
+      description:
+        'The request body for the batch endpoint, e.g. an OpenAI chat-completions body (`messages`, `max_tokens`, ...). `model` defaults to the batch model.',
     }),
   }),
 });
@@ -180,11 +215,27 @@ const CreateBatchInput = builder.inputType('CreateBatchInput', {
   fields: (t) => ({
     name: t.string({ required: false, description: 'A name to recognise the batch by (default: its id).' }),
     model: t.string({ required: false, description: 'Model of every request (default: the `model` of the request bodies). See `models`.' }),
-    provider: t.string({ required: false, description: 'Provider to run on (default: the first configured provider that serves the model).' }),
-    priority: t.field({ type: PriorityEnum, required: false, defaultValue: Priority.normal, description: 'Priority within the lane (default NORMAL).' }),
-    endpoint: t.field({ type: EndpointEnum, required: false, defaultValue: '/v1/chat/completions', description: 'The API the bodies are written for (default CHAT_COMPLETIONS).' }),
+    provider: t.string({
+      required: false,
+      description: 'Provider to run on (default: the first configured provider that serves the model).',
+    }),
+    priority: t.field({
+      type: PriorityEnum,
+      required: false,
+      defaultValue: Priority.normal,
+      description: 'Priority within the lane (default NORMAL).',
+    }),
+    endpoint: t.field({
+      type: EndpointEnum,
+      required: false,
+      defaultValue: '/v1/chat/completions',
+      description: 'The API the bodies are written for (default CHAT_COMPLETIONS).',
+    }),
     maxAttempts: t.int({ required: false, description: 'Attempts per request before a retryable failure is final (default from config).' }),
-    completionWindowSeconds: t.int({ required: false, description: 'Seconds the batch has to finish before what is left expires (default 24 hours).' }),
+    completionWindowSeconds: t.int({
+      required: false,
+      description: 'Seconds the batch has to finish before what is left expires (default 24 hours).',
+    }),
     metadata: t.field({ type: 'JSON', required: false, description: 'String key-value pairs kept with the batch.' }),
     requests: t.field({ type: [BatchRequestInput], required: true, description: 'The requests, in order.' }),
   }),
@@ -218,7 +269,8 @@ builder.mutationFields((t) => ({
   }),
   cancelBatch: t.field({
     type: BatchRef,
-    description: 'Cancels a batch: waiting requests are cancelled and in-flight ones aborted (CANCELLING, then CANCELLED). Finished results stay readable.',
+    description:
+      'Cancels a batch: waiting requests are cancelled and in-flight ones aborted (CANCELLING, then CANCELLED). Finished results stay readable.',
     args: { id: batchIdArg(t as never) },
     resolve: (_root, { id }, ctx) => guarded(() => ctx.engine.cancelBatch(ctx.tenant, String(id))),
   }),

@@ -43,8 +43,14 @@ export const builder = new SchemaBuilder<{
     // Descriptions for the types and fields the relay plugin generates: GraphiQL's docs pane is the reference.
     nodeTypeOptions: { description: 'An object with a public id (`batch_…`, `req_…`) that `node` can fetch.' },
     idFieldOptions: { description: 'The public id, usable with `node` and the REST APIs.' },
-    nodeQueryOptions: { description: 'Fetches any object by its public id; null if it is not found or not yours.', args: { id: { description: 'A public id.' } } },
-    nodesQueryOptions: { description: 'Fetches several objects by public id, in the same order.', args: { ids: { description: 'Public ids.' } } },
+    nodeQueryOptions: {
+      description: 'Fetches any object by its public id; null if it is not found or not yours.',
+      args: { id: { description: 'A public id.' } },
+    },
+    nodesQueryOptions: {
+      description: 'Fetches several objects by public id, in the same order.',
+      args: { ids: { description: 'Public ids.' } },
+    },
     pageInfoTypeOptions: { description: 'Where a page sits in its connection.' },
     hasNextPageFieldOptions: { description: 'True when there are items after this page.' },
     hasPreviousPageFieldOptions: { description: 'True when there are items before this page.' },

@@ -12,9 +12,15 @@ export const BatchStatusEnum = builder.enumType('BatchStatus', {
     FINALIZING: { value: BatchStatus.finalizing, description: 'Every request has finished; counters are being settled.' },
     COMPLETED: { value: BatchStatus.completed, description: 'Finished. Some requests may have failed; see `requestCounts`.' },
     FAILED: { value: BatchStatus.failed, description: 'Could not run at all (see `statusReason`).' },
-    CANCELLING: { value: BatchStatus.cancelling, description: 'Cancel requested: waiting requests are cancelled, in-flight ones are being aborted.' },
+    CANCELLING: {
+      value: BatchStatus.cancelling,
+      description: 'Cancel requested: waiting requests are cancelled, in-flight ones are being aborted.',
+    },
     CANCELLED: { value: BatchStatus.cancelled, description: 'Cancelled; results that finished before stay readable.' },
-    EXPIRED: { value: BatchStatus.expired, description: 'The completion window ended first; unfinished requests expired, finished results stay.' },
+    EXPIRED: {
+      value: BatchStatus.expired,
+      description: 'The completion window ended first; unfinished requests expired, finished results stay.',
+    },
   } as const,
 });
 
@@ -44,7 +50,10 @@ export const PriorityEnum = builder.enumType('Priority', {
 export const EndpointEnum = builder.enumType('Endpoint', {
   description: 'The API the request bodies are written for.',
   values: {
-    CHAT_COMPLETIONS: { value: Endpoints.chatCompletions, description: 'OpenAI `/v1/chat/completions` bodies (`messages`, `max_tokens`, ...).' },
+    CHAT_COMPLETIONS: {
+      value: Endpoints.chatCompletions,
+      description: 'OpenAI `/v1/chat/completions` bodies (`messages`, `max_tokens`, ...).',
+    },
     EMBEDDINGS: { value: Endpoints.embeddings, description: 'OpenAI `/v1/embeddings` bodies (`input`).' },
     MESSAGES: { value: Endpoints.messages, description: 'Anthropic `/v1/messages` bodies (`messages`, `max_tokens`, `system`).' },
   } as const,

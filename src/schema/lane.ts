@@ -23,11 +23,13 @@ interface QueueDepth {
 }
 
 const LaneLimitsRef = builder.objectRef<LaneLimits>('LaneLimits').implement({
-  description: 'What a lane may admit. Each per-minute budget refills continuously (limit / 60 per second) up to one minute of limit, as providers meter them.',
+  description:
+    'What a lane may admit. Each per-minute budget refills continuously (limit / 60 per second) up to one minute of limit, as providers meter them.',
   fields: (t) => ({
     requestsPerMinute: t.exposeInt('requestsPerMinute', { description: 'Requests per minute.' }),
     tokensPerMinute: t.exposeFloat('tokensPerMinute', {
-      description: 'Tokens per minute, charged at admission as prompt tokens plus the requested output maximum. Also the largest request the lane can ever run.',
+      description:
+        'Tokens per minute, charged at admission as prompt tokens plus the requested output maximum. Also the largest request the lane can ever run.',
     }),
     maxConcurrent: t.exposeInt('maxConcurrent', { description: 'Requests in flight at once.' }),
   }),
@@ -36,13 +38,32 @@ const LaneLimitsRef = builder.objectRef<LaneLimits>('LaneLimits').implement({
 const LimitSourceKindEnum = builder.enumType('LaneLimitSourceKind', {
   description: "Where a lane's limit comes from.",
   values: {
-    CONFIGURED: { value: 'configured', description: 'From the configuration (or, for the simulated provider, the defaults). Kept even when the provider allows more, unless the lane is adaptive.' },
+    CONFIGURED: {
+      value: 'configured',
+      description:
+        'From the configuration (or, for the simulated provider, the defaults). Kept even when the provider allows more, unless the lane is adaptive.',
+    },
     SET: { value: 'set', description: 'Set at run time by `setLaneLimits`: a ceiling the provider may lower, never raise.' },
-    STARTING: { value: 'starting', description: 'Not configured, and the provider has not answered yet: not metered meanwhile (the lane starts with few requests at once).' },
-    UNMETERED: { value: 'unmetered', description: 'Not configured, and the provider answers without reporting it: not metered (concurrency, found by AIMD, holds the lane back).' },
-    LEARNED: { value: 'learned', description: "Learned from the provider's rate-limit headers (`x-ratelimit-limit-*`, `anthropic-ratelimit-*-limit`)." },
+    STARTING: {
+      value: 'starting',
+      description:
+        'Not configured, and the provider has not answered yet: not metered meanwhile (the lane starts with few requests at once).',
+    },
+    UNMETERED: {
+      value: 'unmetered',
+      description:
+        'Not configured, and the provider answers without reporting it: not metered (concurrency, found by AIMD, holds the lane back).',
+    },
+    LEARNED: {
+      value: 'learned',
+      description: "Learned from the provider's rate-limit headers (`x-ratelimit-limit-*`, `anthropic-ratelimit-*-limit`).",
+    },
     CORRECTED: { value: 'corrected', description: 'Configured or set higher than the provider reports: lowered to its limit, for good.' },
-    AIMD: { value: 'aimd', description: 'A concurrency found by additive increase / multiplicative decrease: it grows while work waits for a slot and is cut back on a 429 that reports no limits.' },
+    AIMD: {
+      value: 'aimd',
+      description:
+        'A concurrency found by additive increase / multiplicative decrease: it grows while work waits for a slot and is cut back on a 429 that reports no limits.',
+    },
   } as const satisfies Record<string, { value: LimitSourceKind; description: string }>,
 });
 
@@ -65,7 +86,7 @@ const LimitSourceRef = builder.objectRef<SourcedLimit>('LaneLimitSource').implem
     }),
     ceiling: t.float({
       nullable: true,
-      description: 'CORRECTED only: the configured or set value that the provider\'s limit is below.',
+      description: "CORRECTED only: the configured or set value that the provider's limit is below.",
       resolve: (l) => (l.source.kind === 'corrected' ? l.source.ceiling : null),
     }),
     providerLimit: t.float({
@@ -79,16 +100,26 @@ const LimitSourceRef = builder.objectRef<SourcedLimit>('LaneLimitSource').implem
       description: 'AIMD only: when the last 429 that reported no limits came (null if none has).',
       resolve: (l) => (l.source.kind === 'aimd' ? (l.source.rateLimitedAt ?? null) : null),
     }),
-    note: t.string({ description: 'The source in words, e.g. `configured 24,000 tokens/min is more than the provider allows: lowered to its 12,000 (...) and kept there`.', resolve: (l) => describeLimit(l.name, l.value, l.source) }),
+    note: t.string({
+      description:
+        'The source in words, e.g. `configured 24,000 tokens/min is more than the provider allows: lowered to its 12,000 (...) and kept there`.',
+      resolve: (l) => describeLimit(l.name, l.value, l.source),
+    }),
   }),
 });
 
 const LimitSourcesRef = builder.objectRef<LaneStats>('LaneLimitSources').implement({
-  description: 'Where each of a lane\'s limits comes from.',
+  description: "Where each of a lane's limits comes from.",
   fields: (t) => {
-    const sourceOf = (name: LimitName) => (s: LaneStats): SourcedLimit => ({ name, value: s.limits[name], source: s.limitSources[name] });
+    const sourceOf =
+      (name: LimitName) =>
+      (s: LaneStats): SourcedLimit => ({ name, value: s.limits[name], source: s.limitSources[name] });
     return {
-      requestsPerMinute: t.field({ type: LimitSourceRef, description: 'Of `limits.requestsPerMinute`.', resolve: sourceOf('requestsPerMinute') }),
+      requestsPerMinute: t.field({
+        type: LimitSourceRef,
+        description: 'Of `limits.requestsPerMinute`.',
+        resolve: sourceOf('requestsPerMinute'),
+      }),
       tokensPerMinute: t.field({ type: LimitSourceRef, description: 'Of `limits.tokensPerMinute`.', resolve: sourceOf('tokensPerMinute') }),
       maxConcurrent: t.field({ type: LimitSourceRef, description: 'Of `limits.maxConcurrent`.', resolve: sourceOf('maxConcurrent') }),
     };
@@ -99,7 +130,9 @@ const LaneMinuteRef = builder.objectRef<{ requests: number; tokens: number }>('L
   description: 'What a lane admitted in the last 60 seconds (to the second).',
   fields: (t) => ({
     requests: t.exposeInt('requests', { description: 'Requests admitted.' }),
-    tokens: t.exposeFloat('tokens', { description: 'Tokens admitted: estimates charged at admission, plus any excess the provider reported afterwards.' }),
+    tokens: t.exposeFloat('tokens', {
+      description: 'Tokens admitted: estimates charged at admission, plus any excess the provider reported afterwards.',
+    }),
   }),
 });
 
@@ -116,7 +149,9 @@ const QueueDepthRef = builder.objectRef<QueueDepth>('LaneQueueDepth').implement(
   description: 'Requests waiting in a lane at one batch priority.',
   fields: (t) => ({
     priority: t.field({ type: PriorityEnum, description: 'The batch priority.', resolve: (d) => d.priority }),
-    queued: t.exposeInt('queued', { description: 'Requests of batches at this priority that are ready and waiting for their turn or for budget.' }),
+    queued: t.exposeInt('queued', {
+      description: 'Requests of batches at this priority that are ready and waiting for their turn or for budget.',
+    }),
   }),
 });
 
@@ -136,11 +171,13 @@ export const LaneRef = builder.objectRef<LaneStats>('Lane').implement({
     limitSources: t.field({ type: LimitSourcesRef, description: 'Where each limit comes from.', resolve: (s) => s }),
     limitsNote: t.string({
       nullable: true,
-      description: 'The limits that are not simply as configured, in words (learned, corrected, not metered, found by AIMD, or configured below what the provider allows). Null when all are as configured.',
+      description:
+        'The limits that are not simply as configured, in words (learned, corrected, not metered, found by AIMD, or configured below what the provider allows). Null when all are as configured.',
       resolve: (s) => limitsNote(s.limits, s.limitSources) ?? null,
     }),
     adaptive: t.exposeBoolean('adaptive', {
-      description: "Whether the provider's reported limits may raise the lane's limits as well as lower them (configured values are then only where it starts), and concurrency is found by AIMD.",
+      description:
+        "Whether the provider's reported limits may raise the lane's limits as well as lower them (configured values are then only where it starts), and concurrency is found by AIMD.",
     }),
     lastMinute: t.field({
       type: LaneMinuteRef,
@@ -150,15 +187,23 @@ export const LaneRef = builder.objectRef<LaneStats>('Lane').implement({
     utilisation: t.field({
       type: LaneUtilisationRef,
       description: "The last minute's admissions relative to the limits.",
-      resolve: (s) => ({ requests: s.requestsLastMinute / s.limits.requestsPerMinute, tokens: s.tokensLastMinute / s.limits.tokensPerMinute }),
+      resolve: (s) => ({
+        requests: s.requestsLastMinute / s.limits.requestsPerMinute,
+        tokens: s.tokensLastMinute / s.limits.tokensPerMinute,
+      }),
     }),
     queued: t.exposeInt('queued', { description: 'Requests ready and waiting in the lane, all priorities.' }),
     queuedByPriority: t.field({
       type: [QueueDepthRef],
       description: 'Requests waiting per batch priority, highest priority first; every priority is listed, with 0 when none wait.',
-      resolve: (s) => [...priorityLevels].reverse().map((priority) => ({ priority: priority as PriorityLevel, queued: s.queuedByPriority[priority] ?? 0 })),
+      resolve: (s) =>
+        [...priorityLevels]
+          .reverse()
+          .map((priority) => ({ priority: priority as PriorityLevel, queued: s.queuedByPriority[priority] ?? 0 })),
     }),
-    waitingForRetry: t.exposeInt('delayed', { description: 'Requests held until their retry time (backoff) before they rejoin the queue.' }),
+    waitingForRetry: t.exposeInt('delayed', {
+      description: 'Requests held until their retry time (backoff) before they rejoin the queue.',
+    }),
     inFlight: t.exposeInt('inFlight', { description: 'Requests sent and not answered yet.' }),
     availableTokens: t.float({
       description: 'Tokens the budget holds now (negative after a provider reported more than was estimated).',
@@ -171,7 +216,11 @@ export const LaneRef = builder.objectRef<LaneStats>('Lane').implement({
       description: 'While the lane admits nothing (after a 429, or an exhausted quota): until when. Null when it is not paused.',
       resolve: (s) => s.pause?.until ?? null,
     }),
-    pauseReason: t.string({ nullable: true, description: 'Why the lane is paused, e.g. `rate limited by provider (429)`. Null when it is not paused.', resolve: (s) => s.pause?.reason ?? null }),
+    pauseReason: t.string({
+      nullable: true,
+      description: 'Why the lane is paused, e.g. `rate limited by provider (429)`. Null when it is not paused.',
+      resolve: (s) => s.pause?.reason ?? null,
+    }),
     observedAt: t.field({ type: 'DateTime', description: 'When these numbers were read.', resolve: (s) => s.at }),
   }),
 });
@@ -191,7 +240,8 @@ function pickLanes(ctx: Context, provider: string | null | undefined, model: str
 builder.queryField('lanes', (t) =>
   t.field({
     type: [LaneRef],
-    description: 'Every lane (one per model a configured provider serves), with its limits, load and queue. Naming both provider and model of an unknown lane is a NOT_FOUND error.',
+    description:
+      'Every lane (one per model a configured provider serves), with its limits, load and queue. Naming both provider and model of an unknown lane is a NOT_FOUND error.',
     args: {
       provider: t.arg.string({ required: false, description: filterDescriptions.provider }),
       model: t.arg.string({ required: false, description: filterDescriptions.model }),

@@ -294,7 +294,8 @@ export async function startFakeServer(dialect: Dialect, options: FakeServerOptio
     };
   }
 
-  const limitHeaders = (limitView: LimitView): Record<string, string> => (options.rateLimitHeaders === false ? {} : dialect.limitHeaders(limitView));
+  const limitHeaders = (limitView: LimitView): Record<string, string> =>
+    options.rateLimitHeaders === false ? {} : dialect.limitHeaders(limitView);
 
   function send(res: ServerResponse, reply: Reply, headers: Record<string, string>): void {
     const text = typeof reply.body === 'string' ? reply.body : JSON.stringify(reply.body);
@@ -347,8 +348,7 @@ export async function startFakeServer(dialect: Dialect, options: FakeServerOptio
     }
     // Echoes the key on purpose, as a careless proxy might: adapters must scrub it.
     const key = dialect.presentedKey(req.headers);
-    const message =
-      fault.status === 401 ? `Incorrect API key provided: ${key ?? '(none)'}.` : `Injected fault: HTTP ${fault.status}.`;
+    const message = fault.status === 401 ? `Incorrect API key provided: ${key ?? '(none)'}.` : `Injected fault: HTTP ${fault.status}.`;
     send(res, dialect.error(fault.status === 401 ? 'auth' : 'status', fault.status, message), headers);
     return fault.status;
   }
@@ -403,7 +403,13 @@ export async function startFakeServer(dialect: Dialect, options: FakeServerOptio
       const requested = short === 'requests' ? 1 : cost;
       if (wait === Infinity) {
         // Retrying cannot help, so no retry-after, as OpenAI's "Request too large".
-        return reject('rate_limited', 429, `Request too large for ${body.model} on ${short} per min: Limit ${limit}, Requested ${requested}.`, withLimits, short);
+        return reject(
+          'rate_limited',
+          429,
+          `Request too large for ${body.model} on ${short} per min: Limit ${limit}, Requested ${requested}.`,
+          withLimits,
+          short,
+        );
       }
       const waitMs = Math.ceil(wait);
       const message =

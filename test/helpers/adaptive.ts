@@ -55,7 +55,12 @@ export interface AdaptiveRig {
   t: TestApp;
   fake: FakeServer;
   /** Submits a batch of `n` tagged requests costing `maxTokens` plus a short prompt each; waits until it completes. */
-  runBatch(tag: string, n: number, maxTokens: number, timeoutMs?: number): Promise<{ status: string; requestCounts: Record<string, number> }>;
+  runBatch(
+    tag: string,
+    n: number,
+    maxTokens: number,
+    timeoutMs?: number,
+  ): Promise<{ status: string; requestCounts: Record<string, number> }>;
   lane(): Promise<AdaptiveLaneView>;
   figures(tag: string): TagFigures;
   /** Admitted tokens of `tag` that arrived within [from, to]. */

@@ -29,7 +29,10 @@ export interface TestApp {
 export interface GraphQLErrorShape {
   message: string;
   path?: string[];
-  extensions?: { code?: string; problems?: Array<{ path: string; message: string; index?: number; customId?: string }> } & Record<string, unknown>;
+  extensions?: { code?: string; problems?: Array<{ path: string; message: string; index?: number; customId?: string }> } & Record<
+    string,
+    unknown
+  >;
 }
 
 export interface TestAppOptions {
@@ -63,7 +66,12 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
       return result.data as never;
     },
     wsClient() {
-      const client = createClient({ url: `${handle.url.replace(/^http/, 'ws')}/graphql`, webSocketImpl: WebSocket, retryAttempts: 0, lazy: true });
+      const client = createClient({
+        url: `${handle.url.replace(/^http/, 'ws')}/graphql`,
+        webSocketImpl: WebSocket,
+        retryAttempts: 0,
+        lazy: true,
+      });
       clients.push(client);
       return client;
     },

@@ -31,7 +31,9 @@ function countWith(model: string): (text: string) => number {
     encoders.set(name, encoder);
   }
   const exact = encoder;
-  return encoding === 'approximate' ? (text) => approximateCount(exact.encode_ordinary(text).length) : (text) => exact.encode_ordinary(text).length;
+  return encoding === 'approximate'
+    ? (text) => approximateCount(exact.encode_ordinary(text).length)
+    : (text) => exact.encode_ordinary(text).length;
 }
 
 /** Sluice's admission cost of a body (prompt + requested output), computed here with tiktoken. */
@@ -126,7 +128,11 @@ export async function startRig(options: RigOptions): Promise<Rig> {
   const fake = await startFakeOpenAI({
     estimateTokens: (body, path) => sluiceCost(body, path),
     ...options.fake,
-    limits: { requestsPerMinute: options.laneLimits.requestsPerMinute, tokensPerMinute: options.laneLimits.tokensPerMinute, ...options.fake?.limits },
+    limits: {
+      requestsPerMinute: options.laneLimits.requestsPerMinute,
+      tokensPerMinute: options.laneLimits.tokensPerMinute,
+      ...options.fake?.limits,
+    },
   });
   const sends: SendRecord[] = [];
   const openai = createOpenAIProvider({ name: PROVIDER, baseUrl: fake.url, models: [MODEL], timeoutMs: 30_000 });
@@ -173,7 +179,10 @@ export async function startRig(options: RigOptions): Promise<Rig> {
       });
     },
     async setLaneLimits(limits) {
-      await t.gqlOk(`mutation($limits: LaneLimitsInput!) { setLaneLimits(provider: "${PROVIDER}", model: "${MODEL}", limits: $limits) { key } }`, { limits });
+      await t.gqlOk(
+        `mutation($limits: LaneLimitsInput!) { setLaneLimits(provider: "${PROVIDER}", model: "${MODEL}", limits: $limits) { key } }`,
+        { limits },
+      );
     },
     async lane() {
       const data = await t.gqlOk<{ lanes: LaneView[] }>(`{ lanes(provider: "${PROVIDER}", model: "${MODEL}") { ${LANE_FIELDS} } }`);

@@ -68,7 +68,13 @@ function classify({ status, headers, text }: HttpResponse, error: ErrorBody, rat
     return { class: 'quota_exceeded', status, type: quotaCode, message };
   }
   if (status === 429) {
-    return { class: 'rate_limited', status, type, message, retryAfterMs: retryAfterMs(headers) ?? resetAfter(rateLimit, budgetNamed(error.type)) };
+    return {
+      class: 'rate_limited',
+      status,
+      type,
+      message,
+      retryAfterMs: retryAfterMs(headers) ?? resetAfter(rateLimit, budgetNamed(error.type)),
+    };
   }
   const failureClass = classifyStatus(status);
   // A 503 or 529 may say when to come back; the backoff can use it as a floor.

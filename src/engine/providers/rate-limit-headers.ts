@@ -92,11 +92,7 @@ function tightestGroup(groups: AnthropicGroup[]): AnthropicGroup {
   for (const group of present) {
     const remaining = group.remaining ?? Infinity;
     const bestRemaining = best?.remaining ?? Infinity;
-    if (
-      best === undefined ||
-      remaining < bestRemaining ||
-      (remaining === bestRemaining && (group.resetMs ?? 0) > (best.resetMs ?? 0))
-    ) {
+    if (best === undefined || remaining < bestRemaining || (remaining === bestRemaining && (group.resetMs ?? 0) > (best.resetMs ?? 0))) {
       best = group;
     }
   }
@@ -107,15 +103,10 @@ function tightestGroup(groups: AnthropicGroup[]): AnthropicGroup {
  * Anthropic: `anthropic-ratelimit-requests-*` and `anthropic-ratelimit-{tokens,input-tokens,
  * output-tokens}-*`, whose `-reset` is an RFC 3339 time, turned into ms from `now`.
  */
-export function parseAnthropicRateLimitHeaders(
-  headers: HeaderReader,
-  now: number = Date.now(),
-): RateLimitSnapshot | undefined {
+export function parseAnthropicRateLimitHeaders(headers: HeaderReader, now: number = Date.now()): RateLimitSnapshot | undefined {
   const requests = readAnthropicGroup(headers, 'anthropic-ratelimit-requests', now);
   const tokens = tightestGroup(
-    ['tokens', 'input-tokens', 'output-tokens'].map((kind) =>
-      readAnthropicGroup(headers, `anthropic-ratelimit-${kind}`, now),
-    ),
+    ['tokens', 'input-tokens', 'output-tokens'].map((kind) => readAnthropicGroup(headers, `anthropic-ratelimit-${kind}`, now)),
   );
   return compact({
     limitRequests: requests.limit,

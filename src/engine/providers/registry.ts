@@ -82,7 +82,8 @@ export class ProviderRegistry {
    * the first configured provider that serves it. Undefined when none does.
    */
   resolve(model: string, providerName?: string): ModelRoute | undefined {
-    const candidates = providerName === undefined ? [...this.byName.values()] : [this.byName.get(providerName)].filter((e) => e !== undefined);
+    const candidates =
+      providerName === undefined ? [...this.byName.values()] : [this.byName.get(providerName)].filter((e) => e !== undefined);
     const entry = candidates.find(({ provider }) => provider.models.includes(model));
     return entry ? { provider: entry.provider.name, model } : undefined;
   }
@@ -107,7 +108,13 @@ function createProvider(settings: ProviderConfig, config: Config, env: NodeJS.Pr
       const apiKey = env[settings.apiKeyEnv];
       // parseConfig checked this at start-up; a registry built from a hand-made Config must fail as clearly.
       if (!apiKey) throw new Error(`provider ${settings.name}: environment variable ${settings.apiKeyEnv} is not set`);
-      const options = { name: settings.name, baseUrl: settings.baseUrl, apiKey, models: settings.models, timeoutMs: settings.timeoutMs ?? config.attemptTimeoutMs };
+      const options = {
+        name: settings.name,
+        baseUrl: settings.baseUrl,
+        apiKey,
+        models: settings.models,
+        timeoutMs: settings.timeoutMs ?? config.attemptTimeoutMs,
+      };
       return settings.kind === 'openai' ? createOpenAIProvider(options) : createAnthropicProvider(options);
     }
     default: {

@@ -24,8 +24,26 @@ export interface SimulatedOptions {
 }
 
 const WORDS = [
-  'sluice', 'river', 'batch', 'token', 'lane', 'gate', 'flow', 'steady', 'quiet', 'bright',
-  'signal', 'harbor', 'measure', 'current', 'stone', 'channel', 'open', 'careful', 'swift', 'water',
+  'sluice',
+  'river',
+  'batch',
+  'token',
+  'lane',
+  'gate',
+  'flow',
+  'steady',
+  'quiet',
+  'bright',
+  'signal',
+  'harbor',
+  'measure',
+  'current',
+  'stone',
+  'channel',
+  'open',
+  'careful',
+  'swift',
+  'water',
 ];
 /** Simulated answers are between these many words long, capped by the request's max output. */
 const MIN_ANSWER_WORDS = 8;
@@ -60,7 +78,13 @@ function faultSequence(faults: SimulatedFaults): () => ProviderFailure | undefin
   return () => {
     const draw = random();
     if (draw < faults.rate429) {
-      return { class: 'rate_limited', status: 429, type: 'rate_limit_exceeded', message: 'Simulated rate limit (faults.rate429).', retryAfterMs: faults.retryAfterMs };
+      return {
+        class: 'rate_limited',
+        status: 429,
+        type: 'rate_limit_exceeded',
+        message: 'Simulated rate limit (faults.rate429).',
+        retryAfterMs: faults.retryAfterMs,
+      };
     }
     if (draw < faults.rate429 + faults.rate500) {
       return { class: 'transient', status: 500, type: 'server_error', message: 'Simulated server error (faults.rate500).' };

@@ -19,8 +19,7 @@ lowerThisThreadPriority();
  * here keeps it off the event loop, and a string crosses threads far cheaper than an object.
  */
 export type CountChunk =
-  | { kind: 'bodies'; items: readonly EstimateInput[] }
-  | { kind: 'stored'; endpoint: Endpoint; bodies: readonly string[] };
+  { kind: 'bodies'; items: readonly EstimateInput[] } | { kind: 'stored'; endpoint: Endpoint; bodies: readonly string[] };
 
 export interface CountResult {
   /** One estimate per item, in the items' order. */

@@ -87,9 +87,7 @@ export function estimateChatCompletion(body: Record<string, unknown>, countToken
   promptTokens += countJson(body.tools, countTokens) + countJson(body.functions, countTokens);
 
   const perChoice =
-    positiveInteger(body.max_completion_tokens) ??
-    positiveInteger(body.max_tokens) ??
-    defaultMaxOutputTokens(modelOf(body));
+    positiveInteger(body.max_completion_tokens) ?? positiveInteger(body.max_tokens) ?? defaultMaxOutputTokens(modelOf(body));
   const choices = positiveInteger(body.n) ?? 1;
   return withCost(promptTokens, perChoice * choices);
 }

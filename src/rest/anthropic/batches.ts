@@ -16,7 +16,9 @@ import { anthropicBatch } from './objects.js';
  */
 
 const createSchema = z.object({
-  requests: z.array(z.object({ custom_id: z.string().min(1), params: z.record(z.string(), z.unknown(), { error: 'must be an object' }) })).min(1),
+  requests: z
+    .array(z.object({ custom_id: z.string().min(1), params: z.record(z.string(), z.unknown(), { error: 'must be an object' }) }))
+    .min(1),
 });
 
 const listSchema = z.object({

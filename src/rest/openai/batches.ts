@@ -46,7 +46,8 @@ async function create({ req, res, tenant, deps }: RestCall): Promise<void> {
   const body = parseWith(createSchema, await readJson(req, CREATE_BODY_LIMIT_BYTES), 'body');
   const { priority, provider } = sluiceOptions(req);
   const file = await getFile(deps.db, tenant, body.input_file_id);
-  if (!file || file.status === FileStatus.deleting) throw new RestError(404, `file ${JSON.stringify(body.input_file_id)} not found`, 'input_file_id');
+  if (!file || file.status === FileStatus.deleting)
+    throw new RestError(404, `file ${JSON.stringify(body.input_file_id)} not found`, 'input_file_id');
   if (file.status !== FileStatus.processed) throw new RestError(409, `file ${file.id} is still being uploaded`, 'input_file_id');
   const batch = await submitBatchFile(
     deps.engine,
@@ -78,7 +79,13 @@ async function list({ res, url, tenant, deps }: RestCall): Promise<void> {
   const rows = await listBatches(deps.db, { tenant, after, limit: limit + 1 });
   const page = rows.slice(0, limit);
   const data = await present(deps, page);
-  sendJson(res, 200, { object: 'list', data, first_id: page[0]?.id ?? null, last_id: page.at(-1)?.id ?? null, has_more: rows.length > limit });
+  sendJson(res, 200, {
+    object: 'list',
+    data,
+    first_id: page[0]?.id ?? null,
+    last_id: page.at(-1)?.id ?? null,
+    has_more: rows.length > limit,
+  });
 }
 
 async function cancel({ res, params: [id = ''], tenant, deps }: RestCall): Promise<void> {
@@ -91,7 +98,9 @@ async function present(deps: RestDeps, batches: readonly BatchRow[]) {
     deps.db,
     batches.map((b) => b.id),
   );
-  return Promise.all(batches.map(async (batch) => openaiBatch(batch, await countRequestsByStatus(deps.db, batch.id), inputFiles.get(batch.id))));
+  return Promise.all(
+    batches.map(async (batch) => openaiBatch(batch, await countRequestsByStatus(deps.db, batch.id), inputFiles.get(batch.id))),
+  );
 }
 
 export const openaiBatchRoutes: Route[] = [

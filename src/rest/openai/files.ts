@@ -24,17 +24,25 @@ const CONTENT_PAGE_ROWS = 1_000;
 
 const uploadSchema = z.object({
   purpose: z.literal('batch', { error: 'Sluice stores batch input files only: purpose must be "batch"' }),
-  file: z.custom<StreamableFile>((value) => typeof value === 'object' && value !== null && typeof (value as StreamableFile).stream === 'function', 'must be a file'),
+  file: z.custom<StreamableFile>(
+    (value) => typeof value === 'object' && value !== null && typeof (value as StreamableFile).stream === 'function',
+    'must be a file',
+  ),
 });
 
 async function upload({ req, res, tenant, deps }: RestCall): Promise<void> {
   const contentType = req.headers['content-type'] ?? '';
-  if (!contentType.startsWith('multipart/form-data')) throw new RestError(400, 'upload the file as multipart/form-data, with the fields `file` and `purpose`');
+  if (!contentType.startsWith('multipart/form-data'))
+    throw new RestError(400, 'upload the file as multipart/form-data, with the fields `file` and `purpose`');
   const { maxFileBytes, maxLines } = deps.uploads;
   // Yoga's Fetch (@whatwg-node) takes a Node stream as a body and streams it into busboy;
   // its types only declare the DOM's `BodyInit`.
   const body = limitedBody(req, maxFileBytes + MULTIPART_ENVELOPE_BYTES) as unknown as BodyInit;
-  const request = new deps.fetchAPI.Request('http://sluice.invalid/v1/files', { method: 'POST', headers: { 'content-type': contentType }, body });
+  const request = new deps.fetchAPI.Request('http://sluice.invalid/v1/files', {
+    method: 'POST',
+    headers: { 'content-type': contentType },
+    body,
+  });
   let form: FormData;
   try {
     form = await request.formData();
@@ -43,7 +51,8 @@ async function upload({ req, res, tenant, deps }: RestCall): Promise<void> {
     throw new RestError(400, `the multipart body could not be read (${(error as Error).message})`);
   }
   const { file } = parseWith(uploadSchema, { purpose: form.get('purpose') ?? undefined, file: form.get('file') ?? undefined }, 'field');
-  if (file.size > maxFileBytes) throw new RestError(413, `the file is ${file.size} bytes, more than the limit of ${maxFileBytes} bytes`, 'file');
+  if (file.size > maxFileBytes)
+    throw new RestError(413, `the file is ${file.size} bytes, more than the limit of ${maxFileBytes} bytes`, 'file');
   const row = await storeUploadedFile(deps.db, deps.engine.registry, file, { tenant, purpose: 'batch', maxLines });
   sendJson(res, 200, openaiFile(row));
 }
@@ -61,12 +70,19 @@ async function list({ res, url, tenant, deps }: RestCall): Promise<void> {
   const { after, limit, order, purpose } = parseWith(listSchema, queryOf(url), 'query');
   const rows = purpose !== undefined && purpose !== 'batch' ? [] : await listFiles(deps.db, { tenant, after, limit: limit + 1, order });
   const page = rows.slice(0, limit);
-  sendJson(res, 200, { object: 'list', data: page.map(openaiFile), first_id: page[0]?.id ?? null, last_id: page.at(-1)?.id ?? null, has_more: rows.length > limit });
+  sendJson(res, 200, {
+    object: 'list',
+    data: page.map(openaiFile),
+    first_id: page[0]?.id ?? null,
+    last_id: page.at(-1)?.id ?? null,
+    has_more: rows.length > limit,
+  });
 }
 
 /** Deletes an uploaded file and its lines; batches created from it keep their requests and results. */
 async function remove({ res, params: [id = ''], tenant, deps }: RestCall): Promise<void> {
-  if (parseVirtualFileId(id)) throw new RestError(400, `${id} is made from a batch's results and goes with the batch; it cannot be deleted on its own`);
+  if (parseVirtualFileId(id))
+    throw new RestError(400, `${id} is made from a batch's results and goes with the batch; it cannot be deleted on its own`);
   const file = await getFile(deps.db, tenant, id);
   if (file?.status !== FileStatus.processed) throw notFound('file', id);
   await deleteFile(deps.db, file.id);
@@ -88,9 +104,7 @@ async function content({ res, params: [id = ''], tenant, deps }: RestCall): Prom
   await sendJsonl(res, virtualContent(deps.db, found.batch, found.virtual), virtualFile(found.batch, found.virtual, id, 0).filename);
 }
 
-type FoundFile =
-  | { kind: 'uploaded'; file: OpenAIFileSource }
-  | { kind: 'virtual'; batch: BatchRow; virtual: VirtualFileKind };
+type FoundFile = { kind: 'uploaded'; file: OpenAIFileSource } | { kind: 'virtual'; batch: BatchRow; virtual: VirtualFileKind };
 
 async function findFile(db: Db, tenant: string, id: string): Promise<FoundFile> {
   const virtual = parseVirtualFileId(id);

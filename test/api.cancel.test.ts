@@ -62,8 +62,9 @@ describe('when a running batch is cancelled', () => {
     expect(done.batch.requests.edges).toHaveLength(c.succeeded);
     expect(done.batch.requests.edges.every((e: any) => e.node.response.object === 'chat.completion')).toBe(true);
 
-    // The counts stay put: nothing runs after the cancel.
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    // Nothing runs after the cancel: the lane holds none of its requests, and the counts stay put.
+    const { lanes } = await t.gqlOk(`{ lanes(provider: "simulated", model: "gpt-4o-mini") { queued inFlight } }`);
+    expect(lanes).toEqual([{ queued: 0, inFlight: 0 }]);
     expect((await t.gqlOk(COUNTS, { id })).batch.requestCounts).toEqual(c);
   });
 

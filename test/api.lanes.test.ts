@@ -1,7 +1,5 @@
-import { isInputObjectType, isObjectType, type GraphQLField, type GraphQLInputField } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { simulatedModels } from '../src/config.js';
-import { schema } from '../src/schema/index.js';
 import { chatRequests, startTestApp, waitFor, type TestApp } from './helpers/app.js';
 
 const LANE = /* GraphQL */ `
@@ -194,10 +192,11 @@ describe('when watching lane statistics', () => {
         events.at(-1)?.laneStats.lastMinute.requests === 5 && events.at(-1)?.laneStats.inFlight === 0 ? true : undefined,
       );
       expect(events.every((e) => e.laneStats.model === 'sim-small')).toBe(true);
-      // Coalesced: far fewer events than changes (5 admissions, 5 completions, refills).
-      const count = events.length;
-      await new Promise((resolve) => setTimeout(resolve, 300));
-      expect(events.length - count).toBeLessThanOrEqual(6); // only the refilling budget still changes
+      // Then only changes go out: no published event repeats the one before it (the time of
+      // reading aside). The current state sent first may be repeated once, by the publisher's
+      // first tick. How often events may go out is the publisher's unit test (scheduler.lane).
+      const published = events.slice(1).map(({ laneStats }) => JSON.stringify({ ...laneStats, observedAt: undefined }));
+      for (const [i, event] of published.entries()) if (i > 0) expect(event).not.toBe(published[i - 1]);
     } finally {
       unsubscribe();
     }
@@ -211,24 +210,5 @@ describe('when watching lane statistics', () => {
       );
     });
     expect(JSON.stringify(error)).toContain('NOT_FOUND');
-  });
-});
-
-describe('when reading the lane schema', () => {
-  it('does describe every lane type, field and argument', () => {
-    const undescribed: string[] = [];
-    const check = (owner: string, field: GraphQLField<unknown, unknown> | GraphQLInputField): void => {
-      if (!field.description) undescribed.push(`${owner}.${field.name}`);
-      for (const arg of 'args' in field ? field.args : []) if (!arg.description) undescribed.push(`${owner}.${field.name}(${arg.name})`);
-    };
-    for (const name of ['Lane', 'LaneLimits', 'LaneMinute', 'LaneUtilisation', 'LaneQueueDepth', 'LaneLimitsInput']) {
-      const type = schema.getType(name);
-      if (!type?.description) undescribed.push(name);
-      if (isObjectType(type) || isInputObjectType(type)) for (const field of Object.values(type.getFields())) check(name, field);
-    }
-    check('Query', schema.getQueryType()!.getFields().lanes!);
-    check('Mutation', schema.getMutationType()!.getFields().setLaneLimits!);
-    check('Subscription', schema.getSubscriptionType()!.getFields().laneStats!);
-    expect(undescribed).toEqual([]);
   });
 });

@@ -180,17 +180,20 @@ describe('when OpenAI answers 429', () => {
     });
 
     // The reason is visible where operators look at lanes; the per-model limit reached the lane.
-    const { lanes } = await t.gqlOk(`{ lanes(provider: "oai", model: "gpt-quota") { pauseReason pausedUntil limits { maxConcurrent } } }`);
+    const { lanes } = await t.gqlOk(
+      `{ lanes(provider: "oai", model: "gpt-quota") { pauseReason pausedUntil queued inFlight limits { maxConcurrent } } }`,
+    );
     expect(lanes).toEqual([
       {
         pauseReason: expect.stringMatching(/^quota exhausted: You exceeded your current quota/),
         pausedUntil: expect.any(String),
+        // The paused lane holds the other request back.
+        queued: 1,
+        inFlight: 0,
         limits: { maxConcurrent: 1 },
       },
     ]);
     expect(Date.parse(lanes[0].pausedUntil) - Date.now()).toBeGreaterThan(fastRetry.quotaPauseMs - 5_000);
-    // The paused lane holds the other request back.
-    await new Promise((resolve) => setTimeout(resolve, 100));
     expect(requestsOf(await readBatch(t, id))[1]).toMatchObject({ status: 'QUEUED', attempts: 0 });
     expect(openai.log.filter((e) => promptOf(e.body)?.startsWith(prompt))).toHaveLength(1);
 

@@ -46,7 +46,9 @@ describe('when a large batch is paused while its requests are still being queued
     });
     expect(settled.status).toBe('PAUSED');
     expect(settled.requestCounts.succeeded).toBeLessThan(5_000);
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    // Nothing more can be sent: the lane holds none of its requests, and the counts stay put.
+    const { lanes } = await t.gqlOk(`{ lanes(provider: "simulated", model: "gpt-4o-mini") { queued inFlight } }`);
+    expect(lanes).toEqual([{ queued: 0, inFlight: 0 }]);
     expect((await t.gqlOk(COUNTS, { id })).batch).toEqual(settled);
 
     const { resumeBatch } = await t.gqlOk(`mutation($id: ID!) { resumeBatch(id: $id) { status } }`, { id });

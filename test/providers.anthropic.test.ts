@@ -1,6 +1,6 @@
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createAnthropicProvider } from '../src/engine/providers/anthropic.js';
 import { Endpoints, type Provider, type ProviderOutcome, type ProviderRequest } from '../src/engine/providers/provider.js';
 import { startFakeAnthropic } from './fakes/fake-anthropic.js';
@@ -176,8 +176,10 @@ describe('when the caller aborts', () => {
     fake.inject({ hang: true });
     const controller = new AbortController();
     const reason = new Error('shutting down');
-    setTimeout(() => controller.abort(reason), 50);
-    await expect(provider.send(message(), { signal: controller.signal })).rejects.toBe(reason);
+    const sending = provider.send(message(), { signal: controller.signal });
+    await vi.waitFor(() => expect(fake.log).toHaveLength(1), { timeout: 10_000 }); // in flight: the fake holds it
+    controller.abort(reason);
+    await expect(sending).rejects.toBe(reason);
   });
 });
 

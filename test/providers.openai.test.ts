@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createOpenAIProvider } from '../src/engine/providers/openai.js';
 import { Endpoints, type Provider, type ProviderOutcome, type ProviderRequest } from '../src/engine/providers/provider.js';
 import { startFakeOpenAI, type FakeOpenAIOptions } from './fakes/fake-openai.js';
@@ -125,9 +125,8 @@ describe('when the server answers with a fault', () => {
   it('times out on a server that never answers', async () => {
     const { fake, provider } = await setup({}, shortTimeoutMs);
     fake.inject({ hang: true });
-    const started = performance.now();
+    // The adapter's own timer ended it (a `timeout`), long before the test's would.
     expect(failureOf(await send(provider))).toMatchObject({ class: 'transient', type: 'timeout' });
-    expect(performance.now() - started).toBeLessThan(shortTimeoutMs * 10);
   });
 
   it('reports a refused connection as a connection error', async () => {
@@ -150,8 +149,10 @@ describe('when the caller aborts', () => {
     fake.inject({ hang: true });
     const controller = new AbortController();
     const reason = new Error('batch cancelled');
-    setTimeout(() => controller.abort(reason), 50);
-    await expect(provider.send(chat(), { signal: controller.signal })).rejects.toBe(reason);
+    const sending = provider.send(chat(), { signal: controller.signal });
+    await vi.waitFor(() => expect(fake.log).toHaveLength(1), { timeout: 10_000 }); // in flight: the fake holds it
+    controller.abort(reason);
+    await expect(sending).rejects.toBe(reason);
   });
 
   it('throws at once when the signal is already aborted', async () => {

@@ -3,7 +3,15 @@ import { startFakeOpenAI } from './fakes/fake-openai.js';
 import type { FakeServer } from './fakes/fake-server.js';
 import { waitFor } from './helpers/app.js';
 import { chat, keys, promptOf } from './engine.support.js';
-import { createWorkspace, ensureStopped, readRows, startSluice, type SluiceProcess, type Workspace } from './recovery.support.js';
+import {
+  createWorkspace,
+  ensureStopped,
+  readBatchStatus,
+  readRows,
+  startSluice,
+  type SluiceProcess,
+  type Workspace,
+} from './recovery.support.js';
 
 /**
  * Crash recovery: `kill -9` of the real server in the middle of a batch, a restart on the
@@ -117,6 +125,10 @@ describe('when the server is killed with SIGKILL in the middle of a batch', () =
     const first = await start();
     const id = await submit(first);
     await kill(first);
+    // Killed before its requests were all counted: nothing was sent, nothing queued.
+    expect(readBatchStatus(workspace.dbFile, id)).toBe('validating');
+    expect(readRows(workspace.dbFile, id).every((r) => r.status === 'pending')).toBe(true);
+    expect(fake.log).toHaveLength(0);
     const second = await start();
     await waitForCompletion(second, id);
     expectOneFinalResultEach(id);

@@ -127,3 +127,13 @@ export function readRows(dbFile: string, batchId: string): RequestRowView[] {
     db.close();
   }
 }
+
+/** A batch's status, read straight from the SQLite file. */
+export function readBatchStatus(dbFile: string, batchId: string): string | undefined {
+  const db = new Database(dbFile, { readonly: true, fileMustExist: true });
+  try {
+    return (db.prepare('select status from batches where id = ?').get(batchId) as { status: string } | undefined)?.status;
+  } finally {
+    db.close();
+  }
+}

@@ -9,6 +9,8 @@ import { freeEncoders, MODEL, sluiceCost, startRig, taggedRequests, type Rig } f
  * What "never more than the limit in any window" can mean here: the provider starts with a full
  * minute's budget and refills it as time passes, so over any window of W ms it accepts at most
  * `limit × (1 + W / 60 s)`: that is what the fake measures, and what Sluice must stay under.
+ * Every check here is on what the provider saw; how much of the budget the lane uses, which
+ * depends on how busy the machine is, is checked on an injected clock in scheduler.lane.
  */
 
 const limits = { requestsPerMinute: 1_200, tokensPerMinute: 24_000, maxConcurrent: 8 };
@@ -68,16 +70,5 @@ describe('when a batch needs more than a minute of token budget', () => {
       expect(tokens).toBeLessThanOrEqual(limits.tokensPerMinute * (1 + elapsed / MINUTE));
       expect(n + 1).toBeLessThanOrEqual(limits.requestsPerMinute * (1 + elapsed / MINUTE));
     }
-  });
-
-  it('does keep the lane busy: admissions stay close to what the budget allows', () => {
-    // Over the run (first to last arrival), the fake would have accepted a full budget plus
-    // its refill; Sluice used most of it. Loose on purpose: a bound, not a timing.
-    const arrivals = rig.arrivals('big');
-    const spanMs = arrivals.at(-1)!.at - arrivals[0]!.at;
-    const allowed = limits.tokensPerMinute * (1 + spanMs / MINUTE);
-    const utilisation = totalTokens / allowed;
-    expect(utilisation).toBeGreaterThan(0.85);
-    expect(utilisation).toBeLessThanOrEqual(1);
   });
 });

@@ -58,8 +58,8 @@ export interface EngineOptions {
   retry?: Partial<RetryOptions>;
   /** How long `stop()` lets in-flight requests finish before aborting and re-queueing them. Default `config.shutdownGraceMs`. */
   shutdownGraceMs?: number;
-  /** Priority aging, fairness quantum and backfill window of every lane; tests shorten them. Default `LANE_QUEUE_DEFAULTS`. */
-  scheduling?: Omit<LaneQueueOptions, 'now'>;
+  /** Priority aging, fairness quantum and backfill window of every lane; tests shorten them, and may set `now`, the lanes' clock. Default `LANE_QUEUE_DEFAULTS`. */
+  scheduling?: LaneQueueOptions;
   /** How often lane statistics may be published (`laneStats`). Default `LANE_STATS_DEFAULTS.intervalMs` (1 s). */
   laneStatsIntervalMs?: number;
 }
@@ -133,7 +133,7 @@ export class Engine {
   readonly #requeueing = new Map<number, { item: LaneItem; notBefore: number }>();
   readonly #recorder: OutcomeRecorder;
   readonly #progress: ProgressCoalescer;
-  readonly #scheduling: Omit<LaneQueueOptions, 'now'>;
+  readonly #scheduling: LaneQueueOptions;
   readonly #laneStats: LaneStatsPublisher;
   #counter: TokenCounter | undefined;
   #state: 'idle' | 'running' | 'stopping' | 'stopped' = 'idle';
@@ -614,6 +614,7 @@ export class Engine {
         limits,
         adaptive: this.registry.adaptiveFor(provider, model),
         queue: this.#scheduling,
+        now: this.#scheduling.now,
         onReady: (ready) => this.#pump(ready),
         // A corrected limit means the configuration is wrong: operators should hear of it.
         onLimitChange: (changed, { name, value, source }) =>

@@ -85,6 +85,8 @@ export interface FakeServerOptions {
   limits?: Partial<FakeLimits>;
   /** Delay before an admitted request is answered: fixed, or per request. Default 0. */
   latencyMs?: number | ((request: FakeRequest) => number);
+  /** A gate per admitted request: its answer waits (after `latencyMs`) until the promise returned settles. */
+  answerAfter?: (request: FakeRequest) => Promise<void> | undefined;
   /** Consulted for each valid request after the `inject` queue is empty. */
   faults?: (request: FakeRequest, n: number) => FakeFault | undefined;
   /**
@@ -425,8 +427,13 @@ export async function startFakeServer(dialect: Dialect, options: FakeServerOptio
     entry.status = 200;
     const headers = { ...base, ...limitHeaders(view(model, at)) };
     const latency = typeof options.latencyMs === 'function' ? options.latencyMs(request) : (options.latencyMs ?? 0);
+    const gate = options.answerAfter?.(request);
     later(latency, () => {
-      if (!res.destroyed) send(res, { status: 200, body: route.respond(request, clock()) }, headers);
+      const answer = (): void => {
+        if (!res.destroyed) send(res, { status: 200, body: route.respond(request, clock()) }, headers);
+      };
+      if (gate) void gate.then(answer);
+      else answer();
     });
   }
 

@@ -2,7 +2,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { z } from 'zod';
-import { isSluiceError, type ErrorCode } from '../engine/errors.js';
+import { isSluiceError } from '../engine/errors.js';
+import { httpStatusOfCode } from '../error-status.js';
+import { valueAt } from '../value-at.js';
 
 /**
  * The small HTTP toolkit of the REST APIs: bodies read with a size limit, query and body
@@ -22,12 +24,10 @@ export class RestError extends Error {
   }
 }
 
-const statusOfCode: Record<ErrorCode, number> = { BAD_USER_INPUT: 400, NOT_FOUND: 404, CONFLICT: 409 };
-
 /** A RestError for anything a caller should see; undefined for unexpected errors, which are masked. */
 export function asRestError(error: unknown): RestError | undefined {
   if (error instanceof RestError) return error;
-  if (isSluiceError(error)) return new RestError(statusOfCode[error.code], error.message);
+  if (isSluiceError(error)) return new RestError(httpStatusOfCode[error.code], error.message);
   return undefined;
 }
 
@@ -77,15 +77,6 @@ export function parseWith<T extends z.ZodType>(schema: T, value: unknown, where:
     })
     .join('; ');
   throw new RestError(400, message, issues[0]?.path.join('.') || null);
-}
-
-function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
-  let value = root;
-  for (const key of path) {
-    if (value === null || typeof value !== 'object') return undefined;
-    value = (value as Record<PropertyKey, unknown>)[key];
-  }
-  return value;
 }
 
 export function queryOf(url: URL): Record<string, string> {

@@ -1,12 +1,6 @@
 import { GraphQLError } from 'graphql';
-import { isSluiceError, type ErrorCode } from '../engine/errors.js';
-
-/** HTTP status that matches each client error code (used by Yoga for single-error responses). */
-const httpStatus: Record<ErrorCode, number> = {
-  BAD_USER_INPUT: 400,
-  NOT_FOUND: 404,
-  CONFLICT: 409,
-};
+import { isSluiceError } from '../engine/errors.js';
+import { httpStatusOfCode } from '../error-status.js';
 
 /**
  * Turns the engine's coded errors into GraphQL errors with `extensions.code` (and, for bad
@@ -18,7 +12,7 @@ export function toGraphQLError(error: unknown): never {
     throw new GraphQLError(error.message, {
       extensions: {
         code: error.code,
-        http: { status: httpStatus[error.code] },
+        http: { status: httpStatusOfCode[error.code] },
         ...(error.problems.length > 0 ? { problems: error.problems } : {}),
       },
     });

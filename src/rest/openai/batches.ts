@@ -4,11 +4,11 @@ import { FileStatus, getBatchInputFiles, getFile, linkBatchInputFile } from '../
 import type { BatchRow } from '../../db/schema.js';
 import { notFound } from '../../engine/errors.js';
 import { Endpoints } from '../../engine/providers/provider.js';
+import { storedLines } from '../../files/stored-lines.js';
 import { submitBatchFile } from '../../files/submit-batch-file.js';
 import { parseWith, queryOf, readJson, RestError, sendJson } from '../http.js';
 import type { RestCall, RestDeps, Route } from '../router.js';
 import { sluiceOptions } from '../sluice-headers.js';
-import { storedLines } from './files.js';
 import { openaiBatch } from './objects.js';
 
 /**

@@ -4,6 +4,7 @@ import { pipeline } from 'node:stream/promises';
 import type { z } from 'zod';
 import { isSluiceError } from '../engine/errors.js';
 import { httpStatusOfCode } from '../error-status.js';
+import { nestingMessage, nestsTooDeep } from '../json-nesting.js';
 import { valueAt } from '../value-at.js';
 
 /**
@@ -53,14 +54,21 @@ export function limitedBody(req: IncomingMessage, maxBytes: number): Readable {
   return req.pipe(counter);
 }
 
+/** A JSON body; any other content type is refused, so a form or a `text/plain` fetch cannot reach a route. */
 export async function readJson(req: IncomingMessage, maxBytes: number): Promise<unknown> {
+  const type = req.headers['content-type']?.split(';')[0]?.trim().toLowerCase();
+  if (type !== 'application/json')
+    throw new RestError(415, `the request body must be application/json (got ${JSON.stringify(type ?? 'none')})`);
   const chunks: Buffer[] = [];
   for await (const chunk of limitedBody(req, maxBytes)) chunks.push(chunk as Buffer);
+  let value: unknown;
   try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    value = JSON.parse(Buffer.concat(chunks).toString('utf8'));
   } catch (error) {
     throw new RestError(400, `the request body is not valid JSON (${(error as Error).message})`);
   }
+  if (nestsTooDeep(value)) throw new RestError(400, `the request body ${nestingMessage}`);
+  return value;
 }
 
 /** Validates with zod; the error names every bad field. */
@@ -93,7 +101,7 @@ export function sendJson(res: ServerResponse, status: number, body: unknown): vo
  * away, so a large download never sits in memory.
  */
 export async function sendJsonl(res: ServerResponse, chunks: AsyncIterable<string>, filename: string): Promise<void> {
-  res.writeHead(200, { 'content-type': 'application/jsonl; charset=utf-8', 'content-disposition': `attachment; filename="${filename}"` });
+  res.writeHead(200, { 'content-type': 'application/jsonl; charset=utf-8', 'content-disposition': contentDisposition(filename) });
   res.flushHeaders();
   try {
     await pipeline(Readable.from(chunks, { objectMode: true, highWaterMark: 1 }), res);
@@ -102,6 +110,18 @@ export async function sendJsonl(res: ServerResponse, chunks: AsyncIterable<strin
     if ((error as NodeJS.ErrnoException).code === 'ERR_STREAM_PREMATURE_CLOSE') return;
     throw error;
   }
+}
+
+/**
+ * `attachment; filename="…"` (RFC 6266) with an ASCII fallback in which quotes, backslashes and
+ * anything outside printable ASCII become `_`, so a crafted name cannot add a parameter, plus
+ * `filename*=UTF-8''…` (RFC 5987) with the exact name when it is not plain ASCII.
+ */
+export function contentDisposition(filename: string): string {
+  const fallback = filename.replace(/[^\x20-\x7e]|["\\]/g, '_');
+  if (fallback === filename) return `attachment; filename="${filename}"`;
+  const encoded = encodeURIComponent(filename).replace(/['()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+  return `attachment; filename="${fallback}"; filename*=UTF-8''${encoded}`;
 }
 
 /** The URL this server was reached at, for links in responses (Anthropic's `results_url`). */

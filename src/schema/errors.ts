@@ -1,5 +1,5 @@
 import { GraphQLError } from 'graphql';
-import { isSluiceError } from '../engine/errors.js';
+import { isSluiceError, type InputProblem } from '../engine/errors.js';
 import { httpStatusOfCode } from '../error-status.js';
 
 /**
@@ -13,11 +13,20 @@ export function toGraphQLError(error: unknown): never {
       extensions: {
         code: error.code,
         http: { status: httpStatusOfCode[error.code] },
-        ...(error.problems.length > 0 ? { problems: error.problems } : {}),
+        ...problemsOf(error.problems),
       },
     });
   }
   throw error;
+}
+
+/** Problems echoed to the client at most; past this only their count is told (`problemsOmitted`). */
+export const MAX_ECHOED_PROBLEMS = 100;
+
+function problemsOf(problems: readonly InputProblem[]) {
+  if (problems.length === 0) return {};
+  if (problems.length <= MAX_ECHOED_PROBLEMS) return { problems };
+  return { problems: problems.slice(0, MAX_ECHOED_PROBLEMS), problemsOmitted: problems.length - MAX_ECHOED_PROBLEMS };
 }
 
 /** Runs a resolver body, translating coded errors. */

@@ -28,7 +28,7 @@ const listSchema = z.object({
 });
 
 async function create({ req, res, tenant, deps }: RestCall): Promise<void> {
-  const { requests } = parseWith(createSchema, await readJson(req, deps.uploads.maxFileBytes), 'body');
+  const { requests } = parseWith(createSchema, await readJson(req, deps.maxJsonBodyBytes), 'body');
   const { priority, provider } = sluiceOptions(req);
   const batch = await deps.engine
     .submitBatch({

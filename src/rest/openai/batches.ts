@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { batchMetadataSchema } from '../../batch-labels.js';
 import { countRequestsByStatus, getBatch, listBatches } from '../../db/batches.js';
 import { FileStatus, getBatchInputFiles, getFile, linkBatchInputFile } from '../../db/files.js';
 import type { BatchRow } from '../../db/schema.js';
@@ -20,11 +21,6 @@ import { openaiBatch } from './objects.js';
 const CREATE_BODY_LIMIT_BYTES = 64 * 1024;
 const MAX_WINDOW_HOURS = 7 * 24;
 
-/** OpenAI's metadata rules: at most 16 pairs, keys up to 64 and values up to 512 characters. */
-const metadataSchema = z
-  .record(z.string().max(64), z.string().max(512))
-  .refine((value) => Object.keys(value).length <= 16, 'at most 16 key-value pairs');
-
 const createSchema = z.object({
   input_file_id: z.string().min(1),
   endpoint: z.enum(Endpoints, { error: `Sluice runs ${Object.values(Endpoints).join(', ')}` }),
@@ -34,7 +30,7 @@ const createSchema = z.object({
     .regex(/^\d+h$/, 'must be a number of hours such as "24h"')
     .transform((value) => Number.parseInt(value, 10))
     .pipe(z.number().int().min(1).max(MAX_WINDOW_HOURS, `must be at most ${MAX_WINDOW_HOURS}h`)),
-  metadata: metadataSchema.nullish(),
+  metadata: batchMetadataSchema.nullish(),
 });
 
 const listSchema = z.object({

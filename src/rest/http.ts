@@ -113,12 +113,13 @@ export async function sendJsonl(res: ServerResponse, chunks: AsyncIterable<strin
 }
 
 /**
- * `attachment; filename="…"` (RFC 6266) with an ASCII fallback in which quotes, backslashes and
- * anything outside printable ASCII become `_`, so a crafted name cannot add a parameter, plus
+ * `attachment; filename="…"` (RFC 6266) with a fallback of letters, digits, `.`, `-`, `_` and
+ * spaces (anything else becomes `_`), so a crafted name cannot add a parameter even for a naive
+ * reader, plus
  * `filename*=UTF-8''…` (RFC 5987) with the exact name when it is not plain ASCII.
  */
 export function contentDisposition(filename: string): string {
-  const fallback = filename.replace(/[^\x20-\x7e]|["\\]/g, '_');
+  const fallback = filename.replace(/[^\w.\- ]/g, '_');
   if (fallback === filename) return `attachment; filename="${filename}"`;
   const encoded = encodeURIComponent(filename).replace(/['()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
   return `attachment; filename="${fallback}"; filename*=UTF-8''${encoded}`;

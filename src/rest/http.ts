@@ -91,6 +91,13 @@ export function queryOf(url: URL): Record<string, string> {
   return Object.fromEntries(url.searchParams);
 }
 
+/** One page of a list read with `limit + 1` rows: the extra row only tells that there is more. */
+export function pageOf<T extends { id: string }>(rows: readonly T[], limit: number, order: 'as read' | 'reversed' = 'as read') {
+  const page = rows.slice(0, limit);
+  if (order === 'reversed') page.reverse();
+  return { page, hasMore: rows.length > limit, firstId: page[0]?.id ?? null, lastId: page.at(-1)?.id ?? null };
+}
+
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {
   res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
 }

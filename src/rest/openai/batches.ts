@@ -7,7 +7,7 @@ import { notFound } from '../../engine/errors.js';
 import { Endpoints } from '../../engine/providers/provider.js';
 import { storedLines } from '../../files/stored-lines.js';
 import { submitBatchFile } from '../../files/submit-batch-file.js';
-import { parseWith, queryOf, readJson, RestError, sendJson } from '../http.js';
+import { pageOf, parseWith, queryOf, readJson, RestError, sendJson } from '../http.js';
 import type { RestCall, RestDeps, Route } from '../router.js';
 import { sluiceOptions } from '../sluice-headers.js';
 import { openaiBatch } from './objects.js';
@@ -73,15 +73,8 @@ async function retrieve({ res, params: [id = ''], tenant, deps }: RestCall): Pro
 async function list({ res, url, tenant, deps }: RestCall): Promise<void> {
   const { after, limit } = parseWith(listSchema, queryOf(url), 'query');
   const rows = await listBatches(deps.db, { tenant, after, limit: limit + 1 });
-  const page = rows.slice(0, limit);
-  const data = await present(deps, page);
-  sendJson(res, 200, {
-    object: 'list',
-    data,
-    first_id: page[0]?.id ?? null,
-    last_id: page.at(-1)?.id ?? null,
-    has_more: rows.length > limit,
-  });
+  const { page, hasMore, firstId, lastId } = pageOf(rows, limit);
+  sendJson(res, 200, { object: 'list', data: await present(deps, page), first_id: firstId, last_id: lastId, has_more: hasMore });
 }
 
 async function cancel({ res, params: [id = ''], tenant, deps }: RestCall): Promise<void> {

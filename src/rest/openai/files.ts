@@ -11,7 +11,7 @@ import { resultsJsonl } from '../../files/results-stream.js';
 import { storeUploadedFile } from '../../files/store-upload.js';
 import type { StreamableFile } from '../../files/read-lines.js';
 import { STORED_LINES_PAGE_ROWS, storedLines } from '../../files/stored-lines.js';
-import { limitedBody, parseWith, queryOf, RestError, sendJson, sendJsonl } from '../http.js';
+import { limitedBody, pageOf, parseWith, queryOf, RestError, sendJson, sendJsonl } from '../http.js';
 import type { RestCall, Route } from '../router.js';
 import { openaiFile, parseVirtualFileId, VirtualFileKind, type OpenAIFileSource } from './objects.js';
 
@@ -70,14 +70,8 @@ const listSchema = z.object({
 async function list({ res, url, tenant, deps }: RestCall): Promise<void> {
   const { after, limit, order, purpose } = parseWith(listSchema, queryOf(url), 'query');
   const rows = purpose !== undefined && purpose !== 'batch' ? [] : await listFiles(deps.db, { tenant, after, limit: limit + 1, order });
-  const page = rows.slice(0, limit);
-  sendJson(res, 200, {
-    object: 'list',
-    data: page.map(openaiFile),
-    first_id: page[0]?.id ?? null,
-    last_id: page.at(-1)?.id ?? null,
-    has_more: rows.length > limit,
-  });
+  const { page, hasMore, firstId, lastId } = pageOf(rows, limit);
+  sendJson(res, 200, { object: 'list', data: page.map(openaiFile), first_id: firstId, last_id: lastId, has_more: hasMore });
 }
 
 /** Deletes an uploaded file and its lines; batches created from it keep their requests and results. */

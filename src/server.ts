@@ -15,7 +15,7 @@ import { createRestHandler, isRestPath, sendRestError } from './rest/router.js';
 import type { Context } from './schema/builder.js';
 import { schema } from './schema/index.js';
 import { browserSafety } from './server/browser-safety.js';
-import { multipartBodyLimit, useGraphQLLimits } from './server/limits.js';
+import { checkVariablesNesting, multipartBodyLimit, useGraphQLLimits } from './server/limits.js';
 
 /**
  * One node:http server on one port: Yoga serves `/graphql` (queries, mutations, GraphiQL, and
@@ -107,6 +107,8 @@ export async function startServer(options: ServerOptions): Promise<SluiceServer>
   const wsServer = new WebSocketServer({
     server,
     path: graphqlPath,
+    // A message is a JSON body like any other.
+    maxPayload: options.limits.maxJsonBodyBytes,
     verifyClient: ({ req }, accept) => {
       const refusal = safety.webSocketRefusal(req);
       if (refusal !== undefined) log.warn({ origin: req.headers.origin, host: req.headers.host }, `WebSocket refused: ${refusal}`);
@@ -115,11 +117,12 @@ export async function startServer(options: ServerOptions): Promise<SluiceServer>
   });
   const wsCleanup = useServer(
     {
-      execute: (args) => (args.rootValue as EnvelopedRoot).execute(args),
-      subscribe: (args) => (args.rootValue as EnvelopedRoot).subscribe(args),
+      execute: (args) => answered(() => (args.rootValue as EnvelopedRoot).execute(args)),
+      subscribe: (args) => answered(() => (args.rootValue as EnvelopedRoot).subscribe(args)),
       // An error here answers this operation only: thrown, graphql-ws would close the whole socket (4500).
       onSubscribe: async (ctx, _id, payload) => {
         try {
+          checkVariablesNesting(payload.variables);
           const enveloped = yoga.getEnveloped({ ...ctx, req: ctx.extra.request, socket: ctx.extra.socket, params: payload });
           const args = {
             schema: enveloped.schema,
@@ -132,14 +135,37 @@ export async function startServer(options: ServerOptions): Promise<SluiceServer>
           const errors = enveloped.validate(args.schema, args.document);
           return errors.length > 0 ? errors : args;
         } catch (error) {
-          if (error instanceof GraphQLError) return [error];
-          log.error({ err: error }, 'WebSocket operation failed');
-          return [new GraphQLError('Unexpected error.')];
+          return [unexpected(error)];
         }
       },
     },
     wsServer,
   );
+  // graphql-ws prints a socket's errors (an oversized message, a bad frame) with console.error:
+  // replace its listener so they go to the JSON log, and close the socket as it would.
+  wsServer.on('connection', (socket) => {
+    socket.removeAllListeners('error');
+    socket.on('error', (error) => {
+      log.warn({ err: error }, 'WebSocket closed on a socket error');
+      socket.close(1011, 'socket error');
+    });
+  });
+
+  /** A GraphQL error as it is; anything else logged through pino and masked. */
+  function unexpected(error: unknown): GraphQLError {
+    if (error instanceof GraphQLError) return error;
+    log.error({ err: error }, 'WebSocket operation failed');
+    return new GraphQLError('Unexpected error.');
+  }
+
+  /** An operation that throws is answered as its error; thrown, graphql-ws would close the socket and print the stack. */
+  async function answered(run: () => OperationResult): Promise<Awaited<OperationResult>> {
+    try {
+      return await run();
+    } catch (error) {
+      return { errors: [unexpected(error)] };
+    }
+  }
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -1,5 +1,6 @@
 import Anthropic from '@anthropic-ai/sdk';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import WebSocket from 'ws';
 import { ConfigError, parseConfig } from '../src/config.js';
 import { chatRequests, startTestApp, type TestApp } from './helpers/app.js';
 
@@ -154,6 +155,32 @@ describe('when the input is hostile under the default limits', () => {
     const { errors } = await usual.gql(`{ batchez { id } }`);
     expect(errors?.[0]?.message).not.toMatch(/Did you mean/);
     expect(errors?.[0]?.message).toContain('batchez');
+  });
+});
+
+describe('when a WebSocket message passes a limit', () => {
+  it('closes the socket on a message over maxJsonBodyBytes (1009), printing nothing outside the log', async () => {
+    const consoleError = vi.spyOn(console, 'error');
+    const socket = new WebSocket(`${tight.url.replace(/^http/, 'ws')}/graphql`, 'graphql-transport-ws');
+    await new Promise((resolve) => socket.once('open', resolve));
+    const closed = new Promise<number>((resolve) => socket.once('close', resolve));
+    socket.send(JSON.stringify({ type: 'connection_init', payload: { pad: 'x'.repeat(TIGHT.maxJsonBodyBytes) } }));
+    expect(await closed).toBe(1009);
+    expect(consoleError).not.toHaveBeenCalled();
+    consoleError.mockRestore();
+  });
+
+  it('answers deep variables as BAD_USER_INPUT for that operation', async () => {
+    const deep = JSON.parse(`${'{"a":'.repeat(1_000)}1${'}'.repeat(1_000)}`) as unknown;
+    const error = await new Promise<unknown>((resolve) =>
+      usual
+        .wsClient()
+        .subscribe(
+          { query: 'query($v: JSON) { __typename }', variables: { v: deep } },
+          { next: () => resolve('answered'), error: resolve, complete: () => undefined },
+        ),
+    );
+    expect(error).toEqual([expect.objectContaining({ message: 'variables: is nested more than 64 levels deep' })]);
   });
 });
 

@@ -70,11 +70,11 @@ function useDocumentSizeLimit(maxBytes: number): Plugin {
 }
 
 /** Deep JSON in variables (an inline request body) is bad input, refused before anything walks it recursively. */
+export function checkVariablesNesting(variables: unknown): void {
+  if (nestsTooDeep(variables))
+    throw new GraphQLError(`variables: ${nestingMessage}`, { extensions: { code: 'BAD_USER_INPUT', http: { status: 400 } } });
+}
+
 function useVariablesNestingLimit(): Plugin {
-  return {
-    onParams({ params }) {
-      if (nestsTooDeep(params.variables))
-        throw new GraphQLError(`variables: ${nestingMessage}`, { extensions: { code: 'BAD_USER_INPUT', http: { status: 400 } } });
-    },
-  };
+  return { onParams: ({ params }) => checkVariablesNesting(params.variables) };
 }

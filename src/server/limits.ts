@@ -23,7 +23,7 @@ export function useGraphQLLimits(limits: Limits): Plugin[] {
       maxAliases: { n: limits.maxAliases },
       costLimit: { maxCost: limits.maxCost },
       blockFieldSuggestion: { enabled: true },
-    }) as Plugin,
+    }),
   ];
 }
 

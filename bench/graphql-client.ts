@@ -23,7 +23,7 @@ export async function uploadBatchFile<T>(baseUrl: string, mutation: string, file
   form.set('operations', JSON.stringify({ query: mutation, variables: { file: null, input } }));
   form.set('map', JSON.stringify({ 0: ['variables.file'] }));
   form.set('0', new Blob([fileText], { type: 'application/jsonl' }), 'batch.jsonl');
-  const response = await fetch(`${baseUrl}${graphqlPath}`, { method: 'POST', body: form });
+  const response = await fetch(`${baseUrl}${graphqlPath}`, { method: 'POST', body: form, headers: { 'x-graphql-yoga-csrf': '1' } });
   return dataOf<T>(response.status, await response.text());
 }
 

@@ -31,7 +31,16 @@ export async function startApp(
     checkpointer = Checkpointer.start(db, config.dbFile, logger);
     engine = new Engine({ db, config, logger, ...engineOptions });
     await engine.start();
-    const server = await startServer({ engine, db, logger, host: config.host, port: config.port, uploads: uploadLimits(config) });
+    const server = await startServer({
+      engine,
+      db,
+      logger,
+      host: config.host,
+      port: config.port,
+      uploads: uploadLimits(config),
+      browser: config.browser,
+      limits: config.limits,
+    });
     const started = { checkpointer, engine };
     let stopping: Promise<void> | undefined;
     return {

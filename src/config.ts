@@ -82,6 +82,28 @@ export const defaults = {
     /** Seed of the fault sequence: the same seed gives the same faults in the same order. */
     faultSeed: 1,
   },
+  /** What a web page in the user's browser may do with Sluice (see docs/security.md, "Browser safety"). */
+  browser: {
+    /** Origins allowed cross-origin requests (CORS) and WebSocket connections, e.g. `http://localhost:5173`. None by default. */
+    allowedOrigins: [] as string[],
+    /** Host names served on a loopback bind besides `localhost`, `127.0.0.1`, `[::1]` and `host` (DNS rebinding guard). */
+    allowedHosts: [] as string[],
+  },
+  /** Bounds on what one request may cost (see docs/security.md, "Limits"). */
+  limits: {
+    /** Largest JSON body (GraphQL, REST); batch files come as multipart, up to `maxFileBytes`. Fits 50,000 inline chat requests. */
+    maxJsonBodyBytes: 64 * 1024 * 1024,
+    /** Largest GraphQL document (the query text), in bytes. */
+    maxDocumentBytes: 64 * 1024,
+    /** Most lexical tokens in a GraphQL document. */
+    maxTokens: 2_000,
+    /** Deepest field nesting of a GraphQL operation. */
+    maxDepth: 12,
+    /** Most aliases in a GraphQL operation. */
+    maxAliases: 15,
+    /** Highest static cost of a GraphQL operation (graphql-armor: objects 2, scalars 1, times 1.5 per level). */
+    maxCost: 50_000,
+  },
   /** Where each real kind is served when the file names no `baseUrl`. */
   baseUrls: {
     openai: 'https://api.openai.com/v1',
@@ -214,6 +236,32 @@ const providerSchema = z.discriminatedUnion('kind', [simulatedProviderSchema, op
 export type ProviderConfig = z.infer<typeof providerSchema>;
 export type SimulatedProviderConfig = Extract<ProviderConfig, { kind: 'simulated' }>;
 
+/** `http://localhost:5173`: a scheme, a host and an optional port, as browsers send `Origin`. */
+const origin = z
+  .string()
+  .regex(/^https?:\/\/[^/\s?#]+$/, 'must be an origin such as "http://localhost:5173" (scheme, host and port, no path)');
+/** A host name or address as it appears in a `Host` header, without the port. */
+const hostName = z.string().regex(/^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]{1,253})$/, 'must be a host name such as "sluice.local"');
+
+const browserSchema = z
+  .object({
+    allowedOrigins: z.array(origin).default([...defaults.browser.allowedOrigins]),
+    allowedHosts: z.array(hostName).default([...defaults.browser.allowedHosts]),
+  })
+  .strict();
+
+const limitsSchema = z
+  .object({
+    maxJsonBodyBytes: positiveInt.max(2 ** 31 - 1).default(defaults.limits.maxJsonBodyBytes),
+    maxDocumentBytes: positiveInt.max(16 * 1024 * 1024).default(defaults.limits.maxDocumentBytes),
+    maxTokens: positiveInt.max(1_000_000).default(defaults.limits.maxTokens),
+    maxDepth: positiveInt.max(1_000).default(defaults.limits.maxDepth),
+    maxAliases: z.number().int().nonnegative().max(10_000).default(defaults.limits.maxAliases),
+    maxCost: positiveInt.max(100_000_000).default(defaults.limits.maxCost),
+  })
+  .strict();
+export type Limits = z.infer<typeof limitsSchema>;
+
 export const configSchema = z
   .object({
     host: z.string().min(1).default(defaults.host),
@@ -228,6 +276,8 @@ export const configSchema = z
     shutdownGraceMs: z.number().int().nonnegative().max(3_600_000).default(defaults.shutdownGraceMs),
     progressIntervalMs: positiveInt.max(60_000).default(defaults.progressIntervalMs),
     tokenChunkSize: positiveInt.max(100_000).default(defaults.tokenChunkSize),
+    browser: browserSchema.default(() => browserSchema.parse({})),
+    limits: limitsSchema.default(() => limitsSchema.parse({})),
     /** Limits of every lane, under each provider's and model's own. Left out: see `defaults.laneLimits`. */
     laneLimits: laneLimitsSchema.optional(),
     providers: z

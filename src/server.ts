@@ -1,23 +1,33 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createYoga } from 'graphql-yoga';
-import type { ExecutionArgs } from 'graphql';
+import { GraphQLError, type ExecutionArgs } from 'graphql';
 import type { ServerOptions as ServerOptionsWs } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import type { Logger } from 'pino';
 import { WebSocketServer } from 'ws';
+import type { Config } from './config.js';
 import type { Db } from './db/connection.js';
 import type { Engine } from './engine/engine.js';
-import { MULTIPART_ENVELOPE_BYTES, type UploadLimits } from './files/limits.js';
-import { createRestHandler, isRestPath } from './rest/router.js';
+import type { UploadLimits } from './files/limits.js';
+import { RestError } from './rest/http.js';
+import { createRestHandler, isRestPath, sendRestError } from './rest/router.js';
 import type { Context } from './schema/builder.js';
 import { schema } from './schema/index.js';
+import { browserSafety } from './server/browser-safety.js';
+import { checkVariablesNesting, multipartBodyLimit, useGraphQLLimits } from './server/limits.js';
 
 /**
  * One node:http server on one port: Yoga serves `/graphql` (queries, mutations, GraphiQL, and
  * subscriptions over SSE), graphql-ws serves subscriptions over WebSocket on the same path,
  * the REST APIs (OpenAI- and Anthropic-compatible batches, results downloads) answer `/v1/*`
- * and `/batches/*`, and `/health` answers load balancers.
+ * and `/batches/*`, and Yoga's health check answers `/health`.
+ *
+ * The REST routes stay Node handlers rather than fetch handlers inside Yoga: they stream files
+ * of hundreds of megabytes both ways, and `stream.pipeline` on the Node request and response
+ * gives backpressure, and cuts a download short when its source fails or its client leaves,
+ * which the fetch adapter's stream pumping does not. Everything passes the browser-safety gate
+ * first, whichever side answers it.
  */
 
 export interface SluiceServer {
@@ -35,6 +45,8 @@ export interface ServerOptions {
   port: number;
   /** Limits of uploaded batch files (GraphQL multipart and `POST /v1/files`). */
   uploads: UploadLimits;
+  browser: Config['browser'];
+  limits: Config['limits'];
 }
 
 export const graphqlPath = '/graphql';
@@ -51,8 +63,10 @@ export async function startServer(options: ServerOptions): Promise<SluiceServer>
     graphqlEndpoint: graphqlPath,
     context,
     graphiql: { subscriptionsProtocol: 'WS', title: 'Sluice' },
-    // A batch file upload is a GraphQL request body: let one up to the file limit through.
-    maxRequestBodySize: options.uploads.maxFileBytes + MULTIPART_ENVELOPE_BYTES,
+    cors: (request) => safety.cors(request),
+    plugins: useGraphQLLimits(options.limits),
+    // A batch file upload is a GraphQL request body: let one up to the file limit through (JSON bodies have their own).
+    maxRequestBodySize: multipartBodyLimit(options.uploads.maxFileBytes),
     logging: {
       debug: (...args) => log.debug(args.map(String).join(' ')),
       info: (...args) => log.info(args.map(String).join(' ')),
@@ -68,41 +82,90 @@ export async function startServer(options: ServerOptions): Promise<SluiceServer>
     },
   });
 
-  const rest = createRestHandler({ engine, db, logger, uploads: options.uploads, fetchAPI: yoga.fetchAPI, tenantOf: () => defaultTenant });
-
-  const server = createServer((req, res) => {
-    if (req.url === '/health') {
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ status: 'ok' }));
-      return;
-    }
-    if (isRestPath(req.url)) {
-      void rest(req, res);
-      return;
-    }
-    void yoga(req, res);
+  const rest = createRestHandler({
+    engine,
+    db,
+    logger,
+    uploads: options.uploads,
+    maxJsonBodyBytes: options.limits.maxJsonBodyBytes,
+    fetchAPI: yoga.fetchAPI,
+    tenantOf: () => defaultTenant,
   });
 
-  const wsServer = new WebSocketServer({ server, path: graphqlPath });
+  const server = createServer((req, res) => {
+    const refusal = safety.refusal(req);
+    if (refusal !== undefined) {
+      if (isRestPath(req.url)) sendRestError(req, res, new RestError(403, refusal));
+      else sendGraphQLRefusal(res, refusal);
+      return;
+    }
+    if (isRestPath(req.url)) void rest(req, res);
+    else void yoga(req, res);
+  });
+  const safety = browserSafety({ host: options.host, ...options.browser }, () => (server.address() as AddressInfo).port);
+
+  const wsServer = new WebSocketServer({
+    server,
+    path: graphqlPath,
+    // A message is a JSON body like any other.
+    maxPayload: options.limits.maxJsonBodyBytes,
+    verifyClient: ({ req }, accept) => {
+      const refusal = safety.webSocketRefusal(req);
+      if (refusal !== undefined) log.warn({ origin: req.headers.origin, host: req.headers.host }, `WebSocket refused: ${refusal}`);
+      accept(refusal === undefined, 403, refusal);
+    },
+  });
   const wsCleanup = useServer(
     {
-      execute: (args) => (args.rootValue as EnvelopedRoot).execute(args),
-      subscribe: (args) => (args.rootValue as EnvelopedRoot).subscribe(args),
+      execute: (args) => answered(() => (args.rootValue as EnvelopedRoot).execute(args)),
+      subscribe: (args) => answered(() => (args.rootValue as EnvelopedRoot).subscribe(args)),
+      // An error here answers this operation only: thrown, graphql-ws would close the whole socket (4500).
       onSubscribe: async (ctx, _id, payload) => {
-        const enveloped = yoga.getEnveloped({ ...ctx, req: ctx.extra.request, socket: ctx.extra.socket, params: payload });
-        const args = {
-          schema: enveloped.schema,
-          operationName: payload.operationName,
-          document: enveloped.parse(payload.query),
-          variableValues: payload.variables,
-          contextValue: await enveloped.contextFactory(),
-          rootValue: { execute: enveloped.execute, subscribe: enveloped.subscribe },
-        };
-        const errors = enveloped.validate(args.schema, args.document);
-        return errors.length > 0 ? errors : args;
+        try {
+          checkVariablesNesting(payload.variables);
+          const enveloped = yoga.getEnveloped({ ...ctx, req: ctx.extra.request, socket: ctx.extra.socket, params: payload });
+          const args = {
+            schema: enveloped.schema,
+            operationName: payload.operationName,
+            document: enveloped.parse(payload.query),
+            variableValues: payload.variables,
+            contextValue: await enveloped.contextFactory(),
+            rootValue: { execute: enveloped.execute, subscribe: enveloped.subscribe },
+          };
+          const errors = enveloped.validate(args.schema, args.document);
+          return errors.length > 0 ? errors : args;
+        } catch (error) {
+          return [unexpected(error)];
+        }
       },
     },
     wsServer,
   );
+  // graphql-ws prints a socket's errors (an oversized message, a bad frame) with console.error:
+  // replace its listener so they go to the JSON log, and close the socket as it would.
+  wsServer.on('connection', (socket) => {
+    socket.removeAllListeners('error');
+    socket.on('error', (error) => {
+      log.warn({ err: error }, 'WebSocket closed on a socket error');
+      socket.close(1011, 'socket error');
+    });
+  });
+
+  /** A GraphQL error as it is; anything else logged through pino and masked. */
+  function unexpected(error: unknown): GraphQLError {
+    if (error instanceof GraphQLError) return error;
+    log.error({ err: error }, 'WebSocket operation failed');
+    return new GraphQLError('Unexpected error.');
+  }
+
+  /** An operation that throws is answered as its error; thrown, graphql-ws would close the socket and print the stack. */
+  async function answered(run: () => OperationResult): Promise<Awaited<OperationResult>> {
+    try {
+      return await run();
+    } catch (error) {
+      return { errors: [unexpected(error)] };
+    }
+  }
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -122,6 +185,13 @@ export async function startServer(options: ServerOptions): Promise<SluiceServer>
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+/** Refused before Yoga parses anything, in the shape of a GraphQL error. */
+function sendGraphQLRefusal(res: ServerResponse, message: string): void {
+  res
+    .writeHead(403, { 'content-type': 'application/json' })
+    .end(JSON.stringify({ errors: [{ message, extensions: { code: 'FORBIDDEN' } }] }));
 }
 
 /** Yoga's enveloped execute/subscribe, carried to graphql-ws through `rootValue` (Yoga's documented recipe). */

@@ -194,7 +194,7 @@ describe('when a batch is submitted inline', () => {
   });
 
   it('serves /health and GraphiQL', async () => {
-    expect(await (await fetch(`${t.url}/health`)).json()).toEqual({ status: 'ok' });
+    expect((await fetch(`${t.url}/health`)).status).toBe(200);
     const page = await fetch(`${t.url}/graphql`, { headers: { accept: 'text/html' } });
     expect(page.status).toBe(200);
     expect(await page.text()).toContain('GraphiQL');

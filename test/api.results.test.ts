@@ -189,7 +189,9 @@ describe("when another tenant's batch is asked for", () => {
     ]) {
       expect((await fetch(`${app.url}${path}`)).status, path).toBe(404);
     }
-    expect((await fetch(`${app.url}/v1/batches/${other.id}/cancel`, { method: 'POST' })).status).toBe(404);
+    expect(
+      (await fetch(`${app.url}/v1/batches/${other.id}/cancel`, { method: 'POST', headers: { authorization: 'Bearer x' } })).status,
+    ).toBe(404);
     const { batches } = await app.gqlOk(`{ batches(first: 500) { edges { node { id } } } }`);
     expect(batches.edges.map((e: { node: { id: string } }) => e.node.id)).not.toContain(other.id);
   });

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deleteFile } from '../src/db/files.js';
-import { storedLines } from '../src/rest/openai/files.js';
+import { storedLines } from '../src/files/stored-lines.js';
 import { startTestApp, type TestApp } from './helpers/app.js';
 
 let t: TestApp;

@@ -48,7 +48,8 @@ export async function uploadBatchFile(app: TestApp, content: string | Blob, inpu
   form.set('operations', JSON.stringify({ query: createBatchFromFile, variables: { file: null, input } }));
   form.set('map', JSON.stringify({ 0: ['variables.file'] }));
   form.set('0', typeof content === 'string' ? new Blob([content], { type: 'application/jsonl' }) : content, filename);
-  const response = await fetch(`${app.url}/graphql`, { method: 'POST', body: form });
+  // A multipart POST is a form a browser could send: it must carry Yoga's CSRF header (docs/security.md).
+  const response = await fetch(`${app.url}/graphql`, { method: 'POST', body: form, headers: { 'x-graphql-yoga-csrf': '1' } });
   return { status: response.status, body: (await response.json()) as { data?: any; errors?: any[] } };
 }
 

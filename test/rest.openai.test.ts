@@ -280,7 +280,14 @@ describe('when a call is wrong', () => {
     const { status, body } = await new Promise<{ status: number; body: string }>((resolve, reject) => {
       const req = request(
         `${app.url}/v1/files`,
-        { method: 'POST', headers: { 'content-type': 'multipart/form-data; boundary=x', 'content-length': String(50 * 1024 * 1024) } },
+        {
+          method: 'POST',
+          headers: {
+            'content-type': 'multipart/form-data; boundary=x',
+            'content-length': String(50 * 1024 * 1024),
+            authorization: 'Bearer x',
+          },
+        },
         (res) => {
           let text = '';
           res.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));

@@ -7,6 +7,7 @@ import type { ProviderRegistry } from '../engine/providers/registry.js';
 import { bodyField, checkLine, detectFormat, type BatchFileFormat, type BatchLine } from './batch-line.js';
 import { LineProblems } from './line-problems.js';
 import type { NumberedLine } from './read-lines.js';
+import { nestingMessage, nestsTooDeep } from '../json-nesting.js';
 
 /**
  * Reads a batch file line by line and validates all of it: JSON, the line envelope of the
@@ -96,6 +97,10 @@ class BatchFileParser {
     }
     if (value === null || typeof value !== 'object' || Array.isArray(value)) {
       this.#problems.add({ line, path: 'line', message: 'must be a JSON object' });
+      return undefined;
+    }
+    if (nestsTooDeep(value)) {
+      this.#problems.add({ line, path: 'line', message: nestingMessage });
       return undefined;
     }
     const record = value as Record<string, unknown>;

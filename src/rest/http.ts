@@ -2,7 +2,10 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { z } from 'zod';
-import { isSluiceError, type ErrorCode } from '../engine/errors.js';
+import { isSluiceError } from '../engine/errors.js';
+import { httpStatusOfCode } from '../error-status.js';
+import { nestingMessage, nestsTooDeep } from '../json-nesting.js';
+import { valueAt } from '../value-at.js';
 
 /**
  * The small HTTP toolkit of the REST APIs: bodies read with a size limit, query and body
@@ -22,12 +25,10 @@ export class RestError extends Error {
   }
 }
 
-const statusOfCode: Record<ErrorCode, number> = { BAD_USER_INPUT: 400, NOT_FOUND: 404, CONFLICT: 409 };
-
 /** A RestError for anything a caller should see; undefined for unexpected errors, which are masked. */
 export function asRestError(error: unknown): RestError | undefined {
   if (error instanceof RestError) return error;
-  if (isSluiceError(error)) return new RestError(statusOfCode[error.code], error.message);
+  if (isSluiceError(error)) return new RestError(httpStatusOfCode[error.code], error.message);
   return undefined;
 }
 
@@ -53,14 +54,21 @@ export function limitedBody(req: IncomingMessage, maxBytes: number): Readable {
   return req.pipe(counter);
 }
 
+/** A JSON body; any other content type is refused, so a form or a `text/plain` fetch cannot reach a route. */
 export async function readJson(req: IncomingMessage, maxBytes: number): Promise<unknown> {
+  const type = req.headers['content-type']?.split(';')[0]?.trim().toLowerCase();
+  if (type !== 'application/json')
+    throw new RestError(415, `the request body must be application/json (got ${JSON.stringify(type ?? 'none')})`);
   const chunks: Buffer[] = [];
   for await (const chunk of limitedBody(req, maxBytes)) chunks.push(chunk as Buffer);
+  let value: unknown;
   try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    value = JSON.parse(Buffer.concat(chunks).toString('utf8'));
   } catch (error) {
     throw new RestError(400, `the request body is not valid JSON (${(error as Error).message})`);
   }
+  if (nestsTooDeep(value)) throw new RestError(400, `the request body ${nestingMessage}`);
+  return value;
 }
 
 /** Validates with zod; the error names every bad field. */
@@ -79,17 +87,15 @@ export function parseWith<T extends z.ZodType>(schema: T, value: unknown, where:
   throw new RestError(400, message, issues[0]?.path.join('.') || null);
 }
 
-function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
-  let value = root;
-  for (const key of path) {
-    if (value === null || typeof value !== 'object') return undefined;
-    value = (value as Record<PropertyKey, unknown>)[key];
-  }
-  return value;
-}
-
 export function queryOf(url: URL): Record<string, string> {
   return Object.fromEntries(url.searchParams);
+}
+
+/** One page of a list read with `limit + 1` rows: the extra row only tells that there is more. */
+export function pageOf<T extends { id: string }>(rows: readonly T[], limit: number, order: 'as read' | 'reversed' = 'as read') {
+  const page = rows.slice(0, limit);
+  if (order === 'reversed') page.reverse();
+  return { page, hasMore: rows.length > limit, firstId: page[0]?.id ?? null, lastId: page.at(-1)?.id ?? null };
 }
 
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {
@@ -102,7 +108,7 @@ export function sendJson(res: ServerResponse, status: number, body: unknown): vo
  * away, so a large download never sits in memory.
  */
 export async function sendJsonl(res: ServerResponse, chunks: AsyncIterable<string>, filename: string): Promise<void> {
-  res.writeHead(200, { 'content-type': 'application/jsonl; charset=utf-8', 'content-disposition': `attachment; filename="${filename}"` });
+  res.writeHead(200, { 'content-type': 'application/jsonl; charset=utf-8', 'content-disposition': contentDisposition(filename) });
   res.flushHeaders();
   try {
     await pipeline(Readable.from(chunks, { objectMode: true, highWaterMark: 1 }), res);
@@ -111,6 +117,19 @@ export async function sendJsonl(res: ServerResponse, chunks: AsyncIterable<strin
     if ((error as NodeJS.ErrnoException).code === 'ERR_STREAM_PREMATURE_CLOSE') return;
     throw error;
   }
+}
+
+/**
+ * `attachment; filename="…"` (RFC 6266) with a fallback of letters, digits, `.`, `-`, `_` and
+ * spaces (anything else becomes `_`), so a crafted name cannot add a parameter even for a naive
+ * reader, plus
+ * `filename*=UTF-8''…` (RFC 5987) with the exact name when it is not plain ASCII.
+ */
+export function contentDisposition(filename: string): string {
+  const fallback = filename.replace(/[^\w.\- ]/g, '_');
+  if (fallback === filename) return `attachment; filename="${filename}"`;
+  const encoded = encodeURIComponent(filename).replace(/['()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+  return `attachment; filename="${fallback}"; filename*=UTF-8''${encoded}`;
 }
 
 /** The URL this server was reached at, for links in responses (Anthropic's `results_url`). */

@@ -21,6 +21,8 @@ export interface RestDeps {
   db: Db;
   logger: Logger;
   uploads: UploadLimits;
+  /** Largest JSON body a route reads (inline Anthropic batches are the largest). */
+  maxJsonBodyBytes: number;
   /** Yoga's Fetch implementation: its multipart parser streams an upload through busboy. */
   fetchAPI: FetchAPI;
   /** Whose batches a request may see and change. */
@@ -56,10 +58,9 @@ export function isRestPath(url: string | undefined): boolean {
 export function createRestHandler(deps: RestDeps): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
   const log = deps.logger.child({ module: 'rest' });
   return async (req, res) => {
-    const pathname = (req.url ?? '/').split('?')[0]!;
+    const pathname = pathOf(req);
     const onPath = routes.filter((route) => route.path.test(pathname));
     const route = onPath.find((r) => r.method === req.method);
-    const api: Api = route?.api ?? onPath[0]?.api ?? (pathname.startsWith('/v1/messages') ? 'anthropic' : 'openai');
     try {
       const url = new URL(req.url ?? '/', 'http://sluice.invalid');
       if (!route) {
@@ -72,9 +73,18 @@ export function createRestHandler(deps: RestDeps): (req: IncomingMessage, res: S
     } catch (error) {
       const known = asRestError(error);
       if (!known) log.error({ err: error, method: req.method, path: pathname }, 'REST request failed');
-      sendError(res, api, known ?? new RestError(500, 'internal error'));
+      sendRestError(req, res, known ?? new RestError(500, 'internal error'));
     }
   };
+}
+
+function pathOf(req: IncomingMessage): string {
+  return (req.url ?? '/').split('?')[0]!;
+}
+
+/** The API a path belongs to, so even an unknown route or a refused request is answered in that API's shape. */
+function apiOf(pathname: string): Api {
+  return routes.find((route) => route.path.test(pathname))?.api ?? (pathname.startsWith('/v1/messages') ? 'anthropic' : 'openai');
 }
 
 function decodeSegment(segment: string): string {
@@ -86,12 +96,12 @@ function decodeSegment(segment: string): string {
 }
 
 /** Each API's own error body; a response already streaming can only be cut short. */
-function sendError(res: ServerResponse, api: Api, error: RestError): void {
+export function sendRestError(req: IncomingMessage, res: ServerResponse, error: RestError): void {
   if (res.headersSent) {
     res.destroy();
     return;
   }
-  const body = api === 'openai' ? openaiError(error) : anthropicError(error);
+  const body = apiOf(pathOf(req)) === 'openai' ? openaiError(error) : anthropicError(error);
   res
     .writeHead(error.status, { 'content-type': 'application/json', ...(error.status === 413 ? { connection: 'close' } : {}) })
     .end(JSON.stringify(body));

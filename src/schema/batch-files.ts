@@ -181,13 +181,13 @@ builder.mutationField('createBatchFromFile', (t) =>
         const { maxFileBytes, maxLines } = ctx.uploads;
         if (file.size > maxFileBytes)
           throw badInput([{ path: 'file', message: `the file is ${file.size} bytes, more than the limit of ${maxFileBytes} bytes` }]);
-        const { completionWindowMs, metadata } = parseBatchSettings(input);
+        const { name, completionWindowMs, metadata } = parseBatchSettings(input);
         return submitBatchFile(
           ctx.engine,
           readLines(file),
           {
             tenant: ctx.tenant,
-            name: input?.name,
+            name,
             model: input?.model,
             provider: input?.provider,
             priority: input?.priority ?? Priority.normal,

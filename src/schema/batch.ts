@@ -252,10 +252,10 @@ builder.mutationFields((t) => ({
     args: { input: t.arg({ type: CreateBatchInput, required: true, description: 'The batch.' }) },
     resolve: (_root, { input }, ctx) =>
       guarded(() => {
-        const { completionWindowMs, metadata } = parseBatchSettings(input);
+        const { name, completionWindowMs, metadata } = parseBatchSettings(input);
         return ctx.engine.submitBatch({
           tenant: ctx.tenant,
-          name: input.name,
+          name,
           model: input.model,
           provider: input.provider,
           priority: input.priority ?? Priority.normal,

@@ -1,12 +1,6 @@
 import { GraphQLError } from 'graphql';
-import { isSluiceError, type ErrorCode } from '../engine/errors.js';
-
-/** HTTP status that matches each client error code (used by Yoga for single-error responses). */
-const httpStatus: Record<ErrorCode, number> = {
-  BAD_USER_INPUT: 400,
-  NOT_FOUND: 404,
-  CONFLICT: 409,
-};
+import { isSluiceError, type InputProblem } from '../engine/errors.js';
+import { httpStatusOfCode } from '../error-status.js';
 
 /**
  * Turns the engine's coded errors into GraphQL errors with `extensions.code` (and, for bad
@@ -18,12 +12,21 @@ export function toGraphQLError(error: unknown): never {
     throw new GraphQLError(error.message, {
       extensions: {
         code: error.code,
-        http: { status: httpStatus[error.code] },
-        ...(error.problems.length > 0 ? { problems: error.problems } : {}),
+        http: { status: httpStatusOfCode[error.code] },
+        ...problemsOf(error.problems),
       },
     });
   }
   throw error;
+}
+
+/** Problems echoed to the client at most; past this only their count is told (`problemsOmitted`). */
+export const MAX_ECHOED_PROBLEMS = 100;
+
+function problemsOf(problems: readonly InputProblem[]) {
+  if (problems.length === 0) return {};
+  if (problems.length <= MAX_ECHOED_PROBLEMS) return { problems };
+  return { problems: problems.slice(0, MAX_ECHOED_PROBLEMS), problemsOmitted: problems.length - MAX_ECHOED_PROBLEMS };
 }
 
 /** Runs a resolver body, translating coded errors. */

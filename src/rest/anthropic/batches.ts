@@ -5,7 +5,7 @@ import { badInput, isSluiceError, notFound } from '../../engine/errors.js';
 import { Endpoints } from '../../engine/providers/provider.js';
 import { ResultsFormat, ResultsSelection } from '../../files/result-lines.js';
 import { resultsJsonl } from '../../files/results-stream.js';
-import { baseUrl, parseWith, queryOf, readJson, sendJson, sendJsonl } from '../http.js';
+import { baseUrl, pageOf, parseWith, queryOf, readJson, sendJson, sendJsonl } from '../http.js';
 import type { RestCall, RestDeps, Route } from '../router.js';
 import { sluiceOptions } from '../sluice-headers.js';
 import { anthropicBatch } from './objects.js';
@@ -28,7 +28,7 @@ const listSchema = z.object({
 });
 
 async function create({ req, res, tenant, deps }: RestCall): Promise<void> {
-  const { requests } = parseWith(createSchema, await readJson(req, deps.uploads.maxFileBytes), 'body');
+  const { requests } = parseWith(createSchema, await readJson(req, deps.maxJsonBodyBytes), 'body');
   const { priority, provider } = sluiceOptions(req);
   const batch = await deps.engine
     .submitBatch({
@@ -61,10 +61,8 @@ async function list({ req, res, url, tenant, deps }: RestCall): Promise<void> {
     before_id === undefined
       ? await listBatches(deps.db, { tenant, after: after_id, limit: limit + 1 })
       : await listBatches(deps.db, { tenant, before: before_id, limit: limit + 1, inverted: true });
-  const page = rows.slice(0, limit);
-  if (before_id !== undefined) page.reverse();
-  const data = await present(deps, page, baseUrl(req));
-  sendJson(res, 200, { data, has_more: rows.length > limit, first_id: page[0]?.id ?? null, last_id: page.at(-1)?.id ?? null });
+  const { page, hasMore, firstId, lastId } = pageOf(rows, limit, before_id === undefined ? 'as read' : 'reversed');
+  sendJson(res, 200, { data: await present(deps, page, baseUrl(req)), has_more: hasMore, first_id: firstId, last_id: lastId });
 }
 
 async function cancel({ req, res, params: [id = ''], tenant, deps }: RestCall): Promise<void> {

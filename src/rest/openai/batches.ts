@@ -1,14 +1,15 @@
 import { z } from 'zod';
+import { batchMetadataSchema } from '../../batch-labels.js';
 import { countRequestsByStatus, getBatch, listBatches } from '../../db/batches.js';
 import { FileStatus, getBatchInputFiles, getFile, linkBatchInputFile } from '../../db/files.js';
 import type { BatchRow } from '../../db/schema.js';
 import { notFound } from '../../engine/errors.js';
 import { Endpoints } from '../../engine/providers/provider.js';
+import { storedLines } from '../../files/stored-lines.js';
 import { submitBatchFile } from '../../files/submit-batch-file.js';
-import { parseWith, queryOf, readJson, RestError, sendJson } from '../http.js';
+import { pageOf, parseWith, queryOf, readJson, RestError, sendJson } from '../http.js';
 import type { RestCall, RestDeps, Route } from '../router.js';
 import { sluiceOptions } from '../sluice-headers.js';
-import { storedLines } from './files.js';
 import { openaiBatch } from './objects.js';
 
 /**
@@ -20,11 +21,6 @@ import { openaiBatch } from './objects.js';
 const CREATE_BODY_LIMIT_BYTES = 64 * 1024;
 const MAX_WINDOW_HOURS = 7 * 24;
 
-/** OpenAI's metadata rules: at most 16 pairs, keys up to 64 and values up to 512 characters. */
-const metadataSchema = z
-  .record(z.string().max(64), z.string().max(512))
-  .refine((value) => Object.keys(value).length <= 16, 'at most 16 key-value pairs');
-
 const createSchema = z.object({
   input_file_id: z.string().min(1),
   endpoint: z.enum(Endpoints, { error: `Sluice runs ${Object.values(Endpoints).join(', ')}` }),
@@ -34,7 +30,7 @@ const createSchema = z.object({
     .regex(/^\d+h$/, 'must be a number of hours such as "24h"')
     .transform((value) => Number.parseInt(value, 10))
     .pipe(z.number().int().min(1).max(MAX_WINDOW_HOURS, `must be at most ${MAX_WINDOW_HOURS}h`)),
-  metadata: metadataSchema.nullish(),
+  metadata: batchMetadataSchema.nullish(),
 });
 
 const listSchema = z.object({
@@ -77,15 +73,8 @@ async function retrieve({ res, params: [id = ''], tenant, deps }: RestCall): Pro
 async function list({ res, url, tenant, deps }: RestCall): Promise<void> {
   const { after, limit } = parseWith(listSchema, queryOf(url), 'query');
   const rows = await listBatches(deps.db, { tenant, after, limit: limit + 1 });
-  const page = rows.slice(0, limit);
-  const data = await present(deps, page);
-  sendJson(res, 200, {
-    object: 'list',
-    data,
-    first_id: page[0]?.id ?? null,
-    last_id: page.at(-1)?.id ?? null,
-    has_more: rows.length > limit,
-  });
+  const { page, hasMore, firstId, lastId } = pageOf(rows, limit);
+  sendJson(res, 200, { object: 'list', data: await present(deps, page), first_id: firstId, last_id: lastId, has_more: hasMore });
 }
 
 async function cancel({ res, params: [id = ''], tenant, deps }: RestCall): Promise<void> {

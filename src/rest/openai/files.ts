@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { getBatch } from '../../db/batches.js';
 import type { Db } from '../../db/connection.js';
-import { deleteFile, FileStatus, getFile, isFileComplete, listFileLines, listFiles, listRequestInputs } from '../../db/files.js';
+import { deleteFile, FileStatus, getFile, listFiles, listRequestInputs } from '../../db/files.js';
 import type { BatchRow } from '../../db/schema.js';
 import { notFound } from '../../engine/errors.js';
 import { Endpoints } from '../../engine/providers/provider.js';
@@ -9,8 +9,9 @@ import { MULTIPART_ENVELOPE_BYTES } from '../../files/limits.js';
 import { ResultsFormat, ResultsSelection } from '../../files/result-lines.js';
 import { resultsJsonl } from '../../files/results-stream.js';
 import { storeUploadedFile } from '../../files/store-upload.js';
-import type { NumberedLine, StreamableFile } from '../../files/read-lines.js';
-import { limitedBody, parseWith, queryOf, RestError, sendJson, sendJsonl } from '../http.js';
+import type { StreamableFile } from '../../files/read-lines.js';
+import { STORED_LINES_PAGE_ROWS, storedLines } from '../../files/stored-lines.js';
+import { limitedBody, pageOf, parseWith, queryOf, RestError, sendJson, sendJsonl } from '../http.js';
 import type { RestCall, Route } from '../router.js';
 import { openaiFile, parseVirtualFileId, VirtualFileKind, type OpenAIFileSource } from './objects.js';
 
@@ -20,7 +21,7 @@ import { openaiFile, parseVirtualFileId, VirtualFileKind, type OpenAIFileSource 
  */
 
 /** Lines or requests read from SQLite per page when a file's content streams out. */
-const CONTENT_PAGE_ROWS = 1_000;
+const CONTENT_PAGE_ROWS = STORED_LINES_PAGE_ROWS;
 
 const uploadSchema = z.object({
   purpose: z.literal('batch', { error: 'Sluice stores batch input files only: purpose must be "batch"' }),
@@ -69,14 +70,8 @@ const listSchema = z.object({
 async function list({ res, url, tenant, deps }: RestCall): Promise<void> {
   const { after, limit, order, purpose } = parseWith(listSchema, queryOf(url), 'query');
   const rows = purpose !== undefined && purpose !== 'batch' ? [] : await listFiles(deps.db, { tenant, after, limit: limit + 1, order });
-  const page = rows.slice(0, limit);
-  sendJson(res, 200, {
-    object: 'list',
-    data: page.map(openaiFile),
-    first_id: page[0]?.id ?? null,
-    last_id: page.at(-1)?.id ?? null,
-    has_more: rows.length > limit,
-  });
+  const { page, hasMore, firstId, lastId } = pageOf(rows, limit);
+  sendJson(res, 200, { object: 'list', data: page.map(openaiFile), first_id: firstId, last_id: lastId, has_more: hasMore });
 }
 
 /** Deletes an uploaded file and its lines; batches created from it keep their requests and results. */
@@ -142,22 +137,6 @@ function virtualContent(db: Db, batch: BatchRow, kind: VirtualFileKind): AsyncIt
       throw new Error(`Unknown virtual file ${String(never)}`);
     }
   }
-}
-
-/**
- * An uploaded file's lines as stored (blank lines dropped, line ends normalised to `\n`); throws
- * NOT_FOUND after the last line if the file was deleted while it was read.
- */
-export async function* storedLines(db: Db, fileId: string): AsyncGenerator<NumberedLine> {
-  let after = 0;
-  for (;;) {
-    const page = await listFileLines(db, fileId, after, CONTENT_PAGE_ROWS);
-    yield* page;
-    if (page.length < CONTENT_PAGE_ROWS) break;
-    after = page.at(-1)!.line;
-  }
-  // Deleted while it was read: the lines read are not the whole file.
-  if (!(await isFileComplete(db, fileId))) throw notFound('file', fileId);
 }
 
 async function* uploadedContent(db: Db, fileId: string): AsyncGenerator<string> {

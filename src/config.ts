@@ -91,8 +91,8 @@ export const defaults = {
   },
   /** Bounds on what one request may cost (see docs/security.md, "Limits"). */
   limits: {
-    /** Largest JSON body (GraphQL, REST); batch files come as multipart, up to `maxFileBytes`. Fits 50,000 inline chat requests. */
-    maxJsonBodyBytes: 64 * 1024 * 1024,
+    /** Largest JSON body (GraphQL, REST): about 8,000 inline chat requests; larger batches come as files (multipart, up to `maxFileBytes`). */
+    maxJsonBodyBytes: 8 * 1024 * 1024,
     /** Largest GraphQL document (the query text), in bytes. */
     maxDocumentBytes: 64 * 1024,
     /** Most lexical tokens in a GraphQL document. */

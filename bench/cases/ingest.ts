@@ -31,6 +31,8 @@ const INGEST_TIMEOUT_MS = 300_000;
  */
 const ingestServerConfig = {
   providers: [{ kind: 'simulated' as const, latencyMs: 600_000, latencyJitterMs: 0, limits: { maxConcurrent: 1 } }],
+  // The inline way posts all 50,000 requests as one JSON body, far above the default JSON limit.
+  limits: { maxJsonBodyBytes: 64 * 1024 * 1024 },
 };
 
 interface QueuedReply {

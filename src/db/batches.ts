@@ -1,7 +1,8 @@
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { and, asc, desc, eq, gt, inArray, lt, ne, notInArray, sql } from 'drizzle-orm';
 import type { Db } from './connection.js';
 import { batches, requests, type BatchRow } from './schema.js';
-import { BatchStatus, RequestStatus, type RequestStatus as RequestStatusT } from './status.js';
+import { BatchStatus, finalBatchStatuses, RequestStatus, type RequestStatus as RequestStatusT } from './status.js';
 
 /** The batch row written when a submission opens; its request count is set when it is accepted. */
 export interface NewBatch {
@@ -34,8 +35,6 @@ const STAGED = 'staged';
 const INSERT_SLICE = 250;
 /** Rows per delete when a rejected submission is discarded. */
 const DELETE_SLICE = 1_000;
-
-const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 export class StagedBatch {
   readonly id: string;
@@ -176,10 +175,9 @@ export async function setBatchPriority(db: Db, id: string, priority: number): Pr
 
 /** Batches the engine must pick up again at start-up. */
 export async function listOpenBatches(db: Db): Promise<BatchRow[]> {
-  const finalStatuses: BatchStatus[] = [BatchStatus.completed, BatchStatus.failed, BatchStatus.cancelled, BatchStatus.expired];
   return db
     .select()
     .from(batches)
-    .where(notInArray(batches.status, [...finalStatuses, STAGED]))
+    .where(notInArray(batches.status, [...finalBatchStatuses, STAGED]))
     .orderBy(batches.createdAt);
 }

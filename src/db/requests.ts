@@ -1,7 +1,7 @@
 import { and, asc, desc, eq, gt, inArray, lt, sql } from 'drizzle-orm';
 import type { Db } from './connection.js';
 import { batches, requests, type RequestRow, type StoredError } from './schema.js';
-import { BatchStatus, RequestStatus } from './status.js';
+import { BatchStatus, canMoveBatch, RequestStatus } from './status.js';
 
 /**
  * Every statement that moves requests between states, one named function per transition,
@@ -288,8 +288,6 @@ export async function requeueInterruptedRequests(db: Db, now: number): Promise<n
 export const retryableStatuses = [RequestStatus.failed, RequestStatus.expired, RequestStatus.cancelled] as const;
 export type RetryableStatus = (typeof retryableStatuses)[number];
 
-const finishedBatchStatuses: BatchStatus[] = [BatchStatus.completed, BatchStatus.failed, BatchStatus.cancelled, BatchStatus.expired];
-
 export type RetryResult = { kind: 'retried'; count: number } | { kind: 'not_finished'; status: string } | { kind: 'nothing_to_retry' };
 
 /**
@@ -306,7 +304,7 @@ export async function retryRequests(
 ): Promise<RetryResult> {
   return db.transaction((tx) => {
     const batch = tx.select({ status: batches.status }).from(batches).where(eq(batches.id, batchId)).get();
-    if (!batch || !finishedBatchStatuses.includes(batch.status as BatchStatus))
+    if (!batch || !canMoveBatch(batch.status as BatchStatus, BatchStatus.validating))
       return { kind: 'not_finished', status: batch?.status ?? 'unknown' };
     const retriedTokens = tx
       .select({ total: sql<number>`coalesce(sum(${requests.estimatedTokens}), 0)` })

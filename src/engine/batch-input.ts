@@ -4,6 +4,7 @@ import type { ProviderRegistry, ModelRoute } from './providers/registry.js';
 import { badInput, type InputProblem } from './errors.js';
 import { isPriorityLevel } from './priority.js';
 import { valueAt } from '../value-at.js';
+import { MAX_ATTEMPTS } from '../config.js';
 
 /**
  * Validation of a submitted batch. Every problem is reported with the request's index and
@@ -95,8 +96,8 @@ export class BatchValidator {
     const problems: InputProblem[] = [];
     if (!isPriorityLevel(settings.priority)) problems.push(problem('priority', `unknown priority ${settings.priority}`));
     const { maxAttempts } = settings;
-    if (maxAttempts != null && !(Number.isInteger(maxAttempts) && maxAttempts >= 1 && maxAttempts <= 100)) {
-      problems.push(problem('maxAttempts', `must be a whole number from 1 to 100 (got ${maxAttempts})`));
+    if (maxAttempts != null && !(Number.isInteger(maxAttempts) && maxAttempts >= 1 && maxAttempts <= MAX_ATTEMPTS)) {
+      problems.push(problem('maxAttempts', `must be a whole number from 1 to ${MAX_ATTEMPTS} (got ${maxAttempts})`));
     }
     if (problems.length > 0) throw badInput(problems);
     if (settings.model != null) this.#useModel(settings.model);

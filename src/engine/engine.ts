@@ -1,3 +1,4 @@
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { Config, LaneLimits } from '../config.js';
 import type { Db } from '../db/connection.js';
@@ -108,9 +109,6 @@ type PageEstimates = Array<{ id: number; tokens: number }>;
 
 /** Requests of an inline batch validated and stored per slice (see BatchSubmission). */
 const SUBMIT_SLICE = 500;
-
-/** Lets the event loop run (I/O, timers) between slices of a long piece of work. */
-const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /** setTimeout holds at most 2^31-1 ms; longer completion windows re-arm. */
 const MAX_TIMER_MS = 2 ** 31 - 1;

@@ -1,12 +1,15 @@
 import { z } from 'zod';
+import { MAX_COMPLETION_WINDOW_MS } from '../config.js';
 import { badInput } from '../engine/errors.js';
-
-/** Longest completion window a batch may ask for. */
-const MAX_COMPLETION_WINDOW_SECONDS = 7 * 24 * 3600;
 
 /** What GraphQL's types do not already guarantee about a new batch's settings. */
 const settingsSchema = z.object({
-  completionWindowSeconds: z.number().int().min(1).max(MAX_COMPLETION_WINDOW_SECONDS).nullish(),
+  completionWindowSeconds: z
+    .number()
+    .int()
+    .min(1)
+    .max(MAX_COMPLETION_WINDOW_MS / 1000)
+    .nullish(),
   metadata: z.record(z.string(), z.string(), { error: 'must be an object of string values' }).nullish(),
 });
 

@@ -1,8 +1,10 @@
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { and, asc, desc, eq, gt, inArray, lt, ne, notInArray, sql } from 'drizzle-orm';
+import type { PriorityLevel } from '../engine/priority.js';
+import type { Endpoint } from '../engine/providers/provider.js';
 import type { Db } from './connection.js';
 import { batches, requests, type BatchRow } from './schema.js';
-import { BatchStatus, finalBatchStatuses, RequestStatus, type RequestStatus as RequestStatusT } from './status.js';
+import { BatchStatus, finalBatchStatuses, RequestStatus } from './status.js';
 
 /** The batch row written when a submission opens; its request count is set when it is accepted. */
 export interface NewBatch {
@@ -11,8 +13,8 @@ export interface NewBatch {
   name: string;
   provider: string;
   model: string;
-  endpoint: string;
-  priority: number;
+  endpoint: Endpoint;
+  priority: PriorityLevel;
   maxAttempts: number;
   metadata?: Record<string, string> | null;
   createdAt: number;
@@ -30,7 +32,7 @@ export interface NewRequest {
  * one statement, so a batch is accepted whole or not at all, while its requests go in as they
  * arrive, in short transactions that let the event loop breathe between them.
  */
-const STAGED = 'staged';
+const STAGED = sql`'staged'`;
 /** Rows per insert transaction: about 7 ms of work with chat bodies of a kilobyte or so. */
 const INSERT_SLICE = 250;
 /** Rows per delete when a rejected submission is discarded. */
@@ -138,7 +140,7 @@ export async function listBatches(db: Db, args: BatchPageArgs): Promise<BatchRow
     .limit(args.limit);
 }
 
-export type RequestCounts = Record<RequestStatusT, number>;
+export type RequestCounts = Record<RequestStatus, number>;
 
 export function emptyCounts(): RequestCounts {
   return { pending: 0, queued: 0, running: 0, succeeded: 0, failed: 0, cancelled: 0, expired: 0 };
@@ -153,23 +155,21 @@ export async function countRequestsByStatus(db: Db, batchId: string): Promise<Re
     .groupBy(requests.status)
     .all();
   const counts = emptyCounts();
-  for (const row of rows) counts[row.status as RequestStatusT] = row.count;
+  for (const row of rows) counts[row.status] = row.count;
   return counts;
 }
 
 export interface BatchStatusChange {
   status: BatchStatus;
-  startedAt?: number;
   finishedAt?: number;
-  statusReason?: string | null;
-  priority?: number;
+  statusReason?: string;
 }
 
 export async function updateBatch(db: Db, id: string, change: BatchStatusChange): Promise<void> {
   db.update(batches).set(change).where(eq(batches.id, id)).run();
 }
 
-export async function setBatchPriority(db: Db, id: string, priority: number): Promise<void> {
+export async function setBatchPriority(db: Db, id: string, priority: PriorityLevel): Promise<void> {
   db.update(batches).set({ priority }).where(eq(batches.id, id)).run();
 }
 
@@ -178,6 +178,6 @@ export async function listOpenBatches(db: Db): Promise<BatchRow[]> {
   return db
     .select()
     .from(batches)
-    .where(notInArray(batches.status, [...finalBatchStatuses, STAGED]))
+    .where(and(notInArray(batches.status, [...finalBatchStatuses]), visible))
     .orderBy(batches.createdAt);
 }

@@ -304,8 +304,7 @@ export async function retryRequests(
 ): Promise<RetryResult> {
   return db.transaction((tx) => {
     const batch = tx.select({ status: batches.status }).from(batches).where(eq(batches.id, batchId)).get();
-    if (!batch || !canMoveBatch(batch.status as BatchStatus, BatchStatus.validating))
-      return { kind: 'not_finished', status: batch?.status ?? 'unknown' };
+    if (!batch || !canMoveBatch(batch.status, BatchStatus.validating)) return { kind: 'not_finished', status: batch?.status ?? 'unknown' };
     const retriedTokens = tx
       .select({ total: sql<number>`coalesce(sum(${requests.estimatedTokens}), 0)` })
       .from(requests)

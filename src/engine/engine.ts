@@ -256,7 +256,7 @@ export class Engine {
       tenant: settings.tenant,
       name: settings.name ?? id,
       endpoint: settings.endpoint,
-      priority: settings.priority,
+      priority: validator.priority,
       maxAttempts: settings.maxAttempts ?? this.#config.maxAttempts,
       metadata: settings.metadata ?? null,
       createdAt: now,
@@ -415,11 +415,11 @@ export class Engine {
   #activate(row: BatchRow, remaining: number): ActiveBatch {
     const batch: ActiveBatch = {
       id: row.id,
-      endpoint: row.endpoint as Endpoint,
+      endpoint: row.endpoint,
       lane: this.#lane(row.provider, row.model),
       priority: row.priority,
       maxAttempts: row.maxAttempts,
-      status: row.status as BatchStatus,
+      status: row.status,
       remaining,
       running: 0,
       generation: 0,
@@ -591,7 +591,7 @@ export class Engine {
     const row = await getBatch(this.#db, tenant, id);
     if (!row) throw notFound('batch', id);
     const batch = this.#active.get(id);
-    if (isFinalBatchStatus(row.status as BatchStatus)) throw conflict(`batch ${id} is ${row.status}; a finished batch cannot ${action}`);
+    if (isFinalBatchStatus(row.status)) throw conflict(`batch ${id} is ${row.status}; a finished batch cannot ${action}`);
     // Left inactive at start-up because its provider is gone from the configuration (see #recover).
     if (!batch) throw conflict(`batch ${id} cannot ${action} now: its provider ${row.provider} is not configured`);
     if (batch.stopping) throw conflict(`batch ${id} is already ${batch.stopping === 'cancelled' ? 'cancelling' : 'expiring'}`);

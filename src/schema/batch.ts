@@ -2,10 +2,11 @@ import { resolveCursorConnection } from '@pothos/plugin-relay';
 import { countRequestsByStatus, getBatch, getBatchesByIds, listBatches, type RequestCounts } from '../db/batches.js';
 import { listRequests } from '../db/requests.js';
 import type { BatchRow, RequestRow } from '../db/schema.js';
-import { isFinalBatchStatus, type BatchStatus, type RequestStatus } from '../db/status.js';
+import { isFinalBatchStatus } from '../db/status.js';
 import { badInput, notFound } from '../engine/errors.js';
 import { parseRequestPublicId } from '../engine/ids.js';
 import { Priority } from '../engine/priority.js';
+import { Endpoints } from '../engine/providers/provider.js';
 import { builder, type Context } from './builder.js';
 import { BatchStatusEnum, EndpointEnum, PriorityEnum, RequestStatusEnum } from './enums.js';
 import { parseBatchSettings } from './batch-settings.js';
@@ -74,7 +75,7 @@ builder.node(BatchRef, {
     status: t.field({
       type: BatchStatusEnum,
       description: 'Where the batch is in its lifecycle.',
-      resolve: (b) => b.status as BatchStatus,
+      resolve: (b) => b.status,
     }),
     statusReason: t.exposeString('statusReason', { nullable: true, description: 'Why the batch failed, when it did.' }),
     provider: t.exposeString('provider', { description: 'The configured provider that runs this batch.' }),
@@ -82,9 +83,9 @@ builder.node(BatchRef, {
     endpoint: t.field({
       type: EndpointEnum,
       description: 'The API its request bodies are written for.',
-      resolve: (b) => b.endpoint as never,
+      resolve: (b) => b.endpoint,
     }),
-    priority: t.field({ type: PriorityEnum, description: 'Priority within its lane.', resolve: (b) => b.priority as never }),
+    priority: t.field({ type: PriorityEnum, description: 'Priority within its lane.', resolve: (b) => b.priority }),
     maxAttempts: t.exposeInt('maxAttempts', { description: 'Attempts per request before a retryable failure becomes final.' }),
     metadata: t.field({
       type: 'JSON',
@@ -149,7 +150,7 @@ builder.node(BatchRef, {
             ({ after, before, limit, inverted }) =>
               listRequests(ctx.db, {
                 batchId: batch.id,
-                statuses: (args.status ?? undefined) as RequestStatus[] | undefined,
+                statuses: args.status ?? undefined,
                 afterId: cursorId(after, 'after'),
                 beforeId: cursorId(before, 'before'),
                 limit,
@@ -186,7 +187,7 @@ builder.queryFields((t) => ({
           ({ after, before, limit, inverted }) =>
             listBatches(ctx.db, {
               tenant: ctx.tenant,
-              statuses: (args.status ?? undefined) as BatchStatus[] | undefined,
+              statuses: args.status ?? undefined,
               after,
               before,
               limit,
@@ -241,8 +242,7 @@ const CreateBatchInput = builder.inputType('CreateBatchInput', {
   }),
 });
 
-const batchIdArg = (t: { arg: { id: (options: { required: true; description: string }) => never } }) =>
-  t.arg.id({ required: true, description: 'The batch id (`batch_…`).' });
+const batchIdArg = { required: true, description: 'The batch id (`batch_…`).' } as const;
 
 builder.mutationFields((t) => ({
   createBatch: t.field({
@@ -259,7 +259,7 @@ builder.mutationFields((t) => ({
           model: input.model,
           provider: input.provider,
           priority: input.priority ?? Priority.normal,
-          endpoint: (input.endpoint ?? '/v1/chat/completions') as never,
+          endpoint: input.endpoint ?? Endpoints.chatCompletions,
           maxAttempts: input.maxAttempts,
           completionWindowMs,
           metadata,
@@ -271,26 +271,26 @@ builder.mutationFields((t) => ({
     type: BatchRef,
     description:
       'Cancels a batch: waiting requests are cancelled and in-flight ones aborted (CANCELLING, then CANCELLED). Finished results stay readable.',
-    args: { id: batchIdArg(t as never) },
+    args: { id: t.arg.id(batchIdArg) },
     resolve: (_root, { id }, ctx) => guarded(() => ctx.engine.cancelBatch(ctx.tenant, String(id))),
   }),
   pauseBatch: t.field({
     type: BatchRef,
     description: 'Pauses an IN_PROGRESS batch: nothing new is sent; in-flight requests finish.',
-    args: { id: batchIdArg(t as never) },
+    args: { id: t.arg.id(batchIdArg) },
     resolve: (_root, { id }, ctx) => guarded(() => ctx.engine.pauseBatch(ctx.tenant, String(id))),
   }),
   resumeBatch: t.field({
     type: BatchRef,
     description: 'Resumes a PAUSED batch; its requests rejoin their lane where they were.',
-    args: { id: batchIdArg(t as never) },
+    args: { id: t.arg.id(batchIdArg) },
     resolve: (_root, { id }, ctx) => guarded(() => ctx.engine.resumeBatch(ctx.tenant, String(id))),
   }),
   setBatchPriority: t.field({
     type: BatchRef,
     description: "Changes a running batch's priority; its queued requests move at once.",
     args: {
-      id: batchIdArg(t as never),
+      id: t.arg.id(batchIdArg),
       priority: t.arg({ type: PriorityEnum, required: true, description: 'The new priority.' }),
     },
     resolve: (_root, { id, priority }, ctx) => guarded(() => ctx.engine.setBatchPriority(ctx.tenant, String(id), priority)),
@@ -315,11 +315,11 @@ async function* watchBatch(ctx: Context, id: string): AsyncGenerator<BatchView> 
     const readAt = Date.now();
     const first = await guarded(() => loadBatch(ctx, id));
     yield { ...first, counts: await countRequestsByStatus(ctx.db, id) };
-    if (isFinalBatchStatus(first.status as BatchStatus)) return;
+    if (isFinalBatchStatus(first.status)) return;
     for await (const snapshot of events) {
       if (snapshot.at < readAt) continue; // older than what the first yield showed
       yield { ...snapshot.batch, counts: snapshot.counts };
-      if (isFinalBatchStatus(snapshot.batch.status as BatchStatus)) return;
+      if (isFinalBatchStatus(snapshot.batch.status)) return;
     }
   } finally {
     await events.return?.();

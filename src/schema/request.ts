@@ -33,7 +33,7 @@ builder.node(RequestRef, {
     customId: t.exposeString('customId', { description: 'The id the submitter gave this request; unique within its batch.' }),
     index: t.exposeInt('position', { description: 'Position of the request in the submitted batch, from 0.' }),
     batchId: t.exposeString('batchId', { description: 'The batch this request belongs to.' }),
-    status: t.field({ type: RequestStatusEnum, description: 'Where the request is in its lifecycle.', resolve: (r) => r.status as never }),
+    status: t.field({ type: RequestStatusEnum, description: 'Where the request is in its lifecycle.', resolve: (r) => r.status }),
     attempts: t.exposeInt('attempts', { description: 'Attempts sent to the provider so far (rate-limited attempts are not counted).' }),
     body: t.field({ type: 'JSON', description: 'The request body as sent to the provider.', resolve: (r) => r.body }),
     response: t.field({

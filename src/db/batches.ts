@@ -3,7 +3,8 @@ import { and, asc, desc, eq, gt, inArray, lt, ne, notInArray, sql } from 'drizzl
 import type { PriorityLevel } from '../engine/priority.js';
 import type { Endpoint } from '../engine/providers/provider.js';
 import type { Db } from './connection.js';
-import { batches, requests, type BatchRow } from './schema.js';
+import { CountMoves } from './request-counts.js';
+import { batches, type BatchRow } from './schema.js';
 import { BatchStatus, finalBatchStatuses, RequestStatus } from './status.js';
 
 /** The batch row written when a submission opens; its request count is set when it is accepted. */
@@ -53,6 +54,9 @@ export class StagedBatch {
     this.#insertSlice = db.$client.transaction((rows: readonly NewRequest[]) => {
       let position = this.#position;
       for (const row of rows) insert.run(id, position++, row.customId, JSON.stringify(row.body), RequestStatus.pending);
+      const moves = new CountMoves();
+      moves.move(id, undefined, RequestStatus.pending, rows.length);
+      moves.apply(db.$client);
       this.#position = position;
     });
   }
@@ -146,17 +150,22 @@ export function emptyCounts(): RequestCounts {
   return { pending: 0, queued: 0, running: 0, succeeded: 0, failed: 0, cancelled: 0, expired: 0 };
 }
 
-/** Counts per request status, read from the request rows themselves so they cannot drift. */
+export function requestCountsOf(batch: BatchRow): RequestCounts {
+  return {
+    pending: batch.pendingCount,
+    queued: batch.queuedCount,
+    running: batch.runningCount,
+    succeeded: batch.succeededCount,
+    failed: batch.failedCount,
+    cancelled: batch.cancelledCount,
+    expired: batch.expiredCount,
+  };
+}
+
+/** Requests per status of a visible batch, from its counters (see `CountMoves`); zeros for an unknown batch. */
 export async function countRequestsByStatus(db: Db, batchId: string): Promise<RequestCounts> {
-  const rows = db
-    .select({ status: requests.status, count: sql<number>`count(*)` })
-    .from(requests)
-    .where(eq(requests.batchId, batchId))
-    .groupBy(requests.status)
-    .all();
-  const counts = emptyCounts();
-  for (const row of rows) counts[row.status] = row.count;
-  return counts;
+  const batch = await getBatchById(db, batchId);
+  return batch ? requestCountsOf(batch) : emptyCounts();
 }
 
 export interface BatchStatusChange {

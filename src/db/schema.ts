@@ -35,6 +35,17 @@ export const batches = sqliteTable(
     status: text('status').$type<BatchStatus>().notNull(),
     maxAttempts: integer('max_attempts').notNull(),
     requestCount: integer('request_count').notNull(),
+    /**
+     * Requests per status, changed in the transaction of every request transition (see
+     * `requests.ts`), so a progress read needs no count over the request rows.
+     */
+    pendingCount: integer('pending_count').notNull().default(0),
+    queuedCount: integer('queued_count').notNull().default(0),
+    runningCount: integer('running_count').notNull().default(0),
+    succeededCount: integer('succeeded_count').notNull().default(0),
+    failedCount: integer('failed_count').notNull().default(0),
+    cancelledCount: integer('cancelled_count').notNull().default(0),
+    expiredCount: integer('expired_count').notNull().default(0),
     estimatedTokens: integer('estimated_tokens').notNull().default(0),
     promptTokens: integer('prompt_tokens').notNull().default(0),
     completionTokens: integer('completion_tokens').notNull().default(0),

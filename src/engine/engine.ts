@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { Config, LaneLimits } from '../config.js';
 import type { Db } from '../db/connection.js';
 import {
-  countRequestsByStatus,
+  requestCountsOf,
   deleteStagedBatches,
   getBatch,
   getBatchById,
@@ -387,7 +387,7 @@ export class Engine {
         );
         continue;
       }
-      const counts = await countRequestsByStatus(this.#db, row.id);
+      const counts = requestCountsOf(row);
       const batch = this.#activate(row, counts.pending + counts.queued + counts.running);
       switch (batch.status) {
         case BatchStatus.validating:
@@ -543,8 +543,8 @@ export class Engine {
     batch.generation++;
     batch.lane.removeBatch(batch.id);
     const stopped = await stopWaitingRequests(this.#db, batch.id, status, Date.now());
-    batch.remaining -= stopped.length;
-    if (stopped.length > 0) this.#progress.touch(batch.id);
+    batch.remaining -= stopped;
+    if (stopped > 0) this.#progress.touch(batch.id);
   }
 
   async #expire(batch: ActiveBatch): Promise<void> {
@@ -815,7 +815,7 @@ export class Engine {
     try {
       const batch = await getBatchById(this.#db, batchId);
       if (!batch) return;
-      const snapshot = { batch, counts: await countRequestsByStatus(this.#db, batchId), at: Date.now() };
+      const snapshot = { batch, counts: requestCountsOf(batch), at: Date.now() };
       this.bus.publish('batchUpdated', batchId, snapshot);
       if (statusChanged) this.bus.publish('batchStatusChanged', batch.tenant, snapshot);
     } catch (error) {

@@ -1,5 +1,5 @@
 import { resolveCursorConnection } from '@pothos/plugin-relay';
-import { countRequestsByStatus, getBatch, getBatchesByIds, listBatches, type RequestCounts } from '../db/batches.js';
+import { getBatch, getBatchesByIds, listBatches, requestCountsOf, type RequestCounts } from '../db/batches.js';
 import { listRequests } from '../db/requests.js';
 import type { BatchRow, RequestRow } from '../db/schema.js';
 import { isFinalBatchStatus } from '../db/status.js';
@@ -15,16 +15,9 @@ import { guarded } from './errors.js';
 import { RequestRef } from './request.js';
 import { UsageRef } from './usage.js';
 
-/** A batch row, with its counts when they came with an event (so subscribers share one read). */
-export type BatchView = BatchRow & { counts?: RequestCounts };
-
 const PAGE = { defaultSize: 50, maxSize: 500 } as const;
 
-async function countsOf(batch: BatchView, ctx: Context): Promise<RequestCounts> {
-  return batch.counts ?? countRequestsByStatus(ctx.db, batch.id);
-}
-
-async function loadBatch(ctx: Context, id: string): Promise<BatchView> {
+async function loadBatch(ctx: Context, id: string): Promise<BatchRow> {
   const batch = await getBatch(ctx.db, ctx.tenant, id);
   if (!batch) throw notFound('batch', id);
   return batch;
@@ -61,7 +54,7 @@ const ThroughputRef = builder.objectRef<Throughput>('Throughput').implement({
   }),
 });
 
-export const BatchRef = builder.objectRef<BatchView>('Batch');
+export const BatchRef = builder.objectRef<BatchRow>('Batch');
 
 builder.node(BatchRef, {
   description: 'A batch of requests run together against one model, with a priority and a completion window.',
@@ -101,7 +94,7 @@ builder.node(BatchRef, {
       description: 'End of the completion window: what is unfinished then expires.',
       resolve: (b) => b.expiresAt,
     }),
-    requestCounts: t.field({ type: RequestCountsRef, description: 'Requests per status.', resolve: (b, _args, ctx) => countsOf(b, ctx) }),
+    requestCounts: t.field({ type: RequestCountsRef, description: 'Requests per status.', resolve: (b) => requestCountsOf(b) }),
     estimatedTokens: t.exposeInt('estimatedTokens', {
       description: 'Sum of the admission costs counted before running (prompt + requested output maximum).',
     }),
@@ -131,11 +124,10 @@ builder.node(BatchRef, {
     throughput: t.field({
       type: ThroughputRef,
       description: 'Average speed since it started.',
-      resolve: async (b, _args, ctx) => {
+      resolve: (b) => {
         if (b.startedAt === null) return { requestsPerSecond: 0, tokensPerSecond: 0 };
-        const counts = await countsOf(b, ctx);
         const seconds = Math.max(0.001, ((b.finishedAt ?? Date.now()) - b.startedAt) / 1000);
-        const finished = counts.succeeded + counts.failed;
+        const finished = b.succeededCount + b.failedCount;
         return { requestsPerSecond: finished / seconds, tokensPerSecond: (b.promptTokens + b.completionTokens) / seconds };
       },
     }),
@@ -304,21 +296,21 @@ builder.subscriptionField('batchProgress', (t) =>
       'Streams a batch: its current state first, then progress (coalesced to a few updates a second) and every status change, and completes when the batch reaches a final status.',
     args: { id: t.arg.id({ required: true, description: 'The batch id (`batch_…`).' }) },
     subscribe: (_root, { id }, ctx) => watchBatch(ctx, String(id)),
-    resolve: (view: BatchView) => view,
+    resolve: (view: BatchRow) => view,
   }),
 );
 
-async function* watchBatch(ctx: Context, id: string): AsyncGenerator<BatchView> {
+async function* watchBatch(ctx: Context, id: string): AsyncGenerator<BatchRow> {
   // Subscribe before reading, so no change between the read and the subscription is missed.
   const events = ctx.engine.bus.subscribe('batchUpdated', id);
   try {
     const readAt = Date.now();
     const first = await guarded(() => loadBatch(ctx, id));
-    yield { ...first, counts: await countRequestsByStatus(ctx.db, id) };
+    yield first;
     if (isFinalBatchStatus(first.status)) return;
     for await (const snapshot of events) {
       if (snapshot.at < readAt) continue; // older than what the first yield showed
-      yield { ...snapshot.batch, counts: snapshot.counts };
+      yield snapshot.batch;
       if (isFinalBatchStatus(snapshot.batch.status)) return;
     }
   } finally {

@@ -174,8 +174,9 @@ export interface BatchStatusChange {
   statusReason?: string;
 }
 
-export async function updateBatch(db: Db, id: string, change: BatchStatusChange): Promise<void> {
-  db.update(batches).set(change).where(eq(batches.id, id)).run();
+/** Returns the row as written, so the caller need not read it again. */
+export async function updateBatch(db: Db, id: string, change: BatchStatusChange): Promise<BatchRow | undefined> {
+  return db.update(batches).set(change).where(eq(batches.id, id)).returning().get();
 }
 
 export async function setBatchPriority(db: Db, id: string, priority: PriorityLevel): Promise<void> {

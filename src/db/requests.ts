@@ -1,6 +1,6 @@
 import { and, asc, desc, eq, gt, inArray, lt, sql } from 'drizzle-orm';
 import type { Db } from './connection.js';
-import { batches, requests, type RequestRow, type StoredError } from './schema.js';
+import { batches, requests, type BatchRow, type RequestRow, type StoredError } from './schema.js';
 import { CountMoves } from './request-counts.js';
 import { assertNever, BatchStatus, canMoveBatch, RequestStatus } from './status.js';
 
@@ -83,11 +83,13 @@ export async function storeEstimates(
 }
 
 /** validating -> in_progress once every estimate is stored; `startedAt` keeps the first start, so a retried batch still shows when it began. */
-export async function startEstimatedBatch(db: Db, batchId: string, now: number): Promise<void> {
-  db.update(batches)
+export async function startEstimatedBatch(db: Db, batchId: string, now: number): Promise<BatchRow | undefined> {
+  return db
+    .update(batches)
     .set({ status: BatchStatus.inProgress, startedAt: sql`coalesce(${batches.startedAt}, ${now})` })
     .where(and(eq(batches.id, batchId), eq(batches.status, BatchStatus.validating)))
-    .run();
+    .returning()
+    .get();
 }
 
 /** A queued request as a lane needs it: identity, cost, and when it may go. */

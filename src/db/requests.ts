@@ -2,7 +2,7 @@ import { and, asc, desc, eq, gt, inArray, lt, sql } from 'drizzle-orm';
 import type { Db } from './connection.js';
 import { batches, requests, type BatchRow, type RequestRow, type StoredError } from './schema.js';
 import { CountMoves } from './request-counts.js';
-import { assertNever, BatchStatus, canMoveBatch, RequestStatus } from './status.js';
+import { assertNever, BatchStatus, canMoveBatch, RequestStatus, type RetryableStatus } from './status.js';
 
 /**
  * Every statement that moves requests between states, one named function per transition,
@@ -335,10 +335,6 @@ export async function requeueInterruptedRequests(db: Db, now: number): Promise<n
     return requeued;
   });
 }
-
-/** The final request statuses `retryRequests` can run again; `succeeded` is never re-run. */
-export const retryableStatuses = [RequestStatus.failed, RequestStatus.expired, RequestStatus.cancelled] as const;
-export type RetryableStatus = (typeof retryableStatuses)[number];
 
 export type RetryResult = { kind: 'retried'; count: number } | { kind: 'not_finished'; status: string } | { kind: 'nothing_to_retry' };
 

@@ -45,6 +45,10 @@ export const finalRequestStatuses = [
 ] as const;
 export type FinalRequestStatus = (typeof finalRequestStatuses)[number];
 
+/** The final request statuses `retryBatch` can run again; `succeeded` is never re-run. */
+export const retryableStatuses = [RequestStatus.failed, RequestStatus.expired, RequestStatus.cancelled] as const;
+export type RetryableStatus = (typeof retryableStatuses)[number];
+
 export const finalBatchStatuses = [BatchStatus.completed, BatchStatus.failed, BatchStatus.cancelled, BatchStatus.expired] as const;
 export type FinalBatchStatus = (typeof finalBatchStatuses)[number];
 

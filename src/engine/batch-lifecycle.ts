@@ -2,16 +2,16 @@ import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { getBatch, getBatchById, setBatchPriority, updateBatch } from '../db/batches.js';
 import type { Db } from '../db/connection.js';
-import {
-  listQueuedRequests,
-  retryableStatuses,
-  retryRequests,
-  startEstimatedBatch,
-  stopWaitingRequests,
-  type RetryableStatus,
-} from '../db/requests.js';
+import { listQueuedRequests, retryRequests, startEstimatedBatch, stopWaitingRequests } from '../db/requests.js';
 import type { BatchRow, StoredError } from '../db/schema.js';
-import { assertBatchTransition, assertNever, BatchStatus, isFinalBatchStatus } from '../db/status.js';
+import {
+  assertBatchTransition,
+  assertNever,
+  BatchStatus,
+  isFinalBatchStatus,
+  retryableStatuses,
+  type RetryableStatus,
+} from '../db/status.js';
 import type { ActiveBatch } from './active-batch.js';
 import { ESTIMATE_PAGE_SIZE, estimateBatch } from './batch-estimator.js';
 import type { BatchPublisher } from './batch-publisher.js';

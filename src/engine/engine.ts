@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { Config, LaneLimits } from '../config.js';
 import { getBatchById } from '../db/batches.js';
 import type { Db } from '../db/connection.js';
-import { retryableStatuses, type RetryableStatus } from '../db/requests.js';
+import { retryableStatuses, type RetryableStatus } from '../db/status.js';
 import type { BatchRow } from '../db/schema.js';
 import { BatchValidator, type BatchInput, type BatchSettings } from './batch-input.js';
 import { BatchLifecycle } from './batch-lifecycle.js';
@@ -16,6 +16,7 @@ import { laneKey, type Lane } from './lane.js';
 import type { LaneQueueOptions } from './lane-queue.js';
 import { LaneStatsPublisher } from './lane-stats.js';
 import { ProviderRegistry, type ModelRoute } from './providers/registry.js';
+import { ReadModel } from './read-model.js';
 import { recoverOpenBatches } from './recovery.js';
 import { retryDefaults, type RetryOptions } from './retry-policy.js';
 import { TokenCounter } from './tokens/token-counter.js';
@@ -49,6 +50,8 @@ const SUBMIT_SLICE = 500;
 export class Engine {
   readonly bus: EngineBus = createEngineBus();
   readonly registry: ProviderRegistry;
+  /** Reads for the API layers. */
+  readonly reads: ReadModel;
   readonly #db: Db;
   readonly #config: Config;
   readonly #log: Logger;
@@ -65,6 +68,7 @@ export class Engine {
     this.#config = options.config;
     this.#log = options.logger.child({ module: 'engine' });
     this.registry = options.registry ?? ProviderRegistry.fromConfig(options.config);
+    this.reads = new ReadModel(this.#db);
     this.#graceMs = options.shutdownGraceMs ?? options.config.shutdownGraceMs;
     const isRunning = () => this.#state === 'running';
     this.#publisher = new BatchPublisher(this.#db, this.bus, this.#log, options.config.progressIntervalMs);

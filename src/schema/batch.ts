@@ -1,6 +1,5 @@
 import { resolveCursorConnection } from '@pothos/plugin-relay';
-import { getBatch, getBatchesByIds, listBatches, requestCountsOf, type RequestCounts } from '../db/batches.js';
-import { listRequests } from '../db/requests.js';
+import { requestCountsOf, type RequestCounts } from '../db/batches.js';
 import type { BatchRow, RequestRow } from '../db/schema.js';
 import { isFinalBatchStatus } from '../db/status.js';
 import { badInput, notFound } from '../engine/errors.js';
@@ -18,7 +17,7 @@ import { UsageRef } from './usage.js';
 const PAGE = { defaultSize: 50, maxSize: 500 } as const;
 
 async function loadBatch(ctx: Context, id: string): Promise<BatchRow> {
-  const batch = await getBatch(ctx.db, ctx.tenant, id);
+  const batch = await ctx.engine.reads.batch(ctx.tenant, id);
   if (!batch) throw notFound('batch', id);
   return batch;
 }
@@ -60,7 +59,7 @@ builder.node(BatchRef, {
   description: 'A batch of requests run together against one model, with a priority and a completion window.',
   id: { resolve: (batch) => batch.id, description: 'The batch id (`batch_…`), as the REST APIs show it.' },
   loadMany: async (ids, ctx) => {
-    const rows = new Map((await getBatchesByIds(ctx.db, ctx.tenant, ids.map(String))).map((row) => [row.id, row]));
+    const rows = new Map((await ctx.engine.reads.batchesByIds(ctx.tenant, ids.map(String))).map((row) => [row.id, row]));
     return ids.map((id) => rows.get(String(id)) ?? null);
   },
   fields: (t) => ({
@@ -140,7 +139,7 @@ builder.node(BatchRef, {
           resolveCursorConnection<Promise<RequestRow[]>>(
             { args, toCursor: (request) => String(request.id), ...PAGE },
             ({ after, before, limit, inverted }) =>
-              listRequests(ctx.db, {
+              ctx.engine.reads.requestPage({
                 batchId: batch.id,
                 statuses: args.status ?? undefined,
                 afterId: cursorId(after, 'after'),
@@ -177,7 +176,7 @@ builder.queryFields((t) => ({
         resolveCursorConnection<Promise<BatchRow[]>>(
           { args, toCursor: (batch) => batch.id, ...PAGE },
           ({ after, before, limit, inverted }) =>
-            listBatches(ctx.db, {
+            ctx.engine.reads.batchPage({
               tenant: ctx.tenant,
               statuses: args.status ?? undefined,
               after,

@@ -1,5 +1,4 @@
 import type { RequestRow, StoredError } from '../db/schema.js';
-import { getRequestsByIds } from '../db/requests.js';
 import { parseRequestPublicId, requestPublicId } from '../engine/ids.js';
 import { builder } from './builder.js';
 import { RequestStatusEnum } from './enums.js';
@@ -26,7 +25,7 @@ builder.node(RequestRef, {
   id: { resolve: (request) => requestPublicId(request.id), description: 'The request id (`req_…`).' },
   loadMany: async (ids, ctx) => {
     const rowIds = ids.map((id) => parseRequestPublicId(String(id)) ?? -1);
-    const rows = new Map((await getRequestsByIds(ctx.db, ctx.tenant, rowIds)).map((row) => [row.id, row]));
+    const rows = new Map((await ctx.engine.reads.requestsByIds(ctx.tenant, rowIds)).map((row) => [row.id, row]));
     return rowIds.map((id) => rows.get(id) ?? null);
   },
   fields: (t) => ({

@@ -339,10 +339,8 @@ export async function requeueInterruptedRequests(db: Db, now: number): Promise<n
 export type RetryResult = { kind: 'retried'; count: number } | { kind: 'not_finished'; status: string } | { kind: 'nothing_to_retry' };
 
 /**
- * retryBatch: a finished batch -> validating, and its requests in `statuses` -> pending, in
- * one transaction (so two concurrent retries cannot both reopen it). The rows keep their id,
- * customId, body and last error; attempts restart at 0 for a fresh `maxAttempts` budget;
- * times of the last run are cleared. The batch gets `expiresAt` and loses its finish time.
+ * A finished batch -> validating and its requests in `statuses` -> pending, in one transaction
+ * so two concurrent retries cannot both reopen it (the contract: `BatchLifecycle.retry`).
  */
 export async function retryRequests(
   db: Db,

@@ -77,8 +77,13 @@ export class StagedBatch {
   }
 
   /** staged -> validating: the batch and every request written become visible at once. */
-  async accept(): Promise<void> {
-    this.#db.update(batches).set({ status: BatchStatus.validating, requestCount: this.#position }).where(eq(batches.id, this.id)).run();
+  async accept(): Promise<BatchRow> {
+    return this.#db
+      .update(batches)
+      .set({ status: BatchStatus.validating, requestCount: this.#position })
+      .where(eq(batches.id, this.id))
+      .returning()
+      .get()!;
   }
 
   /**
@@ -179,8 +184,8 @@ export async function updateBatch(db: Db, id: string, change: BatchStatusChange)
   return db.update(batches).set(change).where(eq(batches.id, id)).returning().get();
 }
 
-export async function setBatchPriority(db: Db, id: string, priority: PriorityLevel): Promise<void> {
-  db.update(batches).set({ priority }).where(eq(batches.id, id)).run();
+export async function setBatchPriority(db: Db, id: string, priority: PriorityLevel): Promise<BatchRow | undefined> {
+  return db.update(batches).set({ priority }).where(eq(batches.id, id)).returning().get();
 }
 
 /** Batches the engine must pick up again at start-up. */

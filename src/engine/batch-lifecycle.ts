@@ -120,10 +120,11 @@ export class BatchLifecycle {
     if (!isPriorityLevel(priority)) throw badInput([{ path: 'priority', message: `unknown priority ${priority}` }]);
     const batch = await this.#openBatchFor(tenant, id, 're-prioritise');
     batch.priority = priority;
-    await setBatchPriority(this.#db, id, priority);
+    const row = await setBatchPriority(this.#db, id, priority);
+    if (!row) throw new Error(`batch ${id} is gone`);
     batch.lane.setBatchPriority(id, priority);
-    void this.#publisher.changed(id);
-    return (await getBatchById(this.#db, id))!;
+    void this.#publisher.changed(row);
+    return row;
   }
 
   /**

@@ -28,8 +28,8 @@ export class BatchPublisher {
   }
 
   /** Something else changed (settings): the snapshot goes out now, on the batch's feed only. */
-  changed(batchId: string): Promise<void> {
-    return this.#publish(batchId, false);
+  changed(batch: BatchRow): Promise<void> {
+    return this.#publish(batch, false);
   }
 
   /** Requests of the batch moved: a snapshot goes out within the progress interval. */

@@ -1,6 +1,5 @@
 import type { Logger } from 'pino';
 import type { Config, LaneLimits } from '../config.js';
-import { getBatchById } from '../db/batches.js';
 import type { Db } from '../db/connection.js';
 import { retryableStatuses, type RetryableStatus } from '../db/status.js';
 import type { BatchRow } from '../db/schema.js';
@@ -189,11 +188,7 @@ export class Engine {
     };
     return new BatchSubmission(this.#db, validator, header, {
       assertAccepting: () => this.#assertRunning(),
-      accepted: async (batchId) => {
-        const row = (await getBatchById(this.#db, batchId))!;
-        this.#lifecycle.accepted(row);
-        return row;
-      },
+      accepted: (row) => this.#lifecycle.accepted(row),
     });
   }
 

@@ -36,6 +36,12 @@ export const simulatedModels = [
   'claude-3-5-haiku-latest',
 ] as const;
 
+/** Most attempts per request a batch or the configuration may set. */
+export const MAX_ATTEMPTS = 100;
+
+/** Longest completion window a batch may ask for. */
+export const MAX_COMPLETION_WINDOW_MS = 7 * 24 * 60 * 60 * 1000;
+
 export const defaults = {
   /** Interface the HTTP server binds to. */
   host: '127.0.0.1',
@@ -271,7 +277,7 @@ export const configSchema = z
     maxRequestsPerBatch: positiveInt.max(1_000_000).default(defaults.maxRequestsPerBatch),
     maxFileBytes: positiveInt.max(2 ** 31 - 1).default(defaults.maxFileBytes),
     completionWindowMs: positiveInt.default(defaults.completionWindowMs),
-    maxAttempts: positiveInt.max(100).default(defaults.maxAttempts),
+    maxAttempts: positiveInt.max(MAX_ATTEMPTS).default(defaults.maxAttempts),
     attemptTimeoutMs: positiveInt.max(3_600_000).default(defaults.attemptTimeoutMs),
     shutdownGraceMs: z.number().int().nonnegative().max(3_600_000).default(defaults.shutdownGraceMs),
     progressIntervalMs: positiveInt.max(60_000).default(defaults.progressIntervalMs),

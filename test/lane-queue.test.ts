@@ -207,14 +207,6 @@ describe('when the head does not fit the token budget', () => {
 });
 
 describe('when items or batches are removed', () => {
-  it('does remove one item by id', () => {
-    const queue = new LaneQueue<QueueItem>({ now: () => 1_000_000 });
-    for (const item of makeItems('a', 3)) queue.push(item);
-    expect(queue.remove('a-1')?.id).toBe('a-1');
-    expect(queue.remove('a-1')).toBeUndefined();
-    expect(drain(queue).map((item) => item.id)).toEqual(['a-0', 'a-2']);
-  });
-
   it('does remove a whole batch in push order and leave the others', () => {
     const queue = new LaneQueue<QueueItem>({ now: () => 1_000_000 });
     for (const item of makeItems('a', 3)) queue.push(item);

@@ -103,9 +103,5 @@ describe('when the engine estimates a submitted batch', () => {
     const expected = known.map(([, , o]) => chatCost(o, 10));
     expect(batch.requests.edges.map((e: { node: { estimatedTokens: number } }) => e.node.estimatedTokens)).toEqual(expected);
     expect(batch.estimatedTokens).toBe(expected.reduce((a, b) => a + b, 0));
-    const stats = t.app.engine.tokenCounterStats()!;
-    expect(stats.items).toBeGreaterThanOrEqual(known.length);
-    expect(stats.threadIds.length).toBeGreaterThan(0);
-    expect(stats.threadIds).not.toContain(mainThreadId);
   });
 });

@@ -1,7 +1,11 @@
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { and, asc, desc, eq, gt, inArray, lt, ne, notInArray, sql } from 'drizzle-orm';
+import type { PriorityLevel } from '../engine/priority.js';
+import type { Endpoint } from '../engine/providers/provider.js';
 import type { Db } from './connection.js';
-import { batches, requests, type BatchRow } from './schema.js';
-import { BatchStatus, RequestStatus, type RequestStatus as RequestStatusT } from './status.js';
+import { CountMoves } from './request-counts.js';
+import { batches, type BatchRow } from './schema.js';
+import { BatchStatus, finalBatchStatuses, RequestStatus } from './status.js';
 
 /** The batch row written when a submission opens; its request count is set when it is accepted. */
 export interface NewBatch {
@@ -10,8 +14,8 @@ export interface NewBatch {
   name: string;
   provider: string;
   model: string;
-  endpoint: string;
-  priority: number;
+  endpoint: Endpoint;
+  priority: PriorityLevel;
   maxAttempts: number;
   metadata?: Record<string, string> | null;
   createdAt: number;
@@ -29,13 +33,11 @@ export interface NewRequest {
  * one statement, so a batch is accepted whole or not at all, while its requests go in as they
  * arrive, in short transactions that let the event loop breathe between them.
  */
-const STAGED = 'staged';
+const STAGED = sql`'staged'`;
 /** Rows per insert transaction: about 7 ms of work with chat bodies of a kilobyte or so. */
 const INSERT_SLICE = 250;
 /** Rows per delete when a rejected submission is discarded. */
 const DELETE_SLICE = 1_000;
-
-const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 export class StagedBatch {
   readonly id: string;
@@ -52,6 +54,9 @@ export class StagedBatch {
     this.#insertSlice = db.$client.transaction((rows: readonly NewRequest[]) => {
       let position = this.#position;
       for (const row of rows) insert.run(id, position++, row.customId, JSON.stringify(row.body), RequestStatus.pending);
+      const moves = new CountMoves();
+      moves.move(id, undefined, RequestStatus.pending, rows.length);
+      moves.apply(db.$client);
       this.#position = position;
     });
   }
@@ -72,8 +77,13 @@ export class StagedBatch {
   }
 
   /** staged -> validating: the batch and every request written become visible at once. */
-  async accept(): Promise<void> {
-    this.#db.update(batches).set({ status: BatchStatus.validating, requestCount: this.#position }).where(eq(batches.id, this.id)).run();
+  async accept(): Promise<BatchRow> {
+    return this.#db
+      .update(batches)
+      .set({ status: BatchStatus.validating, requestCount: this.#position })
+      .where(eq(batches.id, this.id))
+      .returning()
+      .get()!;
   }
 
   /**
@@ -139,47 +149,50 @@ export async function listBatches(db: Db, args: BatchPageArgs): Promise<BatchRow
     .limit(args.limit);
 }
 
-export type RequestCounts = Record<RequestStatusT, number>;
+export type RequestCounts = Record<RequestStatus, number>;
 
 export function emptyCounts(): RequestCounts {
   return { pending: 0, queued: 0, running: 0, succeeded: 0, failed: 0, cancelled: 0, expired: 0 };
 }
 
-/** Counts per request status, read from the request rows themselves so they cannot drift. */
+export function requestCountsOf(batch: BatchRow): RequestCounts {
+  return {
+    pending: batch.pendingCount,
+    queued: batch.queuedCount,
+    running: batch.runningCount,
+    succeeded: batch.succeededCount,
+    failed: batch.failedCount,
+    cancelled: batch.cancelledCount,
+    expired: batch.expiredCount,
+  };
+}
+
+/** Requests per status of a visible batch, from its counters (see `CountMoves`); zeros for an unknown batch. */
 export async function countRequestsByStatus(db: Db, batchId: string): Promise<RequestCounts> {
-  const rows = db
-    .select({ status: requests.status, count: sql<number>`count(*)` })
-    .from(requests)
-    .where(eq(requests.batchId, batchId))
-    .groupBy(requests.status)
-    .all();
-  const counts = emptyCounts();
-  for (const row of rows) counts[row.status as RequestStatusT] = row.count;
-  return counts;
+  const batch = await getBatchById(db, batchId);
+  return batch ? requestCountsOf(batch) : emptyCounts();
 }
 
 export interface BatchStatusChange {
   status: BatchStatus;
-  startedAt?: number;
   finishedAt?: number;
-  statusReason?: string | null;
-  priority?: number;
+  statusReason?: string;
 }
 
-export async function updateBatch(db: Db, id: string, change: BatchStatusChange): Promise<void> {
-  db.update(batches).set(change).where(eq(batches.id, id)).run();
+/** Returns the row as written, so the caller need not read it again. */
+export async function updateBatch(db: Db, id: string, change: BatchStatusChange): Promise<BatchRow | undefined> {
+  return db.update(batches).set(change).where(eq(batches.id, id)).returning().get();
 }
 
-export async function setBatchPriority(db: Db, id: string, priority: number): Promise<void> {
-  db.update(batches).set({ priority }).where(eq(batches.id, id)).run();
+export async function setBatchPriority(db: Db, id: string, priority: PriorityLevel): Promise<BatchRow | undefined> {
+  return db.update(batches).set({ priority }).where(eq(batches.id, id)).returning().get();
 }
 
 /** Batches the engine must pick up again at start-up. */
 export async function listOpenBatches(db: Db): Promise<BatchRow[]> {
-  const finalStatuses: BatchStatus[] = [BatchStatus.completed, BatchStatus.failed, BatchStatus.cancelled, BatchStatus.expired];
   return db
     .select()
     .from(batches)
-    .where(notInArray(batches.status, [...finalStatuses, STAGED]))
+    .where(and(notInArray(batches.status, [...finalBatchStatuses]), visible))
     .orderBy(batches.createdAt);
 }

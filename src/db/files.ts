@@ -1,3 +1,4 @@
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { and, asc, desc, eq, gt, inArray, lt, ne } from 'drizzle-orm';
 import type { Db } from './connection.js';
 import { batchInputFiles, fileLines, files, requests, type FileRow } from './schema.js';
@@ -49,7 +50,7 @@ const DELETE_SLICE = 1_000;
 export async function deleteFile(db: Db, id: string): Promise<void> {
   db.update(files).set({ status: FileStatus.deleting }).where(eq(files.id, id)).run();
   const deleteLines = db.$client.prepare('DELETE FROM file_lines WHERE rowid IN (SELECT rowid FROM file_lines WHERE file_id = ? LIMIT ?)');
-  while (deleteLines.run(id, DELETE_SLICE).changes > 0) await new Promise((resolve) => setImmediate(resolve));
+  while (deleteLines.run(id, DELETE_SLICE).changes > 0) await yieldToLoop();
   db.delete(files).where(eq(files.id, id)).run();
 }
 

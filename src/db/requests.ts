@@ -1,7 +1,8 @@
 import { and, asc, desc, eq, gt, inArray, lt, sql } from 'drizzle-orm';
 import type { Db } from './connection.js';
-import { batches, requests, type RequestRow, type StoredError } from './schema.js';
-import { BatchStatus, RequestStatus } from './status.js';
+import { batches, requests, type BatchRow, type RequestRow, type StoredError } from './schema.js';
+import { CountMoves } from './request-counts.js';
+import { assertNever, BatchStatus, canMoveBatch, RequestStatus, type RetryableStatus } from './status.js';
 
 /**
  * Every statement that moves requests between states, one named function per transition,
@@ -70,17 +71,25 @@ export async function storeEstimates(
   const addToTotal = db.$client.prepare('UPDATE batches SET estimated_tokens = estimated_tokens + ? WHERE id = ?');
   db.$client.transaction(() => {
     let stored = 0;
-    for (const { id, tokens } of estimates) if (update.run(tokens, now, id).changes > 0) stored += tokens;
+    const moves = new CountMoves();
+    for (const { id, tokens } of estimates) {
+      if (update.run(tokens, now, id).changes === 0) continue;
+      stored += tokens;
+      moves.move(batchId, RequestStatus.pending, RequestStatus.queued);
+    }
     addToTotal.run(stored, batchId);
+    moves.apply(db.$client);
   })();
 }
 
 /** validating -> in_progress once every estimate is stored; `startedAt` keeps the first start, so a retried batch still shows when it began. */
-export async function startEstimatedBatch(db: Db, batchId: string, now: number): Promise<void> {
-  db.update(batches)
+export async function startEstimatedBatch(db: Db, batchId: string, now: number): Promise<BatchRow | undefined> {
+  return db
+    .update(batches)
     .set({ status: BatchStatus.inProgress, startedAt: sql`coalesce(${batches.startedAt}, ${now})` })
     .where(and(eq(batches.id, batchId), eq(batches.status, BatchStatus.validating)))
-    .run();
+    .returning()
+    .get();
 }
 
 /** A queued request as a lane needs it: identity, cost, and when it may go. */
@@ -109,24 +118,32 @@ export async function listQueuedRequests(db: Db, batchId: string, page: IdPage =
   return rows.map((row) => ({ ...row, estimatedTokens: row.estimatedTokens ?? 0, queuedAt: row.queuedAt ?? 0 }));
 }
 
+/** A request a lane admitted, as it is sent. */
+export interface ClaimedRequest {
+  id: number;
+  batchId: string;
+  body: Record<string, unknown>;
+  attempts: number;
+}
+
 /** queued -> running for requests a lane admitted; counts the attempt. Returns the bodies to send. */
-export async function claimRequests(
-  db: Db,
-  ids: readonly number[],
-  now: number,
-): Promise<Array<{ id: number; body: Record<string, unknown>; attempts: number }>> {
+export async function claimRequests(db: Db, ids: readonly number[], now: number): Promise<ClaimedRequest[]> {
   return db.transaction((tx) => {
-    const claimed: Array<{ id: number; body: Record<string, unknown>; attempts: number }> = [];
+    const claimed: ClaimedRequest[] = [];
+    const moves = new CountMoves();
     for (const slice of slices(ids)) {
-      claimed.push(
-        ...tx
-          .update(requests)
-          .set({ status: RequestStatus.running, startedAt: now, attempts: sql`${requests.attempts} + 1` })
-          .where(and(inArray(requests.id, slice), eq(requests.status, RequestStatus.queued)))
-          .returning({ id: requests.id, body: requests.body, attempts: requests.attempts })
-          .all(),
-      );
+      const rows = tx
+        .update(requests)
+        .set({ status: RequestStatus.running, startedAt: now, attempts: sql`${requests.attempts} + 1` })
+        .where(and(inArray(requests.id, slice), eq(requests.status, RequestStatus.queued)))
+        .returning({ id: requests.id, batchId: requests.batchId, body: requests.body, attempts: requests.attempts })
+        .all();
+      for (const row of rows) {
+        moves.move(row.batchId, RequestStatus.queued, RequestStatus.running);
+        claimed.push(row);
+      }
     }
+    moves.apply(db.$client);
     return claimed;
   });
 }
@@ -151,6 +168,21 @@ export type RequestOutcome =
   /** Aborted in flight by cancel or expiry. */
   | { kind: 'stopped'; id: number; batchId: string; at: number; status: 'cancelled' | 'expired' };
 
+function statusAfter(outcome: RequestOutcome): RequestStatus {
+  switch (outcome.kind) {
+    case 'succeeded':
+      return RequestStatus.succeeded;
+    case 'failed':
+      return RequestStatus.failed;
+    case 'requeued':
+      return RequestStatus.queued;
+    case 'stopped':
+      return outcome.status;
+    default:
+      return assertNever(outcome);
+  }
+}
+
 /**
  * Writes a group of outcomes in one transaction (group commit) and adds usage to the batch
  * totals. Returns the outcomes that applied: a row that was no longer `running` is skipped.
@@ -160,6 +192,7 @@ export async function recordOutcomes(db: Db, outcomes: readonly RequestOutcome[]
   return db.transaction((tx) => {
     const applied: RequestOutcome[] = [];
     const usageByBatch = new Map<string, { prompt: number; completion: number }>();
+    const moves = new CountMoves();
     const whereRunning = and(eq(requests.id, param('id')), eq(requests.status, RequestStatus.running));
     const succeed = tx
       .update(requests)
@@ -242,8 +275,11 @@ export async function recordOutcomes(db: Db, outcomes: readonly RequestOutcome[]
           throw new Error(`Unknown outcome ${JSON.stringify(never)}`);
         }
       }
-      if (changes > 0) applied.push(outcome);
+      if (changes === 0) continue;
+      applied.push(outcome);
+      moves.move(outcome.batchId, RequestStatus.running, statusAfter(outcome));
     }
+    moves.apply(db.$client);
     for (const [batchId, usage] of usageByBatch) {
       tx.update(batches)
         .set({
@@ -268,35 +304,43 @@ export async function stopWaitingRequests(
   status: 'cancelled' | 'expired' | 'failed',
   now: number,
   error?: StoredError,
-): Promise<number[]> {
-  return db
-    .update(requests)
-    .set({ status, finishedAt: now, ...(error ? { error } : {}) })
-    .where(and(eq(requests.batchId, batchId), inArray(requests.status, [RequestStatus.pending, RequestStatus.queued])))
-    .returning({ id: requests.id })
-    .all()
-    .map((row) => row.id);
+): Promise<number> {
+  return db.transaction((tx) => {
+    const moves = new CountMoves();
+    for (const from of [RequestStatus.pending, RequestStatus.queued]) {
+      const stopped = tx
+        .update(requests)
+        .set({ status, finishedAt: now, ...(error ? { error } : {}) })
+        .where(and(eq(requests.batchId, batchId), eq(requests.status, from)))
+        .run().changes;
+      moves.move(batchId, from, status, stopped);
+    }
+    moves.apply(db.$client);
+    return moves.moved;
+  });
 }
 
 /** Crash recovery: a request found `running` at start-up was interrupted; it goes back to the queue. */
 export async function requeueInterruptedRequests(db: Db, now: number): Promise<number> {
-  return db.update(requests).set({ status: RequestStatus.queued, queuedAt: now }).where(eq(requests.status, RequestStatus.running)).run()
-    .changes;
+  return db.transaction((tx) => {
+    const requeued = tx
+      .update(requests)
+      .set({ status: RequestStatus.queued, queuedAt: now })
+      .where(eq(requests.status, RequestStatus.running))
+      .run().changes;
+    tx.update(batches)
+      .set({ queuedCount: sql`${batches.queuedCount} + ${batches.runningCount}`, runningCount: 0 })
+      .where(gt(batches.runningCount, 0))
+      .run();
+    return requeued;
+  });
 }
-
-/** The final request statuses `retryRequests` can run again; `succeeded` is never re-run. */
-export const retryableStatuses = [RequestStatus.failed, RequestStatus.expired, RequestStatus.cancelled] as const;
-export type RetryableStatus = (typeof retryableStatuses)[number];
-
-const finishedBatchStatuses: BatchStatus[] = [BatchStatus.completed, BatchStatus.failed, BatchStatus.cancelled, BatchStatus.expired];
 
 export type RetryResult = { kind: 'retried'; count: number } | { kind: 'not_finished'; status: string } | { kind: 'nothing_to_retry' };
 
 /**
- * retryBatch: a finished batch -> validating, and its requests in `statuses` -> pending, in
- * one transaction (so two concurrent retries cannot both reopen it). The rows keep their id,
- * customId, body and last error; attempts restart at 0 for a fresh `maxAttempts` budget;
- * times of the last run are cleared. The batch gets `expiresAt` and loses its finish time.
+ * A finished batch -> validating and its requests in `statuses` -> pending, in one transaction
+ * so two concurrent retries cannot both reopen it (the contract: `BatchLifecycle.retry`).
  */
 export async function retryRequests(
   db: Db,
@@ -306,13 +350,16 @@ export async function retryRequests(
 ): Promise<RetryResult> {
   return db.transaction((tx) => {
     const batch = tx.select({ status: batches.status }).from(batches).where(eq(batches.id, batchId)).get();
-    if (!batch || !finishedBatchStatuses.includes(batch.status as BatchStatus))
-      return { kind: 'not_finished', status: batch?.status ?? 'unknown' };
-    const retriedTokens = tx
-      .select({ total: sql<number>`coalesce(sum(${requests.estimatedTokens}), 0)` })
+    if (!batch || !canMoveBatch(batch.status, BatchStatus.validating)) return { kind: 'not_finished', status: batch?.status ?? 'unknown' };
+    const retried = tx
+      .select({ status: requests.status, count: sql<number>`count(*)`, tokens: sql<number>`coalesce(sum(${requests.estimatedTokens}), 0)` })
       .from(requests)
       .where(and(eq(requests.batchId, batchId), inArray(requests.status, [...statuses])))
-      .get()!.total;
+      .groupBy(requests.status)
+      .all();
+    const moves = new CountMoves();
+    for (const { status, count } of retried) moves.move(batchId, status, RequestStatus.pending, count);
+    const retriedTokens = retried.reduce((sum, { tokens }) => sum + tokens, 0);
     const count = tx
       .update(requests)
       // The estimate goes too: the request is counted again, and an estimate left behind would be taken out of the total twice.
@@ -329,6 +376,7 @@ export async function retryRequests(
       .where(and(eq(requests.batchId, batchId), inArray(requests.status, [...statuses])))
       .run().changes;
     if (count === 0) return { kind: 'nothing_to_retry' };
+    moves.apply(db.$client);
     tx.update(batches)
       // The retried requests are counted again and added back (storeEstimates).
       .set({

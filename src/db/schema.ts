@@ -1,10 +1,14 @@
 import { sql } from 'drizzle-orm';
 import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
+import type { Endpoint } from '../engine/providers/provider.js';
+import type { PriorityLevel } from '../engine/priority.js';
+import type { FileStatus } from './files.js';
+import type { BatchStatus, RequestStatus } from './status.js';
 
 /**
  * The durable store. Times are epoch milliseconds. JSON columns hold bodies as the user gave
- * them and responses as the provider sent them. Status values are the engine's
- * (`src/engine/lifecycle.ts`); SQLite does not enforce them, the engine's types do.
+ * them and responses as the provider sent them. Status columns hold the values of
+ * `status.ts`; SQLite does not enforce them, their types do.
  */
 
 /** The last error of a request, as stored and shown. */
@@ -25,11 +29,23 @@ export const batches = sqliteTable(
     /** The provider that serves the batch's model, resolved at submission. */
     provider: text('provider').notNull(),
     model: text('model').notNull(),
-    endpoint: text('endpoint').notNull(),
-    priority: integer('priority').notNull(),
-    status: text('status').notNull(),
+    endpoint: text('endpoint').$type<Endpoint>().notNull(),
+    priority: integer('priority').$type<PriorityLevel>().notNull(),
+    /** Also `staged`, which no read returns (see `StagedBatch`). */
+    status: text('status').$type<BatchStatus>().notNull(),
     maxAttempts: integer('max_attempts').notNull(),
     requestCount: integer('request_count').notNull(),
+    /**
+     * Requests per status, changed in the transaction of every request transition (see
+     * `requests.ts`), so a progress read needs no count over the request rows.
+     */
+    pendingCount: integer('pending_count').notNull().default(0),
+    queuedCount: integer('queued_count').notNull().default(0),
+    runningCount: integer('running_count').notNull().default(0),
+    succeededCount: integer('succeeded_count').notNull().default(0),
+    failedCount: integer('failed_count').notNull().default(0),
+    cancelledCount: integer('cancelled_count').notNull().default(0),
+    expiredCount: integer('expired_count').notNull().default(0),
     estimatedTokens: integer('estimated_tokens').notNull().default(0),
     promptTokens: integer('prompt_tokens').notNull().default(0),
     completionTokens: integer('completion_tokens').notNull().default(0),
@@ -55,7 +71,7 @@ export const requests = sqliteTable(
     position: integer('position').notNull(),
     customId: text('custom_id').notNull(),
     body: text('body', { mode: 'json' }).$type<Record<string, unknown>>().notNull(),
-    status: text('status').notNull(),
+    status: text('status').$type<RequestStatus>().notNull(),
     attempts: integer('attempts').notNull().default(0),
     /** Admission cost (prompt + max output tokens), from the token-counting pool. */
     estimatedTokens: integer('estimated_tokens'),
@@ -100,7 +116,7 @@ export const files = sqliteTable(
     filename: text('filename').notNull(),
     purpose: text('purpose').notNull(),
     bytes: integer('bytes').notNull(),
-    status: text('status').notNull(),
+    status: text('status').$type<FileStatus>().notNull(),
     createdAt: integer('created_at').notNull(),
   },
   (t) => [index('files_tenant_id').on(t.tenant, t.id)],

@@ -2,8 +2,9 @@ import { z } from 'zod';
 import type { Endpoint } from './providers/provider.js';
 import type { ProviderRegistry, ModelRoute } from './providers/registry.js';
 import { badInput, type InputProblem } from './errors.js';
-import { isPriorityLevel } from './priority.js';
+import { isPriorityLevel, type PriorityLevel } from './priority.js';
 import { valueAt } from '../value-at.js';
+import { MAX_ATTEMPTS } from '../config.js';
 
 /**
  * Validation of a submitted batch. Every problem is reported with the request's index and
@@ -77,6 +78,8 @@ export class BatchValidator {
   readonly #registry: ProviderRegistry;
   readonly #maxRequests: number;
   readonly #bodySchema: z.ZodType;
+  /** The batch's priority, checked. */
+  readonly priority: PriorityLevel;
   readonly #problems: InputProblem[] = [];
   readonly #seen = new Map<string, number>();
   #count = 0;
@@ -93,12 +96,14 @@ export class BatchValidator {
     this.#maxRequests = maxRequests;
     this.#bodySchema = bodySchemas[settings.endpoint];
     const problems: InputProblem[] = [];
-    if (!isPriorityLevel(settings.priority)) problems.push(problem('priority', `unknown priority ${settings.priority}`));
+    const priority = isPriorityLevel(settings.priority) ? settings.priority : undefined;
+    if (priority === undefined) problems.push(problem('priority', `unknown priority ${settings.priority}`));
     const { maxAttempts } = settings;
-    if (maxAttempts != null && !(Number.isInteger(maxAttempts) && maxAttempts >= 1 && maxAttempts <= 100)) {
-      problems.push(problem('maxAttempts', `must be a whole number from 1 to 100 (got ${maxAttempts})`));
+    if (maxAttempts != null && !(Number.isInteger(maxAttempts) && maxAttempts >= 1 && maxAttempts <= MAX_ATTEMPTS)) {
+      problems.push(problem('maxAttempts', `must be a whole number from 1 to ${MAX_ATTEMPTS} (got ${maxAttempts})`));
     }
-    if (problems.length > 0) throw badInput(problems);
+    if (problems.length > 0 || priority === undefined) throw badInput(problems);
+    this.priority = priority;
     if (settings.model != null) this.#useModel(settings.model);
   }
 

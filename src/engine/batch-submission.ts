@@ -7,8 +7,8 @@ import type { BatchValidator, RequestInput } from './batch-input.js';
 export interface SubmissionHooks {
   /** Throws when the batch may no longer be accepted (the engine is stopping). */
   assertAccepting(): void;
-  /** Runs the accepted batch; resolves to its row. */
-  accepted(batchId: string): Promise<BatchRow>;
+  /** Runs the accepted batch. */
+  accepted(batch: BatchRow): void;
 }
 
 /**
@@ -50,8 +50,9 @@ export class BatchSubmission {
       throw error;
     }
     if (!this.#staged) throw new Error('a valid batch has requests written');
-    await this.#staged.accept();
-    return this.#hooks.accepted(this.#staged.id);
+    const row = await this.#staged.accept();
+    this.#hooks.accepted(row);
+    return row;
   }
 
   /** Removes whatever was written: for a caller whose own source failed (a bad line, a closed upload). */

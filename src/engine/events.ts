@@ -10,7 +10,7 @@ import type { LaneStats } from './lane.js';
  * Sluice runs as several instances; nothing here depends on GraphQL.
  */
 
-/** A batch as subscribers see it: the row plus live counts, derived from committed rows. */
+/** A batch as subscribers see it: the committed row and its per-status request counters. */
 export interface BatchSnapshot {
   batch: BatchRow;
   counts: RequestCounts;

@@ -167,13 +167,6 @@ export class LaneQueue<T extends QueueItem> {
     return undefined;
   }
 
-  remove(id: string): T | undefined {
-    const node = this.#byId.get(id);
-    if (!node) return undefined;
-    this.#unlink(node);
-    return node.item;
-  }
-
   /** Removes all queued items of a batch (pause, cancel), in push order. */
   removeBatch(batchId: string): T[] {
     const nodes = this.#detachBatch(batchId);

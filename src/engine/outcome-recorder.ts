@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Db } from '../db/connection.js';
 import { recordOutcomes, type RequestOutcome } from '../db/requests.js';
+import { exponentialBackoff } from './retry-policy.js';
 
 /**
  * Group commit for request outcomes: outcomes that arrive in the same tick (or until the
@@ -70,7 +71,7 @@ export class OutcomeRecorder {
         const retrying = this.#retryFailedWrites;
         this.handlers.onWriteError(error, group.length, retrying);
         if (!retrying) return;
-        await sleep(Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** (attempt - 1)));
+        await sleep(exponentialBackoff(attempt, RETRY_BASE_MS, RETRY_MAX_MS));
         continue;
       }
       try {

@@ -38,10 +38,14 @@ const actionByClass: Record<FailureClass, 'rate_limit' | 'backoff' | 'final' | '
   quota_exceeded: 'final_and_pause',
 };
 
-/** Exponential backoff with full jitter (AWS architecture blog): uniform in [0, min(cap, base·2^(n-1))]. */
+/** Exponential backoff: base·2^(n-1) for attempt n (from 1), capped at max. */
+export function exponentialBackoff(attempt: number, baseMs: number, maxMs: number): number {
+  return Math.min(maxMs, baseMs * 2 ** Math.max(0, attempt - 1));
+}
+
+/** With full jitter (AWS architecture blog): uniform in [0, exponentialBackoff]. */
 export function backoffDelay(attempt: number, options: RetryOptions, random: () => number = Math.random): number {
-  const ceiling = Math.min(options.maxDelayMs, options.baseDelayMs * 2 ** Math.max(0, attempt - 1));
-  return Math.round(random() * ceiling);
+  return Math.round(random() * exponentialBackoff(attempt, options.baseDelayMs, options.maxDelayMs));
 }
 
 export function decideRetry(

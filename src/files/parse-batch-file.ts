@@ -1,4 +1,4 @@
-import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { BatchValidator, noModelProblem } from '../engine/batch-input.js';
 import type { InputProblem } from '../engine/errors.js';
 import { Priority } from '../engine/priority.js';
@@ -64,7 +64,7 @@ class BatchFileParser {
 
   async line({ line, text }: NumberedLine): Promise<void> {
     // An upload held in memory streams through promises alone: let timers and sockets run now and then.
-    if (line % SLICE_LINES === 0) await yieldToEventLoop();
+    if (line % SLICE_LINES === 0) await yieldToLoop();
     if (text.trim() === '') return;
     // Past the limit lines are only counted, so the error can say how many there were.
     if (++this.#requestLines > this.#options.maxLines) return;

@@ -1,5 +1,5 @@
 import { resolveCursorConnection } from '@pothos/plugin-relay';
-import { listResults, type ResultRow } from '../db/results.js';
+import type { ResultRow } from '../db/results.js';
 import { badInput } from '../engine/errors.js';
 import { requestPublicId } from '../engine/ids.js';
 import { Priority } from '../engine/priority.js';
@@ -111,7 +111,7 @@ builder.objectFields(BatchRef, (t) => ({
         resolveCursorConnection<Promise<ResultRow[]>>(
           { args, toCursor: (row) => String(row.position), ...PAGE },
           ({ after, before, limit, inverted }) =>
-            listResults(ctx.db, {
+            ctx.engine.reads.resultPage({
               batchId: batch.id,
               statuses: selectionStatuses[args.status ?? ResultsSelection.all],
               afterPosition: cursorPosition(after, 'after'),

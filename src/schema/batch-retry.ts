@@ -1,5 +1,4 @@
-import { RequestStatus } from '../db/status.js';
-import { retryableStatuses } from '../db/requests.js';
+import { RequestStatus, retryableStatuses } from '../db/status.js';
 import { builder } from './builder.js';
 import { BatchRef } from './batch.js';
 import { guarded } from './errors.js';

@@ -1,27 +1,25 @@
 import { z } from 'zod';
 import { batchMetadataSchema, batchNameSchema } from '../batch-labels.js';
+import { MAX_COMPLETION_WINDOW_MS } from '../config.js';
+import type { BatchSettings } from '../engine/batch-input.js';
 import { badInput } from '../engine/errors.js';
-
-/** Longest completion window a batch may ask for. */
-const MAX_COMPLETION_WINDOW_SECONDS = 7 * 24 * 3600;
 
 /** What GraphQL's types do not already guarantee about a new batch's settings. */
 const settingsSchema = z.object({
-  completionWindowSeconds: z.number().int().min(1).max(MAX_COMPLETION_WINDOW_SECONDS).nullish(),
+  completionWindowSeconds: z
+    .number()
+    .int()
+    .min(1)
+    .max(MAX_COMPLETION_WINDOW_MS / 1000)
+    .nullish(),
   name: batchNameSchema.nullish(),
   metadata: batchMetadataSchema.nullish(),
 });
 
-export interface BatchSettings {
-  name: string | null;
-  completionWindowMs: number | null;
-  metadata: Record<string, string> | null;
-}
-
 /** Checks the settings shared by `createBatch` and `createBatchFromFile`; errors name `input.<field>`. */
 export function parseBatchSettings(
   input: { name?: string | null; completionWindowSeconds?: number | null; metadata?: unknown } | null | undefined,
-): BatchSettings {
+): Pick<BatchSettings, 'name' | 'completionWindowMs' | 'metadata'> {
   const checked = settingsSchema.safeParse({
     name: input?.name,
     completionWindowSeconds: input?.completionWindowSeconds,

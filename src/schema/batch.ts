@@ -1,11 +1,11 @@
 import { resolveCursorConnection } from '@pothos/plugin-relay';
-import { countRequestsByStatus, getBatch, getBatchesByIds, listBatches, type RequestCounts } from '../db/batches.js';
-import { listRequests } from '../db/requests.js';
+import { requestCountsOf, type RequestCounts } from '../db/batches.js';
 import type { BatchRow, RequestRow } from '../db/schema.js';
-import { isFinalBatchStatus, type BatchStatus, type RequestStatus } from '../db/status.js';
+import { isFinalBatchStatus } from '../db/status.js';
 import { badInput, notFound } from '../engine/errors.js';
 import { parseRequestPublicId } from '../engine/ids.js';
 import { Priority } from '../engine/priority.js';
+import { Endpoints } from '../engine/providers/provider.js';
 import { builder, type Context } from './builder.js';
 import { BatchStatusEnum, EndpointEnum, PriorityEnum, RequestStatusEnum } from './enums.js';
 import { parseBatchSettings } from './batch-settings.js';
@@ -14,17 +14,10 @@ import { guarded } from './errors.js';
 import { RequestRef } from './request.js';
 import { UsageRef } from './usage.js';
 
-/** A batch row, with its counts when they came with an event (so subscribers share one read). */
-export type BatchView = BatchRow & { counts?: RequestCounts };
-
 const PAGE = { defaultSize: 50, maxSize: 500 } as const;
 
-async function countsOf(batch: BatchView, ctx: Context): Promise<RequestCounts> {
-  return batch.counts ?? countRequestsByStatus(ctx.db, batch.id);
-}
-
-async function loadBatch(ctx: Context, id: string): Promise<BatchView> {
-  const batch = await getBatch(ctx.db, ctx.tenant, id);
+async function loadBatch(ctx: Context, id: string): Promise<BatchRow> {
+  const batch = await ctx.engine.reads.batch(ctx.tenant, id);
   if (!batch) throw notFound('batch', id);
   return batch;
 }
@@ -60,13 +53,13 @@ const ThroughputRef = builder.objectRef<Throughput>('Throughput').implement({
   }),
 });
 
-export const BatchRef = builder.objectRef<BatchView>('Batch');
+export const BatchRef = builder.objectRef<BatchRow>('Batch');
 
 builder.node(BatchRef, {
   description: 'A batch of requests run together against one model, with a priority and a completion window.',
   id: { resolve: (batch) => batch.id, description: 'The batch id (`batch_…`), as the REST APIs show it.' },
   loadMany: async (ids, ctx) => {
-    const rows = new Map((await getBatchesByIds(ctx.db, ctx.tenant, ids.map(String))).map((row) => [row.id, row]));
+    const rows = new Map((await ctx.engine.reads.batchesByIds(ctx.tenant, ids.map(String))).map((row) => [row.id, row]));
     return ids.map((id) => rows.get(String(id)) ?? null);
   },
   fields: (t) => ({
@@ -74,7 +67,7 @@ builder.node(BatchRef, {
     status: t.field({
       type: BatchStatusEnum,
       description: 'Where the batch is in its lifecycle.',
-      resolve: (b) => b.status as BatchStatus,
+      resolve: (b) => b.status,
     }),
     statusReason: t.exposeString('statusReason', { nullable: true, description: 'Why the batch failed, when it did.' }),
     provider: t.exposeString('provider', { description: 'The configured provider that runs this batch.' }),
@@ -82,9 +75,9 @@ builder.node(BatchRef, {
     endpoint: t.field({
       type: EndpointEnum,
       description: 'The API its request bodies are written for.',
-      resolve: (b) => b.endpoint as never,
+      resolve: (b) => b.endpoint,
     }),
-    priority: t.field({ type: PriorityEnum, description: 'Priority within its lane.', resolve: (b) => b.priority as never }),
+    priority: t.field({ type: PriorityEnum, description: 'Priority within its lane.', resolve: (b) => b.priority }),
     maxAttempts: t.exposeInt('maxAttempts', { description: 'Attempts per request before a retryable failure becomes final.' }),
     metadata: t.field({
       type: 'JSON',
@@ -100,7 +93,7 @@ builder.node(BatchRef, {
       description: 'End of the completion window: what is unfinished then expires.',
       resolve: (b) => b.expiresAt,
     }),
-    requestCounts: t.field({ type: RequestCountsRef, description: 'Requests per status.', resolve: (b, _args, ctx) => countsOf(b, ctx) }),
+    requestCounts: t.field({ type: RequestCountsRef, description: 'Requests per status.', resolve: (b) => requestCountsOf(b) }),
     estimatedTokens: t.exposeInt('estimatedTokens', {
       description: 'Sum of the admission costs counted before running (prompt + requested output maximum).',
     }),
@@ -130,11 +123,10 @@ builder.node(BatchRef, {
     throughput: t.field({
       type: ThroughputRef,
       description: 'Average speed since it started.',
-      resolve: async (b, _args, ctx) => {
+      resolve: (b) => {
         if (b.startedAt === null) return { requestsPerSecond: 0, tokensPerSecond: 0 };
-        const counts = await countsOf(b, ctx);
         const seconds = Math.max(0.001, ((b.finishedAt ?? Date.now()) - b.startedAt) / 1000);
-        const finished = counts.succeeded + counts.failed;
+        const finished = b.succeededCount + b.failedCount;
         return { requestsPerSecond: finished / seconds, tokensPerSecond: (b.promptTokens + b.completionTokens) / seconds };
       },
     }),
@@ -147,9 +139,9 @@ builder.node(BatchRef, {
           resolveCursorConnection<Promise<RequestRow[]>>(
             { args, toCursor: (request) => String(request.id), ...PAGE },
             ({ after, before, limit, inverted }) =>
-              listRequests(ctx.db, {
+              ctx.engine.reads.requestPage({
                 batchId: batch.id,
-                statuses: (args.status ?? undefined) as RequestStatus[] | undefined,
+                statuses: args.status ?? undefined,
                 afterId: cursorId(after, 'after'),
                 beforeId: cursorId(before, 'before'),
                 limit,
@@ -184,9 +176,9 @@ builder.queryFields((t) => ({
         resolveCursorConnection<Promise<BatchRow[]>>(
           { args, toCursor: (batch) => batch.id, ...PAGE },
           ({ after, before, limit, inverted }) =>
-            listBatches(ctx.db, {
+            ctx.engine.reads.batchPage({
               tenant: ctx.tenant,
-              statuses: (args.status ?? undefined) as BatchStatus[] | undefined,
+              statuses: args.status ?? undefined,
               after,
               before,
               limit,
@@ -241,8 +233,7 @@ const CreateBatchInput = builder.inputType('CreateBatchInput', {
   }),
 });
 
-const batchIdArg = (t: { arg: { id: (options: { required: true; description: string }) => never } }) =>
-  t.arg.id({ required: true, description: 'The batch id (`batch_…`).' });
+const batchIdArg = { required: true, description: 'The batch id (`batch_…`).' } as const;
 
 builder.mutationFields((t) => ({
   createBatch: t.field({
@@ -259,7 +250,7 @@ builder.mutationFields((t) => ({
           model: input.model,
           provider: input.provider,
           priority: input.priority ?? Priority.normal,
-          endpoint: (input.endpoint ?? '/v1/chat/completions') as never,
+          endpoint: input.endpoint ?? Endpoints.chatCompletions,
           maxAttempts: input.maxAttempts,
           completionWindowMs,
           metadata,
@@ -271,26 +262,26 @@ builder.mutationFields((t) => ({
     type: BatchRef,
     description:
       'Cancels a batch: waiting requests are cancelled and in-flight ones aborted (CANCELLING, then CANCELLED). Finished results stay readable.',
-    args: { id: batchIdArg(t as never) },
+    args: { id: t.arg.id(batchIdArg) },
     resolve: (_root, { id }, ctx) => guarded(() => ctx.engine.cancelBatch(ctx.tenant, String(id))),
   }),
   pauseBatch: t.field({
     type: BatchRef,
     description: 'Pauses an IN_PROGRESS batch: nothing new is sent; in-flight requests finish.',
-    args: { id: batchIdArg(t as never) },
+    args: { id: t.arg.id(batchIdArg) },
     resolve: (_root, { id }, ctx) => guarded(() => ctx.engine.pauseBatch(ctx.tenant, String(id))),
   }),
   resumeBatch: t.field({
     type: BatchRef,
     description: 'Resumes a PAUSED batch; its requests rejoin their lane where they were.',
-    args: { id: batchIdArg(t as never) },
+    args: { id: t.arg.id(batchIdArg) },
     resolve: (_root, { id }, ctx) => guarded(() => ctx.engine.resumeBatch(ctx.tenant, String(id))),
   }),
   setBatchPriority: t.field({
     type: BatchRef,
     description: "Changes a running batch's priority; its queued requests move at once.",
     args: {
-      id: batchIdArg(t as never),
+      id: t.arg.id(batchIdArg),
       priority: t.arg({ type: PriorityEnum, required: true, description: 'The new priority.' }),
     },
     resolve: (_root, { id, priority }, ctx) => guarded(() => ctx.engine.setBatchPriority(ctx.tenant, String(id), priority)),
@@ -304,22 +295,22 @@ builder.subscriptionField('batchProgress', (t) =>
       'Streams a batch: its current state first, then progress (coalesced to a few updates a second) and every status change, and completes when the batch reaches a final status.',
     args: { id: t.arg.id({ required: true, description: 'The batch id (`batch_…`).' }) },
     subscribe: (_root, { id }, ctx) => watchBatch(ctx, String(id)),
-    resolve: (view: BatchView) => view,
+    resolve: (view: BatchRow) => view,
   }),
 );
 
-async function* watchBatch(ctx: Context, id: string): AsyncGenerator<BatchView> {
+async function* watchBatch(ctx: Context, id: string): AsyncGenerator<BatchRow> {
   // Subscribe before reading, so no change between the read and the subscription is missed.
   const events = ctx.engine.bus.subscribe('batchUpdated', id);
   try {
     const readAt = Date.now();
     const first = await guarded(() => loadBatch(ctx, id));
-    yield { ...first, counts: await countRequestsByStatus(ctx.db, id) };
-    if (isFinalBatchStatus(first.status as BatchStatus)) return;
+    yield first;
+    if (isFinalBatchStatus(first.status)) return;
     for await (const snapshot of events) {
       if (snapshot.at < readAt) continue; // older than what the first yield showed
-      yield { ...snapshot.batch, counts: snapshot.counts };
-      if (isFinalBatchStatus(snapshot.batch.status as BatchStatus)) return;
+      yield snapshot.batch;
+      if (isFinalBatchStatus(snapshot.batch.status)) return;
     }
   } finally {
     await events.return?.();

@@ -1,5 +1,4 @@
 import type { RequestRow, StoredError } from '../db/schema.js';
-import { getRequestsByIds } from '../db/requests.js';
 import { parseRequestPublicId, requestPublicId } from '../engine/ids.js';
 import { builder } from './builder.js';
 import { RequestStatusEnum } from './enums.js';
@@ -26,14 +25,14 @@ builder.node(RequestRef, {
   id: { resolve: (request) => requestPublicId(request.id), description: 'The request id (`req_…`).' },
   loadMany: async (ids, ctx) => {
     const rowIds = ids.map((id) => parseRequestPublicId(String(id)) ?? -1);
-    const rows = new Map((await getRequestsByIds(ctx.db, ctx.tenant, rowIds)).map((row) => [row.id, row]));
+    const rows = new Map((await ctx.engine.reads.requestsByIds(ctx.tenant, rowIds)).map((row) => [row.id, row]));
     return rowIds.map((id) => rows.get(id) ?? null);
   },
   fields: (t) => ({
     customId: t.exposeString('customId', { description: 'The id the submitter gave this request; unique within its batch.' }),
     index: t.exposeInt('position', { description: 'Position of the request in the submitted batch, from 0.' }),
     batchId: t.exposeString('batchId', { description: 'The batch this request belongs to.' }),
-    status: t.field({ type: RequestStatusEnum, description: 'Where the request is in its lifecycle.', resolve: (r) => r.status as never }),
+    status: t.field({ type: RequestStatusEnum, description: 'Where the request is in its lifecycle.', resolve: (r) => r.status }),
     attempts: t.exposeInt('attempts', { description: 'Attempts sent to the provider so far (rate-limited attempts are not counted).' }),
     body: t.field({ type: 'JSON', description: 'The request body as sent to the provider.', resolve: (r) => r.body }),
     response: t.field({

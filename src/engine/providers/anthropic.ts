@@ -8,8 +8,8 @@
  * a 400/403/429 whose message speaks of the credit balance or a spend/usage limit, is
  * `quota_exceeded`. A plain 403 `permission_error` (key may not use this model) stays fatal.
  */
-import { classifyStatus, createHttpProvider, failureMessage, isRecord, type ErrorBody, type HttpResponse } from './http.js';
-import { Endpoints, type Provider, type ProviderFailure, type RateLimitSnapshot, type Usage } from './provider.js';
+import { classifyStatus, createHttpProvider, failureMessage, type ErrorBody, type HttpResponse } from './http.js';
+import { Endpoints, type Provider, type ProviderFailure, type RateLimitSnapshot, type Usage, usageCount } from './provider.js';
 import { parseAnthropicRateLimitHeaders, resetAfter, retryAfterMs } from './rate-limit-headers.js';
 
 export interface AnthropicProviderOptions {
@@ -55,10 +55,7 @@ export function createAnthropicProvider(options: AnthropicProviderOptions): Prov
  * tokens the request carried; they are added so usage is comparable with Sluice's estimate.
  */
 function readUsage(usage: unknown): Usage {
-  const count = (key: string): number => {
-    const value = isRecord(usage) ? usage[key] : undefined;
-    return typeof value === 'number' && Number.isFinite(value) ? value : 0;
-  };
+  const count = (key: string): number => usageCount(usage, key) ?? 0;
   const promptTokens = count('input_tokens') + count('cache_creation_input_tokens') + count('cache_read_input_tokens');
   const completionTokens = count('output_tokens');
   return { promptTokens, completionTokens, totalTokens: promptTokens + completionTokens };

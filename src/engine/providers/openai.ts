@@ -2,8 +2,16 @@
  * Adapter for OpenAI and any OpenAI-compatible server (vLLM, llama.cpp, LM Studio, proxies):
  * chat completions and embeddings, classified by status and the `{ error: { type, code } }` body.
  */
-import { classifyStatus, createHttpProvider, failureMessage, isRecord, type ErrorBody, type HttpResponse } from './http.js';
-import { Endpoints, type Endpoint, type Provider, type ProviderFailure, type RateLimitSnapshot, type Usage } from './provider.js';
+import { classifyStatus, createHttpProvider, failureMessage, type ErrorBody, type HttpResponse } from './http.js';
+import {
+  Endpoints,
+  type Endpoint,
+  type Provider,
+  type ProviderFailure,
+  type RateLimitSnapshot,
+  type Usage,
+  usageCount,
+} from './provider.js';
 import { parseOpenAIRateLimitHeaders, resetAfter, retryAfterMs, type Budget } from './rate-limit-headers.js';
 
 export interface OpenAIProviderOptions {
@@ -49,10 +57,7 @@ export function createOpenAIProvider(options: OpenAIProviderOptions): Provider {
  * usage yields zeros, which the engine reads as "no correction" rather than failing a success.
  */
 function readUsage(usage: unknown): Usage {
-  const count = (key: string): number | undefined => {
-    const value = isRecord(usage) ? usage[key] : undefined;
-    return typeof value === 'number' && Number.isFinite(value) ? value : undefined;
-  };
+  const count = (key: string): number | undefined => usageCount(usage, key);
   const promptTokens = count('prompt_tokens') ?? 0;
   const completionTokens = count('completion_tokens') ?? 0;
   return { promptTokens, completionTokens, totalTokens: count('total_tokens') ?? promptTokens + completionTokens };

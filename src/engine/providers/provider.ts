@@ -39,6 +39,12 @@ export interface Usage {
   totalTokens: number;
 }
 
+/** A token count named `key` in a provider's `usage` object; undefined when missing or not a finite number. */
+export function usageCount(usage: unknown, key: string): number | undefined {
+  const value = typeof usage === 'object' && usage !== null ? (usage as Record<string, unknown>)[key] : undefined;
+  return typeof value === 'number' && Number.isFinite(value) ? value : undefined;
+}
+
 /**
  * How a failure must be handled; the retry policy table maps each class to an action.
  * - `rate_limited`: 429; pause the lane until `retryAfterMs`, re-queue, no attempt spent.

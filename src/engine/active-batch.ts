@@ -1,0 +1,30 @@
+import type { BatchStatus } from '../db/status.js';
+import type { Lane } from './lane.js';
+import type { PriorityLevel } from './priority.js';
+import type { Endpoint } from './providers/provider.js';
+
+/** Why an in-flight request was aborted. */
+export type StopReason = 'cancelled' | 'expired' | 'shutdown';
+
+/** An open batch as the engine runs it: its lane and the counts the row does not keep. */
+export interface ActiveBatch {
+  id: string;
+  endpoint: Endpoint;
+  lane: Lane;
+  priority: PriorityLevel;
+  maxAttempts: number;
+  /** Changed only by `BatchLifecycle.moveTo`, which checks the move. */
+  status: BatchStatus;
+  /** Requests not yet in a final state. */
+  remaining: number;
+  /** Dispatched requests whose outcome is not committed yet. */
+  running: number;
+  /** Set while cancel or expiry waits for in-flight requests to settle. */
+  stopping?: 'cancelled' | 'expired';
+  /**
+   * Bumped whenever the batch's work leaves its lane (pause, cancel, expiry): a paged reload
+   * of queued requests that started before must stop instead of refilling the lane.
+   */
+  generation: number;
+  expiryTimer?: NodeJS.Timeout;
+}

@@ -1,0 +1,333 @@
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
+import type { Logger } from 'pino';
+import { getBatch, getBatchById, setBatchPriority, updateBatch } from '../db/batches.js';
+import type { Db } from '../db/connection.js';
+import { listQueuedRequests, retryRequests, startEstimatedBatch, stopWaitingRequests } from '../db/requests.js';
+import type { BatchRow, StoredError } from '../db/schema.js';
+import {
+  assertBatchTransition,
+  assertNever,
+  BatchStatus,
+  isFinalBatchStatus,
+  retryableStatuses,
+  type RetryableStatus,
+} from '../db/status.js';
+import type { ActiveBatch } from './active-batch.js';
+import { ESTIMATE_PAGE_SIZE, estimateBatch } from './batch-estimator.js';
+import type { BatchPublisher } from './batch-publisher.js';
+import type { Dispatcher } from './dispatcher.js';
+import { badInput, conflict, notFound } from './errors.js';
+import { isPriorityLevel } from './priority.js';
+import type { ProviderRegistry } from './providers/registry.js';
+import type { TokenCounter } from './tokens/token-counter.js';
+
+/** setTimeout holds at most 2^31-1 ms; longer completion windows re-arm. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+export interface BatchLifecycleOptions {
+  db: Db;
+  registry: ProviderRegistry;
+  log: Logger;
+  dispatcher: Dispatcher;
+  publisher: BatchPublisher;
+  /** The token-counting pool; it exists from `start` on. */
+  counter(): TokenCounter;
+  isRunning(): boolean;
+}
+
+/**
+ * The open batches and every move of their status (the allowed moves are `batchTransitions`
+ * in `db/status.ts`; `moveTo` checks each): accepted batches are estimated and queued in
+ * their lane; cancel, pause, resume, re-prioritise and retry act on them; cancel and expiry
+ * wait for in-flight requests before the final status; a batch with nothing left completes.
+ */
+export class BatchLifecycle {
+  readonly #db: Db;
+  readonly #registry: ProviderRegistry;
+  readonly #log: Logger;
+  readonly #dispatcher: Dispatcher;
+  readonly #publisher: BatchPublisher;
+  readonly #counter: () => TokenCounter;
+  readonly #isRunning: () => boolean;
+  readonly #active = new Map<string, ActiveBatch>();
+  /** Status changes and estimates running in the background; `settle()` waits for them before the database closes. */
+  readonly #tasks = new Set<Promise<void>>();
+
+  constructor(options: BatchLifecycleOptions) {
+    this.#db = options.db;
+    this.#registry = options.registry;
+    this.#log = options.log;
+    this.#dispatcher = options.dispatcher;
+    this.#publisher = options.publisher;
+    this.#counter = options.counter;
+    this.#isRunning = options.isRunning;
+  }
+
+  /** The open batch of that id, when the engine runs it. */
+  get(id: string): ActiveBatch | undefined {
+    return this.#active.get(id);
+  }
+
+  /** Waits for every background task, including those started meanwhile. */
+  async settle(): Promise<void> {
+    while (this.#tasks.size > 0) await Promise.allSettled([...this.#tasks]);
+  }
+
+  clearExpiryTimers(): void {
+    for (const batch of this.#active.values()) clearTimeout(batch.expiryTimer);
+  }
+
+  /** A batch was accepted (validating): estimate and queue it in the background. */
+  accepted(row: BatchRow): void {
+    const batch = this.activate(row, row.requestCount);
+    void this.#publisher.statusChanged(row);
+    this.estimateInBackground(batch);
+  }
+
+  /** Cancels a batch: waiting requests are cancelled, in-flight ones aborted; results stay. */
+  async cancel(tenant: string, id: string): Promise<BatchRow> {
+    const batch = await this.#openBatchFor(tenant, id, 'cancel');
+    batch.stopping = 'cancelled';
+    // Before any await, so the lane admits nothing more of this batch meanwhile.
+    batch.lane.removeBatch(batch.id);
+    await this.#moveTo(batch, BatchStatus.cancelling);
+    await this.stopWaiting(batch, 'cancelled');
+    this.#dispatcher.abortBatch(batch, 'cancelled');
+    await this.finishIfDone(batch);
+    return (await getBatchById(this.#db, id))!;
+  }
+
+  /** Takes a batch's queued work out of its lane; in-flight requests finish. */
+  async pause(tenant: string, id: string): Promise<BatchRow> {
+    const batch = await this.#openBatchFor(tenant, id, 'pause');
+    if (batch.status !== BatchStatus.inProgress) throw conflict(`batch ${id} is ${batch.status}; only an in_progress batch can be paused`);
+    batch.generation++;
+    batch.lane.removeBatch(id);
+    return this.#moveTo(batch, BatchStatus.paused);
+  }
+
+  async resume(tenant: string, id: string): Promise<BatchRow> {
+    const batch = await this.#openBatchFor(tenant, id, 'resume');
+    if (batch.status !== BatchStatus.paused) throw conflict(`batch ${id} is ${batch.status}; only a paused batch can be resumed`);
+    await this.#moveTo(batch, BatchStatus.inProgress);
+    await this.enqueueQueued(batch);
+    await this.finishIfDone(batch);
+    return (await getBatchById(this.#db, id))!;
+  }
+
+  /** Re-prioritises a batch; its queued requests move at once. */
+  async setPriority(tenant: string, id: string, priority: number): Promise<BatchRow> {
+    if (!isPriorityLevel(priority)) throw badInput([{ path: 'priority', message: `unknown priority ${priority}` }]);
+    const batch = await this.#openBatchFor(tenant, id, 're-prioritise');
+    batch.priority = priority;
+    const row = await setBatchPriority(this.#db, id, priority);
+    if (!row) throw new Error(`batch ${id} is gone`);
+    batch.lane.setBatchPriority(id, priority);
+    void this.#publisher.changed(row);
+    return row;
+  }
+
+  /**
+   * Runs the failed, expired or cancelled requests of a finished batch again, in place: same
+   * rows, ids, customIds and positions; results that succeeded stay untouched. Each retried
+   * request keeps its last error (until a new attempt replaces it) and gets a fresh budget of
+   * `maxAttempts` (its `attempts` restart at 0). The requests are counted again (limits may
+   * have changed) and the batch gets a fresh completion window as long as its first one.
+   */
+  async retry(tenant: string, id: string, statuses: readonly RetryableStatus[]): Promise<BatchRow> {
+    if (statuses.length === 0) throw badInput([{ path: 'statuses', message: `name at least one of ${retryableStatuses.join(', ')}` }]);
+    const row = await getBatch(this.#db, tenant, id);
+    if (!row) throw notFound('batch', id);
+    if (!this.#registry.resolve(row.model, row.provider)) {
+      throw conflict(`batch ${id} ran on ${row.provider}/${row.model}, which is no longer configured; it cannot be retried`);
+    }
+    const result = await retryRequests(this.#db, id, statuses, Date.now() + (row.expiresAt - row.createdAt));
+    switch (result.kind) {
+      case 'not_finished':
+        throw conflict(`batch ${id} is ${result.status}; only a finished batch can be retried`);
+      case 'nothing_to_retry':
+        throw conflict(`batch ${id} has no ${statuses.join(' or ')} requests to retry`);
+      case 'retried': {
+        const reopened = (await getBatchById(this.#db, id))!;
+        const batch = this.activate(reopened, result.count);
+        this.#log.info({ batch: id, requests: result.count, statuses }, 'retrying batch');
+        void this.#publisher.statusChanged(reopened);
+        this.estimateInBackground(batch);
+        return reopened;
+      }
+      default:
+        return assertNever(result);
+    }
+  }
+
+  /** Makes a stored open batch active: its lane, its counts, its expiry timer. */
+  activate(row: BatchRow, remaining: number): ActiveBatch {
+    const batch: ActiveBatch = {
+      id: row.id,
+      endpoint: row.endpoint,
+      lane: this.#dispatcher.lane(row.provider, row.model),
+      priority: row.priority,
+      maxAttempts: row.maxAttempts,
+      status: row.status,
+      remaining,
+      running: 0,
+      generation: 0,
+    };
+    this.#active.set(row.id, batch);
+    this.#armExpiry(batch, row.expiresAt);
+    return batch;
+  }
+
+  /** Estimates and queues a validating batch; counting that fails (a worker crash, say) fails the batch instead of leaving it validating. */
+  estimateInBackground(batch: ActiveBatch): void {
+    this.#background(this.#estimateOrFail(batch), `estimating batch ${batch.id}`);
+  }
+
+  /** Puts a batch's queued requests in its lane, in id order (their place in the batch), a page at a time. */
+  async enqueueQueued(batch: ActiveBatch): Promise<void> {
+    const generation = batch.generation;
+    for (let afterId = 0; ;) {
+      if (batch.generation !== generation || batch.status !== BatchStatus.inProgress || batch.stopping) return;
+      const queued = await listQueuedRequests(this.#db, batch.id, { afterId, limit: ESTIMATE_PAGE_SIZE });
+      for (const request of queued) {
+        batch.lane.enqueue(
+          {
+            id: String(request.id),
+            requestId: request.id,
+            batchId: batch.id,
+            priority: batch.priority,
+            cost: request.estimatedTokens,
+            enqueuedAt: request.queuedAt,
+            order: request.id,
+          },
+          request.notBefore,
+        );
+      }
+      if (queued.length < ESTIMATE_PAGE_SIZE) return;
+      afterId = queued.at(-1)!.id;
+      await yieldToLoop();
+    }
+  }
+
+  /** Ends the batch's requests that have not started, as `status`. */
+  async stopWaiting(batch: ActiveBatch, status: 'cancelled' | 'expired'): Promise<void> {
+    batch.generation++;
+    batch.lane.removeBatch(batch.id);
+    const stopped = await stopWaitingRequests(this.#db, batch.id, status, Date.now());
+    batch.remaining -= stopped;
+    if (stopped > 0) this.#publisher.progressed(batch.id);
+  }
+
+  /** Moves a batch to its final status once nothing of it is left in flight. */
+  async finishIfDone(batch: ActiveBatch): Promise<void> {
+    if (this.#active.get(batch.id) !== batch || batch.running > 0) return;
+    if (batch.stopping) {
+      // A request handed back (429, retry) after the stop began is still waiting: end it too.
+      await this.stopWaiting(batch, batch.stopping);
+      await this.#moveTo(batch, batch.stopping === 'cancelled' ? BatchStatus.cancelled : BatchStatus.expired, { finishedAt: Date.now() });
+      this.#deactivate(batch);
+      return;
+    }
+    // A paused batch whose last requests finished in flight is done too: nothing is left to resume.
+    if (batch.remaining > 0 || batch.status === BatchStatus.validating) return;
+    // Recovery can find a batch already finalizing.
+    if (batch.status !== BatchStatus.finalizing) await this.#moveTo(batch, BatchStatus.finalizing);
+    await this.#moveTo(batch, BatchStatus.completed, { finishedAt: Date.now() });
+    this.#deactivate(batch);
+  }
+
+  /** For batches whose requests settled: each may be finished now. */
+  finishInBackground(batches: ReadonlySet<ActiveBatch>): void {
+    for (const batch of batches) this.#background(this.finishIfDone(batch), `finishing batch ${batch.id}`);
+  }
+
+  /** Every status change of an active batch: checked against `batchTransitions`, written, then published. */
+  async #moveTo(batch: ActiveBatch, status: BatchStatus, extra: { finishedAt?: number; statusReason?: string } = {}): Promise<BatchRow> {
+    assertBatchTransition(batch.id, batch.status, status);
+    batch.status = status;
+    const row = await updateBatch(this.#db, batch.id, { status, ...extra });
+    if (!row) throw new Error(`batch ${batch.id} is gone`);
+    await this.#publisher.statusChanged(row);
+    return row;
+  }
+
+  async #estimateOrFail(batch: ActiveBatch): Promise<void> {
+    try {
+      const result = await estimateBatch(this.#db, this.#counter(), batch);
+      switch (result.kind) {
+        case 'left_validating':
+          return;
+        case 'too_large':
+          return await this.#fail(batch, { class: 'fatal', type: 'request_too_large', message: result.reason });
+        case 'estimated':
+          break;
+        default:
+          return assertNever(result);
+      }
+    } catch (error) {
+      // While stopping, the pool is closing under us: the next start counts the batch again.
+      if (batch.status !== BatchStatus.validating || !this.#isRunning()) throw error;
+      this.#log.error({ err: error, batch: batch.id }, 'token counting failed; failing the batch');
+      const message = `token counting failed: ${error instanceof Error ? error.message : String(error)}`;
+      return this.#fail(batch, { class: 'fatal', type: 'estimate_failed', message });
+    }
+    assertBatchTransition(batch.id, batch.status, BatchStatus.inProgress);
+    const row = await startEstimatedBatch(this.#db, batch.id, Date.now());
+    batch.status = BatchStatus.inProgress;
+    if (row) void this.#publisher.statusChanged(row);
+    await this.enqueueQueued(batch);
+    // After a crash a batch can come back validating with nothing left to count or run.
+    await this.finishIfDone(batch);
+  }
+
+  /** validating -> failed: every waiting request fails with the same error, which is also the batch's reason. */
+  async #fail(batch: ActiveBatch, error: StoredError): Promise<void> {
+    await stopWaitingRequests(this.#db, batch.id, 'failed', Date.now(), error);
+    batch.remaining = 0;
+    await this.#moveTo(batch, BatchStatus.failed, { finishedAt: Date.now(), statusReason: error.message });
+    this.#deactivate(batch);
+  }
+
+  async #expire(batch: ActiveBatch): Promise<void> {
+    if (this.#active.get(batch.id) !== batch || batch.stopping) return;
+    batch.stopping = 'expired';
+    this.#log.info({ batch: batch.id }, 'completion window ended; expiring what is left');
+    await this.stopWaiting(batch, 'expired');
+    this.#dispatcher.abortBatch(batch, 'expired');
+    await this.finishIfDone(batch);
+  }
+
+  #armExpiry(batch: ActiveBatch, expiresAt: number): void {
+    const wait = expiresAt - Date.now();
+    batch.expiryTimer = setTimeout(
+      () => (wait > MAX_TIMER_MS ? this.#armExpiry(batch, expiresAt) : this.#background(this.#expire(batch), `expiring batch ${batch.id}`)),
+      Math.max(0, Math.min(wait, MAX_TIMER_MS)),
+    );
+    batch.expiryTimer.unref();
+  }
+
+  #deactivate(batch: ActiveBatch): void {
+    clearTimeout(batch.expiryTimer);
+    // A retry may already have reopened the batch under a new ActiveBatch: leave that one.
+    if (this.#active.get(batch.id) === batch) this.#active.delete(batch.id);
+  }
+
+  /** The tenant's batch, open and active, or the error that says why an action cannot apply to it. */
+  async #openBatchFor(tenant: string, id: string, action: string): Promise<ActiveBatch> {
+    const row = await getBatch(this.#db, tenant, id);
+    if (!row) throw notFound('batch', id);
+    if (isFinalBatchStatus(row.status)) throw conflict(`batch ${id} is ${row.status}; a finished batch cannot ${action}`);
+    const batch = this.#active.get(id);
+    // Left inactive at start-up because its provider is gone from the configuration (see recoverOpenBatches).
+    if (!batch) throw conflict(`batch ${id} cannot ${action} now: its provider ${row.provider} is not configured`);
+    if (batch.stopping) throw conflict(`batch ${id} is already ${batch.stopping === 'cancelled' ? 'cancelling' : 'expiring'}`);
+    return batch;
+  }
+
+  #background(task: Promise<void>, what: string): void {
+    const tracked = task
+      .catch((error: unknown) => this.#log.error({ err: error }, `${what} failed`))
+      .finally(() => this.#tasks.delete(tracked));
+    this.#tasks.add(tracked);
+  }
+}

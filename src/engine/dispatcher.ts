@@ -1,0 +1,326 @@
+import type { Logger } from 'pino';
+import type { Db } from '../db/connection.js';
+import { claimRequests, type RequestOutcome } from '../db/requests.js';
+import type { StoredError } from '../db/schema.js';
+import { BatchStatus } from '../db/status.js';
+import type { ActiveBatch, StopReason } from './active-batch.js';
+import { describeLimit } from './adaptive-limits.js';
+import { Lane, laneKey, type LaneItem } from './lane.js';
+import type { LaneQueueOptions } from './lane-queue.js';
+import { OutcomeRecorder } from './outcome-recorder.js';
+import type { ProviderFailure, ProviderOutcome } from './providers/provider.js';
+import type { ProviderRegistry } from './providers/registry.js';
+import { decideRetry, type RetryOptions } from './retry-policy.js';
+
+/** What the dispatcher needs of the batches it sends for. */
+export interface DispatchHooks {
+  /** The open batch of that id, if the engine runs it. */
+  batch(id: string): ActiveBatch | undefined;
+  /** False once the engine stops: nothing more is admitted or re-queued. */
+  isRunning(): boolean;
+  /** Requests of these batches settled (outcomes committed): each may be finished now. */
+  settled(batches: ReadonlySet<ActiveBatch>): void;
+  /** Requests of the batch moved. */
+  progressed(batchId: string): void;
+}
+
+export interface DispatcherOptions {
+  db: Db;
+  registry: ProviderRegistry;
+  log: Logger;
+  retry: RetryOptions;
+  scheduling: LaneQueueOptions;
+  hooks: DispatchHooks;
+}
+
+interface InFlight {
+  controller: AbortController;
+  batch: ActiveBatch;
+}
+
+/**
+ * From lane to provider and back: one lane per (provider, model); sends what a lane admits
+ * (claimed first, so rows are `running` before anything goes out), applies the retry policy
+ * to failures, and group-commits every outcome before the batch hears of it.
+ */
+export class Dispatcher {
+  readonly #db: Db;
+  readonly #registry: ProviderRegistry;
+  readonly #log: Logger;
+  readonly #retry: RetryOptions;
+  readonly #scheduling: LaneQueueOptions;
+  readonly #hooks: DispatchHooks;
+  readonly #lanes = new Map<string, Lane>();
+  readonly #inFlight = new Map<number, InFlight>();
+  readonly #sends = new Set<Promise<void>>();
+  /** Lane items of requests being re-queued, until their commit puts them back in a lane. */
+  readonly #requeueing = new Map<number, { item: LaneItem; notBefore: number }>();
+  readonly #recorder: OutcomeRecorder;
+
+  constructor(options: DispatcherOptions) {
+    this.#db = options.db;
+    this.#registry = options.registry;
+    this.#log = options.log;
+    this.#retry = options.retry;
+    this.#scheduling = options.scheduling;
+    this.#hooks = options.hooks;
+    this.#recorder = new OutcomeRecorder(this.#db, {
+      onCommitted: (group, applied) => this.#onCommitted(group, applied),
+      onWriteError: (error, outcomes, retrying) =>
+        this.#log.error(
+          { err: error, outcomes },
+          retrying
+            ? 'recording outcomes failed; retrying'
+            : 'recording outcomes failed while stopping; the requests stay running and are re-queued at the next start',
+        ),
+      onHandlerError: (error) => this.#log.error({ err: error }, 'handling committed outcomes failed'),
+    });
+  }
+
+  /** The lane of a (provider, model) pair the registry serves, created on first use. */
+  lane(provider: string, model: string): Lane {
+    const key = laneKey(provider, model);
+    let lane = this.#lanes.get(key);
+    if (!lane) {
+      const limits = this.#registry.limitsFor(provider, model);
+      if (!limits) throw new Error(`provider ${provider} is not configured`);
+      lane = new Lane({
+        provider,
+        model,
+        limits,
+        adaptive: this.#registry.adaptiveFor(provider, model),
+        queue: this.#scheduling,
+        now: this.#scheduling.now,
+        onReady: (ready) => this.#sendAdmitted(ready),
+        // A corrected limit means the configuration is wrong: operators should hear of it.
+        onLimitChange: (changed, { name, value, source }) =>
+          this.#log[source.kind === 'corrected' ? 'warn' : 'info'](
+            { lane: changed.key, limit: name, value, source: source.kind },
+            `lane ${name}: ${describeLimit(name, value, source)}`,
+          ),
+      });
+      this.#lanes.set(key, lane);
+    }
+    return lane;
+  }
+
+  lanes(): IterableIterator<Lane> {
+    return this.#lanes.values();
+  }
+
+  /** Aborts the batch's in-flight requests; their outcomes are recorded as `reason`. */
+  abortBatch(batch: ActiveBatch, reason: 'cancelled' | 'expired'): void {
+    for (const flight of this.#inFlight.values()) if (flight.batch === batch) flight.controller.abort(reason satisfies StopReason);
+  }
+
+  /**
+   * Shutdown, once nothing new is admitted: lets in-flight requests finish within the grace
+   * period, aborts the rest (they go back to `queued`, attempt refunded), writes every outcome.
+   */
+  async drain(graceMs: number): Promise<void> {
+    const settled = Promise.all([...this.#sends]);
+    const grace = new Promise<'timeout'>((resolve) => setTimeout(resolve, graceMs, 'timeout').unref());
+    if ((await Promise.race([settled, grace])) === 'timeout') {
+      this.#log.warn({ inFlight: this.#inFlight.size }, 'grace period over; aborting in-flight requests');
+      for (const flight of this.#inFlight.values()) flight.controller.abort('shutdown' satisfies StopReason);
+    }
+    await settled;
+    this.#recorder.stopRetrying();
+    await this.#recorder.flush();
+  }
+
+  closeLanes(): void {
+    for (const lane of this.#lanes.values()) lane.close();
+  }
+
+  #sendAdmitted(lane: Lane): void {
+    if (!this.#hooks.isRunning()) return;
+    const admitted = lane.admit();
+    this.#failTooLarge(lane, lane.takeTooLarge());
+    if (admitted.length === 0) return;
+    const byId = new Map(admitted.map((item) => [item.requestId, item]));
+    // Synchronous under the hood: the rows are `running` before anything is sent.
+    void claimRequests(this.#db, [...byId.keys()], Date.now()).then(
+      (claimed) => {
+        for (const { id, body, attempts } of claimed) {
+          const item = byId.get(id)!;
+          byId.delete(id);
+          const batch = this.#hooks.batch(item.batchId);
+          if (!batch) {
+            lane.release(item);
+            continue;
+          }
+          this.#track(this.#send(batch, item, body, attempts));
+        }
+        // Not queued any more (cancelled between admission and claim): never sent, so give back their slots and budget.
+        for (const item of byId.values()) lane.release(item);
+      },
+      (error: unknown) => {
+        this.#log.error({ err: error, lane: lane.key }, 'claiming requests failed');
+        for (const item of admitted) lane.release(item);
+      },
+    );
+  }
+
+  /**
+   * Requests a lane took out because they cost more than its token limit now allows (a limit
+   * learned or corrected below them after they were queued) fail as `request_too_large`, as
+   * they would have at submission had the limit been known then. They are claimed first:
+   * outcomes apply to running rows only.
+   */
+  #failTooLarge(lane: Lane, items: readonly LaneItem[]): void {
+    if (items.length === 0) return;
+    const byId = new Map(items.map((item) => [item.requestId, item]));
+    const limit = lane.maxCost;
+    void claimRequests(this.#db, [...byId.keys()], Date.now()).then(
+      (claimed) => {
+        const at = Date.now();
+        for (const { id } of claimed) {
+          const item = byId.get(id)!;
+          const batch = this.#hooks.batch(item.batchId);
+          if (!batch) continue;
+          batch.running++;
+          const message = `request costs ${item.cost} tokens, more than the ${limit} tokens/min the provider allows on lane ${lane.key}: it can never run there`;
+          this.#recorder.add({
+            id,
+            batchId: batch.id,
+            at,
+            kind: 'failed',
+            error: { class: 'fatal', type: 'request_too_large', message },
+            latencyMs: null,
+          });
+        }
+      },
+      (error: unknown) => this.#log.error({ err: error, lane: lane.key }, 'claiming requests too large for their lane failed'),
+    );
+  }
+
+  async #send(batch: ActiveBatch, item: LaneItem, body: Record<string, unknown>, attempts: number): Promise<void> {
+    const { lane } = batch;
+    const provider = this.#registry.get(lane.provider)!.provider;
+    const controller = new AbortController();
+    this.#inFlight.set(item.requestId, { controller, batch });
+    batch.running++;
+    const startedAt = Date.now();
+    let outcome: ProviderOutcome | undefined;
+    let sent = false;
+    try {
+      // Claimed in the same tick a cancel or expiry began: never send it.
+      if (batch.stopping) controller.abort(batch.stopping satisfies StopReason);
+      else {
+        sent = true;
+        outcome = await provider.send({ endpoint: batch.endpoint, body }, { signal: controller.signal });
+      }
+    } catch (error) {
+      if (!controller.signal.aborted) {
+        this.#log.error({ err: error, request: item.requestId }, 'provider adapter threw');
+        outcome = {
+          ok: false,
+          failure: { class: 'transient', type: 'internal_error', message: 'the provider adapter failed unexpectedly' },
+        };
+      }
+    } finally {
+      this.#inFlight.delete(item.requestId);
+    }
+    const at = Date.now();
+    const base = { id: item.requestId, batchId: batch.id, at };
+    if (!outcome) {
+      // Never sent: the provider charged nothing, so the lane gets its budget back.
+      if (sent) lane.settle(item);
+      else lane.release(item);
+      const reason = controller.signal.reason as StopReason;
+      if (reason === 'shutdown') {
+        this.#recorder.add({
+          ...base,
+          kind: 'requeued',
+          notBefore: at,
+          refundAttempt: true,
+          error: { class: 'transient', type: 'shutdown', message: 'interrupted by shutdown' },
+        });
+      } else {
+        this.#recorder.add({ ...base, kind: 'stopped', status: reason });
+      }
+      return;
+    }
+    if (outcome.ok) {
+      lane.answered(item, { result: 'ok', rateLimit: outcome.rateLimit, usedTokens: outcome.usage.totalTokens });
+      this.#recorder.add({
+        ...base,
+        kind: 'succeeded',
+        responseStatus: outcome.status,
+        response: outcome.body,
+        promptTokens: outcome.usage.promptTokens,
+        completionTokens: outcome.usage.completionTokens,
+        providerRequestId: outcome.requestId ?? null,
+        latencyMs: at - startedAt,
+      });
+      return;
+    }
+    lane.answered(item, { result: outcome.failure.class === 'rate_limited' ? 'rate_limited' : 'failed', rateLimit: outcome.rateLimit });
+    this.#recordFailure(batch, item, outcome.failure, attempts, base, at - startedAt);
+  }
+
+  #recordFailure(
+    batch: ActiveBatch,
+    item: LaneItem,
+    failure: ProviderFailure,
+    attempts: number,
+    base: { id: number; batchId: string; at: number },
+    latencyMs: number,
+  ): void {
+    const decision = decideRetry(failure, attempts, batch.maxAttempts, this.#retry);
+    if (decision.pauseLaneMs !== undefined) {
+      const reason = decision.pauseReason ?? failure.message;
+      batch.lane.pauseUntil(base.at + decision.pauseLaneMs, reason);
+      // A quota pause stalls every batch of the lane for minutes: say so where operators look.
+      if (failure.class === 'quota_exceeded')
+        this.#log.warn({ lane: batch.lane.key, pauseMs: decision.pauseLaneMs, reason }, 'lane paused: quota exhausted');
+    }
+    const error: StoredError = {
+      class: failure.class,
+      type: failure.type,
+      message: failure.message,
+      ...(failure.status === undefined ? {} : { status: failure.status }),
+    };
+    if (decision.action === 'requeue') {
+      const notBefore = base.at + decision.delayMs;
+      this.#requeueing.set(item.requestId, { item, notBefore });
+      this.#recorder.add({ ...base, kind: 'requeued', notBefore, refundAttempt: !decision.spendsAttempt, error });
+    } else {
+      this.#recorder.add({ ...base, kind: 'failed', error, latencyMs });
+    }
+  }
+
+  #onCommitted(group: readonly RequestOutcome[], applied: readonly RequestOutcome[]): void {
+    const touched = new Set<ActiveBatch>();
+    for (const outcome of group) {
+      const batch = this.#hooks.batch(outcome.batchId);
+      if (batch) {
+        batch.running--;
+        touched.add(batch);
+      }
+    }
+    for (const outcome of applied) {
+      const batch = this.#hooks.batch(outcome.batchId);
+      const requeue = this.#requeueing.get(outcome.id);
+      this.#requeueing.delete(outcome.id);
+      if (!batch) continue;
+      if (outcome.kind === 'requeued') {
+        if (requeue && this.#hooks.isRunning() && batch.status === BatchStatus.inProgress && !batch.stopping) {
+          batch.lane.enqueue({ ...requeue.item, priority: batch.priority, enqueuedAt: outcome.at }, requeue.notBefore);
+        }
+      } else {
+        batch.remaining--;
+      }
+      this.#hooks.progressed(batch.id);
+    }
+    this.#hooks.settled(touched);
+  }
+
+  #track(send: Promise<void>): void {
+    const tracked = send
+      .catch((error: unknown) => this.#log.error({ err: error }, 'dispatch failed'))
+      .finally(() => this.#sends.delete(tracked));
+    this.#sends.add(tracked);
+  }
+}

@@ -1,0 +1,51 @@
+import type { Logger } from 'pino';
+import { deleteStagedBatches, listOpenBatches, requestCountsOf } from '../db/batches.js';
+import type { Db } from '../db/connection.js';
+import { requeueInterruptedRequests } from '../db/requests.js';
+import { BatchStatus } from '../db/status.js';
+import type { BatchLifecycle } from './batch-lifecycle.js';
+import type { ProviderRegistry } from './providers/registry.js';
+
+/**
+ * Start-up after any stop, clean or not: removes submissions a crash interrupted, re-queues
+ * requests left `running`, and takes up every open batch where its status says it was.
+ */
+export async function recoverOpenBatches(db: Db, registry: ProviderRegistry, lifecycle: BatchLifecycle, log: Logger): Promise<void> {
+  const unaccepted = await deleteStagedBatches(db);
+  if (unaccepted > 0) log.warn({ batches: unaccepted }, 'removed batches whose submission a crash interrupted (never accepted)');
+  const interrupted = await requeueInterruptedRequests(db, Date.now());
+  const open = await listOpenBatches(db);
+  if (open.length > 0 || interrupted > 0) log.info({ batches: open.length, requeued: interrupted }, 'recovering open batches');
+  for (const row of open) {
+    if (!registry.limitsFor(row.provider, row.model)) {
+      // The provider left the configuration: keep the batch as it is (nothing lost) until it comes back, rather than refuse to start.
+      log.error(
+        { batch: row.id, provider: row.provider },
+        'open batch runs on a provider that is not configured; it waits until the provider is configured again',
+      );
+      continue;
+    }
+    const counts = requestCountsOf(row);
+    const batch = lifecycle.activate(row, counts.pending + counts.queued + counts.running);
+    switch (batch.status) {
+      case BatchStatus.validating:
+        lifecycle.estimateInBackground(batch);
+        break;
+      case BatchStatus.inProgress:
+        await lifecycle.enqueueQueued(batch);
+        await lifecycle.finishIfDone(batch);
+        break;
+      case BatchStatus.cancelling:
+        batch.stopping = 'cancelled';
+        await lifecycle.stopWaiting(batch, 'cancelled');
+        await lifecycle.finishIfDone(batch);
+        break;
+      case BatchStatus.finalizing:
+      case BatchStatus.paused:
+        await lifecycle.finishIfDone(batch);
+        break;
+      default:
+        log.warn({ batch: row.id, status: row.status }, 'unexpected open batch status at start-up');
+    }
+  }
+}

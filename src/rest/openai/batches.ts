@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { MAX_COMPLETION_WINDOW_MS } from '../../config.js';
 import { batchMetadataSchema } from '../../batch-labels.js';
 import { countRequestsByStatus, getBatch, listBatches } from '../../db/batches.js';
 import { FileStatus, getBatchInputFiles, getFile, linkBatchInputFile } from '../../db/files.js';
@@ -19,7 +20,7 @@ import { openaiBatch } from './objects.js';
 
 /** A create call is a few hundred bytes; the requests themselves come in the file. */
 const CREATE_BODY_LIMIT_BYTES = 64 * 1024;
-const MAX_WINDOW_HOURS = 7 * 24;
+const MAX_WINDOW_HOURS = MAX_COMPLETION_WINDOW_MS / 3_600_000;
 
 const createSchema = z.object({
   input_file_id: z.string().min(1),

@@ -632,6 +632,8 @@ export class Engine {
     const admitted = lane.admit();
     this.#failTooLarge(lane, lane.takeTooLarge());
     if (admitted.length === 0) return;
+    const tokens = admitted.reduce((sum, item) => sum + item.cost, 0);
+    this.bus.publish('laneAdmitted', { lane: lane.key, requests: admitted.length, tokens });
     const byId = new Map(admitted.map((item) => [item.requestId, item]));
     // Synchronous under the hood: the rows are `running` before anything is sent.
     void claimRequests(this.#db, [...byId.keys()], Date.now()).then(
@@ -736,6 +738,11 @@ export class Engine {
       }
       return;
     }
+    this.bus.publish('attemptFinished', {
+      lane: lane.key,
+      outcome: outcome.ok ? 'succeeded' : outcome.failure.class,
+      latencyMs: at - startedAt,
+    });
     if (outcome.ok) {
       lane.answered(item, { result: 'ok', rateLimit: outcome.rateLimit, usedTokens: outcome.usage.totalTokens });
       this.#recorder.add({

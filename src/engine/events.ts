@@ -3,11 +3,13 @@ import { createPubSub } from '@graphql-yoga/subscription';
 import type { BatchRow } from '../db/schema.js';
 import type { RequestCounts } from '../db/batches.js';
 import type { LaneStats } from './lane.js';
+import type { FailureClass } from './providers/provider.js';
 
 /**
- * The engine's one typed event map. Events go out only after the state they describe is
- * committed to SQLite. Yoga's pub/sub is used so a Redis-backed bus can replace it when
- * Sluice runs as several instances; nothing here depends on GraphQL.
+ * The engine's one typed event map. Batch events go out only after the state they describe is
+ * committed to SQLite; lane and attempt events describe in-memory facts and go out as they
+ * happen. Yoga's pub/sub is used so a Redis-backed bus can replace it when Sluice runs as
+ * several instances; nothing here depends on GraphQL.
  */
 
 /** A batch as subscribers see it: the row plus live counts, derived from committed rows. */
@@ -18,6 +20,25 @@ export interface BatchSnapshot {
   at: number;
 }
 
+/** How one attempt ended: the provider's success, or the class of its failure (a fixed set, see FailureClasses). */
+export type AttemptOutcome = 'succeeded' | FailureClass;
+
+/** One attempt that reached the provider and came back (an answer, a timeout, a reset); aborted attempts are not reported. */
+export interface AttemptFinished {
+  /** The lane, `provider/model`. */
+  lane: string;
+  outcome: AttemptOutcome;
+  latencyMs: number;
+}
+
+/** Requests a lane admitted in one round, and their admission cost (prompt + requested output). */
+export interface LaneAdmission {
+  /** The lane, `provider/model`. */
+  lane: string;
+  requests: number;
+  tokens: number;
+}
+
 export type EngineEvents = {
   /** Progress (coalesced) and every status change of one batch; keyed by batch id. */
   batchUpdated: [batchId: string, snapshot: BatchSnapshot];
@@ -25,6 +46,10 @@ export type EngineEvents = {
   batchStatusChanged: [tenant: string, snapshot: BatchSnapshot];
   /** A lane's statistics changed; at most once per lane per interval (see LaneStatsPublisher). */
   laneStats: [stats: LaneStats];
+  /** A lane admitted requests (one event per admission round). */
+  laneAdmitted: [admission: LaneAdmission];
+  /** An attempt came back from the provider (metrics read it). */
+  attemptFinished: [attempt: AttemptFinished];
 };
 
 export type EngineBus = ReturnType<typeof createEngineBus>;

@@ -9,6 +9,8 @@ import { WebSocketServer } from 'ws';
 import type { Db } from './db/connection.js';
 import type { Engine } from './engine/engine.js';
 import { MULTIPART_ENVELOPE_BYTES, type UploadLimits } from './files/limits.js';
+import { metricsPath, serveMetrics } from './metrics/endpoint.js';
+import { createMetrics } from './metrics/metrics.js';
 import { createRestHandler, isRestPath } from './rest/router.js';
 import type { Context } from './schema/builder.js';
 import { schema } from './schema/index.js';
@@ -17,7 +19,7 @@ import { schema } from './schema/index.js';
  * One node:http server on one port: Yoga serves `/graphql` (queries, mutations, GraphiQL, and
  * subscriptions over SSE), graphql-ws serves subscriptions over WebSocket on the same path,
  * the REST APIs (OpenAI- and Anthropic-compatible batches, results downloads) answer `/v1/*`
- * and `/batches/*`, and `/health` answers load balancers.
+ * and `/batches/*`, `/health` answers load balancers and `/metrics` Prometheus.
  */
 
 export interface SluiceServer {
@@ -70,9 +72,14 @@ export async function startServer(options: ServerOptions): Promise<SluiceServer>
 
   const rest = createRestHandler({ engine, db, logger, uploads: options.uploads, fetchAPI: yoga.fetchAPI, tenantOf: () => defaultTenant });
 
+  const metrics = createMetrics(engine, db);
   const server = createServer((req, res) => {
     if (req.url === '/health') {
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ status: 'ok' }));
+      return;
+    }
+    if (req.url === metricsPath) {
+      void serveMetrics(metrics, req, res, log);
       return;
     }
     if (isRestPath(req.url)) {
@@ -116,6 +123,7 @@ export async function startServer(options: ServerOptions): Promise<SluiceServer>
     server,
     url,
     async close() {
+      metrics.close();
       await wsCleanup.dispose();
       await new Promise<void>((resolve) => wsServer.close(() => resolve()));
       server.closeAllConnections();

@@ -164,7 +164,8 @@ describe('when a lane is busy', () => {
     const after = await scrape();
     expect(sample(after, 'sluice_lane_in_flight_requests', { lane: SERIAL_LANE })).toBe(0);
     // An aborted attempt never came back from the provider: it is not an attempt outcome.
-    expect(sample(after, 'sluice_lane_attempt_duration_seconds_count', { lane: SERIAL_LANE, outcome: 'succeeded' })).toBe(0);
+    expect(sample(after, 'sluice_lane_attempts_total', { lane: SERIAL_LANE, outcome: 'succeeded' })).toBe(0);
+    expect(sample(after, 'sluice_lane_attempt_duration_seconds_count', { lane: SERIAL_LANE, outcome: 'succeeded' })).toBeUndefined();
     expect(sample(after, 'sluice_batches', { status: 'cancelled' })).toBe(1);
   });
 });

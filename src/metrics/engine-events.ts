@@ -46,14 +46,12 @@ export function recordEngineEvents(bus: EngineBus, registry: Registry, lanes: re
     registers,
   });
 
-  // Every configured lane shows from the first scrape, so rates start at zero instead of absent.
+  // Every configured lane's counters show from the first scrape, so rates start at zero instead
+  // of absent. Histograms appear with their first attempt: a dozen buckets per idle lane is noise.
   for (const lane of lanes) {
     admittedRequests.inc({ lane }, 0);
     admittedTokens.inc({ lane }, 0);
-    for (const outcome of attemptOutcomes) {
-      attempts.inc({ lane, outcome }, 0);
-      attemptDuration.zero({ lane, outcome });
-    }
+    for (const outcome of attemptOutcomes) attempts.inc({ lane, outcome }, 0);
   }
 
   const admissions = bus.subscribe('laneAdmitted');

@@ -98,7 +98,7 @@ export function registerBatchCommands(program: Command): void {
     .command('submit')
     .description('Submit a JSONL batch file (OpenAI or Anthropic batch lines); every line is checked first')
     .argument('<file>', 'the batch file, one request per line')
-    .option('--model <model>', 'model of every request (default: the model of each line)')
+    .option('--model <model>', 'model of every request; lines may repeat it but not name another (default: the model the lines name)')
     .addOption(new Option('--priority <priority>', 'priority within the lane (default normal)').choices(PRIORITIES))
     .option('--window <duration>', 'completion window, e.g. 3600, 90m, 24h, 2d (default: the server setting, 24h)', parseWindow)
     .option('--name <name>', 'a name to recognise the batch by (default: its id)')

@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { startApp } from './app.js';
 import { createLogger } from './log.js';
+import { metricsPath } from './metrics/endpoint.js';
 import { graphqlPath } from './server.js';
 
 /**
@@ -41,6 +42,7 @@ async function main(): Promise<void> {
       graphql: `${app.server.url}${graphqlPath}`,
       websocket: `${app.server.url.replace(/^http/, 'ws')}${graphqlPath}`,
       health: `${app.server.url}/health`,
+      metrics: `${app.server.url}${metricsPath}`,
       database: resolve(config.dbFile),
       providers: config.providers.map((p) => `${p.name} (${p.kind})`),
     },

@@ -72,7 +72,7 @@ export async function startServer(options: ServerOptions): Promise<SluiceServer>
 
   const rest = createRestHandler({ engine, db, logger, uploads: options.uploads, fetchAPI: yoga.fetchAPI, tenantOf: () => defaultTenant });
 
-  const metrics = createMetrics(engine, db);
+  const metrics = createMetrics(engine, db, log);
   const server = createServer((req, res) => {
     if (req.url === '/health') {
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ status: 'ok' }));

@@ -59,5 +59,32 @@ export function createEngineBus() {
   // Each watching client is one listener on its batch's topic, and hundreds may watch one
   // batch: Node's leak warning at 11 listeners would be noise here, not a leak.
   setMaxListeners(0, eventTarget);
-  return createPubSub<EngineEvents>({ eventTarget });
+  const pubsub = createPubSub<EngineEvents>({ eventTarget });
+  return {
+    ...pubsub,
+    /**
+     * Calls `listener` synchronously for every event of a topic that has no id. For events as
+     * frequent as one per attempt, where `subscribe`'s async iterator costs several times the
+     * listener's work. A listener that throws is reported to `onError`, never to the engine.
+     * Returns the function that stops listening.
+     */
+    listen<K extends UnkeyedEvent>(
+      topic: K,
+      listener: (payload: EngineEvents[K][0]) => void,
+      onError: (error: unknown) => void,
+    ): () => void {
+      const handler = (event: Event) => {
+        try {
+          listener((event as CustomEvent<EngineEvents[K][0]>).detail);
+        } catch (error) {
+          onError(error);
+        }
+      };
+      eventTarget.addEventListener(topic, handler);
+      return () => eventTarget.removeEventListener(topic, handler);
+    },
+  };
 }
+
+/** Topics published without an id (a payload only), which `listen` can follow. */
+type UnkeyedEvent = { [K in keyof EngineEvents]: EngineEvents[K] extends [unknown] ? K : never }[keyof EngineEvents];

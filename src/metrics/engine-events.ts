@@ -1,3 +1,4 @@
+import type { Logger } from 'pino';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import type { EngineBus } from '../engine/events.js';
 import { FailureClasses } from '../engine/providers/provider.js';
@@ -18,7 +19,7 @@ export interface EngineEventMetrics {
   close(): void;
 }
 
-export function recordEngineEvents(bus: EngineBus, registry: Registry, lanes: readonly string[]): EngineEventMetrics {
+export function recordEngineEvents(bus: EngineBus, registry: Registry, lanes: readonly string[], log: Logger): EngineEventMetrics {
   const registers = [registry];
   const admittedRequests = new Counter({
     name: 'sluice_lane_admitted_requests_total',
@@ -54,25 +55,29 @@ export function recordEngineEvents(bus: EngineBus, registry: Registry, lanes: re
     for (const outcome of attemptOutcomes) attempts.inc({ lane, outcome }, 0);
   }
 
-  const admissions = bus.subscribe('laneAdmitted');
-  const finished = bus.subscribe('attemptFinished');
-  void (async () => {
-    for await (const { lane, requests, tokens } of admissions) {
-      admittedRequests.inc({ lane }, requests);
-      admittedTokens.inc({ lane }, tokens);
-    }
-  })();
-  void (async () => {
-    for await (const { lane, outcome, latencyMs } of finished) {
-      attempts.inc({ lane, outcome });
-      attemptDuration.observe({ lane, outcome }, latencyMs / 1_000);
-    }
-  })();
+  const onError = (error: unknown) => log.error({ err: error }, 'recording an engine event in the metrics failed');
+  const stops = [
+    bus.listen(
+      'laneAdmitted',
+      ({ lane, requests, tokens }) => {
+        admittedRequests.inc({ lane }, requests);
+        admittedTokens.inc({ lane }, tokens);
+      },
+      onError,
+    ),
+    bus.listen(
+      'attemptFinished',
+      ({ lane, outcome, latencyMs }) => {
+        attempts.inc({ lane, outcome });
+        attemptDuration.observe({ lane, outcome }, latencyMs / 1_000);
+      },
+      onError,
+    ),
+  ];
 
   return {
     close() {
-      void admissions.return();
-      void finished.return();
+      for (const stop of stops) stop();
     },
   };
 }

@@ -1,3 +1,4 @@
+import type { Logger } from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import type { Db } from '../db/connection.js';
 import type { Engine } from '../engine/engine.js';
@@ -18,13 +19,14 @@ export interface Metrics {
   close(): void;
 }
 
-export function createMetrics(engine: Engine, db: Db): Metrics {
+export function createMetrics(engine: Engine, db: Db, log: Logger): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const events = recordEngineEvents(
     engine.bus,
     registry,
     engine.lanes().map((lane) => lane.key),
+    log,
   );
   registerLaneGauges(registry, () => engine.lanes().map((lane) => lane.stats()));
   registerBatchGauges(registry, db);

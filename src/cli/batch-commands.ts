@@ -171,7 +171,13 @@ export function registerBatchCommands(program: Command): void {
       run(async (client) => {
         const body = Readable.fromWeb((await client.results(id, { status: options.status, format: options.format })) as NodeReadableStream);
         if (options.output === undefined) {
-          await pipeline(body, process.stdout, { end: false });
+          try {
+            await pipeline(body, process.stdout, { end: false });
+          } catch (error) {
+            // A reader that stopped early (`| head`) is not an error.
+            if ((error as NodeJS.ErrnoException).code !== 'EPIPE')
+              throw new CliError(`reading the results failed: ${(error as Error).message}`);
+          }
           return ExitCode.ok;
         }
         try {

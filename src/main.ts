@@ -3,6 +3,7 @@ import { ConfigError, loadConfig, type Config } from './config.js';
 import { startApp } from './app.js';
 import { DatabaseLockedError } from './db/connection.js';
 import { createLogger } from './log.js';
+import { metricsPath } from './metrics/endpoint.js';
 import { graphqlPath } from './server.js';
 
 /**
@@ -47,6 +48,7 @@ async function main(): Promise<void> {
       graphql: `${app.server.url}${graphqlPath}`,
       websocket: `${app.server.url.replace(/^http/, 'ws')}${graphqlPath}`,
       health: `${app.server.url}/health`,
+      metrics: `${app.server.url}${metricsPath}`,
       database: resolve(config.dbFile),
       providers: config.providers.map((p) => `${p.name} (${p.kind})`),
     },

@@ -10,6 +10,8 @@ import type { Config } from './config.js';
 import type { Db } from './db/connection.js';
 import type { Engine } from './engine/engine.js';
 import type { UploadLimits } from './files/limits.js';
+import { metricsPath, serveMetrics } from './metrics/endpoint.js';
+import { createMetrics } from './metrics/metrics.js';
 import { RestError } from './rest/http.js';
 import { createRestHandler, isRestPath, sendRestError } from './rest/router.js';
 import type { Context } from './schema/builder.js';
@@ -21,7 +23,7 @@ import { checkVariablesNesting, multipartBodyLimit, useGraphQLLimits } from './s
  * One node:http server on one port: Yoga serves `/graphql` (queries, mutations, GraphiQL, and
  * subscriptions over SSE), graphql-ws serves subscriptions over WebSocket on the same path,
  * the REST APIs (OpenAI- and Anthropic-compatible batches, results downloads) answer `/v1/*`
- * and `/batches/*`, and Yoga's health check answers `/health`.
+ * and `/batches/*`, Yoga's health check answers `/health`, and `/metrics` Prometheus.
  *
  * The REST routes stay Node handlers rather than fetch handlers inside Yoga: they stream files
  * of hundreds of megabytes both ways, and `stream.pipeline` on the Node request and response
@@ -92,6 +94,8 @@ export async function startServer(options: ServerOptions): Promise<SluiceServer>
     tenantOf: () => defaultTenant,
   });
 
+  const metrics = createMetrics(engine, db, log);
+
   const server = createServer((req, res) => {
     const refusal = safety.refusal(req);
     if (refusal !== undefined) {
@@ -99,7 +103,8 @@ export async function startServer(options: ServerOptions): Promise<SluiceServer>
       else sendGraphQLRefusal(res, refusal);
       return;
     }
-    if (isRestPath(req.url)) void rest(req, res);
+    if (req.url === metricsPath) void serveMetrics(metrics, req, res, log);
+    else if (isRestPath(req.url)) void rest(req, res);
     else void yoga(req, res);
   });
   const safety = browserSafety({ host: options.host, ...options.browser }, () => (server.address() as AddressInfo).port);
@@ -179,6 +184,7 @@ export async function startServer(options: ServerOptions): Promise<SluiceServer>
     server,
     url,
     async close() {
+      metrics.close();
       await wsCleanup.dispose();
       await new Promise<void>((resolve) => wsServer.close(() => resolve()));
       server.closeAllConnections();

@@ -173,6 +173,17 @@ export async function countRequestsByStatus(db: Db, batchId: string): Promise<Re
   return batch ? requestCountsOf(batch) : emptyCounts();
 }
 
+/** Batches per status, every tenant (for metrics: an admin read). Statuses without a batch are absent. */
+export async function countBatchesByStatus(db: Db): Promise<Partial<Record<BatchStatus, number>>> {
+  const rows = db
+    .select({ status: batches.status, count: sql<number>`count(*)` })
+    .from(batches)
+    .where(visible)
+    .groupBy(batches.status)
+    .all();
+  return Object.fromEntries(rows.map((row) => [row.status, row.count]));
+}
+
 export interface BatchStatusChange {
   status: BatchStatus;
   finishedAt?: number;

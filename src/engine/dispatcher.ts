@@ -4,6 +4,7 @@ import { claimRequests, type RequestOutcome } from '../db/requests.js';
 import type { StoredError } from '../db/schema.js';
 import { BatchStatus } from '../db/status.js';
 import type { ActiveBatch, StopReason } from './active-batch.js';
+import type { EngineBus } from './events.js';
 import { describeLimit } from './adaptive-limits.js';
 import { Lane, laneKey, type LaneItem } from './lane.js';
 import type { LaneQueueOptions } from './lane-queue.js';
@@ -31,6 +32,8 @@ export interface DispatcherOptions {
   retry: RetryOptions;
   scheduling: LaneQueueOptions;
   hooks: DispatchHooks;
+  /** Where admissions and attempts are announced as they happen (metrics). */
+  bus: EngineBus;
 }
 
 interface InFlight {
@@ -50,6 +53,7 @@ export class Dispatcher {
   readonly #retry: RetryOptions;
   readonly #scheduling: LaneQueueOptions;
   readonly #hooks: DispatchHooks;
+  readonly #bus: EngineBus;
   readonly #lanes = new Map<string, Lane>();
   readonly #inFlight = new Map<number, InFlight>();
   readonly #sends = new Set<Promise<void>>();
@@ -64,6 +68,7 @@ export class Dispatcher {
     this.#retry = options.retry;
     this.#scheduling = options.scheduling;
     this.#hooks = options.hooks;
+    this.#bus = options.bus;
     this.#recorder = new OutcomeRecorder(this.#db, {
       onCommitted: (group, applied) => this.#onCommitted(group, applied),
       onWriteError: (error, outcomes, retrying) =>
@@ -138,6 +143,8 @@ export class Dispatcher {
     const admitted = lane.admit();
     this.#failTooLarge(lane, lane.takeTooLarge());
     if (admitted.length === 0) return;
+    const tokens = admitted.reduce((sum, item) => sum + item.cost, 0);
+    this.#bus.publish('laneAdmitted', { lane: lane.key, requests: admitted.length, tokens });
     const byId = new Map(admitted.map((item) => [item.requestId, item]));
     // Synchronous under the hood: the rows are `running` before anything is sent.
     void claimRequests(this.#db, [...byId.keys()], Date.now()).then(
@@ -242,6 +249,11 @@ export class Dispatcher {
       }
       return;
     }
+    this.#bus.publish('attemptFinished', {
+      lane: lane.key,
+      outcome: outcome.ok ? 'succeeded' : outcome.failure.class,
+      latencyMs: at - startedAt,
+    });
     if (outcome.ok) {
       lane.answered(item, { result: 'ok', rateLimit: outcome.rateLimit, usedTokens: outcome.usage.totalTokens });
       this.#recorder.add({

@@ -77,6 +77,7 @@ export class Engine {
       log: this.#log,
       retry: { ...retryDefaults, ...options.retry },
       scheduling: { ...options.scheduling },
+      bus: this.bus,
       hooks: {
         batch: (id) => this.#lifecycle.get(id),
         isRunning,

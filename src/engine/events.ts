@@ -3,11 +3,13 @@ import { createPubSub } from '@graphql-yoga/subscription';
 import type { BatchRow } from '../db/schema.js';
 import type { RequestCounts } from '../db/batches.js';
 import type { LaneStats } from './lane.js';
+import type { FailureClass } from './providers/provider.js';
 
 /**
- * The engine's one typed event map. Events go out only after the state they describe is
- * committed to SQLite. Yoga's pub/sub is used so a Redis-backed bus can replace it when
- * Sluice runs as several instances; nothing here depends on GraphQL.
+ * The engine's one typed event map. Batch events go out only after the state they describe is
+ * committed to SQLite; lane and attempt events describe in-memory facts and go out as they
+ * happen. Yoga's pub/sub is used so a Redis-backed bus can replace it when Sluice runs as
+ * several instances; nothing here depends on GraphQL.
  */
 
 /** A batch as subscribers see it: the committed row and its per-status request counters. */
@@ -18,6 +20,25 @@ export interface BatchSnapshot {
   at: number;
 }
 
+/** How one attempt ended: the provider's success, or the class of its failure (a fixed set, see FailureClasses). */
+export type AttemptOutcome = 'succeeded' | FailureClass;
+
+/** One attempt that reached the provider and came back (an answer, a timeout, a reset); aborted attempts are not reported. */
+export interface AttemptFinished {
+  /** The lane, `provider/model`. */
+  lane: string;
+  outcome: AttemptOutcome;
+  latencyMs: number;
+}
+
+/** Requests a lane admitted in one round, and their admission cost (prompt + requested output). */
+export interface LaneAdmission {
+  /** The lane, `provider/model`. */
+  lane: string;
+  requests: number;
+  tokens: number;
+}
+
 export type EngineEvents = {
   /** Progress (coalesced) and every status change of one batch; keyed by batch id. */
   batchUpdated: [batchId: string, snapshot: BatchSnapshot];
@@ -25,6 +46,10 @@ export type EngineEvents = {
   batchStatusChanged: [tenant: string, snapshot: BatchSnapshot];
   /** A lane's statistics changed; at most once per lane per interval (see LaneStatsPublisher). */
   laneStats: [stats: LaneStats];
+  /** A lane admitted requests (one event per admission round). */
+  laneAdmitted: [admission: LaneAdmission];
+  /** An attempt came back from the provider (metrics read it). */
+  attemptFinished: [attempt: AttemptFinished];
 };
 
 export type EngineBus = ReturnType<typeof createEngineBus>;
@@ -34,5 +59,32 @@ export function createEngineBus() {
   // Each watching client is one listener on its batch's topic, and hundreds may watch one
   // batch: Node's leak warning at 11 listeners would be noise here, not a leak.
   setMaxListeners(0, eventTarget);
-  return createPubSub<EngineEvents>({ eventTarget });
+  const pubsub = createPubSub<EngineEvents>({ eventTarget });
+  return {
+    ...pubsub,
+    /**
+     * Calls `listener` synchronously for every event of a topic that has no id. For events as
+     * frequent as one per attempt, where `subscribe`'s async iterator costs several times the
+     * listener's work. A listener that throws is reported to `onError`, never to the engine.
+     * Returns the function that stops listening.
+     */
+    listen<K extends UnkeyedEvent>(
+      topic: K,
+      listener: (payload: EngineEvents[K][0]) => void,
+      onError: (error: unknown) => void,
+    ): () => void {
+      const handler = (event: Event) => {
+        try {
+          listener((event as CustomEvent<EngineEvents[K][0]>).detail);
+        } catch (error) {
+          onError(error);
+        }
+      };
+      eventTarget.addEventListener(topic, handler);
+      return () => eventTarget.removeEventListener(topic, handler);
+    },
+  };
 }
+
+/** Topics published without an id (a payload only), which `listen` can follow. */
+type UnkeyedEvent = { [K in keyof EngineEvents]: EngineEvents[K] extends [unknown] ? K : never }[keyof EngineEvents];

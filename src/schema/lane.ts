@@ -3,6 +3,7 @@ import { describeLimit, limitsNote, type LimitName, type LimitSource, type Limit
 import { notFound } from '../engine/errors.js';
 import type { Lane, LaneStats } from '../engine/lane.js';
 import { LANE_LIMIT_MAXIMUMS } from '../engine/lane.js';
+import { laneUtilisation } from '../engine/lane-utilisation.js';
 import { priorityLevels, type PriorityLevel } from '../engine/priority.js';
 import { builder, type Context } from './builder.js';
 import { PriorityEnum } from './enums.js';
@@ -187,10 +188,7 @@ export const LaneRef = builder.objectRef<LaneStats>('Lane').implement({
     utilisation: t.field({
       type: LaneUtilisationRef,
       description: "The last minute's admissions relative to the limits.",
-      resolve: (s) => ({
-        requests: s.requestsLastMinute / s.limits.requestsPerMinute,
-        tokens: s.tokensLastMinute / s.limits.tokensPerMinute,
-      }),
+      resolve: (s) => laneUtilisation(s),
     }),
     queued: t.exposeInt('queued', { description: 'Requests ready and waiting in the lane, all priorities.' }),
     queuedByPriority: t.field({

@@ -172,7 +172,8 @@ describe('when a lane is busy', () => {
 
 describe('when the method is not GET', () => {
   it('answers 405 and changes nothing', async () => {
-    const response = await fetch(`${t.url}/metrics`, { method: 'POST' });
+    // JSON, so the browser-safety gate (which refuses form-like POSTs with 403) lets it through.
+    const response = await fetch(`${t.url}/metrics`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
     expect(response.status).toBe(405);
     expect(response.headers.get('allow')).toBe('GET, HEAD');
   });

@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { startApp } from './app.js';
+import { StartupRefused } from './auth/modes.js';
 import { createLogger } from './log.js';
 import { graphqlPath } from './server.js';
 
@@ -8,7 +9,8 @@ import { graphqlPath } from './server.js';
  * Entry point: config -> db -> engine -> server; graceful shutdown on SIGTERM / SIGINT.
  *
  * Exit codes: 0 after a clean shutdown, 1 when start-up or shutdown fails (or a second
- * signal cuts the grace period short), 2 when the configuration is invalid.
+ * signal cuts the grace period short), 2 when the configuration is invalid or refused (no API
+ * key on an address other machines can reach).
  */
 
 const EXIT_FAILURE = 1;
@@ -32,6 +34,10 @@ async function main(): Promise<void> {
   try {
     app = await startApp(config, logger);
   } catch (error) {
+    if (error instanceof StartupRefused) {
+      logger.fatal(error.message);
+      process.exit(EXIT_BAD_CONFIG);
+    }
     logger.fatal({ err: error }, 'start-up failed');
     process.exit(EXIT_FAILURE);
   }

@@ -6,6 +6,11 @@ import type { ServerOptions as ServerOptionsWs } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import type { Logger } from 'pino';
 import { WebSocketServer } from 'ws';
+import { Authenticator } from './auth/authenticator.js';
+import { CLOSE_FORBIDDEN, Connections } from './auth/connections.js';
+import { tokenFromConnectionParams, tokenFromHeaders } from './auth/credentials.js';
+import { isAuthError } from './auth/errors.js';
+import { graphqlPrincipal, useEndStreamsOnRevoke, type GraphQLTransport } from './auth/graphql.js';
 import type { Db } from './db/connection.js';
 import type { Engine } from './engine/engine.js';
 import { MULTIPART_ENVELOPE_BYTES, type UploadLimits } from './files/limits.js';
@@ -38,16 +43,24 @@ export interface ServerOptions {
 }
 
 export const graphqlPath = '/graphql';
-/** Until authentication lands every caller is this tenant; the data model already separates them. */
-export const defaultTenant = 'default';
 
 export async function startServer(options: ServerOptions): Promise<SluiceServer> {
   const { engine, db, logger } = options;
   const log = logger.child({ module: 'server' });
-  const context = (): Context => ({ engine, db, tenant: defaultTenant, uploads: options.uploads });
+  // Every entry point authenticates here, once per request or connection (src/auth/).
+  const auth = new Authenticator(db);
+  const connections = new Connections(auth);
+  const context = (transport: GraphQLTransport): Context => ({
+    engine,
+    db,
+    auth,
+    principal: graphqlPrincipal(auth, connections, transport),
+    uploads: options.uploads,
+  });
 
   const yoga = createYoga<{ req: IncomingMessage; res: ServerResponse }, Context>({
     schema,
+    plugins: [useEndStreamsOnRevoke(auth)],
     graphqlEndpoint: graphqlPath,
     context,
     graphiql: { subscriptionsProtocol: 'WS', title: 'Sluice' },
@@ -68,7 +81,14 @@ export async function startServer(options: ServerOptions): Promise<SluiceServer>
     },
   });
 
-  const rest = createRestHandler({ engine, db, logger, uploads: options.uploads, fetchAPI: yoga.fetchAPI, tenantOf: () => defaultTenant });
+  const rest = createRestHandler({
+    engine,
+    db,
+    logger,
+    uploads: options.uploads,
+    fetchAPI: yoga.fetchAPI,
+    authenticate: (req) => auth.authenticate(tokenFromHeaders(req.headers)),
+  });
 
   const server = createServer((req, res) => {
     if (req.url === '/health') {
@@ -85,6 +105,17 @@ export async function startServer(options: ServerOptions): Promise<SluiceServer>
   const wsServer = new WebSocketServer({ server, path: graphqlPath });
   const wsCleanup = useServer(
     {
+      onConnect: (ctx) => {
+        const token = tokenFromConnectionParams(ctx.connectionParams) ?? tokenFromHeaders(ctx.extra.request.headers);
+        try {
+          connections.open(ctx.extra.socket, auth.authenticate(token));
+          return true;
+        } catch (error) {
+          if (!isAuthError(error)) throw error;
+          ctx.extra.socket.close(CLOSE_FORBIDDEN, `Forbidden: ${error.message}`);
+          return false;
+        }
+      },
       execute: (args) => (args.rootValue as EnvelopedRoot).execute(args),
       subscribe: (args) => (args.rootValue as EnvelopedRoot).subscribe(args),
       onSubscribe: async (ctx, _id, payload) => {
@@ -117,6 +148,7 @@ export async function startServer(options: ServerOptions): Promise<SluiceServer>
     url,
     async close() {
       await wsCleanup.dispose();
+      connections.dispose();
       await new Promise<void>((resolve) => wsServer.close(() => resolve()));
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { z } from 'zod';
+import { isAuthError } from '../auth/errors.js';
 import { isSluiceError, type ErrorCode } from '../engine/errors.js';
 
 /**
@@ -27,6 +28,7 @@ const statusOfCode: Record<ErrorCode, number> = { BAD_USER_INPUT: 400, NOT_FOUND
 /** A RestError for anything a caller should see; undefined for unexpected errors, which are masked. */
 export function asRestError(error: unknown): RestError | undefined {
   if (error instanceof RestError) return error;
+  if (isAuthError(error)) return new RestError(error.status, error.message);
   if (isSluiceError(error)) return new RestError(statusOfCode[error.code], error.message);
   return undefined;
 }

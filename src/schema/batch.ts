@@ -1,4 +1,5 @@
 import { resolveCursorConnection } from '@pothos/plugin-relay';
+import { readScope, tenantForBatch } from '../auth/scopes.js';
 import { countRequestsByStatus, getBatch, getBatchesByIds, listBatches, type RequestCounts } from '../db/batches.js';
 import { listRequests } from '../db/requests.js';
 import type { BatchRow, RequestRow } from '../db/schema.js';
@@ -23,8 +24,13 @@ async function countsOf(batch: BatchView, ctx: Context): Promise<RequestCounts> 
   return batch.counts ?? countRequestsByStatus(ctx.db, batch.id);
 }
 
+/** The tenant a change to the batch acts for (the batch's owner, for an admin). */
+export function batchTenant(ctx: Context, id: string | number): Promise<string> {
+  return tenantForBatch(ctx.db, ctx.principal, String(id));
+}
+
 async function loadBatch(ctx: Context, id: string): Promise<BatchView> {
-  const batch = await getBatch(ctx.db, ctx.tenant, id);
+  const batch = await getBatch(ctx.db, readScope(ctx.principal), id);
   if (!batch) throw notFound('batch', id);
   return batch;
 }
@@ -66,11 +72,12 @@ builder.node(BatchRef, {
   description: 'A batch of requests run together against one model, with a priority and a completion window.',
   id: { resolve: (batch) => batch.id, description: 'The batch id (`batch_…`), as the REST APIs show it.' },
   loadMany: async (ids, ctx) => {
-    const rows = new Map((await getBatchesByIds(ctx.db, ctx.tenant, ids.map(String))).map((row) => [row.id, row]));
+    const rows = new Map((await getBatchesByIds(ctx.db, readScope(ctx.principal), ids.map(String))).map((row) => [row.id, row]));
     return ids.map((id) => rows.get(String(id)) ?? null);
   },
   fields: (t) => ({
     name: t.exposeString('name', { description: 'Name given at submission (the id when none was given).' }),
+    tenant: t.exposeString('tenant', { description: "The tenant it belongs to (an admin sees every tenant's batches)." }),
     status: t.field({
       type: BatchStatusEnum,
       description: 'Where the batch is in its lifecycle.',
@@ -177,7 +184,7 @@ builder.queryFields((t) => ({
   }),
   batches: t.connection({
     type: BatchRef,
-    description: 'Your batches, newest first.',
+    description: "Your tenant's batches (every tenant's, for an admin key), newest first.",
     args: { status: t.arg({ type: [BatchStatusEnum], required: false, description: 'Only batches in these statuses.' }) },
     resolve: (_root, args, ctx) =>
       guarded(() =>
@@ -185,7 +192,7 @@ builder.queryFields((t) => ({
           { args, toCursor: (batch) => batch.id, ...PAGE },
           ({ after, before, limit, inverted }) =>
             listBatches(ctx.db, {
-              tenant: ctx.tenant,
+              tenant: readScope(ctx.principal),
               statuses: (args.status ?? undefined) as BatchStatus[] | undefined,
               after,
               before,
@@ -254,7 +261,7 @@ builder.mutationFields((t) => ({
       guarded(() => {
         const { completionWindowMs, metadata } = parseBatchSettings(input);
         return ctx.engine.submitBatch({
-          tenant: ctx.tenant,
+          tenant: ctx.principal.tenant,
           name: input.name,
           model: input.model,
           provider: input.provider,
@@ -272,19 +279,19 @@ builder.mutationFields((t) => ({
     description:
       'Cancels a batch: waiting requests are cancelled and in-flight ones aborted (CANCELLING, then CANCELLED). Finished results stay readable.',
     args: { id: batchIdArg(t as never) },
-    resolve: (_root, { id }, ctx) => guarded(() => ctx.engine.cancelBatch(ctx.tenant, String(id))),
+    resolve: (_root, { id }, ctx) => guarded(async () => ctx.engine.cancelBatch(await batchTenant(ctx, id), String(id))),
   }),
   pauseBatch: t.field({
     type: BatchRef,
     description: 'Pauses an IN_PROGRESS batch: nothing new is sent; in-flight requests finish.',
     args: { id: batchIdArg(t as never) },
-    resolve: (_root, { id }, ctx) => guarded(() => ctx.engine.pauseBatch(ctx.tenant, String(id))),
+    resolve: (_root, { id }, ctx) => guarded(async () => ctx.engine.pauseBatch(await batchTenant(ctx, id), String(id))),
   }),
   resumeBatch: t.field({
     type: BatchRef,
     description: 'Resumes a PAUSED batch; its requests rejoin their lane where they were.',
     args: { id: batchIdArg(t as never) },
-    resolve: (_root, { id }, ctx) => guarded(() => ctx.engine.resumeBatch(ctx.tenant, String(id))),
+    resolve: (_root, { id }, ctx) => guarded(async () => ctx.engine.resumeBatch(await batchTenant(ctx, id), String(id))),
   }),
   setBatchPriority: t.field({
     type: BatchRef,
@@ -293,7 +300,8 @@ builder.mutationFields((t) => ({
       id: batchIdArg(t as never),
       priority: t.arg({ type: PriorityEnum, required: true, description: 'The new priority.' }),
     },
-    resolve: (_root, { id, priority }, ctx) => guarded(() => ctx.engine.setBatchPriority(ctx.tenant, String(id), priority)),
+    resolve: (_root, { id, priority }, ctx) =>
+      guarded(async () => ctx.engine.setBatchPriority(await batchTenant(ctx, id), String(id), priority)),
   }),
 }));
 

@@ -1,4 +1,6 @@
+import { auditActor, requireAdmin } from '../auth/scopes.js';
 import type { LaneLimits } from '../config.js';
+import { appendAudit, AuditAction } from '../db/audit.js';
 import { describeLimit, limitsNote, type LimitName, type LimitSource, type LimitSourceKind } from '../engine/adaptive-limits.js';
 import { notFound } from '../engine/errors.js';
 import type { Lane, LaneStats } from '../engine/lane.js';
@@ -246,7 +248,11 @@ builder.queryField('lanes', (t) =>
       provider: t.arg.string({ required: false, description: filterDescriptions.provider }),
       model: t.arg.string({ required: false, description: filterDescriptions.model }),
     },
-    resolve: (_root, { provider, model }, ctx) => guarded(async () => pickLanes(ctx, provider, model).map((lane) => lane.stats())),
+    resolve: (_root, { provider, model }, ctx) =>
+      guarded(async () => {
+        requireAdmin(ctx.principal, 'lanes');
+        return pickLanes(ctx, provider, model).map((lane) => lane.stats());
+      }),
   }),
 );
 
@@ -276,15 +282,23 @@ builder.mutationField('setLaneLimits', (t) =>
       limits: t.arg({ type: LaneLimitsInput, required: true, description: 'The limits to change.' }),
     },
     resolve: (_root, { provider, model, limits }, ctx) =>
-      guarded(async () =>
-        ctx.engine
-          .setLaneLimits(provider, model, {
-            requestsPerMinute: limits.requestsPerMinute ?? undefined,
-            tokensPerMinute: limits.tokensPerMinute ?? undefined,
-            maxConcurrent: limits.maxConcurrent ?? undefined,
-          })
-          .stats(),
-      ),
+      guarded(async () => {
+        requireAdmin(ctx.principal, 'setLaneLimits');
+        const change = {
+          requestsPerMinute: limits.requestsPerMinute ?? undefined,
+          tokensPerMinute: limits.tokensPerMinute ?? undefined,
+          maxConcurrent: limits.maxConcurrent ?? undefined,
+        };
+        const lane = ctx.engine.setLaneLimits(provider, model, change);
+        appendAudit(ctx.db, {
+          actor: auditActor(ctx.principal),
+          action: AuditAction.laneSetLimits,
+          target: lane.key,
+          details: { ...change },
+          at: Date.now(),
+        });
+        return lane.stats();
+      }),
   }),
 );
 
@@ -306,7 +320,10 @@ async function* watchLanes(ctx: Context, provider: string | null | undefined, mo
   // Subscribe before reading, so no change between the read and the subscription is missed.
   const events = ctx.engine.bus.subscribe('laneStats');
   try {
-    const lanes = await guarded(async () => pickLanes(ctx, provider, model));
+    const lanes = await guarded(async () => {
+      requireAdmin(ctx.principal, 'laneStats');
+      return pickLanes(ctx, provider, model);
+    });
     const keys = new Set(lanes.map((lane) => lane.key));
     const readAt = Date.now();
     for (const lane of lanes) yield lane.stats();

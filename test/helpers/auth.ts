@@ -62,6 +62,11 @@ export function wsClientAs(t: TestApp, token: string | undefined, onClosed?: (ev
     retryAttempts: 0,
     lazy: true,
     connectionParams: token === undefined ? undefined : { authorization: `Bearer ${token}` },
-    on: { closed: (event) => onClosed?.(event as { code: number; reason: string }) },
+    on: {
+      closed: (event) => {
+        const { code, reason } = event as { code: number; reason: string };
+        onClosed?.({ code, reason });
+      },
+    },
   });
 }

@@ -10,7 +10,8 @@ import { Authenticator } from './auth/authenticator.js';
 import { CLOSE_FORBIDDEN, Connections } from './auth/connections.js';
 import { tokenFromConnectionParams, tokenFromHeaders } from './auth/credentials.js';
 import { isAuthError } from './auth/errors.js';
-import { graphqlPrincipal, useEndStreamsOnRevoke, type GraphQLTransport } from './auth/graphql.js';
+import { useFieldSuggestionsOffWithKeys } from './auth/field-suggestions.js';
+import { graphqlAuthentication, useEndStreamsOnRevoke, type GraphQLTransport } from './auth/graphql.js';
 import type { Db } from './db/connection.js';
 import type { Engine } from './engine/engine.js';
 import { MULTIPART_ENVELOPE_BYTES, type UploadLimits } from './files/limits.js';
@@ -50,17 +51,18 @@ export async function startServer(options: ServerOptions): Promise<SluiceServer>
   // Every entry point authenticates here, once per request or connection (src/auth/).
   const auth = new Authenticator(db);
   const connections = new Connections(auth);
+  const authentication = graphqlAuthentication(auth, connections);
   const context = (transport: GraphQLTransport): Context => ({
     engine,
     db,
     auth,
-    principal: graphqlPrincipal(auth, connections, transport),
+    principal: authentication.principalOf(transport),
     uploads: options.uploads,
   });
 
   const yoga = createYoga<{ req: IncomingMessage; res: ServerResponse }, Context>({
     schema,
-    plugins: [useEndStreamsOnRevoke(auth)],
+    plugins: [authentication.plugin, useEndStreamsOnRevoke(auth), useFieldSuggestionsOffWithKeys(auth)],
     graphqlEndpoint: graphqlPath,
     context,
     graphiql: { subscriptionsProtocol: 'WS', title: 'Sluice' },

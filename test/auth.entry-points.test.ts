@@ -64,6 +64,28 @@ describe('when GraphQL is called over HTTP', () => {
     expect(await response.text()).toContain('UNAUTHENTICATED');
   });
 
+  it('authenticates before parsing: without a key, a bad document teaches nothing about the schema', async () => {
+    for (const query of ['{ viewr { tenant } }', '{ viewer { tenan } }', '{ viewer ', '{ __schema { types { name } } }']) {
+      for (const token of [undefined, WRONG]) {
+        const answer = await gqlAs(t, token, query);
+        expect(answer.status).toBe(401);
+        expect(answer.errors).toHaveLength(1);
+        expect(answer.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+      }
+    }
+  });
+
+  it('does not suggest field names to a caller with a key', async () => {
+    const answer = await gqlAs(t, acme.token, '{ viewr { tenant } }');
+    expect(answer.errors?.[0]?.message).toBe('Cannot query field "viewr" on type "Query".');
+  });
+
+  it('serves the GraphiQL page without a key (its requests then carry one)', async () => {
+    const page = await fetch(`${t.url}/graphql`, { headers: { accept: 'text/html' } });
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('<title>Sluice</title>');
+  });
+
   it('still serves the health check without a key', async () => {
     expect((await fetch(`${t.url}/health`)).status).toBe(200);
   });

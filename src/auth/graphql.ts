@@ -20,18 +20,35 @@ export interface GraphQLTransport {
   socket?: WebSocket;
 }
 
-export function graphqlPrincipal(auth: Authenticator, connections: Connections, transport: GraphQLTransport): Principal {
-  try {
-    if (transport.socket) {
-      const principal = connections.principalOf(transport.socket);
-      if (!principal) throw new Error('a WebSocket operation on a connection that was never authenticated');
+export interface GraphQLAuthentication {
+  /** Authenticates each HTTP request before its document is even parsed: no key, no schema errors to learn from. */
+  plugin: Plugin;
+  /** The principal of an operation, for the context: its HTTP request's, or its WebSocket connection's. */
+  principalOf(transport: GraphQLTransport): Principal;
+}
+
+export function graphqlAuthentication(auth: Authenticator, connections: Connections): GraphQLAuthentication {
+  const principals = new WeakMap<IncomingMessage, Principal>();
+  return {
+    plugin: {
+      onRequestParse: ({ serverContext }) => {
+        const { req } = serverContext as GraphQLTransport;
+        if (!req) throw new Error('an HTTP request without its Node request');
+        try {
+          principals.set(req, auth.authenticate(tokenFromHeaders(req.headers)));
+        } catch (error) {
+          if (isAuthError(error)) throw asGraphQLError(error);
+          throw error;
+        }
+      },
+    },
+    principalOf(transport) {
+      const principal = transport.socket ? connections.principalOf(transport.socket) : transport.req && principals.get(transport.req);
+      // Both are set before any operation runs (onRequestParse, onConnect): a miss is a bug, not a caller's fault.
+      if (!principal) throw new Error('a GraphQL operation with no principal');
       return principal;
-    }
-    return auth.authenticate(transport.req ? tokenFromHeaders(transport.req.headers) : undefined);
-  } catch (error) {
-    if (isAuthError(error)) throw asGraphQLError(error);
-    throw error;
-  }
+    },
+  };
 }
 
 export function asGraphQLError(error: AuthError): GraphQLError {

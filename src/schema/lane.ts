@@ -243,7 +243,7 @@ builder.queryField('lanes', (t) =>
   t.field({
     type: [LaneRef],
     description:
-      'Every lane (one per model a configured provider serves), with its limits, load and queue. Naming both provider and model of an unknown lane is a NOT_FOUND error.',
+      'Every lane (one per model a configured provider serves), with its limits, load and queue. Naming both provider and model of an unknown lane is a NOT_FOUND error. Admin only.',
     args: {
       provider: t.arg.string({ required: false, description: filterDescriptions.provider }),
       model: t.arg.string({ required: false, description: filterDescriptions.model }),
@@ -275,7 +275,7 @@ builder.mutationField('setLaneLimits', (t) =>
   t.field({
     type: LaneRef,
     description:
-      "Changes a lane's limits at run time, at once: admission follows the new rates from now on (budgets keep what they hold, capped at the new limits). A value set here is a ceiling: the provider's rate-limit headers may lower it but never raise it, even in an adaptive lane; a concurrency set here is fixed (AIMD stops). Config is not rewritten: a restart goes back to the configured limits. Bad values are a BAD_USER_INPUT error naming each field, an unknown lane is NOT_FOUND; either way nothing changes.",
+      "Changes a lane's limits at run time, at once: admission follows the new rates from now on (budgets keep what they hold, capped at the new limits). A value set here is a ceiling: the provider's rate-limit headers may lower it but never raise it, even in an adaptive lane; a concurrency set here is fixed (AIMD stops). Config is not rewritten: a restart goes back to the configured limits. Bad values are a BAD_USER_INPUT error naming each field, an unknown lane is NOT_FOUND; either way nothing changes. Recorded in the audit log. Admin only.",
     args: {
       provider: t.arg.string({ required: true, description: 'The configured provider, e.g. `openai`.' }),
       model: t.arg.string({ required: true, description: 'The model, e.g. `gpt-4o-mini`.' }),
@@ -306,7 +306,7 @@ builder.subscriptionField('laneStats', (t) =>
   t.field({
     type: LaneRef,
     description:
-      'Streams lane statistics: first the current state of every matching lane, then a lane each time its numbers changed, at most once per lane per second. Naming both provider and model of an unknown lane is a NOT_FOUND error.',
+      'Streams lane statistics: first the current state of every matching lane, then a lane each time its numbers changed, at most once per lane per second. Naming both provider and model of an unknown lane is a NOT_FOUND error. Admin only.',
     args: {
       provider: t.arg.string({ required: false, description: filterDescriptions.provider }),
       model: t.arg.string({ required: false, description: filterDescriptions.model }),

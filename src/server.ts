@@ -7,9 +7,8 @@ import { useServer } from 'graphql-ws/use/ws';
 import type { Logger } from 'pino';
 import { WebSocketServer } from 'ws';
 import { Authenticator } from './auth/authenticator.js';
-import { CLOSE_FORBIDDEN, Connections } from './auth/connections.js';
-import { tokenFromConnectionParams, tokenFromHeaders } from './auth/credentials.js';
-import { isAuthError } from './auth/errors.js';
+import { Connections } from './auth/connections.js';
+import { tokenFromHeaders } from './auth/credentials.js';
 import { useFieldSuggestionsOffWithKeys } from './auth/field-suggestions.js';
 import { graphqlAuthentication, useEndStreamsOnRevoke, type GraphQLTransport } from './auth/graphql.js';
 import type { Db } from './db/connection.js';
@@ -107,17 +106,7 @@ export async function startServer(options: ServerOptions): Promise<SluiceServer>
   const wsServer = new WebSocketServer({ server, path: graphqlPath });
   const wsCleanup = useServer(
     {
-      onConnect: (ctx) => {
-        const token = tokenFromConnectionParams(ctx.connectionParams) ?? tokenFromHeaders(ctx.extra.request.headers);
-        try {
-          connections.open(ctx.extra.socket, auth.authenticate(token));
-          return true;
-        } catch (error) {
-          if (!isAuthError(error)) throw error;
-          ctx.extra.socket.close(CLOSE_FORBIDDEN, `Forbidden: ${error.message}`);
-          return false;
-        }
-      },
+      onConnect: (ctx) => connections.admit(ctx.extra.socket, ctx.extra.request, ctx.connectionParams),
       execute: (args) => (args.rootValue as EnvelopedRoot).execute(args),
       subscribe: (args) => (args.rootValue as EnvelopedRoot).subscribe(args),
       onSubscribe: async (ctx, _id, payload) => {

@@ -54,13 +54,14 @@ export class Authenticator {
     return () => this.#revokedListeners.delete(listener);
   }
 
-  revoked(keyId: string): void {
+  /** A key was revoked in this process: its listeners close its streams. */
+  keyRevoked(keyId: string): void {
     this.#keysRequired = true;
     for (const listener of this.#revokedListeners) listener(keyId);
   }
 
   /** A key was created in this process: keys are required from now on. */
-  created(): void {
+  keyCreated(): void {
     this.#keysRequired = true;
   }
 

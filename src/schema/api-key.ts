@@ -96,7 +96,7 @@ builder.mutationFields((t) => ({
       guarded(async () => {
         requireAdmin(ctx.principal, 'createApiKey');
         const created = createApiKey(ctx.db, { tenant, scope: scope ?? Scope.tenant, actor: auditActor(ctx.principal), now: Date.now() });
-        ctx.auth.created();
+        ctx.auth.keyCreated();
         return created;
       }),
   }),
@@ -109,7 +109,7 @@ builder.mutationFields((t) => ({
       guarded(async () => {
         requireAdmin(ctx.principal, 'revokeApiKey');
         const key = revokeKey(ctx.db, { id: String(id), actor: auditActor(ctx.principal), now: Date.now() });
-        ctx.auth.revoked(key.id);
+        ctx.auth.keyRevoked(key.id);
         return key;
       }),
   }),

@@ -1,5 +1,7 @@
 import type { Logger } from 'pino';
+import { assertBindAllowed } from './auth/modes.js';
 import type { Config } from './config.js';
+import { anyApiKeyExists } from './db/api-keys.js';
 import { Checkpointer } from './db/checkpointer.js';
 import { closeDatabase, openDatabase, type Db } from './db/connection.js';
 import { deleteUnfinishedFiles } from './db/files.js';
@@ -26,6 +28,7 @@ export async function startApp(
   let checkpointer: Checkpointer | undefined;
   let engine: Engine | undefined;
   try {
+    assertBindAllowed({ host: config.host, keysExist: anyApiKeyExists(db), allowNoKeys: config.allowNoKeys });
     const unfinished = await deleteUnfinishedFiles(db);
     if (unfinished > 0) logger.warn({ files: unfinished }, 'removed files whose upload or deletion a crash interrupted');
     checkpointer = Checkpointer.start(db, config.dbFile, logger);

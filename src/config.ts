@@ -51,6 +51,12 @@ export const defaults = {
   dbFile: './data/sluice.db',
   /** pino log level. */
   logLevel: 'info',
+  /**
+   * Serve without API keys on an address other machines can reach. Off: with no key created,
+   * Sluice starts only on a loopback address (single-user mode). Turn on only when something
+   * in front of Sluice authenticates callers.
+   */
+  allowNoKeys: false,
   /** Most requests one batch may hold (OpenAI's batch limit). */
   maxRequestsPerBatch: 50_000,
   /** Largest batch file accepted by an upload (GraphQL multipart or `POST /v1/files`), in bytes (OpenAI's 200 MB). */
@@ -274,6 +280,7 @@ export const configSchema = z
     port: z.number().int().min(0).max(65_535).default(defaults.port),
     dbFile: z.string().min(1).default(defaults.dbFile),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default(defaults.logLevel),
+    allowNoKeys: z.boolean().default(defaults.allowNoKeys),
     maxRequestsPerBatch: positiveInt.max(1_000_000).default(defaults.maxRequestsPerBatch),
     maxFileBytes: positiveInt.max(2 ** 31 - 1).default(defaults.maxFileBytes),
     completionWindowMs: positiveInt.default(defaults.completionWindowMs),
@@ -433,6 +440,7 @@ export const envVariables = {
   SLUICE_ATTEMPT_TIMEOUT_MS: 'attemptTimeoutMs',
   SLUICE_SHUTDOWN_GRACE_MS: 'shutdownGraceMs',
   SLUICE_PROGRESS_INTERVAL_MS: 'progressIntervalMs',
+  SLUICE_ALLOW_NO_KEYS: 'allowNoKeys',
 } as const satisfies Record<string, keyof ConfigInput>;
 
 /** Path of the JSON configuration file. */
@@ -463,7 +471,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
   for (const [variable, key] of Object.entries(envVariables)) {
     const raw = env[variable];
     if (raw === undefined || raw === '') continue;
-    input[key] = numericKeys.has(key) ? wholeNumber(variable, raw) : raw;
+    input[key] = numericKeys.has(key) ? wholeNumber(variable, raw) : booleanKeys.has(key) ? boolean(variable, raw) : raw;
     fromEnv.set(key, variable);
   }
   const latency = env[simulatedLatencyVariable];
@@ -473,6 +481,14 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     input.providers = providers.map((p: unknown) => (isObject(p) && p.kind === 'simulated' ? { ...p, latencyMs } : p));
   }
   return parseConfig(input, { env, source, fromEnv });
+}
+
+const booleanKeys = new Set<keyof ConfigInput>(['allowNoKeys']);
+
+function boolean(variable: string, raw: string): boolean {
+  if (raw === 'true') return true;
+  if (raw === 'false') return false;
+  throw new ConfigError(`Invalid configuration:\n  ${variable}: expected true or false (got ${JSON.stringify(raw.slice(0, 20))})`);
 }
 
 /** Numbers from the environment are parsed strictly: `PORT=80x` is an error, not 80. */

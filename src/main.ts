@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { startApp } from './app.js';
 import { DatabaseLockedError } from './db/connection.js';
+import { StartupRefused } from './auth/modes.js';
 import { createLogger } from './log.js';
 import { metricsPath } from './metrics/endpoint.js';
 import { graphqlPath } from './server.js';
@@ -10,8 +11,8 @@ import { graphqlPath } from './server.js';
  * Entry point: config -> db -> engine -> server; graceful shutdown on SIGTERM / SIGINT.
  *
  * Exit codes: 0 after a clean shutdown, 1 when start-up or shutdown fails (or a second
- * signal cuts the grace period short), 2 when the configuration is invalid or the database is
- * in use by another process.
+ * signal cuts the grace period short), 2 when the configuration is invalid or refused (no API
+ * key on an address other machines can reach), or the database is in use by another process.
  */
 
 const EXIT_FAILURE = 1;
@@ -35,7 +36,7 @@ async function main(): Promise<void> {
   try {
     app = await startApp(config, logger);
   } catch (error) {
-    if (error instanceof DatabaseLockedError) {
+    if (error instanceof DatabaseLockedError || error instanceof StartupRefused) {
       logger.fatal(error.message);
       process.exit(EXIT_BAD_CONFIG);
     }

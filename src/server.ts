@@ -7,6 +7,10 @@ import { useServer } from 'graphql-ws/use/ws';
 import type { Logger } from 'pino';
 import { WebSocketServer } from 'ws';
 import type { Config } from './config.js';
+import { Authenticator } from './auth/authenticator.js';
+import { Connections } from './auth/connections.js';
+import { tokenFromHeaders } from './auth/credentials.js';
+import { graphqlAuthentication, useEndStreamsOnRevoke, type GraphQLTransport } from './auth/graphql.js';
 import type { Db } from './db/connection.js';
 import type { Engine } from './engine/engine.js';
 import type { UploadLimits } from './files/limits.js';
@@ -52,13 +56,21 @@ export interface ServerOptions {
 }
 
 export const graphqlPath = '/graphql';
-/** Until authentication lands every caller is this tenant; the data model already separates them. */
-export const defaultTenant = 'default';
 
 export async function startServer(options: ServerOptions): Promise<SluiceServer> {
   const { engine, db, logger } = options;
   const log = logger.child({ module: 'server' });
-  const context = (): Context => ({ engine, db, tenant: defaultTenant, uploads: options.uploads });
+  // Every entry point authenticates here, once per request or connection (src/auth/).
+  const auth = new Authenticator(db);
+  const connections = new Connections(auth);
+  const authentication = graphqlAuthentication(auth, connections);
+  const context = (transport: GraphQLTransport): Context => ({
+    engine,
+    db,
+    auth,
+    principal: authentication.principalOf(transport),
+    uploads: options.uploads,
+  });
 
   const yoga = createYoga<{ req: IncomingMessage; res: ServerResponse }, Context>({
     schema,
@@ -66,7 +78,8 @@ export async function startServer(options: ServerOptions): Promise<SluiceServer>
     context,
     graphiql: { subscriptionsProtocol: 'WS', title: 'Sluice' },
     cors: (request) => safety.cors(request),
-    plugins: useGraphQLLimits(options.limits),
+    // Authentication first: a caller without a key learns nothing, not even whether its query parses.
+    plugins: [authentication.plugin, useEndStreamsOnRevoke(auth), ...useGraphQLLimits(options.limits)],
     // A batch file upload is a GraphQL request body: let one up to the file limit through (JSON bodies have their own).
     maxRequestBodySize: multipartBodyLimit(options.uploads.maxFileBytes),
     logging: {
@@ -84,6 +97,7 @@ export async function startServer(options: ServerOptions): Promise<SluiceServer>
     },
   });
 
+  const authenticateRequest = (req: IncomingMessage) => auth.authenticate(tokenFromHeaders(req.headers));
   const rest = createRestHandler({
     engine,
     db,
@@ -91,7 +105,7 @@ export async function startServer(options: ServerOptions): Promise<SluiceServer>
     uploads: options.uploads,
     maxJsonBodyBytes: options.limits.maxJsonBodyBytes,
     fetchAPI: yoga.fetchAPI,
-    tenantOf: () => defaultTenant,
+    authenticate: authenticateRequest,
   });
 
   const metrics = createMetrics(engine, db, log);
@@ -103,7 +117,7 @@ export async function startServer(options: ServerOptions): Promise<SluiceServer>
       else sendGraphQLRefusal(res, refusal);
       return;
     }
-    if (req.url === metricsPath) void serveMetrics(metrics, req, res, log);
+    if (req.url === metricsPath) void serveMetrics(metrics, req, res, log, authenticateRequest);
     else if (isRestPath(req.url)) void rest(req, res);
     else void yoga(req, res);
   });
@@ -122,6 +136,7 @@ export async function startServer(options: ServerOptions): Promise<SluiceServer>
   });
   const wsCleanup = useServer(
     {
+      onConnect: (ctx) => connections.admit(ctx.extra.socket, ctx.extra.request, ctx.connectionParams),
       execute: (args) => answered(() => (args.rootValue as EnvelopedRoot).execute(args)),
       subscribe: (args) => answered(() => (args.rootValue as EnvelopedRoot).subscribe(args)),
       // An error here answers this operation only: thrown, graphql-ws would close the whole socket (4500).
@@ -186,6 +201,7 @@ export async function startServer(options: ServerOptions): Promise<SluiceServer>
     async close() {
       metrics.close();
       await wsCleanup.dispose();
+      connections.dispose();
       await new Promise<void>((resolve) => wsServer.close(() => resolve()));
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));

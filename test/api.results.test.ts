@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from './helpers/app.js';
+import { bearer, gqlOkAs, makeKey } from './helpers/auth.js';
 import { openaiFile, openaiLine, parseJsonl, uploadBatchFile, waitForBatch, waitForSomeSucceeded } from './files.support.js';
 
 /** Results out: the JSONL download in both formats, the errors file, and the same data over GraphQL. */
@@ -172,9 +173,18 @@ describe('when a batch was stopped before it finished', () => {
 });
 
 describe("when another tenant's batch is asked for", () => {
+  // Its own app: a key makes keys required, and single-user mode's one user is admin, who sees every tenant.
+  let keyed: TestApp;
+  let key: string;
+  beforeAll(async () => {
+    keyed = await startTestApp({ config: { providers: [{ kind: 'simulated', latencyMs: 0, latencyJitterMs: 0 }] } });
+    key = makeKey(keyed, 'default').token;
+  });
+  afterAll(() => keyed.close());
+
   it('is not found, over every route that names a batch', async () => {
     const request = openaiLine(0) as { custom_id: string; body: Record<string, unknown> };
-    const other = await app.app.engine.submitBatch({
+    const other = await keyed.app.engine.submitBatch({
       tenant: 'someone-else',
       priority: 1,
       endpoint: '/v1/chat/completions',
@@ -187,12 +197,10 @@ describe("when another tenant's batch is asked for", () => {
       `/v1/messages/batches/${other.id}`,
       `/v1/messages/batches/${other.id}/results`,
     ]) {
-      expect((await fetch(`${app.url}${path}`)).status, path).toBe(404);
+      expect((await fetch(`${keyed.url}${path}`, { headers: bearer(key) })).status, path).toBe(404);
     }
-    expect(
-      (await fetch(`${app.url}/v1/batches/${other.id}/cancel`, { method: 'POST', headers: { authorization: 'Bearer x' } })).status,
-    ).toBe(404);
-    const { batches } = await app.gqlOk(`{ batches(first: 500) { edges { node { id } } } }`);
+    expect((await fetch(`${keyed.url}/v1/batches/${other.id}/cancel`, { method: 'POST', headers: bearer(key) })).status).toBe(404);
+    const { batches } = await gqlOkAs(keyed, key, `{ batches(first: 500) { edges { node { id } } } }`);
     expect(batches.edges.map((e: { node: { id: string } }) => e.node.id)).not.toContain(other.id);
   });
 });

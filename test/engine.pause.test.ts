@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { defaultTenant } from '../src/server.js';
+import { defaultTenant } from '../src/auth/principal.js';
 import { chatRequests, startTestApp, waitFor, type TestApp } from './helpers/app.js';
 
 const COUNTS = /* GraphQL */ `

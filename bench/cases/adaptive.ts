@@ -24,7 +24,7 @@ import { Endpoints } from '../../src/engine/providers/provider.js';
 import { ProviderRegistry } from '../../src/engine/providers/registry.js';
 import { estimateRequest } from '../../src/engine/tokens/estimate.js';
 import { createLogger } from '../../src/log.js';
-import { defaultTenant } from '../../src/server.js';
+import { defaultTenant } from '../../src/auth/principal.js';
 import type { BenchCase, CaseContext } from '../case.js';
 import type { FakeLogLine } from '../children/fake-provider.js';
 import { benchModel, chatBatch } from '../dataset.js';

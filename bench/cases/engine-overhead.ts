@@ -12,7 +12,7 @@ import { Endpoints } from '../../src/engine/providers/provider.js';
 import { createOpenAIProvider } from '../../src/engine/providers/openai.js';
 import { ProviderRegistry } from '../../src/engine/providers/registry.js';
 import { createLogger } from '../../src/log.js';
-import { defaultTenant } from '../../src/server.js';
+import { defaultTenant } from '../../src/auth/principal.js';
 import type { BenchCase, CaseContext } from '../case.js';
 import { benchModel, tinyChatBatch } from '../dataset.js';
 import type { CaseResult } from '../report.js';

@@ -18,7 +18,7 @@ import { parseConfig } from '../../src/config.js';
 import { Priority } from '../../src/engine/priority.js';
 import { Endpoints } from '../../src/engine/providers/provider.js';
 import { createLogger } from '../../src/log.js';
-import { defaultTenant } from '../../src/server.js';
+import { defaultTenant } from '../../src/auth/principal.js';
 import { serveParent, sendEvent } from '../child-rpc.js';
 import { benchModel, chatBatch, type BenchRequest } from '../dataset.js';
 import { bytesPerMB } from '../stats.js';

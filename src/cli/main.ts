@@ -1,11 +1,52 @@
 #!/usr/bin/env node
-import { Command } from 'commander';
+import { Command, CommanderError } from 'commander';
+import { ConfigError, loadConfig } from '../config.js';
+import { closeDatabase, openDatabase, type Db } from '../db/connection.js';
+import { isSluiceError } from '../engine/errors.js';
 import { registerBatchCommands } from './batch-commands.js';
+import { addKeyCommands } from './keys.js';
 
-/** `sluice`: the command line. Each group of commands registers itself on the program. */
+/**
+ * The `sluice` command line. Batch commands talk to a running server (`SLUICE_URL`,
+ * `SLUICE_API_KEY`); `keys` opens the database the server uses, found by the same configuration
+ * (`SLUICE_CONFIG`, `SLUICE_DB_FILE`), so the first admin key can be made before any exists.
+ *
+ * Exit codes: 0 done, 1 the command failed (e.g. an unknown key id), 2 bad configuration or usage.
+ */
+
+const EXIT_FAILURE = 1;
+const EXIT_USAGE = 2;
+
+let db: Db | undefined;
 
 const program = new Command('sluice')
-  .description('Sluice from the command line: submit batch files, watch them run, fetch their results')
-  .showHelpAfterError();
+  .description('Sluice from the command line: submit batch files, watch them run, fetch their results; manage API keys')
+  .exitOverride()
+  .configureOutput({ writeErr: (text) => process.stderr.write(text) });
+
 registerBatchCommands(program);
-await program.parseAsync(process.argv);
+addKeyCommands(program, {
+  openDb: () => (db ??= openDatabase(loadConfig(process.env).dbFile)),
+  out: (text) => process.stdout.write(`${text}\n`),
+});
+
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  process.exitCode = exitCodeOf(error);
+} finally {
+  if (db) closeDatabase(db);
+}
+
+function exitCodeOf(error: unknown): number {
+  if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : EXIT_USAGE;
+  if (error instanceof ConfigError) {
+    process.stderr.write(`${error.message}\n`);
+    return EXIT_USAGE;
+  }
+  if (isSluiceError(error)) {
+    process.stderr.write(`sluice: ${error.message}\n`);
+    return EXIT_FAILURE;
+  }
+  throw error;
+}

@@ -6,6 +6,7 @@ import type { Db } from './connection.js';
 import { CountMoves } from './request-counts.js';
 import { batches, type BatchRow } from './schema.js';
 import { BatchStatus, finalBatchStatuses, RequestStatus } from './status.js';
+import { tenantCondition, type TenantScope } from './tenant-scope.js';
 
 /** The batch row written when a submission opens; its request count is set when it is accepted. */
 export interface NewBatch {
@@ -107,8 +108,8 @@ export async function deleteStagedBatches(db: Db): Promise<number> {
 
 const visible = ne(batches.status, STAGED);
 
-export async function getBatch(db: Db, tenant: string, id: string): Promise<BatchRow | undefined> {
-  return db.query.batches.findFirst({ where: and(eq(batches.id, id), eq(batches.tenant, tenant), visible) });
+export async function getBatch(db: Db, tenant: TenantScope, id: string): Promise<BatchRow | undefined> {
+  return db.query.batches.findFirst({ where: and(eq(batches.id, id), tenantCondition(batches.tenant, tenant), visible) });
 }
 
 /** For the engine, which acts for every tenant. */
@@ -116,16 +117,16 @@ export async function getBatchById(db: Db, id: string): Promise<BatchRow | undef
   return db.query.batches.findFirst({ where: and(eq(batches.id, id), visible) });
 }
 
-export async function getBatchesByIds(db: Db, tenant: string, ids: readonly string[]): Promise<BatchRow[]> {
+export async function getBatchesByIds(db: Db, tenant: TenantScope, ids: readonly string[]): Promise<BatchRow[]> {
   if (ids.length === 0) return [];
   return db
     .select()
     .from(batches)
-    .where(and(eq(batches.tenant, tenant), inArray(batches.id, [...ids]), visible));
+    .where(and(tenantCondition(batches.tenant, tenant), inArray(batches.id, [...ids]), visible));
 }
 
 export interface BatchPageArgs {
-  tenant: string;
+  tenant: TenantScope;
   statuses?: readonly BatchStatus[];
   /** Keyset cursors: batch ids, exclusive. Ids sort by creation time (`newBatchId`). */
   after?: string;
@@ -137,7 +138,7 @@ export interface BatchPageArgs {
 
 /** Newest first (oldest first when inverted), stable under inserts. */
 export async function listBatches(db: Db, args: BatchPageArgs): Promise<BatchRow[]> {
-  const conditions = [eq(batches.tenant, args.tenant), visible];
+  const conditions = [tenantCondition(batches.tenant, args.tenant), visible];
   if (args.statuses && args.statuses.length > 0) conditions.push(inArray(batches.status, [...args.statuses]));
   if (args.after !== undefined) conditions.push(lt(batches.id, args.after));
   if (args.before !== undefined) conditions.push(gt(batches.id, args.before));

@@ -3,6 +3,7 @@ import type { Db } from './connection.js';
 import { batches, requests, type BatchRow, type RequestRow, type StoredError } from './schema.js';
 import { CountMoves } from './request-counts.js';
 import { assertNever, BatchStatus, canMoveBatch, RequestStatus, type RetryableStatus } from './status.js';
+import { tenantCondition, type TenantScope } from './tenant-scope.js';
 
 /**
  * Every statement that moves requests between states, one named function per transition,
@@ -418,14 +419,14 @@ export async function listRequests(db: Db, args: RequestPageArgs): Promise<Reque
     .all();
 }
 
-/** Requests by id, restricted to one tenant's batches. */
-export async function getRequestsByIds(db: Db, tenant: string, ids: readonly number[]): Promise<RequestRow[]> {
+/** Requests by id, restricted to the scope's batches. */
+export async function getRequestsByIds(db: Db, tenant: TenantScope, ids: readonly number[]): Promise<RequestRow[]> {
   if (ids.length === 0) return [];
   return db
     .select({ request: requests })
     .from(requests)
     .innerJoin(batches, eq(batches.id, requests.batchId))
-    .where(and(eq(batches.tenant, tenant), inArray(requests.id, [...ids])))
+    .where(and(tenantCondition(batches.tenant, tenant), inArray(requests.id, [...ids])))
     .all()
     .map((row) => row.request);
 }

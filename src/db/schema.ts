@@ -145,3 +145,46 @@ export const batchInputFiles = sqliteTable('batch_input_files', {
 });
 
 export type FileRow = typeof files.$inferSelect;
+
+/**
+ * API keys. The token itself is shown once at creation and never stored: only its SHA-256
+ * (`hash`) and its first characters (`prefix`, shown in lists and used to find the row).
+ */
+export const apiKeys = sqliteTable(
+  'api_keys',
+  {
+    id: text('id').primaryKey(),
+    /** `sk-sluice-` and the first characters of the secret: enough to recognise a key, never to use it. */
+    prefix: text('prefix').notNull(),
+    /** Hex SHA-256 of the whole token. */
+    hash: text('hash').notNull(),
+    tenant: text('tenant').notNull(),
+    /** `tenant` or `admin` (`src/auth/principal.ts`). */
+    scope: text('scope').notNull(),
+    createdAt: integer('created_at').notNull(),
+    /** Written at most once a minute per key (`src/auth/last-used.ts`). */
+    lastUsedAt: integer('last_used_at'),
+    revokedAt: integer('revoked_at'),
+  },
+  (t) => [index('api_keys_prefix').on(t.prefix), index('api_keys_tenant').on(t.tenant)],
+);
+
+export type ApiKeyRow = typeof apiKeys.$inferSelect;
+
+/** Admin actions: who (a key, never its secret), what and when. Append-only. */
+export const auditLog = sqliteTable('audit_log', {
+  id: integer('id').primaryKey({ autoIncrement: true }),
+  at: integer('at').notNull(),
+  /** The acting key; null for the CLI and for single-user mode. */
+  actorKeyId: text('actor_key_id'),
+  actorPrefix: text('actor_prefix'),
+  /** `key`, `cli` or `single-user` (`src/db/audit.ts`). */
+  actorKind: text('actor_kind').notNull(),
+  /** e.g. `apiKey.create`, `apiKey.revoke`, `lane.setLimits`. */
+  action: text('action').notNull(),
+  /** What was acted on: a key id, a lane `provider/model`. */
+  target: text('target').notNull(),
+  details: text('details', { mode: 'json' }).$type<Record<string, unknown>>(),
+});
+
+export type AuditRow = typeof auditLog.$inferSelect;

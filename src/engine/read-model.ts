@@ -3,10 +3,11 @@ import type { Db } from '../db/connection.js';
 import { getRequestsByIds, listRequests, type RequestPageArgs } from '../db/requests.js';
 import { listResults, type ResultPageArgs, type ResultRow } from '../db/results.js';
 import type { BatchRow, RequestRow } from '../db/schema.js';
+import type { TenantScope } from '../db/tenant-scope.js';
 
 /**
- * What the API layers read, so they go through the engine rather than the store: batches by
- * tenant, and the requests and results of a batch the caller already read for its tenant.
+ * What the API layers read, so they go through the engine rather than the store: batches in a
+ * tenant scope (one tenant, or every tenant for an admin), and the requests and results of a batch the caller already read for its tenant.
  */
 export class ReadModel {
   readonly #db: Db;
@@ -15,11 +16,11 @@ export class ReadModel {
     this.#db = db;
   }
 
-  batch(tenant: string, id: string): Promise<BatchRow | undefined> {
+  batch(tenant: TenantScope, id: string): Promise<BatchRow | undefined> {
     return getBatch(this.#db, tenant, id);
   }
 
-  batchesByIds(tenant: string, ids: readonly string[]): Promise<BatchRow[]> {
+  batchesByIds(tenant: TenantScope, ids: readonly string[]): Promise<BatchRow[]> {
     return getBatchesByIds(this.#db, tenant, ids);
   }
 
@@ -27,7 +28,7 @@ export class ReadModel {
     return listBatches(this.#db, args);
   }
 
-  requestsByIds(tenant: string, ids: readonly number[]): Promise<RequestRow[]> {
+  requestsByIds(tenant: TenantScope, ids: readonly number[]): Promise<RequestRow[]> {
     return getRequestsByIds(this.#db, tenant, ids);
   }
 

@@ -1,5 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
+import { isAuthError } from '../auth/errors.js';
+import type { Principal } from '../auth/principal.js';
+import { requireAdmin } from '../auth/scopes.js';
 import type { Metrics } from './metrics.js';
 
 /** `GET /metrics`: the Prometheus text exposition of `Metrics`. */
@@ -7,22 +10,27 @@ import type { Metrics } from './metrics.js';
 export const metricsPath = '/metrics';
 
 /**
- * Whether this caller may scrape. Every caller may until API keys land; then this is where an
- * admin-scope key is required (metrics show every tenant's load).
+ * Serves a scrape by an admin key (metrics show every tenant's load); `authenticate` throws the
+ * auth error for a missing or wrong key.
  */
-function mayScrape(_req: IncomingMessage): boolean {
-  return true;
-}
-
-export async function serveMetrics(metrics: Metrics, req: IncomingMessage, res: ServerResponse, log: Logger): Promise<void> {
+export async function serveMetrics(
+  metrics: Metrics,
+  req: IncomingMessage,
+  res: ServerResponse,
+  log: Logger,
+  authenticate: (req: IncomingMessage) => Principal,
+): Promise<void> {
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     res
       .writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain' })
       .end(`${req.method} is not allowed on ${metricsPath}; use GET\n`);
     return;
   }
-  if (!mayScrape(req)) {
-    res.writeHead(403, { 'content-type': 'text/plain' }).end('metrics need an admin key\n');
+  try {
+    requireAdmin(authenticate(req), 'reading metrics');
+  } catch (error) {
+    if (!isAuthError(error)) throw error;
+    res.writeHead(error.status, { 'content-type': 'text/plain' }).end(`${error.message}\n`);
     return;
   }
   try {

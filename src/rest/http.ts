@@ -6,6 +6,7 @@ import { isSluiceError } from '../engine/errors.js';
 import { httpStatusOfCode } from '../error-status.js';
 import { nestingMessage, nestsTooDeep } from '../json-nesting.js';
 import { valueAt } from '../value-at.js';
+import { isAuthError } from '../auth/errors.js';
 
 /**
  * The small HTTP toolkit of the REST APIs: bodies read with a size limit, query and body
@@ -28,6 +29,7 @@ export class RestError extends Error {
 /** A RestError for anything a caller should see; undefined for unexpected errors, which are masked. */
 export function asRestError(error: unknown): RestError | undefined {
   if (error instanceof RestError) return error;
+  if (isAuthError(error)) return new RestError(error.status, error.message);
   if (isSluiceError(error)) return new RestError(httpStatusOfCode[error.code], error.message);
   return undefined;
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { readScope } from '../auth/scopes.js';
 import { getBatch } from '../db/batches.js';
 import { notFound } from '../engine/errors.js';
 import { ResultsFormat, ResultsSelection } from '../files/result-lines.js';
@@ -22,9 +23,9 @@ export const resultsRoutes: Route[] = [
     method: 'GET',
     path: /^\/batches\/([^/]+)\/results\.jsonl$/,
     api: 'openai',
-    async handle({ res, url, params: [id = ''], tenant, deps }) {
+    async handle({ res, url, params: [id = ''], principal, deps }) {
       const { format, status } = parseWith(querySchema, queryOf(url), 'query');
-      if (!(await getBatch(deps.db, tenant, id))) throw notFound('batch', id);
+      if (!(await getBatch(deps.db, readScope(principal), id))) throw notFound('batch', id);
       const suffix = status === ResultsSelection.all ? 'results' : status === ResultsSelection.succeeded ? 'output' : 'errors';
       await sendJsonl(res, resultsJsonl(deps.db, id, format, status), `${id}_${suffix}.jsonl`);
     },

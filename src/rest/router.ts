@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { FetchAPI } from 'graphql-yoga';
 import type { Logger } from 'pino';
+import type { Principal } from '../auth/principal.js';
 import type { Db } from '../db/connection.js';
 import type { Engine } from '../engine/engine.js';
 import type { UploadLimits } from '../files/limits.js';
@@ -25,8 +26,8 @@ export interface RestDeps {
   maxJsonBodyBytes: number;
   /** Yoga's Fetch implementation: its multipart parser streams an upload through busboy. */
   fetchAPI: FetchAPI;
-  /** Whose batches a request may see and change. */
-  tenantOf(req: IncomingMessage): string;
+  /** Who is calling (the server's authentication); throws UNAUTHENTICATED. */
+  authenticate(req: IncomingMessage): Principal;
 }
 
 export interface RestCall {
@@ -35,7 +36,8 @@ export interface RestCall {
   url: URL;
   /** The route's captured path segments, decoded. */
   params: string[];
-  tenant: string;
+  /** The caller; what it may see and touch is decided in `src/auth/scopes.ts`. */
+  principal: Principal;
   deps: RestDeps;
 }
 
@@ -62,6 +64,7 @@ export function createRestHandler(deps: RestDeps): (req: IncomingMessage, res: S
     const onPath = routes.filter((route) => route.path.test(pathname));
     const route = onPath.find((r) => r.method === req.method);
     try {
+      const principal = deps.authenticate(req);
       const url = new URL(req.url ?? '/', 'http://sluice.invalid');
       if (!route) {
         throw onPath.length > 0
@@ -69,7 +72,7 @@ export function createRestHandler(deps: RestDeps): (req: IncomingMessage, res: S
           : new RestError(404, `no route ${req.method} ${pathname}`);
       }
       const params = (route.path.exec(pathname) ?? []).slice(1).map(decodeSegment);
-      await route.handle({ req, res, url, params, tenant: deps.tenantOf(req), deps });
+      await route.handle({ req, res, url, params, principal, deps });
     } catch (error) {
       const known = asRestError(error);
       if (!known) log.error({ err: error, method: req.method, path: pathname }, 'REST request failed');
@@ -110,7 +113,12 @@ export function sendRestError(req: IncomingMessage, res: ServerResponse, error: 
 /** `{error: {message, type, param, code}}`, as api.openai.com answers. */
 function openaiError(error: RestError) {
   return {
-    error: { message: error.message, type: error.status >= 500 ? 'server_error' : 'invalid_request_error', param: error.param, code: null },
+    error: {
+      message: error.message,
+      type: error.status >= 500 ? 'server_error' : 'invalid_request_error',
+      param: error.param,
+      code: error.status === 401 ? 'invalid_api_key' : null,
+    },
   };
 }
 
@@ -120,6 +128,8 @@ function anthropicError(error: RestError) {
 }
 
 function anthropicErrorType(status: number): string {
+  if (status === 401) return 'authentication_error';
+  if (status === 403) return 'permission_error';
   if (status === 404) return 'not_found_error';
   if (status === 413) return 'request_too_large';
   if (status >= 500) return 'api_error';

@@ -186,7 +186,7 @@ builder.mutationField('createBatchFromFile', (t) =>
           ctx.engine,
           readLines(file),
           {
-            tenant: ctx.tenant,
+            tenant: ctx.principal.tenant,
             name,
             model: input?.model,
             provider: input?.provider,

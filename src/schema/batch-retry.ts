@@ -1,6 +1,6 @@
 import { RequestStatus, retryableStatuses } from '../db/status.js';
 import { builder } from './builder.js';
-import { BatchRef } from './batch.js';
+import { BatchRef, batchTenant } from './batch.js';
 import { guarded } from './errors.js';
 
 /** `retryBatch`: runs the failed, expired or cancelled requests of a finished batch again, in place. */
@@ -30,6 +30,7 @@ builder.mutationField('retryBatch', (t) =>
         description: 'Which requests to run again (default: FAILED, EXPIRED and CANCELLED).',
       }),
     },
-    resolve: (_root, { id, statuses }, ctx) => guarded(() => ctx.engine.retryBatch(ctx.tenant, String(id), statuses ?? retryableStatuses)),
+    resolve: (_root, { id, statuses }, ctx) =>
+      guarded(async () => ctx.engine.retryBatch(await batchTenant(ctx, id), String(id), statuses ?? retryableStatuses)),
   }),
 );

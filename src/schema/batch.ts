@@ -1,4 +1,5 @@
 import { resolveCursorConnection } from '@pothos/plugin-relay';
+import { readScope, tenantForBatch } from '../auth/scopes.js';
 import { requestCountsOf, type RequestCounts } from '../db/batches.js';
 import type { BatchRow, RequestRow } from '../db/schema.js';
 import { isFinalBatchStatus } from '../db/status.js';
@@ -16,8 +17,13 @@ import { UsageRef } from './usage.js';
 
 const PAGE = { defaultSize: 50, maxSize: 500 } as const;
 
+/** The tenant a change to the batch acts for (the batch's owner, for an admin). */
+export function batchTenant(ctx: Context, id: string | number): Promise<string> {
+  return tenantForBatch(ctx.engine.reads, ctx.principal, String(id));
+}
+
 async function loadBatch(ctx: Context, id: string): Promise<BatchRow> {
-  const batch = await ctx.engine.reads.batch(ctx.tenant, id);
+  const batch = await ctx.engine.reads.batch(readScope(ctx.principal), id);
   if (!batch) throw notFound('batch', id);
   return batch;
 }
@@ -59,11 +65,12 @@ builder.node(BatchRef, {
   description: 'A batch of requests run together against one model, with a priority and a completion window.',
   id: { resolve: (batch) => batch.id, description: 'The batch id (`batch_…`), as the REST APIs show it.' },
   loadMany: async (ids, ctx) => {
-    const rows = new Map((await ctx.engine.reads.batchesByIds(ctx.tenant, ids.map(String))).map((row) => [row.id, row]));
+    const rows = new Map((await ctx.engine.reads.batchesByIds(readScope(ctx.principal), ids.map(String))).map((row) => [row.id, row]));
     return ids.map((id) => rows.get(String(id)) ?? null);
   },
   fields: (t) => ({
     name: t.exposeString('name', { description: 'Name given at submission (the id when none was given).' }),
+    tenant: t.exposeString('tenant', { description: "The tenant it belongs to (an admin sees every tenant's batches)." }),
     status: t.field({
       type: BatchStatusEnum,
       description: 'Where the batch is in its lifecycle.',
@@ -169,7 +176,7 @@ builder.queryFields((t) => ({
   }),
   batches: t.connection({
     type: BatchRef,
-    description: 'Your batches, newest first.',
+    description: "Your tenant's batches (every tenant's, for an admin key), newest first.",
     args: { status: t.arg({ type: [BatchStatusEnum], required: false, description: 'Only batches in these statuses.' }) },
     resolve: (_root, args, ctx) =>
       guarded(() =>
@@ -177,7 +184,7 @@ builder.queryFields((t) => ({
           { args, toCursor: (batch) => batch.id, ...PAGE },
           ({ after, before, limit, inverted }) =>
             ctx.engine.reads.batchPage({
-              tenant: ctx.tenant,
+              tenant: readScope(ctx.principal),
               statuses: args.status ?? undefined,
               after,
               before,
@@ -245,7 +252,7 @@ builder.mutationFields((t) => ({
       guarded(() => {
         const { name, completionWindowMs, metadata } = parseBatchSettings(input);
         return ctx.engine.submitBatch({
-          tenant: ctx.tenant,
+          tenant: ctx.principal.tenant,
           name,
           model: input.model,
           provider: input.provider,
@@ -263,19 +270,19 @@ builder.mutationFields((t) => ({
     description:
       'Cancels a batch: waiting requests are cancelled and in-flight ones aborted (CANCELLING, then CANCELLED). Finished results stay readable.',
     args: { id: t.arg.id(batchIdArg) },
-    resolve: (_root, { id }, ctx) => guarded(() => ctx.engine.cancelBatch(ctx.tenant, String(id))),
+    resolve: (_root, { id }, ctx) => guarded(async () => ctx.engine.cancelBatch(await batchTenant(ctx, id), String(id))),
   }),
   pauseBatch: t.field({
     type: BatchRef,
     description: 'Pauses an IN_PROGRESS batch: nothing new is sent; in-flight requests finish.',
     args: { id: t.arg.id(batchIdArg) },
-    resolve: (_root, { id }, ctx) => guarded(() => ctx.engine.pauseBatch(ctx.tenant, String(id))),
+    resolve: (_root, { id }, ctx) => guarded(async () => ctx.engine.pauseBatch(await batchTenant(ctx, id), String(id))),
   }),
   resumeBatch: t.field({
     type: BatchRef,
     description: 'Resumes a PAUSED batch; its requests rejoin their lane where they were.',
     args: { id: t.arg.id(batchIdArg) },
-    resolve: (_root, { id }, ctx) => guarded(() => ctx.engine.resumeBatch(ctx.tenant, String(id))),
+    resolve: (_root, { id }, ctx) => guarded(async () => ctx.engine.resumeBatch(await batchTenant(ctx, id), String(id))),
   }),
   setBatchPriority: t.field({
     type: BatchRef,
@@ -284,7 +291,8 @@ builder.mutationFields((t) => ({
       id: t.arg.id(batchIdArg),
       priority: t.arg({ type: PriorityEnum, required: true, description: 'The new priority.' }),
     },
-    resolve: (_root, { id, priority }, ctx) => guarded(() => ctx.engine.setBatchPriority(ctx.tenant, String(id), priority)),
+    resolve: (_root, { id, priority }, ctx) =>
+      guarded(async () => ctx.engine.setBatchPriority(await batchTenant(ctx, id), String(id), priority)),
   }),
 }));
 

@@ -1,16 +1,20 @@
 import SchemaBuilder from '@pothos/core';
 import RelayPlugin from '@pothos/plugin-relay';
+import type { Authenticator } from '../auth/authenticator.js';
+import type { Principal } from '../auth/principal.js';
 import type { Db } from '../db/connection.js';
 import type { Engine } from '../engine/engine.js';
 import { parseRequestPublicId } from '../engine/ids.js';
 import type { UploadLimits } from '../files/limits.js';
 
-/** What every resolver gets: the engine for changes, the store for reads, and whose data it is. */
+/** What every resolver gets: the engine for changes, the store for reads, and who is calling. */
 export interface Context {
   engine: Engine;
   db: Db;
-  /** The caller's tenant; every read and change is confined to it. */
-  tenant: string;
+  /** The caller, resolved by the server; what it may see and touch is decided in `src/auth/scopes.ts`. */
+  principal: Principal;
+  /** Keys: created and revoked by the admin mutations. */
+  auth: Authenticator;
   /** What an uploaded batch file may hold (`createBatchFromFile`). */
   uploads: UploadLimits;
 }

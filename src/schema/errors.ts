@@ -1,13 +1,16 @@
 import { GraphQLError } from 'graphql';
+import { asGraphQLError } from '../auth/graphql.js';
+import { isAuthError } from '../auth/errors.js';
 import { isSluiceError, type InputProblem } from '../engine/errors.js';
 import { httpStatusOfCode } from '../error-status.js';
 
 /**
- * Turns the engine's coded errors into GraphQL errors with `extensions.code` (and, for bad
+ * Turns the engine's (and authorisation's) coded errors into GraphQL errors with `extensions.code` (and, for bad
  * input, every problem with its path, index and customId). Anything else is rethrown for Yoga
  * to mask.
  */
 export function toGraphQLError(error: unknown): never {
+  if (isAuthError(error)) throw asGraphQLError(error);
   if (isSluiceError(error)) {
     throw new GraphQLError(error.message, {
       extensions: {

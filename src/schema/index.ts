@@ -1,6 +1,8 @@
 import { builder } from './builder.js';
 import './batch.js';
 import './batch-files.js';
+import './api-key.js';
+import './audit.js';
 import './batch-retry.js';
 import './lane.js';
 import './model.js';

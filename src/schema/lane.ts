@@ -1,4 +1,6 @@
+import { auditActor, requireAdmin } from '../auth/scopes.js';
 import type { LaneLimits } from '../config.js';
+import { appendAudit, AuditAction } from '../db/audit.js';
 import { describeLimit, limitsNote, type LimitName, type LimitSource, type LimitSourceKind } from '../engine/adaptive-limits.js';
 import { notFound } from '../engine/errors.js';
 import type { Lane, LaneStats } from '../engine/lane.js';
@@ -239,12 +241,16 @@ builder.queryField('lanes', (t) =>
   t.field({
     type: [LaneRef],
     description:
-      'Every lane (one per model a configured provider serves), with its limits, load and queue. Naming both provider and model of an unknown lane is a NOT_FOUND error.',
+      'Every lane (one per model a configured provider serves), with its limits, load and queue. Naming both provider and model of an unknown lane is a NOT_FOUND error. Admin only.',
     args: {
       provider: t.arg.string({ required: false, description: filterDescriptions.provider }),
       model: t.arg.string({ required: false, description: filterDescriptions.model }),
     },
-    resolve: (_root, { provider, model }, ctx) => guarded(async () => pickLanes(ctx, provider, model).map((lane) => lane.stats())),
+    resolve: (_root, { provider, model }, ctx) =>
+      guarded(async () => {
+        requireAdmin(ctx.principal, 'lanes');
+        return pickLanes(ctx, provider, model).map((lane) => lane.stats());
+      }),
   }),
 );
 
@@ -267,22 +273,30 @@ builder.mutationField('setLaneLimits', (t) =>
   t.field({
     type: LaneRef,
     description:
-      "Changes a lane's limits at run time, at once: admission follows the new rates from now on (budgets keep what they hold, capped at the new limits). A value set here is a ceiling: the provider's rate-limit headers may lower it but never raise it, even in an adaptive lane; a concurrency set here is fixed (AIMD stops). Config is not rewritten: a restart goes back to the configured limits. Bad values are a BAD_USER_INPUT error naming each field, an unknown lane is NOT_FOUND; either way nothing changes.",
+      "Changes a lane's limits at run time, at once: admission follows the new rates from now on (budgets keep what they hold, capped at the new limits). A value set here is a ceiling: the provider's rate-limit headers may lower it but never raise it, even in an adaptive lane; a concurrency set here is fixed (AIMD stops). Config is not rewritten: a restart goes back to the configured limits. Bad values are a BAD_USER_INPUT error naming each field, an unknown lane is NOT_FOUND; either way nothing changes. Recorded in the audit log. Admin only.",
     args: {
       provider: t.arg.string({ required: true, description: 'The configured provider, e.g. `openai`.' }),
       model: t.arg.string({ required: true, description: 'The model, e.g. `gpt-4o-mini`.' }),
       limits: t.arg({ type: LaneLimitsInput, required: true, description: 'The limits to change.' }),
     },
     resolve: (_root, { provider, model, limits }, ctx) =>
-      guarded(async () =>
-        ctx.engine
-          .setLaneLimits(provider, model, {
-            requestsPerMinute: limits.requestsPerMinute ?? undefined,
-            tokensPerMinute: limits.tokensPerMinute ?? undefined,
-            maxConcurrent: limits.maxConcurrent ?? undefined,
-          })
-          .stats(),
-      ),
+      guarded(async () => {
+        requireAdmin(ctx.principal, 'setLaneLimits');
+        const change = {
+          requestsPerMinute: limits.requestsPerMinute ?? undefined,
+          tokensPerMinute: limits.tokensPerMinute ?? undefined,
+          maxConcurrent: limits.maxConcurrent ?? undefined,
+        };
+        const lane = ctx.engine.setLaneLimits(provider, model, change);
+        appendAudit(ctx.db, {
+          actor: auditActor(ctx.principal),
+          action: AuditAction.laneSetLimits,
+          target: lane.key,
+          details: { ...change },
+          at: Date.now(),
+        });
+        return lane.stats();
+      }),
   }),
 );
 
@@ -290,7 +304,7 @@ builder.subscriptionField('laneStats', (t) =>
   t.field({
     type: LaneRef,
     description:
-      'Streams lane statistics: first the current state of every matching lane, then a lane each time its numbers changed, at most once per lane per second. Naming both provider and model of an unknown lane is a NOT_FOUND error.',
+      'Streams lane statistics: first the current state of every matching lane, then a lane each time its numbers changed, at most once per lane per second. Naming both provider and model of an unknown lane is a NOT_FOUND error. Admin only.',
     args: {
       provider: t.arg.string({ required: false, description: filterDescriptions.provider }),
       model: t.arg.string({ required: false, description: filterDescriptions.model }),
@@ -304,7 +318,10 @@ async function* watchLanes(ctx: Context, provider: string | null | undefined, mo
   // Subscribe before reading, so no change between the read and the subscription is missed.
   const events = ctx.engine.bus.subscribe('laneStats');
   try {
-    const lanes = await guarded(async () => pickLanes(ctx, provider, model));
+    const lanes = await guarded(async () => {
+      requireAdmin(ctx.principal, 'laneStats');
+      return pickLanes(ctx, provider, model);
+    });
     const keys = new Set(lanes.map((lane) => lane.key));
     const readAt = Date.now();
     for (const lane of lanes) yield lane.stats();

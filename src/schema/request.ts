@@ -1,3 +1,4 @@
+import { readScope } from '../auth/scopes.js';
 import type { RequestRow, StoredError } from '../db/schema.js';
 import { parseRequestPublicId, requestPublicId } from '../engine/ids.js';
 import { builder } from './builder.js';
@@ -25,7 +26,7 @@ builder.node(RequestRef, {
   id: { resolve: (request) => requestPublicId(request.id), description: 'The request id (`req_…`).' },
   loadMany: async (ids, ctx) => {
     const rowIds = ids.map((id) => parseRequestPublicId(String(id)) ?? -1);
-    const rows = new Map((await ctx.engine.reads.requestsByIds(ctx.tenant, rowIds)).map((row) => [row.id, row]));
+    const rows = new Map((await ctx.engine.reads.requestsByIds(readScope(ctx.principal), rowIds)).map((row) => [row.id, row]));
     return rowIds.map((id) => rows.get(id) ?? null);
   },
   fields: (t) => ({

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { readScope, tenantForBatch } from '../../auth/scopes.js';
 import { countRequestsByStatus, getBatch, listBatches } from '../../db/batches.js';
 import type { BatchRow } from '../../db/schema.js';
 import { badInput, isSluiceError, notFound } from '../../engine/errors.js';
@@ -27,12 +28,13 @@ const listSchema = z.object({
   before_id: z.string().min(1).optional(),
 });
 
-async function create({ req, res, tenant, deps }: RestCall): Promise<void> {
-  const { requests } = parseWith(createSchema, await readJson(req, deps.maxJsonBodyBytes), 'body');
+async function create({ req, res, principal, deps }: RestCall): Promise<void> {
+  // The requests come inline, as Anthropic's API takes them: bounded like a batch file, not like a JSON call.
+  const { requests } = parseWith(createSchema, await readJson(req, deps.uploads.maxFileBytes), 'body');
   const { priority, provider } = sluiceOptions(req);
   const batch = await deps.engine
     .submitBatch({
-      tenant,
+      tenant: principal.tenant,
       priority,
       provider,
       endpoint: Endpoints.messages,
@@ -48,15 +50,16 @@ function inAnthropicTerms(error: unknown): never {
   throw badInput(error.problems.map((problem) => ({ ...problem, path: problem.path.replace(/^(requests\[\d+\])\.body/, '$1.params') })));
 }
 
-async function retrieve({ req, res, params: [id = ''], tenant, deps }: RestCall): Promise<void> {
-  const batch = await getBatch(deps.db, tenant, id);
+async function retrieve({ req, res, params: [id = ''], principal, deps }: RestCall): Promise<void> {
+  const batch = await getBatch(deps.db, readScope(principal), id);
   if (!batch) throw notFound('batch', id);
   sendJson(res, 200, (await present(deps, [batch], baseUrl(req)))[0]);
 }
 
 /** Newest first. `after_id` pages towards older batches, `before_id` towards newer ones. */
-async function list({ req, res, url, tenant, deps }: RestCall): Promise<void> {
+async function list({ req, res, url, principal, deps }: RestCall): Promise<void> {
   const { limit, after_id, before_id } = parseWith(listSchema, queryOf(url), 'query');
+  const tenant = readScope(principal);
   const rows =
     before_id === undefined
       ? await listBatches(deps.db, { tenant, after: after_id, limit: limit + 1 })
@@ -65,14 +68,14 @@ async function list({ req, res, url, tenant, deps }: RestCall): Promise<void> {
   sendJson(res, 200, { data: await present(deps, page, baseUrl(req)), has_more: hasMore, first_id: firstId, last_id: lastId });
 }
 
-async function cancel({ req, res, params: [id = ''], tenant, deps }: RestCall): Promise<void> {
-  const batch = await deps.engine.cancelBatch(tenant, id);
+async function cancel({ req, res, params: [id = ''], principal, deps }: RestCall): Promise<void> {
+  const batch = await deps.engine.cancelBatch(await tenantForBatch(deps.engine.reads, principal, id), id);
   sendJson(res, 200, (await present(deps, [batch], baseUrl(req)))[0]);
 }
 
 /** Anthropic serves results once a batch has ended; Sluice serves what has finished at any time. */
-async function results({ res, params: [id = ''], tenant, deps }: RestCall): Promise<void> {
-  if (!(await getBatch(deps.db, tenant, id))) throw notFound('batch', id);
+async function results({ res, params: [id = ''], principal, deps }: RestCall): Promise<void> {
+  if (!(await getBatch(deps.db, readScope(principal), id))) throw notFound('batch', id);
   await sendJsonl(res, resultsJsonl(deps.db, id, ResultsFormat.anthropic, ResultsSelection.all), `${id}_results.jsonl`);
 }
 

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { MAX_COMPLETION_WINDOW_MS } from '../../config.js';
 import { batchMetadataSchema } from '../../batch-labels.js';
+import { readScope, tenantForBatch } from '../../auth/scopes.js';
 import { countRequestsByStatus, getBatch, listBatches } from '../../db/batches.js';
 import { FileStatus, getBatchInputFiles, getFile, linkBatchInputFile } from '../../db/files.js';
 import type { BatchRow } from '../../db/schema.js';
@@ -39,7 +40,8 @@ const listSchema = z.object({
   limit: z.coerce.number().int().min(1).max(100).default(20),
 });
 
-async function create({ req, res, tenant, deps }: RestCall): Promise<void> {
+async function create({ req, res, principal, deps }: RestCall): Promise<void> {
+  const { tenant } = principal;
   const body = parseWith(createSchema, await readJson(req, CREATE_BODY_LIMIT_BYTES), 'body');
   const { priority, provider } = sluiceOptions(req);
   const file = await getFile(deps.db, tenant, body.input_file_id);
@@ -64,22 +66,22 @@ async function create({ req, res, tenant, deps }: RestCall): Promise<void> {
   sendJson(res, 200, openaiBatch(batch, await countRequestsByStatus(deps.db, batch.id), file.id));
 }
 
-async function retrieve({ res, params: [id = ''], tenant, deps }: RestCall): Promise<void> {
-  const batch = await getBatch(deps.db, tenant, id);
+async function retrieve({ res, params: [id = ''], principal, deps }: RestCall): Promise<void> {
+  const batch = await getBatch(deps.db, readScope(principal), id);
   if (!batch) throw notFound('batch', id);
   sendJson(res, 200, (await present(deps, [batch]))[0]);
 }
 
 /** Newest first; `after` is the last id of the previous page. */
-async function list({ res, url, tenant, deps }: RestCall): Promise<void> {
+async function list({ res, url, principal, deps }: RestCall): Promise<void> {
   const { after, limit } = parseWith(listSchema, queryOf(url), 'query');
-  const rows = await listBatches(deps.db, { tenant, after, limit: limit + 1 });
+  const rows = await listBatches(deps.db, { tenant: readScope(principal), after, limit: limit + 1 });
   const { page, hasMore, firstId, lastId } = pageOf(rows, limit);
   sendJson(res, 200, { object: 'list', data: await present(deps, page), first_id: firstId, last_id: lastId, has_more: hasMore });
 }
 
-async function cancel({ res, params: [id = ''], tenant, deps }: RestCall): Promise<void> {
-  const batch = await deps.engine.cancelBatch(tenant, id);
+async function cancel({ res, params: [id = ''], principal, deps }: RestCall): Promise<void> {
+  const batch = await deps.engine.cancelBatch(await tenantForBatch(deps.engine.reads, principal, id), id);
   sendJson(res, 200, (await present(deps, [batch]))[0]);
 }
 

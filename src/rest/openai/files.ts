@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import type { Principal } from '../../auth/principal.js';
+import { readScope } from '../../auth/scopes.js';
 import { getBatch } from '../../db/batches.js';
 import type { Db } from '../../db/connection.js';
 import { deleteFile, FileStatus, getFile, listFiles, listRequestInputs } from '../../db/files.js';
@@ -31,7 +33,7 @@ const uploadSchema = z.object({
   ),
 });
 
-async function upload({ req, res, tenant, deps }: RestCall): Promise<void> {
+async function upload({ req, res, principal, deps }: RestCall): Promise<void> {
   const contentType = req.headers['content-type'] ?? '';
   if (!contentType.startsWith('multipart/form-data'))
     throw new RestError(400, 'upload the file as multipart/form-data, with the fields `file` and `purpose`');
@@ -54,7 +56,7 @@ async function upload({ req, res, tenant, deps }: RestCall): Promise<void> {
   const { file } = parseWith(uploadSchema, { purpose: form.get('purpose') ?? undefined, file: form.get('file') ?? undefined }, 'field');
   if (file.size > maxFileBytes)
     throw new RestError(413, `the file is ${file.size} bytes, more than the limit of ${maxFileBytes} bytes`, 'file');
-  const row = await storeUploadedFile(deps.db, deps.engine.registry, file, { tenant, purpose: 'batch', maxLines });
+  const row = await storeUploadedFile(deps.db, deps.engine.registry, file, { tenant: principal.tenant, purpose: 'batch', maxLines });
   sendJson(res, 200, openaiFile(row));
 }
 
@@ -67,25 +69,28 @@ const listSchema = z.object({
 });
 
 /** The tenant's uploaded files, newest first by default, paged by `after` and `limit`. */
-async function list({ res, url, tenant, deps }: RestCall): Promise<void> {
+async function list({ res, url, principal, deps }: RestCall): Promise<void> {
   const { after, limit, order, purpose } = parseWith(listSchema, queryOf(url), 'query');
-  const rows = purpose !== undefined && purpose !== 'batch' ? [] : await listFiles(deps.db, { tenant, after, limit: limit + 1, order });
+  const rows =
+    purpose !== undefined && purpose !== 'batch'
+      ? []
+      : await listFiles(deps.db, { tenant: principal.tenant, after, limit: limit + 1, order });
   const { page, hasMore, firstId, lastId } = pageOf(rows, limit);
   sendJson(res, 200, { object: 'list', data: page.map(openaiFile), first_id: firstId, last_id: lastId, has_more: hasMore });
 }
 
 /** Deletes an uploaded file and its lines; batches created from it keep their requests and results. */
-async function remove({ res, params: [id = ''], tenant, deps }: RestCall): Promise<void> {
+async function remove({ res, params: [id = ''], principal, deps }: RestCall): Promise<void> {
   if (parseVirtualFileId(id))
     throw new RestError(400, `${id} is made from a batch's results and goes with the batch; it cannot be deleted on its own`);
-  const file = await getFile(deps.db, tenant, id);
+  const file = await getFile(deps.db, principal.tenant, id);
   if (file?.status !== FileStatus.processed) throw notFound('file', id);
   await deleteFile(deps.db, file.id);
   sendJson(res, 200, { id: file.id, object: 'file', deleted: true });
 }
 
-async function retrieve({ res, params: [id = ''], tenant, deps }: RestCall): Promise<void> {
-  const found = await findFile(deps.db, tenant, id);
+async function retrieve({ res, params: [id = ''], principal, deps }: RestCall): Promise<void> {
+  const found = await findFile(deps.db, principal, id);
   if (found.kind === 'uploaded') return sendJson(res, 200, openaiFile(found.file));
   // A virtual file's size is that of its content now, so it is counted by generating it.
   let bytes = 0;
@@ -93,21 +98,22 @@ async function retrieve({ res, params: [id = ''], tenant, deps }: RestCall): Pro
   sendJson(res, 200, openaiFile(virtualFile(found.batch, found.virtual, id, bytes)));
 }
 
-async function content({ res, params: [id = ''], tenant, deps }: RestCall): Promise<void> {
-  const found = await findFile(deps.db, tenant, id);
+async function content({ res, params: [id = ''], principal, deps }: RestCall): Promise<void> {
+  const found = await findFile(deps.db, principal, id);
   if (found.kind === 'uploaded') return sendJsonl(res, uploadedContent(deps.db, found.file.id), found.file.filename);
   await sendJsonl(res, virtualContent(deps.db, found.batch, found.virtual), virtualFile(found.batch, found.virtual, id, 0).filename);
 }
 
 type FoundFile = { kind: 'uploaded'; file: OpenAIFileSource } | { kind: 'virtual'; batch: BatchRow; virtual: VirtualFileKind };
 
-async function findFile(db: Db, tenant: string, id: string): Promise<FoundFile> {
+/** Uploads are the tenant's own; a batch's virtual files follow the batch (every tenant's, for an admin). */
+async function findFile(db: Db, principal: Principal, id: string): Promise<FoundFile> {
   const virtual = parseVirtualFileId(id);
   if (virtual) {
-    const batch = await getBatch(db, tenant, virtual.batchId);
+    const batch = await getBatch(db, readScope(principal), virtual.batchId);
     if (batch) return { kind: 'virtual', batch, virtual: virtual.kind };
   } else {
-    const file = await getFile(db, tenant, id);
+    const file = await getFile(db, principal.tenant, id);
     if (file?.status === FileStatus.processed) return { kind: 'uploaded', file };
   }
   throw notFound('file', id);

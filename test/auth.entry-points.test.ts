@@ -77,7 +77,8 @@ describe('when GraphQL is called over HTTP', () => {
 
   it('does not suggest field names to a caller with a key', async () => {
     const answer = await gqlAs(t, acme.token, '{ viewr { tenant } }');
-    expect(answer.errors?.[0]?.message).toBe('Cannot query field "viewr" on type "Query".');
+    expect(answer.errors?.[0]?.message).toMatch(/^Cannot query field "viewr" on type "Query"\./);
+    expect(answer.errors?.[0]?.message).not.toContain('viewer');
   });
 
   it('serves the GraphiQL page without a key (its requests then carry one)', async () => {

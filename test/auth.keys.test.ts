@@ -98,7 +98,7 @@ describe('when keys are managed with the sluice command line', () => {
     const unknown = sluice('keys', 'revoke', 'key_nope');
     expect(unknown.status).toBe(1);
     expect(unknown.stderr).toBe('sluice: API key "key_nope" not found\n');
-    expect(sluice('keys', 'create').status).toBe(2);
+    expect(sluice('keys', 'create').status).toBe(1);
   });
 });
 

@@ -93,7 +93,7 @@ describe('when a page in another origin reads or posts', () => {
       body: JSON.stringify({ requests: [{ custom_id: 'a', params: { model: 'claude-haiku-4-5', max_tokens: 5, messages: [] } }] }),
     });
     expect(create.status).toBe(403);
-    expect(JSON.parse(create.body)).toMatchObject({ type: 'error', error: { type: 'invalid_request_error' } });
+    expect(JSON.parse(create.body)).toMatchObject({ type: 'error', error: { type: 'permission_error' } });
     const cancel = await raw(`/v1/batches/${createBatch.id}/cancel`, { method: 'POST' });
     expect(cancel.status).toBe(403);
     expect(JSON.parse(cancel.body).error.message).toContain('a form cannot change anything');

@@ -6,6 +6,7 @@ import { chatRequests, startTestApp, type TestApp } from './helpers/app.js';
 
 /** Each GraphQL and body limit, tight enough to trip in a test, and the defaults against the attacks they stop. */
 
+const TIGHT_FILE_BYTES = 60_000;
 const TIGHT = { maxJsonBodyBytes: 20_000, maxDocumentBytes: 1_000, maxTokens: 150, maxDepth: 4, maxAliases: 2, maxCost: 300 };
 
 let tight: TestApp;
@@ -13,7 +14,7 @@ let usual: TestApp;
 
 beforeAll(async () => {
   const providers = [{ kind: 'simulated' as const, latencyMs: 0, latencyJitterMs: 0 }];
-  [tight, usual] = await Promise.all([startTestApp({ config: { limits: TIGHT, providers } }), startTestApp({ config: { providers } })]);
+  [tight, usual] = await Promise.all([startTestApp({ config: { limits: TIGHT, maxFileBytes: TIGHT_FILE_BYTES, providers } }), startTestApp({ config: { providers } })]);
 });
 afterAll(() => Promise.all([tight.close(), usual.close()]));
 
@@ -84,13 +85,17 @@ describe('when a JSON body passes maxJsonBodyBytes', () => {
     expect((await post(tight, createBatch(5))).body.data?.createBatch.id).toMatch(/^batch_/);
   });
 
-  it('refuses an inline Anthropic batch over the same limit', async () => {
+  it("bounds an inline Anthropic batch by the file limit: it is that API's batch upload", async () => {
     const client = new Anthropic({ baseURL: tight.url, apiKey: 'not-used', maxRetries: 0 });
-    const requests = Array.from({ length: 300 }, (_, i) => ({
-      custom_id: `r${i}`,
-      params: { model: 'claude-haiku-4-5', max_tokens: 5, messages: [{ role: 'user' as const, content: `question ${i}` }] },
-    }));
-    await expect(client.messages.batches.create({ requests })).rejects.toMatchObject({ status: 413 });
+    const requests = (n: number) =>
+      Array.from({ length: n }, (_, i) => ({
+        custom_id: `r${i}`,
+        params: { model: 'claude-haiku-4-5', max_tokens: 5, messages: [{ role: 'user' as const, content: `question ${i}` }] },
+      }));
+    // ~36 KB: over the JSON limit, under the file limit.
+    expect((await client.messages.batches.create({ requests: requests(300) })).id).toMatch(/^batch_/);
+    // ~120 KB: over the file limit.
+    await expect(client.messages.batches.create({ requests: requests(1_000) })).rejects.toMatchObject({ status: 413 });
   });
 });
 

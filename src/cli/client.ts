@@ -77,7 +77,12 @@ export class SluiceClient {
     );
     form.set('map', JSON.stringify({ 0: ['variables.file'] }));
     form.set('0', file, basename(path));
-    const data = await this.#graphqlRequest<{ createBatchFromFile: BatchView }>({ method: 'POST', body: form });
+    // A multipart POST is what an HTML form can send too: this header (which no form can set) says it is not one.
+    const data = await this.#graphqlRequest<{ createBatchFromFile: BatchView }>({
+      method: 'POST',
+      headers: { 'x-graphql-yoga-csrf': 'sluice-cli' },
+      body: form,
+    });
     return data.createBatchFromFile;
   }
 

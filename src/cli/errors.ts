@@ -1,5 +1,5 @@
 /**
- * How the batch commands end. Any error prints one clear message (never the API key) and exits
+ * How every `sluice` command ends. Any error prints one clear message (never the API key) and exits
  * 1; a watched batch that ends without completing exits 2, so scripts can tell the two apart.
  */
 

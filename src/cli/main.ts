@@ -4,6 +4,7 @@ import { ConfigError, loadConfig } from '../config.js';
 import { closeDatabase, openDatabase, type Db } from '../db/connection.js';
 import { isSluiceError } from '../engine/errors.js';
 import { registerBatchCommands } from './batch-commands.js';
+import { ExitCode } from './errors.js';
 import { addKeyCommands } from './keys.js';
 
 /**
@@ -11,11 +12,8 @@ import { addKeyCommands } from './keys.js';
  * `SLUICE_API_KEY`); `keys` opens the database the server uses, found by the same configuration
  * (`SLUICE_CONFIG`, `SLUICE_DB_FILE`), so the first admin key can be made before any exists.
  *
- * Exit codes: 0 done, 1 the command failed (e.g. an unknown key id), 2 bad configuration or usage.
+ * Exit codes: see `ExitCode`.
  */
-
-const EXIT_FAILURE = 1;
-const EXIT_USAGE = 2;
 
 let db: Db | undefined;
 
@@ -39,14 +37,14 @@ try {
 }
 
 function exitCodeOf(error: unknown): number {
-  if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : EXIT_USAGE;
+  if (error instanceof CommanderError) return error.exitCode === 0 ? ExitCode.ok : ExitCode.error;
   if (error instanceof ConfigError) {
     process.stderr.write(`${error.message}\n`);
-    return EXIT_USAGE;
+    return ExitCode.error;
   }
   if (isSluiceError(error)) {
     process.stderr.write(`sluice: ${error.message}\n`);
-    return EXIT_FAILURE;
+    return ExitCode.error;
   }
   throw error;
 }

@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { createYoga } from 'graphql-yoga';
 import type { ExecutionArgs } from 'graphql';
 import type { ServerOptions as ServerOptionsWs } from 'graphql-ws';
@@ -9,15 +10,17 @@ import { WebSocketServer } from 'ws';
 import type { Db } from './db/connection.js';
 import type { Engine } from './engine/engine.js';
 import { MULTIPART_ENVELOPE_BYTES, type UploadLimits } from './files/limits.js';
+import { packageRoot } from './paths.js';
 import { createRestHandler, isRestPath } from './rest/router.js';
 import type { Context } from './schema/builder.js';
 import { schema } from './schema/index.js';
+import { createWebAssets, webAssetsDir } from './server/web-assets.js';
 
 /**
  * One node:http server on one port: Yoga serves `/graphql` (queries, mutations, GraphiQL, and
  * subscriptions over SSE), graphql-ws serves subscriptions over WebSocket on the same path,
  * the REST APIs (OpenAI- and Anthropic-compatible batches, results downloads) answer `/v1/*`
- * and `/batches/*`, and `/health` answers load balancers.
+ * and `/batches/*`, `/health` answers load balancers, and `/` serves the dashboard.
  */
 
 export interface SluiceServer {
@@ -51,6 +54,8 @@ export async function startServer(options: ServerOptions): Promise<SluiceServer>
     graphqlEndpoint: graphqlPath,
     context,
     graphiql: { subscriptionsProtocol: 'WS', title: 'Sluice' },
+    // GraphiQL bundled into the page: nothing is fetched from a CDN.
+    renderGraphiQL,
     // A batch file upload is a GraphQL request body: let one up to the file limit through.
     maxRequestBodySize: options.uploads.maxFileBytes + MULTIPART_ENVELOPE_BYTES,
     logging: {
@@ -70,7 +75,10 @@ export async function startServer(options: ServerOptions): Promise<SluiceServer>
 
   const rest = createRestHandler({ engine, db, logger, uploads: options.uploads, fetchAPI: yoga.fetchAPI, tenantOf: () => defaultTenant });
 
+  const web = createWebAssets(webAssetsDir(packageRoot));
+
   const server = createServer((req, res) => {
+    if (web.handle(req, res)) return;
     if (req.url === '/health') {
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ status: 'ok' }));
       return;

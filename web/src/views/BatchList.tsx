@@ -1,10 +1,10 @@
-import { useState } from 'preact/hooks';
 import { BatchFigures } from '../components/BatchFigures';
 import { ErrorNote } from '../components/ErrorNote';
 import { ProgressBar } from '../components/ProgressBar';
 import { StatusBadge } from '../components/StatusBadge';
-import { useQuery, useSubscription } from '../hooks';
-import { batchesQuery, batchProgressSubscription, isFinal, type BatchesData, type BatchProgressData, type BatchSummary } from '../queries';
+import { useQuery } from '../hooks';
+import { useLiveBatch } from '../live-batch';
+import { batchesQuery, type BatchesData, type BatchSummary } from '../queries';
 import { batchHref } from '../router';
 
 /** How often the list asks for new batches; progress of the listed ones streams meanwhile. */
@@ -12,12 +12,7 @@ const LIST_REFRESH_MS = 2_000;
 const LISTED = 50;
 
 function BatchCard({ listed }: { listed: BatchSummary }) {
-  const [live, setLive] = useState<BatchSummary>();
-  // The list's answer when it is newer (a retried batch starts again), else the stream's.
-  const batch = live && (isFinal(live.status) || !isFinal(listed.status)) ? live : listed;
-  useSubscription<BatchProgressData>(batchProgressSubscription, { id: listed.id }, !isFinal(listed.status), (data) =>
-    setLive(data.batchProgress),
-  );
+  const batch = useLiveBatch(listed) ?? listed;
   return (
     <li class="card batch-card" data-batch-id={batch.id} data-status={batch.status}>
       <div class="card-head">

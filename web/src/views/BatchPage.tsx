@@ -5,9 +5,9 @@ import { ProgressBar } from '../components/ProgressBar';
 import { StatusBadge } from '../components/StatusBadge';
 import { formatCount, formatTime } from '../format';
 import { request, RequestError } from '../graphql';
-import { useQuery, useSubscription } from '../hooks';
+import { useQuery } from '../hooks';
+import { useLiveBatch } from '../live-batch';
 import {
-  batchProgressSubscription,
   batchQuery,
   cancelBatch,
   isFinal,
@@ -18,29 +18,27 @@ import {
   retryBatch,
   setBatchPriority,
   type BatchData,
-  type BatchProgressData,
   type BatchSummary,
   type Priority,
   type RequestRow,
   type RequestStatus,
 } from '../queries';
 
-/** Live progress arrives many times a second; the request list follows at most this often. */
-const REQUESTS_REFRESH_MS = 1_000;
+/** How often a running batch's page fetches its requests again; its progress streams meanwhile. */
+const REQUESTS_REFRESH_MS = 2_000;
 const REQUESTS_PAGE = 50;
 /** The most one GraphQL page holds (`requests(first:)`). */
 const MAX_REQUESTS_SHOWN = 500;
 
-function Actions({ batch, onChanged }: { batch: BatchSummary; onChanged: (batch: BatchSummary) => void }) {
+function Actions({ batch, onChanged }: { batch: BatchSummary; onChanged: () => void }) {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<RequestError>();
   const run = async (mutation: string, variables: Record<string, unknown> = {}) => {
     setBusy(true);
     setError(undefined);
     try {
-      const data = await request<Record<string, BatchSummary>>(mutation, { id: batch.id, ...variables });
-      const changed = Object.values(data)[0];
-      if (changed) onChanged(changed);
+      await request(mutation, { id: batch.id, ...variables });
+      onChanged();
     } catch (failure) {
       setError(failure instanceof RequestError ? failure : new RequestError(String(failure), undefined));
     } finally {
@@ -151,24 +149,19 @@ function RequestTable({ rows }: { rows: RequestRow[] }) {
 export function BatchPage({ id }: { id: string }) {
   const [filter, setFilter] = useState<RequestStatus | 'ALL'>('ALL');
   const [shown, setShown] = useState(REQUESTS_PAGE);
-  const [live, setLive] = useState<BatchSummary>();
+  const [final, setFinal] = useState(false);
   const status = filter === 'ALL' ? null : [filter];
-  const { data, error, refetch } = useQuery<BatchData>(batchQuery, { id, status, first: shown });
+  // Polled while it runs: the requests change, and starting ones are not streamed.
+  const { data, error, refetch } = useQuery<BatchData>(batchQuery, { id, status, first: shown }, final ? undefined : REQUESTS_REFRESH_MS);
   const base = data?.batch;
-  const batch = live ?? base;
-
-  useSubscription<BatchProgressData>(batchProgressSubscription, { id }, base !== undefined && !isFinal(base.status), (d) =>
-    setLive(d.batchProgress),
-  );
-  // Requests change as progress streams in: refetch, at most once a second (`refetch` is new
-  // each render; the counts decide).
-  const finished = live?.requestCounts.finished;
-  const liveStatus = live?.status;
+  const batch = useLiveBatch(base);
+  const nowFinal = batch !== undefined && isFinal(batch.status);
+  // The final status streamed in: one last fetch of the requests, then polling stops.
   useEffect(() => {
-    if (finished === undefined) return;
-    const timer = setTimeout(refetch, REQUESTS_REFRESH_MS);
-    return () => clearTimeout(timer);
-  }, [finished, liveStatus]);
+    if (nowFinal === final) return;
+    setFinal(nowFinal);
+    refetch();
+  }, [nowFinal]);
 
   if (!batch) return <ErrorNote error={error} />;
   const rows = base?.requests.edges.map((e) => e.node) ?? [];
@@ -195,13 +188,7 @@ export function BatchPage({ id }: { id: string }) {
         {batch.statusReason && <p class="error-note">{batch.statusReason}</p>}
         <ProgressBar counts={batch.requestCounts} label={`Progress of ${batch.name}`} />
         <BatchFigures batch={batch} />
-        <Actions
-          batch={batch}
-          onChanged={(changed) => {
-            setLive(changed);
-            refetch();
-          }}
-        />
+        <Actions batch={batch} onChanged={refetch} />
       </div>
       <div class="section-head">
         <h2>Requests</h2>

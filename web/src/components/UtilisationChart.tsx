@@ -8,12 +8,16 @@ const series = [
   { key: 'concurrency', label: 'in flight / max', class: 'line-concurrency' },
 ] as const;
 
+/** The shortest span shown, so the first samples do not fill the width at once. */
+const MIN_SPAN_MS = 60_000;
+
 /** The lane's last minutes against its limits: 100 % is the dashed line; admissions may burst to 200 %. */
 export function UtilisationChart({ history, now }: { history: Sample[]; now: number }) {
   const top = Math.max(1.2, ...history.flatMap((s) => [s.requests, s.tokens, s.concurrency]));
-  const x = (at: number) => WIDTH - ((now - at) / HISTORY_MS) * WIDTH;
+  const span = Math.min(HISTORY_MS, Math.max(MIN_SPAN_MS, now - (history[0]?.at ?? now)));
+  const x = (at: number) => WIDTH - ((now - at) / span) * WIDTH;
   const y = (value: number) => HEIGHT - (value / top) * HEIGHT;
-  const minutes = HISTORY_MS / 60_000;
+  const minutes = Math.ceil(span / 60_000);
   return (
     <figure class="chart">
       <svg

@@ -108,9 +108,9 @@ function RequestTable({ rows }: { rows: RequestRow[] }) {
             <th>#</th>
             <th>Custom id</th>
             <th>Status</th>
-            <th>Attempts</th>
+            <th class="wide-only">Attempts</th>
             <th>Tokens</th>
-            <th>Latency</th>
+            <th class="wide-only">Latency</th>
             <th>Error</th>
           </tr>
         </thead>
@@ -122,11 +122,11 @@ function RequestTable({ rows }: { rows: RequestRow[] }) {
               <td>
                 <StatusBadge status={r.status} />
               </td>
-              <td>{r.attempts}</td>
+              <td class="wide-only">{r.attempts}</td>
               <td>
                 {r.usage ? formatCount(r.usage.totalTokens) : r.estimatedTokens === null ? '—' : `≤ ${formatCount(r.estimatedTokens)}`}
               </td>
-              <td>{r.latencyMs === null ? '—' : `${formatCount(r.latencyMs)} ms`}</td>
+              <td class="wide-only">{r.latencyMs === null ? '—' : `${formatCount(r.latencyMs)} ms`}</td>
               <td class="request-error">
                 {r.error && (
                   <>

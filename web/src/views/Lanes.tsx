@@ -1,7 +1,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { UtilisationChart } from '../components/UtilisationChart';
 import { formatCount, formatPercent, formatTime } from '../format';
-import { useLanes, type Sample } from '../lane-history';
+import { useLanes, type LaneView, type Sample } from '../lane-history';
 import type { Lane, LimitSource } from '../queries';
 
 function Limit({ name, value, source }: { name: string; value: number; source: LimitSource }) {
@@ -68,6 +68,39 @@ function LaneCard({ lane, history, now }: { lane: Lane; history: Sample[]; now: 
   );
 }
 
+/** A lane with nothing in flight, waiting or admitted during the charted minutes. */
+function isIdle({ lane, history }: LaneView): boolean {
+  const busyNow = lane.inFlight + lane.queued + lane.waitingForRetry + lane.lastMinute.requests > 0 || lane.pauseReason !== null;
+  return !busyNow && history.every((s) => s.requests === 0 && s.concurrency === 0);
+}
+
+function IdleLanes({ views }: { views: LaneView[] }) {
+  return (
+    <div class="table-wrap">
+      <table class="requests idle-lanes">
+        <thead>
+          <tr>
+            <th>Idle lane</th>
+            <th>Requests/min</th>
+            <th>Tokens/min</th>
+            <th>Concurrency</th>
+          </tr>
+        </thead>
+        <tbody>
+          {views.map(({ lane }) => (
+            <tr key={lane.key} data-lane={lane.key}>
+              <td class="mono">{lane.key}</td>
+              <td title={lane.limitSources.requestsPerMinute.note}>{formatCount(lane.limits.requestsPerMinute)}</td>
+              <td title={lane.limitSources.tokensPerMinute.note}>{formatCount(lane.limits.tokensPerMinute)}</td>
+              <td title={lane.limitSources.maxConcurrent.note}>{formatCount(lane.limits.maxConcurrent)}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
 export function Lanes() {
   const lanes = useLanes();
   const [now, setNow] = useState(Date.now());
@@ -76,18 +109,24 @@ export function Lanes() {
     const timer = setInterval(() => setNow(Date.now()), 1_000);
     return () => clearInterval(timer);
   }, []);
+  const idle = lanes.filter(isIdle);
+  const busy = lanes.filter((view) => !isIdle(view));
   return (
     <section>
       <h1>Lanes</h1>
       <p class="muted">
-        Each lane is one provider and model with its own limits. The chart shows the last minute&apos;s admissions against the limits
-        (dashed: 100 %) since this page was opened.
+        Each lane is one provider and model with its own limits. Charts show the last minute&apos;s admissions against the limits (dashed:
+        100 %) since this page was opened; hover a limit for where it comes from.
       </p>
-      <ul class="cards">
-        {lanes.map((view) => (
-          <LaneCard key={view.lane.key} lane={view.lane} history={view.history} now={now} />
-        ))}
-      </ul>
+      {busy.length > 0 && (
+        <ul class="cards">
+          {busy.map((view) => (
+            <LaneCard key={view.lane.key} lane={view.lane} history={view.history} now={now} />
+          ))}
+        </ul>
+      )}
+      {lanes.length > 0 && busy.length === 0 && <p class="empty">No lane is busy: submit a batch to see its lane at work.</p>}
+      {idle.length > 0 && <IdleLanes views={idle} />}
     </section>
   );
 }

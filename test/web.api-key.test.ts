@@ -1,5 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hasChromium, launchBrowser, noChromium, type TestBrowser } from './helpers/browser.js';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { launchBrowser, type TestBrowser } from './helpers/browser.js';
+import { describeInChromium } from './helpers/browser-suite.js';
 import { chatRequests, startTestApp, type TestApp } from './helpers/app.js';
 
 /**
@@ -12,7 +13,7 @@ import { chatRequests, startTestApp, type TestApp } from './helpers/app.js';
 const SEEN_MS = 20_000;
 const rightKey = 'sk-sluice-right-0123456789';
 
-describe.skipIf(!hasChromium)(`when the server asks the dashboard for an API key${hasChromium ? '' : ` (skipped: ${noChromium})`}`, () => {
+describeInChromium('when the server asks the dashboard for an API key', () => {
   let t: TestApp;
   let browser: TestBrowser;
   beforeAll(async () => {

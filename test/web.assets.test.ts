@@ -1,5 +1,10 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dashboardContentSecurityPolicy } from '../src/server/web-assets.js';
+import { createWebAssets, dashboardContentSecurityPolicy } from '../src/server/web-assets.js';
 import { startTestApp, type TestApp } from './helpers/app.js';
 
 /** What a browser gets from `/` and `/assets/*` (the global setup built dist/web), and GraphiQL's page. */
@@ -84,6 +89,26 @@ describe('when a browser opens the dashboard', () => {
   it('leaves the APIs alone', async () => {
     expect((await fetch(`${t.url}/health`)).status).toBe(200);
     expect((await fetch(`${t.url}/v1/batches`)).headers.get('content-type')).toContain('application/json');
+  });
+});
+
+describe('when the dashboard has not been built', () => {
+  it('answers / with 503 and the command that builds it, and leaves every other path alone', async () => {
+    const empty = mkdtempSync(join(tmpdir(), 'sluice-web-'));
+    const server = createServer((req, res) => {
+      if (!createWebAssets(empty).handle(req, res)) res.writeHead(404).end('not mine');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      const page = await fetch(`${base}/`);
+      expect(page.status).toBe(503);
+      expect(await page.text()).toContain('npm run build');
+      expect(await (await fetch(`${base}/assets/index.js`)).text()).toBe('not mine');
+    } finally {
+      server.close();
+      rmSync(empty, { recursive: true, force: true });
+    }
   });
 });
 

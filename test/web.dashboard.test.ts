@@ -1,8 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { startFakeOpenAI } from './fakes/fake-openai.js';
 import type { FakeServer } from './fakes/fake-server.js';
-import { hasChromium, launchBrowser, noChromium, type TestBrowser } from './helpers/browser.js';
+import { launchBrowser, type TestBrowser } from './helpers/browser.js';
+import { describeInChromium } from './helpers/browser-suite.js';
 import { chatRequests, startTestApp, type TestApp } from './helpers/app.js';
 
 /**
@@ -24,7 +25,7 @@ const createBatch = /* GraphQL */ `
   }
 `;
 
-describe.skipIf(!hasChromium)(`when the dashboard is open in Chromium${hasChromium ? '' : ` (skipped: ${noChromium})`}`, () => {
+describeInChromium('when the dashboard is open in Chromium', () => {
   let t: TestApp;
   let gated: FakeServer;
   let browser: TestBrowser;

@@ -156,12 +156,8 @@ export function BatchPage({ id }: { id: string }) {
   const base = data?.batch;
   const batch = useLiveBatch(base);
   const nowFinal = batch !== undefined && isFinal(batch.status);
-  // The final status streamed in: one last fetch of the requests, then polling stops.
-  useEffect(() => {
-    if (nowFinal === final) return;
-    setFinal(nowFinal);
-    refetch();
-  }, [nowFinal]);
+  // The final status streamed in: polling stops after one last fetch (a new interval refetches at once).
+  useEffect(() => setFinal(nowFinal), [nowFinal]);
 
   if (!batch) return <ErrorNote error={error} />;
   const rows = base?.requests.edges.map((e) => e.node) ?? [];

@@ -46,6 +46,7 @@ async function main(): Promise<void> {
   // Tests and supervisors read `graphql` from this line to find the port when PORT=0.
   logger.info(
     {
+      dashboard: `${app.server.url}/`,
       graphql: `${app.server.url}${graphqlPath}`,
       websocket: `${app.server.url.replace(/^http/, 'ws')}${graphqlPath}`,
       health: `${app.server.url}/health`,
@@ -53,7 +54,7 @@ async function main(): Promise<void> {
       database: resolve(config.dbFile),
       providers: config.providers.map((p) => `${p.name} (${p.kind})`),
     },
-    `Sluice is listening: open ${app.server.url}${graphqlPath} for GraphiQL`,
+    `Sluice is listening: open ${app.server.url}/ for the dashboard, ${app.server.url}${graphqlPath} for GraphiQL`,
   );
 
   let signals = 0;

@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { createYoga } from 'graphql-yoga';
 import { GraphQLError, type ExecutionArgs } from 'graphql';
 import type { ServerOptions as ServerOptionsWs } from 'graphql-ws';
@@ -16,18 +17,21 @@ import type { Engine } from './engine/engine.js';
 import type { UploadLimits } from './files/limits.js';
 import { metricsPath, serveMetrics } from './metrics/endpoint.js';
 import { createMetrics } from './metrics/metrics.js';
+import { packageRoot } from './paths.js';
 import { RestError } from './rest/http.js';
 import { createRestHandler, isRestPath, sendRestError } from './rest/router.js';
 import type { Context } from './schema/builder.js';
 import { schema } from './schema/index.js';
 import { browserSafety } from './server/browser-safety.js';
 import { checkVariablesNesting, multipartBodyLimit, useGraphQLLimits } from './server/limits.js';
+import { createWebAssets, webAssetsDir } from './server/web-assets.js';
 
 /**
  * One node:http server on one port: Yoga serves `/graphql` (queries, mutations, GraphiQL, and
  * subscriptions over SSE), graphql-ws serves subscriptions over WebSocket on the same path,
  * the REST APIs (OpenAI- and Anthropic-compatible batches, results downloads) answer `/v1/*`
- * and `/batches/*`, Yoga's health check answers `/health`, and `/metrics` Prometheus.
+ * and `/batches/*`, Yoga's health check answers `/health`, `/metrics` Prometheus, and `/` serves
+ * the dashboard.
  *
  * The REST routes stay Node handlers rather than fetch handlers inside Yoga: they stream files
  * of hundreds of megabytes both ways, and `stream.pipeline` on the Node request and response
@@ -78,6 +82,8 @@ export async function startServer(options: ServerOptions): Promise<SluiceServer>
     context,
     graphiql: { subscriptionsProtocol: 'WS', title: 'Sluice' },
     cors: (request) => safety.cors(request),
+    // GraphiQL bundled into the page: nothing is fetched from a CDN.
+    renderGraphiQL,
     // Authentication first: a caller without a key learns nothing, not even whether its query parses.
     plugins: [authentication.plugin, useEndStreamsOnRevoke(auth), ...useGraphQLLimits(options.limits)],
     // A batch file upload is a GraphQL request body: let one up to the file limit through (JSON bodies have their own).
@@ -109,6 +115,8 @@ export async function startServer(options: ServerOptions): Promise<SluiceServer>
   });
 
   const metrics = createMetrics(engine, db, log);
+  // The dashboard's files hold no data (that comes over the API, with a key): they need none.
+  const web = createWebAssets(webAssetsDir(packageRoot));
 
   const server = createServer((req, res) => {
     const refusal = safety.refusal(req);
@@ -117,6 +125,7 @@ export async function startServer(options: ServerOptions): Promise<SluiceServer>
       else sendGraphQLRefusal(res, refusal);
       return;
     }
+    if (web.handle(req, res)) return;
     if (req.url === metricsPath) void serveMetrics(metrics, req, res, log, authenticateRequest);
     else if (isRestPath(req.url)) void rest(req, res);
     else void yoga(req, res);

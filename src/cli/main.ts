@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
 import { ConfigError, loadConfig } from '../config.js';
-import { closeDatabase, openDatabase, type Db } from '../db/connection.js';
+import { closeDatabase, DatabaseLockedError, openDatabase, type Db } from '../db/connection.js';
 import { isSluiceError } from '../engine/errors.js';
 import { registerBatchCommands } from './batch-commands.js';
 import { ExitCode } from './errors.js';
@@ -40,6 +40,12 @@ function exitCodeOf(error: unknown): number {
   if (error instanceof CommanderError) return error.exitCode === 0 ? ExitCode.ok : ExitCode.error;
   if (error instanceof ConfigError) {
     process.stderr.write(`${error.message}\n`);
+    return ExitCode.error;
+  }
+  if (error instanceof DatabaseLockedError) {
+    process.stderr.write(
+      `sluice: ${error.message}; while the server runs, an admin manages keys over GraphQL (createApiKey, revokeApiKey)\n`,
+    );
     return ExitCode.error;
   }
   if (isSluiceError(error)) {

@@ -1,0 +1,132 @@
+import { useEffect, useState } from 'preact/hooks';
+import { UtilisationChart } from '../components/UtilisationChart';
+import { formatCount, formatPercent, formatTime } from '../format';
+import { useLanes, type LaneView, type Sample } from '../lane-history';
+import type { Lane, LimitSource } from '../queries';
+
+function Limit({ name, value, source }: { name: string; value: number; source: LimitSource }) {
+  return (
+    <div>
+      <dt>{name}</dt>
+      <dd title={source.note}>
+        {formatCount(value)} <span class={`source source-${source.kind.toLowerCase()}`}>{source.kind.toLowerCase()}</span>
+      </dd>
+    </div>
+  );
+}
+
+function LaneCard({ lane, history, now }: { lane: Lane; history: Sample[]; now: number }) {
+  const waiting = lane.queuedByPriority.filter((q) => q.queued > 0);
+  return (
+    <li class="card lane-card" data-lane={lane.key}>
+      <div class="card-head">
+        <h2 class="mono">{lane.key}</h2>
+        {lane.pauseReason ? <span class="badge badge-paused">paused</span> : <span class="badge badge-in_progress">admitting</span>}
+      </div>
+      {lane.pauseReason && (
+        <p class="error-note">
+          {lane.pauseReason}
+          {lane.pausedUntil && ` — until ${formatTime(lane.pausedUntil)}`}
+        </p>
+      )}
+      <UtilisationChart history={history} now={now} />
+      <dl class="figures">
+        <div>
+          <dt>In flight</dt>
+          <dd>
+            {formatCount(lane.inFlight)} / {formatCount(lane.limits.maxConcurrent)}
+          </dd>
+        </div>
+        <div>
+          <dt>Queued</dt>
+          <dd title={waiting.map((q) => `${q.priority.toLowerCase()}: ${q.queued}`).join(', ')}>{formatCount(lane.queued)}</dd>
+        </div>
+        <div>
+          <dt>Retry wait</dt>
+          <dd>{formatCount(lane.waitingForRetry)}</dd>
+        </div>
+        <div>
+          <dt>Last minute</dt>
+          <dd>
+            {formatCount(lane.lastMinute.requests)} req · {formatCount(lane.lastMinute.tokens)} tok
+          </dd>
+        </div>
+        <div>
+          <dt>Utilisation</dt>
+          <dd>
+            {formatPercent(lane.utilisation.requests)} req · {formatPercent(lane.utilisation.tokens)} tok
+          </dd>
+        </div>
+      </dl>
+      <dl class="figures limits">
+        <Limit name="Requests/min" value={lane.limits.requestsPerMinute} source={lane.limitSources.requestsPerMinute} />
+        <Limit name="Tokens/min" value={lane.limits.tokensPerMinute} source={lane.limitSources.tokensPerMinute} />
+        <Limit name="Concurrency" value={lane.limits.maxConcurrent} source={lane.limitSources.maxConcurrent} />
+      </dl>
+      {lane.limitsNote && <p class="muted note">{lane.limitsNote}</p>}
+    </li>
+  );
+}
+
+/** A lane with nothing in flight, waiting or admitted during the charted minutes. */
+function isIdle({ lane, history }: LaneView): boolean {
+  const busyNow = lane.inFlight + lane.queued + lane.waitingForRetry + lane.lastMinute.requests > 0 || lane.pauseReason !== null;
+  return !busyNow && history.every((s) => s.requests === 0 && s.concurrency === 0);
+}
+
+function IdleLanes({ views }: { views: LaneView[] }) {
+  return (
+    <div class="table-wrap">
+      <table class="requests idle-lanes">
+        <thead>
+          <tr>
+            <th>Idle lane</th>
+            <th>Requests/min</th>
+            <th>Tokens/min</th>
+            <th>Concurrency</th>
+          </tr>
+        </thead>
+        <tbody>
+          {views.map(({ lane }) => (
+            <tr key={lane.key} data-lane={lane.key}>
+              <td class="mono">{lane.key}</td>
+              <td title={lane.limitSources.requestsPerMinute.note}>{formatCount(lane.limits.requestsPerMinute)}</td>
+              <td title={lane.limitSources.tokensPerMinute.note}>{formatCount(lane.limits.tokensPerMinute)}</td>
+              <td title={lane.limitSources.maxConcurrent.note}>{formatCount(lane.limits.maxConcurrent)}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
+export function Lanes() {
+  const lanes = useLanes();
+  const [now, setNow] = useState(Date.now());
+  // The chart's time axis moves even when no lane changes.
+  useEffect(() => {
+    const timer = setInterval(() => setNow(Date.now()), 1_000);
+    return () => clearInterval(timer);
+  }, []);
+  const idle = lanes.filter(isIdle);
+  const busy = lanes.filter((view) => !isIdle(view));
+  return (
+    <section>
+      <h1>Lanes</h1>
+      <p class="muted">
+        Each lane is one provider and model with its own limits. Charts show the last minute&apos;s admissions against the limits (dashed:
+        100 %) since this page was opened; hover a limit for where it comes from.
+      </p>
+      {busy.length > 0 && (
+        <ul class="cards">
+          {busy.map((view) => (
+            <LaneCard key={view.lane.key} lane={view.lane} history={view.history} now={now} />
+          ))}
+        </ul>
+      )}
+      {lanes.length > 0 && busy.length === 0 && <p class="empty">No lane is busy: submit a batch to see its lane at work.</p>}
+      {idle.length > 0 && <IdleLanes views={idle} />}
+    </section>
+  );
+}

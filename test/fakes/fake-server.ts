@@ -34,7 +34,14 @@ export type FakeFault =
   /** Never answer; the socket is destroyed by `close()`. */
   | { hang: true }
   /** 200 with a body that is not JSON. */
-  | { malformed: true };
+  | { malformed: true }
+  /**
+   * Echoes the presented key as a careless proxy might: a plain-text error page of `padding`
+   * characters and then the key, cut to its first `keep` characters (default: all of it).
+   */
+  | { echoKey: 'body'; status: 400 | 502; padding: number; keep?: number }
+  /** A normal success whose request-id header is the presented key. */
+  | { echoKey: 'requestId' };
 
 /** What fault plans, latency functions and routes see of a request. */
 export interface FakeRequest {
@@ -315,6 +322,8 @@ export async function startFakeServer(dialect: Dialect, options: FakeServerOptio
   /** Answers a fault; returns the status sent, undefined for reset and hang. */
   function answerFault(
     fault: FakeFault,
+    request: FakeRequest,
+    route: Route,
     req: IncomingMessage,
     res: ServerResponse,
     headers: Record<string, string>,
@@ -325,6 +334,16 @@ export async function startFakeServer(dialect: Dialect, options: FakeServerOptio
       return undefined;
     }
     if ('hang' in fault) return undefined;
+    if ('echoKey' in fault) {
+      const key = dialect.presentedKey(req.headers) ?? '';
+      if (fault.echoKey === 'requestId') {
+        send(res, { status: 200, body: route.respond(request, clock()) }, { ...headers, [dialect.requestIdHeader]: key });
+        return 200;
+      }
+      const page = `${'Upstream error. '.repeat(Math.ceil(fault.padding / 16)).slice(0, fault.padding)}${key.slice(0, fault.keep ?? key.length)}`;
+      res.writeHead(fault.status, { 'content-type': 'text/plain', ...headers }).end(page);
+      return fault.status;
+    }
     if ('malformed' in fault) {
       send(res, { status: 200, body: '{"id": "truncated' }, headers);
       return 200;
@@ -389,7 +408,7 @@ export async function startFakeServer(dialect: Dialect, options: FakeServerOptio
     if (fault) {
       entry.outcome = 'fault';
       entry.fault = fault;
-      entry.status = answerFault(fault, req, res, withLimits, view(model, at));
+      entry.status = answerFault(fault, request, route, req, res, withLimits, view(model, at));
       return;
     }
 

@@ -15,13 +15,14 @@ import type {
   RateLimitSnapshot,
   Usage,
 } from './provider.js';
+import { secretScrubber, type Scrub } from './secret-scrubber.js';
 
 /** What differs between the OpenAI and Anthropic adapters. */
 export interface HttpDialect {
   name: string;
   kind: ProviderKind;
   models: readonly string[];
-  /** Scrubbed from every failure; see `withoutSecret`. */
+  /** Scrubbed, whole or in part, from every string of the provider's that is kept (see secret-scrubber.ts). */
   apiKey?: string;
   timeoutMs: number;
   /** The URL for an endpoint, or undefined when this API does not serve it. */
@@ -37,6 +38,8 @@ export interface HttpDialect {
 
 /** A Provider that POSTs the body as given and classifies the answer through `dialect`. */
 export function createHttpProvider(dialect: HttpDialect): Provider {
+  const scrub = secretScrubber(dialect.apiKey);
+
   async function send(request: ProviderRequest, signal: AbortSignal): Promise<ProviderOutcome> {
     const url = dialect.url(request.endpoint);
     if (url === undefined) {
@@ -49,20 +52,25 @@ export function createHttpProvider(dialect: HttpDialect): Provider {
     const { response } = result;
     const rateLimit = dialect.rateLimit(response.headers);
     if (response.status < 200 || response.status >= 300) {
-      return { ok: false, failure: dialect.classify(response, readErrorBody(response.text), rateLimit), rateLimit };
+      // Scrubbed before anything cuts it: a cut can leave a fragment of the key too short to recognise.
+      const text = scrub(response.text);
+      const failure = dialect.classify({ ...response, text }, readErrorBody(text, scrub), rateLimit);
+      return { ok: false, failure: scrubFailure(failure, scrub), rateLimit };
     }
     const body = parseJson(response.text);
-    if (!isRecord(body)) return { ok: false, failure: badResponse(response.status, response.text), rateLimit };
+    if (!isRecord(body)) return { ok: false, failure: badResponse(response.status, scrub(response.text)), rateLimit };
     const requestId = response.headers.get(dialect.requestIdHeader) ?? undefined;
-    return { ok: true, status: response.status, body, usage: dialect.usage(body), requestId, rateLimit };
+    return {
+      ok: true,
+      status: response.status,
+      body,
+      usage: dialect.usage(body),
+      requestId: requestId === undefined ? undefined : scrub(requestId).slice(0, requestIdChars),
+      rateLimit,
+    };
   }
 
-  return {
-    name: dialect.name,
-    kind: dialect.kind,
-    models: dialect.models,
-    send: async (request, { signal }) => withoutSecret(await send(request, signal), dialect.apiKey),
-  };
+  return { name: dialect.name, kind: dialect.kind, models: dialect.models, send: (request, { signal }) => send(request, signal) };
 }
 
 export interface HttpResponse {
@@ -160,20 +168,25 @@ export interface ErrorBody {
   message?: string;
 }
 
-function readErrorBody(text: string): ErrorBody {
+/** The error object of a (scrubbed) body; its fields scrubbed again, as JSON escapes can hide a key from the text. */
+function readErrorBody(text: string, scrub: Scrub): ErrorBody {
   const body = parseJson(text);
   const error = isRecord(body) ? body.error : undefined;
   if (!isRecord(error)) return {};
-  const field = (key: string): string | undefined => (typeof error[key] === 'string' ? error[key] : undefined);
+  const field = (key: string): string | undefined => (typeof error[key] === 'string' ? scrub(error[key]) : undefined);
   return { type: field('type'), code: field('code'), message: field('message') };
 }
 
 /** Enough of an unexpected body to debug with, not enough to flood a log or a database row. */
 const bodyExcerptChars = 200;
+/** A provider's own error message is kept whole up to this length. */
+const providerMessageChars = 1_000;
+/** A request id longer than this is not one. */
+const requestIdChars = 200;
 
 /** The message for a failed response: the provider's own words, else the status and a body excerpt. */
 export function failureMessage(status: number, error: ErrorBody, text: string): string {
-  if (error.message) return error.message;
+  if (error.message) return error.message.slice(0, providerMessageChars);
   const excerpt = text.trim().slice(0, bodyExcerptChars);
   return excerpt === '' ? `HTTP ${status}` : `HTTP ${status}: ${excerpt}`;
 }
@@ -184,15 +197,7 @@ function badResponse(status: number, text: string): ProviderFailure {
   return { class: 'transient', status, type: 'bad_response', message: `response body is not a JSON object: ${excerpt}` };
 }
 
-const redacted = '[redacted]';
-
-/**
- * Removes the API key from a failure's text. Providers and proxies can echo the key (a 401
- * "Incorrect API key provided: ..."), and failures end up in the database, logs and GraphQL.
- */
-function withoutSecret(outcome: ProviderOutcome, secret: string | undefined): ProviderOutcome {
-  if (outcome.ok || !secret) return outcome;
-  const scrub = (text: string): string => text.split(secret).join(redacted);
-  const { failure } = outcome;
-  return { ...outcome, failure: { ...failure, type: scrub(failure.type), message: scrub(failure.message) } };
+/** The failure's strings scrubbed once more: adapters may build them from headers as well as the body. */
+function scrubFailure(failure: ProviderFailure, scrub: Scrub): ProviderFailure {
+  return { ...failure, type: scrub(failure.type), message: scrub(failure.message) };
 }

@@ -613,6 +613,7 @@ export class Engine {
         model,
         limits,
         adaptive: this.registry.adaptiveFor(provider, model),
+        maxInFlight: this.registry.maxInFlightFor(provider, model),
         queue: this.#scheduling,
         onReady: (ready) => this.#pump(ready),
         // A corrected limit means the configuration is wrong: operators should hear of it.
@@ -737,7 +738,7 @@ export class Engine {
       return;
     }
     if (outcome.ok) {
-      lane.answered(item, { result: 'ok', rateLimit: outcome.rateLimit, usedTokens: outcome.usage.totalTokens });
+      lane.answered(item, { result: 'ok', rateLimit: outcome.rateLimit, usedTokens: outcome.usage.totalTokens, sentAt: startedAt });
       this.#recorder.add({
         ...base,
         kind: 'succeeded',
@@ -750,7 +751,8 @@ export class Engine {
       });
       return;
     }
-    lane.answered(item, { result: outcome.failure.class === 'rate_limited' ? 'rate_limited' : 'failed', rateLimit: outcome.rateLimit });
+    const result = outcome.failure.class === 'rate_limited' ? 'rate_limited' : 'failed';
+    lane.answered(item, { result, rateLimit: outcome.rateLimit, sentAt: startedAt });
     this.#recordFailure(batch, item, outcome.failure, attempts, base, at - startedAt);
   }
 

@@ -3,7 +3,15 @@
  * per-attempt timeout, network failures classified, error bodies read, secrets scrubbed, and
  * the send skeleton around them. What a header or an error *means* stays in each adapter's
  * `HttpDialect`; only the parts that are the same live here.
+ *
+ * Connections: one undici `Pool` per provider origin, with keep-alive, and no cap of its own on
+ * connections: the lane's concurrency is the cap (HTTP/1.1 carries one request per connection
+ * at a time, so thousands in flight are thousands of sockets, each reused for the next
+ * request instead of a new TCP handshake). undici's `request` is used rather than `fetch`: no
+ * WHATWG Request/Response/Headers objects or streams per call, which is most of fetch's cost.
  */
+import { Pool } from 'undici';
+import type { IncomingHttpHeaders } from 'undici/types/header.js';
 import type {
   Endpoint,
   FailureClass,
@@ -15,6 +23,7 @@ import type {
   RateLimitSnapshot,
   Usage,
 } from './provider.js';
+import type { HeaderReader } from './rate-limit-headers.js';
 import { secretScrubber, type Scrub } from './secret-scrubber.js';
 
 /** What differs between the OpenAI and Anthropic adapters. */
@@ -29,7 +38,7 @@ export interface HttpDialect {
   url(endpoint: Endpoint): string | undefined;
   /** Auth and version headers; `content-type` is added here. */
   headers: Record<string, string>;
-  rateLimit(headers: Headers): RateLimitSnapshot | undefined;
+  rateLimit(headers: HeaderReader): RateLimitSnapshot | undefined;
   requestIdHeader: string;
   usage(body: Record<string, unknown>): Usage;
   /** A non-2xx response as a failure. */
@@ -39,6 +48,12 @@ export interface HttpDialect {
 /** A Provider that POSTs the body as given and classifies the answer through `dialect`. */
 export function createHttpProvider(dialect: HttpDialect): Provider {
   const scrub = secretScrubber(dialect.apiKey);
+  const pools = new Map<string, Pool>();
+  const poolFor = (origin: string): Pool => {
+    let pool = pools.get(origin);
+    if (!pool) pools.set(origin, (pool = new Pool(origin, POOL_OPTIONS)));
+    return pool;
+  };
 
   async function send(request: ProviderRequest, signal: AbortSignal): Promise<ProviderOutcome> {
     const url = dialect.url(request.endpoint);
@@ -46,7 +61,15 @@ export function createHttpProvider(dialect: HttpDialect): Provider {
       const message = `provider ${dialect.name} (${dialect.kind}) does not serve ${request.endpoint}`;
       return { ok: false, failure: { class: 'fatal', type: 'unsupported_endpoint', message } };
     }
-    const result = await postJson({ url, headers: dialect.headers, body: request.body, signal, timeoutMs: dialect.timeoutMs });
+    const target = new URL(url);
+    const result = await postJson({
+      pool: poolFor(target.origin),
+      path: target.pathname + target.search,
+      headers: dialect.headers,
+      body: request.body,
+      signal,
+      timeoutMs: dialect.timeoutMs,
+    });
     if (!result.ok) return result;
 
     const { response } = result;
@@ -73,9 +96,21 @@ export function createHttpProvider(dialect: HttpDialect): Provider {
   return { name: dialect.name, kind: dialect.kind, models: dialect.models, send: (request, { signal }) => send(request, signal) };
 }
 
+/**
+ * Keep idle connections a minute (a batch's next requests reuse them), unless the server says
+ * less. undici's own header and body timeouts are off: the per-attempt timeout covers both.
+ */
+const POOL_OPTIONS: Pool.Options = {
+  connections: null,
+  keepAliveTimeout: 60_000,
+  keepAliveMaxTimeout: 600_000,
+  headersTimeout: 0,
+  bodyTimeout: 0,
+};
+
 export interface HttpResponse {
   status: number;
-  headers: Headers;
+  headers: HeaderReader;
   /** The whole body, read inside the timeout so a stalled body counts as a timeout too. */
   text: string;
 }
@@ -83,7 +118,8 @@ export interface HttpResponse {
 type PostResult = { ok: true; response: HttpResponse } | { ok: false; failure: ProviderFailure };
 
 interface PostOptions {
-  url: string;
+  pool: Pool;
+  path: string;
   headers: Record<string, string>;
   body: unknown;
   /** The caller's signal: cancel or shutdown. Its abort is rethrown, never classified. */
@@ -107,16 +143,16 @@ async function postJson(options: PostOptions): Promise<PostResult> {
   const timeout = AbortSignal.timeout(options.timeoutMs);
   const signal = AbortSignal.any([options.signal, timeout]);
   try {
-    const response = await fetch(options.url, {
+    // No redirections are followed (undici's default): a redirect would turn the POST into a GET and drop the body.
+    const response = await options.pool.request({
       method: 'POST',
+      path: options.path,
       headers: { 'content-type': 'application/json', ...options.headers },
       body,
       signal,
-      // A redirect would turn the POST into a GET and drop the body; report it instead.
-      redirect: 'manual',
     });
-    const text = await response.text();
-    return { ok: true, response: { status: response.status, headers: response.headers, text } };
+    const text = await response.body.text();
+    return { ok: true, response: { status: response.statusCode, headers: headerReader(response.headers), text } };
   } catch (error) {
     if (options.signal.aborted) throw options.signal.reason;
     if (timeout.aborted) {
@@ -129,11 +165,22 @@ async function postJson(options: PostOptions): Promise<PostResult> {
   }
 }
 
+/** undici's plain header object (lower-case names) read as `Headers.get` would: repeated values joined. */
+function headerReader(headers: IncomingHttpHeaders): HeaderReader {
+  return {
+    get(name) {
+      const value = headers[name.toLowerCase()];
+      if (value === undefined) return null;
+      return Array.isArray(value) ? value.join(', ') : value;
+    },
+  };
+}
+
 function transient(type: string, message: string): PostResult {
   return { ok: false, failure: { class: 'transient', type, message } };
 }
 
-/** fetch says only "fetch failed"; the useful part (ECONNREFUSED, other side closed) is the cause. */
+/** The useful part of a network error (ECONNREFUSED, other side closed), on the error or its cause. */
 function describeNetworkError(error: unknown): string {
   const cause = error instanceof Error ? (error.cause ?? error) : error;
   if (!(cause instanceof Error)) return `request failed: ${String(cause)}`;

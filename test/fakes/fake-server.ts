@@ -81,6 +81,9 @@ export interface FakeStats {
   readonly admitted: number;
   readonly rateLimited: number;
   readonly faults: number;
+  /** Admitted requests not answered yet, now and at most. */
+  readonly inFlight: number;
+  readonly peakInFlight: number;
   /** Most requests admitted within any window of `windowMs` (optionally for one model). */
   maxRequestsInAnyWindow(windowMs: number, model?: string): number;
   /** Most tokens charged within any window of `windowMs` (optionally for one model). */
@@ -92,6 +95,8 @@ export interface FakeServerOptions {
   limits?: Partial<FakeLimits>;
   /** Delay before an admitted request is answered: fixed, or per request. Default 0. */
   latencyMs?: number | ((request: FakeRequest) => number);
+  /** When set, an admitted request is answered only once its promise resolves (then after `latencyMs`). */
+  gate?: (request: FakeRequest) => Promise<void> | undefined;
   /** Consulted for each valid request after the `inject` queue is empty. */
   faults?: (request: FakeRequest, n: number) => FakeFault | undefined;
   /**
@@ -281,6 +286,7 @@ export async function startFakeServer(dialect: Dialect, options: FakeServerOptio
   const queued: FakeFault[] = [];
   const log: FakeLogEntry[] = [];
   const timers = new Set<NodeJS.Timeout>();
+  const flight = { now: 0, peak: 0 };
 
   function bucketsFor(model: string, now: number): ModelBuckets {
     let entry = buckets.get(model);
@@ -444,9 +450,16 @@ export async function startFakeServer(dialect: Dialect, options: FakeServerOptio
     entry.status = 200;
     const headers = { ...base, ...limitHeaders(view(model, at)) };
     const latency = typeof options.latencyMs === 'function' ? options.latencyMs(request) : (options.latencyMs ?? 0);
-    later(latency, () => {
-      if (!res.destroyed) send(res, { status: 200, body: route.respond(request, clock()) }, headers);
-    });
+    flight.now++;
+    flight.peak = Math.max(flight.peak, flight.now);
+    const answer = (): void =>
+      later(latency, () => {
+        flight.now--;
+        if (!res.destroyed) send(res, { status: 200, body: route.respond(request, clock()) }, headers);
+      });
+    const gate = options.gate?.(request);
+    if (gate) void gate.then(answer);
+    else answer();
   }
 
   const server = createServer((req, res) => {
@@ -483,6 +496,12 @@ export async function startFakeServer(dialect: Dialect, options: FakeServerOptio
       },
       get faults() {
         return count('fault');
+      },
+      get inFlight() {
+        return flight.now;
+      },
+      get peakInFlight() {
+        return flight.peak;
       },
       maxRequestsInAnyWindow: (windowMs, model) => maxInWindow(admitted(model), windowMs, () => 1),
       maxTokensInAnyWindow: (windowMs, model) => maxInWindow(admitted(model), windowMs, (e) => e.tokens),

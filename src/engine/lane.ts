@@ -109,6 +109,12 @@ export interface LaneStats {
 
 /** A wake-up sooner than this is rounded up, so a draining bucket does not spin the loop. */
 const MIN_WAKE_MS = 5;
+/**
+ * The most one admission round hands over; the next round follows on the next turn of the event
+ * loop. Thousands may be in flight, but claiming and sending thousands in one turn would hold
+ * the loop for a second or more (measured with 5,000 at once).
+ */
+const ADMIT_PER_ROUND = 256;
 
 export function laneKey(provider: string, model: string): string {
   return `${provider}/${model}`;
@@ -246,7 +252,8 @@ export class Lane {
       return wait === 0;
     };
     const free = this.#concurrency.value - this.#inFlight.size;
-    while (admitted.length < free && this.#queue.size > 0) {
+    const room = Math.min(free, ADMIT_PER_ROUND);
+    while (admitted.length < room && this.#queue.size > 0) {
       const item = this.#queue.next(fits);
       if (!item) break;
       if (neverFits(item)) {
@@ -263,8 +270,9 @@ export class Lane {
     for (const item of admitted) this.#inFlight.set(item.requestId, { item, admittedAt });
     const full = admitted.length >= free;
     this.#concurrency.admitted(full && this.#queue.size > 0);
-    if (this.#queue.size > 0 && !full && Number.isFinite(soonest)) {
-      this.#wakeAt(this.#now() + soonest);
+    if (this.#queue.size > 0 && !full) {
+      if (admitted.length >= room) this.#signalReady();
+      else if (Number.isFinite(soonest)) this.#wakeAt(this.#now() + soonest);
     }
     return admitted;
   }

@@ -22,6 +22,7 @@ import { packageRoot } from '../src/paths.js';
 import type { BenchCase, CaseContext } from './case.js';
 import { adaptiveCase } from './cases/adaptive.js';
 import { engineOverheadCase } from './cases/engine-overhead.js';
+import { httpThroughputCase } from './cases/http-throughput.js';
 import { ingestCase } from './cases/ingest.js';
 import { rateLimitCase } from './cases/rate-limit.js';
 import { recoveryCase } from './cases/recovery.js';
@@ -38,6 +39,7 @@ const cases: readonly BenchCase[] = [
   subscriptionsCase,
   recoveryCase,
   adaptiveCase,
+  httpThroughputCase,
 ];
 
 const defaultRuns = { full: 3, quick: 1 } as const;

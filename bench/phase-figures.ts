@@ -32,18 +32,3 @@ export function phaseFigures(log: readonly FakeLogLine[], from: number, to: numb
     lagMs: Math.max(0, times.at(-1)! - from - neededMs),
   };
 }
-
-/**
- * When the opening burst ends: the first admitted arrival at which a provider enforcing
- * `limitPerMinute` (its bucket full at the first arrival, refilling continuously) has less
- * than a second of refill left (a sender keeping some headroom never takes the last of it). From there on it admits at most its limit, so that is where a steady rate is measured.
- * Undefined when it never ran out (the batch fitted the burst and its refill).
- */
-export function openingBurstEnd(log: readonly FakeLogLine[], limitPerMinute: number): number | undefined {
-  const times = log.filter((e) => e.outcome === 'admitted').map((e) => e.at);
-  const first = times[0];
-  if (first === undefined) return undefined;
-  const oneSecond = limitPerMinute / 60;
-  const index = times.findIndex((at, i) => limitPerMinute + ((at - first) * limitPerMinute) / msPerMinute - (i + 1) < oneSecond);
-  return index < 0 ? undefined : times[index];
-}

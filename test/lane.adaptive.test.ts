@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { LaneLimits } from '../src/config.js';
-import { Lane, type LaneItem, type LimitChange } from '../src/engine/lane.js';
+import { Lane, type LaneItem } from '../src/engine/lane.js';
+import type { LimitChange } from '../src/engine/lane-budgets.js';
 import { ADAPTIVE_DEFAULTS } from '../src/engine/adaptive-concurrency.js';
 import { LANE_LIMIT_MAXIMUMS } from '../src/engine/lane-limit-rules.js';
 

@@ -20,7 +20,7 @@ type LimitName = keyof typeof LANE_LIMIT_MAXIMUMS;
 /** The most the safety cap on requests in flight (`maxInFlight`, see adaptive-concurrency.ts) may be. */
 export const MAX_IN_FLIGHT_MAXIMUM = 100_000;
 
-export const limitNames = Object.keys(LANE_LIMIT_MAXIMUMS) as LimitName[];
+const limitNames = Object.keys(LANE_LIMIT_MAXIMUMS) as LimitName[];
 
 /**
  * What is wrong with a change of a lane's limits (`limits.<name>` paths), or nothing. Each given

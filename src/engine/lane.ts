@@ -48,8 +48,6 @@ export interface LaneAnswer {
   sentAt?: number;
 }
 
-export type { LimitChange };
-
 /** An admitted request, and when it was admitted (AIMD counts one overload once, see ConcurrencyLimit). */
 interface Flight {
   item: LaneItem;

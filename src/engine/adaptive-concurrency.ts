@@ -17,9 +17,9 @@ import type { LimitSource } from './adaptive-limits.js';
  *     before its first answers arrive;
  *   - *grow* only while work waits for a slot, and only on answers to requests sent since the
  *     last decrease: one more per answer (slow start, doubling per round trip) up to the return
- *     level, or before any 429 up to `unmeteredSlowStart`; above it by `growthPerRoundTrip` of
- *     the level per round trip (so capacity is found in a few round trips, not one per slot)
- *     up to one below the level where the last 429 came; from there one more at most every
+ *     level, or before any 429 up to `unmeteredSlowStart`; above it one more per round trip
+ *     before any 429, and by `growthPerRoundTrip` of the level per round trip once a 429 has
+ *     shown where the ceiling is, up to one below the level where it came; from there one more at most every
  *     `probeIntervalMs`, so a limit that was found is probed now and then, not pushed against;
  *   - *decrease* on a 429 that reports no limits: the level where it came is remembered, the
  *     return level becomes that × `decreaseFactor`, and concurrency restarts from 1. From 1,
@@ -50,10 +50,10 @@ export const ADAPTIVE_DEFAULTS = {
    */
   unmeteredSlowStart: 32,
   /**
-   * Above the slow-start level, AIMD grows by this share of the level per round trip (32 → 256
-   * in about 22 round trips, not 224). More finds capacity sooner but, before the first 429,
-   * overshoots further into a provider's opening allowance: 0.25 doubled the 429s when it ran
-   * out (test/scheduler.aimd.test.ts). Default 0.1.
+   * Climbing back towards the level of the last 429, above the return level, AIMD grows by this
+   * share of the level per round trip instead of one slot (280 to 399 in 4 round trips, not
+   * 119). Not before the first 429: growing faster into a provider's opening allowance made
+   * 60-66 429s when it ran out instead of about 10 (test/scheduler.aimd.test.ts). Default 0.1.
    */
   growthPerRoundTrip: 0.1,
   /**
@@ -160,7 +160,10 @@ export class ConcurrencyLimit {
     if (mode.value < slowStartBelow) return this.#change(mode.value + 1, now);
     if (this.#acks < mode.value) return false;
     if (mode.value < this.#ceiling - 1) {
-      const step = Math.max(1, Math.floor(mode.value * this.#options.growthPerRoundTrip));
+      // Before any 429 the ceiling is unknown: one more per round trip, so the burst of 429s
+      // when a provider's opening allowance runs out stays small. Below a known one, faster.
+      const share = this.#ceiling === Infinity ? 0 : this.#options.growthPerRoundTrip;
+      const step = Math.max(1, Math.floor(mode.value * share));
       return this.#change(Math.min(mode.value + step, this.#ceiling - 1, max), now);
     }
     return now - mode.since >= this.#options.probeIntervalMs ? this.#change(mode.value + 1, now) : false;

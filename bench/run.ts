@@ -22,7 +22,10 @@ import { packageRoot } from '../src/paths.js';
 import type { BenchCase, CaseContext } from './case.js';
 import { adaptiveCase } from './cases/adaptive.js';
 import { engineOverheadCase } from './cases/engine-overhead.js';
+import { httpThroughputCase } from './cases/http-throughput.js';
 import { ingestCase } from './cases/ingest.js';
+import { latencyCase } from './cases/latency.js';
+import { limitChangeCase } from './cases/limit-change.js';
 import { rateLimitCase } from './cases/rate-limit.js';
 import { recoveryCase } from './cases/recovery.js';
 import { subscriptionsCase } from './cases/subscriptions.js';
@@ -38,6 +41,9 @@ const cases: readonly BenchCase[] = [
   subscriptionsCase,
   recoveryCase,
   adaptiveCase,
+  latencyCase,
+  httpThroughputCase,
+  limitChangeCase,
 ];
 
 const defaultRuns = { full: 3, quick: 1 } as const;

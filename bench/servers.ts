@@ -6,6 +6,7 @@
 import { fileURLToPath } from 'node:url';
 import type { ConfigInput } from '../src/config.js';
 import { forkChild, type BenchChild } from './child-rpc.js';
+import type { FakeLimits } from '../test/fakes/fake-server.js';
 import type { FakeLogLine, FakeProviderOptions } from './children/fake-provider.js';
 import { makeTempDir } from './temp-dir.js';
 
@@ -61,6 +62,9 @@ export interface FakeChild {
   /** Base URL including `/v1`, as the OpenAI adapter takes it. */
   url: string;
   log(): Promise<FakeLogLine[]>;
+  /** Changes the limits it enforces, now. */
+  setLimits(limits: Partial<FakeLimits>): Promise<void>;
+  stats(): Promise<{ received: number; admitted: number; rateLimited: number; peakInFlight: number }>;
   close(): Promise<void>;
 }
 
@@ -69,6 +73,8 @@ export async function startFakeChild(options: FakeProviderOptions): Promise<Fake
   return {
     url: child.ready.url,
     log: () => child.call<FakeLogLine[]>('log'),
+    setLimits: async (limits) => void (await child.call('setLimits', limits)),
+    stats: () => child.call('stats'),
     close: () => child.kill(),
   };
 }

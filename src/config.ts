@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
+import { LANE_LIMIT_MAXIMUMS, MAX_IN_FLIGHT_MAXIMUM } from './engine/lane-limit-rules.js';
 import { valueAt } from './value-at.js';
 
 /**
@@ -127,9 +128,9 @@ const positiveInt = z.number().int().positive();
 
 const laneLimitsSchema = z
   .object({
-    requestsPerMinute: positiveInt.max(10_000_000),
-    tokensPerMinute: positiveInt.max(10_000_000_000),
-    maxConcurrent: positiveInt.max(10_000),
+    requestsPerMinute: positiveInt.max(LANE_LIMIT_MAXIMUMS.requestsPerMinute),
+    tokensPerMinute: positiveInt.max(LANE_LIMIT_MAXIMUMS.tokensPerMinute),
+    maxConcurrent: positiveInt.max(LANE_LIMIT_MAXIMUMS.maxConcurrent),
   })
   .strict();
 export type LaneLimits = z.infer<typeof laneLimitsSchema>;
@@ -137,8 +138,14 @@ export type LaneLimits = z.infer<typeof laneLimitsSchema>;
 /** A provider's or a model's limits: whatever is left out comes from the level above. */
 const limitsPatchSchema = laneLimitsSchema.partial();
 
-/** A model's own settings: its limits, and whether its lane adapts (over the provider's `adaptive`). */
-const modelLimitsSchema = limitsPatchSchema.extend({ adaptive: z.boolean().optional() }).strict();
+/**
+ * The safety cap on requests in flight in a lane whose `maxConcurrent` is not configured (see
+ * docs/engine.md, "Concurrency"). Default 10,000: 30,000 requests/min answered in 20 s.
+ */
+const maxInFlight = positiveInt.max(MAX_IN_FLIGHT_MAXIMUM);
+
+/** A model's own settings: its limits, whether its lane adapts, its in-flight cap (each over the provider's). */
+const modelLimitsSchema = limitsPatchSchema.extend({ adaptive: z.boolean().optional(), maxInFlight: maxInFlight.optional() }).strict();
 export type ModelLimits = z.infer<typeof modelLimitsSchema>;
 
 const priceSchema = z
@@ -165,10 +172,12 @@ const providerCommon = {
   /** Per model, over `limits`: providers limit each model separately. `adaptive` here overrides the provider's. */
   modelLimits: z.record(modelName, modelLimitsSchema).default({}),
   /**
-   * The provider's reported limits may raise its lanes' limits as well as lower them, and
-   * concurrency is found by AIMD: configured limits are only where the lanes start.
+   * The provider's reported limits may raise its lanes' per-minute limits as well as lower
+   * them: configured ones are only where the lanes start (a configured `maxConcurrent` stays a hard cap).
    */
   adaptive: z.boolean().default(false),
+  /** The safety cap on requests in flight of each lane without a configured `maxConcurrent`; a model's own over it. */
+  maxInFlight: maxInFlight.optional(),
   prices: z.record(modelName, priceSchema).default({}),
 };
 

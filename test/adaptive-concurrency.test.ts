@@ -1,105 +1,142 @@
 import { describe, expect, it } from 'vitest';
-import { ADAPTIVE_DEFAULTS, ConcurrencyLimit } from '../src/engine/adaptive-concurrency.js';
+import { ADAPTIVE_DEFAULTS, ConcurrencyLimit, type AdaptiveOptions } from '../src/engine/adaptive-concurrency.js';
 
-/** AIMD on concurrency, driven by hand: `round` is one round trip in which every slot is answered. */
+/** The concurrency controller, driven by hand: `round` is one round trip in which every slot is answered. */
 
-const aimd = (configured?: number, options = {}) => new ConcurrencyLimit({ configured, adaptive: false, options, now: 0 });
+const controller = (configured?: number, options: Partial<AdaptiveOptions> = {}) => new ConcurrencyLimit({ configured, options, now: 0 });
 
 /** Every slot answered fine, the lane busy throughout; returns the limit after. */
-function round(limit: ConcurrencyLimit, now: number, metered = true, admittedAt = now): number {
+function round(limit: ConcurrencyLimit, now: number, admittedAt = now): number {
   const slots = limit.value;
   for (let i = 0; i < slots; i++) {
     limit.admitted(true);
-    limit.succeeded(admittedAt, now, metered);
+    limit.succeeded(admittedAt, now);
   }
   return limit.value;
 }
 
 describe('when concurrency is configured', () => {
-  it('does keep it fixed whatever happens', () => {
-    const limit = aimd(8);
+  it('does keep it as a hard cap whatever happens, metered or not', () => {
+    const limit = controller(8);
     expect(limit.source).toEqual({ kind: 'configured' });
     expect(round(limit, 10)).toBe(8);
-    expect(limit.rateLimited(10, 20)).toBe(false);
+    limit.metered(true, 15);
+    expect(limit.value).toBe(8);
+    expect(limit.rateLimited(10, 20, 8)).toBe(false);
     expect(limit.value).toBe(8);
   });
 
-  it('does start AIMD from it when the lane is adaptive', () => {
-    const limit = new ConcurrencyLimit({ configured: 8, adaptive: true, now: 0 });
-    expect(limit.value).toBe(8);
-    expect(limit.source.kind).toBe('aimd');
+  it('does take a value set at run time as the new hard cap', () => {
+    const limit = controller();
+    limit.metered(true, 5);
+    limit.set(5, 60);
+    expect(limit.source).toEqual({ kind: 'set', since: 60 });
+    expect(round(limit, 70)).toBe(5);
   });
 });
 
-describe('when concurrency is found by AIMD', () => {
-  it('does start cautiously and double per round trip while work waits', () => {
-    const limit = aimd();
+describe('when a per-minute budget is metered', () => {
+  it('does let in flight grow to the safety cap at once: the budgets bound what is sent', () => {
+    const limit = controller();
     expect(limit.value).toBe(ADAPTIVE_DEFAULTS.startConcurrency);
-    expect([round(limit, 10), round(limit, 20), round(limit, 30)]).toEqual([4, 8, 16]);
+    limit.metered(true, 100);
+    expect(limit.value).toBe(ADAPTIVE_DEFAULTS.maxInFlight);
+    expect(limit.source).toEqual({ kind: 'metered', since: 100 });
+    expect(ADAPTIVE_DEFAULTS.maxInFlight).toBeGreaterThanOrEqual((30_000 / 60) * 20); // 30,000/min at 20 s
   });
 
-  it('does not grow while the lane has free slots (its budgets hold it back)', () => {
-    const limit = aimd();
+  it('does take its safety cap from the options', () => {
+    const limit = controller(undefined, { maxInFlight: 1_500 });
+    limit.metered(true, 0);
+    expect(limit.value).toBe(1_500);
+  });
+
+  it('does fall back to AIMD when the budgets are no longer metered', () => {
+    const limit = controller();
+    limit.metered(true, 0);
+    limit.metered(false, 10);
+    expect(limit.value).toBe(ADAPTIVE_DEFAULTS.startConcurrency);
+    expect(limit.source.kind).toBe('aimd');
+  });
+
+  it('does switch to AIMD for good on a 429 that reports no limits, from the level in flight', () => {
+    const limit = controller();
+    limit.metered(true, 0);
+    expect(limit.rateLimited(5, 10, 400)).toBe(true);
+    expect(limit.value).toBe(1);
+    expect(limit.source).toMatchObject({ kind: 'aimd', rateLimitedAt: 10 });
+    // Slow start back to 400 × 0.7 = 280, then by a tenth per round trip up to one below 400.
+    const levels: number[] = [];
+    for (let t = 20; levels.at(-1) !== 399; t += 10) levels.push(round(limit, t));
+    expect(levels.slice(0, 9)).toEqual([2, 4, 8, 16, 32, 64, 128, 256, 280]);
+    expect(levels.slice(9)).toEqual([308, 338, 371, 399]);
+  });
+});
+
+describe('when nothing is metered (AIMD)', () => {
+  it('does start cautiously and double per round trip while work waits, up to unmeteredSlowStart', () => {
+    const limit = controller();
+    expect([10, 20, 30, 40].map((t) => round(limit, t))).toEqual([4, 8, 16, 32]);
+  });
+
+  it('does then grow by one per round trip until a 429 shows where the ceiling is', () => {
+    const limit = controller();
+    for (const t of [10, 20, 30, 40]) round(limit, t);
+    expect([50, 60, 70].map((t) => round(limit, t))).toEqual([33, 34, 35]);
+  });
+
+  it('does not grow while the lane has free slots', () => {
+    const limit = controller();
     limit.admitted(false);
-    expect(limit.succeeded(0, 10, true)).toBe(false);
+    expect(limit.succeeded(0, 10)).toBe(false);
     expect(limit.value).toBe(2);
   });
 
-  it('does stop doubling at unmeteredSlowStart when no per-minute budget holds the lane back', () => {
-    const limit = aimd(undefined, { unmeteredSlowStart: 8 });
-    expect([round(limit, 10, false), round(limit, 20, false)]).toEqual([4, 8]);
-    expect(round(limit, 30, false)).toBe(9); // then one per round trip
-    expect(round(limit, 40, false)).toBe(10);
-  });
-
-  it('does restart from 1 on a 429, climb fast to the return level, then by one per round trip', () => {
-    const limit = aimd();
+  it('does restart from 1 on a 429, climb fast to the return level, then by a tenth per round trip', () => {
+    const limit = controller();
     for (let t = 1; t <= 3; t++) round(limit, t * 10);
     expect(limit.value).toBe(16);
-    expect(limit.rateLimited(30, 40)).toBe(true);
+    expect(limit.rateLimited(30, 40, 16)).toBe(true);
     expect(limit.value).toBe(1);
     expect(limit.source).toMatchObject({ kind: 'aimd', rateLimitedAt: 40 });
-    // Return level: 16 × 0.7 = 11.
-    const levels = [50, 60, 70, 80, 90, 100].map((t) => round(limit, t));
-    expect(levels).toEqual([2, 4, 8, 11, 12, 13]);
+    // Return level: 16 × 0.7 = 11; then at least one more per round trip, up to one below the level of the 429.
+    expect([50, 60, 70, 80, 90, 100, 110, 120].map((t) => round(limit, t))).toEqual([2, 4, 8, 11, 12, 13, 14, 15]);
   });
 
-  it('does count one overload once: 429s and answers of requests sent before the decrease', () => {
-    const limit = aimd();
+  it('does count a 429 storm once: 429s and answers of requests sent before the decrease', () => {
+    const limit = controller();
     for (let t = 1; t <= 3; t++) round(limit, t * 10);
-    limit.rateLimited(30, 40);
-    expect(limit.rateLimited(35, 41)).toBe(false); // sent before the decrease
+    expect(limit.rateLimited(30, 40, 16)).toBe(true);
+    for (let i = 0; i < 15; i++) expect(limit.rateLimited(35, 41 + i, 16 - i)).toBe(false); // sent before the decrease
     expect(limit.value).toBe(1);
     limit.admitted(true);
-    expect(limit.succeeded(35, 42, true)).toBe(false);
-    expect(limit.succeeded(45, 50, true)).toBe(true);
+    expect(limit.succeeded(35, 60)).toBe(false);
+    expect(limit.succeeded(45, 60)).toBe(true);
   });
 
   it('does probe the level of the last 429 only every probeIntervalMs', () => {
-    const limit = aimd(undefined, { probeIntervalMs: 1_000 });
+    const limit = controller(undefined, { probeIntervalMs: 1_000 });
     round(limit, 10); // 4
-    limit.rateLimited(10, 20); // return level 2, ceiling 4
+    limit.rateLimited(10, 20, 4); // return level 2, ceiling 4
     round(limit, 30); // 2
     expect(round(limit, 40)).toBe(3); // one below the ceiling
     expect(round(limit, 50)).toBe(3); // at ceiling - 1: waits for the probe interval
     expect(round(limit, 40 + 1_000)).toBe(4);
   });
 
-  it('does never go below 1 or above its maximum, and stop when set by hand', () => {
-    const limit = aimd(undefined, { maxConcurrency: 3 });
+  it('does never go below 1 or above its safety cap', () => {
+    const limit = controller(undefined, { maxInFlight: 3 });
     round(limit, 10);
     round(limit, 20);
     expect(limit.value).toBe(3);
-    limit.rateLimited(20, 30);
-    limit.rateLimited(40, 50);
+    limit.rateLimited(20, 30, 3);
+    limit.rateLimited(40, 50, 1);
     expect(limit.value).toBe(1);
-    limit.set(5, 60);
-    expect(limit.source).toEqual({ kind: 'set', since: 60 });
-    expect(round(limit, 70)).toBe(5);
   });
 
   it('does refuse nonsensical options, quoting them', () => {
-    expect(() => aimd(undefined, { decreaseFactor: 1 })).toThrow(/decreaseFactor must be between 0 and 1, got 1/);
-    expect(() => aimd(undefined, { startConcurrency: 0 })).toThrow(/startConcurrency.*got 0/);
+    expect(() => controller(undefined, { decreaseFactor: 1 })).toThrow(/decreaseFactor must be between 0 and 1, got 1/);
+    expect(() => controller(undefined, { startConcurrency: 0 })).toThrow(/startConcurrency.*got 0/);
+    expect(() => controller(undefined, { growthPerRoundTrip: 0 })).toThrow(/growthPerRoundTrip.*got 0/);
   });
 });

@@ -1,6 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { LaneLimits } from '../src/config.js';
-import { Lane, LANE_LIMIT_MAXIMUMS, type LaneItem, type LimitChange } from '../src/engine/lane.js';
+import { Lane, type LaneItem } from '../src/engine/lane.js';
+import type { LimitChange } from '../src/engine/lane-budgets.js';
+import { ADAPTIVE_DEFAULTS } from '../src/engine/adaptive-concurrency.js';
+import { LANE_LIMIT_MAXIMUMS } from '../src/engine/lane-limit-rules.js';
 
 /** The lane's side of adaptive limits, with an injected clock and no I/O. */
 
@@ -60,8 +63,10 @@ describe('when a lane is told no limits', () => {
     expect(stats.limitSources).toMatchObject({
       requestsPerMinute: { kind: 'learned' },
       tokensPerMinute: { kind: 'learned' },
-      maxConcurrent: { kind: 'aimd' },
+      maxConcurrent: { kind: 'metered' },
     });
+    // The budgets bound what is sent now: in flight may grow to the safety cap.
+    expect(lane.limits.maxConcurrent).toBe(ADAPTIVE_DEFAULTS.maxInFlight);
     // What was spent stays spent: both requests (200 tokens), not just what the answer knew of.
     expect(stats.availableTokens).toBe(9_800);
     expect(stats.availableRequests).toBe(98);
@@ -88,7 +93,7 @@ describe('when a lane is told no limits', () => {
     for (let n = 1; n <= 10; n++) lane.enqueue(item(n));
     const [a, b] = lane.admit();
     lane.answered(a!, { result: 'rate_limited', rateLimit: headers });
-    expect(lane.limits.maxConcurrent).toBe(2);
+    expect(lane.limits.maxConcurrent).toBe(ADAPTIVE_DEFAULTS.maxInFlight); // metered now
     lane.answered(b!, { result: 'rate_limited' });
     expect(lane.limits.maxConcurrent).toBe(1);
     expect(lane.stats().limitSources.maxConcurrent).toMatchObject({ kind: 'aimd', rateLimitedAt: 1_000_000 });

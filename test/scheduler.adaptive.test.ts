@@ -79,7 +79,7 @@ describe('when Sluice is not told the limits', () => {
     expect(lane.limits).toMatchObject(real);
     expect(lane.limitSources.tokensPerMinute.kind).toBe('LEARNED');
     expect(lane.limitSources.requestsPerMinute.kind).toBe('LEARNED');
-    expect(lane.limitSources.maxConcurrent.kind).toBe('AIMD');
+    expect(lane.limitSources.maxConcurrent.kind).toBe('METERED');
     expect(lane.limitsNote).toMatch(/tokensPerMinute: learned from the provider's rate-limit headers/);
   });
 
@@ -139,12 +139,13 @@ describe('when Sluice is told half the real limits, and the lane is adaptive', (
   const told = { requestsPerMinute: real.requestsPerMinute / 2, tokensPerMinute: real.tokensPerMinute / 2, maxConcurrent: 8 };
   const outcome = scenario(() => run('adaptive', { told, adaptive: true }, 252));
 
-  it('does rise to the real limits, and find concurrency by AIMD from the configured start', () => {
+  it('does rise to the real limits, and keep the configured concurrency as a hard cap', () => {
     const { lane } = outcome();
     expect(lane.adaptive).toBe(true);
     expect(lane.limits).toMatchObject(real);
     expect(lane.limitSources.tokensPerMinute.kind).toBe('LEARNED');
-    expect(lane.limitSources.maxConcurrent.kind).toBe('AIMD');
+    expect(lane.limitSources.maxConcurrent.kind).toBe('CONFIGURED');
+    expect(lane.limits.maxConcurrent).toBe(8);
   });
 
   it('does complete the batch with few 429s, using most of the real budget', () => {

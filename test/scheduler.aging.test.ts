@@ -41,7 +41,7 @@ describe('when high-priority work keeps the lane busy', () => {
       engine: { scheduling: { agingMs: AGING_MS, now: clock.now } },
       fake: {
         // The one `gate` request holds the lane's only slot until the test opens the gate.
-        answerAfter: (request) => {
+        gate: (request) => {
           clock.advance(STEP_MS);
           return JSON.stringify(request.body).includes('[gate:') ? gate : undefined;
         },

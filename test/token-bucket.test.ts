@@ -188,6 +188,15 @@ describe('when the provider reports the real size of the bucket', () => {
     expect(b.available()).toBeCloseTo(23_200);
   });
 
+  it('does follow a cut mid-run without a debt: at most the new limit, refilled at the new rate', () => {
+    const { clock, bucket: b } = bucket(60_000);
+    b.take(59_000); // running at the limit: 1,000 left
+    b.resize(30_000); // the provider halved it
+    expect(b.available()).toBeCloseTo(0);
+    clock.advance(1_000);
+    expect(b.available()).toBeCloseTo(500);
+  });
+
   it('does give the difference at once when the limit is larger, never beyond it', () => {
     const { clock, bucket: b } = bucket(12_000);
     b.take(11_000);

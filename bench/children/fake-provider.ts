@@ -19,6 +19,8 @@ export interface FakeProviderOptions {
   limits?: Partial<FakeLimits>;
   latencyMs?: number;
   charge?: 'sluice' | 'fake';
+  /** Every chat reply this many tokens long (a realistic body); default the fake's short reply. */
+  replyTokens?: number;
 }
 
 export interface FakeLogLine {
@@ -54,13 +56,23 @@ if (options.charge === 'sluice') {
 const fake = await startFakeOpenAI({
   limits: options.limits,
   latencyMs: options.latencyMs ?? 0,
+  replyTokens: options.replyTokens,
   ...(options.charge === 'sluice' ? { estimateTokens: sluiceEstimate } : {}),
 });
 
 serveParent(
   {
     log: (): FakeLogLine[] => fake.log.map((entry) => ({ at: entry.at, outcome: entry.outcome, tokens: entry.tokens })),
-    stats: () => ({ received: fake.stats.received, admitted: fake.stats.admitted, rateLimited: fake.stats.rateLimited }),
+    stats: () => ({
+      received: fake.stats.received,
+      admitted: fake.stats.admitted,
+      rateLimited: fake.stats.rateLimited,
+      peakInFlight: fake.stats.peakInFlight,
+    }),
+    setLimits(limits: Partial<FakeLimits>) {
+      fake.setLimits(limits);
+      return {};
+    },
     async close() {
       await fake.close();
       return {};

@@ -1,49 +1,61 @@
 import type { LimitSource } from './adaptive-limits.js';
 
 /**
- * A lane's concurrency limit: fixed when configured (or set at run time), otherwise found by
- * additive increase / multiplicative decrease (AIMD), the way TCP finds a path's capacity.
- * Providers report per-minute limits but never a concurrency limit, and some servers report
- * nothing at all; for those, concurrency is the only thing that holds back what Sluice sends.
+ * A lane's concurrency limit. Concurrency must never be what holds a lane back: by Little's law
+ * the requests in flight are the rate times the latency, so 30,000 requests/min answered in
+ * 20 s need 10,000 in flight, and a lane that caps them lower sends less than its limits allow
+ * whatever its budgets say. So there are three regimes:
  *
- * - **Start** at `startConcurrency` (2), so a provider whose limits are unknown is not flooded
- *   before its first answers arrive.
- * - **Grow** only while work waits for a slot (a lane held back by its budgets gains nothing
- *   from more slots), and only on answers to requests sent since the last decrease: one more
- *   per answer (slow start, doubling per round trip) up to the return level; then one more per
- *   round trip (as many answers as slots) up to one below the level where the last 429 came;
- *   from there, one more at most every `probeIntervalMs`, so a limit that was found is probed
- *   now and then, not pushed against. Before any 429 there is no return level, except where
- *   nothing else holds the lane back: with no per-minute budget metered (the provider reports
- *   none), slow start stops at `unmeteredSlowStart`. The first 429 comes when the provider's
- *   opening burst runs out, and everything sent while it travels back is refused too: the
- *   faster the lane is sending then, the more 429s.
- * - **Decrease** on a 429 that reports no limits: the level where it came is remembered, the
- *   return level becomes that × `decreaseFactor`, and concurrency restarts from 1. Restarting
- *   from 1 rather than from the return level matters: a 429 pauses the lane, in-flight requests
- *   keep coming back meanwhile, and a lane resuming at its return level would send all the
- *   freed slots at once into a provider that just said it had no room. From 1, every new send
- *   waits for an answer first. Requests sent before the decrease are the same overload seen
- *   late: their 429s do not decrease it again, and their answers do not grow it.
+ * - **Fixed** when configured (or set at run time, `set`): a hard cap, as the user said, in
+ *   adaptive lanes too (a provider that also limits concurrent connections needs one).
+ * - **Metered**: when a per-minute budget holds the lane back (configured, set or learned from
+ *   headers), the budgets bound what is sent, and in flight may grow to whatever the rate and
+ *   the latency need, up to `maxInFlight` (a safety cap, configurable per provider and model).
+ * - **AIMD** when nothing is metered (a server that reports no limits, or one that has not
+ *   answered yet), the way TCP finds a path's capacity:
+ *   - *start* at `startConcurrency`, so a provider whose limits are unknown is not flooded
+ *     before its first answers arrive;
+ *   - *grow* only while work waits for a slot, and only on answers to requests sent since the
+ *     last decrease: one more per answer (slow start, doubling per round trip) up to the return
+ *     level, or before any 429 up to `unmeteredSlowStart`; above it one more per round trip
+ *     before any 429, and by `growthPerRoundTrip` of the level per round trip once a 429 has
+ *     shown where the ceiling is, up to one below the level where it came; from there one more at most every
+ *     `probeIntervalMs`, so a limit that was found is probed now and then, not pushed against;
+ *   - *decrease* on a 429 that reports no limits: the level where it came is remembered, the
+ *     return level becomes that × `decreaseFactor`, and concurrency restarts from 1. From 1,
+ *     every new send waits for an answer first, instead of sending all the slots freed during
+ *     the lane's pause at once into a provider that just said it had no room. Requests sent
+ *     before the decrease are the same overload seen late: their 429s do not decrease it
+ *     again, and their answers do not grow it.
  *
- * A 429 that does report limits is left to the lane's per-minute budgets, which those headers
- * have just corrected. Latency is not used as a signal: an LLM call's latency depends mostly on
- * its output length, which varies between requests far more than queueing at the provider.
+ * A metered lane that meets a 429 reporting no limits (a provider whose budgets are told but
+ * which also refuses on something it does not report, like concurrency) switches to AIMD for
+ * good, from the level in flight when it came. A 429 that does report limits is left to the
+ * budgets, which its headers have just corrected. Latency is not used as a signal: an LLM
+ * call's latency depends mostly on its output length, which varies far more than queueing.
  */
 
 export const ADAPTIVE_DEFAULTS = {
   /** Concurrency of a lane that finds its own, until its answers let it grow. Default 2. */
   startConcurrency: 2,
   /**
-   * The most AIMD ever allows (or the configured value of an adaptive lane, if higher). It grows
-   * only while work waits, so this bounds a server that neither limits nor reports. Default 256.
+   * The safety cap on requests in flight when concurrency is not configured: enough for 30,000
+   * requests/min answered in 20 s (Little's law). Configurable per provider and model
+   * (`maxInFlight`). Default 10,000.
    */
-  maxConcurrency: 256,
+  maxInFlight: 10_000,
   /**
-   * Slow start stops here before the first 429 when no per-minute budget is metered, since then
+   * Before the first 429 of a lane with no metered budget, slow start stops here, since then
    * nothing else bounds the burst of 429s when the provider's allowance runs out. Default 32.
    */
   unmeteredSlowStart: 32,
+  /**
+   * Climbing back towards the level of the last 429, above the return level, AIMD grows by this
+   * share of the level per round trip instead of one slot (280 to 399 in 4 round trips, not
+   * 119). Not before the first 429: growing faster into a provider's opening allowance made
+   * 60-66 429s when it ran out instead of about 10 (test/scheduler.aimd.test.ts). Default 0.1.
+   */
+  growthPerRoundTrip: 0.1,
   /**
    * On a 429 that reports no limits, the level it climbs back to quickly is the level where the
    * 429 came × this. Default 0.7 (as TCP CUBIC): with 0.5 it would spend longer climbing back.
@@ -56,25 +68,26 @@ export const ADAPTIVE_DEFAULTS = {
 export type AdaptiveOptions = { [K in keyof typeof ADAPTIVE_DEFAULTS]: number };
 
 export interface ConcurrencyLimitOptions {
-  /** The configured value, if any: fixed unless the lane is adaptive, where AIMD starts from it. */
+  /** The configured value, if any: a hard cap, in adaptive lanes too (adaptive moves the per-minute limits). */
   configured?: number;
-  adaptive: boolean;
   options?: Partial<AdaptiveOptions>;
   now: number;
 }
 
 type Mode =
   | { kind: 'fixed'; value: number; source: Extract<LimitSource, { kind: 'configured' | 'set' }> }
-  | { kind: 'aimd'; value: number; max: number; since: number };
+  /** Not fixed: `value` is AIMD's level, in force unless the lane is metered (then `maxInFlight`). */
+  | { kind: 'adaptive'; value: number; since: number };
 
 function checkAdaptiveOptions(options: AdaptiveOptions): void {
   const bad = (name: keyof AdaptiveOptions, rule: string): never => {
     throw new RangeError(`adaptive ${name} must be ${rule}, got ${String(options[name])}`);
   };
   if (!Number.isInteger(options.startConcurrency) || options.startConcurrency < 1) bad('startConcurrency', 'a whole number >= 1');
-  if (!Number.isInteger(options.maxConcurrency) || options.maxConcurrency < options.startConcurrency)
-    bad('maxConcurrency', 'a whole number >= startConcurrency');
+  if (!Number.isInteger(options.maxInFlight) || options.maxInFlight < options.startConcurrency)
+    bad('maxInFlight', 'a whole number >= startConcurrency');
   if (!Number.isInteger(options.unmeteredSlowStart) || options.unmeteredSlowStart < 1) bad('unmeteredSlowStart', 'a whole number >= 1');
+  if (!(options.growthPerRoundTrip > 0 && options.growthPerRoundTrip <= 1)) bad('growthPerRoundTrip', 'above 0 and at most 1');
   if (!(options.decreaseFactor > 0 && options.decreaseFactor < 1)) bad('decreaseFactor', 'between 0 and 1');
   if (!(options.probeIntervalMs >= 0 && Number.isFinite(options.probeIntervalMs))) bad('probeIntervalMs', 'a finite number >= 0');
 }
@@ -82,6 +95,10 @@ function checkAdaptiveOptions(options: AdaptiveOptions): void {
 export class ConcurrencyLimit {
   readonly #options: AdaptiveOptions;
   #mode: Mode;
+  /** Since when a per-minute budget holds the lane back; undefined while none does. */
+  #meteredSince: number | undefined;
+  /** A 429 that reported no limits came: AIMD decides from then on, metered or not. */
+  #aimdForGood = false;
   /** Slow start (one more per answer) below this: where the last decrease said to return to. */
   #returnTo = Infinity;
   /** The level at which the last 429 came: probed, not pushed against. Infinity before any. */
@@ -93,31 +110,39 @@ export class ConcurrencyLimit {
   #decreasedAt = -Infinity;
   #rateLimitedAt: number | undefined;
 
-  constructor({ configured, adaptive, options, now }: ConcurrencyLimitOptions) {
+  constructor({ configured, options, now }: ConcurrencyLimitOptions) {
     this.#options = { ...ADAPTIVE_DEFAULTS, ...options };
     checkAdaptiveOptions(this.#options);
-    if (configured !== undefined && !adaptive) this.#mode = { kind: 'fixed', value: configured, source: { kind: 'configured' } };
-    else {
-      const start = configured ?? this.#options.startConcurrency;
-      this.#mode = { kind: 'aimd', value: start, max: Math.max(this.#options.maxConcurrency, start), since: now };
-    }
+    this.#mode =
+      configured === undefined
+        ? { kind: 'adaptive', value: this.#options.startConcurrency, since: now }
+        : { kind: 'fixed', value: configured, source: { kind: 'configured' } };
   }
 
   get value(): number {
-    return this.#mode.value;
+    const mode = this.#mode;
+    if (mode.kind === 'fixed') return mode.value;
+    return this.#byBudgets() ? this.#options.maxInFlight : mode.value;
   }
 
   get source(): LimitSource {
     const mode = this.#mode;
     if (mode.kind === 'fixed') return mode.source;
+    if (this.#byBudgets()) return { kind: 'metered', since: this.#meteredSince! };
     return this.#rateLimitedAt === undefined
       ? { kind: 'aimd', since: mode.since }
       : { kind: 'aimd', since: mode.since, rateLimitedAt: this.#rateLimitedAt };
   }
 
-  /** Set at run time: fixed from now on (AIMD stops), as the user said. */
+  /** Set at run time: fixed from now on, as the user said. */
   set(value: number, now: number): void {
     this.#mode = { kind: 'fixed', value, source: { kind: 'set', since: now } };
+  }
+
+  /** Whether a per-minute budget holds the lane back now; the lane says so whenever its limits may have changed. */
+  metered(metered: boolean, now: number): void {
+    if (metered) this.#meteredSince ??= now;
+    else this.#meteredSince = undefined;
   }
 
   /** After each admission round: whether it left work waiting for want of a slot. */
@@ -125,45 +150,54 @@ export class ConcurrencyLimit {
     this.#busy = busy;
   }
 
-  /**
-   * A request admitted at `admittedAt` was answered fine; `metered` says whether the lane has a
-   * per-minute budget to hold it back. Returns whether the limit grew.
-   */
-  succeeded(admittedAt: number, now: number, metered: boolean): boolean {
+  /** A request admitted at `admittedAt` was answered fine. Returns whether AIMD's level grew. */
+  succeeded(admittedAt: number, now: number): boolean {
     const mode = this.#mode;
-    if (mode.kind !== 'aimd' || !this.#busy || admittedAt < this.#decreasedAt || mode.value >= mode.max) return false;
+    const max = this.#options.maxInFlight;
+    if (mode.kind !== 'adaptive' || this.#byBudgets() || !this.#busy || admittedAt < this.#decreasedAt || mode.value >= max) return false;
     this.#acks++;
-    const slowStartBelow = metered ? this.#returnTo : Math.min(this.#returnTo, this.#options.unmeteredSlowStart);
-    const grow =
-      mode.value < slowStartBelow
-        ? true
-        : mode.value < this.#ceiling - 1
-          ? this.#acks >= mode.value
-          : this.#acks >= mode.value && now - mode.since >= this.#options.probeIntervalMs;
-    if (grow) this.#change(mode.value + 1, now);
-    return grow;
+    const slowStartBelow = this.#meteredSince !== undefined ? this.#returnTo : Math.min(this.#returnTo, this.#options.unmeteredSlowStart);
+    if (mode.value < slowStartBelow) return this.#change(mode.value + 1, now);
+    if (this.#acks < mode.value) return false;
+    if (mode.value < this.#ceiling - 1) {
+      // Before any 429 the ceiling is unknown: one more per round trip, so the burst of 429s
+      // when a provider's opening allowance runs out stays small. Below a known one, faster.
+      const share = this.#ceiling === Infinity ? 0 : this.#options.growthPerRoundTrip;
+      const step = Math.max(1, Math.floor(mode.value * share));
+      return this.#change(Math.min(mode.value + step, this.#ceiling - 1, max), now);
+    }
+    return now - mode.since >= this.#options.probeIntervalMs ? this.#change(mode.value + 1, now) : false;
   }
 
   /**
-   * A 429 that reported no limits, for a request admitted at `admittedAt`. Returns whether the
-   * limit dropped: a request admitted before the last decrease does not drop it again.
+   * A 429 that reported no limits, for a request admitted at `admittedAt`, with `inFlight`
+   * requests out when it came. Returns whether the limit dropped: a request admitted before
+   * the last decrease does not drop it again.
    */
-  rateLimited(admittedAt: number, now: number): boolean {
+  rateLimited(admittedAt: number, now: number, inFlight: number): boolean {
     const mode = this.#mode;
-    if (mode.kind !== 'aimd') return false;
+    if (mode.kind !== 'adaptive') return false;
     this.#rateLimitedAt = now;
     if (admittedAt < this.#decreasedAt) return false;
-    this.#ceiling = mode.value;
-    this.#returnTo = Math.max(1, Math.floor(mode.value * this.#options.decreaseFactor));
+    const level = this.#byBudgets() ? Math.max(1, inFlight) : mode.value;
+    this.#aimdForGood = true;
+    this.#ceiling = level;
+    this.#returnTo = Math.max(1, Math.floor(level * this.#options.decreaseFactor));
     this.#decreasedAt = now;
     this.#change(1, now);
     return true;
   }
 
-  #change(value: number, now: number): void {
-    const mode = this.#mode as Extract<Mode, { kind: 'aimd' }>;
+  /** Whether the budgets alone bound what is sent (in flight up to the safety cap). */
+  #byBudgets(): boolean {
+    return this.#meteredSince !== undefined && !this.#aimdForGood;
+  }
+
+  #change(value: number, now: number): true {
+    const mode = this.#mode as Extract<Mode, { kind: 'adaptive' }>;
     mode.value = value;
     mode.since = now;
     this.#acks = 0;
+    return true;
   }
 }

@@ -38,7 +38,9 @@ export type LimitSource =
   /** The user's `ceiling` was above the provider's reported limit: lowered to it. */
   | { kind: 'corrected'; since: number; ceiling: number; ceilingFrom: 'configured' | 'set' }
   /** Concurrency found by additive increase / multiplicative decrease (see adaptive-concurrency.ts). */
-  | { kind: 'aimd'; since: number; rateLimitedAt?: number };
+  | { kind: 'aimd'; since: number; rateLimitedAt?: number }
+  /** Concurrency not configured, and a per-minute budget bounds sending: in flight up to the safety cap (see adaptive-concurrency.ts). */
+  | { kind: 'metered'; since: number };
 
 export type LimitSourceKind = LimitSource['kind'];
 export type LimitName = keyof LaneLimits;
@@ -145,6 +147,8 @@ export function describeLimit(name: LimitName, value: number, source: LimitSourc
       return `learned from the provider's rate-limit headers (${when(source.since)})`;
     case 'corrected':
       return `${source.ceilingFrom} ${count(source.ceiling)} ${unit} is more than the provider allows: lowered to its ${count(value)} (${when(source.since)}) and kept there`;
+    case 'metered':
+      return `not configured: the per-minute budgets bound what is sent, and up to ${count(value)} may be in flight (the safety cap, \`maxInFlight\`); set maxConcurrent if the provider also limits concurrent requests`;
     case 'aimd': {
       const cut = source.rateLimitedAt === undefined ? '' : `; last cut back after a 429 at ${when(source.rateLimitedAt)}`;
       return `found by AIMD (${count(value)} now): one more while work waits for a slot, cut back on a 429 that reports no limits${cut}`;

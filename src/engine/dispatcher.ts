@@ -94,6 +94,7 @@ export class Dispatcher {
         model,
         limits,
         adaptive: this.#registry.adaptiveFor(provider, model),
+        maxInFlight: this.#registry.maxInFlightFor(provider, model),
         queue: this.#scheduling,
         now: this.#scheduling.now,
         onReady: (ready) => this.#sendAdmitted(ready),
@@ -255,7 +256,7 @@ export class Dispatcher {
       latencyMs: at - startedAt,
     });
     if (outcome.ok) {
-      lane.answered(item, { result: 'ok', rateLimit: outcome.rateLimit, usedTokens: outcome.usage.totalTokens });
+      lane.answered(item, { result: 'ok', rateLimit: outcome.rateLimit, usedTokens: outcome.usage.totalTokens, sentAt: startedAt });
       this.#recorder.add({
         ...base,
         kind: 'succeeded',
@@ -268,7 +269,8 @@ export class Dispatcher {
       });
       return;
     }
-    lane.answered(item, { result: outcome.failure.class === 'rate_limited' ? 'rate_limited' : 'failed', rateLimit: outcome.rateLimit });
+    const result = outcome.failure.class === 'rate_limited' ? 'rate_limited' : 'failed';
+    lane.answered(item, { result, rateLimit: outcome.rateLimit, sentAt: startedAt });
     this.#recordFailure(batch, item, outcome.failure, attempts, base, at - startedAt);
   }
 

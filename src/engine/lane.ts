@@ -1,11 +1,13 @@
 import type { LaneLimits } from '../config.js';
 import { ConcurrencyLimit } from './adaptive-concurrency.js';
-import { HeaderLimit, type LimitName, type LimitSource, type LimitSources } from './adaptive-limits.js';
+import type { LimitSources } from './adaptive-limits.js';
 import type { InputProblem } from './errors.js';
+import { Headroom } from './headroom.js';
+import { LaneBudgets, type LimitChange } from './lane-budgets.js';
+import { checkLimitPatch } from './lane-limit-rules.js';
 import { LaneQueue, type LaneQueueOptions, type QueueItem } from './lane-queue.js';
 import type { RateLimitSnapshot } from './providers/provider.js';
 import { SlidingWindowCounter } from './sliding-window.js';
-import { TokenBucket } from './token-bucket.js';
 
 /**
  * One (provider, model) pair: its limits, its queue of ready requests across all batches, and
@@ -21,8 +23,8 @@ import { TokenBucket } from './token-bucket.js';
  * minute. What a response's headers say remains can only lower the buckets (see TokenBucket).
  *
  * Where the limits come from: configured ones hold (a provider that reports lower ones lowers
- * them), and any left out are learned from the provider's answers, concurrency by AIMD (see
- * adaptive-limits.ts and adaptive-concurrency.ts).
+ * them), and any left out are learned from the provider's answers (lane-budgets.ts); what
+ * concurrency is allowed follows from them (adaptive-concurrency.ts).
  */
 
 export interface LaneItem extends QueueItem {
@@ -42,13 +44,8 @@ export interface LaneAnswer {
   rateLimit?: RateLimitSnapshot;
   /** Tokens the provider reports it used, to charge any excess over the estimate. */
   usedTokens?: number;
-}
-
-/** A limit a provider's answer changed: the engine logs it. */
-export interface LimitChange {
-  name: LimitName;
-  value: number;
-  source: LimitSource;
+  /** When the request was handed to the provider's adapter: sizes the headroom (see headroom.ts). */
+  sentAt?: number;
 }
 
 /** An admitted request, and when it was admitted (AIMD counts one overload once, see ConcurrencyLimit). */
@@ -70,19 +67,12 @@ export interface LaneOptions {
   onReady: (lane: Lane) => void;
   /** Priority aging, fairness quantum and backfill window; see LANE_QUEUE_DEFAULTS. */
   queue?: Omit<LaneQueueOptions, 'now'>;
-  /** Refill time both buckets keep in reserve (see TokenBucket). Default `LANE_DEFAULTS.headroomMs`. */
+  /** Refill time both buckets keep in reserve (see TokenBucket), fixed. Default: measured (see headroom.ts). */
   headroomMs?: number;
+  /** The safety cap on requests in flight when concurrency is not configured. Default `ADAPTIVE_DEFAULTS.maxInFlight`. */
+  maxInFlight?: number;
   now?: () => number;
 }
-
-export const LANE_DEFAULTS = {
-  /**
-   * Refill time kept in reserve at admission, so that requests which reach the provider
-   * bunched closer than we admitted them (network jitter, a busy event loop) still fit its
-   * budget. Default 500 ms: 0.8% of a minute's budget, paid once, not per request.
-   */
-  headroomMs: 500,
-} as const;
 
 /** What a lane shows (the `lanes` query, the `laneStats` subscription). Plain data. */
 export interface LaneStats {
@@ -94,6 +84,8 @@ export interface LaneStats {
   /** Where each limit comes from. */
   limitSources: LimitSources;
   adaptive: boolean;
+  /** The reserve of refill time the budgets keep now, in ms (see headroom.ts). */
+  headroomMs: number;
   /** Requests admitted in the last minute. */
   requestsLastMinute: number;
   /** Tokens admitted in the last minute: estimates at admission, plus any excess the provider reported. */
@@ -113,20 +105,14 @@ export interface LaneStats {
   at: number;
 }
 
-/**
- * The most each limit may be set to at run time (the same bounds as the config file): far
- * above any provider's real limits, so a larger value is a typo.
- */
-export const LANE_LIMIT_MAXIMUMS = {
-  requestsPerMinute: 10_000_000,
-  tokensPerMinute: 10_000_000_000,
-  maxConcurrent: 10_000,
-} as const satisfies Record<keyof LaneLimits, number>;
-
-const limitNames = Object.keys(LANE_LIMIT_MAXIMUMS) as Array<keyof LaneLimits>;
-
 /** A wake-up sooner than this is rounded up, so a draining bucket does not spin the loop. */
 const MIN_WAKE_MS = 5;
+/**
+ * The most one admission round hands over; the next round follows on the next turn of the event
+ * loop. Thousands may be in flight, but claiming and sending thousands in one turn would hold
+ * the loop for a second or more (measured with 5,000 at once).
+ */
+const ADMIT_PER_ROUND = 256;
 
 export function laneKey(provider: string, model: string): string {
   return `${provider}/${model}`;
@@ -137,8 +123,10 @@ export class Lane {
   readonly provider: string;
   readonly model: string;
   readonly adaptive: boolean;
-  readonly #requestLimit: HeaderLimit;
-  readonly #tokenLimit: HeaderLimit;
+  readonly #budgets: LaneBudgets;
+  /** Measures the headroom; undefined when the options fix it. */
+  readonly #headroom: Headroom | undefined;
+  readonly #fixedHeadroomMs: number | undefined;
   readonly #concurrency: ConcurrencyLimit;
   readonly #now: () => number;
   readonly #onReady: (lane: Lane) => void;
@@ -148,8 +136,6 @@ export class Lane {
   readonly #inFlight = new Map<number, Flight>();
   /** Taken out of the queue because they cost more than the token limit now allows: see `takeTooLarge`. */
   #tooLarge: LaneItem[] = [];
-  readonly #requests: TokenBucket;
-  readonly #tokens: TokenBucket;
   readonly #requestsLastMinute: SlidingWindowCounter;
   readonly #tokensLastMinute: SlidingWindowCounter;
   /** Requests waiting for their not-before time (retry backoff), by request id. */
@@ -164,28 +150,30 @@ export class Lane {
     this.key = laneKey(options.provider, options.model);
     this.adaptive = options.adaptive ?? false;
     const { limits } = options;
-    const { adaptive } = this;
-    this.#requestLimit = new HeaderLimit({
-      configured: limits.requestsPerMinute,
-      adaptive,
-      unmetered: LANE_LIMIT_MAXIMUMS.requestsPerMinute,
-    });
-    this.#tokenLimit = new HeaderLimit({ configured: limits.tokensPerMinute, adaptive, unmetered: LANE_LIMIT_MAXIMUMS.tokensPerMinute });
     this.#now = options.now ?? Date.now;
-    this.#concurrency = new ConcurrencyLimit({ configured: limits.maxConcurrent, adaptive, now: this.#now() });
+    const now = this.#now();
+    this.#fixedHeadroomMs = options.headroomMs;
+    this.#headroom = options.headroomMs === undefined ? new Headroom(now) : undefined;
+    const headroomMs = options.headroomMs ?? this.#headroom!.ms(now);
+    this.#budgets = new LaneBudgets({ limits, adaptive: this.adaptive, headroomMs, now: this.#now });
+    const maxInFlight = options.maxInFlight === undefined ? {} : { maxInFlight: options.maxInFlight };
+    this.#concurrency = new ConcurrencyLimit({ configured: limits.maxConcurrent, options: maxInFlight, now });
+    this.#concurrency.metered(this.#budgets.metered, now);
     this.#onReady = options.onReady;
     this.#onLimitChange = options.onLimitChange;
     this.#queue = new LaneQueue<LaneItem>({ ...options.queue, now: this.#now });
-    const headroomMs = options.headroomMs ?? LANE_DEFAULTS.headroomMs;
-    this.#requests = new TokenBucket({ perMinute: this.#requestLimit.value, headroomMs, now: this.#now });
-    this.#tokens = new TokenBucket({ perMinute: this.#tokenLimit.value, headroomMs, now: this.#now });
     this.#requestsLastMinute = new SlidingWindowCounter({ now: this.#now });
     this.#tokensLastMinute = new SlidingWindowCounter({ now: this.#now });
   }
 
   /** The limits in force now. */
   get limits(): Readonly<LaneLimits> {
-    return { requestsPerMinute: this.#requestLimit.value, tokensPerMinute: this.#tokenLimit.value, maxConcurrent: this.#concurrency.value };
+    const budgets = this.#budgets;
+    return {
+      requestsPerMinute: budgets.requestsPerMinute,
+      tokensPerMinute: budgets.tokensPerMinute,
+      maxConcurrent: this.#concurrency.value,
+    };
   }
 
   get inFlight(): number {
@@ -254,23 +242,24 @@ export class Lane {
       return admitted;
     }
     let soonest = Infinity;
-    const neverFits = (item: LaneItem): boolean => item.cost > this.#tokens.capacity;
+    const neverFits = (item: LaneItem): boolean => item.cost > this.#budgets.tokens.capacity;
     const fits = (item: LaneItem): boolean => {
       if (neverFits(item)) return true; // so that the queue hands it over, to be taken out below
-      const wait = Math.max(this.#requests.msUntil(1), this.#tokens.msUntil(item.cost));
+      const wait = Math.max(this.#budgets.requests.msUntil(1), this.#budgets.tokens.msUntil(item.cost));
       if (wait > 0) soonest = Math.min(soonest, wait);
       return wait === 0;
     };
     const free = this.#concurrency.value - this.#inFlight.size;
-    while (admitted.length < free && this.#queue.size > 0) {
+    const room = Math.min(free, ADMIT_PER_ROUND);
+    while (admitted.length < room && this.#queue.size > 0) {
       const item = this.#queue.next(fits);
       if (!item) break;
       if (neverFits(item)) {
         this.#tooLarge.push(item);
         continue;
       }
-      this.#requests.take(1);
-      this.#tokens.take(item.cost);
+      this.#budgets.requests.take(1);
+      this.#budgets.tokens.take(item.cost);
       this.#requestsLastMinute.record(1);
       this.#tokensLastMinute.record(item.cost);
       admitted.push(item);
@@ -279,8 +268,9 @@ export class Lane {
     for (const item of admitted) this.#inFlight.set(item.requestId, { item, admittedAt });
     const full = admitted.length >= free;
     this.#concurrency.admitted(full && this.#queue.size > 0);
-    if (this.#queue.size > 0 && !full && Number.isFinite(soonest)) {
-      this.#wakeAt(this.#now() + soonest);
+    if (this.#queue.size > 0 && !full) {
+      if (admitted.length >= room) this.#signalReady();
+      else if (Number.isFinite(soonest)) this.#wakeAt(this.#now() + soonest);
     }
     return admitted;
   }
@@ -300,7 +290,7 @@ export class Lane {
   settle(item: LaneItem, actualTokens?: number): void {
     if (!this.#inFlight.delete(item.requestId)) return; // settled already or released
     if (actualTokens !== undefined && actualTokens > item.cost) {
-      this.#tokens.charge(actualTokens - item.cost);
+      this.#budgets.tokens.charge(actualTokens - item.cost);
       this.#tokensLastMinute.record(actualTokens - item.cost);
     }
     this.#signalReady();
@@ -312,8 +302,8 @@ export class Lane {
    */
   release(item: LaneItem): void {
     if (!this.#inFlight.delete(item.requestId)) return;
-    this.#requests.refund(1);
-    this.#tokens.refund(item.cost);
+    this.#budgets.requests.refund(1);
+    this.#budgets.tokens.refund(item.cost);
     this.#requestsLastMinute.record(-1);
     this.#tokensLastMinute.record(-item.cost);
     this.#signalReady();
@@ -332,14 +322,15 @@ export class Lane {
     const snapshot = answer.rateLimit;
     // A failure without headers (a timeout, a 500 from a proxy) says nothing about limits.
     if (answer.result !== 'failed' || snapshot) {
-      this.#hear('requestsPerMinute', this.#requestLimit, this.#requests, snapshot?.limitRequests, now);
-      this.#hear('tokensPerMinute', this.#tokenLimit, this.#tokens, snapshot?.limitTokens, now);
+      for (const change of this.#budgets.heard(snapshot, now)) this.#onLimitChange?.(this, change);
+      this.#concurrency.metered(this.#budgets.metered, now);
     }
-    if (snapshot?.remainingRequests !== undefined)
-      this.#requests.syncFromProvider(snapshot.remainingRequests, snapshot.resetRequestsMs ?? 0);
-    if (snapshot?.remainingTokens !== undefined) this.#tokens.syncFromProvider(snapshot.remainingTokens, snapshot.resetTokensMs ?? 0);
-    if (answer.result === 'ok') this.#concurrency.succeeded(flight.admittedAt, now, this.#metered());
-    else if (answer.result === 'rate_limited' && !snapshot) this.#concurrency.rateLimited(flight.admittedAt, now);
+    if (this.#headroom && answer.sentAt !== undefined) {
+      this.#headroom.observe(flight.admittedAt, answer.sentAt);
+      this.#budgets.setHeadroomMs(this.#headroom.ms(now));
+    }
+    if (answer.result === 'ok') this.#concurrency.succeeded(flight.admittedAt, now);
+    else if (answer.result === 'rate_limited' && !snapshot) this.#concurrency.rateLimited(flight.admittedAt, now, this.#inFlight.size);
     this.settle(item, answer.usedTokens);
   }
 
@@ -350,36 +341,9 @@ export class Lane {
     this.#wakeAt(until);
   }
 
-  /**
-   * What is wrong with a change of limits (`limits.<name>` paths), or nothing. Each given limit
-   * must be a whole number from 1 to its LANE_LIMIT_MAXIMUMS entry, and tokens per minute may
-   * not drop below a request that is already waiting here: it could never be admitted.
-   */
+  /** What is wrong with a change of limits (`limits.<name>` paths), or nothing: see lane-limit-rules.ts. */
   checkLimits(patch: Readonly<Partial<Record<keyof LaneLimits, unknown>>>): InputProblem[] {
-    const problems: InputProblem[] = [];
-    const given = limitNames.filter((name) => patch[name] !== undefined && patch[name] !== null);
-    if (given.length === 0) problems.push({ path: 'limits', message: `give at least one of ${limitNames.join(', ')}` });
-    for (const name of given) {
-      const value = patch[name];
-      const max = LANE_LIMIT_MAXIMUMS[name];
-      if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > max) {
-        problems.push({
-          path: `limits.${name}`,
-          message: `must be a whole number from 1 to ${max.toLocaleString('en-US')} (got ${JSON.stringify(value)})`,
-        });
-      }
-    }
-    const tokensPerMinute = patch.tokensPerMinute;
-    if (typeof tokensPerMinute === 'number' && problems.length === 0) {
-      const largest = this.#largestWaitingCost();
-      if (largest > tokensPerMinute) {
-        problems.push({
-          path: 'limits.tokensPerMinute',
-          message: `${tokensPerMinute} is less than a request already waiting in lane ${this.key} (${largest} tokens), which could then never be admitted; cancel its batch first or choose at least ${largest}`,
-        });
-      }
-    }
-    return problems;
+    return checkLimitPatch(patch, { key: this.key, largestWaitingCost: () => this.#largestWaitingCost() });
   }
 
   /**
@@ -389,17 +353,15 @@ export class Lane {
    */
   setLimits(patch: Partial<LaneLimits>): void {
     const now = this.#now();
-    if (patch.requestsPerMinute !== undefined) this.#requestLimit.set(patch.requestsPerMinute, now);
-    if (patch.tokensPerMinute !== undefined) this.#tokenLimit.set(patch.tokensPerMinute, now);
+    this.#budgets.set(patch, now);
     if (patch.maxConcurrent !== undefined) this.#concurrency.set(patch.maxConcurrent, now);
-    this.#requests.setLimit(this.#requestLimit.value);
-    this.#tokens.setLimit(this.#tokenLimit.value);
+    this.#concurrency.metered(this.#budgets.metered, now);
     this.#signalReady();
   }
 
   /** Tokens per minute: the largest cost the lane can admit now. */
   get maxCost(): number {
-    return this.#tokenLimit.value;
+    return this.#budgets.tokensPerMinute;
   }
 
   stats(): LaneStats {
@@ -408,11 +370,7 @@ export class Lane {
       provider: this.provider,
       model: this.model,
       limits: { ...this.limits },
-      limitSources: {
-        requestsPerMinute: this.#requestLimit.source,
-        tokensPerMinute: this.#tokenLimit.source,
-        maxConcurrent: this.#concurrency.source,
-      },
+      limitSources: { ...this.#budgets.sources(), maxConcurrent: this.#concurrency.source },
       adaptive: this.adaptive,
       requestsLastMinute: this.#requestsLastMinute.total(),
       tokensLastMinute: this.#tokensLastMinute.total(),
@@ -420,9 +378,10 @@ export class Lane {
       queuedByPriority: this.#queue.depthByPriority(),
       delayed: this.#delayed.size,
       inFlight: this.#inFlight.size,
-      availableRequests: this.#requests.available(),
-      availableTokens: this.#tokens.available(),
+      availableRequests: this.#budgets.requests.available(),
+      availableTokens: this.#budgets.tokens.available(),
       pause: this.pause && { ...this.pause },
+      headroomMs: this.#fixedHeadroomMs ?? this.#headroom!.ms(this.#now()),
       at: this.#now(),
     };
   }
@@ -441,19 +400,6 @@ export class Lane {
     this.#delayed.clear();
     if (this.#wake) clearTimeout(this.#wake.timer);
     this.#wake = undefined;
-  }
-
-  /** Whether a per-minute budget holds the lane back (a limit configured, set, learned or corrected). */
-  #metered(): boolean {
-    const unmetered = (kind: LimitSource['kind']): boolean => kind === 'starting' || kind === 'unmetered';
-    return !unmetered(this.#requestLimit.source.kind) || !unmetered(this.#tokenLimit.source.kind);
-  }
-
-  /** One per-minute limit heard from an answer: a changed value resizes its bucket at once, keeping what was spent. */
-  #hear(name: LimitName, limit: HeaderLimit, bucket: TokenBucket, reported: number | undefined, now: number): void {
-    if (!limit.heard(reported, now)) return;
-    bucket.resize(limit.value);
-    this.#onLimitChange?.(this, { name, value: limit.value, source: limit.source });
   }
 
   #wakeAt(at: number): void {

@@ -45,7 +45,7 @@ function assertAmount(name: string, value: number, { positive = false } = {}): v
 
 export class TokenBucket {
   readonly #now: () => number;
-  readonly #headroomMs: number;
+  #headroomMs: number;
   #perMinute: number;
   #level: number;
   #updatedAt: number;
@@ -66,6 +66,12 @@ export class TokenBucket {
   /** The most the bucket holds: one minute's limit. */
   get capacity(): number {
     return this.#perMinute;
+  }
+
+  /** Changes the refill time kept in reserve (see above), as the lane measures what it needs. */
+  setHeadroomMs(headroomMs: number): void {
+    assertAmount('headroomMs', headroomMs);
+    this.#headroomMs = headroomMs;
   }
 
   /** Tokens available now; negative after `charge` overdrew the bucket. */
@@ -130,15 +136,21 @@ export class TokenBucket {
   }
 
   /**
-   * The limit was the wrong size all along: a provider reported its real one. What was spent
-   * stays spent, so the level moves by the difference (capped at the new limit): a bucket of
-   * 48,000 with 800 taken becomes one of 24,000 with 800 taken, not a full one; learning a
-   * larger limit gives the difference at once, as the provider's larger bucket holds it.
+   * The provider reported a different limit: learned for the first time, corrected, or changed
+   * mid-run (a tier change, a key another job starts to share). What was spent stays spent, so
+   * the level moves by the difference: a bucket of 48,000 with 800 taken becomes one of 24,000
+   * with 800 taken, not a full one; a larger limit gives the difference at once, as the
+   * provider's larger bucket holds it. But a cut never takes the level below zero (or below
+   * where an overdraft already left it): the provider's own bucket after a cut holds at most the
+   * new limit and refills at the new rate, so a lane running at its limit (level near zero) that
+   * sees the limit halve goes on at the new rate at once, instead of waiting half a minute for
+   * a debt the provider does not have.
    */
   resize(perMinute: number): void {
     assertAmount('perMinute', perMinute, { positive: true });
     this.#refill();
-    this.#level = Math.min(perMinute, this.#level + perMinute - this.#perMinute);
+    const moved = this.#level + perMinute - this.#perMinute;
+    this.#level = Math.min(perMinute, Math.max(Math.min(this.#level, 0), moved));
     this.#perMinute = perMinute;
   }
 

@@ -4,7 +4,7 @@ import { appendAudit, AuditAction } from '../db/audit.js';
 import { describeLimit, limitsNote, type LimitName, type LimitSource, type LimitSourceKind } from '../engine/adaptive-limits.js';
 import { notFound } from '../engine/errors.js';
 import type { Lane, LaneStats } from '../engine/lane.js';
-import { LANE_LIMIT_MAXIMUMS } from '../engine/lane.js';
+import { LANE_LIMIT_MAXIMUMS } from '../engine/lane-limit-rules.js';
 import { laneUtilisation } from '../engine/lane-utilisation.js';
 import { priorityLevels, type PriorityLevel } from '../engine/priority.js';
 import { builder, type Context } from './builder.js';
@@ -66,6 +66,11 @@ const LimitSourceKindEnum = builder.enumType('LaneLimitSourceKind', {
       value: 'aimd',
       description:
         'A concurrency found by additive increase / multiplicative decrease: it grows while work waits for a slot and is cut back on a 429 that reports no limits.',
+    },
+    METERED: {
+      value: 'metered',
+      description:
+        "A concurrency not configured while a per-minute budget bounds what is sent: in flight may grow to whatever the rate and the provider's latency need (Little's law), up to the safety cap `maxInFlight` shown as the value.",
     },
   } as const satisfies Record<string, { value: LimitSourceKind; description: string }>,
 });
@@ -168,7 +173,7 @@ export const LaneRef = builder.objectRef<LaneStats>('Lane').implement({
     limits: t.field({
       type: LaneLimitsRef,
       description:
-        "Its limits now: configured, set by `setLaneLimits`, learned from or corrected by the provider's rate-limit headers, or (concurrency) found by AIMD; see `limitSources`. A limit that is not metered shows its largest value (10,000,000 requests/min, 10,000,000,000 tokens/min).",
+        "Its limits now: configured, set by `setLaneLimits`, learned from or corrected by the provider's rate-limit headers, or (concurrency) bounded by the budgets up to the safety cap (`METERED`) or found by AIMD; see `limitSources`. A limit that is not metered shows its largest value (10,000,000 requests/min, 10,000,000,000 tokens/min).",
       resolve: (s) => s.limits,
     }),
     limitSources: t.field({ type: LimitSourcesRef, description: 'Where each limit comes from.', resolve: (s) => s }),
@@ -180,7 +185,7 @@ export const LaneRef = builder.objectRef<LaneStats>('Lane').implement({
     }),
     adaptive: t.exposeBoolean('adaptive', {
       description:
-        "Whether the provider's reported limits may raise the lane's limits as well as lower them (configured values are then only where it starts), and concurrency is found by AIMD.",
+        "Whether the provider's reported limits may raise the lane's limits as well as lower them (configured per-minute values are then only where it starts; a configured concurrency stays a hard cap).",
     }),
     lastMinute: t.field({
       type: LaneMinuteRef,
@@ -204,7 +209,15 @@ export const LaneRef = builder.objectRef<LaneStats>('Lane').implement({
     waitingForRetry: t.exposeInt('delayed', {
       description: 'Requests held until their retry time (backoff) before they rejoin the queue.',
     }),
-    inFlight: t.exposeInt('inFlight', { description: 'Requests sent and not answered yet.' }),
+    inFlight: t.exposeInt('inFlight', {
+      description:
+        "Requests sent and not answered yet. By Little's law the lane needs rate × latency of them to run at its limit; `limits.maxConcurrent` is how many it may have now, and `limitSources.maxConcurrent` why.",
+    }),
+    headroomMs: t.int({
+      description:
+        'Refill time the budgets keep in reserve at admission, sized from the measured delay between admitting a request and sending it (500 until measured).',
+      resolve: (s) => Math.round(s.headroomMs),
+    }),
     availableTokens: t.float({
       description: 'Tokens the budget holds now (negative after a provider reported more than was estimated).',
       resolve: (s) => Math.floor(s.availableTokens),
@@ -273,7 +286,7 @@ builder.mutationField('setLaneLimits', (t) =>
   t.field({
     type: LaneRef,
     description:
-      "Changes a lane's limits at run time, at once: admission follows the new rates from now on (budgets keep what they hold, capped at the new limits). A value set here is a ceiling: the provider's rate-limit headers may lower it but never raise it, even in an adaptive lane; a concurrency set here is fixed (AIMD stops). Config is not rewritten: a restart goes back to the configured limits. Bad values are a BAD_USER_INPUT error naming each field, an unknown lane is NOT_FOUND; either way nothing changes. Recorded in the audit log. Admin only.",
+      "Changes a lane's limits at run time, at once: admission follows the new rates from now on (budgets keep what they hold, capped at the new limits). A value set here is a ceiling: the provider's rate-limit headers may lower it but never raise it, even in an adaptive lane; a concurrency set here is a hard cap. Config is not rewritten: a restart goes back to the configured limits. Bad values are a BAD_USER_INPUT error naming each field, an unknown lane is NOT_FOUND; either way nothing changes. Recorded in the audit log. Admin only.",
     args: {
       provider: t.arg.string({ required: true, description: 'The configured provider, e.g. `openai`.' }),
       model: t.arg.string({ required: true, description: 'The model, e.g. `gpt-4o-mini`.' }),

@@ -29,9 +29,16 @@ export interface FakeOpenAIOptions extends FakeServerOptions {
   defaultMaxTokens?: number;
   /** Length of each embedding vector unless the request sets `dimensions`. Default 8. */
   embeddingDimensions?: number;
+  /** When set, every chat reply is this many tokens long (4 characters each, up to the request's max): a realistic body. */
+  replyTokens?: number;
 }
 
 const defaults = { defaultMaxTokens: 1024, embeddingDimensions: 8 };
+
+/** A reply of exactly `tokens` tokens at 4 characters a token. */
+function longReply(tokens: number): { text: string; tokens: number; truncated: boolean } {
+  return { text: 'word '.repeat(tokens).slice(0, tokens * 4), tokens, truncated: false };
+}
 
 /** Formats ms the way OpenAI's reset headers do: `120ms`, `1s`, `7.66s`, `6m0s`, `1h0m0s`. */
 export function formatOpenAIDuration(ms: number): string {
@@ -65,12 +72,13 @@ function fakeEmbedding(input: unknown, dimensions: number): number[] {
   return Array.from({ length: dimensions }, (_, i) => ((digest[i % digest.length] as number) - 128) / 128);
 }
 
-function openAIDialect(settings: typeof defaults): Dialect {
+function openAIDialect(settings: typeof defaults & { replyTokens?: number }): Dialect {
   const chat: Route = {
     invalid: (body) => (Array.isArray(body.messages) ? undefined : "'messages' is a required property"),
     charge: (body) => estimatePromptTokens(body.messages) + maxOutputTokens(body, settings.defaultMaxTokens) * choiceCount(body),
     respond: ({ n, body, model }, now) => {
-      const reply = fakeReply(n, maxOutputTokens(body, settings.defaultMaxTokens));
+      const max = maxOutputTokens(body, settings.defaultMaxTokens);
+      const reply = settings.replyTokens === undefined ? fakeReply(n, max) : longReply(Math.min(settings.replyTokens, max));
       const choices = Array.from({ length: choiceCount(body) }, (_, index) => ({
         index,
         message: { role: 'assistant', content: reply.text, refusal: null },
@@ -153,6 +161,7 @@ export function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<FakeSe
   const settings = {
     defaultMaxTokens: options.defaultMaxTokens ?? defaults.defaultMaxTokens,
     embeddingDimensions: options.embeddingDimensions ?? defaults.embeddingDimensions,
+    replyTokens: options.replyTokens,
   };
   return startFakeServer(openAIDialect(settings), options);
 }

@@ -34,7 +34,14 @@ export type FakeFault =
   /** Never answer; the socket is destroyed by `close()`. */
   | { hang: true }
   /** 200 with a body that is not JSON. */
-  | { malformed: true };
+  | { malformed: true }
+  /**
+   * Echoes the presented key as a careless proxy might: a plain-text error page of `padding`
+   * characters and then the key, cut to its first `keep` characters (default: all of it).
+   */
+  | { echoKey: 'body'; status: 400 | 502; padding: number; keep?: number }
+  /** A normal success whose request-id header is the presented key. */
+  | { echoKey: 'requestId' };
 
 /** What fault plans, latency functions and routes see of a request. */
 export interface FakeRequest {
@@ -74,6 +81,9 @@ export interface FakeStats {
   readonly admitted: number;
   readonly rateLimited: number;
   readonly faults: number;
+  /** Admitted requests not answered yet, now and at most. */
+  readonly inFlight: number;
+  readonly peakInFlight: number;
   /** Most requests admitted within any window of `windowMs` (optionally for one model). */
   maxRequestsInAnyWindow(windowMs: number, model?: string): number;
   /** Most tokens charged within any window of `windowMs` (optionally for one model). */
@@ -85,8 +95,8 @@ export interface FakeServerOptions {
   limits?: Partial<FakeLimits>;
   /** Delay before an admitted request is answered: fixed, or per request. Default 0. */
   latencyMs?: number | ((request: FakeRequest) => number);
-  /** A gate per admitted request: its answer waits (after `latencyMs`) until the promise returned settles. */
-  answerAfter?: (request: FakeRequest) => Promise<void> | undefined;
+  /** When set, an admitted request is answered only once its promise resolves (then after `latencyMs`). */
+  gate?: (request: FakeRequest) => Promise<void> | undefined;
   /** Consulted for each valid request after the `inject` queue is empty. */
   faults?: (request: FakeRequest, n: number) => FakeFault | undefined;
   /**
@@ -276,6 +286,7 @@ export async function startFakeServer(dialect: Dialect, options: FakeServerOptio
   const queued: FakeFault[] = [];
   const log: FakeLogEntry[] = [];
   const timers = new Set<NodeJS.Timeout>();
+  const flight = { now: 0, peak: 0 };
 
   function bucketsFor(model: string, now: number): ModelBuckets {
     let entry = buckets.get(model);
@@ -317,6 +328,8 @@ export async function startFakeServer(dialect: Dialect, options: FakeServerOptio
   /** Answers a fault; returns the status sent, undefined for reset and hang. */
   function answerFault(
     fault: FakeFault,
+    request: FakeRequest,
+    route: Route,
     req: IncomingMessage,
     res: ServerResponse,
     headers: Record<string, string>,
@@ -327,6 +340,16 @@ export async function startFakeServer(dialect: Dialect, options: FakeServerOptio
       return undefined;
     }
     if ('hang' in fault) return undefined;
+    if ('echoKey' in fault) {
+      const key = dialect.presentedKey(req.headers) ?? '';
+      if (fault.echoKey === 'requestId') {
+        send(res, { status: 200, body: route.respond(request, clock()) }, { ...headers, [dialect.requestIdHeader]: key });
+        return 200;
+      }
+      const page = `${'Upstream error. '.repeat(Math.ceil(fault.padding / 16)).slice(0, fault.padding)}${key.slice(0, fault.keep ?? key.length)}`;
+      res.writeHead(fault.status, { 'content-type': 'text/plain', ...headers }).end(page);
+      return fault.status;
+    }
     if ('malformed' in fault) {
       send(res, { status: 200, body: '{"id": "truncated' }, headers);
       return 200;
@@ -391,7 +414,7 @@ export async function startFakeServer(dialect: Dialect, options: FakeServerOptio
     if (fault) {
       entry.outcome = 'fault';
       entry.fault = fault;
-      entry.status = answerFault(fault, req, res, withLimits, view(model, at));
+      entry.status = answerFault(fault, request, route, req, res, withLimits, view(model, at));
       return;
     }
 
@@ -427,14 +450,16 @@ export async function startFakeServer(dialect: Dialect, options: FakeServerOptio
     entry.status = 200;
     const headers = { ...base, ...limitHeaders(view(model, at)) };
     const latency = typeof options.latencyMs === 'function' ? options.latencyMs(request) : (options.latencyMs ?? 0);
-    const gate = options.answerAfter?.(request);
-    later(latency, () => {
-      const answer = (): void => {
+    flight.now++;
+    flight.peak = Math.max(flight.peak, flight.now);
+    const answer = (): void =>
+      later(latency, () => {
+        flight.now--;
         if (!res.destroyed) send(res, { status: 200, body: route.respond(request, clock()) }, headers);
-      };
-      if (gate) void gate.then(answer);
-      else answer();
-    });
+      });
+    const gate = options.gate?.(request);
+    if (gate) void gate.then(answer);
+    else answer();
   }
 
   const server = createServer((req, res) => {
@@ -471,6 +496,12 @@ export async function startFakeServer(dialect: Dialect, options: FakeServerOptio
       },
       get faults() {
         return count('fault');
+      },
+      get inFlight() {
+        return flight.now;
+      },
+      get peakInFlight() {
+        return flight.peak;
       },
       maxRequestsInAnyWindow: (windowMs, model) => maxInWindow(admitted(model), windowMs, () => 1),
       maxTokensInAnyWindow: (windowMs, model) => maxInWindow(admitted(model), windowMs, (e) => e.tokens),

@@ -1,7 +1,7 @@
 import type { LaneLimits } from '../../src/config.js';
 import { createOpenAIProvider } from '../../src/engine/providers/openai.js';
 import { ProviderRegistry } from '../../src/engine/providers/registry.js';
-import { startFakeOpenAI } from '../fakes/fake-openai.js';
+import { startFakeOpenAI, type FakeOpenAIOptions } from '../fakes/fake-openai.js';
 import type { FakeLimits, FakeServer } from '../fakes/fake-server.js';
 import { startTestApp, waitFor, type TestApp } from './app.js';
 import { MODEL, PROVIDER, requestCosting, sluiceCost, taggedRequests } from './scheduler.js';
@@ -26,6 +26,8 @@ export interface AdaptiveRigOptions {
   latencyMs: number;
   /** Whether the fake reports its limits in headers. Default true. */
   rateLimitHeaders?: boolean;
+  /** More of the fake's options (a gate, latency per request). */
+  fake?: Pick<FakeOpenAIOptions, 'gate' | 'latencyMs'>;
 }
 
 export interface LimitSourceView {
@@ -90,6 +92,7 @@ export async function startAdaptiveRig(options: AdaptiveRigOptions): Promise<Ada
     limits: options.real,
     latencyMs: options.latencyMs,
     rateLimitHeaders: options.rateLimitHeaders ?? true,
+    ...options.fake,
   });
   const provider = createOpenAIProvider({ name: PROVIDER, baseUrl: fake.url, models: [MODEL], timeoutMs: 30_000 });
   const registry = new ProviderRegistry([{ provider, limits: options.told, adaptive: options.adaptive ?? false }]);

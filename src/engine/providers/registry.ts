@@ -11,8 +11,10 @@ export interface ProviderEntry {
   limits?: Partial<LaneLimits>;
   /** Per model, over `limits` (and over `adaptive`). */
   modelLimits?: Readonly<Record<string, ModelLimits>>;
-  /** Reported limits may raise the lanes' limits too, and concurrency is found by AIMD. Default false. */
+  /** Reported limits may raise the lanes' limits too. Default false. */
   adaptive?: boolean;
+  /** The safety cap on requests in flight of lanes without a configured concurrency. Default `ADAPTIVE_DEFAULTS.maxInFlight`. */
+  maxInFlight?: number;
   prices?: Readonly<Record<string, ModelPrice>>;
 }
 
@@ -41,6 +43,7 @@ export class ProviderRegistry {
         limits: { ...unsetLimits(settings, config), ...settings.limits },
         modelLimits: settings.modelLimits,
         adaptive: settings.adaptive,
+        maxInFlight: settings.maxInFlight,
         prices: settings.prices,
       })),
     );
@@ -57,7 +60,7 @@ export class ProviderRegistry {
   limitsFor(providerName: string, model: string): Partial<LaneLimits> | undefined {
     const entry = this.byName.get(providerName);
     if (!entry) return undefined;
-    const { adaptive: _adaptive, ...modelLimits } = entry.modelLimits?.[model] ?? {};
+    const { adaptive: _adaptive, maxInFlight: _maxInFlight, ...modelLimits } = entry.modelLimits?.[model] ?? {};
     return { ...entry.limits, ...modelLimits };
   }
 
@@ -65,6 +68,12 @@ export class ProviderRegistry {
   adaptiveFor(providerName: string, model: string): boolean {
     const entry = this.byName.get(providerName);
     return entry?.modelLimits?.[model]?.adaptive ?? entry?.adaptive ?? false;
+  }
+
+  /** One lane's safety cap on requests in flight: the model's setting, else the provider's; undefined for the default. */
+  maxInFlightFor(providerName: string, model: string): number | undefined {
+    const entry = this.byName.get(providerName);
+    return entry?.modelLimits?.[model]?.maxInFlight ?? entry?.maxInFlight;
   }
 
   /** Every (provider, model) pair some provider serves, in configuration order. */

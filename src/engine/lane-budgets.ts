@@ -1,0 +1,108 @@
+import type { LaneLimits } from '../config.js';
+import { HeaderLimit, type LimitName, type LimitSource } from './adaptive-limits.js';
+import { LANE_LIMIT_MAXIMUMS } from './lane-limit-rules.js';
+import type { RateLimitSnapshot } from './providers/provider.js';
+import { TokenBucket } from './token-bucket.js';
+
+/**
+ * A lane's two per-minute budgets (requests, tokens) and how the provider's answers move them:
+ * limit learning. Each limit's value and source follow the table in adaptive-limits.ts; each
+ * bucket takes the limit's value when it changes (`TokenBucket.resize`: what was spent stays
+ * spent, a cut never leaves a debt the provider does not have) and drops to what the provider
+ * says remains (`syncFromProvider`, which only ever lowers it).
+ */
+
+/** A limit a provider's answer changed: the engine logs it. */
+export interface LimitChange {
+  name: LimitName;
+  value: number;
+  source: LimitSource;
+}
+
+type PerMinute = Exclude<LimitName, 'maxConcurrent'>;
+
+export interface LaneBudgetsOptions {
+  /** The configured per-minute limits; any left out are learned from the provider. */
+  limits: Partial<Pick<LaneLimits, PerMinute>>;
+  /** Configured limits are only where the lane starts: the provider's reports move them both ways. */
+  adaptive: boolean;
+  headroomMs: number;
+  now: () => number;
+}
+
+interface Budget {
+  name: PerMinute;
+  limit: HeaderLimit;
+  bucket: TokenBucket;
+}
+
+export class LaneBudgets {
+  readonly requests: TokenBucket;
+  readonly tokens: TokenBucket;
+  readonly #budgets: readonly [Budget, Budget];
+
+  constructor({ limits, adaptive, headroomMs, now }: LaneBudgetsOptions) {
+    const budget = (name: PerMinute): Budget => {
+      const limit = new HeaderLimit({ configured: limits[name], adaptive, unmetered: LANE_LIMIT_MAXIMUMS[name] });
+      return { name, limit, bucket: new TokenBucket({ perMinute: limit.value, headroomMs, now }) };
+    };
+    this.#budgets = [budget('requestsPerMinute'), budget('tokensPerMinute')];
+    this.requests = this.#budgets[0].bucket;
+    this.tokens = this.#budgets[1].bucket;
+  }
+
+  get requestsPerMinute(): number {
+    return this.#budgets[0].limit.value;
+  }
+
+  get tokensPerMinute(): number {
+    return this.#budgets[1].limit.value;
+  }
+
+  sources(): Record<PerMinute, LimitSource> {
+    return { requestsPerMinute: this.#budgets[0].limit.source, tokensPerMinute: this.#budgets[1].limit.source };
+  }
+
+  /** Whether a per-minute budget holds the lane back (a limit configured, set, learned or corrected). */
+  get metered(): boolean {
+    return this.#budgets.some(({ limit }) => {
+      const { kind } = limit.source;
+      return kind !== 'starting' && kind !== 'unmetered';
+    });
+  }
+
+  /**
+   * The provider answered (`snapshot`: its rate-limit headers, undefined when it sent none):
+   * learns or corrects the limits, then drops each budget to what the provider says remains.
+   * Returns the limits whose value changed.
+   */
+  heard(snapshot: RateLimitSnapshot | undefined, now: number): LimitChange[] {
+    const changes: LimitChange[] = [];
+    const reports = [
+      { limit: snapshot?.limitRequests, remaining: snapshot?.remainingRequests, resetMs: snapshot?.resetRequestsMs },
+      { limit: snapshot?.limitTokens, remaining: snapshot?.remainingTokens, resetMs: snapshot?.resetTokensMs },
+    ] as const;
+    this.#budgets.forEach(({ name, limit, bucket }, i) => {
+      const report = reports[i]!;
+      if (limit.heard(report.limit, now)) {
+        bucket.resize(limit.value);
+        changes.push({ name, value: limit.value, source: limit.source });
+      }
+      if (report.remaining !== undefined) bucket.syncFromProvider(report.remaining, report.resetMs ?? 0);
+    });
+    return changes;
+  }
+
+  /** Values set at run time: each a ceiling from now on; the buckets keep their level, capped. */
+  set(patch: Partial<Pick<LaneLimits, PerMinute>>, now: number): void {
+    for (const { name, limit, bucket } of this.#budgets) {
+      const value = patch[name];
+      if (value !== undefined) limit.set(value, now);
+      bucket.setLimit(limit.value);
+    }
+  }
+
+  setHeadroomMs(headroomMs: number): void {
+    for (const { bucket } of this.#budgets) bucket.setHeadroomMs(headroomMs);
+  }
+}

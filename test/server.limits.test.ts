@@ -14,7 +14,10 @@ let usual: TestApp;
 
 beforeAll(async () => {
   const providers = [{ kind: 'simulated' as const, latencyMs: 0, latencyJitterMs: 0 }];
-  [tight, usual] = await Promise.all([startTestApp({ config: { limits: TIGHT, maxFileBytes: TIGHT_FILE_BYTES, providers } }), startTestApp({ config: { providers } })]);
+  [tight, usual] = await Promise.all([
+    startTestApp({ config: { limits: TIGHT, maxFileBytes: TIGHT_FILE_BYTES, providers } }),
+    startTestApp({ config: { providers } }),
+  ]);
 });
 afterAll(() => Promise.all([tight.close(), usual.close()]));
 

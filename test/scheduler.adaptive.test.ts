@@ -131,7 +131,9 @@ describe('when Sluice is told half the real limits', () => {
     expect(outcome().sluice.rateLimited).toBe(0);
     const used = utilisation(outcome(), told.tokensPerMinute);
     expect(used).toBeGreaterThan(0.85);
-    expect(used).toBeLessThanOrEqual(1);
+    // Measured at the fake's arrival times, which a loaded machine bunches a little closer than
+    // Sluice admitted them: the limit itself is held by the 0 429s above, this allows 1 % of jitter.
+    expect(used).toBeLessThanOrEqual(1.01);
   });
 });
 

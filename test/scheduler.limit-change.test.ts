@@ -48,8 +48,9 @@ describe('when the provider changes its limit mid-run', () => {
       const times = admitted.filter((e) => e.at >= from && e.at <= to).map((e) => e.at);
       return times.slice(1).map((time, i) => time - times[i]!);
     };
-    // After the cut: one request every 200 ms at the new limit, never a stall (it was a minute).
-    expect(Math.max(...gaps(at(CUT_AT), at(RAISE_AT)))).toBeLessThan(1_000);
+    // After the cut: one request every 200 ms at the new limit, never a stall (it was a minute);
+    // the bound leaves room for a loaded machine's pauses, far below the stall it guards against.
+    expect(Math.max(...gaps(at(CUT_AT), at(RAISE_AT)))).toBeLessThan(5_000);
     // After the raise: faster than the old limit (10 a second) allowed.
     const after = admitted.filter((e) => e.at > at(RAISE_AT));
     const perSecond = ((after.length - 1) * 1_000) / (after.at(-1)!.at - after[0]!.at);

@@ -1,4 +1,9 @@
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { packageRoot } from '../src/paths.js';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { chatRequests, startTestApp, waitFor, type TestApp } from './helpers/app.js';
 import { gqlAs, gqlOkAs, makeKey } from './helpers/auth.js';
@@ -164,6 +169,27 @@ describe('when the webhook URL points at a private address', () => {
   ])('refuses %s with %s', async (webhookUrl, message) => {
     const answer = await t.gql(CREATE, { input: { model: 'gpt-4o-mini', requests: chatRequests(1), webhookUrl } });
     expect(answer.errors?.[0]?.extensions?.problems?.[0]).toEqual({ path: 'webhookUrl', message });
+  });
+});
+
+describe("the documentation's verifier (docs/operations.md)", () => {
+  it('accepts a real delivery and refuses a tampered one', async () => {
+    const chapter = readFileSync(join(packageRoot, 'docs/operations.md'), 'utf8');
+    const snippet = /### Verifying a signature \(Node\)\n\n```js\n([\s\S]*?)```/.exec(chapter)?.[1];
+    expect(snippet).toBeDefined();
+    const dir = mkdtempSync(join(tmpdir(), 'sluice-doc-'));
+    try {
+      const file = join(dir, 'verify.mjs');
+      writeFileSync(file, `${snippet}\nexport { verify };\n`);
+      const { verify } = (await import(pathToFileURL(file).href)) as { verify: (s: string, h: object, b: string) => boolean };
+      await submit();
+      const hook = await receiver.arrival(1);
+      hook.answer(200);
+      expect(verify(secret, hook.headers, hook.body)).toBe(true);
+      expect(verify(secret, hook.headers, `${hook.body} `)).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -8,6 +8,7 @@ import { deleteUnfinishedFiles } from './db/files.js';
 import { Engine, type EngineOptions } from './engine/engine.js';
 import { uploadLimits } from './files/limits.js';
 import { startServer, type SluiceServer } from './server.js';
+import { Webhooks } from './webhooks/webhooks.js';
 
 /** A running Sluice: database, engine and server, started in that order and stopped in reverse. */
 export interface App {
@@ -27,13 +28,16 @@ export async function startApp(
   const db = openDatabase(config.dbFile);
   let checkpointer: Checkpointer | undefined;
   let engine: Engine | undefined;
+  let webhooks: Webhooks | undefined;
   try {
     assertBindAllowed({ host: config.host, keysExist: anyApiKeyExists(db), allowNoKeys: config.allowNoKeys });
     const unfinished = await deleteUnfinishedFiles(db);
     if (unfinished > 0) logger.warn({ files: unfinished }, 'removed files whose upload or deletion a crash interrupted');
     checkpointer = Checkpointer.start(db, config.dbFile, logger);
-    engine = new Engine({ db, config, logger, ...engineOptions });
+    webhooks = new Webhooks({ db, config: config.webhooks, env: process.env, log: logger });
+    engine = new Engine({ db, config, logger, webhookUrlProblem: webhooks.urlProblem, ...engineOptions });
     await engine.start();
+    webhooks.start(engine.bus, logger);
     const server = await startServer({
       engine,
       db,
@@ -44,7 +48,7 @@ export async function startApp(
       browser: config.browser,
       limits: config.limits,
     });
-    const started = { checkpointer, engine };
+    const started = { checkpointer, engine, webhooks };
     let stopping: Promise<void> | undefined;
     return {
       db,
@@ -55,12 +59,14 @@ export async function startApp(
         (stopping ??= (async () => {
           await server.close();
           await started.engine.stop();
+          await started.webhooks.stop();
           await started.checkpointer?.stop();
           closeDatabase(db);
         })()),
     };
   } catch (error) {
     await engine?.stop();
+    await webhooks?.stop();
     await checkpointer?.stop();
     closeDatabase(db);
     throw error;

@@ -117,6 +117,23 @@ export const defaults = {
     /** Highest static cost of a GraphQL operation (graphql-armor: objects 2, scalars 1, times 1.5 per level). */
     maxCost: 50_000,
   },
+  /** Webhooks: a batch's final status POSTed, signed, to the URL it carries (see docs/operations.md, "Webhooks"). */
+  webhooks: {
+    /** Environment variable holding the signing secret (`whsec_` + base64 of 24 to 64 random bytes); unset, batches cannot carry a webhook. */
+    secretEnv: 'SLUICE_WEBHOOK_SECRET',
+    /** Deliver to private, loopback and link-local addresses too (an internal network's receivers). */
+    allowPrivate: false,
+    /** Hosts (names or addresses, as in the URL) delivered to even when they resolve to a private address, e.g. `127.0.0.1` in tests. */
+    allowedHosts: [] as string[],
+    /** Attempts per event before it is given up (`failed`). */
+    maxAttempts: 8,
+    /** Each attempt is aborted after this long. */
+    timeoutMs: 10_000,
+    /** First backoff ceiling; doubles each attempt (full jitter). */
+    baseDelayMs: 5_000,
+    /** Largest wait between attempts, a receiver's `retry-after` included. */
+    maxDelayMs: 60 * 60_000,
+  },
   /** Where each real kind is served when the file names no `baseUrl`. */
   baseUrls: {
     openai: 'https://api.openai.com/v1',
@@ -283,6 +300,24 @@ const limitsSchema = z
   .strict();
 export type Limits = z.infer<typeof limitsSchema>;
 
+const webhooksSchema = z
+  .object({
+    secretEnv: envVariableName.default(defaults.webhooks.secretEnv),
+    allowPrivate: z.boolean().default(defaults.webhooks.allowPrivate),
+    allowedHosts: z.array(hostName).default([...defaults.webhooks.allowedHosts]),
+    maxAttempts: positiveInt.max(MAX_ATTEMPTS).default(defaults.webhooks.maxAttempts),
+    timeoutMs: positiveInt.max(600_000).default(defaults.webhooks.timeoutMs),
+    baseDelayMs: z.number().int().nonnegative().max(3_600_000).default(defaults.webhooks.baseDelayMs),
+    maxDelayMs: z
+      .number()
+      .int()
+      .nonnegative()
+      .max(24 * 3_600_000)
+      .default(defaults.webhooks.maxDelayMs),
+  })
+  .strict();
+export type WebhooksConfig = z.infer<typeof webhooksSchema>;
+
 export const configSchema = z
   .object({
     host: z.string().min(1).default(defaults.host),
@@ -300,6 +335,7 @@ export const configSchema = z
     tokenChunkSize: positiveInt.max(100_000).default(defaults.tokenChunkSize),
     browser: browserSchema.default(() => browserSchema.parse({})),
     limits: limitsSchema.default(() => limitsSchema.parse({})),
+    webhooks: webhooksSchema.default(() => webhooksSchema.parse({})),
     /** Limits of every lane, under each provider's and model's own. Left out: see `defaults.laneLimits`. */
     laneLimits: laneLimitsSchema.optional(),
     providers: z
@@ -366,7 +402,8 @@ function issueMessage(issue: z.core.$ZodIssue): string {
 
 /** Paths whose value may be a credential typed in the wrong place. */
 function hidesValue(path: readonly PropertyKey[]): boolean {
-  return path[path.length - 1] === 'apiKeyEnv';
+  const last = path[path.length - 1];
+  return last === 'apiKeyEnv' || last === 'secretEnv';
 }
 
 function crossChecks(config: Config, env: NodeJS.ProcessEnv): Problem[] {

@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -7,6 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeOpenAI } from './fakes/fake-openai.js';
 import type { FakeServer } from './fakes/fake-server.js';
+import { startWebhookReceiver, verifyStandardWebhook } from './fakes/webhook-receiver.js';
 import { startTestApp, waitFor, type TestApp } from './helpers/app.js';
 import { fastRetry, FaultPlan, keys, setTestKeys, waitForBatch } from './engine.support.js';
 
@@ -59,6 +61,9 @@ function batchIdOf(output: string): string {
 }
 
 setTestKeys();
+const WEBHOOK_SECRET_ENV = 'SLUICE_CLI_TEST_WEBHOOK_SECRET';
+const webhookSecret = `whsec_${randomBytes(32).toString('base64')}`;
+process.env[WEBHOOK_SECRET_ENV] = webhookSecret;
 const plan = new FaultPlan();
 let dir: string;
 let fake: FakeServer;
@@ -79,6 +84,7 @@ beforeAll(async () => {
           prices: { [MODEL]: { inputPerMillion: 1, outputPerMillion: 2 } },
         },
       ],
+      webhooks: { secretEnv: WEBHOOK_SECRET_ENV, allowedHosts: ['127.0.0.1'] },
     },
     engine: { retry: fastRetry },
   });
@@ -115,6 +121,29 @@ describe('when a good file is submitted with --watch', () => {
     expect(updates.length).toBeGreaterThan(0);
     expect(updates.at(-1)).toMatchObject({ status: 'COMPLETED', requestCounts: { total: 2, succeeded: 2 } });
     expect(new Set(updates.map((u) => u.id)).size).toBe(1);
+  });
+});
+
+describe('when a file is submitted with --webhook', () => {
+  it('the batch carries it, and its final status is POSTed there, signed', async () => {
+    const receiver = await startWebhookReceiver();
+    try {
+      const run = await sluice(['submit', batchFile('hook.jsonl', ['hook']), '--webhook', receiver.url, '--json']);
+      expect(run.code).toBe(0);
+      const id = batchIdOf(run.stdout);
+      const hook = await receiver.arrival(1);
+      hook.answer(200);
+      expect(verifyStandardWebhook(webhookSecret, hook)).toBe(true);
+      expect(JSON.parse(hook.body)).toMatchObject({ type: 'batch.completed', data: { id } });
+    } finally {
+      await receiver.close();
+    }
+  });
+
+  it("shows the server's refusal of a private address and exits 1", async () => {
+    const run = await sluice(['submit', batchFile('private.jsonl', ['private']), '--webhook', 'http://169.254.169.254/hook']);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('169.254.169.254 is a private, loopback or link-local address');
   });
 });
 

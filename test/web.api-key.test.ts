@@ -1,87 +1,128 @@
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { launchBrowser, type TestBrowser } from './helpers/browser.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import { hasChromium, launchBrowser, type TestBrowser } from './helpers/browser.js';
 import { describeInChromium } from './helpers/browser-suite.js';
 import { chatRequests, startTestApp, type TestApp } from './helpers/app.js';
+import { gqlOkAs, makeKey, type TestKey } from './helpers/auth.js';
 
 /**
- * The dashboard's side of API keys. Until the server checks keys itself, the test plays its
- * answers in the browser's network layer: a GraphQL request without the right bearer token gets
- * 401 UNAUTHENTICATED, and a WebSocket whose `connection_init` lacks it is closed with 4403, as
- * graphql-ws servers refuse. Everything else reaches the real server.
+ * The dashboard and GraphiQL against a server that checks API keys: a real key, made on the
+ * app's database as the CLI makes it. Every refusal here is the server's own.
  */
 
 const SEEN_MS = 20_000;
-const rightKey = 'sk-sluice-right-0123456789';
 
-describeInChromium('when the server asks the dashboard for an API key', () => {
+/**
+ * Resolves with the `connection_init` payload of the page's first WebSocket the server admits
+ * (answers `connection_ack`); a refused one is closed by the server instead.
+ */
+function admittedInit(page: Page): Promise<unknown> {
+  return new Promise((resolve) =>
+    page.on('websocket', (socket) => {
+      let init: unknown;
+      socket.on('framesent', ({ payload }) => {
+        const message = JSON.parse(String(payload)) as { type: string; payload?: unknown };
+        if (message.type === 'connection_init') init = message.payload;
+      });
+      socket.on('framereceived', ({ payload }) => {
+        if ((JSON.parse(String(payload)) as { type: string }).type === 'connection_ack') resolve(init);
+      });
+    }),
+  );
+}
+
+describe.sequential('with API keys on', () => {
   let t: TestApp;
   let browser: TestBrowser;
+  let key: TestKey;
   beforeAll(async () => {
     // One request a minute: a batch stays in progress, so the page streams its progress.
     t = await startTestApp({ config: { laneLimits: { requestsPerMinute: 1, tokensPerMinute: 10_000_000, maxConcurrent: 4 } } });
-    browser = await launchBrowser();
+    key = makeKey(t, 'acme');
+    if (hasChromium) browser = await launchBrowser();
   });
   afterAll(async () => {
     await browser?.close();
     await t?.close();
   });
 
-  it('asks for one, says when it is refused, and sends it over HTTP and in connection_init', async () => {
-    const page = await browser.context.newPage();
-    const httpAuthorization: Array<string | undefined> = [];
-    const connectionInits: unknown[] = [];
-    let accepted: () => void = () => undefined;
-    const acceptedInit = new Promise<void>((resolve) => (accepted = resolve));
-    await page.route('**/graphql', async (route) => {
-      const authorization = route.request().headers().authorization;
-      httpAuthorization.push(authorization);
-      if (authorization === `Bearer ${rightKey}`) return route.fallback();
-      return route.fulfill({
-        status: 401,
-        contentType: 'application/json',
-        body: JSON.stringify({ errors: [{ message: 'An API key is required', extensions: { code: 'UNAUTHENTICATED' } }] }),
+  describeInChromium('the dashboard', () => {
+    it('asks for a key, says when the server refuses one, then shows live data with the right one', async () => {
+      const page = await browser.context.newPage();
+      const httpAuthorization: Array<string | undefined> = [];
+      page.on('request', (request) => {
+        if (request.url().endsWith('/graphql')) httpAuthorization.push(request.headers().authorization);
       });
-    });
-    await page.routeWebSocket('**/graphql', (ws) => {
-      const server = ws.connectToServer();
-      ws.onMessage((message) => {
-        const parsed = JSON.parse(String(message)) as { type: string; payload?: { authorization?: string } };
-        if (parsed.type === 'connection_init') {
-          connectionInits.push(parsed.payload);
-          if (parsed.payload?.authorization !== `Bearer ${rightKey}`) return ws.close({ code: 4403, reason: 'Forbidden' });
-          accepted();
-        }
-        server.send(message);
+      const admitted = admittedInit(page);
+
+      await page.goto(`${t.url}/`);
+      const prompt = page.getByRole('textbox', { name: 'API key' });
+      await page.getByText('This server requires an API key.').waitFor({ timeout: SEEN_MS });
+      expect(httpAuthorization[0]).toBeUndefined();
+
+      await prompt.fill('sk-sluice-not-a-key-0123456789');
+      await page.getByRole('button', { name: 'Use key' }).click();
+      await page.getByText('The server refused this key.').waitFor({ timeout: SEEN_MS });
+
+      await prompt.fill(key.token);
+      await page.getByRole('button', { name: 'Use key' }).click();
+      await page.getByText('No batches yet').waitFor({ timeout: SEEN_MS });
+      expect(httpAuthorization).toContain(`Bearer ${key.token}`);
+
+      // Live data over graphql-ws, which the server admits only with the key in connection_init.
+      const { createBatch } = await gqlOkAs(t, key.token, `mutation ($input: CreateBatchInput!) { createBatch(input: $input) { id } }`, {
+        input: { model: 'gpt-4o-mini', requests: chatRequests(3) },
       });
+      await page.locator(`li[data-batch-id="${createBatch.id}"][data-status="IN_PROGRESS"]`).waitFor({ timeout: SEEN_MS });
+      expect(await admitted).toEqual({ authorization: `Bearer ${key.token}` });
+      // A change that reaches the page through its subscription.
+      await gqlOkAs(t, key.token, 'mutation ($id: ID!) { cancelBatch(id: $id) { id } }', { id: createBatch.id });
+      await page.locator(`li[data-batch-id="${createBatch.id}"][data-status="CANCELLED"]`).waitFor({ timeout: SEEN_MS });
+
+      // The key stays for the tab: a reload asks for nothing.
+      await page.reload();
+      await page.locator(`li[data-batch-id="${createBatch.id}"]`).waitFor({ timeout: SEEN_MS });
+      expect(await prompt.count()).toBe(0);
+      expect(browser.offHost).toEqual([]);
+      await page.close();
     });
+  });
 
-    await page.goto(`${t.url}/`);
-    const prompt = page.getByRole('textbox', { name: 'API key' });
-    await page.getByText('This server requires an API key.').waitFor({ timeout: SEEN_MS });
-    expect(httpAuthorization[0]).toBeUndefined();
+  describeInChromium('GraphiQL', () => {
+    it('sends the key from its Headers tab with queries; its WebSocket sends none (see docs/dashboard.md)', async () => {
+      const page = await browser.context.newPage();
+      const authorizations: Array<string | undefined> = [];
+      page.on('request', (request) => {
+        if (request.url().endsWith('/graphql') && request.method() === 'POST') authorizations.push(request.headers().authorization);
+      });
+      const inits: unknown[] = [];
+      const closed = new Promise<void>((resolve) =>
+        page.on('websocket', (socket) => {
+          socket.on('framesent', ({ payload }) => {
+            const message = JSON.parse(String(payload)) as { type: string; payload?: unknown };
+            if (message.type === 'connection_init') inits.push(message.payload);
+          });
+          socket.on('close', () => resolve());
+        }),
+      );
+      await page.goto(`${t.url}/graphql?query=${encodeURIComponent('{ batches(first: 5) { edges { node { id tenant } } } }')}`);
+      await page.getByText('Headers', { exact: true }).click();
+      await page.locator('.graphiql-editor-tool .graphiql-editor').last().click();
+      await page.keyboard.type(`{"authorization": "Bearer ${key.token}"}`);
+      await page.locator('.graphiql-execute-button').click();
+      await page.locator('.graphiql-response', { hasText: '"tenant": "acme"' }).waitFor({ timeout: SEEN_MS });
+      expect(authorizations.at(-1)).toBe(`Bearer ${key.token}`);
 
-    await prompt.fill('sk-wrong');
-    await page.getByRole('button', { name: 'Use key' }).click();
-    await page.getByText('The server refused this key.').waitFor({ timeout: SEEN_MS });
-    expect(httpAuthorization).toContain('Bearer sk-wrong');
-
-    await prompt.fill(rightKey);
-    await page.getByRole('button', { name: 'Use key' }).click();
-    await page.getByText('No batches yet').waitFor({ timeout: SEEN_MS });
-    expect(await page.evaluate(() => sessionStorage.getItem('sluice.apiKey'))).toBe(rightKey);
-
-    // Live data goes over graphql-ws with the key in connection_init.
-    const { createBatch } = await t.gqlOk(`mutation ($input: CreateBatchInput!) { createBatch(input: $input) { id } }`, {
-      input: { model: 'gpt-4o-mini', requests: chatRequests(3) },
+      // GraphiQL puts its headers in each operation's `extensions`, never in connection_init,
+      // so a server that checks keys refuses its WebSocket: subscriptions need another client.
+      await page.locator('.graphiql-query-editor .graphiql-editor').first().click();
+      await page.keyboard.press('ControlOrMeta+A');
+      await page.keyboard.type('subscription { laneStats(model: "gpt-4o-mini") { key } }');
+      await page.locator('.graphiql-execute-button').click();
+      await closed;
+      expect(inits[0]).toEqual({});
+      expect(browser.offHost).toEqual([]);
+      await page.close();
     });
-    await page.locator(`li[data-batch-id="${createBatch.id}"][data-status="IN_PROGRESS"]`).waitFor({ timeout: SEEN_MS });
-    await acceptedInit;
-    expect(connectionInits).toEqual([{ authorization: `Bearer ${rightKey}` }]);
-
-    // The key stays for the tab: a reload asks for nothing.
-    await page.reload();
-    await page.locator(`li[data-batch-id="${createBatch.id}"]`).waitFor({ timeout: SEEN_MS });
-    expect(await prompt.count()).toBe(0);
-    expect(browser.offHost).toEqual([]);
   });
 });

@@ -102,10 +102,14 @@ export function registerBatchCommands(program: Command): void {
     .addOption(new Option('--priority <priority>', 'priority within the lane (default normal)').choices(PRIORITIES))
     .option('--window <duration>', 'completion window, e.g. 3600, 90m, 24h, 2d (default: the server setting, 24h)', parseWindow)
     .option('--name <name>', 'a name to recognise the batch by (default: its id)')
+    .option('--webhook <url>', 'POST the final status here, signed (see docs/operations.md, "Webhooks")')
     .addOption(watchOption())
     .addOption(jsonOption())
     .action(
-      (file: string, options: { model?: string; priority?: string; window?: number; name?: string; watch?: boolean; json?: boolean }) =>
+      (
+        file: string,
+        options: { model?: string; priority?: string; window?: number; name?: string; webhook?: string; watch?: boolean; json?: boolean },
+      ) =>
         run(async (client) => {
           await checkReadable(file);
           const batch = await client.createBatchFromFile(file, {
@@ -113,6 +117,7 @@ export function registerBatchCommands(program: Command): void {
             ...(options.model === undefined ? {} : { model: options.model }),
             ...(options.priority === undefined ? {} : { priority: options.priority.toUpperCase() }),
             ...(options.window === undefined ? {} : { completionWindowSeconds: options.window }),
+            ...(options.webhook === undefined ? {} : { webhookUrl: options.webhook }),
           });
           const json = options.json === true;
           if (!(options.watch && json)) {

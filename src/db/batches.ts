@@ -5,7 +5,8 @@ import type { Endpoint } from '../engine/providers/provider.js';
 import type { Db } from './connection.js';
 import { CountMoves } from './request-counts.js';
 import { batches, type BatchRow } from './schema.js';
-import { BatchStatus, finalBatchStatuses, RequestStatus } from './status.js';
+import { BatchStatus, finalBatchStatuses, isFinalBatchStatus, RequestStatus, type FinalBatchStatus } from './status.js';
+import { insertWebhookEvent } from './webhooks.js';
 import { tenantCondition, type TenantScope } from './tenant-scope.js';
 
 /** The batch row written when a submission opens; its request count is set when it is accepted. */
@@ -19,6 +20,8 @@ export interface NewBatch {
   priority: PriorityLevel;
   maxAttempts: number;
   metadata?: Record<string, string> | null;
+  /** Checked at submission (src/webhooks/address.ts). */
+  webhookUrl?: string | null;
   createdAt: number;
   expiresAt: number;
 }
@@ -191,9 +194,21 @@ export interface BatchStatusChange {
   statusReason?: string;
 }
 
-/** Returns the row as written, so the caller need not read it again. */
+/**
+ * Returns the row as written, so the caller need not read it again. A final status of a batch
+ * with a webhook writes its event in the same transaction: the event exists exactly when the
+ * status was committed.
+ */
 export async function updateBatch(db: Db, id: string, change: BatchStatusChange): Promise<BatchRow | undefined> {
-  return db.update(batches).set(change).where(eq(batches.id, id)).returning().get();
+  return db.transaction((tx) => {
+    const row = tx.update(batches).set(change).where(eq(batches.id, id)).returning().get();
+    if (row?.webhookUrl != null && isFinal(row)) insertWebhookEvent(tx, { ...row, webhookUrl: row.webhookUrl }, Date.now());
+    return row;
+  });
+}
+
+function isFinal(row: BatchRow): row is BatchRow & { status: FinalBatchStatus } {
+  return isFinalBatchStatus(row.status);
 }
 
 export async function setBatchPriority(db: Db, id: string, priority: PriorityLevel): Promise<BatchRow | undefined> {

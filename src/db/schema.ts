@@ -4,6 +4,7 @@ import type { Endpoint } from '../engine/providers/provider.js';
 import type { PriorityLevel } from '../engine/priority.js';
 import type { FileStatus } from './files.js';
 import type { BatchStatus, RequestStatus } from './status.js';
+import type { WebhookAttemptStatus, WebhookEventStatus } from './webhooks.js';
 
 /**
  * The durable store. Times are epoch milliseconds. JSON columns hold bodies as the user gave
@@ -56,6 +57,8 @@ export const batches = sqliteTable(
     expiresAt: integer('expires_at').notNull(),
     /** Why a batch failed or was stopped, when it did. */
     statusReason: text('status_reason'),
+    /** Where its final status is POSTed (src/webhooks), checked at submission. */
+    webhookUrl: text('webhook_url'),
   },
   (t) => [index('batches_tenant_id').on(t.tenant, t.id), index('batches_status').on(t.status)],
 );
@@ -188,3 +191,59 @@ export const auditLog = sqliteTable('audit_log', {
 });
 
 export type AuditRow = typeof auditLog.$inferSelect;
+
+/**
+ * The webhook outbox: one event per final status of a batch that carries a webhook URL,
+ * written in the transaction that writes the final status (`updateBatch`), so no event is
+ * lost to a crash and none exists for a status that was never committed. `body` is the exact
+ * JSON that is signed and sent on every attempt. The row is `pending` until an attempt
+ * succeeds (`delivered`) or the attempts run out (`failed`); `nextAttemptAt` is when it is due,
+ * pushed forward by a lease while an attempt is under way.
+ */
+export const webhookEvents = sqliteTable(
+  'webhook_events',
+  {
+    /** `msg_…`: the `webhook-id` header, the same on every attempt (receivers deduplicate by it). */
+    id: text('id').primaryKey(),
+    batchId: text('batch_id')
+      .notNull()
+      .references(() => batches.id, { onDelete: 'cascade' }),
+    tenant: text('tenant').notNull(),
+    url: text('url').notNull(),
+    type: text('type').notNull(),
+    body: text('body').notNull(),
+    status: text('status').$type<WebhookEventStatus>().notNull(),
+    attempts: integer('attempts').notNull().default(0),
+    nextAttemptAt: integer('next_attempt_at').notNull(),
+    createdAt: integer('created_at').notNull(),
+  },
+  (t) => [
+    index('webhook_events_due')
+      .on(t.nextAttemptAt)
+      .where(sql`status = 'pending'`),
+    index('webhook_events_batch').on(t.batchId),
+  ],
+);
+
+export type WebhookEventRow = typeof webhookEvents.$inferSelect;
+
+/** One attempt to deliver a webhook event, as `Batch.webhookDeliveries` shows it. */
+export const webhookAttempts = sqliteTable(
+  'webhook_attempts',
+  {
+    eventId: text('event_id')
+      .notNull()
+      .references(() => webhookEvents.id, { onDelete: 'cascade' }),
+    /** 1-based. */
+    attempt: integer('attempt').notNull(),
+    status: text('status').$type<WebhookAttemptStatus>().notNull(),
+    /** The receiver's HTTP status, when it answered. */
+    responseStatus: integer('response_status'),
+    /** Why the attempt failed (never the secret, never the receiver's body). */
+    error: text('error'),
+    at: integer('at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.eventId, t.attempt] })],
+);
+
+export type WebhookAttemptRow = typeof webhookAttempts.$inferSelect;

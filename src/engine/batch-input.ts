@@ -25,6 +25,8 @@ export interface BatchSettings {
   maxAttempts?: number | null;
   completionWindowMs?: number | null;
   metadata?: Record<string, string> | null;
+  /** Where the final status is POSTed (see docs/operations.md, "Webhooks"). */
+  webhookUrl?: string | null;
 }
 
 export interface RequestInput {

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import { getBatchById, requestCountsOf } from '../db/batches.js';
 import type { Db } from '../db/connection.js';
 import type { BatchRow } from '../db/schema.js';
+import { isFinalBatchStatus } from '../db/status.js';
 import type { EngineBus } from './events.js';
 import { ProgressCoalescer } from './progress.js';
 
@@ -49,6 +50,7 @@ export class BatchPublisher {
       const snapshot = { batch, counts: requestCountsOf(batch), at: Date.now() };
       this.#bus.publish('batchUpdated', batchId, snapshot);
       if (statusChanged) this.#bus.publish('batchStatusChanged', batch.tenant, snapshot);
+      if (statusChanged && isFinalBatchStatus(batch.status)) this.#bus.publish('batchFinished', snapshot);
     } catch (error) {
       this.#log.error({ err: error, batch: batchId }, 'publishing batch progress failed');
     }

@@ -41,7 +41,14 @@ export interface EngineOptions {
   scheduling?: LaneQueueOptions;
   /** How often lane statistics may be published (`laneStats`). Default `LANE_STATS_DEFAULTS.intervalMs` (1 s). */
   laneStatsIntervalMs?: number;
+  /**
+   * Why a batch's webhook URL is refused, or undefined when it may be used (src/webhooks
+   * decides). Default: every webhook is refused, as none can be signed without a secret.
+   */
+  webhookUrlProblem?: (url: string) => string | undefined;
 }
+
+const webhooksOff = () => 'webhooks are off on this server: it has no signing secret (see docs/operations.md, "Webhooks")';
 
 /** Requests of an inline batch validated and stored per slice (see BatchSubmission). */
 const SUBMIT_SLICE = 500;
@@ -59,6 +66,7 @@ export class Engine {
   readonly #dispatcher: Dispatcher;
   readonly #lifecycle: BatchLifecycle;
   readonly #laneStats: LaneStatsPublisher;
+  readonly #webhookUrlProblem: (url: string) => string | undefined;
   #counter: TokenCounter | undefined;
   #state: 'idle' | 'running' | 'stopping' | 'stopped' = 'idle';
 
@@ -69,6 +77,7 @@ export class Engine {
     this.registry = options.registry ?? ProviderRegistry.fromConfig(options.config);
     this.reads = new ReadModel(this.#db);
     this.#graceMs = options.shutdownGraceMs ?? options.config.shutdownGraceMs;
+    this.#webhookUrlProblem = options.webhookUrlProblem ?? webhooksOff;
     const isRunning = () => this.#state === 'running';
     this.#publisher = new BatchPublisher(this.#db, this.bus, this.#log, options.config.progressIntervalMs);
     this.#dispatcher = new Dispatcher({
@@ -173,6 +182,8 @@ export class Engine {
    */
   openSubmission(settings: BatchSettings): BatchSubmission {
     this.#assertRunning();
+    const webhookProblem = settings.webhookUrl == null ? undefined : this.#webhookUrlProblem(settings.webhookUrl);
+    if (webhookProblem) throw badInput([{ path: 'webhookUrl', message: webhookProblem }]);
     const validator = new BatchValidator(settings, this.registry, this.#config.maxRequestsPerBatch);
     const now = Date.now();
     const id = newBatchId(now);
@@ -184,6 +195,7 @@ export class Engine {
       priority: validator.priority,
       maxAttempts: settings.maxAttempts ?? this.#config.maxAttempts,
       metadata: settings.metadata ?? null,
+      webhookUrl: settings.webhookUrl ?? null,
       createdAt: now,
       expiresAt: now + (settings.completionWindowMs ?? this.#config.completionWindowMs),
     };

@@ -44,6 +44,8 @@ export type EngineEvents = {
   batchUpdated: [batchId: string, snapshot: BatchSnapshot];
   /** Any batch of a tenant changed status; keyed by tenant (benchmarks and future tenant-wide feeds). */
   batchStatusChanged: [tenant: string, snapshot: BatchSnapshot];
+  /** A batch reached a final status (committed, with its webhook event if it has one). */
+  batchFinished: [snapshot: BatchSnapshot];
   /** A lane's statistics changed; at most once per lane per interval (see LaneStatsPublisher). */
   laneStats: [stats: LaneStats];
   /** A lane admitted requests (one event per admission round). */

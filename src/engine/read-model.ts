@@ -4,6 +4,7 @@ import { getRequestsByIds, listRequests, type RequestPageArgs } from '../db/requ
 import { listResults, type ResultPageArgs, type ResultRow } from '../db/results.js';
 import type { BatchRow, RequestRow } from '../db/schema.js';
 import type { TenantScope } from '../db/tenant-scope.js';
+import { listWebhookAttempts, type WebhookAttemptView } from '../db/webhooks.js';
 
 /**
  * What the API layers read, so they go through the engine rather than the store: batches in a
@@ -38,5 +39,9 @@ export class ReadModel {
 
   resultPage(args: ResultPageArgs): Promise<ResultRow[]> {
     return listResults(this.#db, args);
+  }
+
+  webhookAttempts(batchId: string): WebhookAttemptView[] {
+    return listWebhookAttempts(this.#db, batchId);
   }
 }

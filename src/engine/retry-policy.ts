@@ -44,7 +44,11 @@ export function exponentialBackoff(attempt: number, baseMs: number, maxMs: numbe
 }
 
 /** With full jitter (AWS architecture blog): uniform in [0, exponentialBackoff]. */
-export function backoffDelay(attempt: number, options: RetryOptions, random: () => number = Math.random): number {
+export function backoffDelay(
+  attempt: number,
+  options: Pick<RetryOptions, 'baseDelayMs' | 'maxDelayMs'>,
+  random: () => number = Math.random,
+): number {
   return Math.round(random() * exponentialBackoff(attempt, options.baseDelayMs, options.maxDelayMs));
 }
 

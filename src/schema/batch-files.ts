@@ -162,6 +162,11 @@ const CreateBatchFromFileInput = builder.inputType('CreateBatchFromFileInput', {
       description: 'Seconds the batch has to finish before what is left expires (default 24 hours).',
     }),
     metadata: t.field({ type: 'JSON', required: false, description: 'String key-value pairs kept with the batch.' }),
+    webhookUrl: t.string({
+      required: false,
+      description:
+        'Where to POST the final status, signed (Standard Webhooks). Public http(s) addresses only, unless the server allows private ones.',
+    }),
   }),
 });
 
@@ -194,6 +199,7 @@ builder.mutationField('createBatchFromFile', (t) =>
             maxAttempts: input?.maxAttempts,
             completionWindowMs,
             metadata,
+            webhookUrl: input?.webhookUrl,
           },
           maxLines,
         );

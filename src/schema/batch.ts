@@ -236,6 +236,11 @@ const CreateBatchInput = builder.inputType('CreateBatchInput', {
       description: 'Seconds the batch has to finish before what is left expires (default 24 hours).',
     }),
     metadata: t.field({ type: 'JSON', required: false, description: 'String key-value pairs kept with the batch.' }),
+    webhookUrl: t.string({
+      required: false,
+      description:
+        'Where to POST the final status, signed (Standard Webhooks). Public http(s) addresses only, unless the server allows private ones.',
+    }),
     requests: t.field({ type: [BatchRequestInput], required: true, description: 'The requests, in order.' }),
   }),
 });
@@ -261,6 +266,7 @@ builder.mutationFields((t) => ({
           maxAttempts: input.maxAttempts,
           completionWindowMs,
           metadata,
+          webhookUrl: input.webhookUrl,
           requests: input.requests.map((r) => ({ customId: r.customId, body: r.body })),
         });
       }),

@@ -7,6 +7,7 @@ import './batch-retry.js';
 import './lane.js';
 import './model.js';
 import './request.js';
+import './webhook.js';
 
 /** The whole GraphQL schema: each imported module adds its types and fields to the builder. */
 export const schema = builder.toSchema({ sortSchema: true });

@@ -11,7 +11,8 @@ import type { Config } from './config.js';
 import { Authenticator } from './auth/authenticator.js';
 import { Connections } from './auth/connections.js';
 import { tokenFromHeaders } from './auth/credentials.js';
-import { graphqlAuthentication, useEndStreamsOnRevoke, type GraphQLTransport } from './auth/graphql.js';
+import { missingKey } from './auth/errors.js';
+import { asGraphQLError, graphqlAuthentication, useEndStreamsOnRevoke, type GraphQLTransport } from './auth/graphql.js';
 import type { Db } from './db/connection.js';
 import type { Engine } from './engine/engine.js';
 import type { UploadLimits } from './files/limits.js';
@@ -150,6 +151,8 @@ export async function startServer(options: ServerOptions): Promise<SluiceServer>
       subscribe: (args) => answered(() => (args.rootValue as EnvelopedRoot).subscribe(args)),
       // An error here answers this operation only: thrown, graphql-ws would close the whole socket (4500).
       onSubscribe: async (ctx, _id, payload) => {
+        // Closed with the reason when it is refused; the error is for the record.
+        if (!connections.admitOperation(ctx.extra.socket, payload.extensions)) return [asGraphQLError(missingKey())];
         try {
           checkVariablesNesting(payload.variables);
           const enveloped = yoga.getEnveloped({ ...ctx, req: ctx.extra.request, socket: ctx.extra.socket, params: payload });

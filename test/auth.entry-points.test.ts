@@ -136,6 +136,29 @@ describe('when GraphQL is called over WebSocket', () => {
     expect(await first(byHeader)).toEqual({ id, status: expect.any(String) });
     await byHeader.dispose();
   });
+
+  it("takes the key from the first operation's extensions.headers when connection_init has none, as GraphiQL sends it", async () => {
+    const id = await submit(acme.token);
+    const withKeyIn = (authorization: string) => ({ query: PROGRESS, variables: { id }, extensions: { headers: { authorization } } });
+    const client = wsClientAs(t, undefined);
+    const seen = await new Promise<unknown>((resolve, reject) => {
+      const stop = client.subscribe<{ batchProgress: unknown }>(withKeyIn(`Bearer ${acme.token}`), {
+        next: (value) => {
+          stop();
+          resolve(value.data?.batchProgress ?? value.errors);
+        },
+        error: reject,
+        complete: () => {},
+      });
+    });
+    expect(seen).toEqual({ id, status: expect.any(String) });
+    await client.dispose();
+
+    const closed = new Promise<{ code: number; reason: string }>((resolve) => {
+      wsClientAs(t, undefined, resolve).subscribe(withKeyIn(`Bearer ${WRONG}`), { next: () => {}, error: () => {}, complete: () => {} });
+    });
+    expect(await closed).toMatchObject({ code: 4403, reason: 'Forbidden: invalid or revoked API key' });
+  });
 });
 
 describe('when the OpenAI-compatible routes are called with the openai SDK', () => {

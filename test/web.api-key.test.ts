@@ -89,22 +89,19 @@ describe.sequential('with API keys on', () => {
   });
 
   describeInChromium('GraphiQL', () => {
-    it('sends the key from its Headers tab with queries; its WebSocket sends none (see docs/dashboard.md)', async () => {
+    it('sends the key from its Headers tab with queries, and with its first subscription over the WebSocket', async () => {
       const page = await browser.context.newPage();
       const authorizations: Array<string | undefined> = [];
       page.on('request', (request) => {
         if (request.url().endsWith('/graphql') && request.method() === 'POST') authorizations.push(request.headers().authorization);
       });
       const inits: unknown[] = [];
-      const closed = new Promise<void>((resolve) =>
-        page.on('websocket', (socket) => {
-          socket.on('framesent', ({ payload }) => {
-            const message = JSON.parse(String(payload)) as { type: string; payload?: unknown };
-            if (message.type === 'connection_init') inits.push(message.payload);
-          });
-          socket.on('close', () => resolve());
-        }),
-      );
+      page.on('websocket', (socket) => {
+        socket.on('framesent', ({ payload }) => {
+          const message = JSON.parse(String(payload)) as { type: string; payload?: unknown };
+          if (message.type === 'connection_init') inits.push(message.payload);
+        });
+      });
       await page.goto(`${t.url}/graphql?query=${encodeURIComponent('{ batches(first: 5) { edges { node { id tenant } } } }')}`);
       await page.getByText('Headers', { exact: true }).click();
       await page.locator('.graphiql-editor-tool .graphiql-editor').last().click();
@@ -113,13 +110,15 @@ describe.sequential('with API keys on', () => {
       await page.locator('.graphiql-response', { hasText: '"tenant": "acme"' }).waitFor({ timeout: SEEN_MS });
       expect(authorizations.at(-1)).toBe(`Bearer ${key.token}`);
 
-      // GraphiQL puts its headers in each operation's `extensions`, never in connection_init,
-      // so a server that checks keys refuses its WebSocket: subscriptions need another client.
+      // GraphiQL sends an empty connection_init and its headers in each operation's `extensions`:
+      // the server takes the key from the first operation, and the subscription runs.
+      const { batches } = await gqlOkAs(t, key.token, '{ batches(first: 1) { edges { node { id } } } }');
+      const batchId = batches.edges[0].node.id as string;
       await page.locator('.graphiql-query-editor .graphiql-editor').first().click();
       await page.keyboard.press('ControlOrMeta+A');
-      await page.keyboard.type('subscription { laneStats(model: "gpt-4o-mini") { key } }');
+      await page.keyboard.type(`subscription { batchProgress(id: "${batchId}") { id status } }`);
       await page.locator('.graphiql-execute-button').click();
-      await closed;
+      await page.locator('.graphiql-response', { hasText: `"id": "${batchId}"` }).waitFor({ timeout: SEEN_MS });
       expect(inits[0]).toEqual({});
       expect(browser.offHost).toEqual([]);
       await page.close();

@@ -6,7 +6,7 @@ import { isAuthError } from './errors.js';
 import type { Principal } from './principal.js';
 
 /**
- * The principal of each open WebSocket, set once at `connection_init`. When a key is revoked,
+ * The principal of each open WebSocket, set once: at `connection_init`, or by its first operation. When a key is revoked,
  * every socket it opened is closed (its subscriptions with it).
  */
 
@@ -16,6 +16,7 @@ export const CLOSE_FORBIDDEN = 4403;
 export class Connections {
   readonly #auth: Authenticator;
   readonly #principals = new Map<WebSocket, Principal>();
+  readonly #awaitingKey = new Set<WebSocket>();
   readonly #stopListening: () => void;
 
   constructor(auth: Authenticator) {
@@ -30,18 +31,42 @@ export class Connections {
   /**
    * graphql-ws `onConnect`: authenticates the connection once, from the `connection_init`
    * payload or else the upgrade request's headers; a refused one is closed with the reason.
+   * A connection with no key at all while keys are required waits for its first operation's
+   * (see `admitOperation`).
    */
   admit(socket: WebSocket, request: IncomingMessage, connectionParams: Readonly<Record<string, unknown>> | undefined): boolean {
     const token = tokenFromConnectionParams(connectionParams) ?? tokenFromHeaders(request.headers);
+    socket.once('close', () => {
+      this.#principals.delete(socket);
+      this.#awaitingKey.delete(socket);
+    });
+    if (token === undefined && this.#auth.keysRequired()) {
+      this.#awaitingKey.add(socket);
+      return true;
+    }
+    return this.#bind(socket, token);
+  }
+
+  /**
+   * graphql-ws `onSubscribe`: a connection admitted without a key takes the one its first
+   * operation carries in `extensions.headers` (GraphiQL sends its Headers tab there, never in
+   * `connection_init`), or is closed. Returns whether the operation may go on.
+   */
+  admitOperation(socket: WebSocket, extensions: unknown): boolean {
+    if (!this.#awaitingKey.delete(socket)) return this.#principals.has(socket);
+    const headers = isRecord(extensions) && isRecord(extensions.headers) ? extensions.headers : undefined;
+    return this.#bind(socket, tokenFromConnectionParams(headers));
+  }
+
+  #bind(socket: WebSocket, token: string | undefined): boolean {
     try {
       this.#principals.set(socket, this.#auth.authenticate(token));
+      return true;
     } catch (error) {
       if (!isAuthError(error)) throw error;
       socket.close(CLOSE_FORBIDDEN, `Forbidden: ${error.message}`);
       return false;
     }
-    socket.once('close', () => this.#principals.delete(socket));
-    return true;
   }
 
   principalOf(socket: WebSocket): Principal | undefined {
@@ -51,5 +76,10 @@ export class Connections {
   dispose(): void {
     this.#stopListening();
     this.#principals.clear();
+    this.#awaitingKey.clear();
   }
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

@@ -56,21 +56,21 @@ export async function listPendingRequests(db: Db, batchId: string, page: IdPage 
  * batch's total, and leaving the batch `validating`: a large batch is stored in several short
  * transactions so no single one holds the event loop, then `startEstimatedBatch` moves it.
  * A crash in between is safe: the batch is still `validating`, so the next start estimates
- * the requests still pending and moves the batch then.
+ * the requests still pending and moves the batch then. Returns how many it moved.
  */
 export async function storeEstimates(
   db: Db,
   batchId: string,
   estimates: ReadonlyArray<{ id: number; tokens: number }>,
   now: number,
-): Promise<void> {
-  if (estimates.length === 0) return;
+): Promise<number> {
+  if (estimates.length === 0) return 0;
   // Raw statements: Drizzle's per-run mapping doubled the cost of this, the hottest write of a large batch.
   const update = db.$client.prepare(
     `UPDATE requests SET status = '${RequestStatus.queued}', estimated_tokens = ?, queued_at = ? WHERE id = ? AND status = '${RequestStatus.pending}'`,
   );
   const addToTotal = db.$client.prepare('UPDATE batches SET estimated_tokens = estimated_tokens + ? WHERE id = ?');
-  db.$client.transaction(() => {
+  return db.$client.transaction(() => {
     let stored = 0;
     const moves = new CountMoves();
     for (const { id, tokens } of estimates) {
@@ -80,6 +80,7 @@ export async function storeEstimates(
     }
     addToTotal.run(stored, batchId);
     moves.apply(db.$client);
+    return moves.moved;
   })();
 }
 

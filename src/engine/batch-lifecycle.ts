@@ -2,7 +2,7 @@ import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { getBatch, getBatchById, setBatchPriority, updateBatch } from '../db/batches.js';
 import type { Db } from '../db/connection.js';
-import { listQueuedRequests, retryRequests, startEstimatedBatch, stopWaitingRequests } from '../db/requests.js';
+import { listQueuedRequests, retryRequests, startEstimatedBatch, stopWaitingRequests, type QueuedRequest } from '../db/requests.js';
 import type { BatchRow, StoredError } from '../db/schema.js';
 import {
   assertBatchTransition,
@@ -183,12 +183,15 @@ export class BatchLifecycle {
     this.#background(this.#estimateOrFail(batch), `estimating batch ${batch.id}`);
   }
 
-  /** Puts a batch's queued requests in its lane, in id order (their place in the batch), a page at a time. */
-  async enqueueQueued(batch: ActiveBatch): Promise<void> {
+  /**
+   * Puts a batch's queued requests in its lane, in id order (their place in the batch), a page
+   * at a time: those the estimator just stored as it has them, or else as read back.
+   */
+  async enqueueQueued(batch: ActiveBatch, estimated?: readonly QueuedRequest[]): Promise<void> {
     const generation = batch.generation;
-    for (let afterId = 0; ;) {
+    const pages = estimated ? pagesOf(estimated) : this.#queuedPages(batch.id);
+    for await (const queued of pages) {
       if (batch.generation !== generation || batch.status !== BatchStatus.inProgress || batch.stopping) return;
-      const queued = await listQueuedRequests(this.#db, batch.id, { afterId, limit: ESTIMATE_PAGE_SIZE });
       for (const request of queued) {
         batch.lane.enqueue(
           {
@@ -203,9 +206,16 @@ export class BatchLifecycle {
           request.notBefore,
         );
       }
-      if (queued.length < ESTIMATE_PAGE_SIZE) return;
-      afterId = queued.at(-1)!.id;
       await yieldToLoop();
+    }
+  }
+
+  async *#queuedPages(batchId: string): AsyncGenerator<QueuedRequest[]> {
+    for (let afterId = 0; ;) {
+      const page = await listQueuedRequests(this.#db, batchId, { afterId, limit: ESTIMATE_PAGE_SIZE });
+      if (page.length > 0) yield page;
+      if (page.length < ESTIMATE_PAGE_SIZE) return;
+      afterId = page.at(-1)!.id;
     }
   }
 
@@ -252,6 +262,7 @@ export class BatchLifecycle {
   }
 
   async #estimateOrFail(batch: ActiveBatch): Promise<void> {
+    let estimated: QueuedRequest[] | undefined;
     try {
       const result = await estimateBatch(this.#db, this.#counter(), batch);
       switch (result.kind) {
@@ -260,6 +271,8 @@ export class BatchLifecycle {
         case 'too_large':
           return await this.#fail(batch, { class: 'fatal', type: 'request_too_large', message: result.reason });
         case 'estimated':
+          // Requests queued before a restart are not among those just estimated: read them all back then.
+          if (result.queued?.length === batch.remaining) estimated = result.queued;
           break;
         default:
           return assertNever(result);
@@ -275,7 +288,7 @@ export class BatchLifecycle {
     const row = await startEstimatedBatch(this.#db, batch.id, Date.now());
     batch.status = BatchStatus.inProgress;
     if (row) void this.#publisher.statusChanged(row);
-    await this.enqueueQueued(batch);
+    await this.enqueueQueued(batch, estimated);
     // After a crash a batch can come back validating with nothing left to count or run.
     await this.finishIfDone(batch);
   }
@@ -330,4 +343,8 @@ export class BatchLifecycle {
       .finally(() => this.#tasks.delete(tracked));
     this.#tasks.add(tracked);
   }
+}
+
+function* pagesOf<T>(items: readonly T[]): Generator<T[]> {
+  for (let start = 0; start < items.length; start += ESTIMATE_PAGE_SIZE) yield items.slice(start, start + ESTIMATE_PAGE_SIZE);
 }

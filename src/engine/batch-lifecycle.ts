@@ -21,8 +21,28 @@ import { isPriorityLevel } from './priority.js';
 import type { ProviderRegistry } from './providers/registry.js';
 import type { TokenCounter } from './tokens/token-counter.js';
 
+/** What ends completion windows: calls `expire` at `expiresAt` (epoch ms) unless cancelled first. */
+export interface ExpiryTimers {
+  /** Returns the cancel function. */
+  schedule(batchId: string, expiresAt: number, expire: () => void): () => void;
+}
+
 /** setTimeout holds at most 2^31-1 ms; longer completion windows re-arm. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** Real time. */
+export const realExpiryTimers: ExpiryTimers = {
+  schedule(_batchId, expiresAt, expire) {
+    let timer: NodeJS.Timeout;
+    const arm = () => {
+      const wait = expiresAt - Date.now();
+      timer = setTimeout(() => (wait > MAX_TIMER_MS ? arm() : expire()), Math.max(0, Math.min(wait, MAX_TIMER_MS)));
+      timer.unref();
+    };
+    arm();
+    return () => clearTimeout(timer);
+  },
+};
 
 export interface BatchLifecycleOptions {
   db: Db;
@@ -33,6 +53,7 @@ export interface BatchLifecycleOptions {
   /** The token-counting pool; it exists from `start` on. */
   counter(): TokenCounter;
   isRunning(): boolean;
+  expiryTimers: ExpiryTimers;
 }
 
 /**
@@ -49,6 +70,7 @@ export class BatchLifecycle {
   readonly #publisher: BatchPublisher;
   readonly #counter: () => TokenCounter;
   readonly #isRunning: () => boolean;
+  readonly #expiryTimers: ExpiryTimers;
   readonly #active = new Map<string, ActiveBatch>();
   /** Status changes and estimates running in the background; `settle()` waits for them before the database closes. */
   readonly #tasks = new Set<Promise<void>>();
@@ -61,6 +83,7 @@ export class BatchLifecycle {
     this.#publisher = options.publisher;
     this.#counter = options.counter;
     this.#isRunning = options.isRunning;
+    this.#expiryTimers = options.expiryTimers;
   }
 
   /** The open batch of that id, when the engine runs it. */
@@ -74,7 +97,7 @@ export class BatchLifecycle {
   }
 
   clearExpiryTimers(): void {
-    for (const batch of this.#active.values()) clearTimeout(batch.expiryTimer);
+    for (const batch of this.#active.values()) batch.cancelExpiry?.();
   }
 
   /** A batch was accepted (validating): estimate and queue it in the background. */
@@ -311,16 +334,13 @@ export class BatchLifecycle {
   }
 
   #armExpiry(batch: ActiveBatch, expiresAt: number): void {
-    const wait = expiresAt - Date.now();
-    batch.expiryTimer = setTimeout(
-      () => (wait > MAX_TIMER_MS ? this.#armExpiry(batch, expiresAt) : this.#background(this.#expire(batch), `expiring batch ${batch.id}`)),
-      Math.max(0, Math.min(wait, MAX_TIMER_MS)),
+    batch.cancelExpiry = this.#expiryTimers.schedule(batch.id, expiresAt, () =>
+      this.#background(this.#expire(batch), `expiring batch ${batch.id}`),
     );
-    batch.expiryTimer.unref();
   }
 
   #deactivate(batch: ActiveBatch): void {
-    clearTimeout(batch.expiryTimer);
+    batch.cancelExpiry?.();
     // A retry may already have reopened the batch under a new ActiveBatch: leave that one.
     if (this.#active.get(batch.id) === batch) this.#active.delete(batch.id);
   }

@@ -4,7 +4,7 @@ import type { Db } from '../db/connection.js';
 import { retryableStatuses, type RetryableStatus } from '../db/status.js';
 import type { BatchRow } from '../db/schema.js';
 import { BatchValidator, type BatchInput, type BatchSettings } from './batch-input.js';
-import { BatchLifecycle } from './batch-lifecycle.js';
+import { BatchLifecycle, realExpiryTimers, type ExpiryTimers } from './batch-lifecycle.js';
 import { BatchPublisher } from './batch-publisher.js';
 import { BatchSubmission } from './batch-submission.js';
 import { Dispatcher } from './dispatcher.js';
@@ -41,6 +41,8 @@ export interface EngineOptions {
   scheduling?: LaneQueueOptions;
   /** How often lane statistics may be published (`laneStats`). Default `LANE_STATS_DEFAULTS.intervalMs` (1 s). */
   laneStatsIntervalMs?: number;
+  /** What ends completion windows; tests pass timers they fire themselves. Default real time (`realExpiryTimers`). */
+  expiryTimers?: ExpiryTimers;
 }
 
 /** Requests of an inline batch validated and stored per slice (see BatchSubmission). */
@@ -93,6 +95,7 @@ export class Engine {
       publisher: this.#publisher,
       counter: () => this.#counter!,
       isRunning,
+      expiryTimers: options.expiryTimers ?? realExpiryTimers,
     });
     this.#laneStats = new LaneStatsPublisher({
       lanes: () => this.#dispatcher.lanes(),

@@ -57,10 +57,8 @@ export interface BatchLifecycleOptions {
 }
 
 /**
- * The open batches and every move of their status (the allowed moves are `batchTransitions`
- * in `db/status.ts`; `moveTo` checks each): accepted batches are estimated and queued in
- * their lane; cancel, pause, resume, re-prioritise and retry act on them; cancel and expiry
- * wait for in-flight requests before the final status; a batch with nothing left completes.
+ * The open batches and every move of their status, each checked against `batchTransitions`
+ * (`#moveTo`). Cancel and expiry wait for in-flight requests before the final status.
  */
 export class BatchLifecycle {
   readonly #db: Db;

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from './helpers/app.js';
+import { ManualExpiry } from './helpers/expiry.js';
 import { bearer, gqlOkAs, makeKey } from './helpers/auth.js';
 import { openaiFile, openaiLine, parseJsonl, uploadBatchFile, waitForBatch, waitForSomeSucceeded } from './files.support.js';
 
@@ -124,16 +125,21 @@ describe('when results are read over GraphQL', () => {
 
 describe('when a batch was stopped before it finished', () => {
   it('lists what finished and the expired rest, as such', async () => {
+    const expiry = new ManualExpiry();
     const slow = await startTestApp({
       config: {
         laneLimits: { requestsPerMinute: 1_000_000, tokensPerMinute: 100_000_000, maxConcurrent: 1 },
         providers: [{ kind: 'simulated', latencyMs: 40, latencyJitterMs: 0 }],
       },
+      engine: { expiryTimers: expiry },
     });
     try {
-      // 400 requests one at a time at 40 ms need 16 s; the window closes after 4.
-      const { body } = await uploadBatchFile(slow, openaiFile(400), { completionWindowSeconds: 4 });
-      const done = await waitForBatch(slow, body.data.createBatchFromFile.id);
+      // 400 requests one at a time at 40 ms need 16 s; the window ends once the first has finished.
+      const { body } = await uploadBatchFile(slow, openaiFile(400));
+      const id = body.data.createBatchFromFile.id;
+      await waitForSomeSucceeded(slow, id);
+      expiry.end(id);
+      const done = await waitForBatch(slow, id);
       expect(done.status).toBe('EXPIRED');
       const response = await fetch(`${slow.url}/batches/${done.id}/results.jsonl?format=anthropic`);
       const lines = parseJsonl(await response.text());

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeOpenAI } from './fakes/fake-openai.js';
 import type { FakeServer } from './fakes/fake-server.js';
 import { collectSubscription, startTestApp, waitFor, type TestApp } from './helpers/app.js';
+import { ManualExpiry } from './helpers/expiry.js';
 import {
   chat,
   createBatch,
@@ -20,6 +21,7 @@ import {
  * answers the test controls: the first two requests are answered at once and the next ones
  * hang, so at the moment of a cancel or an expiry two requests have finished, two are in
  * flight (the lane's concurrency) and the rest wait in their lane, however slow the machine.
+ * Completion windows end when a test ends them (`ManualExpiry`).
  */
 
 setTestKeys();
@@ -50,6 +52,7 @@ interface Harness {
   fake: FakeServer;
   t: TestApp;
   plan: FaultPlan;
+  expiry: ManualExpiry;
   /** When the fake answers an admitted request; tests change it between phases. */
   answers: { mode: 'at once' | 'two then hang' };
 }
@@ -59,6 +62,7 @@ const HANG_MS = 60_000;
 
 async function startHarness(config: Record<string, unknown> = {}): Promise<Harness> {
   const plan = new FaultPlan();
+  const expiry = new ManualExpiry();
   const answers: Harness['answers'] = { mode: 'at once' };
   let arrivals = 0;
   const latencyMs = () => (++arrivals > 2 && answers.mode === 'two then hang' ? HANG_MS : 0);
@@ -71,12 +75,12 @@ async function startHarness(config: Record<string, unknown> = {}): Promise<Harne
       ],
       ...config,
     },
-    engine: { retry: fastRetry },
+    engine: { retry: fastRetry, expiryTimers: expiry },
   });
   // Start the token-counting threads now, so the timed phases do not include their start-up.
   await waitForBatch(t, await createBatch(t, { model: 'gpt-test', requests: [chat('warm-up')] }));
   arrivals = 0;
-  return { fake, t, plan, answers };
+  return { fake, t, plan, expiry, answers };
 }
 
 async function stopHarness(h: Harness | undefined): Promise<void> {
@@ -158,7 +162,7 @@ describe('when a running batch is cancelled', () => {
 describe('when the completion window ends', () => {
   let h: Harness;
   beforeAll(async () => {
-    h = await startHarness({ completionWindowMs: 5_000 });
+    h = await startHarness();
   });
   afterAll(() => stopHarness(h));
 
@@ -166,7 +170,14 @@ describe('when the completion window ends', () => {
     const { t, fake } = h;
     h.answers.mode = 'two then hang';
     const id = await createBatch(t, { model: 'gpt-test', requests: prompts('expire', 20).map((p) => chat(p)) });
-    const batch = await waitForBatch(t, id, ['EXPIRED', 'COMPLETED'], 10_000);
+    // Two answered and recorded, two hanging in flight: then the window ends.
+    await waitFor(async () =>
+      fake.log.filter((e) => promptOf(e.body)?.startsWith('expire')).length === 4 && (await readBatch(t, id)).requestCounts.succeeded === 2
+        ? true
+        : undefined,
+    );
+    h.expiry.end(id);
+    const batch = await waitForBatch(t, id, ['EXPIRED', 'COMPLETED']);
     expect(batch.status).toBe('EXPIRED');
 
     const requests = requestsOf(batch);

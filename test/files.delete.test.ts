@@ -27,13 +27,13 @@ describe('when a file is deleted while it is read', () => {
   it('reads a whole file to the end', async () => {
     storeFile('file-whole', 2_500);
     let read = 0;
-    for await (const _line of storedLines(t.app.db, 'file-whole')) read++;
+    for await (const _line of storedLines(t.app.engine.reads, 'file-whole')) read++;
     expect(read).toBe(2_500);
   });
 
   it('fails the reader after its last line instead of passing a part for the whole', async () => {
     storeFile('file-going', 2_500);
-    const lines = storedLines(t.app.db, 'file-going');
+    const lines = storedLines(t.app.engine.reads, 'file-going');
     expect((await lines.next()).value).toMatchObject({ line: 1 }); // the first page is read
     // The deletion marks the file and deletes its first slice at once, then goes on a slice per
     // turn of the event loop; the reader reads its remaining pages before the next turn, so it

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../src/config.js';
 import { isSluiceError, type SluiceError } from '../src/engine/errors.js';
 import { ProviderRegistry } from '../src/engine/providers/registry.js';
-import { parseBatchFile, type AcceptedLine, type ParseOptions } from '../src/files/parse-batch-file.js';
+import { fileValidator, parseBatchFile, type AcceptedLine, type ParseOptions } from '../src/files/parse-batch-file.js';
 import { readLines } from '../src/files/read-lines.js';
 import type { LineProblem } from '../src/files/line-problems.js';
 import { anthropicLine, jsonl, openaiLine } from './files.support.js';
@@ -14,7 +14,7 @@ const registry = ProviderRegistry.fromConfig(parseConfig({ logLevel: 'silent' })
 async function parse(content: string, options: Partial<ParseOptions> = {}) {
   const accepted: AcceptedLine[] = [];
   const endpoint = await parseBatchFile(readLines(new File([content], 'f.jsonl')), {
-    registry,
+    validator: fileValidator(registry),
     maxLines: 100,
     accept: (slice) => {
       accepted.push(...slice);
@@ -105,7 +105,7 @@ describe('when a file has problems', () => {
   });
 
   it('checks bodies against the batch model and provider the caller set', async () => {
-    const { problems: found } = await problems(jsonl([openaiLine(0)]), { model: 'sim-small' });
+    const { problems: found } = await problems(jsonl([openaiLine(0)]), { validator: fileValidator(registry, { model: 'sim-small' }) });
     expect(found).toEqual([
       expect.objectContaining({
         line: 1,
@@ -113,7 +113,7 @@ describe('when a file has problems', () => {
         message: expect.stringContaining('differs from the batch model "sim-small"'),
       }),
     ]);
-    const { problems: unknown } = await problems(jsonl([openaiLine(0)]), { provider: 'nope' });
+    const { problems: unknown } = await problems(jsonl([openaiLine(0)]), { validator: fileValidator(registry, { provider: 'nope' }) });
     expect(unknown).toEqual([expect.objectContaining({ path: 'provider', message: 'unknown provider "nope"' })]);
   });
 

@@ -43,13 +43,7 @@ export function createApiKey(db: Db, args: { tenant: string; scope: Scope; actor
       scope: args.scope,
       createdAt: args.now,
     });
-    appendAudit(db, {
-      actor: args.actor,
-      action: AuditAction.apiKeyCreate,
-      target: row.id,
-      details: { tenant: row.tenant, scope: row.scope, prefix: row.prefix },
-      at: args.now,
-    });
+    auditKey(db, AuditAction.apiKeyCreate, row, args);
     return row;
   })();
   return { key, token };
@@ -62,13 +56,12 @@ export function revokeKey(db: Db, args: { id: string; actor: AuditActor; now: nu
     if (!before) throw notFound('API key', args.id);
     if (before.revokedAt !== null) return before;
     const after = revokeApiKey(db, args.id, args.now)!;
-    appendAudit(db, {
-      actor: args.actor,
-      action: AuditAction.apiKeyRevoke,
-      target: after.id,
-      details: { tenant: after.tenant, scope: after.scope, prefix: after.prefix },
-      at: args.now,
-    });
+    auditKey(db, AuditAction.apiKeyRevoke, after, args);
     return after;
   })();
+}
+
+/** The audit entry of a key change: the key's id, tenant, scope and prefix, never its hash. */
+function auditKey(db: Db, action: AuditAction, key: ApiKeyRow, { actor, now }: { actor: AuditActor; now: number }): void {
+  appendAudit(db, { actor, action, target: key.id, details: { tenant: key.tenant, scope: key.scope, prefix: key.prefix }, at: now });
 }

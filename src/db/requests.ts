@@ -26,7 +26,7 @@ function slices<T>(items: readonly T[], size = ID_SLICE): T[][] {
   return out;
 }
 
-/** A request waiting for its token estimate, with its body as stored: JSON text, parsed where it is counted. */
+/** A request waiting for its token estimate. */
 export interface PendingRequest {
   id: number;
   bodyJson: string;
@@ -38,10 +38,7 @@ export interface IdPage {
   limit?: number;
 }
 
-/**
- * Requests of a batch still waiting for their token estimate, in id order; all of them, or one
- * page. Bodies stay JSON text: the counting worker parses them, not the event loop.
- */
+/** A batch's requests waiting for their estimate, in id order. Bodies stay JSON text: the counting worker parses them, not the event loop. */
 export async function listPendingRequests(db: Db, batchId: string, page: IdPage = {}): Promise<PendingRequest[]> {
   const query = db
     .select({ id: requests.id, bodyJson: sql<string>`${requests.body}` })
@@ -52,25 +49,23 @@ export async function listPendingRequests(db: Db, batchId: string, page: IdPage 
 }
 
 /**
- * pending -> queued with each request's estimate, for one page of a batch, adding them to the
- * batch's total, and leaving the batch `validating`: a large batch is stored in several short
- * transactions so no single one holds the event loop, then `startEstimatedBatch` moves it.
- * A crash in between is safe: the batch is still `validating`, so the next start estimates
- * the requests still pending and moves the batch then.
+ * pending -> queued with their estimates, one page of a batch per transaction, added to the
+ * batch's total; the batch stays `validating` until `startEstimatedBatch`, so a crash in between
+ * leaves the rest pending for the next start. Returns how many it moved.
  */
 export async function storeEstimates(
   db: Db,
   batchId: string,
   estimates: ReadonlyArray<{ id: number; tokens: number }>,
   now: number,
-): Promise<void> {
-  if (estimates.length === 0) return;
+): Promise<number> {
+  if (estimates.length === 0) return 0;
   // Raw statements: Drizzle's per-run mapping doubled the cost of this, the hottest write of a large batch.
   const update = db.$client.prepare(
     `UPDATE requests SET status = '${RequestStatus.queued}', estimated_tokens = ?, queued_at = ? WHERE id = ? AND status = '${RequestStatus.pending}'`,
   );
   const addToTotal = db.$client.prepare('UPDATE batches SET estimated_tokens = estimated_tokens + ? WHERE id = ?');
-  db.$client.transaction(() => {
+  return db.$client.transaction(() => {
     let stored = 0;
     const moves = new CountMoves();
     for (const { id, tokens } of estimates) {
@@ -80,6 +75,7 @@ export async function storeEstimates(
     }
     addToTotal.run(stored, batchId);
     moves.apply(db.$client);
+    return moves.moved;
   })();
 }
 

@@ -26,5 +26,6 @@ export interface ActiveBatch {
    * of queued requests that started before must stop instead of refilling the lane.
    */
   generation: number;
-  expiryTimer?: NodeJS.Timeout;
+  /** Stops the completion-window timer. */
+  cancelExpiry?: () => void;
 }

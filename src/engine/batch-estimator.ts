@@ -1,6 +1,6 @@
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { Db } from '../db/connection.js';
-import { listPendingRequests, storeEstimates, type PendingRequest } from '../db/requests.js';
+import { listPendingRequests, storeEstimates, type PendingRequest, type QueuedRequest } from '../db/requests.js';
 import { BatchStatus } from '../db/status.js';
 import type { ActiveBatch } from './active-batch.js';
 import type { TokenCounter } from './tokens/token-counter.js';
@@ -18,8 +18,11 @@ const ESTIMATE_READ_AHEAD = 4;
 type PageEstimates = Array<{ id: number; tokens: number }>;
 
 export type EstimateResult =
-  /** Every pending request has its estimate stored and is queued. */
-  | { kind: 'estimated'; startedAt: number }
+  /**
+   * Every pending request has its estimate stored and is queued; `queued` lists them, for the
+   * lane, unless some row had left `pending` meanwhile (then they are read back).
+   */
+  | { kind: 'estimated'; startedAt: number; queued: QueuedRequest[] | undefined }
   /** The batch left `validating` meanwhile (cancelled, expired): nothing more was done. */
   | { kind: 'left_validating' }
   /** A request costs more than its lane allows in a minute: the batch must fail. */
@@ -29,11 +32,14 @@ export type EstimateResult =
  * Counts a batch's pending requests in the token-counting pool and stores their estimates, a
  * page at a time. Pages are read ahead while earlier ones are counted, so the pool stays busy;
  * SQLite work is synchronous, so every read and write is one page with the event loop turning
- * in between, and only the pages in flight are held in memory. The batch stays `validating`
- * throughout (see `storeEstimates`); moving it on is the lifecycle's job.
+ * in between; of the bodies, only the pages in flight are held. Each body is read once: what the
+ * lane needs (id, cost) is kept, not read back. The batch stays `validating` throughout (see
+ * `storeEstimates`); moving it on is the lifecycle's job.
  */
 export async function estimateBatch(db: Db, counter: TokenCounter, batch: ActiveBatch): Promise<EstimateResult> {
   const counting: Array<Promise<PageEstimates>> = [];
+  const queued: QueuedRequest[] = [];
+  let stored = 0;
   let afterId = 0;
   let morePending = true;
   const now = Date.now();
@@ -58,10 +64,12 @@ export async function estimateBatch(db: Db, counter: TokenCounter, batch: Active
       const reason = `request id ${tooLarge.id} needs ${tooLarge.tokens} tokens, more than the lane ${batch.lane.key} allows in a minute (${batch.lane.maxCost}); it could never run`;
       return { kind: 'too_large', reason };
     }
-    await storeEstimates(db, batch.id, costs, now);
+    stored += await storeEstimates(db, batch.id, costs, now);
+    for (const { id, tokens } of costs) queued.push({ id, batchId: batch.id, estimatedTokens: tokens, notBefore: null, queuedAt: now });
     await yieldToLoop();
   }
-  return batch.status === BatchStatus.validating ? { kind: 'estimated', startedAt: now } : { kind: 'left_validating' };
+  if (batch.status !== BatchStatus.validating) return { kind: 'left_validating' };
+  return { kind: 'estimated', startedAt: now, queued: stored === queued.length ? queued : undefined };
 }
 
 async function countPage(counter: TokenCounter, batch: ActiveBatch, page: readonly PendingRequest[]): Promise<PageEstimates> {

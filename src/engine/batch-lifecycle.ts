@@ -2,7 +2,7 @@ import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { getBatch, getBatchById, setBatchPriority, updateBatch } from '../db/batches.js';
 import type { Db } from '../db/connection.js';
-import { listQueuedRequests, retryRequests, startEstimatedBatch, stopWaitingRequests } from '../db/requests.js';
+import { listQueuedRequests, retryRequests, startEstimatedBatch, stopWaitingRequests, type QueuedRequest } from '../db/requests.js';
 import type { BatchRow, StoredError } from '../db/schema.js';
 import {
   assertBatchTransition,
@@ -21,8 +21,28 @@ import { isPriorityLevel } from './priority.js';
 import type { ProviderRegistry } from './providers/registry.js';
 import type { TokenCounter } from './tokens/token-counter.js';
 
+/** What ends completion windows: calls `expire` at `expiresAt` (epoch ms) unless cancelled first. */
+export interface ExpiryTimers {
+  /** Returns the cancel function. */
+  schedule(batchId: string, expiresAt: number, expire: () => void): () => void;
+}
+
 /** setTimeout holds at most 2^31-1 ms; longer completion windows re-arm. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** Real time. */
+export const realExpiryTimers: ExpiryTimers = {
+  schedule(_batchId, expiresAt, expire) {
+    let timer: NodeJS.Timeout;
+    const arm = () => {
+      const wait = expiresAt - Date.now();
+      timer = setTimeout(() => (wait > MAX_TIMER_MS ? arm() : expire()), Math.max(0, Math.min(wait, MAX_TIMER_MS)));
+      timer.unref();
+    };
+    arm();
+    return () => clearTimeout(timer);
+  },
+};
 
 export interface BatchLifecycleOptions {
   db: Db;
@@ -33,13 +53,12 @@ export interface BatchLifecycleOptions {
   /** The token-counting pool; it exists from `start` on. */
   counter(): TokenCounter;
   isRunning(): boolean;
+  expiryTimers: ExpiryTimers;
 }
 
 /**
- * The open batches and every move of their status (the allowed moves are `batchTransitions`
- * in `db/status.ts`; `moveTo` checks each): accepted batches are estimated and queued in
- * their lane; cancel, pause, resume, re-prioritise and retry act on them; cancel and expiry
- * wait for in-flight requests before the final status; a batch with nothing left completes.
+ * The open batches and every move of their status, each checked against `batchTransitions`
+ * (`#moveTo`). Cancel and expiry wait for in-flight requests before the final status.
  */
 export class BatchLifecycle {
   readonly #db: Db;
@@ -49,6 +68,7 @@ export class BatchLifecycle {
   readonly #publisher: BatchPublisher;
   readonly #counter: () => TokenCounter;
   readonly #isRunning: () => boolean;
+  readonly #expiryTimers: ExpiryTimers;
   readonly #active = new Map<string, ActiveBatch>();
   /** Status changes and estimates running in the background; `settle()` waits for them before the database closes. */
   readonly #tasks = new Set<Promise<void>>();
@@ -61,6 +81,7 @@ export class BatchLifecycle {
     this.#publisher = options.publisher;
     this.#counter = options.counter;
     this.#isRunning = options.isRunning;
+    this.#expiryTimers = options.expiryTimers;
   }
 
   /** The open batch of that id, when the engine runs it. */
@@ -74,7 +95,7 @@ export class BatchLifecycle {
   }
 
   clearExpiryTimers(): void {
-    for (const batch of this.#active.values()) clearTimeout(batch.expiryTimer);
+    for (const batch of this.#active.values()) batch.cancelExpiry?.();
   }
 
   /** A batch was accepted (validating): estimate and queue it in the background. */
@@ -183,12 +204,15 @@ export class BatchLifecycle {
     this.#background(this.#estimateOrFail(batch), `estimating batch ${batch.id}`);
   }
 
-  /** Puts a batch's queued requests in its lane, in id order (their place in the batch), a page at a time. */
-  async enqueueQueued(batch: ActiveBatch): Promise<void> {
+  /**
+   * Puts a batch's queued requests in its lane, in id order (their place in the batch), a page
+   * at a time: those the estimator just stored as it has them, or else as read back.
+   */
+  async enqueueQueued(batch: ActiveBatch, estimated?: readonly QueuedRequest[]): Promise<void> {
     const generation = batch.generation;
-    for (let afterId = 0; ;) {
+    const pages = estimated ? pagesOf(estimated) : this.#queuedPages(batch.id);
+    for await (const queued of pages) {
       if (batch.generation !== generation || batch.status !== BatchStatus.inProgress || batch.stopping) return;
-      const queued = await listQueuedRequests(this.#db, batch.id, { afterId, limit: ESTIMATE_PAGE_SIZE });
       for (const request of queued) {
         batch.lane.enqueue(
           {
@@ -203,9 +227,16 @@ export class BatchLifecycle {
           request.notBefore,
         );
       }
-      if (queued.length < ESTIMATE_PAGE_SIZE) return;
-      afterId = queued.at(-1)!.id;
       await yieldToLoop();
+    }
+  }
+
+  async *#queuedPages(batchId: string): AsyncGenerator<QueuedRequest[]> {
+    for (let afterId = 0; ;) {
+      const page = await listQueuedRequests(this.#db, batchId, { afterId, limit: ESTIMATE_PAGE_SIZE });
+      if (page.length > 0) yield page;
+      if (page.length < ESTIMATE_PAGE_SIZE) return;
+      afterId = page.at(-1)!.id;
     }
   }
 
@@ -252,6 +283,7 @@ export class BatchLifecycle {
   }
 
   async #estimateOrFail(batch: ActiveBatch): Promise<void> {
+    let estimated: QueuedRequest[] | undefined;
     try {
       const result = await estimateBatch(this.#db, this.#counter(), batch);
       switch (result.kind) {
@@ -260,6 +292,8 @@ export class BatchLifecycle {
         case 'too_large':
           return await this.#fail(batch, { class: 'fatal', type: 'request_too_large', message: result.reason });
         case 'estimated':
+          // Requests queued before a restart are not among those just estimated: read them all back then.
+          if (result.queued?.length === batch.remaining) estimated = result.queued;
           break;
         default:
           return assertNever(result);
@@ -275,7 +309,7 @@ export class BatchLifecycle {
     const row = await startEstimatedBatch(this.#db, batch.id, Date.now());
     batch.status = BatchStatus.inProgress;
     if (row) void this.#publisher.statusChanged(row);
-    await this.enqueueQueued(batch);
+    await this.enqueueQueued(batch, estimated);
     // After a crash a batch can come back validating with nothing left to count or run.
     await this.finishIfDone(batch);
   }
@@ -298,16 +332,13 @@ export class BatchLifecycle {
   }
 
   #armExpiry(batch: ActiveBatch, expiresAt: number): void {
-    const wait = expiresAt - Date.now();
-    batch.expiryTimer = setTimeout(
-      () => (wait > MAX_TIMER_MS ? this.#armExpiry(batch, expiresAt) : this.#background(this.#expire(batch), `expiring batch ${batch.id}`)),
-      Math.max(0, Math.min(wait, MAX_TIMER_MS)),
+    batch.cancelExpiry = this.#expiryTimers.schedule(batch.id, expiresAt, () =>
+      this.#background(this.#expire(batch), `expiring batch ${batch.id}`),
     );
-    batch.expiryTimer.unref();
   }
 
   #deactivate(batch: ActiveBatch): void {
-    clearTimeout(batch.expiryTimer);
+    batch.cancelExpiry?.();
     // A retry may already have reopened the batch under a new ActiveBatch: leave that one.
     if (this.#active.get(batch.id) === batch) this.#active.delete(batch.id);
   }
@@ -330,4 +361,8 @@ export class BatchLifecycle {
       .finally(() => this.#tasks.delete(tracked));
     this.#tasks.add(tracked);
   }
+}
+
+function* pagesOf<T>(items: readonly T[]): Generator<T[]> {
+  for (let start = 0; start < items.length; start += ESTIMATE_PAGE_SIZE) yield items.slice(start, start + ESTIMATE_PAGE_SIZE);
 }

@@ -1,7 +1,7 @@
 import { StagedBatch, type NewBatch } from '../db/batches.js';
 import type { Db } from '../db/connection.js';
 import type { BatchRow } from '../db/schema.js';
-import type { BatchValidator, RequestInput } from './batch-input.js';
+import type { BatchValidator, RequestInput, ValidRequest } from './batch-input.js';
 
 /** What the engine does around a submission: refuse it when stopping, take it on once accepted. */
 export interface SubmissionHooks {
@@ -19,7 +19,8 @@ export interface SubmissionHooks {
  */
 export class BatchSubmission {
   readonly #db: Db;
-  readonly #validator: BatchValidator;
+  /** Validates the requests before `write`; a caller that validates as it reads (a batch file) uses it directly. */
+  readonly validator: BatchValidator;
   /** The batch row but where it runs, which the requests decide when the settings name no model. */
   readonly #header: Omit<NewBatch, 'provider' | 'model'>;
   readonly #hooks: SubmissionHooks;
@@ -27,14 +28,18 @@ export class BatchSubmission {
 
   constructor(db: Db, validator: BatchValidator, header: Omit<NewBatch, 'provider' | 'model'>, hooks: SubmissionHooks) {
     this.#db = db;
-    this.#validator = validator;
+    this.validator = validator;
     this.#header = header;
     this.#hooks = hooks;
   }
 
   /** Validates and writes the next requests; call one slice at a time, in order. */
   async add(requests: readonly RequestInput[]): Promise<void> {
-    const ready = this.#validator.add(requests);
+    await this.write(this.validator.add(requests));
+  }
+
+  /** Writes requests `validator.add` made ready, in order. */
+  async write(ready: readonly ValidRequest[]): Promise<void> {
     if (ready.length === 0) return;
     this.#staged ??= await this.#open();
     await this.#staged.append(ready);
@@ -43,7 +48,7 @@ export class BatchSubmission {
   /** After the last slice: accepts the batch whole, or throws BAD_USER_INPUT and discards it. */
   async accept(): Promise<BatchRow> {
     try {
-      this.#validator.finish();
+      this.validator.finish();
       this.#hooks.assertAccepting();
     } catch (error) {
       await this.discard();
@@ -63,7 +68,7 @@ export class BatchSubmission {
 
   #open(): Promise<StagedBatch> {
     // Requests are only ready once the batch model is known and served.
-    const route = this.#validator.route;
+    const route = this.validator.route;
     if (!route) throw new Error('requests were ready before the batch had a route');
     return StagedBatch.open(this.#db, { ...this.#header, provider: route.provider, model: route.model });
   }

@@ -4,7 +4,7 @@ import type { Db } from '../db/connection.js';
 import { retryableStatuses, type RetryableStatus } from '../db/status.js';
 import type { BatchRow } from '../db/schema.js';
 import { BatchValidator, type BatchInput, type BatchSettings } from './batch-input.js';
-import { BatchLifecycle } from './batch-lifecycle.js';
+import { BatchLifecycle, realExpiryTimers, type ExpiryTimers } from './batch-lifecycle.js';
 import { BatchPublisher } from './batch-publisher.js';
 import { BatchSubmission } from './batch-submission.js';
 import { Dispatcher } from './dispatcher.js';
@@ -20,13 +20,7 @@ import { recoverOpenBatches } from './recovery.js';
 import { retryDefaults, type RetryOptions } from './retry-policy.js';
 import { TokenCounter } from './tokens/token-counter.js';
 
-/**
- * The in-process engine, the one entry point of the schema, REST layer and bench: takes
- * accepted batches, estimates them in the token-counting pool (`batch-estimator`), feeds their
- * requests to lanes and sends what the lanes admit (`dispatcher`), moves batches through
- * their lifecycle (`batch-lifecycle`), and publishes every committed change
- * (`batch-publisher`). It knows nothing of GraphQL.
- */
+/** The engine's one facade for the schema, REST and bench; each job lives in its module (docs/engine.md). */
 
 export interface EngineOptions {
   db: Db;
@@ -46,6 +40,8 @@ export interface EngineOptions {
    * decides). Default: every webhook is refused, as none can be signed without a secret.
    */
   webhookUrlProblem?: (url: string) => string | undefined;
+  /** What ends completion windows; tests pass timers they fire themselves. Default real time (`realExpiryTimers`). */
+  expiryTimers?: ExpiryTimers;
 }
 
 const webhooksOff = () => 'webhooks are off on this server: it has no signing secret (see docs/operations.md, "Webhooks")';
@@ -102,6 +98,7 @@ export class Engine {
       publisher: this.#publisher,
       counter: () => this.#counter!,
       isRunning,
+      expiryTimers: options.expiryTimers ?? realExpiryTimers,
     });
     this.#laneStats = new LaneStatsPublisher({
       lanes: () => this.#dispatcher.lanes(),
@@ -175,11 +172,7 @@ export class Engine {
     return submission.accept();
   }
 
-  /**
-   * Opens a batch whose requests come in slices (a file as it is read): each slice is validated
-   * and stored as it is added, and `accept` submits the batch as `submitBatch` does. Settings
-   * that no request can fix (priority, attempts) throw here.
-   */
+  /** A batch whose requests come in slices (a file as it is read); bad settings throw here. */
   openSubmission(settings: BatchSettings): BatchSubmission {
     this.#assertRunning();
     const webhookProblem = settings.webhookUrl == null ? undefined : this.#webhookUrlProblem(settings.webhookUrl);
@@ -205,12 +198,11 @@ export class Engine {
     });
   }
 
-  /** Cancels a batch: waiting requests are cancelled, in-flight ones aborted; results stay. */
+  // Batch controls: the lifecycle says what each does.
   cancelBatch(tenant: string, id: string): Promise<BatchRow> {
     return this.#lifecycle.cancel(tenant, id);
   }
 
-  /** Takes a batch's queued work out of its lane; in-flight requests finish. */
   pauseBatch(tenant: string, id: string): Promise<BatchRow> {
     return this.#lifecycle.pause(tenant, id);
   }
@@ -219,12 +211,10 @@ export class Engine {
     return this.#lifecycle.resume(tenant, id);
   }
 
-  /** Re-prioritises a batch; its queued requests move at once. */
   setBatchPriority(tenant: string, id: string, priority: number): Promise<BatchRow> {
     return this.#lifecycle.setPriority(tenant, id, priority);
   }
 
-  /** Runs the failed, expired or cancelled requests of a finished batch again (see `BatchLifecycle.retry`). */
   async retryBatch(tenant: string, id: string, statuses: readonly RetryableStatus[] = retryableStatuses): Promise<BatchRow> {
     this.#assertRunning();
     return this.#lifecycle.retry(tenant, id, statuses);

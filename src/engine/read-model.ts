@@ -1,14 +1,24 @@
 import { getBatch, getBatchesByIds, listBatches, type BatchPageArgs } from '../db/batches.js';
 import type { Db } from '../db/connection.js';
+import {
+  getBatchInputFiles,
+  getFile,
+  isFileComplete,
+  listFileLines,
+  listFiles,
+  listRequestInputs,
+  type FilePageArgs,
+} from '../db/files.js';
 import { getRequestsByIds, listRequests, type RequestPageArgs } from '../db/requests.js';
 import { listResults, type ResultPageArgs, type ResultRow } from '../db/results.js';
-import type { BatchRow, RequestRow } from '../db/schema.js';
+import type { BatchRow, FileRow, RequestRow } from '../db/schema.js';
 import type { TenantScope } from '../db/tenant-scope.js';
 import { listWebhookAttempts, type WebhookAttemptView } from '../db/webhooks.js';
 
 /**
  * What the API layers read, so they go through the engine rather than the store: batches in a
- * tenant scope (one tenant, or every tenant for an admin), and the requests and results of a batch the caller already read for its tenant.
+ * tenant scope (one tenant, or every tenant for an admin), a tenant's uploaded files, and the
+ * requests, results and lines of a batch or file the caller already read for its tenant.
  */
 export class ReadModel {
   readonly #db: Db;
@@ -43,5 +53,32 @@ export class ReadModel {
 
   webhookAttempts(batchId: string): WebhookAttemptView[] {
     return listWebhookAttempts(this.#db, batchId);
+  }
+
+  /** A batch's requests as submitted (custom_id and body), after a request id. */
+  requestInputPage(batchId: string, afterId: number, limit: number) {
+    return listRequestInputs(this.#db, batchId, afterId, limit);
+  }
+
+  file(tenant: string, id: string): Promise<FileRow | undefined> {
+    return getFile(this.#db, tenant, id);
+  }
+
+  filePage(args: FilePageArgs): Promise<FileRow[]> {
+    return listFiles(this.#db, args);
+  }
+
+  fileLinePage(fileId: string, afterLine: number, limit: number) {
+    return listFileLines(this.#db, fileId, afterLine, limit);
+  }
+
+  /** Read after a file's lines: false when some went missing meanwhile (see `deleteFile`). */
+  isFileComplete(fileId: string): Promise<boolean> {
+    return isFileComplete(this.#db, fileId);
+  }
+
+  /** The uploaded file each batch was created from; others are absent. */
+  batchInputFiles(batchIds: readonly string[]): Promise<Map<string, string>> {
+    return getBatchInputFiles(this.#db, batchIds);
   }
 }

@@ -1,5 +1,5 @@
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
-import { BatchValidator, noModelProblem } from '../engine/batch-input.js';
+import { BatchValidator, noModelProblem, type ValidRequest } from '../engine/batch-input.js';
 import type { InputProblem } from '../engine/errors.js';
 import { Priority } from '../engine/priority.js';
 import type { Endpoint } from '../engine/providers/provider.js';
@@ -12,9 +12,9 @@ import { nestingMessage, nestsTooDeep } from '../json-nesting.js';
 /**
  * Reads a batch file line by line and validates all of it: JSON, the line envelope of the
  * detected format, one endpoint, unique custom_ids, the line limit, and every body through the
- * engine's own validation (so a body gets the same message here as in `createBatch`). Valid
- * lines are handed on slice by slice as they are read; any problem rejects the whole file once
- * it has been read to the end, with line numbers.
+ * engine's own validation, once (so a body gets the same message here as in `createBatch`).
+ * Valid lines are handed on slice by slice as they are read; any problem rejects the whole file
+ * once it has been read to the end, with line numbers.
  */
 
 export interface AcceptedLine extends NumberedLine {
@@ -22,16 +22,24 @@ export interface AcceptedLine extends NumberedLine {
 }
 
 export interface ParseOptions {
-  registry: ProviderRegistry;
   maxLines: number;
-  /** The batch's model and provider when the caller set them; bodies are checked against them. */
-  model?: string | null;
-  provider?: string | null;
+  /** The engine's validation of the batch the file becomes, made for its endpoint from the first valid line. */
+  validator(endpoint: Endpoint): BatchValidator;
   /**
-   * Receives the valid lines in file order, a slice at a time, for as long as no problem has
-   * been found. A caller that stores them must undo that when parsing throws.
+   * Receives the valid lines in file order, a slice at a time, with the requests the validator
+   * made ready of them, for as long as no problem has been found. A caller that stores them
+   * must undo that when parsing throws.
    */
-  accept(lines: readonly AcceptedLine[]): void | Promise<void>;
+  accept(lines: readonly AcceptedLine[], ready: readonly ValidRequest[]): void | Promise<void>;
+}
+
+/** Validation of a file that is not a batch yet (an upload): the engine's rules, with the caller's model and provider if any. */
+export function fileValidator(
+  registry: ProviderRegistry,
+  batch: { model?: string | null; provider?: string | null } = {},
+): ParseOptions['validator'] {
+  return (endpoint) =>
+    new BatchValidator({ tenant: '', priority: Priority.normal, endpoint, ...batch }, registry, Number.POSITIVE_INFINITY);
 }
 
 /** Lines validated together: large enough that validation costs little per line, small enough to stream. */
@@ -149,18 +157,13 @@ class BatchFileParser {
     const slice = this.#slice;
     if (slice.length === 0) return;
     this.#slice = [];
-    const { model, provider, registry } = this.#options;
-    this.#validator ??= new BatchValidator(
-      { tenant: '', priority: Priority.normal, endpoint: slice[0]!.request.endpoint, model, provider },
-      registry,
-      Number.POSITIVE_INFINITY,
-    );
+    this.#validator ??= this.#options.validator(slice[0]!.request.endpoint);
     const known = this.#validator.problems.length;
     const offset = this.#validated;
-    this.#validator.add(slice.map(({ request }) => ({ customId: request.customId, body: request.body })));
+    const ready = this.#validator.add(slice.map(({ request }) => ({ customId: request.customId, body: request.body })));
     this.#validated += slice.length;
     for (const problem of this.#validator.problems.slice(known)) this.#addEngineProblem(problem, slice, offset);
-    if (this.#problems.count === 0) await this.#options.accept(slice);
+    if (this.#problems.count === 0) await this.#options.accept(slice, ready);
   }
 
   #addEngineProblem(problem: InputProblem, slice: readonly AcceptedLine[], offset: number): void {

@@ -1,5 +1,4 @@
-import type { Db } from '../db/connection.js';
-import { listResults } from '../db/results.js';
+import type { ReadModel } from '../engine/read-model.js';
 import { resultLine, selectionStatuses, type ResultsFormat, type ResultsSelection } from './result-lines.js';
 
 /** Rows read from SQLite per page: one short read, one chunk written. */
@@ -11,11 +10,16 @@ const PAGE_ROWS = 500;
  * starts at once, holds one page at a time, and follows the client's pace (backpressure).
  * Requests that finish while the file is read appear if they are still ahead of the page read.
  */
-export async function* resultsJsonl(db: Db, batchId: string, format: ResultsFormat, selection: ResultsSelection): AsyncGenerator<string> {
+export async function* resultsJsonl(
+  reads: ReadModel,
+  batchId: string,
+  format: ResultsFormat,
+  selection: ResultsSelection,
+): AsyncGenerator<string> {
   const statuses = selectionStatuses[selection];
   let afterPosition: number | undefined;
   for (;;) {
-    const rows = await listResults(db, { batchId, statuses, afterPosition, limit: PAGE_ROWS });
+    const rows = await reads.resultPage({ batchId, statuses, afterPosition, limit: PAGE_ROWS });
     if (rows.length === 0) return;
     yield rows.map((row) => `${JSON.stringify(resultLine(row, format))}\n`).join('');
     if (rows.length < PAGE_ROWS) return;

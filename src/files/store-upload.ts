@@ -3,7 +3,7 @@ import type { Db } from '../db/connection.js';
 import { deleteFile, FileStatus, insertFile, insertFileLines, markFileProcessed } from '../db/files.js';
 import type { FileRow } from '../db/schema.js';
 import type { ProviderRegistry } from '../engine/providers/registry.js';
-import { parseBatchFile } from './parse-batch-file.js';
+import { fileValidator, parseBatchFile } from './parse-batch-file.js';
 import { readLines, type StreamableFile } from './read-lines.js';
 
 /**
@@ -29,7 +29,11 @@ export async function storeUploadedFile(
   };
   await insertFile(db, row);
   try {
-    await parseBatchFile(readLines(file), { registry, maxLines: options.maxLines, accept: (lines) => insertFileLines(db, row.id, lines) });
+    await parseBatchFile(readLines(file), {
+      maxLines: options.maxLines,
+      validator: fileValidator(registry),
+      accept: (lines) => insertFileLines(db, row.id, lines),
+    });
   } catch (error) {
     await deleteFile(db, row.id);
     throw error;

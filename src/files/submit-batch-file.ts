@@ -4,7 +4,7 @@ import type { BatchSubmission } from '../engine/batch-submission.js';
 import type { Engine } from '../engine/engine.js';
 import { badInput } from '../engine/errors.js';
 import type { Endpoint } from '../engine/providers/provider.js';
-import { parseBatchFile } from './parse-batch-file.js';
+import { fileValidator, parseBatchFile } from './parse-batch-file.js';
 import type { NumberedLine } from './read-lines.js';
 
 /** How to run a batch file: everything of `createBatch` except the requests, which come from the file. */
@@ -26,25 +26,29 @@ export async function submitBatchFile(
 ): Promise<BatchRow> {
   const { endpoint: declared, ...batch } = settings;
   let submission: BatchSubmission | undefined;
+  let refused: unknown;
   try {
     await parseBatchFile(lines, {
-      registry: engine.registry,
       maxLines,
-      model: settings.model,
-      provider: settings.provider,
-      accept: async (slice) => {
-        if (!submission) {
-          // Every line of a valid file has the first line's endpoint.
-          const endpoint = slice[0]!.request.endpoint;
+      // Each body is validated once, by the submission's own validator as the parser reads it.
+      validator: (endpoint) => {
+        try {
           if (declared !== undefined && declared !== endpoint) {
             throw badInput([{ path: 'endpoint', message: `the file's requests are for ${endpoint}, not ${declared}` }]);
           }
           submission = engine.openSubmission({ ...batch, endpoint });
+          return submission.validator;
+        } catch (error) {
+          // Bad settings are reported only for a file whose lines are valid, as the lines' problems come first.
+          refused = error;
+          return fileValidator(engine.registry, batch)(endpoint);
         }
-        await submission.add(slice.map(({ request }) => ({ customId: request.customId, body: request.body })));
+      },
+      accept: (_lines, ready) => {
+        if (refused !== undefined) throw refused;
+        return submission!.write(ready);
       },
     });
-    // The parser validated each body with the engine's rules; only batch settings can fail here.
     if (!submission) throw new Error('a file without problems has request lines');
     return await submission.accept();
   } catch (error) {

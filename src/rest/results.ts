@@ -1,6 +1,5 @@
 import { z } from 'zod';
 import { readScope } from '../auth/scopes.js';
-import { getBatch } from '../db/batches.js';
 import { notFound } from '../engine/errors.js';
 import { ResultsFormat, ResultsSelection } from '../files/result-lines.js';
 import { resultsJsonl } from '../files/results-stream.js';
@@ -25,9 +24,9 @@ export const resultsRoutes: Route[] = [
     api: 'openai',
     async handle({ res, url, params: [id = ''], principal, deps }) {
       const { format, status } = parseWith(querySchema, queryOf(url), 'query');
-      if (!(await getBatch(deps.db, readScope(principal), id))) throw notFound('batch', id);
+      if (!(await deps.engine.reads.batch(readScope(principal), id))) throw notFound('batch', id);
       const suffix = status === ResultsSelection.all ? 'results' : status === ResultsSelection.succeeded ? 'output' : 'errors';
-      await sendJsonl(res, resultsJsonl(deps.db, id, format, status), `${id}_${suffix}.jsonl`);
+      await sendJsonl(res, resultsJsonl(deps.engine.reads, id, format, status), `${id}_${suffix}.jsonl`);
     },
   },
 ];

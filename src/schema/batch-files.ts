@@ -2,15 +2,14 @@ import { resolveCursorConnection } from '@pothos/plugin-relay';
 import type { ResultRow } from '../db/results.js';
 import { badInput } from '../engine/errors.js';
 import { requestPublicId } from '../engine/ids.js';
-import { Priority } from '../engine/priority.js';
 import { readLines } from '../files/read-lines.js';
 import { resultLine, ResultsFormat, ResultsSelection, selectionStatuses } from '../files/result-lines.js';
 import { resultsFilePath } from '../files/results-stream.js';
 import { submitBatchFile } from '../files/submit-batch-file.js';
 import { BatchRef } from './batch.js';
 import { builder } from './builder.js';
-import { PriorityEnum, RequestStatusEnum } from './enums.js';
-import { parseBatchSettings } from './batch-settings.js';
+import { RequestStatusEnum } from './enums.js';
+import { batchSettingsFields, parseBatchSettings } from './batch-settings.js';
 import { guarded } from './errors.js';
 import { RequestErrorRef } from './request.js';
 
@@ -143,31 +142,7 @@ function cursorPosition(cursor: string | undefined, arg: string): number | undef
 const CreateBatchFromFileInput = builder.inputType('CreateBatchFromFileInput', {
   description:
     'How to run an uploaded batch file. Its endpoint comes from the file (the `url` of OpenAI lines; `/v1/messages` for Anthropic lines).',
-  fields: (t) => ({
-    name: t.string({ required: false, description: 'A name to recognise the batch by (default: its id).' }),
-    model: t.string({ required: false, description: 'Model of every request (default: the `model` of the request bodies).' }),
-    provider: t.string({
-      required: false,
-      description: 'Provider to run on (default: the first configured provider that serves the model).',
-    }),
-    priority: t.field({
-      type: PriorityEnum,
-      required: false,
-      defaultValue: Priority.normal,
-      description: 'Priority within the lane (default NORMAL).',
-    }),
-    maxAttempts: t.int({ required: false, description: 'Attempts per request before a retryable failure is final (default from config).' }),
-    completionWindowSeconds: t.int({
-      required: false,
-      description: 'Seconds the batch has to finish before what is left expires (default 24 hours).',
-    }),
-    metadata: t.field({ type: 'JSON', required: false, description: 'String key-value pairs kept with the batch.' }),
-    webhookUrl: t.string({
-      required: false,
-      description:
-        'Where to POST the final status, signed (Standard Webhooks). Public http(s) addresses only, unless the server allows private ones.',
-    }),
-  }),
+  fields: (t) => batchSettingsFields(t),
 });
 
 builder.mutationField('createBatchFromFile', (t) =>
@@ -186,23 +161,7 @@ builder.mutationField('createBatchFromFile', (t) =>
         const { maxFileBytes, maxLines } = ctx.uploads;
         if (file.size > maxFileBytes)
           throw badInput([{ path: 'file', message: `the file is ${file.size} bytes, more than the limit of ${maxFileBytes} bytes` }]);
-        const { name, completionWindowMs, metadata } = parseBatchSettings(input);
-        return submitBatchFile(
-          ctx.engine,
-          readLines(file),
-          {
-            tenant: ctx.principal.tenant,
-            name,
-            model: input?.model,
-            provider: input?.provider,
-            priority: input?.priority ?? Priority.normal,
-            maxAttempts: input?.maxAttempts,
-            completionWindowMs,
-            metadata,
-            webhookUrl: input?.webhookUrl,
-          },
-          maxLines,
-        );
+        return submitBatchFile(ctx.engine, readLines(file), parseBatchSettings(ctx.principal.tenant, input), maxLines);
       }),
   }),
 );

@@ -3,8 +3,6 @@ import { builder } from './builder.js';
 import { BatchRef, batchTenant } from './batch.js';
 import { guarded } from './errors.js';
 
-/** `retryBatch`: runs the failed, expired or cancelled requests of a finished batch again, in place. */
-
 const RetryableRequestStatusEnum = builder.enumType('RetryableRequestStatus', {
   description: 'A final request status that `retryBatch` can run again (a succeeded request never is).',
   values: {

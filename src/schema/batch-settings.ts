@@ -3,6 +3,55 @@ import { batchMetadataSchema, batchNameSchema } from '../batch-labels.js';
 import { MAX_COMPLETION_WINDOW_MS } from '../config.js';
 import type { BatchSettings } from '../engine/batch-input.js';
 import { badInput } from '../engine/errors.js';
+import { Priority } from '../engine/priority.js';
+import type { builder } from './builder.js';
+import { PriorityEnum } from './enums.js';
+
+type InputFieldBuilder = PothosSchemaTypes.InputFieldBuilder<
+  typeof builder extends PothosSchemaTypes.SchemaBuilder<infer Types> ? Types : never,
+  'InputObject'
+>;
+
+/** How to run a new batch: the input fields `CreateBatchInput` and `CreateBatchFromFileInput` share. */
+export function batchSettingsFields(t: InputFieldBuilder) {
+  return {
+    name: t.string({ required: false, description: 'A name to recognise the batch by (default: its id).' }),
+    model: t.string({ required: false, description: 'Model of every request (default: the `model` of the request bodies). See `models`.' }),
+    provider: t.string({
+      required: false,
+      description: 'Provider to run on (default: the first configured provider that serves the model).',
+    }),
+    priority: t.field({
+      type: PriorityEnum,
+      required: false,
+      defaultValue: Priority.normal,
+      description: 'Priority within the lane (default NORMAL).',
+    }),
+    maxAttempts: t.int({ required: false, description: 'Attempts per request before a retryable failure is final (default from config).' }),
+    completionWindowSeconds: t.int({
+      required: false,
+      description: 'Seconds the batch has to finish before what is left expires (default 24 hours).',
+    }),
+    metadata: t.field({ type: 'JSON', required: false, description: 'String key-value pairs kept with the batch.' }),
+    webhookUrl: t.string({
+      required: false,
+      description:
+        'Where to POST the final status, signed (Standard Webhooks). Public http(s) addresses only, unless the server allows private ones.',
+    }),
+  };
+}
+
+/** The values of `batchSettingsFields`, as GraphQL hands them over. */
+interface SettingsInput {
+  name?: string | null;
+  model?: string | null;
+  provider?: string | null;
+  priority?: number | null;
+  maxAttempts?: number | null;
+  completionWindowSeconds?: number | null;
+  metadata?: unknown;
+  webhookUrl?: string | null;
+}
 
 /** What GraphQL's types do not already guarantee about a new batch's settings. */
 const settingsSchema = z.object({
@@ -16,10 +65,8 @@ const settingsSchema = z.object({
   metadata: batchMetadataSchema.nullish(),
 });
 
-/** Checks the settings shared by `createBatch` and `createBatchFromFile`; errors name `input.<field>`. */
-export function parseBatchSettings(
-  input: { name?: string | null; completionWindowSeconds?: number | null; metadata?: unknown } | null | undefined,
-): Pick<BatchSettings, 'name' | 'completionWindowMs' | 'metadata'> {
+/** The caller's batch settings, checked where GraphQL's types do not; errors name `input.<field>`. */
+export function parseBatchSettings(tenant: string, input: SettingsInput | null | undefined): Omit<BatchSettings, 'endpoint'> {
   const checked = settingsSchema.safeParse({
     name: input?.name,
     completionWindowSeconds: input?.completionWindowSeconds,
@@ -30,8 +77,14 @@ export function parseBatchSettings(
   }
   const { name, completionWindowSeconds, metadata } = checked.data;
   return {
+    tenant,
     name: name ?? null,
+    model: input?.model,
+    provider: input?.provider,
+    priority: input?.priority ?? Priority.normal,
+    maxAttempts: input?.maxAttempts,
     completionWindowMs: completionWindowSeconds == null ? null : completionWindowSeconds * 1000,
     metadata: metadata ?? null,
+    webhookUrl: input?.webhookUrl,
   };
 }

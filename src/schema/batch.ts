@@ -5,11 +5,10 @@ import type { BatchRow, RequestRow } from '../db/schema.js';
 import { isFinalBatchStatus } from '../db/status.js';
 import { badInput, notFound } from '../engine/errors.js';
 import { parseRequestPublicId } from '../engine/ids.js';
-import { Priority } from '../engine/priority.js';
 import { Endpoints } from '../engine/providers/provider.js';
 import { builder, type Context } from './builder.js';
 import { BatchStatusEnum, EndpointEnum, PriorityEnum, RequestStatusEnum } from './enums.js';
-import { parseBatchSettings } from './batch-settings.js';
+import { batchSettingsFields, parseBatchSettings } from './batch-settings.js';
 import { estimatedMaxCost, priceOf, usageCost } from './cost.js';
 import { guarded } from './errors.js';
 import { RequestRef } from './request.js';
@@ -212,34 +211,12 @@ const BatchRequestInput = builder.inputType('BatchRequestInput', {
 const CreateBatchInput = builder.inputType('CreateBatchInput', {
   description: 'A batch to submit inline.',
   fields: (t) => ({
-    name: t.string({ required: false, description: 'A name to recognise the batch by (default: its id).' }),
-    model: t.string({ required: false, description: 'Model of every request (default: the `model` of the request bodies). See `models`.' }),
-    provider: t.string({
-      required: false,
-      description: 'Provider to run on (default: the first configured provider that serves the model).',
-    }),
-    priority: t.field({
-      type: PriorityEnum,
-      required: false,
-      defaultValue: Priority.normal,
-      description: 'Priority within the lane (default NORMAL).',
-    }),
+    ...batchSettingsFields(t),
     endpoint: t.field({
       type: EndpointEnum,
       required: false,
       defaultValue: '/v1/chat/completions',
       description: 'The API the bodies are written for (default CHAT_COMPLETIONS).',
-    }),
-    maxAttempts: t.int({ required: false, description: 'Attempts per request before a retryable failure is final (default from config).' }),
-    completionWindowSeconds: t.int({
-      required: false,
-      description: 'Seconds the batch has to finish before what is left expires (default 24 hours).',
-    }),
-    metadata: t.field({ type: 'JSON', required: false, description: 'String key-value pairs kept with the batch.' }),
-    webhookUrl: t.string({
-      required: false,
-      description:
-        'Where to POST the final status, signed (Standard Webhooks). Public http(s) addresses only, unless the server allows private ones.',
     }),
     requests: t.field({ type: [BatchRequestInput], required: true, description: 'The requests, in order.' }),
   }),
@@ -255,18 +232,9 @@ builder.mutationFields((t) => ({
     args: { input: t.arg({ type: CreateBatchInput, required: true, description: 'The batch.' }) },
     resolve: (_root, { input }, ctx) =>
       guarded(() => {
-        const { name, completionWindowMs, metadata } = parseBatchSettings(input);
         return ctx.engine.submitBatch({
-          tenant: ctx.principal.tenant,
-          name,
-          model: input.model,
-          provider: input.provider,
-          priority: input.priority ?? Priority.normal,
+          ...parseBatchSettings(ctx.principal.tenant, input),
           endpoint: input.endpoint ?? Endpoints.chatCompletions,
-          maxAttempts: input.maxAttempts,
-          completionWindowMs,
-          metadata,
-          webhookUrl: input.webhookUrl,
           requests: input.requests.map((r) => ({ customId: r.customId, body: r.body })),
         });
       }),

@@ -1,13 +1,13 @@
 import { z } from 'zod';
 import { readScope, tenantForBatch } from '../../auth/scopes.js';
-import { countRequestsByStatus, getBatch, listBatches } from '../../db/batches.js';
+import { requestCountsOf } from '../../db/batches.js';
 import type { BatchRow } from '../../db/schema.js';
 import { badInput, isSluiceError, notFound } from '../../engine/errors.js';
 import { Endpoints } from '../../engine/providers/provider.js';
 import { ResultsFormat, ResultsSelection } from '../../files/result-lines.js';
 import { resultsJsonl } from '../../files/results-stream.js';
 import { baseUrl, pageOf, parseWith, queryOf, readJson, sendJson, sendJsonl } from '../http.js';
-import type { RestCall, RestDeps, Route } from '../router.js';
+import type { RestCall, Route } from '../router.js';
 import { sluiceOptions } from '../sluice-headers.js';
 import { anthropicBatch } from './objects.js';
 
@@ -41,7 +41,7 @@ async function create({ req, res, principal, deps }: RestCall): Promise<void> {
       requests: requests.map((request) => ({ customId: request.custom_id, body: request.params })),
     })
     .catch(inAnthropicTerms);
-  sendJson(res, 200, anthropicBatch(batch, await countRequestsByStatus(deps.db, batch.id), baseUrl(req)));
+  sendJson(res, 200, anthropicBatch(batch, requestCountsOf(batch), baseUrl(req)));
 }
 
 /** The engine names a request's body `body`; an Anthropic caller sent it as `params`. */
@@ -51,9 +51,9 @@ function inAnthropicTerms(error: unknown): never {
 }
 
 async function retrieve({ req, res, params: [id = ''], principal, deps }: RestCall): Promise<void> {
-  const batch = await getBatch(deps.db, readScope(principal), id);
+  const batch = await deps.engine.reads.batch(readScope(principal), id);
   if (!batch) throw notFound('batch', id);
-  sendJson(res, 200, (await present(deps, [batch], baseUrl(req)))[0]);
+  sendJson(res, 200, present([batch], baseUrl(req))[0]);
 }
 
 /** Newest first. `after_id` pages towards older batches, `before_id` towards newer ones. */
@@ -62,25 +62,25 @@ async function list({ req, res, url, principal, deps }: RestCall): Promise<void>
   const tenant = readScope(principal);
   const rows =
     before_id === undefined
-      ? await listBatches(deps.db, { tenant, after: after_id, limit: limit + 1 })
-      : await listBatches(deps.db, { tenant, before: before_id, limit: limit + 1, inverted: true });
+      ? await deps.engine.reads.batchPage({ tenant, after: after_id, limit: limit + 1 })
+      : await deps.engine.reads.batchPage({ tenant, before: before_id, limit: limit + 1, inverted: true });
   const { page, hasMore, firstId, lastId } = pageOf(rows, limit, before_id === undefined ? 'as read' : 'reversed');
-  sendJson(res, 200, { data: await present(deps, page, baseUrl(req)), has_more: hasMore, first_id: firstId, last_id: lastId });
+  sendJson(res, 200, { data: present(page, baseUrl(req)), has_more: hasMore, first_id: firstId, last_id: lastId });
 }
 
 async function cancel({ req, res, params: [id = ''], principal, deps }: RestCall): Promise<void> {
   const batch = await deps.engine.cancelBatch(await tenantForBatch(deps.engine.reads, principal, id), id);
-  sendJson(res, 200, (await present(deps, [batch], baseUrl(req)))[0]);
+  sendJson(res, 200, present([batch], baseUrl(req))[0]);
 }
 
 /** Anthropic serves results once a batch has ended; Sluice serves what has finished at any time. */
 async function results({ res, params: [id = ''], principal, deps }: RestCall): Promise<void> {
-  if (!(await getBatch(deps.db, readScope(principal), id))) throw notFound('batch', id);
-  await sendJsonl(res, resultsJsonl(deps.db, id, ResultsFormat.anthropic, ResultsSelection.all), `${id}_results.jsonl`);
+  if (!(await deps.engine.reads.batch(readScope(principal), id))) throw notFound('batch', id);
+  await sendJsonl(res, resultsJsonl(deps.engine.reads, id, ResultsFormat.anthropic, ResultsSelection.all), `${id}_results.jsonl`);
 }
 
-async function present(deps: RestDeps, batches: readonly BatchRow[], base: string) {
-  return Promise.all(batches.map(async (batch) => anthropicBatch(batch, await countRequestsByStatus(deps.db, batch.id), base)));
+function present(batches: readonly BatchRow[], base: string) {
+  return batches.map((batch) => anthropicBatch(batch, requestCountsOf(batch), base));
 }
 
 export const anthropicRoutes: Route[] = [

@@ -2,8 +2,8 @@ import { z } from 'zod';
 import { MAX_COMPLETION_WINDOW_MS } from '../../config.js';
 import { batchMetadataSchema } from '../../batch-labels.js';
 import { readScope, tenantForBatch } from '../../auth/scopes.js';
-import { countRequestsByStatus, getBatch, listBatches } from '../../db/batches.js';
-import { FileStatus, getBatchInputFiles, getFile, linkBatchInputFile } from '../../db/files.js';
+import { requestCountsOf } from '../../db/batches.js';
+import { FileStatus, linkBatchInputFile } from '../../db/files.js';
 import type { BatchRow } from '../../db/schema.js';
 import { notFound } from '../../engine/errors.js';
 import { Endpoints } from '../../engine/providers/provider.js';
@@ -44,13 +44,13 @@ async function create({ req, res, principal, deps }: RestCall): Promise<void> {
   const { tenant } = principal;
   const body = parseWith(createSchema, await readJson(req, CREATE_BODY_LIMIT_BYTES), 'body');
   const { priority, provider } = sluiceOptions(req);
-  const file = await getFile(deps.db, tenant, body.input_file_id);
+  const file = await deps.engine.reads.file(tenant, body.input_file_id);
   if (!file || file.status === FileStatus.deleting)
     throw new RestError(404, `file ${JSON.stringify(body.input_file_id)} not found`, 'input_file_id');
   if (file.status !== FileStatus.processed) throw new RestError(409, `file ${file.id} is still being uploaded`, 'input_file_id');
   const batch = await submitBatchFile(
     deps.engine,
-    storedLines(deps.db, file.id),
+    storedLines(deps.engine.reads, file.id),
     {
       tenant,
       priority,
@@ -63,11 +63,11 @@ async function create({ req, res, principal, deps }: RestCall): Promise<void> {
   );
   // A crash between the two writes leaves the batch showing a virtual input file instead: harmless.
   await linkBatchInputFile(deps.db, batch.id, file.id);
-  sendJson(res, 200, openaiBatch(batch, await countRequestsByStatus(deps.db, batch.id), file.id));
+  sendJson(res, 200, openaiBatch(batch, requestCountsOf(batch), file.id));
 }
 
 async function retrieve({ res, params: [id = ''], principal, deps }: RestCall): Promise<void> {
-  const batch = await getBatch(deps.db, readScope(principal), id);
+  const batch = await deps.engine.reads.batch(readScope(principal), id);
   if (!batch) throw notFound('batch', id);
   sendJson(res, 200, (await present(deps, [batch]))[0]);
 }
@@ -75,7 +75,7 @@ async function retrieve({ res, params: [id = ''], principal, deps }: RestCall): 
 /** Newest first; `after` is the last id of the previous page. */
 async function list({ res, url, principal, deps }: RestCall): Promise<void> {
   const { after, limit } = parseWith(listSchema, queryOf(url), 'query');
-  const rows = await listBatches(deps.db, { tenant: readScope(principal), after, limit: limit + 1 });
+  const rows = await deps.engine.reads.batchPage({ tenant: readScope(principal), after, limit: limit + 1 });
   const { page, hasMore, firstId, lastId } = pageOf(rows, limit);
   sendJson(res, 200, { object: 'list', data: await present(deps, page), first_id: firstId, last_id: lastId, has_more: hasMore });
 }
@@ -86,13 +86,8 @@ async function cancel({ res, params: [id = ''], principal, deps }: RestCall): Pr
 }
 
 async function present(deps: RestDeps, batches: readonly BatchRow[]) {
-  const inputFiles = await getBatchInputFiles(
-    deps.db,
-    batches.map((b) => b.id),
-  );
-  return Promise.all(
-    batches.map(async (batch) => openaiBatch(batch, await countRequestsByStatus(deps.db, batch.id), inputFiles.get(batch.id))),
-  );
+  const inputFiles = await deps.engine.reads.batchInputFiles(batches.map((b) => b.id));
+  return batches.map((batch) => openaiBatch(batch, requestCountsOf(batch), inputFiles.get(batch.id)));
 }
 
 export const openaiBatchRoutes: Route[] = [

@@ -1,11 +1,10 @@
 import { z } from 'zod';
 import type { Principal } from '../../auth/principal.js';
 import { readScope } from '../../auth/scopes.js';
-import { getBatch } from '../../db/batches.js';
-import type { Db } from '../../db/connection.js';
-import { deleteFile, FileStatus, getFile, listFiles, listRequestInputs } from '../../db/files.js';
+import { deleteFile, FileStatus } from '../../db/files.js';
 import type { BatchRow } from '../../db/schema.js';
 import { notFound } from '../../engine/errors.js';
+import type { ReadModel } from '../../engine/read-model.js';
 import { Endpoints } from '../../engine/providers/provider.js';
 import { MULTIPART_ENVELOPE_BYTES } from '../../files/limits.js';
 import { ResultsFormat, ResultsSelection } from '../../files/result-lines.js';
@@ -74,7 +73,7 @@ async function list({ res, url, principal, deps }: RestCall): Promise<void> {
   const rows =
     purpose !== undefined && purpose !== 'batch'
       ? []
-      : await listFiles(deps.db, { tenant: principal.tenant, after, limit: limit + 1, order });
+      : await deps.engine.reads.filePage({ tenant: principal.tenant, after, limit: limit + 1, order });
   const { page, hasMore, firstId, lastId } = pageOf(rows, limit);
   sendJson(res, 200, { object: 'list', data: page.map(openaiFile), first_id: firstId, last_id: lastId, has_more: hasMore });
 }
@@ -83,37 +82,41 @@ async function list({ res, url, principal, deps }: RestCall): Promise<void> {
 async function remove({ res, params: [id = ''], principal, deps }: RestCall): Promise<void> {
   if (parseVirtualFileId(id))
     throw new RestError(400, `${id} is made from a batch's results and goes with the batch; it cannot be deleted on its own`);
-  const file = await getFile(deps.db, principal.tenant, id);
+  const file = await deps.engine.reads.file(principal.tenant, id);
   if (file?.status !== FileStatus.processed) throw notFound('file', id);
   await deleteFile(deps.db, file.id);
   sendJson(res, 200, { id: file.id, object: 'file', deleted: true });
 }
 
 async function retrieve({ res, params: [id = ''], principal, deps }: RestCall): Promise<void> {
-  const found = await findFile(deps.db, principal, id);
+  const found = await findFile(deps.engine.reads, principal, id);
   if (found.kind === 'uploaded') return sendJson(res, 200, openaiFile(found.file));
   // A virtual file's size is that of its content now, so it is counted by generating it.
   let bytes = 0;
-  for await (const chunk of virtualContent(deps.db, found.batch, found.virtual)) bytes += Buffer.byteLength(chunk);
+  for await (const chunk of virtualContent(deps.engine.reads, found.batch, found.virtual)) bytes += Buffer.byteLength(chunk);
   sendJson(res, 200, openaiFile(virtualFile(found.batch, found.virtual, id, bytes)));
 }
 
 async function content({ res, params: [id = ''], principal, deps }: RestCall): Promise<void> {
-  const found = await findFile(deps.db, principal, id);
-  if (found.kind === 'uploaded') return sendJsonl(res, uploadedContent(deps.db, found.file.id), found.file.filename);
-  await sendJsonl(res, virtualContent(deps.db, found.batch, found.virtual), virtualFile(found.batch, found.virtual, id, 0).filename);
+  const found = await findFile(deps.engine.reads, principal, id);
+  if (found.kind === 'uploaded') return sendJsonl(res, uploadedContent(deps.engine.reads, found.file.id), found.file.filename);
+  await sendJsonl(
+    res,
+    virtualContent(deps.engine.reads, found.batch, found.virtual),
+    virtualFile(found.batch, found.virtual, id, 0).filename,
+  );
 }
 
 type FoundFile = { kind: 'uploaded'; file: OpenAIFileSource } | { kind: 'virtual'; batch: BatchRow; virtual: VirtualFileKind };
 
 /** Uploads are the tenant's own; a batch's virtual files follow the batch (every tenant's, for an admin). */
-async function findFile(db: Db, principal: Principal, id: string): Promise<FoundFile> {
+async function findFile(reads: ReadModel, principal: Principal, id: string): Promise<FoundFile> {
   const virtual = parseVirtualFileId(id);
   if (virtual) {
-    const batch = await getBatch(db, readScope(principal), virtual.batchId);
+    const batch = await reads.batch(readScope(principal), virtual.batchId);
     if (batch) return { kind: 'virtual', batch, virtual: virtual.kind };
   } else {
-    const file = await getFile(db, principal.tenant, id);
+    const file = await reads.file(principal.tenant, id);
     if (file?.status === FileStatus.processed) return { kind: 'uploaded', file };
   }
   throw notFound('file', id);
@@ -130,14 +133,14 @@ function virtualFile(batch: BatchRow, kind: VirtualFileKind, id: string, bytes: 
   };
 }
 
-function virtualContent(db: Db, batch: BatchRow, kind: VirtualFileKind): AsyncIterable<string> {
+function virtualContent(reads: ReadModel, batch: BatchRow, kind: VirtualFileKind): AsyncIterable<string> {
   switch (kind) {
     case VirtualFileKind.input:
-      return inputContent(db, batch);
+      return inputContent(reads, batch);
     case VirtualFileKind.output:
-      return resultsJsonl(db, batch.id, ResultsFormat.openai, ResultsSelection.succeeded);
+      return resultsJsonl(reads, batch.id, ResultsFormat.openai, ResultsSelection.succeeded);
     case VirtualFileKind.errors:
-      return resultsJsonl(db, batch.id, ResultsFormat.openai, ResultsSelection.failed);
+      return resultsJsonl(reads, batch.id, ResultsFormat.openai, ResultsSelection.failed);
     default: {
       const never: never = kind;
       throw new Error(`Unknown virtual file ${String(never)}`);
@@ -145,9 +148,9 @@ function virtualContent(db: Db, batch: BatchRow, kind: VirtualFileKind): AsyncIt
   }
 }
 
-async function* uploadedContent(db: Db, fileId: string): AsyncGenerator<string> {
+async function* uploadedContent(reads: ReadModel, fileId: string): AsyncGenerator<string> {
   let chunk: string[] = [];
-  for await (const { text } of storedLines(db, fileId)) {
+  for await (const { text } of storedLines(reads, fileId)) {
     chunk.push(text);
     if (chunk.length === CONTENT_PAGE_ROWS) {
       yield `${chunk.join('\n')}\n`;
@@ -158,14 +161,14 @@ async function* uploadedContent(db: Db, fileId: string): AsyncGenerator<string> 
 }
 
 /** What a batch ran, in the input format of its endpoint: Anthropic lines for `/v1/messages`, OpenAI lines otherwise. */
-async function* inputContent(db: Db, batch: BatchRow): AsyncGenerator<string> {
+async function* inputContent(reads: ReadModel, batch: BatchRow): AsyncGenerator<string> {
   const line =
     batch.endpoint === Endpoints.messages
       ? (customId: string, body: unknown) => ({ custom_id: customId, params: body })
       : (customId: string, body: unknown) => ({ custom_id: customId, method: 'POST', url: batch.endpoint, body });
   let after = 0;
   for (;;) {
-    const page = await listRequestInputs(db, batch.id, after, CONTENT_PAGE_ROWS);
+    const page = await reads.requestInputPage(batch.id, after, CONTENT_PAGE_ROWS);
     if (page.length === 0) return;
     yield page.map((request) => `${JSON.stringify(line(request.customId, request.body))}\n`).join('');
     if (page.length < CONTENT_PAGE_ROWS) return;

@@ -87,6 +87,7 @@ export function createHttpProvider(dialect: HttpDialect): Provider {
       ok: true,
       status: response.status,
       body,
+      bodyJson: response.text,
       usage: dialect.usage(body),
       requestId: requestId === undefined ? undefined : scrub(requestId).slice(0, requestIdChars),
       rateLimit,

@@ -59,7 +59,7 @@ export type EngineBus = ReturnType<typeof createEngineBus>;
  * (metrics): published straight to their listeners, without the pub/sub's Event object and
  * dispatch (about 18 µs an attempt in the profile of case 9), and never subscribed to.
  */
-export type ListenedTopic = 'laneAdmitted' | 'attemptFinished';
+type ListenedTopic = 'laneAdmitted' | 'attemptFinished';
 
 function isListened(topic: keyof EngineEvents): topic is ListenedTopic {
   return topic === 'laneAdmitted' || topic === 'attemptFinished';

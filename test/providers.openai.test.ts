@@ -51,6 +51,8 @@ describe('when the server answers 200', () => {
     if (!outcome.ok) return;
     expect(outcome.status).toBe(200);
     expect(outcome.body).toMatchObject({ object: 'chat.completion', model: 'gpt-test', choices: [{ index: 0, finish_reason: 'stop' }] });
+    // The text is kept to be stored as sent, so it must be the body's own.
+    expect(JSON.parse(outcome.bodyJson)).toEqual(outcome.body);
     const usage = (outcome.body as { usage: { prompt_tokens: number; completion_tokens: number; total_tokens: number } }).usage;
     expect(outcome.usage).toEqual({
       promptTokens: usage.prompt_tokens,

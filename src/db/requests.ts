@@ -1,3 +1,4 @@
+import type Database from 'better-sqlite3';
 import { and, asc, desc, eq, gt, inArray, lt, sql } from 'drizzle-orm';
 import type { Db } from './connection.js';
 import { batches, requests, type BatchRow, type RequestRow, type StoredError } from './schema.js';
@@ -11,11 +12,6 @@ import { tenantCondition, type TenantScope } from './tenant-scope.js';
  * apply to rows that are still `running`, so a late answer can never give a request a second
  * result after it was cancelled, expired or already recorded.
  */
-
-/** A named parameter of a prepared statement, usable where Drizzle expects a column value. */
-function param(name: string) {
-  return sql`${sql.placeholder(name)}`;
-}
 
 /** Keeps `IN (...)` lists well under SQLite's bound-parameter limit. */
 const ID_SLICE = 5_000;
@@ -153,7 +149,8 @@ export type RequestOutcome =
       batchId: string;
       at: number;
       responseStatus: number;
-      response: unknown;
+      /** The provider's body as it sent it: JSON text of an object, stored without re-serialising. */
+      responseJson: string;
       promptTokens: number;
       completionTokens: number;
       providerRequestId: string | null;
@@ -180,65 +177,73 @@ function statusAfter(outcome: RequestOutcome): RequestStatus {
   }
 }
 
+/** The prepared statements of `recordOutcomes`, one set per connection. */
+interface OutcomeStatements {
+  succeed: Database.Statement;
+  fail: Database.Statement;
+  requeue: Database.Statement;
+  stop: Database.Statement;
+  addUsage: Database.Statement;
+}
+
+const outcomeStatements = new WeakMap<Database.Database, OutcomeStatements>();
+
+/**
+ * Raw statements, prepared once per connection: building and preparing them through Drizzle
+ * for every group, and its per-run parameter mapping, were most of the cost of recording.
+ */
+function outcomeStatementsFor(client: Database.Database): OutcomeStatements {
+  let statements = outcomeStatements.get(client);
+  if (statements) return statements;
+  const whereRunning = `WHERE id = @id AND status = '${RequestStatus.running}'`;
+  statements = {
+    succeed: client.prepare(
+      `UPDATE requests SET status = '${RequestStatus.succeeded}', finished_at = @at, response_status = @responseStatus, ` +
+        'response = @responseJson, prompt_tokens = @promptTokens, completion_tokens = @completionTokens, ' +
+        `provider_request_id = @providerRequestId, latency_ms = @latencyMs, error = NULL, not_before = NULL ${whereRunning}`,
+    ),
+    fail: client.prepare(
+      `UPDATE requests SET status = '${RequestStatus.failed}', finished_at = @at, error = @error, latency_ms = @latencyMs ${whereRunning}`,
+    ),
+    requeue: client.prepare(
+      `UPDATE requests SET status = '${RequestStatus.queued}', queued_at = @at, not_before = @notBefore, error = @error, ` +
+        `attempts = attempts - @refund ${whereRunning}`,
+    ),
+    stop: client.prepare(`UPDATE requests SET status = @status, finished_at = @at ${whereRunning}`),
+    addUsage: client.prepare(
+      'UPDATE batches SET prompt_tokens = prompt_tokens + @prompt, completion_tokens = completion_tokens + @completion WHERE id = @id',
+    ),
+  };
+  outcomeStatements.set(client, statements);
+  return statements;
+}
+
 /**
  * Writes a group of outcomes in one transaction (group commit) and adds usage to the batch
  * totals. Returns the outcomes that applied: a row that was no longer `running` is skipped.
  */
 export async function recordOutcomes(db: Db, outcomes: readonly RequestOutcome[]): Promise<RequestOutcome[]> {
   if (outcomes.length === 0) return [];
-  return db.transaction((tx) => {
+  const client = db.$client;
+  const { succeed, fail, requeue, stop, addUsage } = outcomeStatementsFor(client);
+  return client.transaction(() => {
     const applied: RequestOutcome[] = [];
     const usageByBatch = new Map<string, { prompt: number; completion: number }>();
     const moves = new CountMoves();
-    const whereRunning = and(eq(requests.id, param('id')), eq(requests.status, RequestStatus.running));
-    const succeed = tx
-      .update(requests)
-      .set({
-        status: RequestStatus.succeeded,
-        finishedAt: param('at'),
-        responseStatus: param('responseStatus'),
-        response: param('response'),
-        promptTokens: param('promptTokens'),
-        completionTokens: param('completionTokens'),
-        providerRequestId: param('providerRequestId'),
-        latencyMs: param('latencyMs'),
-        error: null,
-        notBefore: null,
-      })
-      .where(whereRunning)
-      .prepare();
-    const fail = tx
-      .update(requests)
-      .set({
-        status: RequestStatus.failed,
-        finishedAt: param('at'),
-        error: param('error'),
-        latencyMs: param('latencyMs'),
-      })
-      .where(whereRunning)
-      .prepare();
-    const requeue = tx
-      .update(requests)
-      .set({
-        status: RequestStatus.queued,
-        queuedAt: param('at'),
-        notBefore: param('notBefore'),
-        error: param('error'),
-        attempts: sql`${requests.attempts} - ${sql.placeholder('refund')}`,
-      })
-      .where(whereRunning)
-      .prepare();
-    const stop = tx
-      .update(requests)
-      .set({ status: param('status'), finishedAt: param('at') })
-      .where(whereRunning)
-      .prepare();
-
     for (const outcome of outcomes) {
       let changes: number;
       switch (outcome.kind) {
         case 'succeeded': {
-          changes = succeed.run({ ...outcome, response: JSON.stringify(outcome.response ?? null) }).changes;
+          changes = succeed.run({
+            id: outcome.id,
+            at: outcome.at,
+            responseStatus: outcome.responseStatus,
+            responseJson: outcome.responseJson,
+            promptTokens: outcome.promptTokens,
+            completionTokens: outcome.completionTokens,
+            providerRequestId: outcome.providerRequestId,
+            latencyMs: outcome.latencyMs,
+          }).changes;
           if (changes > 0) {
             const usage = usageByBatch.get(outcome.batchId) ?? { prompt: 0, completion: 0 };
             usage.prompt += outcome.promptTokens;
@@ -276,18 +281,10 @@ export async function recordOutcomes(db: Db, outcomes: readonly RequestOutcome[]
       applied.push(outcome);
       moves.move(outcome.batchId, RequestStatus.running, statusAfter(outcome));
     }
-    moves.apply(db.$client);
-    for (const [batchId, usage] of usageByBatch) {
-      tx.update(batches)
-        .set({
-          promptTokens: sql`${batches.promptTokens} + ${usage.prompt}`,
-          completionTokens: sql`${batches.completionTokens} + ${usage.completion}`,
-        })
-        .where(eq(batches.id, batchId))
-        .run();
-    }
+    moves.apply(client);
+    for (const [id, usage] of usageByBatch) addUsage.run({ id, ...usage });
     return applied;
-  });
+  })();
 }
 
 /**

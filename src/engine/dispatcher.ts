@@ -261,7 +261,7 @@ export class Dispatcher {
         ...base,
         kind: 'succeeded',
         responseStatus: outcome.status,
-        response: outcome.body,
+        responseJson: outcome.bodyJson,
         promptTokens: outcome.usage.promptTokens,
         completionTokens: outcome.usage.completionTokens,
         providerRequestId: outcome.requestId ?? null,

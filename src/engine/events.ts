@@ -56,37 +56,55 @@ export type EngineEvents = {
 
 export type EngineBus = ReturnType<typeof createEngineBus>;
 
+/**
+ * Topics of in-process facts as frequent as one per attempt, followed only by `listen`
+ * (metrics): published straight to their listeners, without the pub/sub's Event object and
+ * dispatch (about 18 µs an attempt in the profile of case 9), and never subscribed to.
+ */
+type ListenedTopic = 'laneAdmitted' | 'attemptFinished';
+
+function isListened(topic: keyof EngineEvents): topic is ListenedTopic {
+  return topic === 'laneAdmitted' || topic === 'attemptFinished';
+}
+
+type SubscribedTopic = Exclude<keyof EngineEvents, ListenedTopic>;
+
 export function createEngineBus() {
   const eventTarget = new EventTarget();
   // Each watching client is one listener on its batch's topic, and hundreds may watch one
   // batch: Node's leak warning at 11 listeners would be noise here, not a leak.
   setMaxListeners(0, eventTarget);
   const pubsub = createPubSub<EngineEvents>({ eventTarget });
+  const listeners = new Map<ListenedTopic, Set<(payload: unknown) => void>>();
   return {
-    ...pubsub,
+    publish<K extends keyof EngineEvents>(topic: K, ...args: EngineEvents[K]): void {
+      if (!isListened(topic)) return pubsub.publish(topic, ...args);
+      for (const listener of listeners.get(topic) ?? []) listener(args[0]);
+    },
+    subscribe<K extends SubscribedTopic>(...args: Parameters<typeof pubsub.subscribe<K>>): ReturnType<typeof pubsub.subscribe<K>> {
+      return pubsub.subscribe<K>(...args);
+    },
     /**
-     * Calls `listener` synchronously for every event of a topic that has no id. For events as
-     * frequent as one per attempt, where `subscribe`'s async iterator costs several times the
-     * listener's work. A listener that throws is reported to `onError`, never to the engine.
-     * Returns the function that stops listening.
+     * Calls `listener` synchronously for every event of a listened topic. A listener that
+     * throws is reported to `onError`, never to the engine. Returns the function that stops
+     * listening.
      */
-    listen<K extends UnkeyedEvent>(
+    listen<K extends ListenedTopic>(
       topic: K,
       listener: (payload: EngineEvents[K][0]) => void,
       onError: (error: unknown) => void,
     ): () => void {
-      const handler = (event: Event) => {
+      const handler = (payload: unknown): void => {
         try {
-          listener((event as CustomEvent<EngineEvents[K][0]>).detail);
+          listener(payload as EngineEvents[K][0]);
         } catch (error) {
           onError(error);
         }
       };
-      eventTarget.addEventListener(topic, handler);
-      return () => eventTarget.removeEventListener(topic, handler);
+      let topicListeners = listeners.get(topic);
+      if (!topicListeners) listeners.set(topic, (topicListeners = new Set()));
+      topicListeners.add(handler);
+      return () => topicListeners.delete(handler);
     },
   };
 }
-
-/** Topics published without an id (a payload only), which `listen` can follow. */
-type UnkeyedEvent = { [K in keyof EngineEvents]: EngineEvents[K] extends [unknown] ? K : never }[keyof EngineEvents];

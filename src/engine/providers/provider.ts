@@ -72,6 +72,8 @@ export type ProviderOutcome =
       ok: true;
       status: number;
       body: unknown;
+      /** `body` as the provider sent it, stored as it is rather than serialised again. */
+      bodyJson: string;
       usage: Usage;
       requestId?: string;
       rateLimit?: RateLimitSnapshot;

@@ -67,7 +67,8 @@ export function createSimulatedProvider(options: SimulatedOptions): Provider {
       const latency = latencyFor(digest, options);
       if (latency > 0) await sleep(latency, undefined, { signal });
       else signal.throwIfAborted();
-      return { ok: true, status: 200, requestId: `sim_${digest.toString('hex', 0, 12)}`, ...respond(request, digest) };
+      const { body, usage } = respond(request, digest);
+      return { ok: true, status: 200, requestId: `sim_${digest.toString('hex', 0, 12)}`, body, bodyJson: JSON.stringify(body), usage };
     },
   };
 }
@@ -130,7 +131,7 @@ function maxOutput(body: Record<string, unknown>): number {
   return typeof value === 'number' && value > 0 ? value : MAX_ANSWER_WORDS;
 }
 
-function respond(request: ProviderRequest, digest: Buffer): Omit<Extract<ProviderOutcome, { ok: true }>, 'ok' | 'status' | 'requestId'> {
+function respond(request: ProviderRequest, digest: Buffer): Pick<Extract<ProviderOutcome, { ok: true }>, 'body' | 'usage'> {
   const { body } = request;
   const model = String(body.model);
   const created = Math.floor(Date.now() / 1000);

@@ -9,6 +9,8 @@ export type StopReason = 'cancelled' | 'expired' | 'shutdown';
 /** An open batch as the engine runs it: its lane and the counts the row does not keep. */
 export interface ActiveBatch {
   id: string;
+  /** The tenant the batch belongs to: lanes share between tenants first. */
+  tenant: string;
   endpoint: Endpoint;
   lane: Lane;
   priority: PriorityLevel;

@@ -164,6 +164,7 @@ export class BatchLifecycle {
   activate(row: BatchRow, remaining: number): ActiveBatch {
     const batch: ActiveBatch = {
       id: row.id,
+      tenant: row.tenant,
       endpoint: row.endpoint,
       lane: this.#dispatcher.lane(row.provider, row.model),
       priority: row.priority,
@@ -195,6 +196,7 @@ export class BatchLifecycle {
             id: String(request.id),
             requestId: request.id,
             batchId: batch.id,
+            tenant: batch.tenant,
             priority: batch.priority,
             cost: request.estimatedTokens,
             enqueuedAt: request.queuedAt,

@@ -188,7 +188,8 @@ export async function countBatchesByStatus(db: Db): Promise<Partial<Record<Batch
 export interface BatchStatusChange {
   status: BatchStatus;
   finishedAt?: number;
-  statusReason?: string;
+  statusReason?: string | null;
+  quotaPaused?: boolean;
 }
 
 /** Returns the row as written, so the caller need not read it again. */

@@ -21,6 +21,8 @@ export interface ActiveBatch {
   remaining: number;
   /** Dispatched requests whose outcome is not committed yet. */
   running: number;
+  /** Paused by its tenant's quota (`pauseForQuota`), to be resumed by the engine once the quota allows. */
+  quotaPaused: boolean;
   /** Set while cancel or expiry waits for in-flight requests to settle. */
   stopping?: 'cancelled' | 'expired';
   /**

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { Config, LaneLimits } from '../config.js';
+import type { Config, LaneLimits, TenantQuota } from '../config.js';
 import type { Db } from '../db/connection.js';
 import { retryableStatuses, type RetryableStatus } from '../db/status.js';
 import type { BatchRow } from '../db/schema.js';
@@ -15,6 +15,7 @@ import { laneKey, type Lane } from './lane.js';
 import type { LaneQueueOptions } from './lane-queue.js';
 import { LaneStatsPublisher } from './lane-stats.js';
 import { ProviderRegistry, type ModelRoute } from './providers/registry.js';
+import { nextUtcDay, TenantQuotas, type TenantUsage } from './quotas.js';
 import { ReadModel } from './read-model.js';
 import { recoverOpenBatches } from './recovery.js';
 import { retryDefaults, type RetryOptions } from './retry-policy.js';
@@ -41,6 +42,8 @@ export interface EngineOptions {
   scheduling?: LaneQueueOptions;
   /** How often lane statistics may be published (`laneStats`). Default `LANE_STATS_DEFAULTS.intervalMs` (1 s). */
   laneStatsIntervalMs?: number;
+  /** The clock of the tenants' daily quotas (which UTC day it is); tests move it. Default `Date.now`. */
+  quotaClock?: () => number;
 }
 
 /** Requests of an inline batch validated and stored per slice (see BatchSubmission). */
@@ -59,6 +62,8 @@ export class Engine {
   readonly #dispatcher: Dispatcher;
   readonly #lifecycle: BatchLifecycle;
   readonly #laneStats: LaneStatsPublisher;
+  readonly #quotas: TenantQuotas;
+  #quotaDayTimer: NodeJS.Timeout | undefined;
   #counter: TokenCounter | undefined;
   #state: 'idle' | 'running' | 'stopping' | 'stopped' = 'idle';
 
@@ -70,6 +75,12 @@ export class Engine {
     this.reads = new ReadModel(this.#db);
     this.#graceMs = options.shutdownGraceMs ?? options.config.shutdownGraceMs;
     const isRunning = () => this.#state === 'running';
+    this.#quotas = new TenantQuotas({
+      db: this.#db,
+      config: options.config.quotas,
+      priceOf: (provider, model) => this.registry.routes().find((route) => route.provider === provider && route.model === model)?.price,
+      now: options.quotaClock,
+    });
     this.#publisher = new BatchPublisher(this.#db, this.bus, this.#log, options.config.progressIntervalMs);
     this.#dispatcher = new Dispatcher({
       db: this.#db,
@@ -78,11 +89,13 @@ export class Engine {
       retry: { ...retryDefaults, ...options.retry },
       scheduling: { ...options.scheduling },
       bus: this.bus,
+      quotas: this.#quotas,
       hooks: {
         batch: (id) => this.#lifecycle.get(id),
         isRunning,
         settled: (batches) => this.#lifecycle.finishInBackground(batches),
         progressed: (id) => this.#publisher.progressed(id),
+        quotaReached: (tenant, breach) => this.#lifecycle.pauseForQuota(tenant, breach.message),
       },
     });
     this.#lifecycle = new BatchLifecycle({
@@ -114,6 +127,7 @@ export class Engine {
     this.#state = 'running';
     this.#laneStats.start();
     await recoverOpenBatches(this.#db, this.registry, this.#lifecycle, this.#log);
+    this.checkQuotas();
   }
 
   /**
@@ -131,6 +145,7 @@ export class Engine {
     this.#laneStats.close();
     this.#dispatcher.closeLanes();
     this.#lifecycle.clearExpiryTimers();
+    clearTimeout(this.#quotaDayTimer);
     await this.#counter?.close();
     this.#state = 'stopped';
   }
@@ -173,6 +188,8 @@ export class Engine {
    */
   openSubmission(settings: BatchSettings): BatchSubmission {
     this.#assertRunning();
+    // Refused before any request is read; checked again, with the model's price, at acceptance.
+    this.#quotas.assertCanSubmit(settings.tenant);
     const validator = new BatchValidator(settings, this.registry, this.#config.maxRequestsPerBatch);
     const now = Date.now();
     const id = newBatchId(now);
@@ -188,7 +205,10 @@ export class Engine {
       expiresAt: now + (settings.completionWindowMs ?? this.#config.completionWindowMs),
     };
     return new BatchSubmission(this.#db, validator, header, {
-      assertAccepting: () => this.#assertRunning(),
+      assertAccepting: (route) => {
+        this.#assertRunning();
+        this.#quotas.assertCanSubmit(settings.tenant, route);
+      },
       accepted: (row) => this.#lifecycle.accepted(row),
     });
   }
@@ -230,6 +250,32 @@ export class Engine {
     lane.setLimits(limits as Partial<LaneLimits>);
     this.#log.info({ lane: lane.key, limits: lane.limits }, 'lane limits changed');
     return lane;
+  }
+
+  /** The quota in force for a tenant, and what it used today. */
+  tenantQuota(tenant: string): { quota: TenantQuota; usage: TenantUsage } {
+    return { quota: this.#quotas.quotaOf(tenant), usage: this.#quotas.usage(tenant) };
+  }
+
+  /** Replaces a tenant's quota (stored: it outlasts a restart); batches it paused resume if it now allows them. */
+  setTenantQuota(tenant: string, quota: TenantQuota): TenantQuota {
+    const set = this.#quotas.set(tenant, quota);
+    this.#log.info({ tenant, quota: set }, 'tenant quota changed');
+    this.checkQuotas();
+    return set;
+  }
+
+  /**
+   * Resumes the batches a quota paused whose tenant may work again, and arms the same check for
+   * the start of the next UTC day. Runs at start, when a quota changes, and when the day turns.
+   */
+  checkQuotas(): void {
+    if (this.#state !== 'running') return;
+    this.#lifecycle.resumeQuotaPaused((tenant) => this.#quotas.reached(tenant) === undefined);
+    clearTimeout(this.#quotaDayTimer);
+    // Real time, whatever the quota clock says: a test that moves that clock calls this itself.
+    const wait = Math.min(nextUtcDay(Date.now()) - Date.now(), 2 ** 31 - 1);
+    this.#quotaDayTimer = setTimeout(() => this.checkQuotas(), wait + 1).unref();
   }
 
   #assertRunning(): void {

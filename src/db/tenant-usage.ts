@@ -1,7 +1,8 @@
-import { and, count, eq, inArray, notInArray, sql } from 'drizzle-orm';
+import { and, count, eq, notInArray, sql } from 'drizzle-orm';
 import type { Db } from './connection.js';
 import { batches, tenantQuotas, tenantUsage, type TenantQuotaRow } from './schema.js';
-import { BatchStatus, finalBatchStatuses } from './status.js';
+import type { BatchStatus } from './status.js';
+import { finalBatchStatuses } from './status.js';
 
 /** Tenants' quotas set at run time, their usage per UTC day, and the counts the quotas check. */
 
@@ -62,13 +63,4 @@ export function countOpenBatches(db: Db, tenant: string): number {
     .where(and(eq(batches.tenant, tenant), notInArray(batches.status, [...finalBatchStatuses, 'staged' as BatchStatus])))
     .get();
   return row?.n ?? 0;
-}
-
-/** Ids of the batches a quota paused, per tenant. */
-export function listQuotaPausedBatches(db: Db): Array<{ id: string; tenant: string }> {
-  return db
-    .select({ id: batches.id, tenant: batches.tenant })
-    .from(batches)
-    .where(and(eq(batches.quotaPaused, true), inArray(batches.status, [BatchStatus.paused])))
-    .all();
 }

@@ -75,6 +75,7 @@ export function nextUtcDay(at: number): number {
   return Math.floor(at / DAY_MS) * DAY_MS + DAY_MS;
 }
 
+const dayKey = (tenant: string, day: string): string => `${tenant}\u0000${day}`;
 const tokens = (n: number): string => `${n.toLocaleString('en-US')} tokens`;
 const usd = (n: number): string => `$${n.toFixed(2)}`;
 
@@ -86,6 +87,10 @@ export class TenantQuotas {
   /** Stored usage of (tenant, day), read once and kept in step with every write (one process owns the file). */
   readonly #used = new Map<string, { tokens: number; cost: number }>();
   readonly #reserved = new Map<number, Reservation>();
+  /** Sums of `#reserved` per (tenant, day), so an admission's check is O(1). */
+  readonly #inFlight = new Map<string, { tokens: number; cost: number }>();
+  /** Quotas in force, read once per tenant: only `set` changes the stored ones (one process owns the file). */
+  readonly #quotas = new Map<string, TenantQuota>();
 
   constructor(options: TenantQuotasOptions) {
     this.#db = options.db;
@@ -96,15 +101,19 @@ export class TenantQuotas {
 
   /** The quota in force for a tenant. */
   quotaOf(tenant: string): TenantQuota {
-    const stored = getStoredQuota(this.#db, tenant);
-    if (stored) {
-      return {
-        ...(stored.tokensPerDay === null ? {} : { tokensPerDay: stored.tokensPerDay }),
-        ...(stored.costPerDay === null ? {} : { costPerDay: stored.costPerDay }),
-        ...(stored.openBatches === null ? {} : { openBatches: stored.openBatches }),
-      };
+    let quota = this.#quotas.get(tenant);
+    if (!quota) {
+      const stored = getStoredQuota(this.#db, tenant);
+      quota = stored
+        ? {
+            ...(stored.tokensPerDay === null ? {} : { tokensPerDay: stored.tokensPerDay }),
+            ...(stored.costPerDay === null ? {} : { costPerDay: stored.costPerDay }),
+            ...(stored.openBatches === null ? {} : { openBatches: stored.openBatches }),
+          }
+        : (this.#config.tenants[tenant] ?? this.#config.default);
+      this.#quotas.set(tenant, quota);
     }
-    return this.#config.tenants[tenant] ?? this.#config.default;
+    return quota;
   }
 
   /** Stores a tenant's quota whole (left-out quotas are not limited); it wins over the configuration from now on. */
@@ -116,20 +125,15 @@ export class TenantQuotas {
       openBatches: quota.openBatches ?? null,
       updatedAt: this.#now(),
     });
+    this.#quotas.delete(tenant);
     return this.quotaOf(tenant);
   }
 
   usage(tenant: string): TenantUsage {
     const day = utcDay(this.#now());
     const used = this.#usedOn(tenant, day);
-    let inFlightTokens = 0;
-    let inFlightCost = 0;
-    for (const reservation of this.#reserved.values()) {
-      if (reservation.tenant !== tenant || reservation.day !== day) continue;
-      inFlightTokens += reservation.tokens;
-      inFlightCost += reservation.cost;
-    }
-    return { day, tokens: used.tokens, cost: used.cost, inFlightTokens, inFlightCost };
+    const inFlight = this.#inFlight.get(dayKey(tenant, day)) ?? { tokens: 0, cost: 0 };
+    return { day, tokens: used.tokens, cost: used.cost, inFlightTokens: inFlight.tokens, inFlightCost: inFlight.cost };
   }
 
   /** The daily quota the tenant has reached, if any. */
@@ -173,13 +177,27 @@ export class TenantQuotas {
     const cost = price ? estimatedMaxCost(price, estimatedTokens) : 0;
     const breach = this.#breach(tenant, estimatedTokens, cost);
     if (breach) return breach;
-    this.#reserved.set(requestId, { tenant, day: utcDay(this.#now()), tokens: estimatedTokens, cost });
+    const reservation = { tenant, day: utcDay(this.#now()), tokens: estimatedTokens, cost };
+    this.#reserved.set(requestId, reservation);
+    this.#addInFlight(reservation, 1);
     return undefined;
   }
 
   /** The request's outcome is stored, or it was never sent: its reservation ends. */
   release(requestId: number): void {
+    const reservation = this.#reserved.get(requestId);
+    if (!reservation) return;
     this.#reserved.delete(requestId);
+    this.#addInFlight(reservation, -1);
+  }
+
+  #addInFlight(reservation: Reservation, sign: 1 | -1): void {
+    const key = dayKey(reservation.tenant, reservation.day);
+    const sums = this.#inFlight.get(key) ?? { tokens: 0, cost: 0 };
+    sums.tokens += sign * reservation.tokens;
+    sums.cost += sign * reservation.cost;
+    if (this.#reserved.size === 0 || sums.tokens <= 0) this.#inFlight.delete(key);
+    else this.#inFlight.set(key, sums);
   }
 
   /** Stores what providers reported, priced, per tenant and day, in one transaction. */
@@ -231,7 +249,7 @@ export class TenantQuotas {
   }
 
   #usedOn(tenant: string, day: string): { tokens: number; cost: number } {
-    const key = `${tenant}\u0000${day}`;
+    const key = dayKey(tenant, day);
     let used = this.#used.get(key);
     if (!used) {
       used = tenantUsageOn(this.#db, tenant, day);

@@ -188,8 +188,7 @@ export class BatchLifecycle {
 
   /** paused -> in_progress, by a user or by the quotas: the reason goes, the queued requests return to the lane. */
   async #resume(batch: ActiveBatch): Promise<void> {
-    batch.quotaPaused = false;
-    await this.#moveTo(batch, BatchStatus.inProgress, { statusReason: null, quotaPaused: false });
+    await this.#moveTo(batch, BatchStatus.inProgress);
     await this.enqueueQueued(batch);
     await this.finishIfDone(batch);
   }
@@ -282,7 +281,14 @@ export class BatchLifecycle {
   async #moveTo(batch: ActiveBatch, status: BatchStatus, extra: Omit<BatchStatusChange, 'status'> = {}): Promise<BatchRow> {
     assertBatchTransition(batch.id, batch.status, status);
     batch.status = status;
-    const row = await updateBatch(this.#db, batch.id, { status, ...extra });
+    // A quota's reason belongs to its pause: any move out of it (resume, finish, cancel, expiry) drops it.
+    const leavesQuotaPause = batch.quotaPaused && status !== BatchStatus.paused;
+    if (leavesQuotaPause) batch.quotaPaused = false;
+    const row = await updateBatch(this.#db, batch.id, {
+      status,
+      ...(leavesQuotaPause ? { statusReason: null, quotaPaused: false } : {}),
+      ...extra,
+    });
     if (!row) throw new Error(`batch ${batch.id} is gone`);
     await this.#publisher.statusChanged(row);
     return row;

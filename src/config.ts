@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { LANE_LIMIT_MAXIMUMS, MAX_IN_FLIGHT_MAXIMUM } from './engine/lane-limit-rules.js';
+import { TENANT_NAME } from './auth/principal.js';
 import { valueAt } from './value-at.js';
 
 /**
@@ -317,6 +318,31 @@ const webhooksSchema = z
   })
   .strict();
 export type WebhooksConfig = z.infer<typeof webhooksSchema>;
+/** The largest value of each tenant quota, in the file and in `setTenantQuota` alike. */
+export const QUOTA_MAXIMUMS = { tokensPerDay: 1_000_000_000_000, costPerDay: 1_000_000_000, openBatches: 1_000_000 } as const;
+
+/** One tenant's quotas; any left out is not limited (see docs/security.md, "Quotas and fair share"). */
+const tenantQuotaSchema = z
+  .object({
+    /** Tokens per UTC day: what providers reported for finished requests plus the estimates of those in flight. */
+    tokensPerDay: positiveInt.max(QUOTA_MAXIMUMS.tokensPerDay).optional(),
+    /** USD per UTC day, priced from the providers' `prices`; a model without a price cannot be used under it. */
+    costPerDay: z.number().positive().max(QUOTA_MAXIMUMS.costPerDay).optional(),
+    /** Batches not yet finished (validating, in progress, paused, finishing) at once. */
+    openBatches: positiveInt.max(QUOTA_MAXIMUMS.openBatches).optional(),
+  })
+  .strict();
+export type TenantQuota = z.infer<typeof tenantQuotaSchema>;
+
+const quotasSchema = z
+  .object({
+    /** Quotas of every tenant the `tenants` map does not name. Default: none. */
+    default: tenantQuotaSchema.default({}),
+    /** Per tenant, instead of `default` (not merged with it). */
+    tenants: z.record(z.string().regex(TENANT_NAME, 'must be a tenant name (a-z, 0-9, "_", "-")'), tenantQuotaSchema).default({}),
+  })
+  .strict();
+export type QuotasConfig = z.infer<typeof quotasSchema>;
 
 export const configSchema = z
   .object({
@@ -336,6 +362,8 @@ export const configSchema = z
     browser: browserSchema.default(() => browserSchema.parse({})),
     limits: limitsSchema.default(() => limitsSchema.parse({})),
     webhooks: webhooksSchema.default(() => webhooksSchema.parse({})),
+    /** Quotas per tenant; `setTenantQuota` overrides them at run time (stored, so a restart keeps it). */
+    quotas: quotasSchema.default(() => quotasSchema.parse({})),
     /** Limits of every lane, under each provider's and model's own. Left out: see `defaults.laneLimits`. */
     laneLimits: laneLimitsSchema.optional(),
     providers: z
@@ -389,6 +417,8 @@ export function parseConfig(input: unknown, options: ParseOptions = {}): Config 
 }
 
 function issueMessage(issue: z.core.$ZodIssue): string {
+  // A record's key (a tenant name): zod says only "Invalid key in record"; the key's own check says why.
+  if (issue.code === 'invalid_key') return `key ${issue.issues.map((inner) => inner.message).join('; ')}`;
   if (issue.code === 'unrecognized_keys') {
     const secretLike = issue.keys.filter((key) => /key|secret|token|password/i.test(key) && key !== 'apiKeyEnv');
     const hint =

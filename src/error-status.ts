@@ -5,4 +5,5 @@ export const httpStatusOfCode: Record<ErrorCode, number> = {
   BAD_USER_INPUT: 400,
   NOT_FOUND: 404,
   CONFLICT: 409,
+  QUOTA_EXCEEDED: 429,
 };

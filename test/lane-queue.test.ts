@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { LaneQueue, type QueueItem } from '../src/engine/lane-queue.js';
+import { LANE_QUEUE_DEFAULTS, LaneQueue, type QueueItem } from '../src/engine/lane-queue.js';
 import { TokenBucket } from '../src/engine/token-bucket.js';
 
 function fakeClock(start = 1_000_000): { now: () => number; advance: (ms: number) => void } {
@@ -14,8 +14,12 @@ function fakeClock(start = 1_000_000): { now: () => number; advance: (ms: number
 
 const always = (): boolean => true;
 
-function makeItems(batchId: string, count: number, { priority = 1, cost = 100, enqueuedAt = 1_000_000 } = {}): QueueItem[] {
-  return Array.from({ length: count }, (_, i) => ({ id: `${batchId}-${i}`, batchId, priority, cost, enqueuedAt }));
+function makeItems(
+  batchId: string,
+  count: number,
+  { priority = 1, cost = 100, enqueuedAt = 1_000_000, tenant = 'default' } = {},
+): QueueItem[] {
+  return Array.from({ length: count }, (_, i) => ({ id: `${batchId}-${i}`, batchId, tenant, priority, cost, enqueuedAt }));
 }
 
 function drain(queue: LaneQueue<QueueItem>, limit = Infinity): QueueItem[] {
@@ -102,10 +106,10 @@ describe('when low priority waits under continuous high-priority load', () => {
   it('does let the low item out once it has aged, not before', () => {
     const clock = fakeClock();
     const queue = new LaneQueue<QueueItem>({ now: clock.now, agingMs: 1_000, quantum: 4_000 });
-    queue.push({ id: 'low', batchId: 'low', priority: 0, cost: 100, enqueuedAt: clock.now() });
+    queue.push({ id: 'low', batchId: 'low', tenant: 'default', priority: 0, cost: 100, enqueuedAt: clock.now() });
     let lowAt: number | undefined;
     for (let step = 0; step < 200 && lowAt === undefined; step++) {
-      queue.push({ id: `high-${step}`, batchId: 'high', priority: 2, cost: 100, enqueuedAt: clock.now() });
+      queue.push({ id: `high-${step}`, batchId: 'high', tenant: 'default', priority: 2, cost: 100, enqueuedAt: clock.now() });
       const item = queue.next(always);
       if (item?.id === 'low') lowAt = step;
       clock.advance(100);
@@ -132,8 +136,8 @@ describe('when the head does not fit the token budget', () => {
   it('does let a smaller item of another batch pass it (backfill)', () => {
     const clock = fakeClock();
     const queue = new LaneQueue<QueueItem>({ now: clock.now });
-    queue.push({ id: 'big', batchId: 'a', priority: 2, cost: 5_000, enqueuedAt: clock.now() });
-    queue.push({ id: 'small', batchId: 'b', priority: 1, cost: 50, enqueuedAt: clock.now() });
+    queue.push({ id: 'big', batchId: 'a', tenant: 'default', priority: 2, cost: 5_000, enqueuedAt: clock.now() });
+    queue.push({ id: 'small', batchId: 'b', tenant: 'default', priority: 1, cost: 50, enqueuedAt: clock.now() });
     const fits = (item: QueueItem): boolean => item.cost <= 100;
     expect(queue.next(fits)?.id).toBe('small');
     expect(queue.next(fits)).toBeUndefined();
@@ -143,8 +147,8 @@ describe('when the head does not fit the token budget', () => {
   it('does keep FIFO within the blocked batch (no backfill from behind its own head)', () => {
     const clock = fakeClock();
     const queue = new LaneQueue<QueueItem>({ now: clock.now });
-    queue.push({ id: 'big', batchId: 'a', priority: 1, cost: 5_000, enqueuedAt: clock.now() });
-    queue.push({ id: 'a-small', batchId: 'a', priority: 1, cost: 10, enqueuedAt: clock.now() });
+    queue.push({ id: 'big', batchId: 'a', tenant: 'default', priority: 1, cost: 5_000, enqueuedAt: clock.now() });
+    queue.push({ id: 'a-small', batchId: 'a', tenant: 'default', priority: 1, cost: 10, enqueuedAt: clock.now() });
     expect(queue.next((item) => item.cost <= 100)).toBeUndefined();
   });
 
@@ -154,13 +158,13 @@ describe('when the head does not fit the token budget', () => {
     const bucket = new TokenBucket({ perMinute: 6_000, now: clock.now }); // 100 tokens / s
     const queue = new LaneQueue<QueueItem>({ now: clock.now, backfillWindowMs });
     bucket.take(6_000);
-    queue.push({ id: 'big', batchId: 'big', priority: 1, cost: 3_000, enqueuedAt: clock.now() });
+    queue.push({ id: 'big', batchId: 'big', tenant: 'default', priority: 1, cost: 3_000, enqueuedAt: clock.now() });
     const fits = (item: QueueItem): boolean => bucket.canTake(item.cost);
     let bigAt: number | undefined;
     let smallServed = 0;
     for (let ms = 0; ms <= 120_000 && bigAt === undefined; ms += 100) {
       // Twice the refill rate in small work, from three batches of the same priority.
-      queue.push({ id: `small-${ms}`, batchId: `small-${ms % 3}`, priority: 1, cost: 20, enqueuedAt: clock.now() });
+      queue.push({ id: `small-${ms}`, batchId: `small-${ms % 3}`, tenant: 'default', priority: 1, cost: 20, enqueuedAt: clock.now() });
       for (let item = queue.next(fits); item; item = queue.next(fits)) {
         expect(bucket.take(item.cost)).toBe(true);
         if (item.id === 'big') bigAt = ms;
@@ -187,21 +191,21 @@ describe('when the head does not fit the token budget', () => {
     const clock = fakeClock();
     const queue = new LaneQueue<QueueItem>({ now: clock.now, backfillWindowMs: 1_000 });
     const fits = (item: QueueItem): boolean => item.cost <= 100;
-    queue.push({ id: 'big', batchId: 'a', priority: 1, cost: 5_000, enqueuedAt: clock.now() });
+    queue.push({ id: 'big', batchId: 'a', tenant: 'default', priority: 1, cost: 5_000, enqueuedAt: clock.now() });
     expect(queue.next(fits)).toBeUndefined(); // big is blocked from now on
     clock.advance(600);
-    queue.push({ id: 'urgent', batchId: 'u', priority: 3, cost: 50, enqueuedAt: clock.now() });
+    queue.push({ id: 'urgent', batchId: 'u', tenant: 'default', priority: 3, cost: 50, enqueuedAt: clock.now() });
     expect(queue.next(fits)?.id).toBe('urgent');
     clock.advance(600);
-    queue.push({ id: 'small', batchId: 'b', priority: 0, cost: 10, enqueuedAt: clock.now() });
+    queue.push({ id: 'small', batchId: 'b', tenant: 'default', priority: 0, cost: 10, enqueuedAt: clock.now() });
     expect(queue.next(fits)).toBeUndefined(); // 1.2 s since big was blocked: no more backfill
     expect(queue.next(always)?.id).toBe('big');
   });
 
   it('does never backfill when the window is zero', () => {
     const queue = new LaneQueue<QueueItem>({ now: () => 0, backfillWindowMs: 0 });
-    queue.push({ id: 'big', batchId: 'a', priority: 2, cost: 5_000, enqueuedAt: 0 });
-    queue.push({ id: 'small', batchId: 'b', priority: 1, cost: 10, enqueuedAt: 0 });
+    queue.push({ id: 'big', batchId: 'a', tenant: 'default', priority: 2, cost: 5_000, enqueuedAt: 0 });
+    queue.push({ id: 'small', batchId: 'b', tenant: 'default', priority: 1, cost: 10, enqueuedAt: 0 });
     expect(queue.next((item) => item.cost <= 100)).toBeUndefined();
   });
 });
@@ -211,7 +215,7 @@ describe('when items or batches are removed', () => {
     const queue = new LaneQueue<QueueItem>({ now: () => 1_000_000 });
     for (const item of makeItems('a', 3)) queue.push(item);
     for (const item of makeItems('b', 2, { priority: 2 })) queue.push(item);
-    queue.push({ id: 'a-late', batchId: 'a', priority: 3, cost: 1, enqueuedAt: 1_000_000 });
+    queue.push({ id: 'a-late', batchId: 'a', tenant: 'default', priority: 3, cost: 1, enqueuedAt: 1_000_000 });
     expect(queue.removeBatch('a').map((item) => item.id)).toEqual(['a-0', 'a-1', 'a-2', 'a-late']);
     expect(queue.removeBatch('a')).toEqual([]);
     expect(queue.size).toBe(2);
@@ -225,8 +229,8 @@ describe('when a batch is re-prioritised', () => {
     const queue = new LaneQueue<QueueItem>({ now: () => 1_000_000 });
     for (const item of makeItems('a', 3, { priority: 2 })) queue.push(item);
     for (const item of makeItems('b', 2, { priority: 0 })) queue.push(item);
-    queue.push({ id: 'b-mid', batchId: 'b', priority: 1, cost: 100, enqueuedAt: 1_000_000 });
-    queue.push({ id: 'b-end', batchId: 'b', priority: 0, cost: 100, enqueuedAt: 1_000_000 });
+    queue.push({ id: 'b-mid', batchId: 'b', tenant: 'default', priority: 1, cost: 100, enqueuedAt: 1_000_000 });
+    queue.push({ id: 'b-end', batchId: 'b', tenant: 'default', priority: 0, cost: 100, enqueuedAt: 1_000_000 });
     queue.setBatchPriority('b', 3);
     expect(queue.depthByPriority()).toEqual({ 2: 3, 3: 4 });
     const out = drain(queue);
@@ -258,5 +262,69 @@ describe('when 50,000 items are queued', () => {
     expect(outOfOrder).toBe(0);
     expect(queue.size).toBe(0);
     expect(queue.depthByPriority()).toEqual({});
+  });
+});
+
+describe('when two tenants share a lane', () => {
+  it("does not let one tenant's 20,000-request urgent batch starve another's 200 low-priority requests submitted later", () => {
+    const clock = fakeClock();
+    const queue = new LaneQueue<QueueItem>({ now: clock.now });
+    for (const item of makeItems('huge', 20_000, { tenant: 'acme', priority: 3 })) queue.push(item);
+    // The huge batch runs alone for a while, then the small one arrives.
+    expect(drain(queue, 1_000).every((item) => item.tenant === 'acme')).toBe(true);
+    for (const item of makeItems('small', 200, { tenant: 'globex', priority: 0 })) queue.push(item);
+    const after = drain(queue, 1_000);
+    const lastSmall = after.map((item) => item.batchId).lastIndexOf('small');
+    expect(after.filter((item) => item.batchId === 'small')).toHaveLength(200);
+    // Equal shares, in turns of a quantum (4,000 tokens: 40 of these): out within 2 × 200 + 40 admissions.
+    expect(lastSmall).toBeLessThan(2 * 200 + 40);
+    expect(after.filter((item) => item.batchId === 'small').map((item) => item.id)).toEqual(makeItems('small', 200).map((item) => item.id));
+  });
+
+  it('does give a tenant the same share whether its work is one batch or fifty', () => {
+    const clock = fakeClock();
+    const queue = new LaneQueue<QueueItem>({ now: clock.now });
+    for (let b = 0; b < 50; b++) for (const item of makeItems(`acme-${b}`, 100, { tenant: 'acme' })) queue.push(item);
+    for (const item of makeItems('globex', 100, { tenant: 'globex' })) queue.push(item);
+    const out = drain(queue, 220);
+    const globex = out.map((item) => item.tenant).lastIndexOf('globex');
+    expect(out.filter((item) => item.tenant === 'globex')).toHaveLength(100);
+    expect(globex).toBeLessThan(2 * 100 + 40);
+  });
+
+  it('does share by tokens, not by requests', () => {
+    const clock = fakeClock();
+    const queue = new LaneQueue<QueueItem>({ now: clock.now });
+    for (const item of makeItems('large', 200, { tenant: 'acme', cost: 1_000 })) queue.push(item);
+    for (const item of makeItems('tiny', 2_000, { tenant: 'globex', cost: 100 })) queue.push(item);
+    const out = drain(queue, 1_100);
+    const tokens = (tenant: string) => out.filter((item) => item.tenant === tenant).reduce((sum, item) => sum + item.cost, 0);
+    // About equal tokens: ten tiny requests per large one.
+    expect(Math.abs(tokens('acme') - tokens('globex'))).toBeLessThanOrEqual(2 * LANE_QUEUE_DEFAULTS.quantum);
+  });
+
+  it("does order each tenant's own batches by priority, never another tenant's", () => {
+    const clock = fakeClock();
+    const queue = new LaneQueue<QueueItem>({ now: clock.now });
+    for (const item of makeItems('acme-low', 40, { tenant: 'acme', priority: 0 })) queue.push(item);
+    for (const item of makeItems('acme-urgent', 40, { tenant: 'acme', priority: 3 })) queue.push(item);
+    for (const item of makeItems('globex-low', 40, { tenant: 'globex', priority: 0 })) queue.push(item);
+    const out = drain(queue, 80).map((item) => item.batchId);
+    expect(out.filter((id) => id.startsWith('acme'))).toEqual(Array(40).fill('acme-urgent'));
+    expect(out.filter((id) => id === 'globex-low')).toHaveLength(40);
+  });
+
+  it("does let another tenant's small item backfill a blocked head, and still lets the head out after the window", () => {
+    const clock = fakeClock();
+    const queue = new LaneQueue<QueueItem>({ now: clock.now, backfillWindowMs: 1_000 });
+    queue.push({ id: 'big', batchId: 'a', tenant: 'acme', priority: 1, cost: 5_000, enqueuedAt: clock.now() });
+    for (const item of makeItems('b', 1_000, { tenant: 'globex', cost: 10 })) queue.push(item);
+    const fitsSmall = (item: QueueItem): boolean => item.cost <= 10;
+    // Globex's turn (400 items of its quantum), then acme's turn with its head blocked: backfill.
+    const early = Array.from({ length: 500 }, () => queue.next(fitsSmall));
+    expect(early.every((item) => item?.tenant === 'globex')).toBe(true);
+    clock.advance(1_000);
+    expect(queue.next(fitsSmall)).toBeUndefined(); // the window has passed: nothing passes the big head
+    expect(queue.next(always)?.id).toBe('big');
   });
 });

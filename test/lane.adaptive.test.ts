@@ -16,6 +16,7 @@ const item = (n: number, cost = 100): LaneItem => ({
   id: String(n),
   requestId: n,
   batchId: 'b',
+  tenant: 'default',
   priority: 1,
   cost,
   enqueuedAt: 1_000_000,

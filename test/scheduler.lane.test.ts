@@ -16,6 +16,7 @@ const item = (n: number, batchId = 'b', cost = 100): LaneItem => ({
   id: String(n),
   requestId: n,
   batchId,
+  tenant: 'default',
   priority: 1,
   cost,
   enqueuedAt: 1_000_000,
@@ -36,7 +37,8 @@ afterEach(() => {
 describe('when an item is pushed back into the queue', () => {
   it('does take its place by order, not the end of the line', () => {
     const queue = new LaneQueue<QueueItem>({ now: () => 0 });
-    for (const n of [10, 11, 12, 13]) queue.push({ id: `${n}`, batchId: 'a', priority: 1, cost: 1, enqueuedAt: 0, order: n });
+    for (const n of [10, 11, 12, 13])
+      queue.push({ id: `${n}`, batchId: 'a', tenant: 'default', priority: 1, cost: 1, enqueuedAt: 0, order: n });
     const taken = [queue.next(() => true)!, queue.next(() => true)!];
     expect(taken.map((i) => i.id)).toEqual(['10', '11']);
     // Handed back in the reverse order of taking: still leaves in order.
@@ -49,7 +51,7 @@ describe('when an item is pushed back into the queue', () => {
 
   it('does keep that order when the batch changes priority', () => {
     const queue = new LaneQueue<QueueItem>({ now: () => 0 });
-    for (const n of [3, 1, 2]) queue.push({ id: `${n}`, batchId: 'a', priority: 1, cost: 1, enqueuedAt: 0, order: n });
+    for (const n of [3, 1, 2]) queue.push({ id: `${n}`, batchId: 'a', tenant: 'default', priority: 1, cost: 1, enqueuedAt: 0, order: n });
     queue.setBatchPriority('a', 3);
     expect([queue.next(() => true)?.id, queue.next(() => true)?.id, queue.next(() => true)?.id]).toEqual(['1', '2', '3']);
   });

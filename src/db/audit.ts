@@ -18,6 +18,7 @@ export const AuditAction = {
   apiKeyCreate: 'apiKey.create',
   apiKeyRevoke: 'apiKey.revoke',
   laneSetLimits: 'lane.setLimits',
+  tenantSetQuota: 'tenant.setQuota',
 } as const;
 export type AuditAction = (typeof AuditAction)[keyof typeof AuditAction];
 

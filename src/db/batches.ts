@@ -191,7 +191,8 @@ export async function countBatchesByStatus(db: Db): Promise<Partial<Record<Batch
 export interface BatchStatusChange {
   status: BatchStatus;
   finishedAt?: number;
-  statusReason?: string;
+  statusReason?: string | null;
+  quotaPaused?: boolean;
 }
 
 /**

@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
+import { index, integer, primaryKey, real, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
 import type { Endpoint } from '../engine/providers/provider.js';
 import type { PriorityLevel } from '../engine/priority.js';
 import type { FileStatus } from './files.js';
@@ -55,10 +55,12 @@ export const batches = sqliteTable(
     startedAt: integer('started_at'),
     finishedAt: integer('finished_at'),
     expiresAt: integer('expires_at').notNull(),
-    /** Why a batch failed or was stopped, when it did. */
+    /** Why a batch failed or was stopped, when it did, or why the engine paused it. */
     statusReason: text('status_reason'),
     /** Where its final status is POSTed (src/webhooks), checked at submission. */
     webhookUrl: text('webhook_url'),
+    /** Paused by its tenant's quota, not by a user: resumed by the engine once the quota allows (`src/engine/quotas.ts`). */
+    quotaPaused: integer('quota_paused', { mode: 'boolean' }).notNull().default(false),
   },
   (t) => [index('batches_tenant_id').on(t.tenant, t.id), index('batches_status').on(t.status)],
 );
@@ -247,3 +249,27 @@ export const webhookAttempts = sqliteTable(
 );
 
 export type WebhookAttemptRow = typeof webhookAttempts.$inferSelect;
+/** Quotas set at run time by `setTenantQuota`, over the configuration's; a null column is not limited. */
+export const tenantQuotas = sqliteTable('tenant_quotas', {
+  tenant: text('tenant').primaryKey(),
+  tokensPerDay: integer('tokens_per_day'),
+  costPerDay: real('cost_per_day'),
+  openBatches: integer('open_batches'),
+  updatedAt: integer('updated_at').notNull(),
+});
+
+export type TenantQuotaRow = typeof tenantQuotas.$inferSelect;
+
+/** What each tenant used per UTC day, as providers reported it: the quotas' memory across restarts. */
+export const tenantUsage = sqliteTable(
+  'tenant_usage',
+  {
+    tenant: text('tenant').notNull(),
+    /** `YYYY-MM-DD`, UTC. */
+    day: text('day').notNull(),
+    tokens: integer('tokens').notNull().default(0),
+    /** USD, priced from the configuration when the usage was recorded. */
+    cost: real('cost').notNull().default(0),
+  },
+  (t) => [primaryKey({ columns: [t.tenant, t.day] })],
+);

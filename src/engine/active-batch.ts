@@ -9,6 +9,8 @@ export type StopReason = 'cancelled' | 'expired' | 'shutdown';
 /** An open batch as the engine runs it: its lane and the counts the row does not keep. */
 export interface ActiveBatch {
   id: string;
+  /** The tenant the batch belongs to: lanes share between tenants first. */
+  tenant: string;
   endpoint: Endpoint;
   lane: Lane;
   priority: PriorityLevel;
@@ -19,6 +21,8 @@ export interface ActiveBatch {
   remaining: number;
   /** Dispatched requests whose outcome is not committed yet. */
   running: number;
+  /** Paused by its tenant's quota (`pauseForQuota`), to be resumed by the engine once the quota allows. */
+  quotaPaused: boolean;
   /** Set while cancel or expiry waits for in-flight requests to settle. */
   stopping?: 'cancelled' | 'expired';
   /**

@@ -1,6 +1,6 @@
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { Logger } from 'pino';
-import { getBatch, getBatchById, setBatchPriority, updateBatch } from '../db/batches.js';
+import { getBatch, getBatchById, setBatchPriority, updateBatch, type BatchStatusChange } from '../db/batches.js';
 import type { Db } from '../db/connection.js';
 import { listQueuedRequests, retryRequests, startEstimatedBatch, stopWaitingRequests, type QueuedRequest } from '../db/requests.js';
 import type { BatchRow, StoredError } from '../db/schema.js';
@@ -130,10 +130,36 @@ export class BatchLifecycle {
   async resume(tenant: string, id: string): Promise<BatchRow> {
     const batch = await this.#openBatchFor(tenant, id, 'resume');
     if (batch.status !== BatchStatus.paused) throw conflict(`batch ${id} is ${batch.status}; only a paused batch can be resumed`);
-    await this.#moveTo(batch, BatchStatus.inProgress);
-    await this.enqueueQueued(batch);
-    await this.finishIfDone(batch);
+    await this.#resume(batch);
     return (await getBatchById(this.#db, id))!;
+  }
+
+  /**
+   * The tenant's next request would pass one of its quotas: each of its running batches stops
+   * taking lane turns (in-flight requests finish) and shows why. Resumed by `resumeQuotaPaused`.
+   */
+  pauseForQuota(tenant: string, reason: string): void {
+    for (const batch of this.#active.values()) {
+      if (batch.tenant !== tenant || batch.status !== BatchStatus.inProgress || batch.stopping) continue;
+      // Before any await, so the lane admits nothing more of this batch meanwhile.
+      batch.generation++;
+      batch.lane.removeBatch(batch.id);
+      batch.quotaPaused = true;
+      this.#log.info({ batch: batch.id, tenant, reason }, 'batch paused by its quota');
+      this.#background(
+        this.#moveTo(batch, BatchStatus.paused, { statusReason: reason, quotaPaused: true }).then(),
+        `pausing batch ${batch.id} for its quota`,
+      );
+    }
+  }
+
+  /** Resumes the batches a quota paused whose tenant `allows` work again (the next UTC day, a raised quota). */
+  resumeQuotaPaused(allows: (tenant: string) => boolean): void {
+    for (const batch of this.#active.values()) {
+      if (!batch.quotaPaused || batch.status !== BatchStatus.paused || batch.stopping || !allows(batch.tenant)) continue;
+      this.#log.info({ batch: batch.id, tenant: batch.tenant }, 'batch resumed: its quota allows it again');
+      this.#background(this.#resume(batch), `resuming batch ${batch.id} after its quota`);
+    }
   }
 
   /** Re-prioritises a batch; its queued requests move at once. */
@@ -181,10 +207,19 @@ export class BatchLifecycle {
     }
   }
 
+  /** paused -> in_progress, by a user or by the quotas: the reason goes, the queued requests return to the lane. */
+  async #resume(batch: ActiveBatch): Promise<void> {
+    await this.#moveTo(batch, BatchStatus.inProgress);
+    await this.enqueueQueued(batch);
+    await this.finishIfDone(batch);
+  }
+
   /** Makes a stored open batch active: its lane, its counts, its expiry timer. */
   activate(row: BatchRow, remaining: number): ActiveBatch {
     const batch: ActiveBatch = {
       id: row.id,
+      tenant: row.tenant,
+      quotaPaused: row.quotaPaused,
       endpoint: row.endpoint,
       lane: this.#dispatcher.lane(row.provider, row.model),
       priority: row.priority,
@@ -219,6 +254,7 @@ export class BatchLifecycle {
             id: String(request.id),
             requestId: request.id,
             batchId: batch.id,
+            tenant: batch.tenant,
             priority: batch.priority,
             cost: request.estimatedTokens,
             enqueuedAt: request.queuedAt,
@@ -273,10 +309,17 @@ export class BatchLifecycle {
   }
 
   /** Every status change of an active batch: checked against `batchTransitions`, written, then published. */
-  async #moveTo(batch: ActiveBatch, status: BatchStatus, extra: { finishedAt?: number; statusReason?: string } = {}): Promise<BatchRow> {
+  async #moveTo(batch: ActiveBatch, status: BatchStatus, extra: Omit<BatchStatusChange, 'status'> = {}): Promise<BatchRow> {
     assertBatchTransition(batch.id, batch.status, status);
     batch.status = status;
-    const row = await updateBatch(this.#db, batch.id, { status, ...extra });
+    // A quota's reason belongs to its pause: any move out of it (resume, finish, cancel, expiry) drops it.
+    const leavesQuotaPause = batch.quotaPaused && status !== BatchStatus.paused;
+    if (leavesQuotaPause) batch.quotaPaused = false;
+    const row = await updateBatch(this.#db, batch.id, {
+      status,
+      ...(leavesQuotaPause ? { statusReason: null, quotaPaused: false } : {}),
+      ...extra,
+    });
     if (!row) throw new Error(`batch ${batch.id} is gone`);
     await this.#publisher.statusChanged(row);
     return row;

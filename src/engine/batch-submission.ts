@@ -5,8 +5,8 @@ import type { BatchValidator, RequestInput, ValidRequest } from './batch-input.j
 
 /** What the engine does around a submission: refuse it when stopping, take it on once accepted. */
 export interface SubmissionHooks {
-  /** Throws when the batch may no longer be accepted (the engine is stopping). */
-  assertAccepting(): void;
+  /** Throws when the batch may no longer be accepted (the engine is stopping, a quota of its tenant is reached). */
+  assertAccepting(route: { provider: string; model: string }): void;
   /** Runs the accepted batch. */
   accepted(batch: BatchRow): void;
 }
@@ -49,7 +49,9 @@ export class BatchSubmission {
   async accept(): Promise<BatchRow> {
     try {
       this.validator.finish();
-      this.#hooks.assertAccepting();
+      const route = this.validator.route;
+      if (!route) throw new Error('a valid batch has a route');
+      this.#hooks.assertAccepting(route);
     } catch (error) {
       await this.discard();
       throw error;

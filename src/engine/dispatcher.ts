@@ -9,6 +9,7 @@ import { describeLimit } from './adaptive-limits.js';
 import { Lane, laneKey, type LaneItem } from './lane.js';
 import type { LaneQueueOptions } from './lane-queue.js';
 import { OutcomeRecorder } from './outcome-recorder.js';
+import type { QuotaBreach, ReportedUsage, TenantQuotas } from './quotas.js';
 import type { ProviderFailure, ProviderOutcome } from './providers/provider.js';
 import type { ProviderRegistry } from './providers/registry.js';
 import { decideRetry, type RetryOptions } from './retry-policy.js';
@@ -23,6 +24,8 @@ export interface DispatchHooks {
   settled(batches: ReadonlySet<ActiveBatch>): void;
   /** Requests of the batch moved. */
   progressed(batchId: string): void;
+  /** The tenant's next request would pass one of its quotas: its running batches must pause. */
+  quotaReached(tenant: string, breach: QuotaBreach): void;
 }
 
 export interface DispatcherOptions {
@@ -32,6 +35,8 @@ export interface DispatcherOptions {
   retry: RetryOptions;
   scheduling: LaneQueueOptions;
   hooks: DispatchHooks;
+  /** Tenants' daily quotas: every admission reserves its estimate, every stored outcome ends it. */
+  quotas: TenantQuotas;
   /** Where admissions and attempts are announced as they happen (metrics). */
   bus: EngineBus;
 }
@@ -53,6 +58,7 @@ export class Dispatcher {
   readonly #retry: RetryOptions;
   readonly #scheduling: LaneQueueOptions;
   readonly #hooks: DispatchHooks;
+  readonly #quotas: TenantQuotas;
   readonly #bus: EngineBus;
   readonly #lanes = new Map<string, Lane>();
   readonly #inFlight = new Map<number, InFlight>();
@@ -68,6 +74,7 @@ export class Dispatcher {
     this.#retry = options.retry;
     this.#scheduling = options.scheduling;
     this.#hooks = options.hooks;
+    this.#quotas = options.quotas;
     this.#bus = options.bus;
     this.#recorder = new OutcomeRecorder(this.#db, {
       onCommitted: (group, applied) => this.#onCommitted(group, applied),
@@ -141,7 +148,7 @@ export class Dispatcher {
 
   #sendAdmitted(lane: Lane): void {
     if (!this.#hooks.isRunning()) return;
-    const admitted = lane.admit();
+    const admitted = this.#withinQuotas(lane, lane.admit());
     this.#failTooLarge(lane, lane.takeTooLarge());
     if (admitted.length === 0) return;
     const tokens = admitted.reduce((sum, item) => sum + item.cost, 0);
@@ -155,19 +162,43 @@ export class Dispatcher {
           byId.delete(id);
           const batch = this.#hooks.batch(item.batchId);
           if (!batch) {
-            lane.release(item);
+            this.#release(lane, item);
             continue;
           }
           this.#track(this.#send(batch, item, body, attempts));
         }
         // Not queued any more (cancelled between admission and claim): never sent, so give back their slots and budget.
-        for (const item of byId.values()) lane.release(item);
+        for (const item of byId.values()) this.#release(lane, item);
       },
       (error: unknown) => {
         this.#log.error({ err: error, lane: lane.key }, 'claiming requests failed');
-        for (const item of admitted) lane.release(item);
+        for (const item of admitted) this.#release(lane, item);
       },
     );
+  }
+
+  /**
+   * Reserves each admitted request's estimate against its tenant's daily quotas. One that does
+   * not fit goes back unsent (slot and budget returned; its row stays queued) and its tenant's
+   * batches pause; a resume puts the row back in the lane.
+   */
+  #withinQuotas(lane: Lane, admitted: readonly LaneItem[]): LaneItem[] {
+    const breaches = new Map<string, QuotaBreach>();
+    const within = admitted.filter((item) => {
+      const breach = breaches.get(item.tenant) ?? this.#quotas.reserve(item.requestId, item.tenant, lane.provider, lane.model, item.cost);
+      if (!breach) return true;
+      breaches.set(item.tenant, breach);
+      lane.release(item);
+      return false;
+    });
+    for (const [tenant, breach] of breaches) this.#hooks.quotaReached(tenant, breach);
+    return within;
+  }
+
+  /** Admitted, never sent: the lane and the quotas get back what it took. */
+  #release(lane: Lane, item: LaneItem): void {
+    lane.release(item);
+    this.#quotas.release(item.requestId);
   }
 
   /**
@@ -233,7 +264,7 @@ export class Dispatcher {
     const at = Date.now();
     const base = { id: item.requestId, batchId: batch.id, at };
     if (!outcome) {
-      // Never sent: the provider charged nothing, so the lane gets its budget back.
+      // Never sent: the provider charged nothing, so the lane gets its budget back (the quota reservation ends with the outcome).
       if (sent) lane.settle(item);
       else lane.release(item);
       const reason = controller.signal.reason as StopReason;
@@ -306,6 +337,8 @@ export class Dispatcher {
   }
 
   #onCommitted(group: readonly RequestOutcome[], applied: readonly RequestOutcome[]): void {
+    this.#recordUsage(applied);
+    for (const outcome of group) this.#quotas.release(outcome.id);
     const touched = new Set<ActiveBatch>();
     for (const outcome of group) {
       const batch = this.#hooks.batch(outcome.batchId);
@@ -329,6 +362,29 @@ export class Dispatcher {
       this.#hooks.progressed(batch.id);
     }
     this.#hooks.settled(touched);
+  }
+
+  /** Stores what providers reported for the tenants' quotas, before the reservations of these requests end. */
+  #recordUsage(applied: readonly RequestOutcome[]): void {
+    const reports: ReportedUsage[] = [];
+    for (const outcome of applied) {
+      if (outcome.kind !== 'succeeded') continue;
+      const batch = this.#hooks.batch(outcome.batchId);
+      if (!batch) continue;
+      const { provider, model } = batch.lane;
+      reports.push({
+        tenant: batch.tenant,
+        provider,
+        model,
+        promptTokens: outcome.promptTokens,
+        completionTokens: outcome.completionTokens,
+      });
+    }
+    try {
+      this.#quotas.record(reports);
+    } catch (error) {
+      this.#log.error({ err: error, requests: reports.length }, 'recording tenant usage failed; the quotas undercount it');
+    }
   }
 
   #track(send: Promise<void>): void {

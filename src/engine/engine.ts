@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { Config, LaneLimits } from '../config.js';
+import type { Config, LaneLimits, TenantQuota } from '../config.js';
 import type { Db } from '../db/connection.js';
 import { retryableStatuses, type RetryableStatus } from '../db/status.js';
 import type { BatchRow } from '../db/schema.js';
@@ -15,6 +15,7 @@ import { laneKey, type Lane } from './lane.js';
 import type { LaneQueueOptions } from './lane-queue.js';
 import { LaneStatsPublisher } from './lane-stats.js';
 import { ProviderRegistry, type ModelRoute } from './providers/registry.js';
+import { nextUtcDay, TenantQuotas, type TenantUsage } from './quotas.js';
 import { ReadModel } from './read-model.js';
 import { recoverOpenBatches } from './recovery.js';
 import { retryDefaults, type RetryOptions } from './retry-policy.js';
@@ -42,6 +43,8 @@ export interface EngineOptions {
   webhookUrlProblem?: (url: string) => string | undefined;
   /** What ends completion windows; tests pass timers they fire themselves. Default real time (`realExpiryTimers`). */
   expiryTimers?: ExpiryTimers;
+  /** The clock of the tenants' daily quotas (which UTC day it is); tests move it. Default `Date.now`. */
+  quotaClock?: () => number;
 }
 
 const webhooksOff = () => 'webhooks are off on this server: it has no signing secret (see docs/operations.md, "Webhooks")';
@@ -63,6 +66,8 @@ export class Engine {
   readonly #lifecycle: BatchLifecycle;
   readonly #laneStats: LaneStatsPublisher;
   readonly #webhookUrlProblem: (url: string) => string | undefined;
+  readonly #quotas: TenantQuotas;
+  #quotaDayTimer: NodeJS.Timeout | undefined;
   #counter: TokenCounter | undefined;
   #state: 'idle' | 'running' | 'stopping' | 'stopped' = 'idle';
 
@@ -75,6 +80,12 @@ export class Engine {
     this.#graceMs = options.shutdownGraceMs ?? options.config.shutdownGraceMs;
     this.#webhookUrlProblem = options.webhookUrlProblem ?? webhooksOff;
     const isRunning = () => this.#state === 'running';
+    this.#quotas = new TenantQuotas({
+      db: this.#db,
+      config: options.config.quotas,
+      priceOf: (provider, model) => this.registry.routes().find((route) => route.provider === provider && route.model === model)?.price,
+      now: options.quotaClock,
+    });
     this.#publisher = new BatchPublisher(this.#db, this.bus, this.#log, options.config.progressIntervalMs);
     this.#dispatcher = new Dispatcher({
       db: this.#db,
@@ -83,11 +94,13 @@ export class Engine {
       retry: { ...retryDefaults, ...options.retry },
       scheduling: { ...options.scheduling },
       bus: this.bus,
+      quotas: this.#quotas,
       hooks: {
         batch: (id) => this.#lifecycle.get(id),
         isRunning,
         settled: (batches) => this.#lifecycle.finishInBackground(batches),
         progressed: (id) => this.#publisher.progressed(id),
+        quotaReached: (tenant, breach) => this.#lifecycle.pauseForQuota(tenant, breach.message),
       },
     });
     this.#lifecycle = new BatchLifecycle({
@@ -120,6 +133,7 @@ export class Engine {
     this.#state = 'running';
     this.#laneStats.start();
     await recoverOpenBatches(this.#db, this.registry, this.#lifecycle, this.#log);
+    this.checkQuotas();
   }
 
   /**
@@ -137,6 +151,7 @@ export class Engine {
     this.#laneStats.close();
     this.#dispatcher.closeLanes();
     this.#lifecycle.clearExpiryTimers();
+    clearTimeout(this.#quotaDayTimer);
     await this.#counter?.close();
     this.#state = 'stopped';
   }
@@ -177,6 +192,8 @@ export class Engine {
     this.#assertRunning();
     const webhookProblem = settings.webhookUrl == null ? undefined : this.#webhookUrlProblem(settings.webhookUrl);
     if (webhookProblem) throw badInput([{ path: 'webhookUrl', message: webhookProblem }]);
+    // Refused before any request is read; checked again, with the model's price, at acceptance.
+    this.#quotas.assertCanSubmit(settings.tenant);
     const validator = new BatchValidator(settings, this.registry, this.#config.maxRequestsPerBatch);
     const now = Date.now();
     const id = newBatchId(now);
@@ -193,7 +210,10 @@ export class Engine {
       expiresAt: now + (settings.completionWindowMs ?? this.#config.completionWindowMs),
     };
     return new BatchSubmission(this.#db, validator, header, {
-      assertAccepting: () => this.#assertRunning(),
+      assertAccepting: (route) => {
+        this.#assertRunning();
+        this.#quotas.assertCanSubmit(settings.tenant, route);
+      },
       accepted: (row) => this.#lifecycle.accepted(row),
     });
   }
@@ -232,6 +252,32 @@ export class Engine {
     lane.setLimits(limits as Partial<LaneLimits>);
     this.#log.info({ lane: lane.key, limits: lane.limits }, 'lane limits changed');
     return lane;
+  }
+
+  /** The quota in force for a tenant, and what it used today. */
+  tenantQuota(tenant: string): { quota: TenantQuota; usage: TenantUsage } {
+    return { quota: this.#quotas.quotaOf(tenant), usage: this.#quotas.usage(tenant) };
+  }
+
+  /** Replaces a tenant's quota (stored: it outlasts a restart); batches it paused resume if it now allows them. */
+  setTenantQuota(tenant: string, quota: TenantQuota): TenantQuota {
+    const set = this.#quotas.set(tenant, quota);
+    this.#log.info({ tenant, quota: set }, 'tenant quota changed');
+    this.checkQuotas();
+    return set;
+  }
+
+  /**
+   * Resumes the batches a quota paused whose tenant may work again, and arms the same check for
+   * the start of the next UTC day. Runs at start, when a quota changes, and when the day turns.
+   */
+  checkQuotas(): void {
+    if (this.#state !== 'running') return;
+    this.#lifecycle.resumeQuotaPaused((tenant) => this.#quotas.reached(tenant) === undefined);
+    clearTimeout(this.#quotaDayTimer);
+    // Real time, whatever the quota clock says: a test that moves that clock calls this itself.
+    const wait = Math.min(nextUtcDay(Date.now()) - Date.now(), 2 ** 31 - 1);
+    this.#quotaDayTimer = setTimeout(() => this.checkQuotas(), wait + 1).unref();
   }
 
   #assertRunning(): void {

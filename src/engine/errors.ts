@@ -8,6 +8,8 @@ export const ErrorCodes = {
   badUserInput: 'BAD_USER_INPUT',
   notFound: 'NOT_FOUND',
   conflict: 'CONFLICT',
+  /** A tenant's quota (`src/engine/quotas.ts`) refuses the submission; the message names the quota. */
+  quotaExceeded: 'QUOTA_EXCEEDED',
 } as const;
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
 
@@ -50,4 +52,8 @@ export function notFound(what: string, id: string): SluiceError {
 
 export function conflict(message: string): SluiceError {
   return new SluiceError(ErrorCodes.conflict, message);
+}
+
+export function quotaExceeded(message: string): SluiceError {
+  return new SluiceError(ErrorCodes.quotaExceeded, message);
 }

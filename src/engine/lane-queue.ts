@@ -5,19 +5,24 @@
  * Items are grouped into *flows*, one per (batch, priority), each a linked list kept in `order`
  * (push order by default), so a batch's requests leave in the order they were pushed, and an
  * item pushed back (a retry, a 429) re-enters its batch's line at its place, not at the end.
- * Choosing the next item:
+ * Flows belong to their batch's tenant. Choosing the next item:
  *
+ * 0. **Tenants first, by deficit round-robin on tokens.** Every tenant with waiting work takes
+ *    turns: each turn grants it `quantum` tokens, spent on the item its own flows choose (steps
+ *    1–2, among its flows only). A tenant with one huge batch, many batches or only urgent work
+ *    gets the same tokens as a tenant with a few low-priority requests: priority orders a
+ *    tenant's own work, never another tenant's.
  * 1. **Priority with aging.** A flow's level is its priority plus one per `agingMs` it has
  *    waited without being served (since its last service, or since its head was enqueued).
  *    Only flows at the highest level compete. A flow that keeps losing therefore rises until
  *    it competes, so low priority always progresses; a flow that is served drops back, so an
  *    old low-priority backlog does not take over the lane from new high-priority work.
- * 2. **Deficit round-robin by tokens** among the flows at that level: each turn grants a flow
+ * 2. **Deficit round-robin by tokens** among the tenant's flows at that level: each turn grants a flow
  *    `quantum` tokens and it sends heads while their cost fits its deficit. A small batch
  *    pushed after a huge one of the same priority is interleaved, not queued behind it.
  * 3. **Backfill with a starvation guard**; see `next`.
  *
- * Cost per `next`: O(flows) (a few batches), plus O(flows log flows) when backfilling; push
+ * Cost per `next`: O(flows) (a few batches; tenants have at least one flow each), plus O(flows log flows) when backfilling; push
  * and remove are O(1), except that an item pushed back walks past the (few) items ahead of its
  * place. Nothing is ever O(items), except `removeBatch`/`setBatchPriority`, which touch the
  * batch's own items once.
@@ -26,6 +31,8 @@
 export interface QueueItem {
   id: string;
   batchId: string;
+  /** The batch's tenant: tenants share the lane before batches do. */
+  tenant: string;
   /** Higher goes first; small integers, e.g. 0..3. */
   priority: number;
   /** Estimated tokens. */
@@ -43,7 +50,7 @@ export interface QueueItem {
 export const LANE_QUEUE_DEFAULTS = {
   /** A waiting flow gains one priority level per `agingMs` without service. Default 60 000 ms. */
   agingMs: 60_000,
-  /** Deficit round-robin quantum: tokens a batch may send per turn. Default 4 000. */
+  /** Deficit round-robin quantum: tokens a tenant, and a batch within it, may send per turn. Default 4 000. */
   quantum: 4_000,
   /** How long a head that does not fit lets smaller items pass it. Default 10 000 ms. */
   backfillWindowMs: 10_000,
@@ -67,18 +74,32 @@ interface Node<T> {
   next: Node<T> | undefined;
 }
 
-interface Flow<T> {
+/** A member of a deficit round-robin ring: a tenant among tenants, a flow among a tenant's flows. */
+interface Turn {
+  /** DRR credit in tokens; negative after a backfill, repaid in later turns. */
+  deficit: number;
+  /** True while this member (always `ring[cursor]`) is in the middle of its turn. */
+  granted: boolean;
+}
+
+interface Flow<T> extends Turn {
   batchId: string;
+  tenant: Tenant<T>;
   priority: number;
   head: Node<T> | undefined;
   tail: Node<T> | undefined;
-  /** DRR credit in tokens; negative after a backfill, repaid in later turns. */
-  deficit: number;
-  /** True while this flow (always `ring[cursor]`) is in the middle of its turn. */
-  granted: boolean;
   lastServedAt: number;
   /** Effective level, computed once per `next`. */
   level: number;
+}
+
+interface Tenant<T> extends Turn {
+  name: string;
+  /** The tenant's non-empty flows in turn order; `ring[cursor]` holds (or is about to get) the turn. */
+  ring: Flow<T>[];
+  cursor: number;
+  /** The flow the tenant's own choice (priority, aging, DRR) puts first, computed once per `next`. */
+  choice: Flow<T> | undefined;
 }
 
 function assertNumber(name: string, value: number, rule?: '> 0' | '>= 0'): void {
@@ -94,9 +115,10 @@ export class LaneQueue<T extends QueueItem> {
   readonly #now: () => number;
   readonly #byId = new Map<string, Node<T>>();
   readonly #byBatch = new Map<string, Flow<T>[]>();
+  readonly #tenants = new Map<string, Tenant<T>>();
   readonly #depth = new Map<number, number>();
-  /** Non-empty flows in turn order; `ring[cursor]` holds (or is about to get) the turn. */
-  #ring: Flow<T>[] = [];
+  /** Tenants with waiting work in turn order; `ring[cursor]` holds (or is about to get) the turn. */
+  #ring: Tenant<T>[] = [];
   #cursor = 0;
   #seq = 0;
   /** Item id → when it was first found blocked as the head: the backfill guard's memory. */
@@ -128,7 +150,7 @@ export class LaneQueue<T extends QueueItem> {
     const seq = this.#seq++;
     if (item.order !== undefined) assertNumber('order', item.order);
     const node = { item, seq: item.order ?? seq } as Node<T>;
-    this.#insert(this.#flowFor(item.batchId, item.priority), node);
+    this.#insert(this.#flowFor(item.batchId, item.tenant, item.priority), node);
     this.#byId.set(item.id, node);
     this.#addDepth(item.priority, 1);
   }
@@ -137,17 +159,18 @@ export class LaneQueue<T extends QueueItem> {
    * Removes and returns the item that should go now, or undefined if none may.
    * `fits(item)` says whether the lane's buckets can admit the item right now.
    *
-   * The head is the item that priority, aging and DRR choose. If it does not fit, a smaller
-   * head of another flow that does fit may go instead (backfill), under this guard:
-   * **backfill is allowed only during the first `backfillWindowMs` after the head was first
-   * found blocked.** Why that lets the head through: the DRR turn stays with the head's flow
-   * (it is granted and its deficit covers the head), so equal-level newcomers cannot take the
-   * head's place, and the flow only ages upward while it waits; once the window has passed,
-   * nothing but the head is returned, so the buckets only refill and the head (whose cost must
-   * not exceed their capacity) fits at most `backfillWindowMs + msUntil(cost)` after it was
-   * blocked. Only a strictly higher level can go first meanwhile: that is priority, and aging
-   * bounds it. The window is remembered per item, so losing the head to a higher level and
-   * regaining it does not restart it.
+   * The head is the item that tenant DRR, priority, aging and flow DRR choose. If it does not
+   * fit, a smaller head of another flow that does fit may go instead (backfill: other tenants'
+   * flows first, in turn order), under this guard: **backfill is allowed only during the first
+   * `backfillWindowMs` after the head was first found blocked.** Why that lets the head
+   * through: the DRR turns stay with the head's tenant and flow (granted, deficits covering the
+   * head), so newcomers cannot take the head's place, and the flow only ages upward while it
+   * waits; once the window has passed, nothing but the head is returned, so the buckets only
+   * refill and the head (whose cost must not exceed their capacity) fits at most
+   * `backfillWindowMs + msUntil(cost)` after it was blocked. Meanwhile only a strictly higher
+   * level of the same tenant can go first (that is priority, and aging bounds it), or, when the
+   * tenant's own backfills spent its turn, one turn of each other tenant. The window is
+   * remembered per item, so losing the head and regaining it does not restart it.
    */
   next(fits: (item: T) => boolean): T | undefined {
     const now = this.#now();
@@ -158,11 +181,14 @@ export class LaneQueue<T extends QueueItem> {
     const blockedSince = this.#blockedSince.get(head.id) ?? now;
     this.#blockedSince.set(head.id, blockedSince);
     if (now - blockedSince >= this.#backfillWindowMs) return undefined;
-    // Other flows in turn order, highest level first (sort is stable).
-    const others = this.#ring.slice(this.#cursor + 1).concat(this.#ring.slice(0, this.#cursor));
-    for (const other of others.sort((a, b) => b.level - a.level)) {
-      const candidate = (other.head as Node<T>).item;
-      if (candidate.cost < head.cost && fits(candidate)) return this.#serve(other, now);
+    // Other tenants in turn order, then the head's own; within each, flows in turn order, highest level first (sort is stable).
+    const tenants = rotate(this.#ring, this.#cursor + 1);
+    for (const tenant of tenants) {
+      const others = rotate(tenant.ring, tenant.cursor).filter((other) => other !== flow);
+      for (const other of others.sort((a, b) => b.level - a.level)) {
+        const candidate = (other.head as Node<T>).item;
+        if (candidate.cost < head.cost && fits(candidate)) return this.#serve(other, now);
+      }
     }
     return undefined;
   }
@@ -187,8 +213,9 @@ export class LaneQueue<T extends QueueItem> {
     const flows = this.#byBatch.get(batchId);
     if (!flows) return;
     const lastServedAt = Math.max(...flows.map((flow) => flow.lastServedAt));
+    const tenant = (flows[0] as Flow<T>).tenant.name;
     const nodes = this.#detachBatch(batchId);
-    const flow = this.#flowFor(batchId, priority);
+    const flow = this.#flowFor(batchId, tenant, priority);
     flow.lastServedAt = lastServedAt;
     for (const node of nodes) {
       this.#addDepth(node.item.priority, -1);
@@ -210,41 +237,65 @@ export class LaneQueue<T extends QueueItem> {
     return Object.fromEntries(this.#depth);
   }
 
-  /** Computes levels, then runs deficit round-robin among the flows at the top level. */
+  /** The tenant whose turn it is (DRR among all tenants), and its choice of flow. */
   #chooseTurn(now: number): Flow<T> | undefined {
-    const ring = this.#ring;
-    if (ring.length === 0) return undefined;
+    if (this.#ring.length === 0) return undefined;
+    for (const tenant of this.#ring) tenant.choice = this.#chooseFlow(tenant, now);
+    this.#cursor = this.#roundRobin(
+      this.#ring,
+      this.#cursor,
+      (tenant) => ((tenant.choice as Flow<T>).head as Node<T>).item.cost,
+      () => true,
+    );
+    return (this.#ring[this.#cursor] as Tenant<T>).choice;
+  }
+
+  /** Computes the levels of a tenant's flows, then runs deficit round-robin among those at its top level. */
+  #chooseFlow(tenant: Tenant<T>, now: number): Flow<T> {
     let top = -Infinity;
-    for (const flow of ring) {
+    for (const flow of tenant.ring) {
       const head = (flow.head as Node<T>).item;
       const waited = now - Math.max(head.enqueuedAt, flow.lastServedAt);
       flow.level = flow.priority + Math.max(0, Math.floor(waited / this.#agingMs));
       top = Math.max(top, flow.level);
     }
-    const current = ring[this.#cursor] as Flow<T>;
+    tenant.cursor = this.#roundRobin(
+      tenant.ring,
+      tenant.cursor,
+      (flow) => (flow.head as Node<T>).item.cost,
+      (flow) => flow.level === top,
+    );
+    return tenant.ring[tenant.cursor] as Flow<T>;
+  }
+
+  /**
+   * Deficit round-robin over a non-empty ring from `cursor`, among the members that `competes`:
+   * the member holding the turn keeps it while its next cost fits its deficit; otherwise the
+   * turn moves on, each member passed gaining `quantum`. Returns the index of the member whose
+   * turn it is, now granted.
+   */
+  #roundRobin<M extends Turn>(ring: readonly M[], cursor: number, cost: (member: M) => number, competes: (member: M) => boolean): number {
+    const current = ring[cursor] as M;
     if (current.granted) {
-      if (current.level === top && (current.head as Node<T>).item.cost <= current.deficit) return current;
+      if (competes(current) && cost(current) <= current.deficit) return cursor;
       current.granted = false; // its turn is over
-      this.#cursor = (this.#cursor + 1) % ring.length;
+      cursor = (cursor + 1) % ring.length;
     }
-    // Skip whole rounds in which no top flow could send: in each, every one gains a quantum.
+    // Skip whole rounds in which no competing member could send: in each, every one gains a quantum.
     let rounds = Infinity;
-    for (const flow of ring) {
-      if (flow.level !== top) continue;
-      const missing = (flow.head as Node<T>).item.cost - flow.deficit;
-      rounds = Math.min(rounds, Math.max(1, Math.ceil(missing / this.#quantum)));
+    for (const member of ring) {
+      if (competes(member)) rounds = Math.min(rounds, Math.max(1, Math.ceil((cost(member) - member.deficit) / this.#quantum)));
     }
-    for (const flow of ring) if (flow.level === top) flow.deficit += (rounds - 1) * this.#quantum;
-    // Within one more round some top flow can send; the loop also survives float rounding.
+    for (const member of ring) if (competes(member)) member.deficit += (rounds - 1) * this.#quantum;
+    // Within one more round some competing member can send; the loop also survives float rounding.
     for (let step = 0; ; step++) {
-      const index = (this.#cursor + step) % ring.length;
-      const flow = ring[index] as Flow<T>;
-      if (flow.level !== top) continue;
-      flow.deficit += this.#quantum;
-      if ((flow.head as Node<T>).item.cost <= flow.deficit) {
-        this.#cursor = index;
-        flow.granted = true;
-        return flow;
+      const index = (cursor + step) % ring.length;
+      const member = ring[index] as M;
+      if (!competes(member)) continue;
+      member.deficit += this.#quantum;
+      if (cost(member) <= member.deficit) {
+        member.granted = true;
+        return index;
       }
     }
   }
@@ -276,6 +327,7 @@ export class LaneQueue<T extends QueueItem> {
   #serve(flow: Flow<T>, now: number): T {
     const node = flow.head as Node<T>;
     flow.deficit -= node.item.cost;
+    flow.tenant.deficit -= node.item.cost;
     flow.lastServedAt = now;
     this.#unlink(node);
     return node.item;
@@ -305,12 +357,14 @@ export class LaneQueue<T extends QueueItem> {
     return nodes;
   }
 
-  #flowFor(batchId: string, priority: number): Flow<T> {
+  #flowFor(batchId: string, tenantName: string, priority: number): Flow<T> {
     const flows = this.#byBatch.get(batchId) ?? [];
     const existing = flows.find((flow) => flow.priority === priority);
     if (existing) return existing;
+    const tenant = this.#tenantFor(tenantName);
     const flow: Flow<T> = {
       batchId,
+      tenant,
       priority,
       head: undefined,
       tail: undefined,
@@ -321,23 +375,31 @@ export class LaneQueue<T extends QueueItem> {
     };
     flows.push(flow);
     this.#byBatch.set(batchId, flows);
-    // A new flow goes last in turn order: just before the flow holding the turn.
-    if (this.#ring.length === 0) this.#ring.push(flow);
-    else this.#ring.splice(this.#cursor++, 0, flow);
+    tenant.cursor = joinLast(tenant.ring, tenant.cursor, flow);
     return flow;
   }
 
-  /** An empty flow leaves the ring and forfeits its deficit, as in DRR. */
+  #tenantFor(name: string): Tenant<T> {
+    const existing = this.#tenants.get(name);
+    if (existing) return existing;
+    const tenant: Tenant<T> = { name, ring: [], cursor: 0, choice: undefined, deficit: 0, granted: false };
+    this.#tenants.set(name, tenant);
+    this.#cursor = joinLast(this.#ring, this.#cursor, tenant);
+    return tenant;
+  }
+
+  /** An empty flow leaves its tenant's ring and forfeits its deficit, as in DRR; so does a tenant left without flows. */
   #dropFlow(flow: Flow<T>): void {
-    const index = this.#ring.indexOf(flow);
-    this.#ring.splice(index, 1);
-    if (index < this.#cursor) this.#cursor--;
-    if (this.#cursor >= this.#ring.length) this.#cursor = 0;
+    const tenant = flow.tenant;
+    tenant.cursor = leave(tenant.ring, tenant.cursor, flow);
     flow.granted = false;
     flow.deficit = 0;
     const flows = (this.#byBatch.get(flow.batchId) ?? []).filter((other) => other !== flow);
     if (flows.length > 0) this.#byBatch.set(flow.batchId, flows);
     else this.#byBatch.delete(flow.batchId);
+    if (tenant.ring.length > 0) return;
+    this.#cursor = leave(this.#ring, this.#cursor, tenant);
+    this.#tenants.delete(tenant.name);
   }
 
   #addDepth(priority: number, delta: number): void {
@@ -345,4 +407,27 @@ export class LaneQueue<T extends QueueItem> {
     if (depth > 0) this.#depth.set(priority, depth);
     else this.#depth.delete(priority);
   }
+}
+
+/** `ring` from `start` round to just before it. */
+function rotate<M>(ring: readonly M[], start: number): M[] {
+  return ring.slice(start).concat(ring.slice(0, start));
+}
+
+/** Adds a member last in turn order (just before the one holding the turn); returns the new cursor. */
+function joinLast<M>(ring: M[], cursor: number, member: M): number {
+  if (ring.length === 0) {
+    ring.push(member);
+    return 0;
+  }
+  ring.splice(cursor, 0, member);
+  return cursor + 1;
+}
+
+/** Takes a member out of the ring; returns the new cursor. */
+function leave<M>(ring: M[], cursor: number, member: M): number {
+  const index = ring.indexOf(member);
+  ring.splice(index, 1);
+  if (index < cursor) cursor--;
+  return cursor >= ring.length ? 0 : cursor;
 }

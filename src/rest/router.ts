@@ -115,11 +115,22 @@ function openaiError(error: RestError) {
   return {
     error: {
       message: error.message,
-      type: error.status >= 500 ? 'server_error' : 'invalid_request_error',
+      type: openaiErrorType(error.status),
       param: error.param,
-      code: error.status === 401 ? 'invalid_api_key' : null,
+      code: openaiErrorCode(error.status),
     },
   };
+}
+
+function openaiErrorType(status: number): string {
+  if (status === 429) return 'insufficient_quota'; // Sluice answers 429 only for a tenant's quota (QUOTA_EXCEEDED)
+  return status >= 500 ? 'server_error' : 'invalid_request_error';
+}
+
+function openaiErrorCode(status: number): string | null {
+  if (status === 401) return 'invalid_api_key';
+  if (status === 429) return 'quota_exceeded';
+  return null;
 }
 
 /** `{type: "error", error: {type, message}}`, with Anthropic's error types per status. */
@@ -132,6 +143,7 @@ function anthropicErrorType(status: number): string {
   if (status === 403) return 'permission_error';
   if (status === 404) return 'not_found_error';
   if (status === 413) return 'request_too_large';
+  if (status === 429) return 'rate_limit_error';
   if (status >= 500) return 'api_error';
   return 'invalid_request_error';
 }

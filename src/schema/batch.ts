@@ -9,7 +9,8 @@ import { Endpoints } from '../engine/providers/provider.js';
 import { builder, type Context } from './builder.js';
 import { BatchStatusEnum, EndpointEnum, PriorityEnum, RequestStatusEnum } from './enums.js';
 import { batchSettingsFields, parseBatchSettings } from './batch-settings.js';
-import { estimatedMaxCost, priceOf, usageCost } from './cost.js';
+import { estimatedMaxCost, usageCost } from '../engine/pricing.js';
+import { priceOf } from './cost.js';
 import { guarded } from './errors.js';
 import { RequestRef } from './request.js';
 import { UsageRef } from './usage.js';
@@ -75,7 +76,10 @@ builder.node(BatchRef, {
       description: 'Where the batch is in its lifecycle.',
       resolve: (b) => b.status,
     }),
-    statusReason: t.exposeString('statusReason', { nullable: true, description: 'Why the batch failed, when it did.' }),
+    statusReason: t.exposeString('statusReason', {
+      nullable: true,
+      description: "Why the batch failed, when it did; or, while PAUSED by its tenant's quota, which quota and when it resumes.",
+    }),
     provider: t.exposeString('provider', { description: 'The configured provider that runs this batch.' }),
     model: t.exposeString('model', { description: 'The model every request of the batch runs on.' }),
     endpoint: t.field({

@@ -4,7 +4,7 @@ import { startFakeOpenAI } from './fakes/fake-openai.js';
 import type { FakeServer } from './fakes/fake-server.js';
 import { waitFor } from './helpers/app.js';
 import { chat, FaultPlan, keys, promptOf } from './engine.support.js';
-import { createWorkspace, ensureStopped, startSluice, type SluiceProcess, type Workspace } from './recovery.support.js';
+import { fakeOpenAIWorkspace, ensureStopped, startWithFakeKey, type SluiceProcess, type Workspace } from './recovery.support.js';
 
 /**
  * The per-status request counters on the batch row move in the transaction of every request
@@ -30,12 +30,7 @@ beforeAll(async () => {
     faults: plan.next,
     latencyMs: (request) => ([...hanging].some((prefix) => promptOf(request.body)?.startsWith(prefix)) ? HANG_MS : 0),
   });
-  workspace = createWorkspace({
-    maxAttempts: 3,
-    providers: [
-      { kind: 'openai', name: 'oai', baseUrl: fake.url, apiKeyEnv: keys.openai.env, models: ['gpt-test'], limits: { maxConcurrent: 4 } },
-    ],
-  });
+  workspace = fakeOpenAIWorkspace(fake.url, 4, { maxAttempts: 3 });
 });
 
 afterAll(async () => {
@@ -44,11 +39,7 @@ afterAll(async () => {
   workspace.remove();
 });
 
-async function start(): Promise<SluiceProcess> {
-  const sluice = await startSluice(workspace, { [keys.openai.env]: keys.openai.value });
-  processes.push(sluice);
-  return sluice;
-}
+const start = (): Promise<SluiceProcess> => startWithFakeKey(workspace, processes);
 
 async function submit(sluice: SluiceProcess, prefix: string, n: number, extra: Record<string, unknown> = {}): Promise<string> {
   const requests = Array.from({ length: n }, (_, i) => chat(`${prefix} ${i}`));

@@ -4,11 +4,11 @@ import type { FakeServer } from './fakes/fake-server.js';
 import { waitFor } from './helpers/app.js';
 import { chat, keys, promptOf } from './engine.support.js';
 import {
-  createWorkspace,
+  fakeOpenAIWorkspace,
   ensureStopped,
   readBatchStatus,
   readRows,
-  startSluice,
+  startWithFakeKey,
   type SluiceProcess,
   type Workspace,
 } from './recovery.support.js';
@@ -31,12 +31,7 @@ const processes: SluiceProcess[] = [];
 beforeEach(async () => {
   // 30 ms a request, 8 at a time: ~1.2 s for the whole batch, so a kill lands mid-way.
   fake = await startFakeOpenAI({ apiKey: keys.openai.value, latencyMs: 30 });
-  workspace = createWorkspace({
-    maxAttempts: 3,
-    providers: [
-      { kind: 'openai', name: 'oai', baseUrl: fake.url, apiKeyEnv: keys.openai.env, models: ['gpt-test'], limits: { maxConcurrent: 8 } },
-    ],
-  });
+  workspace = fakeOpenAIWorkspace(fake.url, 8, { maxAttempts: 3 });
 });
 
 afterEach(async () => {
@@ -45,11 +40,7 @@ afterEach(async () => {
   workspace.remove();
 });
 
-async function start(): Promise<SluiceProcess> {
-  const sluice = await startSluice(workspace, { [keys.openai.env]: keys.openai.value });
-  processes.push(sluice);
-  return sluice;
-}
+const start = (): Promise<SluiceProcess> => startWithFakeKey(workspace, processes);
 
 async function submit(sluice: SluiceProcess): Promise<string> {
   const requests = Array.from({ length: REQUESTS }, (_, i) => chat(`kill ${i}`));

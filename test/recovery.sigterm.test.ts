@@ -3,7 +3,7 @@ import { startFakeOpenAI } from './fakes/fake-openai.js';
 import type { FakeServer } from './fakes/fake-server.js';
 import { waitFor } from './helpers/app.js';
 import { chat, keys, promptOf } from './engine.support.js';
-import { createWorkspace, ensureStopped, readRows, startSluice, type SluiceProcess, type Workspace } from './recovery.support.js';
+import { fakeOpenAIWorkspace, ensureStopped, readRows, startWithFakeKey, type SluiceProcess, type Workspace } from './recovery.support.js';
 
 /**
  * Graceful shutdown of the real process on SIGTERM: it admits nothing new, lets in-flight
@@ -26,26 +26,10 @@ afterEach(async () => {
 
 async function setUp(fakeOptions: Parameters<typeof startFakeOpenAI>[0], config: Record<string, unknown> = {}): Promise<void> {
   fake = await startFakeOpenAI({ apiKey: keys.openai.value, ...fakeOptions });
-  workspace = createWorkspace({
-    providers: [
-      {
-        kind: 'openai',
-        name: 'oai',
-        baseUrl: fake.url,
-        apiKeyEnv: keys.openai.env,
-        models: ['gpt-test'],
-        limits: { maxConcurrent: CONCURRENT },
-      },
-    ],
-    ...config,
-  });
+  workspace = fakeOpenAIWorkspace(fake.url, CONCURRENT, config);
 }
 
-async function start(env: Record<string, string> = {}): Promise<SluiceProcess> {
-  const sluice = await startSluice(workspace!, { [keys.openai.env]: keys.openai.value, ...env });
-  processes.push(sluice);
-  return sluice;
-}
+const start = (env: Record<string, string> = {}): Promise<SluiceProcess> => startWithFakeKey(workspace!, processes, env);
 
 async function submit(sluice: SluiceProcess, prefix: string): Promise<string> {
   const requests = Array.from({ length: REQUESTS }, (_, i) => chat(`${prefix} ${i}`));

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import Database from 'better-sqlite3';
 import { packageRoot } from '../src/paths.js';
+import { keys } from './engine.support.js';
 import { waitFor } from './helpers/app.js';
 
 /**
@@ -136,4 +137,23 @@ export function readBatchStatus(dbFile: string, batchId: string): string | undef
   } finally {
     db.close();
   }
+}
+
+/** A workspace whose one provider (`oai`, model `gpt-test`) is the fake OpenAI server at `url`, keyed by `keys.openai`. */
+export function fakeOpenAIWorkspace(url: string, maxConcurrent: number, config: Record<string, unknown> = {}): Workspace {
+  return createWorkspace({
+    providers: [{ kind: 'openai', name: 'oai', baseUrl: url, apiKeyEnv: keys.openai.env, models: ['gpt-test'], limits: { maxConcurrent } }],
+    ...config,
+  });
+}
+
+/** Starts Sluice on the workspace with the fake's key in its environment; `processes` keeps it for the test's clean-up. */
+export async function startWithFakeKey(
+  workspace: Workspace,
+  processes: SluiceProcess[],
+  env: Record<string, string> = {},
+): Promise<SluiceProcess> {
+  const sluice = await startSluice(workspace, { [keys.openai.env]: keys.openai.value, ...env });
+  processes.push(sluice);
+  return sluice;
 }

@@ -135,6 +135,19 @@ export const defaults = {
     /** Largest wait between attempts, a receiver's `retry-after` included. */
     maxDelayMs: 60 * 60_000,
   },
+  /** Answers kept per tenant for batches that ask (`responseCache`), see docs/cost.md, "Duplicates and the response cache". */
+  responseCache: {
+    /** Seconds a batch that says nothing keeps its answers and looks them up; unset: such batches do not use the cache. */
+    defaultTtlSeconds: undefined as number | undefined,
+    /** The longest time-to-live a batch may ask for. */
+    maxTtlSeconds: 7 * 24 * 60 * 60,
+    /** Answers kept per tenant; the oldest go first. */
+    maxEntriesPerTenant: 10_000,
+    /** An answer larger than this (bytes of JSON) is not kept. */
+    maxResponseBytes: 1024 * 1024,
+    /** How often expired answers are deleted. */
+    sweepIntervalMs: 60_000,
+  },
   /** Where each real kind is served when the file names no `baseUrl`. */
   baseUrls: {
     openai: 'https://api.openai.com/v1',
@@ -318,6 +331,21 @@ const webhooksSchema = z
   })
   .strict();
 export type WebhooksConfig = z.infer<typeof webhooksSchema>;
+const responseCacheSchema = z
+  .object({
+    defaultTtlSeconds: positiveInt.max(defaults.responseCache.maxTtlSeconds).optional(),
+    maxTtlSeconds: positiveInt.max(365 * 24 * 60 * 60).default(defaults.responseCache.maxTtlSeconds),
+    maxEntriesPerTenant: positiveInt.max(10_000_000).default(defaults.responseCache.maxEntriesPerTenant),
+    maxResponseBytes: positiveInt.max(64 * 1024 * 1024).default(defaults.responseCache.maxResponseBytes),
+    sweepIntervalMs: positiveInt.max(24 * 3_600_000).default(defaults.responseCache.sweepIntervalMs),
+  })
+  .strict()
+  .refine((c) => c.defaultTtlSeconds === undefined || c.defaultTtlSeconds <= c.maxTtlSeconds, {
+    message: 'defaultTtlSeconds must not be more than maxTtlSeconds',
+    path: ['defaultTtlSeconds'],
+  });
+export type ResponseCacheConfig = z.infer<typeof responseCacheSchema>;
+
 /** The largest value of each tenant quota, in the file and in `setTenantQuota` alike. */
 export const QUOTA_MAXIMUMS = { tokensPerDay: 1_000_000_000_000, costPerDay: 1_000_000_000, openBatches: 1_000_000 } as const;
 
@@ -364,6 +392,8 @@ export const configSchema = z
     webhooks: webhooksSchema.default(() => webhooksSchema.parse({})),
     /** Quotas per tenant; `setTenantQuota` overrides them at run time (stored, so a restart keeps it). */
     quotas: quotasSchema.default(() => quotasSchema.parse({})),
+    /** The per-tenant response cache (off unless a batch asks, or `defaultTtlSeconds` is set). */
+    responseCache: responseCacheSchema.default(() => responseCacheSchema.parse({})),
     /** Limits of every lane, under each provider's and model's own. Left out: see `defaults.laneLimits`. */
     laneLimits: laneLimitsSchema.optional(),
     providers: z

@@ -22,6 +22,10 @@ export interface NewBatch {
   metadata?: Record<string, string> | null;
   /** Checked at submission (src/webhooks/address.ts). */
   webhookUrl?: string | null;
+  /** Requests with the same `bodyHash` are sent once: the first, the others copy its outcome. */
+  dedupe?: boolean;
+  responseCacheTtlMs?: number | null;
+  maxCostUsd?: number | null;
   createdAt: number;
   expiresAt: number;
 }
@@ -29,6 +33,8 @@ export interface NewBatch {
 export interface NewRequest {
   customId: string;
   body: Record<string, unknown>;
+  /** Set when the batch dedupes or caches (`src/engine/duplicates.ts`). */
+  bodyHash?: string;
 }
 
 /**
@@ -49,15 +55,35 @@ export class StagedBatch {
   /** One transaction writing a slice of requests after those already written. */
   readonly #insertSlice: (rows: readonly NewRequest[]) => void;
   #position = 0;
+  /** With `dedupe`: the first request of each body hash, which the later ones copy. */
+  readonly #leaders: Map<string, number> | undefined;
+  #duplicates = 0;
 
-  private constructor(db: Db, id: string) {
+  private constructor(db: Db, id: string, dedupe: boolean) {
     this.#db = db;
     this.id = id;
+    this.#leaders = dedupe ? new Map() : undefined;
     // A raw prepared statement: Drizzle's multi-row VALUES builder costs ~5x more per row here.
-    const insert = db.$client.prepare('INSERT INTO requests (batch_id, position, custom_id, body, status) VALUES (?, ?, ?, ?, ?)');
+    const insert = db.$client.prepare(
+      'INSERT INTO requests (batch_id, position, custom_id, body, status, body_hash, duplicate_of) VALUES (?, ?, ?, ?, ?, ?, ?)',
+    );
     this.#insertSlice = db.$client.transaction((rows: readonly NewRequest[]) => {
       let position = this.#position;
-      for (const row of rows) insert.run(id, position++, row.customId, JSON.stringify(row.body), RequestStatus.pending);
+      for (const row of rows) {
+        const hash = row.bodyHash ?? null;
+        const leader = hash === null ? undefined : this.#leaders?.get(hash);
+        const { lastInsertRowid } = insert.run(
+          id,
+          position++,
+          row.customId,
+          JSON.stringify(row.body),
+          RequestStatus.pending,
+          hash,
+          leader ?? null,
+        );
+        if (leader !== undefined) this.#duplicates++;
+        else if (hash !== null) this.#leaders?.set(hash, Number(lastInsertRowid));
+      }
       const moves = new CountMoves();
       moves.move(id, undefined, RequestStatus.pending, rows.length);
       moves.apply(db.$client);
@@ -69,7 +95,7 @@ export class StagedBatch {
     db.insert(batches)
       .values({ ...batch, status: STAGED, requestCount: 0 })
       .run();
-    return new StagedBatch(db, batch.id);
+    return new StagedBatch(db, batch.id, batch.dedupe ?? false);
   }
 
   /** Appends requests after those already written, a slice per transaction, each in a turn of its own. */
@@ -84,7 +110,7 @@ export class StagedBatch {
   async accept(): Promise<BatchRow> {
     return this.#db
       .update(batches)
-      .set({ status: BatchStatus.validating, requestCount: this.#position })
+      .set({ status: BatchStatus.validating, requestCount: this.#position, deduplicatedCount: this.#duplicates })
       .where(eq(batches.id, this.id))
       .returning()
       .get()!;
@@ -214,6 +240,10 @@ function isFinal(row: BatchRow): row is BatchRow & { status: FinalBatchStatus } 
 
 export async function setBatchPriority(db: Db, id: string, priority: PriorityLevel): Promise<BatchRow | undefined> {
   return db.update(batches).set({ priority }).where(eq(batches.id, id)).returning().get();
+}
+
+export async function setBatchMaxCost(db: Db, id: string, maxCostUsd: number | null): Promise<BatchRow | undefined> {
+  return db.update(batches).set({ maxCostUsd }).where(eq(batches.id, id)).returning().get();
 }
 
 /** Batches the engine must pick up again at start-up. */

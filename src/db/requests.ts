@@ -26,6 +26,8 @@ function slices<T>(items: readonly T[], size = ID_SLICE): T[][] {
 export interface PendingRequest {
   id: number;
   bodyJson: string;
+  /** The request sent for this one, when the batch dedupes: this one is never sent itself. */
+  duplicateOf: number | null;
 }
 
 /** One page of a keyset scan by request id: rows after `afterId`, at most `limit` of them. */
@@ -37,7 +39,7 @@ export interface IdPage {
 /** A batch's requests waiting for their estimate, in id order. Bodies stay JSON text: the counting worker parses them, not the event loop. */
 export async function listPendingRequests(db: Db, batchId: string, page: IdPage = {}): Promise<PendingRequest[]> {
   const query = db
-    .select({ id: requests.id, bodyJson: sql<string>`${requests.body}` })
+    .select({ id: requests.id, bodyJson: sql<string>`${requests.body}`, duplicateOf: requests.duplicateOf })
     .from(requests)
     .where(and(eq(requests.batchId, batchId), eq(requests.status, RequestStatus.pending), gt(requests.id, page.afterId ?? 0)))
     .orderBy(asc(requests.id));
@@ -92,6 +94,8 @@ export interface QueuedRequest {
   estimatedTokens: number;
   notBefore: number | null;
   queuedAt: number;
+  /** Never joins a lane: it waits for the outcome of this request (see `recordOutcomes`). */
+  duplicateOf: number | null;
 }
 
 /** Queued requests of a batch in id order; all of them, or one page. */
@@ -103,6 +107,7 @@ export async function listQueuedRequests(db: Db, batchId: string, page: IdPage =
       estimatedTokens: requests.estimatedTokens,
       notBefore: requests.notBefore,
       queuedAt: requests.queuedAt,
+      duplicateOf: requests.duplicateOf,
     })
     .from(requests)
     .where(and(eq(requests.batchId, batchId), eq(requests.status, RequestStatus.queued), gt(requests.id, page.afterId ?? 0)))
@@ -117,6 +122,7 @@ export interface ClaimedRequest {
   batchId: string;
   body: Record<string, unknown>;
   attempts: number;
+  bodyHash: string | null;
 }
 
 /** queued -> running for requests a lane admitted; counts the attempt. Returns the bodies to send. */
@@ -129,7 +135,13 @@ export async function claimRequests(db: Db, ids: readonly number[], now: number)
         .update(requests)
         .set({ status: RequestStatus.running, startedAt: now, attempts: sql`${requests.attempts} + 1` })
         .where(and(inArray(requests.id, slice), eq(requests.status, RequestStatus.queued)))
-        .returning({ id: requests.id, batchId: requests.batchId, body: requests.body, attempts: requests.attempts })
+        .returning({
+          id: requests.id,
+          batchId: requests.batchId,
+          body: requests.body,
+          attempts: requests.attempts,
+          bodyHash: requests.bodyHash,
+        })
         .all();
       for (const row of rows) {
         moves.move(row.batchId, RequestStatus.queued, RequestStatus.running);
@@ -155,8 +167,12 @@ export type RequestOutcome =
       completionTokens: number;
       providerRequestId: string | null;
       latencyMs: number;
+      /** Answered from the tenant's response cache: nothing sent, nothing billed. */
+      cached?: boolean;
+      /** The batch dedupes: the queued requests that duplicate this one get the same outcome, usage left out. */
+      copyToFollowers?: boolean;
     }
-  | { kind: 'failed'; id: number; batchId: string; at: number; error: StoredError; latencyMs: number | null }
+  | { kind: 'failed'; id: number; batchId: string; at: number; error: StoredError; latencyMs: number | null; copyToFollowers?: boolean }
   /** Back to the queue: a retry after backoff, or a rate-limited attempt that is handed back. */
   | { kind: 'requeued'; id: number; batchId: string; at: number; notBefore: number; error: StoredError; refundAttempt: boolean }
   /** Aborted in flight by cancel or expiry. */
@@ -184,6 +200,9 @@ interface OutcomeStatements {
   requeue: Database.Statement;
   stop: Database.Statement;
   addUsage: Database.Statement;
+  succeedFollowers: Database.Statement;
+  failFollowers: Database.Statement;
+  addCached: Database.Statement;
 }
 
 const outcomeStatements = new WeakMap<Database.Database, OutcomeStatements>();
@@ -196,11 +215,13 @@ function outcomeStatementsFor(client: Database.Database): OutcomeStatements {
   let statements = outcomeStatements.get(client);
   if (statements) return statements;
   const whereRunning = `WHERE id = @id AND status = '${RequestStatus.running}'`;
+  // Followers wait queued, out of every lane, until their leader's final outcome (see `recordOutcomes`).
+  const whereFollowing = `WHERE duplicate_of = @id AND status = '${RequestStatus.queued}'`;
   statements = {
     succeed: client.prepare(
       `UPDATE requests SET status = '${RequestStatus.succeeded}', finished_at = @at, response_status = @responseStatus, ` +
         'response = @responseJson, prompt_tokens = @promptTokens, completion_tokens = @completionTokens, ' +
-        `provider_request_id = @providerRequestId, latency_ms = @latencyMs, error = NULL, not_before = NULL ${whereRunning}`,
+        `provider_request_id = @providerRequestId, latency_ms = @latencyMs, cached = @cached, error = NULL, not_before = NULL ${whereRunning}`,
     ),
     fail: client.prepare(
       `UPDATE requests SET status = '${RequestStatus.failed}', finished_at = @at, error = @error, latency_ms = @latencyMs ${whereRunning}`,
@@ -213,6 +234,14 @@ function outcomeStatementsFor(client: Database.Database): OutcomeStatements {
     addUsage: client.prepare(
       'UPDATE batches SET prompt_tokens = prompt_tokens + @prompt, completion_tokens = completion_tokens + @completion WHERE id = @id',
     ),
+    succeedFollowers: client.prepare(
+      `UPDATE requests SET status = '${RequestStatus.succeeded}', finished_at = @at, response_status = @responseStatus, ` +
+        `response = @responseJson, latency_ms = @latencyMs, cached = @cached, error = NULL, not_before = NULL ${whereFollowing} RETURNING id`,
+    ),
+    failFollowers: client.prepare(
+      `UPDATE requests SET status = '${RequestStatus.failed}', finished_at = @at, error = @error, latency_ms = @latencyMs ${whereFollowing} RETURNING id`,
+    ),
+    addCached: client.prepare('UPDATE batches SET cached_count = cached_count + @count WHERE id = @id'),
   };
   outcomeStatements.set(client, statements);
   return statements;
@@ -221,14 +250,18 @@ function outcomeStatementsFor(client: Database.Database): OutcomeStatements {
 /**
  * Writes a group of outcomes in one transaction (group commit) and adds usage to the batch
  * totals. Returns the outcomes that applied: a row that was no longer `running` is skipped.
+ * A final outcome marked `copyToFollowers` is also written to the queued requests that
+ * duplicate it (same response or error, no usage: the tokens were billed once), and each copy
+ * is returned too, after the outcome it copies, with no tokens.
  */
 export async function recordOutcomes(db: Db, outcomes: readonly RequestOutcome[]): Promise<RequestOutcome[]> {
   if (outcomes.length === 0) return [];
   const client = db.$client;
-  const { succeed, fail, requeue, stop, addUsage } = outcomeStatementsFor(client);
+  const { succeed, fail, requeue, stop, addUsage, succeedFollowers, failFollowers, addCached } = outcomeStatementsFor(client);
   return client.transaction(() => {
     const applied: RequestOutcome[] = [];
     const usageByBatch = new Map<string, { prompt: number; completion: number }>();
+    const cachedByBatch = new Map<string, number>();
     const moves = new CountMoves();
     for (const outcome of outcomes) {
       let changes: number;
@@ -243,12 +276,14 @@ export async function recordOutcomes(db: Db, outcomes: readonly RequestOutcome[]
             completionTokens: outcome.completionTokens,
             providerRequestId: outcome.providerRequestId,
             latencyMs: outcome.latencyMs,
+            cached: outcome.cached ? 1 : 0,
           }).changes;
           if (changes > 0) {
             const usage = usageByBatch.get(outcome.batchId) ?? { prompt: 0, completion: 0 };
             usage.prompt += outcome.promptTokens;
             usage.completion += outcome.completionTokens;
             usageByBatch.set(outcome.batchId, usage);
+            if (outcome.cached) cachedByBatch.set(outcome.batchId, (cachedByBatch.get(outcome.batchId) ?? 0) + 1);
           }
           break;
         }
@@ -280,9 +315,31 @@ export async function recordOutcomes(db: Db, outcomes: readonly RequestOutcome[]
       if (changes === 0) continue;
       applied.push(outcome);
       moves.move(outcome.batchId, RequestStatus.running, statusAfter(outcome));
+      if (outcome.kind === 'succeeded' && outcome.copyToFollowers) {
+        const copied = succeedFollowers.all({
+          id: outcome.id,
+          at: outcome.at,
+          responseStatus: outcome.responseStatus,
+          responseJson: outcome.responseJson,
+          latencyMs: outcome.latencyMs,
+          cached: outcome.cached ? 1 : 0,
+        }) as Array<{ id: number }>;
+        for (const { id } of copied) applied.push({ ...outcome, id, promptTokens: 0, completionTokens: 0, copyToFollowers: false });
+        moves.move(outcome.batchId, RequestStatus.queued, RequestStatus.succeeded, copied.length);
+      } else if (outcome.kind === 'failed' && outcome.copyToFollowers) {
+        const copied = failFollowers.all({
+          id: outcome.id,
+          at: outcome.at,
+          error: JSON.stringify(outcome.error),
+          latencyMs: outcome.latencyMs,
+        }) as Array<{ id: number }>;
+        for (const { id } of copied) applied.push({ ...outcome, id, copyToFollowers: false });
+        moves.move(outcome.batchId, RequestStatus.queued, RequestStatus.failed, copied.length);
+      }
     }
     moves.apply(client);
     for (const [id, usage] of usageByBatch) addUsage.run({ id, ...usage });
+    for (const [id, count] of cachedByBatch) addCached.run({ id, count });
     return applied;
   })();
 }
@@ -370,6 +427,13 @@ export async function retryRequests(
       .where(and(eq(requests.batchId, batchId), inArray(requests.status, [...statuses])))
       .run().changes;
     if (count === 0) return { kind: 'nothing_to_retry' };
+    // A duplicate whose request stays finished (it succeeded before a cancel reached it) is sent on its own now.
+    db.$client
+      .prepare(
+        `UPDATE requests SET duplicate_of = NULL WHERE batch_id = @batchId AND status = '${RequestStatus.pending}' AND duplicate_of IS NOT NULL ` +
+          `AND duplicate_of NOT IN (SELECT id FROM requests WHERE batch_id = @batchId AND status = '${RequestStatus.pending}')`,
+      )
+      .run({ batchId });
     moves.apply(db.$client);
     tx.update(batches)
       // The retried requests are counted again and added back (storeEstimates).

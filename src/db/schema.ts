@@ -61,6 +61,16 @@ export const batches = sqliteTable(
     webhookUrl: text('webhook_url'),
     /** Paused by its tenant's quota, not by a user: resumed by the engine once the quota allows (`src/engine/quotas.ts`). */
     quotaPaused: integer('quota_paused', { mode: 'boolean' }).notNull().default(false),
+    /** Requests with byte-identical bodies are sent once (`src/engine/duplicates.ts`). */
+    dedupe: integer('dedupe', { mode: 'boolean' }).notNull().default(false),
+    /** Requests that copy another's answer instead of being sent (`requests.duplicate_of`), set at acceptance. */
+    deduplicatedCount: integer('deduplicated_count').notNull().default(0),
+    /** How long answers are kept in the tenant's response cache, and looked up there; null: not cached. */
+    responseCacheTtlMs: integer('response_cache_ttl_ms'),
+    /** Requests answered from the response cache. */
+    cachedCount: integer('cached_count').notNull().default(0),
+    /** Admission pauses the batch before spent plus in-flight estimates would pass it (`src/engine/cost-caps.ts`). */
+    maxCostUsd: real('max_cost_usd'),
   },
   (t) => [index('batches_tenant_id').on(t.tenant, t.id), index('batches_status').on(t.status)],
 );
@@ -93,6 +103,12 @@ export const requests = sqliteTable(
     startedAt: integer('started_at'),
     finishedAt: integer('finished_at'),
     latencyMs: integer('latency_ms'),
+    /** SHA-256 of provider, endpoint and canonical body, when the batch dedupes or caches (`src/engine/duplicates.ts`). */
+    bodyHash: text('body_hash'),
+    /** The request of the same batch with the same body that is sent for this one; its outcome is copied here. */
+    duplicateOf: integer('duplicate_of'),
+    /** Answered from the tenant's response cache: nothing was sent, nothing billed. */
+    cached: integer('cached', { mode: 'boolean' }).notNull().default(false),
   },
   (t) => [
     uniqueIndex('requests_batch_custom_id').on(t.batchId, t.customId),
@@ -101,6 +117,9 @@ export const requests = sqliteTable(
     index('requests_status')
       .on(t.status)
       .where(sql`status in ('pending', 'queued', 'running')`),
+    index('requests_duplicate_of')
+      .on(t.duplicateOf)
+      .where(sql`duplicate_of is not null`),
   ],
 );
 
@@ -272,4 +291,26 @@ export const tenantUsage = sqliteTable(
     cost: real('cost').notNull().default(0),
   },
   (t) => [primaryKey({ columns: [t.tenant, t.day] })],
+);
+
+/**
+ * Answers kept per tenant for `responseCache` batches: keyed by tenant and body hash, never
+ * read across tenants, dropped when expired (swept) or when the tenant holds too many.
+ */
+export const responseCache = sqliteTable(
+  'response_cache',
+  {
+    tenant: text('tenant').notNull(),
+    bodyHash: text('body_hash').notNull(),
+    responseStatus: integer('response_status').notNull(),
+    /** The provider's body as it sent it (JSON text). */
+    response: text('response').notNull(),
+    createdAt: integer('created_at').notNull(),
+    expiresAt: integer('expires_at').notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.tenant, t.bodyHash] }),
+    index('response_cache_expires').on(t.expiresAt),
+    index('response_cache_tenant_created').on(t.tenant, t.createdAt),
+  ],
 );

@@ -21,6 +21,10 @@ export interface ActiveBatch {
   remaining: number;
   /** Dispatched requests whose outcome is not committed yet. */
   running: number;
+  /** Requests with the same body are sent once; the others copy the outcome (see `recordOutcomes`). */
+  dedupe: boolean;
+  /** How long its answers are kept in, and looked up from, the tenant's response cache; null: not at all. */
+  responseCacheTtlMs: number | null;
   /** Paused by its tenant's quota (`pauseForQuota`), to be resumed by the engine once the quota allows. */
   quotaPaused: boolean;
   /** Set while cancel or expiry waits for in-flight requests to settle. */

@@ -14,8 +14,8 @@ export const ESTIMATE_PAGE_SIZE = 1_000;
 /** Pages counted in the pool at once while a batch is estimated: enough to keep every thread busy. */
 const ESTIMATE_READ_AHEAD = 4;
 
-/** A page's estimates, as stored: request id and admission cost in tokens. */
-type PageEstimates = Array<{ id: number; tokens: number }>;
+/** A page's estimates, as stored: request id and admission cost in tokens (and whom it duplicates). */
+type PageEstimates = Array<{ id: number; tokens: number; duplicateOf: number | null }>;
 
 export type EstimateResult =
   /**
@@ -65,7 +65,8 @@ export async function estimateBatch(db: Db, counter: TokenCounter, batch: Active
       return { kind: 'too_large', reason };
     }
     stored += await storeEstimates(db, batch.id, costs, now);
-    for (const { id, tokens } of costs) queued.push({ id, batchId: batch.id, estimatedTokens: tokens, notBefore: null, queuedAt: now });
+    for (const { id, tokens, duplicateOf } of costs)
+      queued.push({ id, batchId: batch.id, estimatedTokens: tokens, notBefore: null, queuedAt: now, duplicateOf });
     await yieldToLoop();
   }
   if (batch.status !== BatchStatus.validating) return { kind: 'left_validating' };
@@ -77,5 +78,5 @@ async function countPage(counter: TokenCounter, batch: ActiveBatch, page: readon
     batch.endpoint,
     page.map((request) => request.bodyJson),
   );
-  return page.map((request, i) => ({ id: request.id, tokens: estimates[i]!.cost }));
+  return page.map((request, i) => ({ id: request.id, tokens: estimates[i]!.cost, duplicateOf: request.duplicateOf }));
 }

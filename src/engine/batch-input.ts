@@ -27,6 +27,12 @@ export interface BatchSettings {
   metadata?: Record<string, string> | null;
   /** Where the final status is POSTed (see docs/operations.md, "Webhooks"). */
   webhookUrl?: string | null;
+  /** Requests with identical bodies are sent once (docs/cost.md, "Duplicates and the response cache"). Default false. */
+  dedupe?: boolean | null;
+  /** Seconds answers are kept in the tenant's response cache and looked up there; 0 turns it off. Default: the configuration's. */
+  responseCacheTtlSeconds?: number | null;
+  /** The batch pauses before what it spent plus what it holds in flight would pass this (docs/cost.md, "Cost caps"). */
+  maxCostUsd?: number | null;
 }
 
 export interface RequestInput {

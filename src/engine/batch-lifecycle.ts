@@ -1,6 +1,6 @@
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { Logger } from 'pino';
-import { getBatch, getBatchById, setBatchPriority, updateBatch, type BatchStatusChange } from '../db/batches.js';
+import { getBatch, getBatchById, setBatchMaxCost, setBatchPriority, updateBatch, type BatchStatusChange } from '../db/batches.js';
 import type { Db } from '../db/connection.js';
 import { listQueuedRequests, retryRequests, startEstimatedBatch, stopWaitingRequests, type QueuedRequest } from '../db/requests.js';
 import type { BatchRow, StoredError } from '../db/schema.js';
@@ -15,6 +15,7 @@ import {
 import type { ActiveBatch } from './active-batch.js';
 import { ESTIMATE_PAGE_SIZE, estimateBatch } from './batch-estimator.js';
 import type { BatchPublisher } from './batch-publisher.js';
+import { checkMaxCostUsd, type CostCaps } from './cost-caps.js';
 import type { Dispatcher } from './dispatcher.js';
 import { badInput, conflict, notFound } from './errors.js';
 import { isPriorityLevel } from './priority.js';
@@ -54,6 +55,8 @@ export interface BatchLifecycleOptions {
   counter(): TokenCounter;
   isRunning(): boolean;
   expiryTimers: ExpiryTimers;
+  /** Batches' cost caps: followed while a batch is active. */
+  costCaps: CostCaps;
 }
 
 /**
@@ -69,6 +72,7 @@ export class BatchLifecycle {
   readonly #counter: () => TokenCounter;
   readonly #isRunning: () => boolean;
   readonly #expiryTimers: ExpiryTimers;
+  readonly #costCaps: CostCaps;
   readonly #active = new Map<string, ActiveBatch>();
   /** Status changes and estimates running in the background; `settle()` waits for them before the database closes. */
   readonly #tasks = new Set<Promise<void>>();
@@ -82,6 +86,7 @@ export class BatchLifecycle {
     this.#counter = options.counter;
     this.#isRunning = options.isRunning;
     this.#expiryTimers = options.expiryTimers;
+    this.#costCaps = options.costCaps;
   }
 
   /** The open batch of that id, when the engine runs it. */
@@ -151,6 +156,39 @@ export class BatchLifecycle {
         `pausing batch ${batch.id} for its quota`,
       );
     }
+  }
+
+  /**
+   * The batch's next request would pass its cost cap: it stops taking lane turns (in-flight
+   * requests finish) and shows why, until its owner raises the cap and resumes it.
+   */
+  pauseForCostCap(batchId: string, reason: string): void {
+    const batch = this.#active.get(batchId);
+    if (!batch || batch.status !== BatchStatus.inProgress || batch.stopping) return;
+    // Before any await, so the lane admits nothing more of this batch meanwhile.
+    batch.generation++;
+    batch.lane.removeBatch(batch.id);
+    this.#log.info({ batch: batch.id, reason }, 'batch paused by its cost cap');
+    this.#background(
+      this.#moveTo(batch, BatchStatus.paused, { statusReason: reason }).then(),
+      `pausing batch ${batch.id} for its cost cap`,
+    );
+  }
+
+  /** Changes an unfinished batch's cost cap (null removes it); it applies from the next admission. A paused batch stays paused. */
+  async setMaxCost(tenant: string, id: string, maxCostUsd: number | null): Promise<BatchRow> {
+    const problems = checkMaxCostUsd(maxCostUsd, 'maxCostUsd');
+    if (problems.length > 0) throw badInput(problems);
+    const batch = await this.#openBatchFor(tenant, id, 'change its cost cap');
+    const price = this.#registry.priceFor(batch.lane.provider, batch.lane.model);
+    if (maxCostUsd !== null && !price) {
+      throw badInput([{ path: 'maxCostUsd', message: `${batch.lane.key} has no price in the configuration, which a cost cap needs` }]);
+    }
+    const row = await setBatchMaxCost(this.#db, id, maxCostUsd);
+    if (!row) throw new Error(`batch ${id} is gone`);
+    this.#costCaps.track(id, maxCostUsd, price, row);
+    void this.#publisher.changed(row);
+    return row;
   }
 
   /** Resumes the batches a quota paused whose tenant `allows` work again (the next UTC day, a raised quota). */
@@ -224,12 +262,15 @@ export class BatchLifecycle {
       lane: this.#dispatcher.lane(row.provider, row.model),
       priority: row.priority,
       maxAttempts: row.maxAttempts,
+      dedupe: row.dedupe,
+      responseCacheTtlMs: row.responseCacheTtlMs,
       status: row.status,
       remaining,
       running: 0,
       generation: 0,
     };
     this.#active.set(row.id, batch);
+    this.#costCaps.track(row.id, row.maxCostUsd, this.#registry.priceFor(row.provider, row.model), row);
     this.#armExpiry(batch, row.expiresAt);
     return batch;
   }
@@ -249,6 +290,8 @@ export class BatchLifecycle {
     for await (const queued of pages) {
       if (batch.generation !== generation || batch.status !== BatchStatus.inProgress || batch.stopping) return;
       for (const request of queued) {
+        // A duplicate waits for the request it copies (see `recordOutcomes`), out of the lane.
+        if (request.duplicateOf !== null) continue;
         batch.lane.enqueue(
           {
             id: String(request.id),
@@ -315,9 +358,12 @@ export class BatchLifecycle {
     // A quota's reason belongs to its pause: any move out of it (resume, finish, cancel, expiry) drops it.
     const leavesQuotaPause = batch.quotaPaused && status !== BatchStatus.paused;
     if (leavesQuotaPause) batch.quotaPaused = false;
+    // So does any pause's reason (a cost cap's) once the batch runs again.
+    const resumes = status === BatchStatus.inProgress;
     const row = await updateBatch(this.#db, batch.id, {
       status,
       ...(leavesQuotaPause ? { statusReason: null, quotaPaused: false } : {}),
+      ...(resumes ? { statusReason: null } : {}),
       ...extra,
     });
     if (!row) throw new Error(`batch ${batch.id} is gone`);
@@ -383,7 +429,10 @@ export class BatchLifecycle {
   #deactivate(batch: ActiveBatch): void {
     batch.cancelExpiry?.();
     // A retry may already have reopened the batch under a new ActiveBatch: leave that one.
-    if (this.#active.get(batch.id) === batch) this.#active.delete(batch.id);
+    if (this.#active.get(batch.id) === batch) {
+      this.#active.delete(batch.id);
+      this.#costCaps.forget(batch.id);
+    }
   }
 
   /** The tenant's batch, open and active, or the error that says why an action cannot apply to it. */

@@ -2,6 +2,7 @@ import { StagedBatch, type NewBatch } from '../db/batches.js';
 import type { Db } from '../db/connection.js';
 import type { BatchRow } from '../db/schema.js';
 import type { BatchValidator, RequestInput, ValidRequest } from './batch-input.js';
+import { bodyHash } from './duplicates.js';
 
 /** What the engine does around a submission: refuse it when stopping, take it on once accepted. */
 export interface SubmissionHooks {
@@ -42,7 +43,14 @@ export class BatchSubmission {
   async write(ready: readonly ValidRequest[]): Promise<void> {
     if (ready.length === 0) return;
     this.#staged ??= await this.#open();
-    await this.#staged.append(ready);
+    const route = this.validator.route!;
+    const { endpoint } = this.#header;
+    // Hashed only when a batch dedupes or caches: it costs a canonical serialisation per body.
+    const hashed =
+      this.#header.dedupe || this.#header.responseCacheTtlMs != null
+        ? ready.map((request) => ({ ...request, bodyHash: bodyHash(route.provider, endpoint, request.body) }))
+        : ready;
+    await this.#staged.append(hashed);
   }
 
   /** After the last slice: accepts the batch whole, or throws BAD_USER_INPUT and discards it. */

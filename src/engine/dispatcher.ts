@@ -4,6 +4,7 @@ import { claimRequests, type RequestOutcome } from '../db/requests.js';
 import type { StoredError } from '../db/schema.js';
 import { BatchStatus } from '../db/status.js';
 import type { ActiveBatch, StopReason } from './active-batch.js';
+import type { CostCaps } from './cost-caps.js';
 import type { EngineBus } from './events.js';
 import { describeLimit } from './adaptive-limits.js';
 import { Lane, laneKey, type LaneItem } from './lane.js';
@@ -12,6 +13,7 @@ import { OutcomeRecorder } from './outcome-recorder.js';
 import type { QuotaBreach, ReportedUsage, TenantQuotas } from './quotas.js';
 import type { ProviderFailure, ProviderOutcome } from './providers/provider.js';
 import type { ProviderRegistry } from './providers/registry.js';
+import type { CacheEntry, ResponseCache } from './response-cache.js';
 import { decideRetry, type RetryOptions } from './retry-policy.js';
 
 /** What the dispatcher needs of the batches it sends for. */
@@ -26,6 +28,8 @@ export interface DispatchHooks {
   progressed(batchId: string): void;
   /** The tenant's next request would pass one of its quotas: its running batches must pause. */
   quotaReached(tenant: string, breach: QuotaBreach): void;
+  /** The batch's next request would pass its cost cap: it must pause. */
+  costCapReached(batchId: string, reason: string): void;
 }
 
 export interface DispatcherOptions {
@@ -39,6 +43,10 @@ export interface DispatcherOptions {
   quotas: TenantQuotas;
   /** Where admissions and attempts are announced as they happen (metrics). */
   bus: EngineBus;
+  /** Batches' cost caps: every admission reserves its estimate, every stored outcome ends it. */
+  costCaps: CostCaps;
+  /** Answers looked up before sending and kept after, for batches with a time-to-live. */
+  responseCache: ResponseCache;
 }
 
 interface InFlight {
@@ -60,6 +68,10 @@ export class Dispatcher {
   readonly #hooks: DispatchHooks;
   readonly #quotas: TenantQuotas;
   readonly #bus: EngineBus;
+  readonly #costCaps: CostCaps;
+  readonly #responseCache: ResponseCache;
+  /** Body hashes of requests sent for batches that keep their answers, until their outcome is committed. */
+  readonly #cacheKeys = new Map<number, string>();
   readonly #lanes = new Map<string, Lane>();
   readonly #inFlight = new Map<number, InFlight>();
   readonly #sends = new Set<Promise<void>>();
@@ -76,6 +88,8 @@ export class Dispatcher {
     this.#hooks = options.hooks;
     this.#quotas = options.quotas;
     this.#bus = options.bus;
+    this.#costCaps = options.costCaps;
+    this.#responseCache = options.responseCache;
     this.#recorder = new OutcomeRecorder(this.#db, {
       onCommitted: (group, applied) => this.#onCommitted(group, applied),
       onWriteError: (error, outcomes, retrying) =>
@@ -157,7 +171,8 @@ export class Dispatcher {
     // Synchronous under the hood: the rows are `running` before anything is sent.
     void claimRequests(this.#db, [...byId.keys()], Date.now()).then(
       (claimed) => {
-        for (const { id, body, attempts } of claimed) {
+        const cached = this.#cachedAnswers(claimed);
+        for (const { id, body, attempts, bodyHash } of claimed) {
           const item = byId.get(id)!;
           byId.delete(id);
           const batch = this.#hooks.batch(item.batchId);
@@ -165,6 +180,12 @@ export class Dispatcher {
             this.#release(lane, item);
             continue;
           }
+          const answer = bodyHash === null ? undefined : cached.get(id);
+          if (answer) {
+            this.#answerFromCache(batch, item, answer);
+            continue;
+          }
+          if (bodyHash !== null && batch.responseCacheTtlMs !== null) this.#cacheKeys.set(id, bodyHash);
           this.#track(this.#send(batch, item, body, attempts));
         }
         // Not queued any more (cancelled between admission and claim): never sent, so give back their slots and budget.
@@ -178,27 +199,88 @@ export class Dispatcher {
   }
 
   /**
-   * Reserves each admitted request's estimate against its tenant's daily quotas. One that does
-   * not fit goes back unsent (slot and budget returned; its row stays queued) and its tenant's
-   * batches pause; a resume puts the row back in the lane.
+   * Reserves each admitted request's estimate against its tenant's daily quotas and its batch's
+   * cost cap. One that does not fit goes back unsent (slot and budget returned; its row stays
+   * queued) and its tenant's batches (or its batch) pause; a resume puts the row back in the lane.
    */
   #withinQuotas(lane: Lane, admitted: readonly LaneItem[]): LaneItem[] {
     const breaches = new Map<string, QuotaBreach>();
+    const capped = new Map<string, string>();
     const within = admitted.filter((item) => {
       const breach = breaches.get(item.tenant) ?? this.#quotas.reserve(item.requestId, item.tenant, lane.provider, lane.model, item.cost);
-      if (!breach) return true;
-      breaches.set(item.tenant, breach);
-      lane.release(item);
+      if (breach) {
+        breaches.set(item.tenant, breach);
+        lane.release(item);
+        return false;
+      }
+      const capReason = capped.get(item.batchId) ?? this.#costCaps.reserve(item.batchId, item.requestId, item.cost);
+      if (capReason === undefined) return true;
+      capped.set(item.batchId, capReason);
+      this.#release(lane, item);
       return false;
     });
     for (const [tenant, breach] of breaches) this.#hooks.quotaReached(tenant, breach);
+    for (const [batchId, reason] of capped) this.#hooks.costCapReached(batchId, reason);
     return within;
   }
 
-  /** Admitted, never sent: the lane and the quotas get back what it took. */
+  /** Admitted, never sent: the lane, the quotas and the cost cap get back what it took. */
   #release(lane: Lane, item: LaneItem): void {
     lane.release(item);
     this.#quotas.release(item.requestId);
+    this.#costCaps.release(item.requestId);
+  }
+
+  /** The response cache's answers for claimed requests of batches that use it, by request id; one lookup per tenant. */
+  #cachedAnswers(
+    claimed: ReadonlyArray<{ id: number; batchId: string; bodyHash: string | null }>,
+  ): Map<number, { status: number; json: string }> {
+    const byTenant = new Map<string, Array<{ id: number; bodyHash: string }>>();
+    for (const { id, batchId, bodyHash } of claimed) {
+      const batch = this.#hooks.batch(batchId);
+      if (bodyHash === null || !batch || batch.responseCacheTtlMs === null) continue;
+      const list = byTenant.get(batch.tenant) ?? [];
+      list.push({ id, bodyHash });
+      byTenant.set(batch.tenant, list);
+    }
+    const answers = new Map<number, { status: number; json: string }>();
+    for (const [tenant, requests] of byTenant) {
+      let found;
+      try {
+        found = this.#responseCache.lookup(
+          tenant,
+          requests.map((request) => request.bodyHash),
+        );
+      } catch (error) {
+        this.#log.error({ err: error, tenant }, 'reading the response cache failed; sending the requests');
+        continue;
+      }
+      for (const { id, bodyHash } of requests) {
+        const hit = found.get(bodyHash);
+        if (hit) answers.set(id, { status: hit.responseStatus, json: hit.response });
+      }
+    }
+    return answers;
+  }
+
+  /** A claimed request the tenant's response cache answers: never sent, so the lane gets its budget back; recorded as succeeded, at no cost. */
+  #answerFromCache(batch: ActiveBatch, item: LaneItem, answer: { status: number; json: string }): void {
+    batch.lane.release(item);
+    batch.running++;
+    this.#recorder.add({
+      id: item.requestId,
+      batchId: batch.id,
+      at: Date.now(),
+      kind: 'succeeded',
+      responseStatus: answer.status,
+      responseJson: answer.json,
+      promptTokens: 0,
+      completionTokens: 0,
+      providerRequestId: null,
+      latencyMs: 0,
+      cached: true,
+      copyToFollowers: batch.dedupe,
+    });
   }
 
   /**
@@ -227,6 +309,7 @@ export class Dispatcher {
             kind: 'failed',
             error: { class: 'fatal', type: 'request_too_large', message },
             latencyMs: null,
+            copyToFollowers: batch.dedupe,
           });
         }
       },
@@ -297,6 +380,7 @@ export class Dispatcher {
         completionTokens: outcome.usage.completionTokens,
         providerRequestId: outcome.requestId ?? null,
         latencyMs: at - startedAt,
+        copyToFollowers: batch.dedupe,
       });
       return;
     }
@@ -332,13 +416,18 @@ export class Dispatcher {
       this.#requeueing.set(item.requestId, { item, notBefore });
       this.#recorder.add({ ...base, kind: 'requeued', notBefore, refundAttempt: !decision.spendsAttempt, error });
     } else {
-      this.#recorder.add({ ...base, kind: 'failed', error, latencyMs });
+      this.#recorder.add({ ...base, kind: 'failed', error, latencyMs, copyToFollowers: batch.dedupe });
     }
   }
 
   #onCommitted(group: readonly RequestOutcome[], applied: readonly RequestOutcome[]): void {
     this.#recordUsage(applied);
-    for (const outcome of group) this.#quotas.release(outcome.id);
+    this.#keepAnswers(applied);
+    for (const outcome of group) {
+      this.#quotas.release(outcome.id);
+      this.#costCaps.release(outcome.id);
+      this.#cacheKeys.delete(outcome.id);
+    }
     const touched = new Set<ActiveBatch>();
     for (const outcome of group) {
       const batch = this.#hooks.batch(outcome.batchId);
@@ -372,6 +461,7 @@ export class Dispatcher {
       const batch = this.#hooks.batch(outcome.batchId);
       if (!batch) continue;
       const { provider, model } = batch.lane;
+      this.#costCaps.spent(batch.id, outcome.promptTokens, outcome.completionTokens);
       reports.push({
         tenant: batch.tenant,
         provider,
@@ -384,6 +474,29 @@ export class Dispatcher {
       this.#quotas.record(reports);
     } catch (error) {
       this.#log.error({ err: error, requests: reports.length }, 'recording tenant usage failed; the quotas undercount it');
+    }
+  }
+
+  /** Keeps the answers of requests sent for batches with a time-to-live in their tenant's response cache. */
+  #keepAnswers(applied: readonly RequestOutcome[]): void {
+    const entries: CacheEntry[] = [];
+    for (const outcome of applied) {
+      const bodyHash = this.#cacheKeys.get(outcome.id);
+      if (outcome.kind !== 'succeeded' || bodyHash === undefined) continue;
+      const batch = this.#hooks.batch(outcome.batchId);
+      if (!batch || batch.responseCacheTtlMs === null) continue;
+      entries.push({
+        tenant: batch.tenant,
+        bodyHash,
+        ttlMs: batch.responseCacheTtlMs,
+        responseStatus: outcome.responseStatus,
+        response: outcome.responseJson,
+      });
+    }
+    try {
+      this.#responseCache.store(entries);
+    } catch (error) {
+      this.#log.error({ err: error, answers: entries.length }, 'keeping answers in the response cache failed');
     }
   }
 

@@ -7,6 +7,7 @@ import { BatchValidator, type BatchInput, type BatchSettings } from './batch-inp
 import { BatchLifecycle, realExpiryTimers, type ExpiryTimers } from './batch-lifecycle.js';
 import { BatchPublisher } from './batch-publisher.js';
 import { BatchSubmission } from './batch-submission.js';
+import { checkMaxCostUsd, CostCaps } from './cost-caps.js';
 import { Dispatcher } from './dispatcher.js';
 import { badInput, conflict, notFound } from './errors.js';
 import { createEngineBus, type EngineBus } from './events.js';
@@ -18,6 +19,7 @@ import { ProviderRegistry, type ModelRoute } from './providers/registry.js';
 import { nextUtcDay, TenantQuotas, type TenantUsage } from './quotas.js';
 import { ReadModel } from './read-model.js';
 import { recoverOpenBatches } from './recovery.js';
+import { ResponseCache } from './response-cache.js';
 import { retryDefaults, type RetryOptions } from './retry-policy.js';
 import { TokenCounter } from './tokens/token-counter.js';
 
@@ -45,6 +47,8 @@ export interface EngineOptions {
   expiryTimers?: ExpiryTimers;
   /** The clock of the tenants' daily quotas (which UTC day it is); tests move it. Default `Date.now`. */
   quotaClock?: () => number;
+  /** The clock of the response cache's time-to-live; tests move it. Default `Date.now`. */
+  responseCacheClock?: () => number;
 }
 
 const webhooksOff = () => 'webhooks are off on this server: it has no signing secret (see docs/operations.md, "Webhooks")';
@@ -67,6 +71,7 @@ export class Engine {
   readonly #laneStats: LaneStatsPublisher;
   readonly #webhookUrlProblem: (url: string) => string | undefined;
   readonly #quotas: TenantQuotas;
+  readonly #responseCache: ResponseCache;
   #quotaDayTimer: NodeJS.Timeout | undefined;
   #counter: TokenCounter | undefined;
   #state: 'idle' | 'running' | 'stopping' | 'stopped' = 'idle';
@@ -86,6 +91,8 @@ export class Engine {
       priceOf: (provider, model) => this.registry.routes().find((route) => route.provider === provider && route.model === model)?.price,
       now: options.quotaClock,
     });
+    const costCaps = new CostCaps();
+    this.#responseCache = new ResponseCache(this.#db, options.config.responseCache, this.#log, options.responseCacheClock);
     this.#publisher = new BatchPublisher(this.#db, this.bus, this.#log, options.config.progressIntervalMs);
     this.#dispatcher = new Dispatcher({
       db: this.#db,
@@ -95,12 +102,15 @@ export class Engine {
       scheduling: { ...options.scheduling },
       bus: this.bus,
       quotas: this.#quotas,
+      costCaps,
+      responseCache: this.#responseCache,
       hooks: {
         batch: (id) => this.#lifecycle.get(id),
         isRunning,
         settled: (batches) => this.#lifecycle.finishInBackground(batches),
         progressed: (id) => this.#publisher.progressed(id),
         quotaReached: (tenant, breach) => this.#lifecycle.pauseForQuota(tenant, breach.message),
+        costCapReached: (batchId, reason) => this.#lifecycle.pauseForCostCap(batchId, reason),
       },
     });
     this.#lifecycle = new BatchLifecycle({
@@ -112,6 +122,7 @@ export class Engine {
       counter: () => this.#counter!,
       isRunning,
       expiryTimers: options.expiryTimers ?? realExpiryTimers,
+      costCaps,
     });
     this.#laneStats = new LaneStatsPublisher({
       lanes: () => this.#dispatcher.lanes(),
@@ -132,6 +143,7 @@ export class Engine {
     this.#counter = new TokenCounter({ chunkSize: this.#config.tokenChunkSize });
     this.#state = 'running';
     this.#laneStats.start();
+    this.#responseCache.start();
     await recoverOpenBatches(this.#db, this.registry, this.#lifecycle, this.#log);
     this.checkQuotas();
   }
@@ -152,6 +164,7 @@ export class Engine {
     this.#dispatcher.closeLanes();
     this.#lifecycle.clearExpiryTimers();
     clearTimeout(this.#quotaDayTimer);
+    this.#responseCache.stop();
     await this.#counter?.close();
     this.#state = 'stopped';
   }
@@ -192,6 +205,11 @@ export class Engine {
     this.#assertRunning();
     const webhookProblem = settings.webhookUrl == null ? undefined : this.#webhookUrlProblem(settings.webhookUrl);
     if (webhookProblem) throw badInput([{ path: 'webhookUrl', message: webhookProblem }]);
+    const costProblems = [
+      ...checkMaxCostUsd(settings.maxCostUsd, 'maxCostUsd'),
+      ...this.#responseCache.checkTtl(settings.responseCacheTtlSeconds, 'responseCache.ttlSeconds'),
+    ];
+    if (costProblems.length > 0) throw badInput(costProblems);
     // Refused before any request is read; checked again, with the model's price, at acceptance.
     this.#quotas.assertCanSubmit(settings.tenant);
     const validator = new BatchValidator(settings, this.registry, this.#config.maxRequestsPerBatch);
@@ -206,6 +224,9 @@ export class Engine {
       maxAttempts: settings.maxAttempts ?? this.#config.maxAttempts,
       metadata: settings.metadata ?? null,
       webhookUrl: settings.webhookUrl ?? null,
+      dedupe: settings.dedupe ?? false,
+      responseCacheTtlMs: this.#responseCache.ttlMsFor(settings.responseCacheTtlSeconds),
+      maxCostUsd: settings.maxCostUsd ?? null,
       createdAt: now,
       expiresAt: now + (settings.completionWindowMs ?? this.#config.completionWindowMs),
     };
@@ -213,6 +234,14 @@ export class Engine {
       assertAccepting: (route) => {
         this.#assertRunning();
         this.#quotas.assertCanSubmit(settings.tenant, route);
+        if (settings.maxCostUsd != null && !this.registry.priceFor(route.provider, route.model)) {
+          throw badInput([
+            {
+              path: 'maxCostUsd',
+              message: `${laneKey(route.provider, route.model)} has no price in the configuration, which a cost cap needs`,
+            },
+          ]);
+        }
       },
       accepted: (row) => this.#lifecycle.accepted(row),
     });
@@ -233,6 +262,11 @@ export class Engine {
 
   setBatchPriority(tenant: string, id: string, priority: number): Promise<BatchRow> {
     return this.#lifecycle.setPriority(tenant, id, priority);
+  }
+
+  /** Changes an unfinished batch's cost cap (null removes it); a batch it paused stays paused until resumed. */
+  setBatchMaxCost(tenant: string, id: string, maxCostUsd: number | null): Promise<BatchRow> {
+    return this.#lifecycle.setMaxCost(tenant, id, maxCostUsd);
   }
 
   async retryBatch(tenant: string, id: string, statuses: readonly RetryableStatus[] = retryableStatuses): Promise<BatchRow> {

@@ -4,13 +4,24 @@ import { MAX_COMPLETION_WINDOW_MS } from '../config.js';
 import type { BatchSettings } from '../engine/batch-input.js';
 import { badInput } from '../engine/errors.js';
 import { Priority } from '../engine/priority.js';
-import type { builder } from './builder.js';
+import { builder } from './builder.js';
 import { PriorityEnum } from './enums.js';
 
 type InputFieldBuilder = PothosSchemaTypes.InputFieldBuilder<
   typeof builder extends PothosSchemaTypes.SchemaBuilder<infer Types> ? Types : never,
   'InputObject'
 >;
+
+const ResponseCacheInput = builder.inputType('ResponseCacheInput', {
+  description: "How a batch uses its tenant's response cache (see docs/cost.md).",
+  fields: (t) => ({
+    ttlSeconds: t.int({
+      required: true,
+      description:
+        'Seconds each answer is kept; requests whose body was answered within that time (same tenant, provider, endpoint and body) are answered from the cache, at no cost. 0 turns the cache off for this batch.',
+    }),
+  }),
+});
 
 /** How to run a new batch: the input fields `CreateBatchInput` and `CreateBatchFromFileInput` share. */
 export function batchSettingsFields(t: InputFieldBuilder) {
@@ -38,6 +49,21 @@ export function batchSettingsFields(t: InputFieldBuilder) {
       description:
         'Where to POST the final status, signed (Standard Webhooks). Public http(s) addresses only, unless the server allows private ones.',
     }),
+    dedupe: t.boolean({
+      required: false,
+      description:
+        'Send requests with identical bodies (customId aside) once and copy the answer to each; usage and cost are counted once. Default false (sampling may be wanted).',
+    }),
+    responseCache: t.field({
+      type: ResponseCacheInput,
+      required: false,
+      description: "Use the tenant's response cache (default: the server's setting, off unless configured).",
+    }),
+    maxCostUsd: t.float({
+      required: false,
+      description:
+        'Cost cap in USD: the batch pauses before what it spent plus what it has in flight would pass it. Needs a configured price for the model.',
+    }),
   };
 }
 
@@ -51,6 +77,9 @@ interface SettingsInput {
   completionWindowSeconds?: number | null;
   metadata?: unknown;
   webhookUrl?: string | null;
+  dedupe?: boolean | null;
+  responseCache?: { ttlSeconds: number } | null;
+  maxCostUsd?: number | null;
 }
 
 /** What GraphQL's types do not already guarantee about a new batch's settings. */
@@ -86,5 +115,8 @@ export function parseBatchSettings(tenant: string, input: SettingsInput | null |
     completionWindowMs: completionWindowSeconds == null ? null : completionWindowSeconds * 1000,
     metadata: metadata ?? null,
     webhookUrl: input?.webhookUrl,
+    dedupe: input?.dedupe,
+    responseCacheTtlSeconds: input?.responseCache?.ttlSeconds,
+    maxCostUsd: input?.maxCostUsd,
   };
 }

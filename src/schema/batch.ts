@@ -125,6 +125,25 @@ builder.node(BatchRef, {
         return price ? usageCost(price, b.promptTokens, b.completionTokens) : null;
       },
     }),
+    maxCostUsd: t.exposeFloat('maxCostUsd', {
+      nullable: true,
+      description:
+        'Cost cap in USD: admission stops before what was spent plus the estimates in flight would pass it, and the batch pauses with the reason in `statusReason`. Null: no cap.',
+    }),
+    dedupe: t.exposeBoolean('dedupe', { description: 'Whether requests with identical bodies are sent once.' }),
+    deduplicated: t.exposeInt('deduplicatedCount', {
+      description:
+        'Requests that are not sent themselves but copy the outcome of an identical request of the batch (`Request.duplicateOf`).',
+    }),
+    responseCacheTtlSeconds: t.int({
+      nullable: true,
+      description:
+        "How long this batch's answers are kept in its tenant's response cache, in seconds; null when it does not use the cache.",
+      resolve: (b) => (b.responseCacheTtlMs === null ? null : Math.round(b.responseCacheTtlMs / 1000)),
+    }),
+    cached: t.exposeInt('cachedCount', {
+      description: "Requests answered from the tenant's response cache, at no cost (not counting their duplicates).",
+    }),
     usage: t.field({
       type: UsageRef,
       description: 'Tokens the provider reported so far.',
@@ -271,6 +290,17 @@ builder.mutationFields((t) => ({
     },
     resolve: (_root, { id, priority }, ctx) =>
       guarded(async () => ctx.engine.setBatchPriority(await batchTenant(ctx, id), String(id), priority)),
+  }),
+  setBatchMaxCost: t.field({
+    type: BatchRef,
+    description:
+      "Changes an unfinished batch's cost cap (null removes it). A batch its cap paused stays PAUSED: resume it (`resumeBatch`) once the cap allows more.",
+    args: {
+      id: t.arg.id(batchIdArg),
+      maxCostUsd: t.arg.float({ required: false, description: 'The new cap in USD: positive, at most 1,000,000,000; null removes it.' }),
+    },
+    resolve: (_root, { id, maxCostUsd }, ctx) =>
+      guarded(async () => ctx.engine.setBatchMaxCost(await batchTenant(ctx, id), String(id), maxCostUsd ?? null)),
   }),
 }));
 

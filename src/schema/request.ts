@@ -83,5 +83,14 @@ builder.node(RequestRef, {
       resolve: (r) => r.finishedAt,
     }),
     latencyMs: t.exposeInt('latencyMs', { nullable: true, description: 'Duration of the final attempt, in milliseconds.' }),
+    duplicateOf: t.id({
+      nullable: true,
+      description:
+        'In a `dedupe` batch, the request (`req_…`) with the same body that was sent for this one: this one gets its outcome, without usage of its own.',
+      resolve: (r) => (r.duplicateOf === null ? null : requestPublicId(r.duplicateOf)),
+    }),
+    cached: t.exposeBoolean('cached', {
+      description: "Answered from the tenant's response cache: nothing was sent and nothing billed (usage is zero).",
+    }),
   }),
 });

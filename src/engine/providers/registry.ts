@@ -76,6 +76,11 @@ export class ProviderRegistry {
     return entry?.modelLimits?.[model]?.maxInFlight ?? entry?.maxInFlight;
   }
 
+  /** The configured price of one lane's model, if the configuration has one. */
+  priceFor(providerName: string, model: string): ModelPrice | undefined {
+    return this.byName.get(providerName)?.prices?.[model];
+  }
+
   /** Every (provider, model) pair some provider serves, in configuration order. */
   routes(): ModelRoute[] {
     return [...this.byName.values()].flatMap(({ provider, prices }) =>

@@ -54,6 +54,16 @@ describe('when a tenant sends a body its cache already answered', () => {
     expect(hit).toMatchObject({ status: 'SUCCEEDED', cached: true, usage: { promptTokens: 0, completionTokens: 0 } });
     expect(hit.response).toEqual(byCustomId(first).get('g-1')!.response);
     expect(byCustomId(second).get('new')!.cached).toBe(false);
+    const results = await gqlAs(
+      rig.t,
+      acme.token,
+      `query($id: ID!) { batch(id: $id) { results(first: 10) { edges { node { customId cached } } } } }`,
+      { id },
+    );
+    expect(results.data.batch.results.edges.map((edge: { node: unknown }) => edge.node)).toEqual([
+      { customId: 'again', cached: true },
+      { customId: 'new', cached: false },
+    ]);
     // Only the request that was sent costs anything.
     expect(second.costUsd).toBeCloseTo(
       ((second.usage.promptTokens * 1_000 + second.usage.completionTokens * 2_000) / 1_000_000) as number,

@@ -5,7 +5,16 @@ import { resultsFilePath } from '../src/files/results-stream.js';
 
 /** One results line per finished request, in OpenAI's and Anthropic's formats. */
 
-const base = { id: 7, position: 3, customId: 'c-3', responseStatus: null, response: null, providerRequestId: null, error: null } as const;
+const base = {
+  id: 7,
+  position: 3,
+  customId: 'c-3',
+  responseStatus: null,
+  response: null,
+  providerRequestId: null,
+  error: null,
+  cached: false,
+} as const;
 const succeeded: ResultRow = {
   ...base,
   status: 'succeeded',

@@ -20,6 +20,8 @@ export interface ResultRow {
   response: unknown;
   providerRequestId: string | null;
   error: StoredError | null;
+  /** Answered from the tenant's response cache (`src/engine/response-cache.ts`). */
+  cached: boolean;
 }
 
 export interface ResultPageArgs {
@@ -49,6 +51,7 @@ export async function listResults(db: Db, args: ResultPageArgs): Promise<ResultR
       response: requests.response,
       providerRequestId: requests.providerRequestId,
       error: requests.error,
+      cached: requests.cached,
     })
     .from(requests)
     .where(and(...conditions))

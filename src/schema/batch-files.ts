@@ -79,6 +79,9 @@ const BatchResultRef = builder.objectRef<ResultRow>('BatchResult').implement({
       description: 'Why it failed, when it did.',
       resolve: (row) => row.error ?? null,
     }),
+    cached: t.exposeBoolean('cached', {
+      description: "Answered from the tenant's response cache: nothing was sent and nothing billed. Results files do not carry this mark.",
+    }),
     line: t.field({
       type: 'JSON',
       description: 'The line of the results file for this request, as a JSON object.',

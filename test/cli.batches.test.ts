@@ -288,6 +288,39 @@ describe('when a running batch is cancelled and retried', () => {
   });
 });
 
+describe('when a file is submitted with --dedupe, --cache-ttl and a --max-cost it reaches', () => {
+  it('carries them, pauses at the cap, and `cap --resume` raises it and runs the rest', async () => {
+    const path = join(dir, 'capped.jsonl');
+    const line = (customId: string, prompt: string) =>
+      JSON.stringify({
+        custom_id: customId,
+        method: 'POST',
+        url: '/v1/chat/completions',
+        body: { model: MODEL, messages: [{ role: 'user', content: prompt }], max_tokens: 16 },
+      });
+    writeFileSync(path, `${[line('c1', 'cap one'), line('c2', 'cap two'), line('c3', 'cap three'), line('c4', 'cap one')].join('\n')}\n`);
+    const submitted = await sluice(['submit', path, '--dedupe', '--cache-ttl', '1h', '--max-cost', '0.0001']);
+    expect(submitted.code).toBe(0);
+    const id = batchIdOf(submitted.stdout);
+    const query = `query($id: ID!) { batch(id: $id) { status statusReason dedupe deduplicated responseCacheTtlSeconds maxCostUsd } }`;
+    const paused = await waitFor(async () => {
+      const { batch } = await t.gqlOk(query, { id });
+      return batch.status === 'PAUSED' ? batch : undefined;
+    });
+    expect(paused).toMatchObject({ dedupe: true, deduplicated: 1, responseCacheTtlSeconds: 3600, maxCostUsd: 0.0001 });
+    expect(paused.statusReason).toMatch(/^cost cap reached/);
+    const bad = await sluice(['cap', id, 'lots']);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toContain('expected a positive amount of USD');
+    const raised = await sluice(['cap', id, '1', '--resume']);
+    expect(raised.code).toBe(0);
+    expect(raised.stdout).toMatch(new RegExp(`^cost cap \\$1 · ${id} (IN_PROGRESS|FINALIZING|COMPLETED)`));
+    const done = await waitForBatch(t, id);
+    expect(done.status).toBe('COMPLETED');
+    expect(done.requestCounts.succeeded).toBe(4);
+  });
+});
+
 describe('when SLUICE_API_KEY is set', () => {
   const key = 'sk-sluice-TOPSECRET-0123456789abcdef';
   let seen: IncomingHttpHeaders[];

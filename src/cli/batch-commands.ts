@@ -11,7 +11,7 @@ import { CliError, ExitCode } from './errors.js';
 import { createProgressView } from './progress.js';
 
 /**
- * `sluice submit | list | status | results | cancel | retry`: batches through a running server
+ * `sluice submit | list | status | results | cancel | cap | retry`: batches through a running server
  * (`SLUICE_URL`, default http://127.0.0.1:4000; `SLUICE_API_KEY` sent as a bearer token). Human
  * output by default, `--json` for scripts. Exit codes: see ExitCode.
  */
@@ -30,6 +30,13 @@ function parseWindow(value: string): number {
     throw new InvalidArgumentError('expected a duration such as 3600, 90m, 24h or 2d');
   }
   return seconds;
+}
+
+/** `--max-cost` and `cap`: USD, positive (the server checks the upper bound and says so). */
+function parseUsd(value: string): number {
+  const usd = Number(value.trim().replace(/^\$/, ''));
+  if (!Number.isFinite(usd) || usd <= 0) throw new InvalidArgumentError('expected a positive amount of USD such as 25 or 2.50');
+  return usd;
 }
 
 function parseLimit(value: string): number {
@@ -103,12 +110,26 @@ export function registerBatchCommands(program: Command): void {
     .option('--window <duration>', 'completion window, e.g. 3600, 90m, 24h, 2d (default: the server setting, 24h)', parseWindow)
     .option('--name <name>', 'a name to recognise the batch by (default: its id)')
     .option('--webhook <url>', 'POST the final status here, signed (see docs/operations.md, "Webhooks")')
+    .option('--dedupe', 'send requests with identical bodies once and copy the answer to each (see docs/cost.md)')
+    .option('--cache-ttl <duration>', 'answer from, and keep answers in, your response cache this long, e.g. 3600, 90m, 24h', parseWindow)
+    .option('--max-cost <usd>', 'cost cap: the batch pauses before it would spend more (raise it with `sluice cap`)', parseUsd)
     .addOption(watchOption())
     .addOption(jsonOption())
     .action(
       (
         file: string,
-        options: { model?: string; priority?: string; window?: number; name?: string; webhook?: string; watch?: boolean; json?: boolean },
+        options: {
+          model?: string;
+          priority?: string;
+          window?: number;
+          name?: string;
+          webhook?: string;
+          dedupe?: boolean;
+          cacheTtl?: number;
+          maxCost?: number;
+          watch?: boolean;
+          json?: boolean;
+        },
       ) =>
         run(async (client) => {
           await checkReadable(file);
@@ -118,6 +139,9 @@ export function registerBatchCommands(program: Command): void {
             ...(options.priority === undefined ? {} : { priority: options.priority.toUpperCase() }),
             ...(options.window === undefined ? {} : { completionWindowSeconds: options.window }),
             ...(options.webhook === undefined ? {} : { webhookUrl: options.webhook }),
+            ...(options.dedupe ? { dedupe: true } : {}),
+            ...(options.cacheTtl === undefined ? {} : { responseCache: { ttlSeconds: options.cacheTtl } }),
+            ...(options.maxCost === undefined ? {} : { maxCostUsd: options.maxCost }),
           });
           const json = options.json === true;
           if (!(options.watch && json)) {
@@ -208,6 +232,35 @@ export function registerBatchCommands(program: Command): void {
           { id },
         );
         print(options.json === true, data.cancelBatch, formatSummary(data.cancelBatch));
+        return ExitCode.ok;
+      }),
+    );
+
+  program
+    .command('cap')
+    .description("Change an unfinished batch's cost cap; --resume also resumes a batch the cap paused")
+    .argument('<id>', 'the batch id (batch_…)')
+    .argument('<usd>', 'the new cap in USD', parseUsd)
+    .option('--resume', 'resume the batch too, if it is paused')
+    .addOption(jsonOption())
+    .action((id: string, usd: number, options: { resume?: boolean; json?: boolean }) =>
+      run(async (client) => {
+        const data = await client.graphql<{ setBatchMaxCost: BatchView }>(
+          `mutation ($id: ID!, $usd: Float!) { setBatchMaxCost(id: $id, maxCostUsd: $usd) { ...BatchFields } } ${BATCH_FIELDS}`,
+          { id, usd },
+        );
+        let batch = data.setBatchMaxCost;
+        if (options.resume && batch.status === 'PAUSED') {
+          batch = (
+            await client.graphql<{ resumeBatch: BatchView }>(
+              `mutation ($id: ID!) { resumeBatch(id: $id) { ...BatchFields } } ${BATCH_FIELDS}`,
+              {
+                id,
+              },
+            )
+          ).resumeBatch;
+        }
+        print(options.json === true, batch, `cost cap $${usd} · ${formatSummary(batch)}`);
         return ExitCode.ok;
       }),
     );

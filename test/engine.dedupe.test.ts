@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { waitFor } from './helpers/app.js';
 import { freeEncoders } from './helpers/scheduler.js';
 import { ask, byCustomId, finished, readSpend, startSpendRig, submitOk, waitSpend, type SpendRig } from './spend.support.js';
 
@@ -11,7 +12,8 @@ import { ask, byCustomId, finished, readSpend, startSpendRig, submitOk, waitSpen
 let rig: SpendRig;
 
 beforeAll(async () => {
-  rig = await startSpendRig();
+  // Shutdown aborts in-flight requests at once (they go back to the queue): see the restart below.
+  rig = await startSpendRig({ app: { engine: { shutdownGraceMs: 0 } } });
 });
 
 afterAll(async () => {
@@ -105,5 +107,24 @@ describe('when a dedupe batch is cancelled while its leader is in flight', () =>
     expect(batch.requestCounts).toMatchObject({ cancelled: 3 });
     rig.release('f');
     expect((await readSpend(rig.t, undefined, id)).requestCounts.cancelled).toBe(3);
+  });
+});
+
+describe('when Sluice restarts while a dedupe batch waits for its leader', () => {
+  it('does send the leader again after the restart, never a duplicate, and copy its answer to each', async () => {
+    rig.hold('k');
+    const requests = [ask('[k] held', 'k-1'), ask('[k] held', 'k-2'), ask('[k] held', 'k-3')];
+    const id = await submitOk(rig.t, undefined, { dedupe: true, requests });
+    await waitSpend(rig.t, undefined, id, (batch) => batch.requestCounts.running === 1);
+    await rig.t.restart();
+    await waitFor(() => (rig.sent().filter((prompt) => prompt === '[k] held').length === 2 ? true : undefined));
+    rig.release('k');
+    const batch = await waitSpend(rig.t, undefined, id, finished);
+    expect(batch).toMatchObject({ status: 'COMPLETED', deduplicated: 2, requestCounts: { succeeded: 3 } });
+    // Once before the restart (interrupted), once after: the duplicates were never sent.
+    expect(rig.sent().filter((prompt) => prompt === '[k] held')).toHaveLength(2);
+    const leader = byCustomId(batch).get('k-1')!;
+    for (const customId of ['k-2', 'k-3'])
+      expect(byCustomId(batch).get(customId)).toMatchObject({ duplicateOf: leader.id, response: leader.response });
   });
 });

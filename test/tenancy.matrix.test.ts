@@ -79,6 +79,7 @@ const gqlCases: Array<{ name: string; kind: keyof typeof ids; query: string; var
   { name: 'pauseBatch', kind: 'batch', query: 'mutation($id: ID!) { pauseBatch(id: $id) { id } }' },
   { name: 'resumeBatch', kind: 'batch', query: 'mutation($id: ID!) { resumeBatch(id: $id) { id } }' },
   { name: 'setBatchPriority', kind: 'batch', query: 'mutation($id: ID!) { setBatchPriority(id: $id, priority: HIGH) { id } }' },
+  { name: 'setBatchMaxCost', kind: 'batch', query: 'mutation($id: ID!) { setBatchMaxCost(id: $id, maxCostUsd: 5) { id } }' },
   { name: 'retryBatch', kind: 'batch', query: 'mutation($id: ID!) { retryBatch(id: $id) { id } }' },
 ];
 

@@ -354,16 +354,15 @@ export class BatchLifecycle {
   /** Every status change of an active batch: checked against `batchTransitions`, written, then published. */
   async #moveTo(batch: ActiveBatch, status: BatchStatus, extra: Omit<BatchStatusChange, 'status'> = {}): Promise<BatchRow> {
     assertBatchTransition(batch.id, batch.status, status);
-    batch.status = status;
-    // A quota's reason belongs to its pause: any move out of it (resume, finish, cancel, expiry) drops it.
+    // A pause's reason (a quota's, a cost cap's) belongs to it: any move out of it (resume, finish, cancel, expiry) drops it.
+    const leavesPause = batch.status === BatchStatus.paused && status !== BatchStatus.paused;
     const leavesQuotaPause = batch.quotaPaused && status !== BatchStatus.paused;
+    batch.status = status;
     if (leavesQuotaPause) batch.quotaPaused = false;
-    // So does any pause's reason (a cost cap's) once the batch runs again.
-    const resumes = status === BatchStatus.inProgress;
     const row = await updateBatch(this.#db, batch.id, {
       status,
-      ...(leavesQuotaPause ? { statusReason: null, quotaPaused: false } : {}),
-      ...(resumes ? { statusReason: null } : {}),
+      ...(leavesPause || leavesQuotaPause ? { statusReason: null } : {}),
+      ...(leavesQuotaPause ? { quotaPaused: false } : {}),
       ...extra,
     });
     if (!row) throw new Error(`batch ${batch.id} is gone`);

@@ -29,6 +29,8 @@ export interface InProcessRun {
   peakRssMB: number;
   eventLoopP99Ms: number;
   peakInFlight: number;
+  /** submitBatch called → the lane first had `inFlightTarget` in flight (sampled every 50 ms); undefined if never. */
+  inFlightReachedMs?: number;
 }
 
 export interface InProcessOptions {
@@ -38,6 +40,8 @@ export interface InProcessOptions {
   told?: Partial<LaneLimits>;
   /** Called every 50 ms while the batch runs (a case that changes the fake's limits). */
   onSample?: (elapsedMs: number) => void;
+  /** In flight to time the reaching of (`inFlightReachedMs`). */
+  inFlightTarget?: number;
 }
 
 type App = Awaited<ReturnType<typeof startApp>>;
@@ -84,12 +88,15 @@ export async function runInProcess(options: InProcessOptions): Promise<InProcess
   const loop = monitorEventLoopDelay({ resolution: 10 });
   let peakRss = process.memoryUsage.rss();
   let peakInFlight = 0;
+  let inFlightReachedMs: number | undefined;
   // Start the token-counting workers and the connection before the clock does, with one request.
   await untilDone(events, await submit(app, [options.requests[0]!]));
   const submittedAt = Date.now();
   const sampler = setInterval(() => {
     peakRss = Math.max(peakRss, process.memoryUsage.rss());
-    peakInFlight = Math.max(peakInFlight, app.engine.lane(PROVIDER_NAME, benchModel)?.inFlight ?? 0);
+    const inFlight = app.engine.lane(PROVIDER_NAME, benchModel)?.inFlight ?? 0;
+    peakInFlight = Math.max(peakInFlight, inFlight);
+    if (options.inFlightTarget !== undefined && inFlight >= options.inFlightTarget) inFlightReachedMs ??= Date.now() - submittedAt;
     options.onSample?.(Date.now() - submittedAt);
   }, SAMPLE_EVERY_MS);
   loop.enable();
@@ -101,6 +108,7 @@ export async function runInProcess(options: InProcessOptions): Promise<InProcess
       peakRssMB: peakRss / bytesPerMB,
       eventLoopP99Ms: loop.percentile(99) / 1e6,
       peakInFlight,
+      ...(inFlightReachedMs === undefined ? {} : { inFlightReachedMs }),
     };
   } finally {
     loop.disable();

@@ -1,5 +1,6 @@
 import { defaults, type Config, type LaneLimits, type ModelLimits, type ModelPrice, type ProviderConfig } from '../../config.js';
 import { createAnthropicProvider } from './anthropic.js';
+import { createAzureProvider } from './azure.js';
 import { createOpenAIProvider } from './openai.js';
 import type { Provider } from './provider.js';
 import { createSimulatedProvider } from './simulated.js';
@@ -113,7 +114,8 @@ function createProvider(settings: ProviderConfig, config: Config, env: NodeJS.Pr
     case 'simulated':
       return createSimulatedProvider(settings);
     case 'openai':
-    case 'anthropic': {
+    case 'anthropic':
+    case 'azure': {
       const apiKey = env[settings.apiKeyEnv];
       // parseConfig checked this at start-up; a registry built from a hand-made Config must fail as clearly.
       if (!apiKey) throw new Error(`provider ${settings.name}: environment variable ${settings.apiKeyEnv} is not set`);
@@ -124,6 +126,9 @@ function createProvider(settings: ProviderConfig, config: Config, env: NodeJS.Pr
         models: settings.models,
         timeoutMs: settings.timeoutMs ?? config.attemptTimeoutMs,
       };
+      if (settings.kind === 'azure') {
+        return createAzureProvider({ ...options, apiKey, apiVersion: settings.apiVersion, deployments: settings.deployments });
+      }
       return settings.kind === 'openai' ? createOpenAIProvider(options) : createAnthropicProvider(options);
     }
     default: {

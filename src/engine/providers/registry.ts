@@ -17,6 +17,8 @@ export interface ProviderEntry {
   /** The safety cap on requests in flight of lanes without a configured concurrency. Default `ADAPTIVE_DEFAULTS.maxInFlight`. */
   maxInFlight?: number;
   prices?: Readonly<Record<string, ModelPrice>>;
+  /** Share of a model group's traffic (see ModelGroup). Default 1. */
+  weight?: number;
 }
 
 export interface ModelRoute {
@@ -24,6 +26,8 @@ export interface ModelRoute {
   model: string;
   /** What the provider charges for this model, when the configuration says. */
   price?: ModelPrice;
+  /** The batch named the provider: it runs there only, not on every deployment of the model. */
+  pinned?: boolean;
 }
 
 export class ProviderRegistry {
@@ -46,6 +50,7 @@ export class ProviderRegistry {
         adaptive: settings.adaptive,
         maxInFlight: settings.maxInFlight,
         prices: settings.prices,
+        weight: settings.weight,
       })),
     );
   }
@@ -87,6 +92,13 @@ export class ProviderRegistry {
     );
   }
 
+  /** The deployments of a model: every provider that serves it, in configuration order, with its weight. */
+  deployments(model: string): Array<{ provider: string; weight: number }> {
+    return [...this.byName.values()]
+      .filter(({ provider }) => provider.models.includes(model))
+      .map(({ provider, weight }) => ({ provider: provider.name, weight: weight ?? 1 }));
+  }
+
   /**
    * The provider for a model: the named one if given (it must serve the model), otherwise
    * the first configured provider that serves it. Undefined when none does.
@@ -95,7 +107,7 @@ export class ProviderRegistry {
     const candidates =
       providerName === undefined ? [...this.byName.values()] : [this.byName.get(providerName)].filter((e) => e !== undefined);
     const entry = candidates.find(({ provider }) => provider.models.includes(model));
-    return entry ? { provider: entry.provider.name, model } : undefined;
+    return entry ? { provider: entry.provider.name, model, pinned: providerName !== undefined } : undefined;
   }
 }
 

@@ -20,6 +20,8 @@ export interface ResultRow {
   response: unknown;
   providerRequestId: string | null;
   error: StoredError | null;
+  /** The deployment (`provider/model`) of its latest attempt; null when it was never sent. */
+  deployment?: string | null;
 }
 
 export interface ResultPageArgs {
@@ -49,6 +51,7 @@ export async function listResults(db: Db, args: ResultPageArgs): Promise<ResultR
       response: requests.response,
       providerRequestId: requests.providerRequestId,
       error: requests.error,
+      deployment: requests.deployment,
     })
     .from(requests)
     .where(and(...conditions))

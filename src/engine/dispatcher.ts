@@ -338,19 +338,17 @@ export class Dispatcher {
   /**
    * A request of a model group that met a failure another deployment need not share (or a 429,
    * which pauses only its own lane) goes back to the group's queue at once, for another
-   * deployment, without spending an attempt, while some other deployment of the group is not
-   * failing; at most once per other deployment in a row, so a request that fails everywhere
-   * spends its attempts as usual.
+   * deployment, without spending an attempt, while some deployment of the group where it has
+   * not failed yet is not failing; so a request that fails everywhere spends its attempts as usual.
    */
   #movesToAnotherDeployment(lane: Lane, batch: ActiveBatch, item: LaneItem, failure: ProviderFailure): boolean {
     const route = batch.lane;
     if (!(route instanceof ModelGroup)) return false;
-    if (failure.class !== 'rate_limited' && !isDeploymentFailure(failure)) return false;
     if (failure.class === 'rate_limited') return true;
-    const others = route.lanes.filter((other) => other !== lane);
-    if ((item.moves ?? 0) >= others.length || !others.some((other) => !other.health.failing)) return false;
-    item.moves = (item.moves ?? 0) + 1;
-    return true;
+    if (!isDeploymentFailure(failure)) return false;
+    const failedOn = [...(item.failedOn ?? []), lane.key];
+    item.failedOn = failedOn;
+    return route.lanes.some((other) => !failedOn.includes(other.key) && !other.health.failing);
   }
 
   #recordFailure(
@@ -384,7 +382,7 @@ export class Dispatcher {
       this.#recorder.add({ ...base, kind: 'requeued', notBefore: base.at, refundAttempt: true, error });
     } else if (decision.action === 'requeue') {
       const notBefore = base.at + decision.delayMs;
-      this.#requeueing.set(item.requestId, { item: { ...item, moves: 0 }, notBefore });
+      this.#requeueing.set(item.requestId, { item, notBefore });
       this.#recorder.add({ ...base, kind: 'requeued', notBefore, refundAttempt: !decision.spendsAttempt, error });
     } else {
       this.#recorder.add({ ...base, kind: 'failed', error, latencyMs });

@@ -30,8 +30,8 @@ import { SlidingWindowCounter } from './sliding-window.js';
 
 export interface LaneItem extends QueueItem {
   requestId: number;
-  /** Times it moved to another deployment of its group in a row, free (see the dispatcher); in memory only. */
-  moves?: number;
+  /** Deployments (lane keys) where it met a deployment failure: it moves free only to others (see the dispatcher); in memory only. */
+  failedOn?: readonly string[];
 }
 
 export interface LanePause {
@@ -47,6 +47,8 @@ export interface SharedQueue {
   readonly queue: LaneQueue<LaneItem>;
   /** The most `lane` may take from the queue in one admission round (0: not now). */
   shareFor(lane: Lane, now: number): number;
+  /** `lane` took `count` requests from the queue. */
+  took(lane: Lane, count: number): void;
   /** No lane of the group could ever admit this cost. */
   tooLargeForAll(cost: number): boolean;
   /** Requests of the group waiting for a retry time. */
@@ -320,6 +322,7 @@ export class Lane {
       }
     }
     for (const item of admitted) this.#inFlight.set(item.requestId, { item, admittedAt: now });
+    if (sources[1] && sources[1].taken > 0) shared?.took(this, sources[1].taken);
     const waiting = this.#queue.size + (shared?.queue.size ?? 0);
     const full = admitted.length >= free;
     this.#concurrency.admitted(full && waiting > 0);

@@ -55,6 +55,8 @@ export class ModelGroup implements BatchRoute, SharedQueue {
   readonly #now: () => number;
   /** Requests waiting for their not-before time (retry backoff), by request id. */
   readonly #delayed = new Map<number, { item: LaneItem; timer: NodeJS.Timeout }>();
+  /** The current round of shares: what was queued when it began, and what each lane took since. */
+  #round = { size: 0, taken: new Map<Lane, number>() };
 
   constructor(options: ModelGroupOptions) {
     this.model = options.model;
@@ -83,14 +85,12 @@ export class ModelGroup implements BatchRoute, SharedQueue {
     if (this.#delayed.has(item.requestId) || this.queue.has(item.id)) return;
     const wait = notBefore == null ? 0 : notBefore - this.#now();
     if (wait <= 0) {
-      this.queue.push(item);
-      this.#wakeAll();
+      this.#push(item);
       return;
     }
     const timer = setTimeout(() => {
       this.#delayed.delete(item.requestId);
-      this.queue.push({ ...item, enqueuedAt: this.#now() });
-      this.#wakeAll();
+      this.#push({ ...item, enqueuedAt: this.#now() });
     }, wait);
     this.#delayed.set(item.requestId, { item, timer });
   }
@@ -113,9 +113,12 @@ export class ModelGroup implements BatchRoute, SharedQueue {
   }
 
   /**
-   * How many queued requests `lane` may take in one admission round: its weight's share of the
-   * queue among the deployments that may take now (not paused, not failing while a healthy one
-   * is left), at least one. A failing deployment with a healthy peer gets a probe when one is due.
+   * How many queued requests `lane` may take now: what is left of its share of the current
+   * round. A round begins with what is queued then; each deployment that may take (not paused,
+   * not failing while a healthy one is left) has its weight's share of it, at least one. When a
+   * lane has taken its whole share, the next round begins with what is left: a lane that can
+   * admit while the others cannot (full, or out of budget) so takes the rest, round by round.
+   * A failing deployment with a healthy peer gets a probe when one is due, nothing else.
    */
   shareFor(lane: Lane, now: number): number {
     if (lane.health.failing && this.hasHealthyPeer(lane)) return lane.health.takeProbe(now) ? 1 : 0;
@@ -127,7 +130,17 @@ export class ModelGroup implements BatchRoute, SharedQueue {
       total += deployment.weight;
       if (other === lane) own = deployment.weight;
     }
-    return Math.max(1, Math.ceil((this.queue.size * own) / total));
+    const share = (size: number): number => Math.max(1, Math.ceil((size * own) / total));
+    let taken = this.#round.taken.get(lane) ?? 0;
+    if (taken >= share(this.#round.size)) {
+      this.#round = { size: this.queue.size, taken: new Map() };
+      taken = 0;
+    }
+    return share(this.#round.size) - taken;
+  }
+
+  took(lane: Lane, count: number): void {
+    this.#round.taken.set(lane, (this.#round.taken.get(lane) ?? 0) + count);
   }
 
   /** Whether another deployment of the group is neither failing nor paused: somewhere to move a request to. */
@@ -142,6 +155,14 @@ export class ModelGroup implements BatchRoute, SharedQueue {
   close(): void {
     for (const { timer } of this.#delayed.values()) clearTimeout(timer);
     this.#delayed.clear();
+  }
+
+  /** Into the queue; work arriving in an empty queue begins a new round of shares. */
+  #push(item: LaneItem): void {
+    if (this.queue.size === 0) this.#round = { size: 0, taken: new Map() };
+    this.queue.push(item);
+    this.#round.size++;
+    this.#wakeAll();
   }
 
   #wakeAll(): void {

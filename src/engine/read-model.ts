@@ -1,5 +1,6 @@
 import { getBatch, getBatchesByIds, listBatches, type BatchPageArgs } from '../db/batches.js';
 import type { Db } from '../db/connection.js';
+import { countByDeployment, type DeploymentCount } from '../db/deployment-counts.js';
 import {
   getBatchInputFiles,
   getFile,
@@ -49,6 +50,11 @@ export class ReadModel {
 
   resultPage(args: ResultPageArgs): Promise<ResultRow[]> {
     return listResults(this.#db, args);
+  }
+
+  /** Requests of a batch the caller already read, per deployment and status. */
+  deploymentCounts(batchId: string): Promise<DeploymentCount[]> {
+    return countByDeployment(this.#db, batchId);
   }
 
   webhookAttempts(batchId: string): WebhookAttemptView[] {

@@ -1,5 +1,9 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseConfig } from '../src/config.js';
+import { ProviderRegistry } from '../src/engine/providers/registry.js';
+import { packageRoot } from '../src/paths.js';
 import { createAzureProvider } from '../src/engine/providers/azure.js';
 import { Endpoints, type Provider, type ProviderOutcome } from '../src/engine/providers/provider.js';
 import { startFakeAzure, type FakeAzureOptions } from './fakes/fake-azure.js';
@@ -103,6 +107,20 @@ describe('when the configuration names an Azure provider', () => {
       { env },
     );
     expect(config.providers[0]).toMatchObject({ kind: 'azure', name: 'azure', apiVersion: '2024-10-21', weight: 1 });
+  });
+
+  it('accepts the full example of docs/routing.md: three deployments of gpt-4o with their weights', () => {
+    const doc = readFileSync(join(packageRoot, 'docs', 'routing.md'), 'utf8');
+    const example = /```json\n([\s\S]*?)```/.exec(doc)?.[1];
+    const keys = { OPENAI_KEY_A: 'a', OPENAI_KEY_B: 'b', AZURE_OPENAI_KEY: 'z', ANTHROPIC_API_KEY: 'c' };
+    const config = parseConfig(JSON.parse(example!), { env: keys });
+    const registry = ProviderRegistry.fromConfig(config, keys);
+    expect(registry.deployments('gpt-4o')).toEqual([
+      { provider: 'openai-team-a', weight: 1 },
+      { provider: 'openai-team-b', weight: 2 },
+      { provider: 'azure-east', weight: 1 },
+    ]);
+    expect(registry.deployments('claude-haiku-4-5')).toEqual([{ provider: 'anthropic', weight: 1 }]);
   });
 
   it('names the path of a deployment for a model it does not list, and of a missing endpoint', () => {

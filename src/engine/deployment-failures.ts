@@ -27,7 +27,7 @@ export function isDeploymentFailure(failure: ProviderFailure): boolean {
   }
 }
 
-export const DEPLOYMENT_HEALTH_DEFAULTS = {
+const DEPLOYMENT_HEALTH_DEFAULTS = {
   /** Consecutive deployment failures after which a deployment counts as failing. Default 3. */
   failingAfter: 3,
   /** A failing deployment of a group with a healthy one gets one request this often, to notice its recovery. Default 5 000 ms. */

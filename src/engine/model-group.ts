@@ -16,13 +16,13 @@ export interface BatchRoute {
 }
 
 /** One deployment of a group: its lane and its share of the traffic. */
-export interface Deployment {
+interface Deployment {
   lane: Lane;
   /** The provider's configured `weight`. */
   weight: number;
 }
 
-export interface ModelGroupOptions {
+interface ModelGroupOptions {
   model: string;
   /** At least two. */
   deployments: readonly Deployment[];
@@ -30,7 +30,7 @@ export interface ModelGroupOptions {
   now?: () => number;
 }
 
-export function groupKey(model: string): string {
+function groupKey(model: string): string {
   return `group/${model}`;
 }
 

@@ -1,4 +1,4 @@
-import type { DeploymentCount } from '../db/deployment-counts.js';
+import type { DeploymentCount } from '../db/requests.js';
 import { BatchRef } from './batch.js';
 import { builder } from './builder.js';
 import { RequestRef } from './request.js';

@@ -1,14 +1,7 @@
 import { and, eq, isNotNull, sql } from 'drizzle-orm';
+import type { DeploymentCount } from '../requests.js';
+import { requests } from '../schema.js';
 import type { Db } from './connection.js';
-import { requests } from './schema.js';
-import type { RequestStatus } from './status.js';
-
-/** How many of a batch's requests a deployment holds in one status (the deployment of their latest attempt). */
-export interface DeploymentCount {
-  deployment: string;
-  status: RequestStatus;
-  count: number;
-}
 
 /**
  * A batch's requests per deployment and status, for those sent at least once. One grouped read

@@ -107,7 +107,8 @@ export class ProviderRegistry {
     const candidates =
       providerName === undefined ? [...this.byName.values()] : [this.byName.get(providerName)].filter((e) => e !== undefined);
     const entry = candidates.find(({ provider }) => provider.models.includes(model));
-    return entry ? { provider: entry.provider.name, model, pinned: providerName !== undefined } : undefined;
+    if (!entry) return undefined;
+    return providerName === undefined ? { provider: entry.provider.name, model } : { provider: entry.provider.name, model, pinned: true };
   }
 }
 

@@ -38,6 +38,8 @@ export interface InProcessOptions {
   requests: readonly BenchRequest[];
   /** What Sluice is told; left out, everything is learned from the headers. */
   told?: Partial<LaneLimits>;
+  /** More deployments of the model (a model group, docs/routing.md): one provider per URL, told the same. */
+  moreUrls?: readonly string[];
   /** Called every 50 ms while the batch runs (a case that changes the fake's limits). */
   onSample?: (elapsedMs: number) => void;
   /** In flight to time the reaching of (`inFlightReachedMs`). */
@@ -80,8 +82,18 @@ async function untilDone(events: StatusEvents, batch: { id: string; n: number })
 export async function runInProcess(options: InProcessOptions): Promise<InProcessRun> {
   const dir = makeTempDir('in-process');
   const config = parseConfig({ logLevel: 'silent', dbFile: dir.file('sluice.db'), host: '127.0.0.1', port: 0 });
-  const provider = createOpenAIProvider({ name: PROVIDER_NAME, baseUrl: options.url, models: [benchModel], timeoutMs: 120_000 });
-  const registry = new ProviderRegistry([{ provider, limits: options.told ?? {} }]);
+  const urls = [options.url, ...(options.moreUrls ?? [])];
+  const registry = new ProviderRegistry(
+    urls.map((url, i) => ({
+      provider: createOpenAIProvider({
+        name: i === 0 ? PROVIDER_NAME : `${PROVIDER_NAME}-${i + 1}`,
+        baseUrl: url,
+        models: [benchModel],
+        timeoutMs: 120_000,
+      }),
+      limits: options.told ?? {},
+    })),
+  );
   const app = await startApp(config, createLogger('silent'), { registry });
   const events = app.engine.bus.subscribe('batchStatusChanged', defaultTenant);
   const timeout = setTimeout(() => void events.return?.(), RUN_TIMEOUT_MS);

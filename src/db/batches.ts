@@ -3,6 +3,7 @@ import { and, asc, desc, eq, gt, inArray, lt, ne, notInArray, sql } from 'drizzl
 import type { PriorityLevel } from '../engine/priority.js';
 import type { Endpoint } from '../engine/providers/provider.js';
 import type { Db } from './connection.js';
+import type { ResolvedBatchMode } from './native-batches.js';
 import { CountMoves } from './request-counts.js';
 import { batches, type BatchRow } from './schema.js';
 import { BatchStatus, finalBatchStatuses, isFinalBatchStatus, RequestStatus, type FinalBatchStatus } from './status.js';
@@ -24,6 +25,8 @@ export interface NewBatch {
   webhookUrl?: string | null;
   createdAt: number;
   expiresAt: number;
+  /** `native`: run as the provider's own batches. Default `realtime`. */
+  mode?: ResolvedBatchMode;
 }
 
 export interface NewRequest {

@@ -30,6 +30,8 @@ export interface ActiveBatch {
    * of queued requests that started before must stop instead of refilling the lane.
    */
   generation: number;
+  /** Runs as the provider's own batches (`src/engine/native/`), not through its lane. */
+  native: boolean;
   /** Stops the completion-window timer. */
   cancelExpiry?: () => void;
 }

@@ -1,5 +1,6 @@
 import { StagedBatch, type NewBatch } from '../db/batches.js';
 import type { Db } from '../db/connection.js';
+import type { ResolvedBatchMode } from '../db/native-batches.js';
 import type { BatchRow } from '../db/schema.js';
 import type { BatchValidator, RequestInput, ValidRequest } from './batch-input.js';
 
@@ -9,6 +10,8 @@ export interface SubmissionHooks {
   assertAccepting(route: { provider: string; model: string }): void;
   /** Runs the accepted batch. */
   accepted(batch: BatchRow): void;
+  /** How the batch runs on its route; throws BAD_USER_INPUT when the route cannot run it so. */
+  modeFor(route: { provider: string; model: string }): ResolvedBatchMode;
 }
 
 /**
@@ -22,11 +25,11 @@ export class BatchSubmission {
   /** Validates the requests before `write`; a caller that validates as it reads (a batch file) uses it directly. */
   readonly validator: BatchValidator;
   /** The batch row but where it runs, which the requests decide when the settings name no model. */
-  readonly #header: Omit<NewBatch, 'provider' | 'model'>;
+  readonly #header: Omit<NewBatch, 'provider' | 'model' | 'mode'>;
   readonly #hooks: SubmissionHooks;
   #staged: StagedBatch | undefined;
 
-  constructor(db: Db, validator: BatchValidator, header: Omit<NewBatch, 'provider' | 'model'>, hooks: SubmissionHooks) {
+  constructor(db: Db, validator: BatchValidator, header: Omit<NewBatch, 'provider' | 'model' | 'mode'>, hooks: SubmissionHooks) {
     this.#db = db;
     this.validator = validator;
     this.#header = header;
@@ -72,6 +75,6 @@ export class BatchSubmission {
     // Requests are only ready once the batch model is known and served.
     const route = this.validator.route;
     if (!route) throw new Error('requests were ready before the batch had a route');
-    return StagedBatch.open(this.#db, { ...this.#header, provider: route.provider, model: route.model });
+    return StagedBatch.open(this.#db, { ...this.#header, provider: route.provider, model: route.model, mode: this.#hooks.modeFor(route) });
   }
 }

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { deleteStagedBatches, listOpenBatches, requestCountsOf } from '../db/batches.js';
 import type { Db } from '../db/connection.js';
+import { reclaimNativeRequests } from '../db/native-batches.js';
 import { requeueInterruptedRequests } from '../db/requests.js';
 import { BatchStatus } from '../db/status.js';
 import type { BatchLifecycle } from './batch-lifecycle.js';
@@ -14,8 +15,12 @@ export async function recoverOpenBatches(db: Db, registry: ProviderRegistry, lif
   const unaccepted = await deleteStagedBatches(db);
   if (unaccepted > 0) log.warn({ batches: unaccepted }, 'removed batches whose submission a crash interrupted (never accepted)');
   const interrupted = await requeueInterruptedRequests(db, Date.now());
+  // Those with a provider's own batch were not interrupted: they are still there.
+  const withProvider = await reclaimNativeRequests(db, Date.now());
   const open = await listOpenBatches(db);
-  if (open.length > 0 || interrupted > 0) log.info({ batches: open.length, requeued: interrupted }, 'recovering open batches');
+  if (open.length > 0 || interrupted > 0) {
+    log.info({ batches: open.length, requeued: interrupted - withProvider, withProvider }, 'recovering open batches');
+  }
   for (const row of open) {
     if (!registry.limitsFor(row.provider, row.model)) {
       // The provider left the configuration: keep the batch as it is (nothing lost) until it comes back, rather than refuse to start.
@@ -27,6 +32,7 @@ export async function recoverOpenBatches(db: Db, registry: ProviderRegistry, lif
     }
     const counts = requestCountsOf(row);
     const batch = lifecycle.activate(row, counts.pending + counts.queued + counts.running);
+    if (batch.native) await lifecycle.adoptNative(batch);
     switch (batch.status) {
       case BatchStatus.validating:
         lifecycle.estimateInBackground(batch);

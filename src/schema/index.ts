@@ -6,6 +6,7 @@ import './audit.js';
 import './batch-retry.js';
 import './lane.js';
 import './model.js';
+import './native-batch.js';
 import './quota.js';
 import './request.js';
 import './webhook.js';

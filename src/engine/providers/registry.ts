@@ -1,4 +1,6 @@
 import { defaults, type Config, type LaneLimits, type ModelLimits, type ModelPrice, type ProviderConfig } from '../../config.js';
+import type { NativeBatchApi } from '../native/api.js';
+import { createNativeApi } from '../native/create.js';
 import { createAnthropicProvider } from './anthropic.js';
 import { createOpenAIProvider } from './openai.js';
 import type { Provider } from './provider.js';
@@ -16,6 +18,10 @@ export interface ProviderEntry {
   /** The safety cap on requests in flight of lanes without a configured concurrency. Default `ADAPTIVE_DEFAULTS.maxInFlight`. */
   maxInFlight?: number;
   prices?: Readonly<Record<string, ModelPrice>>;
+  /** The provider's own batch API, when it offers one (src/engine/native). */
+  native?: NativeBatchApi;
+  /** Its batch price as a share of `prices`. Default `defaults.nativeBatches.priceFactor`. */
+  batchPriceFactor?: number;
 }
 
 export interface ModelRoute {
@@ -45,6 +51,8 @@ export class ProviderRegistry {
         adaptive: settings.adaptive,
         maxInFlight: settings.maxInFlight,
         prices: settings.prices,
+        native: createNativeApi(settings, config, env),
+        ...(settings.kind === 'simulated' ? {} : { batchPriceFactor: settings.batchPriceFactor }),
       })),
     );
   }

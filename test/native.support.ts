@@ -1,6 +1,6 @@
 import { keys, readBatch, setTestKeys, type BatchView } from './engine.support.js';
 import { startFakeAnthropicBatches, startFakeOpenAIBatches, type FakeBatchServer } from './fakes/fake-batches.js';
-import { startTestApp, waitFor, type TestApp } from './helpers/app.js';
+import { startTestApp, waitFor, type TestApp, type TestAppOptions } from './helpers/app.js';
 
 /**
  * Provider-native batch tests: the real app against a fake batch API (`fake-batches.ts`) that
@@ -16,7 +16,11 @@ export interface NativeSetup {
 }
 
 /** `oai` (model `gpt-test`) on the fake OpenAI batches, or `ant` (model `claude-test`) on the fake Anthropic ones; parts of at most `partSize` requests. */
-export async function startNative(kind: 'openai' | 'anthropic', partSize = 100): Promise<NativeSetup> {
+export async function startNative(
+  kind: 'openai' | 'anthropic',
+  partSize = 100,
+  engine: Omit<NonNullable<TestAppOptions['engine']>, 'native'> = {},
+): Promise<NativeSetup> {
   setTestKeys();
   const fake = kind === 'openai' ? await startFakeOpenAIBatches(keys.openai.value) : await startFakeAnthropicBatches(keys.anthropic.value);
   const provider =
@@ -32,7 +36,7 @@ export async function startNative(kind: 'openai' | 'anthropic', partSize = 100):
         };
   const t = await startTestApp({
     config: { providers: [provider as never, { kind: 'simulated', models: ['sim-small'], latencyMs: 1, latencyJitterMs: 0 }] },
-    engine: { native: { pollIntervalMs: 5, limits: { [kind]: { requests: partSize, bytes: 10_000_000 } } } },
+    engine: { ...engine, native: { pollIntervalMs: 5, limits: { [kind]: { requests: partSize, bytes: 10_000_000 } } } },
   });
   return {
     t,

@@ -280,7 +280,7 @@ export class NativeExecutor {
       for await (const result of api.results(stateOfPart(part))) {
         const id = Number(result.customId);
         if (!waiting.delete(id)) continue;
-        page.push(outcomeOf(result, id, batch.id, part.createdAt));
+        page.push(outcomeOf(result, id, batch, part.createdAt));
         if (page.length >= IMPORT_PAGE) await write();
       }
     }
@@ -329,8 +329,10 @@ function stateOfPart(part: NativeBatchRow): NativeState {
   };
 }
 
-function outcomeOf(result: NativeResult, id: number, batchId: string, submittedAt: number): RequestOutcome {
+/** A result line as the request's outcome; one the provider did not run because the batch stopped ends as the batch did. */
+function outcomeOf(result: NativeResult, id: number, batch: ActiveBatch, submittedAt: number): RequestOutcome {
   const at = Date.now();
+  const batchId = batch.id;
   switch (result.kind) {
     case 'succeeded':
       return {
@@ -349,7 +351,7 @@ function outcomeOf(result: NativeResult, id: number, batchId: string, submittedA
       return { kind: 'failed', id, batchId, at, error: result.error, latencyMs: null };
     case 'expired':
     case 'cancelled':
-      return { kind: 'stopped', id, batchId, at, status: result.kind };
+      return { kind: 'stopped', id, batchId, at, status: batch.stopping ?? result.kind };
     default: {
       const never: never = result;
       throw new Error(`unknown native result ${JSON.stringify(never)}`);

@@ -117,6 +117,7 @@ export class Engine {
         batch: (id) => this.#lifecycle.get(id),
         progressed: (id) => this.#publisher.progressed(id),
         settled: (batch) => this.#lifecycle.finishInBackground(new Set([batch])),
+        used: (reports) => this.#quotas.record(reports),
       },
     });
     this.#lifecycle = new BatchLifecycle({

@@ -30,6 +30,10 @@ export function createAnthropicBatches(options: AnthropicBatchesOptions): Native
     cancel: async (id) => stateOf(await http.json('POST', `${base}/${encodeURIComponent(id)}/cancel`)),
     async *results(state) {
       if (!state.resultsUrl) return;
+      // The key goes with the download: only ever to the provider's own origin.
+      if (!URL.canParse(state.resultsUrl) || new URL(state.resultsUrl).origin !== new URL(base).origin) {
+        throw new Error(`results_url of batch ${state.providerBatchId} is not on the provider's origin ${new URL(base).origin}; not read`);
+      }
       for await (const line of http.lines(state.resultsUrl)) yield resultOf(line, http);
     },
   };

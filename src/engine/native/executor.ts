@@ -14,6 +14,7 @@ import { recordOutcomes, type RequestOutcome } from '../../db/requests.js';
 import type { NativeBatchRow, StoredError } from '../../db/schema.js';
 import { BatchStatus } from '../../db/status.js';
 import type { ActiveBatch } from '../active-batch.js';
+import type { ReportedUsage } from '../quotas.js';
 import type { ProviderRegistry } from '../providers/registry.js';
 import {
   NATIVE_LIMITS,
@@ -51,6 +52,8 @@ export interface NativeHooks {
   progressed(batchId: string): void;
   /** A part of the batch was imported: it may be finished now. */
   settled(batch: ActiveBatch): void;
+  /** What the provider reported for the requests just imported (the tenants' daily quotas count it). */
+  used(reports: readonly ReportedUsage[]): void;
 }
 
 export interface NativeExecutorOptions {
@@ -272,9 +275,21 @@ export class NativeExecutor {
     const waiting = new Set(await listPartRunningIds(this.#db, part));
     let applied = 0;
     let page: RequestOutcome[] = [];
+    const { provider, model } = batch.lane;
     const write = async (): Promise<void> => {
-      applied += (await recordOutcomes(this.#db, page)).length;
+      const written = await recordOutcomes(this.#db, page);
+      applied += written.length;
       page = [];
+      const reports = written.flatMap((o) =>
+        o.kind === 'succeeded'
+          ? [{ tenant: batch.tenant, provider, model, promptTokens: o.promptTokens, completionTokens: o.completionTokens }]
+          : [],
+      );
+      try {
+        if (reports.length > 0) this.#hooks.used(reports);
+      } catch (error) {
+        this.#log.error({ err: error, requests: reports.length }, 'recording tenant usage failed; the quotas undercount it');
+      }
     };
     if (part.error === null) {
       for await (const result of api.results(stateOfPart(part))) {

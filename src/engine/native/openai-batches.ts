@@ -45,10 +45,10 @@ export function createOpenAIBatches(options: OpenAIBatchesOptions): NativeBatchA
         JSON.stringify({ input_file_id: inputFileId, endpoint, completion_window: '24h' }),
         'application/json',
       );
-      return stateOf(batch);
+      return stateOf(batch, http);
     },
-    get: async (id) => stateOf(await http.json('GET', `${base}/batches/${encodeURIComponent(id)}`)),
-    cancel: async (id) => stateOf(await http.json('POST', `${base}/batches/${encodeURIComponent(id)}/cancel`)),
+    get: async (id) => stateOf(await http.json('GET', `${base}/batches/${encodeURIComponent(id)}`), http),
+    cancel: async (id) => stateOf(await http.json('POST', `${base}/batches/${encodeURIComponent(id)}/cancel`), http),
     async *results(state) {
       for (const fileId of [state.outputFileId, state.errorFileId]) {
         if (!fileId) continue;
@@ -58,7 +58,7 @@ export function createOpenAIBatches(options: OpenAIBatchesOptions): NativeBatchA
   };
 }
 
-function stateOf(batch: Record<string, unknown>): NativeState {
+function stateOf(batch: Record<string, unknown>, http: NativeHttp): NativeState {
   const providerBatchId = stringField(batch, 'id');
   const providerStatus = stringField(batch, 'status');
   if (!providerBatchId || !providerStatus) throw new Error('the batch object has no id or status');
@@ -79,7 +79,7 @@ function stateOf(batch: Record<string, unknown>): NativeState {
     inputFileId: stringField(batch, 'input_file_id'),
     outputFileId: stringField(batch, 'output_file_id'),
     errorFileId: stringField(batch, 'error_file_id'),
-    ...(providerStatus === 'failed' ? { error: error || 'the provider failed the batch' } : {}),
+    ...(providerStatus === 'failed' ? { error: http.scrub(error) || 'the provider failed the batch' } : {}),
   };
 }
 

@@ -222,6 +222,10 @@ export class NativeExecutor {
 
   async #submit(api: NativeBatchApi, part: NativeBatchRow, batch: ActiveBatch): Promise<void> {
     const requests = await listPartBodies(this.#db, part);
+    // Nothing of it is still running (ended meanwhile): nothing to send.
+    if (requests.length === 0) {
+      return this.#import(api, await this.#update(part, { status: NativeBatchStatus.ended, providerStatus: 'empty' }), batch);
+    }
     let state: NativeState;
     try {
       state = await api.create(

@@ -1,17 +1,8 @@
 import type { Logger } from 'pino';
-import type { Db } from '../../db/connection.js';
-import {
-  claimNativePart,
-  listOpenNativeParts,
-  listPartBodies,
-  listPartRunningIds,
-  listQueuedBodies,
-  NativeBatchStatus,
-  updateNativePart,
-  type NativePartChange,
-} from '../../db/native-batches.js';
-import { recordOutcomes, type RequestOutcome } from '../../db/requests.js';
+import { NativeBatchStatus, type NativePartChange } from '../../db/native-batches.js';
+import type { RequestOutcome } from '../../db/requests.js';
 import type { NativeBatchRow, StoredError } from '../../db/schema.js';
+import type { Store } from '../../db/store.js';
 import { BatchStatus } from '../../db/status.js';
 import type { ActiveBatch } from '../active-batch.js';
 import type { ReportedUsage } from '../quotas.js';
@@ -57,7 +48,7 @@ export interface NativeHooks {
 }
 
 export interface NativeExecutorOptions {
-  db: Db;
+  store: Store;
   registry: ProviderRegistry;
   log: Logger;
   options: NativeOptions;
@@ -81,7 +72,7 @@ function refusesBatch(error: unknown): error is NativeApiError {
 }
 
 export class NativeExecutor {
-  readonly #db: Db;
+  readonly #store: Store;
   readonly #registry: ProviderRegistry;
   readonly #log: Logger;
   readonly #options: NativeOptions;
@@ -94,7 +85,7 @@ export class NativeExecutor {
   #closed = false;
 
   constructor(options: NativeExecutorOptions) {
-    this.#db = options.db;
+    this.#store = options.store;
     this.#registry = options.registry;
     this.#log = options.log.child({ module: 'native' });
     this.#options = options.options;
@@ -109,7 +100,7 @@ export class NativeExecutor {
     let ids: number[] = [];
     let bytes = 0;
     const flush = async (): Promise<void> => {
-      const part = await claimNativePart(this.#db, {
+      const part = await this.#store.native.claimPart({
         batchId: batch.id,
         provider: batch.lane.provider,
         kind: api.kind,
@@ -123,7 +114,7 @@ export class NativeExecutor {
       this.#hooks.progressed(batch.id);
     };
     for (let afterId = 0; ;) {
-      const page = await listQueuedBodies(this.#db, batch.id, afterId, READ_PAGE);
+      const page = await this.#store.native.listQueuedBodies(batch.id, afterId, READ_PAGE);
       for (const { id, bodyJson } of page) {
         // A line and its newline (OpenAI) or its comma (Anthropic).
         const size = Buffer.byteLength(api.entry(String(id), bodyJson, batch.endpoint)) + 1;
@@ -140,7 +131,7 @@ export class NativeExecutor {
 
   /** Takes up the stored parts of a batch made active again (start-up): counted in flight, polled. */
   async adopt(batch: ActiveBatch): Promise<void> {
-    for (const part of await listOpenNativeParts(this.#db, batch.id)) this.#track(part, batch);
+    for (const part of await this.#store.native.listOpenParts(batch.id)) this.#track(part, batch);
     this.#wake();
   }
 
@@ -221,7 +212,7 @@ export class NativeExecutor {
   }
 
   async #submit(api: NativeBatchApi, part: NativeBatchRow, batch: ActiveBatch): Promise<void> {
-    const requests = await listPartBodies(this.#db, part);
+    const requests = await this.#store.native.listPartBodies(part);
     // Nothing of it is still running (ended meanwhile): nothing to send.
     if (requests.length === 0) {
       return this.#import(api, await this.#update(part, { status: NativeBatchStatus.ended, providerStatus: 'empty' }), batch);
@@ -276,12 +267,12 @@ export class NativeExecutor {
    * once); those no line mentioned end as the provider's end says.
    */
   async #import(api: NativeBatchApi, part: NativeBatchRow, batch: ActiveBatch): Promise<void> {
-    const waiting = new Set(await listPartRunningIds(this.#db, part));
+    const waiting = new Set(await this.#store.native.listPartRunningIds(part));
     let applied = 0;
     let page: RequestOutcome[] = [];
     const { provider, model } = batch.lane;
     const write = async (): Promise<void> => {
-      const written = await recordOutcomes(this.#db, page);
+      const written = await this.#store.requests.recordOutcomes(page);
       applied += written.length;
       page = [];
       const reports = written.flatMap((o) =>
@@ -327,7 +318,7 @@ export class NativeExecutor {
   }
 
   async #update(part: NativeBatchRow, change: NativePartChange): Promise<NativeBatchRow> {
-    const updated = await updateNativePart(this.#db, part.id, change, Date.now());
+    const updated = await this.#store.native.updatePart(part.id, change, Date.now());
     if (!updated) throw new Error(`native part ${part.id} is gone`);
     const open = this.#open.get(part.id);
     if (open) open.part = updated;

@@ -67,5 +67,5 @@ describe('when the server is killed with SIGKILL while a native batch is polled'
     const rows = readRows(workspace.dbFile, id);
     expect(rows.every((r) => r.status === 'succeeded' && r.attempts === 1 && r.response !== null)).toBe(true);
     expect(readParts()).toEqual([expect.objectContaining({ status: 'imported', completedCount: REQUESTS })]);
-  });
+  }, 90_000); // two real server starts on a shared 2-core machine
 });

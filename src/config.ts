@@ -137,6 +137,15 @@ export const defaults = {
   },
   /** The `api-version` an Azure provider sends when the file names none (Azure OpenAI's latest GA version). */
   azureApiVersion: '2024-10-21',
+  /** Provider-native batches of the openai and anthropic kinds (see docs/native-batches.md). */
+  nativeBatches: {
+    /** Each such provider offers its batch API unless its `nativeBatches` says false. */
+    enabled: true,
+    /** A provider's `batchPriceFactor`: its batch price as a share of its `prices`. */
+    priceFactor: 0.5,
+    /** `nativePollIntervalMs`: time between two polls of the providers' open batches. */
+    pollIntervalMs: 60_000,
+  },
   /** Where each real kind is served when the file names no `baseUrl`. */
   baseUrls: {
     openai: 'https://api.openai.com/v1',
@@ -255,6 +264,14 @@ const httpProviderFields = {
   apiKeyEnv: envVariableName,
   /** Per-attempt timeout for this provider; default the top-level `attemptTimeoutMs`. */
   timeoutMs: positiveInt.max(3_600_000).optional(),
+  /**
+   * The provider offers its own batch API (OpenAI Batch, Anthropic Message Batches), so batches
+   * may run there (`mode: NATIVE`, or `AUTO`; see docs/native-batches.md). Turn off for an
+   * OpenAI-compatible server without `/v1/batches`.
+   */
+  nativeBatches: z.boolean().default(defaults.nativeBatches.enabled),
+  /** What the provider's batch API charges, as a share of its `prices` (OpenAI and Anthropic: half). */
+  batchPriceFactor: z.number().positive().max(1).default(defaults.nativeBatches.priceFactor),
 };
 
 const openaiProviderSchema = z
@@ -391,6 +408,8 @@ export const configSchema = z
     shutdownGraceMs: z.number().int().nonnegative().max(3_600_000).default(defaults.shutdownGraceMs),
     progressIntervalMs: positiveInt.max(60_000).default(defaults.progressIntervalMs),
     tokenChunkSize: positiveInt.max(100_000).default(defaults.tokenChunkSize),
+    /** Time between two polls of the providers' own batches (NATIVE mode); see `defaults.nativeBatches`. */
+    nativePollIntervalMs: positiveInt.max(3_600_000).default(defaults.nativeBatches.pollIntervalMs),
     browser: browserSchema.default(() => browserSchema.parse({})),
     limits: limitsSchema.default(() => limitsSchema.parse({})),
     webhooks: webhooksSchema.default(() => webhooksSchema.parse({})),

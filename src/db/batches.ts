@@ -1,5 +1,6 @@
 import type { PriorityLevel } from '../engine/priority.js';
 import type { Endpoint } from '../engine/providers/provider.js';
+import type { ResolvedBatchMode } from './native-batches.js';
 import type { BatchRow } from './schema.js';
 import type { BatchStatus, RequestStatus } from './status.js';
 import type { TenantScope } from './tenant-scope.js';
@@ -23,6 +24,8 @@ export interface NewBatch {
   webhookUrl?: string | null;
   createdAt: number;
   expiresAt: number;
+  /** `native`: run as the provider's own batches. Default `realtime`. */
+  mode?: ResolvedBatchMode;
 }
 
 export interface NewRequest {

@@ -13,8 +13,19 @@ import type {
   RequestPageArgs,
   RetryResult,
 } from './requests.js';
+import type { NativePartChange, NativeRequestBody, NewNativePart } from './native-batches.js';
 import type { ResultPageArgs, ResultRow } from './results.js';
-import type { ApiKeyRow, AuditRow, BatchRow, FileRow, RequestRow, StoredError, TenantQuotaRow, WebhookEventRow } from './schema.js';
+import type {
+  ApiKeyRow,
+  AuditRow,
+  BatchRow,
+  FileRow,
+  NativeBatchRow,
+  RequestRow,
+  StoredError,
+  TenantQuotaRow,
+  WebhookEventRow,
+} from './schema.js';
 import type { BatchStatus, RetryableStatus } from './status.js';
 import type { TenantScope } from './tenant-scope.js';
 import type { UsageDelta } from './tenant-usage.js';
@@ -35,6 +46,7 @@ export interface Store {
   readonly audit: AuditStore;
   readonly tenants: TenantStore;
   readonly webhooks: WebhookStore;
+  readonly native: NativeBatchStore;
   /** Closes the connections; the store is unusable after. */
   close(): Promise<void>;
 }
@@ -165,4 +177,29 @@ export interface WebhookStore {
   recordAttempt(event: WebhookEventRow, outcome: AttemptOutcome): Promise<void>;
   /** Every attempt for a batch's events, oldest first. */
   listAttempts(batchId: string): Promise<WebhookAttemptView[]>;
+}
+
+/** Provider-native batches (`src/engine/native/`): the parts of a batch run as the provider's own batches. */
+export interface NativeBatchStore {
+  /** A batch's queued requests with their bodies as stored JSON text, in id order, one page. */
+  listQueuedBodies(batchId: string, afterId: number, limit: number): Promise<NativeRequestBody[]>;
+  /** The requests of a part still `running` (not imported yet), with their bodies, in id order. */
+  listPartBodies(part: NativeBatchRow): Promise<NativeRequestBody[]>;
+  /** Ids of a part's requests still `running`. */
+  listPartRunningIds(part: NativeBatchRow): Promise<number[]>;
+  /**
+   * queued -> running for the part's requests (an attempt each) and the part row, `submitting`,
+   * in one transaction. Undefined when none of them was still queued.
+   */
+  claimPart(part: NewNativePart): Promise<NativeBatchRow | undefined>;
+  updatePart(id: number, change: NativePartChange, now: number): Promise<NativeBatchRow | undefined>;
+  /** A batch's parts not imported yet, oldest first. */
+  listOpenParts(batchId: string): Promise<NativeBatchRow[]>;
+  /** Every part of a batch, oldest first. */
+  listParts(batchId: string): Promise<NativeBatchRow[]>;
+  /**
+   * Start-up, after `requests.requeueInterrupted`: the requests of parts not imported yet go
+   * back to `running` (no attempt counted), as they are still with their provider. Returns how many.
+   */
+  reclaim(now: number): Promise<number>;
 }

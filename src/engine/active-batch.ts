@@ -14,6 +14,9 @@ export interface ActiveBatch {
   endpoint: Endpoint;
   /** Where its requests wait: its lane, or its model's group of lanes (model-group.ts). */
   lane: BatchRoute;
+  /** The provider and model its row names: where a native batch runs, a pinned batch's lane. */
+  provider: string;
+  model: string;
   priority: PriorityLevel;
   maxAttempts: number;
   /** Changed only by `BatchLifecycle.moveTo`, which checks the move. */
@@ -31,6 +34,8 @@ export interface ActiveBatch {
    * of queued requests that started before must stop instead of refilling the lane.
    */
   generation: number;
+  /** Runs as the provider's own batches (`src/engine/native/`), not through its lane. */
+  native: boolean;
   /** Stops the completion-window timer. */
   cancelExpiry?: () => void;
 }

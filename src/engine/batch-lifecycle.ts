@@ -16,6 +16,7 @@ import type { ActiveBatch } from './active-batch.js';
 import { ESTIMATE_PAGE_SIZE, estimateBatch } from './batch-estimator.js';
 import type { BatchPublisher } from './batch-publisher.js';
 import type { Dispatcher } from './dispatcher.js';
+import type { NativeExecutor } from './native/executor.js';
 import { badInput, conflict, notFound } from './errors.js';
 import { isPriorityLevel } from './priority.js';
 import type { ProviderRegistry } from './providers/registry.js';
@@ -49,6 +50,8 @@ export interface BatchLifecycleOptions {
   registry: ProviderRegistry;
   log: Logger;
   dispatcher: Dispatcher;
+  /** Runs the batches in native mode. */
+  native: NativeExecutor;
   publisher: BatchPublisher;
   /** The token-counting pool; it exists from `start` on. */
   counter(): TokenCounter;
@@ -65,6 +68,7 @@ export class BatchLifecycle {
   readonly #registry: ProviderRegistry;
   readonly #log: Logger;
   readonly #dispatcher: Dispatcher;
+  readonly #native: NativeExecutor;
   readonly #publisher: BatchPublisher;
   readonly #counter: () => TokenCounter;
   readonly #isRunning: () => boolean;
@@ -78,6 +82,7 @@ export class BatchLifecycle {
     this.#registry = options.registry;
     this.#log = options.log;
     this.#dispatcher = options.dispatcher;
+    this.#native = options.native;
     this.#publisher = options.publisher;
     this.#counter = options.counter;
     this.#isRunning = options.isRunning;
@@ -114,6 +119,7 @@ export class BatchLifecycle {
     await this.#moveTo(batch, BatchStatus.cancelling);
     await this.stopWaiting(batch, 'cancelled');
     this.#dispatcher.abortBatch(batch, 'cancelled');
+    this.#native.stop(batch);
     await this.finishIfDone(batch);
     return (await this.#store.batches.getById(id))!;
   }
@@ -221,17 +227,26 @@ export class BatchLifecycle {
       tenant: row.tenant,
       quotaPaused: row.quotaPaused,
       endpoint: row.endpoint,
-      lane: this.#dispatcher.route(row.model, row.pinned ? row.provider : undefined),
+      // A native batch runs at the one provider chosen at submission, never across a group.
+      lane: this.#dispatcher.route(row.model, row.pinned || row.mode === 'native' ? row.provider : undefined),
+      provider: row.provider,
+      model: row.model,
       priority: row.priority,
       maxAttempts: row.maxAttempts,
       status: row.status,
       remaining,
       running: 0,
       generation: 0,
+      native: row.mode === 'native',
     };
     this.#active.set(row.id, batch);
     this.#armExpiry(batch, row.expiresAt);
     return batch;
+  }
+
+  /** Start-up: a native batch's provider batches not imported yet are polled again, and counted in flight. */
+  adoptNative(batch: ActiveBatch): Promise<void> {
+    return this.#native.adopt(batch);
   }
 
   /** Estimates and queues a validating batch; counting that fails (a worker crash, say) fails the batch instead of leaving it validating. */
@@ -244,6 +259,7 @@ export class BatchLifecycle {
    * at a time: those the estimator just stored as it has them, or else as read back.
    */
   async enqueueQueued(batch: ActiveBatch, estimated?: readonly QueuedRequest[]): Promise<void> {
+    if (batch.native) return this.#native.submitQueued(batch);
     const generation = batch.generation;
     const pages = estimated ? pagesOf(estimated) : this.#queuedPages(batch.id);
     for await (const queued of pages) {
@@ -371,6 +387,7 @@ export class BatchLifecycle {
     this.#log.info({ batch: batch.id }, 'completion window ended; expiring what is left');
     await this.stopWaiting(batch, 'expired');
     this.#dispatcher.abortBatch(batch, 'expired');
+    this.#native.stop(batch);
     await this.finishIfDone(batch);
   }
 

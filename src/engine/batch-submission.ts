@@ -1,4 +1,5 @@
 import type { NewBatch, StagedBatch } from '../db/batches.js';
+import type { ResolvedBatchMode } from '../db/native-batches.js';
 import type { Store } from '../db/store.js';
 import type { BatchRow } from '../db/schema.js';
 import type { BatchValidator, RequestInput, ValidRequest } from './batch-input.js';
@@ -9,6 +10,8 @@ export interface SubmissionHooks {
   assertAccepting(route: { provider: string; model: string }): Promise<void>;
   /** Runs the accepted batch. */
   accepted(batch: BatchRow): void;
+  /** How the batch runs on its route; throws BAD_USER_INPUT when the route cannot run it so. */
+  modeFor(route: { provider: string; model: string }): ResolvedBatchMode;
 }
 
 /**
@@ -22,11 +25,11 @@ export class BatchSubmission {
   /** Validates the requests before `write`; a caller that validates as it reads (a batch file) uses it directly. */
   readonly validator: BatchValidator;
   /** The batch row but where it runs, which the requests decide when the settings name no model. */
-  readonly #header: Omit<NewBatch, 'provider' | 'model'>;
+  readonly #header: Omit<NewBatch, 'provider' | 'model' | 'mode'>;
   readonly #hooks: SubmissionHooks;
   #staged: StagedBatch | undefined;
 
-  constructor(store: Store, validator: BatchValidator, header: Omit<NewBatch, 'provider' | 'model'>, hooks: SubmissionHooks) {
+  constructor(store: Store, validator: BatchValidator, header: Omit<NewBatch, 'provider' | 'model' | 'mode'>, hooks: SubmissionHooks) {
     this.#store = store;
     this.validator = validator;
     this.#header = header;
@@ -72,6 +75,12 @@ export class BatchSubmission {
     // Requests are only ready once the batch model is known and served.
     const route = this.validator.route;
     if (!route) throw new Error('requests were ready before the batch had a route');
-    return this.#store.batches.stage({ ...this.#header, provider: route.provider, model: route.model, pinned: route.pinned ?? false });
+    return this.#store.batches.stage({
+      ...this.#header,
+      provider: route.provider,
+      model: route.model,
+      pinned: route.pinned ?? false,
+      mode: this.#hooks.modeFor(route),
+    });
   }
 }

@@ -14,6 +14,8 @@ import { newBatchId } from './ids.js';
 import { laneKey, type Lane } from './lane.js';
 import type { LaneQueueOptions } from './lane-queue.js';
 import { LaneStatsPublisher } from './lane-stats.js';
+import { NativeExecutor, type NativeOptions } from './native/executor.js';
+import { BatchModes, resolveBatchMode } from './native/mode.js';
 import { ProviderRegistry, type ModelRoute } from './providers/registry.js';
 import { nextUtcDay, TenantQuotas, type TenantUsage } from './quotas.js';
 import { ReadModel } from './read-model.js';
@@ -45,6 +47,8 @@ export interface EngineOptions {
   expiryTimers?: ExpiryTimers;
   /** The clock of the tenants' daily quotas (which UTC day it is); tests move it. Default `Date.now`. */
   quotaClock?: () => number;
+  /** Provider-native batches: how often they are polled, and their size limits; tests shorten them. Default `config.nativePollIntervalMs` and `NATIVE_LIMITS`. */
+  native?: Partial<NativeOptions>;
 }
 
 const webhooksOff = () => 'webhooks are off on this server: it has no signing secret (see docs/operations.md, "Webhooks")';
@@ -63,6 +67,7 @@ export class Engine {
   readonly #graceMs: number;
   readonly #publisher: BatchPublisher;
   readonly #dispatcher: Dispatcher;
+  readonly #native: NativeExecutor;
   readonly #lifecycle: BatchLifecycle;
   readonly #laneStats: LaneStatsPublisher;
   readonly #webhookUrlProblem: (url: string) => string | undefined;
@@ -103,11 +108,24 @@ export class Engine {
         quotaReached: (tenant, breach) => this.#lifecycle.pauseForQuota(tenant, breach.message),
       },
     });
+    this.#native = new NativeExecutor({
+      store: this.#store,
+      registry: this.registry,
+      log: this.#log,
+      options: { pollIntervalMs: options.config.nativePollIntervalMs, ...options.native },
+      hooks: {
+        batch: (id) => this.#lifecycle.get(id),
+        progressed: (id) => this.#publisher.progressed(id),
+        settled: (batch) => this.#lifecycle.finishInBackground(new Set([batch])),
+        used: (reports) => this.#quotas.record(reports),
+      },
+    });
     this.#lifecycle = new BatchLifecycle({
       store: this.#store,
       registry: this.registry,
       log: this.#log,
       dispatcher: this.#dispatcher,
+      native: this.#native,
       publisher: this.#publisher,
       counter: () => this.#counter!,
       isRunning,
@@ -147,6 +165,8 @@ export class Engine {
     if (this.#state !== 'running') return;
     this.#state = 'stopping';
     await this.#dispatcher.drain(this.#graceMs);
+    // Provider-native batches run on at the provider; their stored parts are polled again at the next start.
+    await this.#native.close();
     // Committed outcomes start status changes in the background; let them land before the caller closes the database.
     await this.#lifecycle.settle();
     this.#publisher.close();
@@ -220,12 +240,21 @@ export class Engine {
       createdAt: now,
       expiresAt: now + (settings.completionWindowMs ?? this.#config.completionWindowMs),
     };
+    const modeFor = (route: { provider: string }) =>
+      resolveBatchMode(settings.mode ?? BatchModes.realtime, {
+        provider: route.provider,
+        endpoint: settings.endpoint,
+        priority: validator.priority,
+        completionWindowMs: header.expiresAt - header.createdAt,
+        native: this.registry.get(route.provider)?.native,
+      });
     return new BatchSubmission(this.#store, validator, header, {
       assertAccepting: async (route) => {
         this.#assertRunning();
         await this.#quotas.assertCanSubmit(settings.tenant, route);
       },
       accepted: (row) => this.#lifecycle.accepted(row),
+      modeFor,
     });
   }
 

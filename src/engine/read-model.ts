@@ -3,7 +3,7 @@ import type { Store } from '../db/store.js';
 import type { FilePageArgs } from '../db/files.js';
 import type { DeploymentCount, RequestPageArgs } from '../db/requests.js';
 import type { ResultPageArgs, ResultRow } from '../db/results.js';
-import type { BatchRow, FileRow, RequestRow } from '../db/schema.js';
+import type { BatchRow, FileRow, NativeBatchRow, RequestRow } from '../db/schema.js';
 import type { TenantScope } from '../db/tenant-scope.js';
 import type { WebhookAttemptView } from '../db/webhooks.js';
 
@@ -46,6 +46,11 @@ export class ReadModel {
   /** Requests of a batch the caller already read, per deployment and status. */
   deploymentCounts(batchId: string): Promise<DeploymentCount[]> {
     return this.#store.requests.countByDeployment(batchId);
+  }
+
+  /** The provider-native batches of a batch the caller already read. */
+  nativeParts(batchId: string): Promise<NativeBatchRow[]> {
+    return this.#store.native.listParts(batchId);
   }
 
   webhookAttempts(batchId: string): Promise<WebhookAttemptView[]> {

@@ -13,8 +13,12 @@ export async function recoverOpenBatches(store: Store, registry: ProviderRegistr
   const unaccepted = await store.batches.deleteStaged();
   if (unaccepted > 0) log.warn({ batches: unaccepted }, 'removed batches whose submission a crash interrupted (never accepted)');
   const interrupted = await store.requests.requeueInterrupted(Date.now());
+  // Those with a provider's own batch were not interrupted: they are still there.
+  const withProvider = await store.native.reclaim(Date.now());
   const open = await store.batches.listOpen();
-  if (open.length > 0 || interrupted > 0) log.info({ batches: open.length, requeued: interrupted }, 'recovering open batches');
+  if (open.length > 0 || interrupted > 0) {
+    log.info({ batches: open.length, requeued: interrupted - withProvider, withProvider }, 'recovering open batches');
+  }
   for (const row of open) {
     if (!registry.resolve(row.model, row.pinned ? row.provider : undefined)) {
       // The provider left the configuration: keep the batch as it is (nothing lost) until it comes back, rather than refuse to start.
@@ -26,6 +30,7 @@ export async function recoverOpenBatches(store: Store, registry: ProviderRegistr
     }
     const counts = requestCountsOf(row);
     const batch = lifecycle.activate(row, counts.pending + counts.queued + counts.running);
+    if (batch.native) await lifecycle.adoptNative(batch);
     switch (batch.status) {
       case BatchStatus.validating:
         lifecycle.estimateInBackground(batch);

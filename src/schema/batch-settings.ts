@@ -3,9 +3,10 @@ import { batchMetadataSchema, batchNameSchema } from '../batch-labels.js';
 import { MAX_COMPLETION_WINDOW_MS } from '../config.js';
 import type { BatchSettings } from '../engine/batch-input.js';
 import { badInput } from '../engine/errors.js';
+import { BatchModes, type BatchMode } from '../engine/native/mode.js';
 import { Priority } from '../engine/priority.js';
 import type { builder } from './builder.js';
-import { PriorityEnum } from './enums.js';
+import { BatchModeEnum, PriorityEnum } from './enums.js';
 
 type InputFieldBuilder = PothosSchemaTypes.InputFieldBuilder<
   typeof builder extends PothosSchemaTypes.SchemaBuilder<infer Types> ? Types : never,
@@ -34,6 +35,13 @@ export function batchSettingsFields(t: InputFieldBuilder) {
       description: 'Seconds the batch has to finish before what is left expires (default 24 hours).',
     }),
     metadata: t.field({ type: 'JSON', required: false, description: 'String key-value pairs kept with the batch.' }),
+    mode: t.field({
+      type: BatchModeEnum,
+      required: false,
+      defaultValue: BatchModes.realtime,
+      description:
+        "REALTIME through its lane (default), NATIVE as the provider's own batch at its batch price, or AUTO to let Sluice choose.",
+    }),
     webhookUrl: t.string({
       required: false,
       description:
@@ -52,6 +60,7 @@ interface SettingsInput {
   completionWindowSeconds?: number | null;
   metadata?: unknown;
   webhookUrl?: string | null;
+  mode?: BatchMode | null;
 }
 
 /** What GraphQL's types do not already guarantee about a new batch's settings. */
@@ -87,5 +96,6 @@ export function parseBatchSettings(tenant: string, input: SettingsInput | null |
     completionWindowMs: completionWindowSeconds == null ? null : completionWindowSeconds * 1000,
     metadata: metadata ?? null,
     webhookUrl: input?.webhookUrl,
+    mode: input?.mode ?? BatchModes.realtime,
   };
 }

@@ -43,6 +43,16 @@ import {
   storeEstimates,
 } from './requests.js';
 import { countByDeployment } from './deployment-counts.js';
+import {
+  claimNativePart,
+  listNativeParts,
+  listOpenNativeParts,
+  listPartBodies,
+  listPartRunningIds,
+  listQueuedBodies,
+  reclaimNativeRequests,
+  updateNativePart,
+} from './native-batches.js';
 import { listResults } from './results.js';
 import { addTenantUsage, countOpenBatches, getStoredQuota, putStoredQuota, tenantUsageOn } from './tenant-usage.js';
 import { claimDueWebhookEvents, listWebhookAttempts, nextWebhookDueAt, recordWebhookAttempt } from './webhooks.js';
@@ -62,6 +72,7 @@ export class SqliteStore implements Store {
   readonly audit: Store['audit'];
   readonly tenants: Store['tenants'];
   readonly webhooks: Store['webhooks'];
+  readonly native: Store['native'];
 
   /** Opens (creating if needed) the file, locks it for this process and applies the migrations. */
   static open(file: string): SqliteStore {
@@ -137,6 +148,16 @@ export class SqliteStore implements Store {
       nextDueAt: async () => nextWebhookDueAt(db),
       recordAttempt: async (event, outcome) => recordWebhookAttempt(db, event, outcome),
       listAttempts: async (batchId) => listWebhookAttempts(db, batchId),
+    };
+    this.native = {
+      listQueuedBodies: (batchId, afterId, limit) => listQueuedBodies(db, batchId, afterId, limit),
+      listPartBodies: (part) => listPartBodies(db, part),
+      listPartRunningIds: (part) => listPartRunningIds(db, part),
+      claimPart: (part) => claimNativePart(db, part),
+      updatePart: (id, change, now) => updateNativePart(db, id, change, now),
+      listOpenParts: (batchId) => listOpenNativeParts(db, batchId),
+      listParts: (batchId) => listNativeParts(db, batchId),
+      reclaim: (now) => reclaimNativeRequests(db, now),
     };
   }
 

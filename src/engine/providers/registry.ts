@@ -1,4 +1,6 @@
 import { defaults, type Config, type LaneLimits, type ModelLimits, type ModelPrice, type ProviderConfig } from '../../config.js';
+import type { NativeBatchApi } from '../native/api.js';
+import { createNativeApi } from '../native/create.js';
 import { createAnthropicProvider } from './anthropic.js';
 import { createAzureProvider } from './azure.js';
 import { createOpenAIProvider } from './openai.js';
@@ -19,6 +21,10 @@ export interface ProviderEntry {
   prices?: Readonly<Record<string, ModelPrice>>;
   /** Share of a model group's traffic (see ModelGroup). Default 1. */
   weight?: number;
+  /** The provider's own batch API, when it offers one (src/engine/native). */
+  native?: NativeBatchApi;
+  /** Its batch price as a share of `prices`. Default `defaults.nativeBatches.priceFactor`. */
+  batchPriceFactor?: number;
 }
 
 export interface ModelRoute {
@@ -51,6 +57,8 @@ export class ProviderRegistry {
         maxInFlight: settings.maxInFlight,
         prices: settings.prices,
         weight: settings.weight,
+        native: createNativeApi(settings, config, env),
+        ...(settings.kind === 'simulated' ? {} : { batchPriceFactor: settings.batchPriceFactor }),
       })),
     );
   }

@@ -10,6 +10,7 @@ import { Lane, laneKey, type LaneItem } from './lane.js';
 import type { LaneQueueOptions } from './lane-queue.js';
 import { OutcomeRecorder } from './outcome-recorder.js';
 import type { QuotaBreach, ReportedUsage, TenantQuotas } from './quotas.js';
+import type { BudgetShare } from './shared-budgets.js';
 import type { ProviderFailure, ProviderOutcome } from './providers/provider.js';
 import type { ProviderRegistry } from './providers/registry.js';
 import { decideRetry, type RetryOptions } from './retry-policy.js';
@@ -39,6 +40,8 @@ export interface DispatcherOptions {
   quotas: TenantQuotas;
   /** Where admissions and attempts are announced as they happen (metrics). */
   bus: EngineBus;
+  /** Where lanes keep their per-minute budgets and pauses (this process, or shared through Redis). */
+  budgets: BudgetShare;
 }
 
 interface InFlight {
@@ -60,6 +63,7 @@ export class Dispatcher {
   readonly #hooks: DispatchHooks;
   readonly #quotas: TenantQuotas;
   readonly #bus: EngineBus;
+  readonly #budgets: BudgetShare;
   readonly #lanes = new Map<string, Lane>();
   readonly #inFlight = new Map<number, InFlight>();
   readonly #sends = new Set<Promise<void>>();
@@ -76,6 +80,7 @@ export class Dispatcher {
     this.#hooks = options.hooks;
     this.#quotas = options.quotas;
     this.#bus = options.bus;
+    this.#budgets = options.budgets;
     this.#recorder = new OutcomeRecorder(this.#db, {
       onCommitted: (group, applied) => this.#onCommitted(group, applied),
       onWriteError: (error, outcomes, retrying) =>
@@ -103,6 +108,7 @@ export class Dispatcher {
         adaptive: this.#registry.adaptiveFor(provider, model),
         maxInFlight: this.#registry.maxInFlightFor(provider, model),
         queue: this.#scheduling,
+        budgets: this.#budgets,
         now: this.#scheduling.now,
         onReady: (ready) => this.#sendAdmitted(ready),
         // A corrected limit means the configuration is wrong: operators should hear of it.

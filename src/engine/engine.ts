@@ -4,13 +4,14 @@ import type { Db } from '../db/connection.js';
 import { retryableStatuses, type RetryableStatus } from '../db/status.js';
 import type { BatchRow } from '../db/schema.js';
 import { BatchValidator, type BatchInput, type BatchSettings } from './batch-input.js';
+import { followBatchControl } from './batch-control.js';
 import { BatchLifecycle, realExpiryTimers, type ExpiryTimers } from './batch-lifecycle.js';
 import { BatchPublisher } from './batch-publisher.js';
 import { BatchSubmission } from './batch-submission.js';
 import { Dispatcher } from './dispatcher.js';
 import { badInput, conflict, notFound } from './errors.js';
 import { createEngineBus, type EngineBus } from './events.js';
-import { newBatchId } from './ids.js';
+import { newBatchId, newInstanceId } from './ids.js';
 import { laneKey, type Lane } from './lane.js';
 import type { LaneQueueOptions } from './lane-queue.js';
 import { LaneStatsPublisher } from './lane-stats.js';
@@ -19,6 +20,7 @@ import { nextUtcDay, TenantQuotas, type TenantUsage } from './quotas.js';
 import { ReadModel } from './read-model.js';
 import { recoverOpenBatches } from './recovery.js';
 import { retryDefaults, type RetryOptions } from './retry-policy.js';
+import { localBudgetShare, type BudgetShare } from './shared-budgets.js';
 import { TokenCounter } from './tokens/token-counter.js';
 
 /** The engine's one facade for the schema, REST and bench; each job lives in its module (docs/engine.md). */
@@ -45,6 +47,12 @@ export interface EngineOptions {
   expiryTimers?: ExpiryTimers;
   /** The clock of the tenants' daily quotas (which UTC day it is); tests move it. Default `Date.now`. */
   quotaClock?: () => number;
+  /** Where lanes keep their budgets and pauses; with Redis, shared by every instance (docs/scale-out.md). Default this process only. */
+  budgets?: BudgetShare;
+  /** Where the bus's subscribed topics go; with Redis, to every instance (src/redis/event-target.ts). Default this process only. */
+  eventTarget?: EventTarget;
+  /** This instance among several: its batch changes are not applied twice. Default a new random id. */
+  instanceId?: string;
 }
 
 const webhooksOff = () => 'webhooks are off on this server: it has no signing secret (see docs/operations.md, "Webhooks")';
@@ -53,7 +61,8 @@ const webhooksOff = () => 'webhooks are off on this server: it has no signing se
 const SUBMIT_SLICE = 500;
 
 export class Engine {
-  readonly bus: EngineBus = createEngineBus();
+  readonly bus: EngineBus;
+  readonly instanceId: string;
   readonly registry: ProviderRegistry;
   /** Reads for the API layers. */
   readonly reads: ReadModel;
@@ -68,10 +77,13 @@ export class Engine {
   readonly #webhookUrlProblem: (url: string) => string | undefined;
   readonly #quotas: TenantQuotas;
   #quotaDayTimer: NodeJS.Timeout | undefined;
+  #stopFollowing: (() => void) | undefined;
   #counter: TokenCounter | undefined;
   #state: 'idle' | 'running' | 'stopping' | 'stopped' = 'idle';
 
   constructor(options: EngineOptions) {
+    this.bus = createEngineBus(options.eventTarget);
+    this.instanceId = options.instanceId ?? newInstanceId();
     this.#db = options.db;
     this.#config = options.config;
     this.#log = options.logger.child({ module: 'engine' });
@@ -94,6 +106,7 @@ export class Engine {
       retry: { ...retryDefaults, ...options.retry },
       scheduling: { ...options.scheduling },
       bus: this.bus,
+      budgets: options.budgets ?? localBudgetShare,
       quotas: this.#quotas,
       hooks: {
         batch: (id) => this.#lifecycle.get(id),
@@ -112,6 +125,7 @@ export class Engine {
       counter: () => this.#counter!,
       isRunning,
       expiryTimers: options.expiryTimers ?? realExpiryTimers,
+      announce: (control) => this.bus.publish('batchControl', { ...control, origin: this.instanceId }),
     });
     this.#laneStats = new LaneStatsPublisher({
       lanes: () => this.#dispatcher.lanes(),
@@ -132,6 +146,7 @@ export class Engine {
     this.#counter = new TokenCounter({ chunkSize: this.#config.tokenChunkSize });
     this.#state = 'running';
     this.#laneStats.start();
+    this.#stopFollowing = followBatchControl(this.bus, this.instanceId, (control) => this.#lifecycle.applyRemote(control), this.#log);
     await recoverOpenBatches(this.#db, this.registry, this.#lifecycle, this.#log);
     this.checkQuotas();
   }
@@ -149,6 +164,7 @@ export class Engine {
     await this.#lifecycle.settle();
     this.#publisher.close();
     this.#laneStats.close();
+    this.#stopFollowing?.();
     this.#dispatcher.closeLanes();
     this.#lifecycle.clearExpiryTimers();
     clearTimeout(this.#quotaDayTimer);

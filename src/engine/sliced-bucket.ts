@@ -14,7 +14,8 @@ import { TokenBucket } from './token-bucket.js';
  *   does a debt (usage above the estimate), and everything when the lane closes.
  * - When the shared bucket cannot be reached, the budget falls back to a local TokenBucket of
  *   `limit / instances` (never the whole limit) that starts from what this instance held, and
- *   the shared bucket is tried again every `retryMs`; once it answers, the fallback ends.
+ *   the shared bucket is tried again every `retryMs`. Once it answers, the fallback ends and
+ *   what was spent meanwhile is charged to it (it refilled as if nobody had spent anything).
  * - A limit that is not metered (the lane has not learned it yet) is not shared: a local
  *   TokenBucket, as in one process.
  */
@@ -30,10 +31,16 @@ export interface SliceReply {
 /** The shared bucket of one budget of one lane. Rejects when it cannot be reached (and logs that itself). */
 export interface SliceSource {
   /**
-   * Takes up to `want`, and nothing unless at least `min` is there. `remaining`: the lowest
-   * the provider said is left since the last take, which lowers the shared bucket.
+   * Takes up to `want`, and nothing unless at least `min` is there with `reserve` to spare: the
+   * shared bucket's own headroom. A slice reaches the provider later than the shared bucket
+   * granted it, by a delay (the round trip, a busy event loop) that varies between instances,
+   * so requests granted apart can arrive closer together than the refill between them; the
+   * reserve keeps that much refill unspent (a constant offset, not a slower rate; see
+   * TokenBucket on headroom): the lane's own headroom plus `reserveMs`. Measured, the slices'
+   * round trips did not do: on a loaded machine one stall in an instance outlasted them. `remaining`: the lowest the provider said is left since the last
+   * take, which lowers the shared bucket.
    */
-  take(request: { perMinute: number; want: number; min: number; remaining?: number }): Promise<SliceReply>;
+  take(request: { perMinute: number; want: number; min: number; reserve: number; remaining?: number }): Promise<SliceReply>;
   /** Gives back (amount > 0) or charges (amount < 0) the shared bucket. */
   adjust(amount: number): Promise<void>;
 }
@@ -47,9 +54,20 @@ export interface SliceTiming {
   retryMs: number;
   /** A lane waiting for a slice on its way looks again this soon (its arrival wakes the lane sooner). Default 50 ms. */
   pendingWaitMs: number;
+  /**
+   * Refill the shared bucket keeps unspent besides the lane's headroom (see SliceSource.take):
+   * a constant 0.8 % of a minute's budget, paid once when the lane first runs dry. Default 500 ms.
+   */
+  reserveMs: number;
 }
 
-export const SLICED_BUCKET_DEFAULTS: Readonly<SliceTiming> = { sliceMs: 100, holdMs: 1_000, retryMs: 1_000, pendingWaitMs: 50 };
+export const SLICED_BUCKET_DEFAULTS: Readonly<SliceTiming> = {
+  sliceMs: 100,
+  holdMs: 1_000,
+  retryMs: 1_000,
+  pendingWaitMs: 50,
+  reserveMs: 500,
+};
 
 export interface SlicedBucketOptions extends LaneBucketOptions {
   source: SliceSource;
@@ -79,6 +97,8 @@ export class SlicedBucket implements LaneBucket {
   #level = 0;
   /** Fallback and unmetered modes: the local bucket. */
   #local: TokenBucket | undefined;
+  /** Fallback mode: what was spent from the local bucket, charged to the shared one when it answers again. */
+  #fallbackSpent = 0;
   #fetching = false;
   #notBefore = -Infinity;
   #remaining: number | undefined;
@@ -114,6 +134,7 @@ export class SlicedBucket implements LaneBucket {
 
   take(n: number): boolean {
     if (this.msUntil(n) > 0) return false;
+    if (this.#mode === 'fallback') this.#fallbackSpent += n;
     if (this.#local) return this.#local.take(n);
     this.#level -= n;
     return true;
@@ -131,11 +152,13 @@ export class SlicedBucket implements LaneBucket {
   }
 
   charge(n: number): void {
+    if (this.#mode === 'fallback') this.#fallbackSpent += n;
     if (this.#local) this.#local.charge(n);
     else this.#level -= n;
   }
 
   refund(n: number): void {
+    if (this.#mode === 'fallback') this.#fallbackSpent -= n;
     if (this.#local) this.#local.refund(n);
     else this.#level = Math.min(this.#perMinute, this.#level + n);
   }
@@ -213,7 +236,9 @@ export class SlicedBucket implements LaneBucket {
     const remaining = this.#remaining;
     this.#remaining = undefined;
     this.#fetching = true;
-    this.#source.take({ perMinute, want: Math.max(slice, missing), min: missing, ...(remaining === undefined ? {} : { remaining }) }).then(
+    const reserve = (perMinute * (this.#headroomMs + this.#timing.reserveMs)) / MS_PER_MINUTE;
+    const request = { perMinute, want: Math.max(slice, missing), min: missing, reserve };
+    this.#source.take(remaining === undefined ? request : { ...request, remaining }).then(
       ({ granted, waitMs }) => {
         this.#fetching = false;
         if (this.#closed || this.#mode !== 'shared') {
@@ -246,6 +271,7 @@ export class SlicedBucket implements LaneBucket {
     fallback.charge(share - Math.min(this.#level, share));
     this.#local = fallback;
     this.#level = 0;
+    this.#fallbackSpent = 0;
     this.#mode = 'fallback';
     this.#retryLater();
     this.#refilled();
@@ -253,11 +279,12 @@ export class SlicedBucket implements LaneBucket {
 
   #retryLater(): void {
     this.#retryTimer = setTimeout(() => {
-      this.#source.take({ perMinute: this.#perMinute, want: 0, min: 0 }).then(
+      this.#source.take({ perMinute: this.#perMinute, want: 0, min: 0, reserve: 0 }).then(
         () => {
           if (this.#closed || this.#mode !== 'fallback') return;
-          // A debt run up in fallback is carried over; what the fallback still holds is not.
-          this.#level = Math.min(0, this.#local!.available());
+          // What the fallback still holds is dropped; what it spent is charged (a missing bucket is rebuilt empty anyway).
+          if (this.#fallbackSpent > 0) this.#source.adjust(-this.#fallbackSpent).catch(() => {});
+          this.#level = 0;
           this.#local = undefined;
           this.#mode = 'shared';
           this.#notBefore = -Infinity;

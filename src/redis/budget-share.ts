@@ -23,10 +23,10 @@ const BUCKET_TTL_MS = 120_000;
 const INSTANCE_TTL_MS = 10_000;
 
 /**
- * KEYS: bucket, pause, instances. ARGV: limit per minute, want, min, create full (1/0),
- * provider's remaining (-1: none), instance id, instance TTL ms, bucket TTL ms.
- * Returns granted, wait ms, pause ms left, pause reason, instances, created (strings: Lua
- * numbers would be truncated to integers).
+ * KEYS: bucket, pause, instances. ARGV: limit per minute, want, min, reserve, create full (1/0),
+ * provider's remaining (-1: none), instance id, instance TTL ms, bucket TTL ms. Grants only
+ * while `reserve` stays in the bucket (see SliceSource.take). Returns granted, wait ms, pause ms
+ * left, pause reason, instances, created (strings: Lua numbers would be truncated to integers).
  */
 const TAKE = luaScript(`
 local t = redis.call('TIME')
@@ -34,12 +34,13 @@ local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
 local limit = tonumber(ARGV[1])
 local want = tonumber(ARGV[2])
 local min = tonumber(ARGV[3])
+local reserve = math.max(0, math.min(tonumber(ARGV[4]), limit - min))
 local state = redis.call('HMGET', KEYS[1], 'level', 'at', 'limit')
 local level, at, old = tonumber(state[1]), tonumber(state[2]), tonumber(state[3])
 local created = 0
 if level == nil then
   created = 1
-  if ARGV[4] == '1' then level = limit else level = 0 end
+  if ARGV[5] == '1' then level = limit else level = 0 end
   at = now
   old = limit
 end
@@ -48,7 +49,7 @@ if old ~= limit then
   local moved = level + limit - old
   level = math.min(limit, math.max(math.min(level, 0), moved))
 end
-local remaining = tonumber(ARGV[5])
+local remaining = tonumber(ARGV[6])
 if remaining >= 0 and remaining < level then level = remaining end
 local granted, wait = 0, 0
 local pauseMs = tonumber(redis.call('PTTL', KEYS[2]))
@@ -58,17 +59,17 @@ if pauseMs > 0 then
   wait = pauseMs
 elseif min > limit then
   wait = 60000
-elseif level >= min then
-  granted = math.min(want, math.max(level, 0))
+elseif level - reserve >= min then
+  granted = math.min(want, level - reserve)
   level = level - granted
 else
-  wait = math.ceil((min - level) * 60000 / limit)
+  wait = math.ceil((min + reserve - level) * 60000 / limit)
 end
 redis.call('HSET', KEYS[1], 'level', tostring(level), 'at', tostring(now), 'limit', tostring(limit))
-redis.call('PEXPIRE', KEYS[1], ARGV[8])
-redis.call('ZADD', KEYS[3], now, ARGV[6])
-redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - tonumber(ARGV[7]))
-redis.call('PEXPIRE', KEYS[3], ARGV[7])
+redis.call('PEXPIRE', KEYS[1], ARGV[9])
+redis.call('ZADD', KEYS[3], now, ARGV[7])
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - tonumber(ARGV[8]))
+redis.call('PEXPIRE', KEYS[3], ARGV[8])
 local instances = redis.call('ZCARD', KEYS[3])
 return { tostring(granted), tostring(wait), tostring(math.max(pauseMs, 0)), reason, tostring(instances), tostring(created) }
 `);
@@ -155,14 +156,14 @@ export class RedisBudgetShare implements BudgetShare {
     const { redis, prefix, instanceId } = this.#options;
     let lastReplyAt = -Infinity;
     return {
-      take: async ({ perMinute, want, min, remaining }) => {
+      take: async ({ perMinute, want, min, reserve, remaining }) => {
         const fresh = this.#now() - lastReplyAt > BUCKET_TTL_MS;
         let reply: string[];
         try {
           reply = (await TAKE(
             redis,
             [key, pauseKey, `${prefix}instances`],
-            [perMinute, want, min, fresh ? 1 : 0, remaining ?? -1, instanceId, INSTANCE_TTL_MS, BUCKET_TTL_MS],
+            [perMinute, want, min, reserve, fresh ? 1 : 0, remaining ?? -1, instanceId, INSTANCE_TTL_MS, BUCKET_TTL_MS],
           )) as string[];
         } catch (error) {
           this.#failed(error);

@@ -28,6 +28,7 @@ import { latencyCase } from './cases/latency.js';
 import { limitChangeCase } from './cases/limit-change.js';
 import { rateLimitCase } from './cases/rate-limit.js';
 import { recoveryCase } from './cases/recovery.js';
+import { routingCase } from './cases/routing.js';
 import { subscriptionsCase } from './cases/subscriptions.js';
 import { tokenPoolCase } from './cases/token-pool.js';
 import { renderTable, toReport, writeReport, type CaseResult } from './report.js';
@@ -44,6 +45,7 @@ const cases: readonly BenchCase[] = [
   latencyCase,
   httpThroughputCase,
   limitChangeCase,
+  routingCase,
 ];
 
 const defaultRuns = { full: 3, quick: 1 } as const;

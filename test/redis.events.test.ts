@@ -99,7 +99,14 @@ describeWithRedis('when a batch runs on two engines and one of them changes it',
       laneLimits: { requestsPerMinute: 10_000, tokensPerMinute: 10_000_000, maxConcurrent: 1 },
     });
     shared = await connectShared({ ...config, redisUrl: redisUrl! }, 'engine-b', log);
-    b = new Engine({ db: a.app.db, config, logger: log, budgets: shared.budgets, eventTarget: shared.events, instanceId: 'engine-b' });
+    b = new Engine({
+      store: a.app.store,
+      config,
+      logger: log,
+      budgets: shared.budgets,
+      eventTarget: shared.events,
+      instanceId: 'engine-b',
+    });
     await b.start();
     await shared.events.ready();
     closers.push(async () => {

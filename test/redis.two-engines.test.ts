@@ -76,7 +76,7 @@ describeWithRedis('when two engines share one lane through Redis against a provi
     const configB = parseConfig({ logLevel: 'silent', dbFile: a.dbFile, ...config });
     shared = await connectShared({ ...configB, redisUrl: redisUrl! }, 'engine-b', log);
     b = new Engine({
-      db: a.app.db,
+      store: a.app.store,
       config: configB,
       logger: log,
       registry: countingRegistry(fake, sentByB),

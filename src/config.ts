@@ -76,6 +76,15 @@ export const defaults = {
   /** Requests sent to the token-counting pool per task. */
   tokenChunkSize: 500,
   /**
+   * Redis shared by several instances (`redis://[user:password@]host:port[/db]`): lane budgets,
+   * pauses and events (docs/scale-out.md). Unset: one process, nothing shared.
+   */
+  redisUrl: undefined as string | undefined,
+  /** Prefix of every Redis key and channel: instances that share lanes use the same one. */
+  redisPrefix: 'sluice:',
+  /** Instances expected to share the lanes: when Redis cannot be reached each takes limit / this (or / the instances seen lately, if more). */
+  expectedInstances: 2,
+  /**
    * Lane limits of the simulated provider when nothing sets them. Not a default for real
    * providers: a limit that no level of the configuration sets is learned from the provider
    * (see docs/engine.md, "Adaptive limits").
@@ -410,6 +419,15 @@ export const configSchema = z
     tokenChunkSize: positiveInt.max(100_000).default(defaults.tokenChunkSize),
     /** Time between two polls of the providers' own batches (NATIVE mode); see `defaults.nativeBatches`. */
     nativePollIntervalMs: positiveInt.max(3_600_000).default(defaults.nativeBatches.pollIntervalMs),
+    redisUrl: z
+      .string()
+      .regex(/^rediss?:\/\/[^\s]+$/, 'must be a redis:// or rediss:// URL')
+      .optional(),
+    redisPrefix: z
+      .string()
+      .regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'must be 1 to 64 letters, digits, "_", ".", ":" or "-"')
+      .default(defaults.redisPrefix),
+    expectedInstances: positiveInt.max(1_000).default(defaults.expectedInstances),
     browser: browserSchema.default(() => browserSchema.parse({})),
     limits: limitsSchema.default(() => limitsSchema.parse({})),
     webhooks: webhooksSchema.default(() => webhooksSchema.parse({})),
@@ -569,6 +587,9 @@ export const envVariables = {
   SLUICE_SHUTDOWN_GRACE_MS: 'shutdownGraceMs',
   SLUICE_PROGRESS_INTERVAL_MS: 'progressIntervalMs',
   SLUICE_ALLOW_NO_KEYS: 'allowNoKeys',
+  REDIS_URL: 'redisUrl',
+  SLUICE_REDIS_PREFIX: 'redisPrefix',
+  SLUICE_EXPECTED_INSTANCES: 'expectedInstances',
 } as const satisfies Record<string, keyof ConfigInput>;
 
 /** Path of the JSON configuration file. */
@@ -585,6 +606,7 @@ const numericKeys = new Set<keyof ConfigInput>([
   'attemptTimeoutMs',
   'shutdownGraceMs',
   'progressIntervalMs',
+  'expectedInstances',
 ]);
 
 /**

@@ -24,6 +24,7 @@ import { createRestHandler, isRestPath, sendRestError } from './rest/router.js';
 import type { Context } from './schema/builder.js';
 import { schema } from './schema/index.js';
 import { browserSafety } from './server/browser-safety.js';
+import { createHealth, type HealthCheck } from './server/health.js';
 import { checkVariablesNesting, multipartBodyLimit, useGraphQLLimits } from './server/limits.js';
 import { createWebAssets, webAssetsDir } from './server/web-assets.js';
 
@@ -31,8 +32,8 @@ import { createWebAssets, webAssetsDir } from './server/web-assets.js';
  * One node:http server on one port: Yoga serves `/graphql` (queries, mutations, GraphiQL, and
  * subscriptions over SSE), graphql-ws serves subscriptions over WebSocket on the same path,
  * the REST APIs (OpenAI- and Anthropic-compatible batches, results downloads) answer `/v1/*`
- * and `/batches/*`, Yoga's health check answers `/health`, `/metrics` Prometheus, and `/` serves
- * the dashboard.
+ * and `/batches/*`, `/health` and `/ready` say whether the database and Redis answer
+ * (server/health.ts), `/metrics` Prometheus, and `/` serves the dashboard.
  *
  * The REST routes stay Node handlers rather than fetch handlers inside Yoga: they stream files
  * of hundreds of megabytes both ways, and `stream.pipeline` on the Node request and response
@@ -58,6 +59,8 @@ export interface ServerOptions {
   uploads: UploadLimits;
   browser: Config['browser'];
   limits: Config['limits'];
+  /** What `/health` and `/ready` check (the database, Redis when configured). */
+  health: readonly HealthCheck[];
 }
 
 export const graphqlPath = '/graphql';
@@ -118,6 +121,7 @@ export async function startServer(options: ServerOptions): Promise<SluiceServer>
   const metrics = createMetrics(engine, store, log);
   // The dashboard's files hold no data (that comes over the API, with a key): they need none.
   const web = createWebAssets(webAssetsDir(packageRoot));
+  const health = createHealth(options.health);
 
   const server = createServer((req, res) => {
     const refusal = safety.refusal(req);
@@ -126,7 +130,7 @@ export async function startServer(options: ServerOptions): Promise<SluiceServer>
       else sendGraphQLRefusal(res, refusal);
       return;
     }
-    if (web.handle(req, res)) return;
+    if (health.handle(req, res) || web.handle(req, res)) return;
     if (req.url === metricsPath) void serveMetrics(metrics, req, res, log, authenticateRequest);
     else if (isRestPath(req.url)) void rest(req, res);
     else void yoga(req, res);

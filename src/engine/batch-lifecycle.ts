@@ -18,6 +18,7 @@ import type { BatchPublisher } from './batch-publisher.js';
 import type { Dispatcher } from './dispatcher.js';
 import type { NativeExecutor } from './native/executor.js';
 import { badInput, conflict, notFound } from './errors.js';
+import type { BatchControl } from './events.js';
 import { isPriorityLevel } from './priority.js';
 import type { ProviderRegistry } from './providers/registry.js';
 import type { TokenCounter } from './tokens/token-counter.js';
@@ -57,6 +58,8 @@ export interface BatchLifecycleOptions {
   counter(): TokenCounter;
   isRunning(): boolean;
   expiryTimers: ExpiryTimers;
+  /** A change other instances must apply to their lanes (`applyRemote` there). */
+  announce(control: Omit<BatchControl, 'origin'>): void;
 }
 
 /**
@@ -73,6 +76,7 @@ export class BatchLifecycle {
   readonly #counter: () => TokenCounter;
   readonly #isRunning: () => boolean;
   readonly #expiryTimers: ExpiryTimers;
+  readonly #announce: (control: Omit<BatchControl, 'origin'>) => void;
   readonly #active = new Map<string, ActiveBatch>();
   /** Status changes and estimates running in the background; `settle()` waits for them before the database closes. */
   readonly #tasks = new Set<Promise<void>>();
@@ -87,6 +91,7 @@ export class BatchLifecycle {
     this.#counter = options.counter;
     this.#isRunning = options.isRunning;
     this.#expiryTimers = options.expiryTimers;
+    this.#announce = options.announce;
   }
 
   /** The open batch of that id, when the engine runs it. */
@@ -116,6 +121,7 @@ export class BatchLifecycle {
     batch.stopping = 'cancelled';
     // Before any await, so the lane admits nothing more of this batch meanwhile.
     batch.lane.removeBatch(batch.id);
+    this.#announce({ batchId: id, action: 'cancel' });
     await this.#moveTo(batch, BatchStatus.cancelling);
     await this.stopWaiting(batch, 'cancelled');
     this.#dispatcher.abortBatch(batch, 'cancelled');
@@ -130,6 +136,7 @@ export class BatchLifecycle {
     if (batch.status !== BatchStatus.inProgress) throw conflict(`batch ${id} is ${batch.status}; only an in_progress batch can be paused`);
     batch.generation++;
     batch.lane.removeBatch(id);
+    this.#announce({ batchId: id, action: 'pause' });
     return this.#moveTo(batch, BatchStatus.paused);
   }
 
@@ -137,6 +144,7 @@ export class BatchLifecycle {
     const batch = await this.#openBatchFor(tenant, id, 'resume');
     if (batch.status !== BatchStatus.paused) throw conflict(`batch ${id} is ${batch.status}; only a paused batch can be resumed`);
     await this.#resume(batch);
+    this.#announce({ batchId: id, action: 'resume' });
     return (await this.#store.batches.getById(id))!;
   }
 
@@ -176,8 +184,48 @@ export class BatchLifecycle {
     const row = await this.#store.batches.setPriority(id, priority);
     if (!row) throw new Error(`batch ${id} is gone`);
     batch.lane.setBatchPriority(id, priority);
+    this.#announce({ batchId: id, action: 'priority', priority });
     void this.#publisher.changed(row);
     return row;
+  }
+
+  /**
+   * Another instance changed a batch this one also runs: applies the change to this instance's
+   * lanes and in-flight requests at once. The rows and the status were written there, and that
+   * instance finishes the batch; here a cancel aborts what is in flight (recorded `cancelled`)
+   * and drops the batch, a pause takes its queued work out of the lane, a resume reloads it.
+   */
+  applyRemote(control: BatchControl): void {
+    const batch = this.#active.get(control.batchId);
+    if (!batch || batch.stopping) return;
+    switch (control.action) {
+      case 'cancel':
+        batch.generation++;
+        batch.lane.removeBatch(batch.id);
+        this.#dispatcher.abortBatch(batch, 'cancelled');
+        this.#deactivate(batch);
+        return;
+      case 'pause':
+        if (batch.status !== BatchStatus.inProgress) return;
+        assertBatchTransition(batch.id, batch.status, BatchStatus.paused);
+        batch.generation++;
+        batch.lane.removeBatch(batch.id);
+        batch.status = BatchStatus.paused;
+        return;
+      case 'resume':
+        if (batch.status !== BatchStatus.paused) return;
+        assertBatchTransition(batch.id, batch.status, BatchStatus.inProgress);
+        batch.status = BatchStatus.inProgress;
+        this.#background(this.enqueueQueued(batch), `resuming batch ${batch.id} for another instance`);
+        return;
+      case 'priority':
+        if (control.priority === undefined || !isPriorityLevel(control.priority)) return;
+        batch.priority = control.priority;
+        batch.lane.setBatchPriority(batch.id, control.priority);
+        return;
+      default:
+        return assertNever(control.action);
+    }
   }
 
   /**

@@ -12,6 +12,7 @@ import { ModelGroup, type BatchRoute } from './model-group.js';
 import type { LaneQueueOptions } from './lane-queue.js';
 import { OutcomeRecorder } from './outcome-recorder.js';
 import type { QuotaBreach, ReportedUsage, TenantQuotas } from './quotas.js';
+import type { BudgetShare } from './shared-budgets.js';
 import type { ProviderFailure, ProviderOutcome } from './providers/provider.js';
 import type { ProviderRegistry } from './providers/registry.js';
 import { decideRetry, type RetryOptions } from './retry-policy.js';
@@ -41,6 +42,8 @@ export interface DispatcherOptions {
   quotas: TenantQuotas;
   /** Where admissions and attempts are announced as they happen (metrics). */
   bus: EngineBus;
+  /** Where lanes keep their per-minute budgets and pauses (this process, or shared through Redis). */
+  budgets: BudgetShare;
 }
 
 interface InFlight {
@@ -62,6 +65,7 @@ export class Dispatcher {
   readonly #hooks: DispatchHooks;
   readonly #quotas: TenantQuotas;
   readonly #bus: EngineBus;
+  readonly #budgets: BudgetShare;
   readonly #lanes = new Map<string, Lane>();
   /** Models served by several deployments, by model. */
   readonly #groups = new Map<string, ModelGroup>();
@@ -82,6 +86,7 @@ export class Dispatcher {
     this.#hooks = options.hooks;
     this.#quotas = options.quotas;
     this.#bus = options.bus;
+    this.#budgets = options.budgets;
     this.#recorder = new OutcomeRecorder(this.#store, {
       onCommitted: (group, applied) => this.#onCommitted(group, applied),
       onWriteError: (error, outcomes, retrying) =>
@@ -109,6 +114,7 @@ export class Dispatcher {
         adaptive: this.#registry.adaptiveFor(provider, model),
         maxInFlight: this.#registry.maxInFlightFor(provider, model),
         queue: this.#scheduling,
+        budgets: this.#budgets,
         now: this.#scheduling.now,
         onReady: (ready) => this.#sendAdmitted(ready),
         // A corrected limit means the configuration is wrong: operators should hear of it.

@@ -4,13 +4,14 @@ import type { Store } from '../db/store.js';
 import { retryableStatuses, type RetryableStatus } from '../db/status.js';
 import type { BatchRow } from '../db/schema.js';
 import { BatchValidator, type BatchInput, type BatchSettings } from './batch-input.js';
+import { followBatchControl } from './batch-control.js';
 import { BatchLifecycle, realExpiryTimers, type ExpiryTimers } from './batch-lifecycle.js';
 import { BatchPublisher } from './batch-publisher.js';
 import { BatchSubmission } from './batch-submission.js';
 import { Dispatcher } from './dispatcher.js';
 import { badInput, conflict, notFound } from './errors.js';
 import { createEngineBus, type EngineBus } from './events.js';
-import { newBatchId } from './ids.js';
+import { newBatchId, newInstanceId } from './ids.js';
 import { laneKey, type Lane } from './lane.js';
 import type { LaneQueueOptions } from './lane-queue.js';
 import { LaneStatsPublisher } from './lane-stats.js';
@@ -21,6 +22,7 @@ import { nextUtcDay, TenantQuotas, type TenantUsage } from './quotas.js';
 import { ReadModel } from './read-model.js';
 import { recoverOpenBatches } from './recovery.js';
 import { retryDefaults, type RetryOptions } from './retry-policy.js';
+import { localBudgetShare, type BudgetShare } from './shared-budgets.js';
 import { TokenCounter } from './tokens/token-counter.js';
 
 /** The engine's one facade for the schema, REST and bench; each job lives in its module (docs/engine.md). */
@@ -49,6 +51,12 @@ export interface EngineOptions {
   quotaClock?: () => number;
   /** Provider-native batches: how often they are polled, and their size limits; tests shorten them. Default `config.nativePollIntervalMs` and `NATIVE_LIMITS`. */
   native?: Partial<NativeOptions>;
+  /** Where lanes keep their budgets and pauses; with Redis, shared by every instance (docs/scale-out.md). Default this process only. */
+  budgets?: BudgetShare;
+  /** Where the bus's subscribed topics go; with Redis, to every instance (src/redis/event-target.ts). Default this process only. */
+  eventTarget?: EventTarget;
+  /** This instance among several: its batch changes are not applied twice. Default a new random id. */
+  instanceId?: string;
 }
 
 const webhooksOff = () => 'webhooks are off on this server: it has no signing secret (see docs/operations.md, "Webhooks")';
@@ -57,7 +65,8 @@ const webhooksOff = () => 'webhooks are off on this server: it has no signing se
 const SUBMIT_SLICE = 500;
 
 export class Engine {
-  readonly bus: EngineBus = createEngineBus();
+  readonly bus: EngineBus;
+  readonly instanceId: string;
   readonly registry: ProviderRegistry;
   /** Reads for the API layers. */
   readonly reads: ReadModel;
@@ -73,10 +82,13 @@ export class Engine {
   readonly #webhookUrlProblem: (url: string) => string | undefined;
   readonly #quotas: TenantQuotas;
   #quotaDayTimer: NodeJS.Timeout | undefined;
+  #stopFollowing: (() => void) | undefined;
   #counter: TokenCounter | undefined;
   #state: 'idle' | 'running' | 'stopping' | 'stopped' = 'idle';
 
   constructor(options: EngineOptions) {
+    this.bus = createEngineBus(options.eventTarget);
+    this.instanceId = options.instanceId ?? newInstanceId();
     this.#store = options.store;
     this.#config = options.config;
     this.#log = options.logger.child({ module: 'engine' });
@@ -99,6 +111,7 @@ export class Engine {
       retry: { ...retryDefaults, ...options.retry },
       scheduling: { ...options.scheduling },
       bus: this.bus,
+      budgets: options.budgets ?? localBudgetShare,
       quotas: this.#quotas,
       hooks: {
         batch: (id) => this.#lifecycle.get(id),
@@ -130,6 +143,7 @@ export class Engine {
       counter: () => this.#counter!,
       isRunning,
       expiryTimers: options.expiryTimers ?? realExpiryTimers,
+      announce: (control) => this.bus.publish('batchControl', { ...control, origin: this.instanceId }),
     });
     this.#laneStats = new LaneStatsPublisher({
       lanes: () => this.#dispatcher.lanes(),
@@ -150,6 +164,7 @@ export class Engine {
     this.#counter = new TokenCounter({ chunkSize: this.#config.tokenChunkSize });
     this.#state = 'running';
     this.#laneStats.start();
+    this.#stopFollowing = followBatchControl(this.bus, this.instanceId, (control) => this.#lifecycle.applyRemote(control), this.#log);
     // The quotas' checks read from memory: the tenants with open batches are read first.
     for (const row of await this.#store.batches.listOpen()) await this.#quotas.load(row.tenant);
     await recoverOpenBatches(this.#store, this.registry, this.#lifecycle, this.#log);
@@ -171,6 +186,7 @@ export class Engine {
     await this.#lifecycle.settle();
     this.#publisher.close();
     this.#laneStats.close();
+    this.#stopFollowing?.();
     this.#dispatcher.closeLanes();
     this.#lifecycle.clearExpiryTimers();
     clearTimeout(this.#quotaDayTimer);

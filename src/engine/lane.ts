@@ -8,6 +8,7 @@ import { LaneBudgets, type LimitChange } from './lane-budgets.js';
 import { checkLimitPatch } from './lane-limit-rules.js';
 import { LaneQueue, type LaneQueueOptions, type QueueItem } from './lane-queue.js';
 import type { RateLimitSnapshot } from './providers/provider.js';
+import { localBudgetShare, type BudgetShare, type LaneShare } from './shared-budgets.js';
 import { SlidingWindowCounter } from './sliding-window.js';
 
 /**
@@ -92,6 +93,8 @@ export interface LaneOptions {
   headroomMs?: number;
   /** The safety cap on requests in flight when concurrency is not configured. Default `ADAPTIVE_DEFAULTS.maxInFlight`. */
   maxInFlight?: number;
+  /** Where the per-minute budgets and the pause after a 429 are kept. Default `localBudgetShare` (this process only). */
+  budgets?: BudgetShare;
   now?: () => number;
 }
 
@@ -153,6 +156,7 @@ export class Lane {
   readonly model: string;
   readonly adaptive: boolean;
   readonly #budgets: LaneBudgets;
+  readonly #share: LaneShare;
   /** Measures the headroom; undefined when the options fix it. */
   readonly #headroom: Headroom | undefined;
   readonly #fixedHeadroomMs: number | undefined;
@@ -188,7 +192,11 @@ export class Lane {
     this.#fixedHeadroomMs = options.headroomMs;
     this.#headroom = options.headroomMs === undefined ? new Headroom(now) : undefined;
     const headroomMs = options.headroomMs ?? this.#headroom!.ms(now);
-    this.#budgets = new LaneBudgets({ limits, adaptive: this.adaptive, headroomMs, now: this.#now });
+    this.#share = (options.budgets ?? localBudgetShare).lane(this.key, {
+      refilled: () => this.#signalReady(),
+      paused: (until, reason) => this.#pauseLocally(until, reason),
+    });
+    this.#budgets = new LaneBudgets({ limits, adaptive: this.adaptive, headroomMs, now: this.#now, share: this.#share });
     const maxInFlight = options.maxInFlight === undefined ? {} : { maxInFlight: options.maxInFlight };
     this.#concurrency = new ConcurrencyLimit({ configured: limits.maxConcurrent, options: maxInFlight, now });
     this.#concurrency.metered(this.#budgets.metered, now);
@@ -397,11 +405,20 @@ export class Lane {
     this.settle(item, answer.usedTokens);
   }
 
-  /** Stops admitting until `until` (a 429's retry-after, an exhausted quota). Never shortens a pause. */
+  /**
+   * Stops admitting until `until` (a 429's retry-after, an exhausted quota), on every instance
+   * that shares the lane's budgets. Never shortens a pause.
+   */
   pauseUntil(until: number, reason: string): void {
-    if (this.#pause && this.#pause.until >= until) return;
+    if (this.#pauseLocally(until, reason)) this.#share.pause(until - this.#now(), reason);
+  }
+
+  /** Returns whether the pause is new or longer. */
+  #pauseLocally(until: number, reason: string): boolean {
+    if (this.#pause && this.#pause.until >= until) return false;
     this.#pause = { until, reason };
     this.#wakeAt(until);
+    return true;
   }
 
   /** What is wrong with a change of limits (`limits.<name>` paths), or nothing: see lane-limit-rules.ts. */
@@ -467,8 +484,9 @@ export class Lane {
     return largest;
   }
 
-  /** Clears timers; queued items are simply dropped (they are durable in SQLite). */
+  /** Clears timers, gives back shared budget not used; queued items are simply dropped (they are durable in the store). */
   close(): void {
+    this.#share.close();
     for (const { timer } of this.#delayed.values()) clearTimeout(timer);
     this.#delayed.clear();
     if (this.#wake) clearTimeout(this.#wake.timer);

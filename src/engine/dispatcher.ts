@@ -6,13 +6,15 @@ import { BatchStatus } from '../db/status.js';
 import type { ActiveBatch, StopReason } from './active-batch.js';
 import type { EngineBus } from './events.js';
 import { describeLimit } from './adaptive-limits.js';
+import { BreakerStates, type BreakerClock, type BreakerOptions, type BreakerSnapshot, type BreakerState } from './circuit-breaker.js';
+import { deploymentFailureKind } from './deployment-failures.js';
 import { Lane, laneKey, type LaneItem } from './lane.js';
 import type { LaneQueueOptions } from './lane-queue.js';
 import { OutcomeRecorder } from './outcome-recorder.js';
 import type { QuotaBreach, ReportedUsage, TenantQuotas } from './quotas.js';
 import type { ProviderFailure, ProviderOutcome } from './providers/provider.js';
 import type { ProviderRegistry } from './providers/registry.js';
-import { decideRetry, type RetryOptions } from './retry-policy.js';
+import { decideRetry, held, type RetryOptions } from './retry-policy.js';
 
 /** What the dispatcher needs of the batches it sends for. */
 export interface DispatchHooks {
@@ -39,6 +41,8 @@ export interface DispatcherOptions {
   quotas: TenantQuotas;
   /** Where admissions and attempts are announced as they happen (metrics). */
   bus: EngineBus;
+  /** Every lane's circuit breaker: thresholds and cool-downs (default BREAKER_DEFAULTS), and their clock. */
+  breaker?: { options?: Partial<BreakerOptions>; clock?: BreakerClock };
 }
 
 interface InFlight {
@@ -60,6 +64,7 @@ export class Dispatcher {
   readonly #hooks: DispatchHooks;
   readonly #quotas: TenantQuotas;
   readonly #bus: EngineBus;
+  readonly #breaker: DispatcherOptions['breaker'];
   readonly #lanes = new Map<string, Lane>();
   readonly #inFlight = new Map<number, InFlight>();
   readonly #sends = new Set<Promise<void>>();
@@ -76,6 +81,7 @@ export class Dispatcher {
     this.#hooks = options.hooks;
     this.#quotas = options.quotas;
     this.#bus = options.bus;
+    this.#breaker = options.breaker;
     this.#recorder = new OutcomeRecorder(this.#db, {
       onCommitted: (group, applied) => this.#onCommitted(group, applied),
       onWriteError: (error, outcomes, retrying) =>
@@ -111,10 +117,27 @@ export class Dispatcher {
             { lane: changed.key, limit: name, value, source: source.kind },
             `lane ${name}: ${describeLimit(name, value, source)}`,
           ),
+        breaker: { ...this.#breaker, onChange: (changed, snapshot, from) => this.#breakerChanged(changed, snapshot, from) },
       });
       this.#lanes.set(key, lane);
     }
     return lane;
+  }
+
+  /** Every change of a lane's circuit breaker is logged and announced (metrics count them). */
+  #breakerChanged(lane: Lane, snapshot: BreakerSnapshot, from: BreakerState): void {
+    const { state, reason, message, nextProbeAt, opens } = snapshot;
+    const fields = {
+      lane: lane.key,
+      from,
+      to: state,
+      reason,
+      opens,
+      ...(nextProbeAt === undefined ? {} : { nextProbeAt: new Date(nextProbeAt) }),
+    };
+    if (state === BreakerStates.open) this.#log.warn({ ...fields, failure: message }, `lane ${lane.key}: circuit breaker open (${reason})`);
+    else this.#log.info(fields, `lane ${lane.key}: circuit breaker ${state === BreakerStates.closed ? 'closed' : 'half-open, probing'}`);
+    this.#bus.publish('laneBreaker', { lane: lane.key, from, to: state });
   }
 
   lanes(): IterableIterator<Lane> {
@@ -301,7 +324,9 @@ export class Dispatcher {
       return;
     }
     const result = outcome.failure.class === 'rate_limited' ? 'rate_limited' : 'failed';
-    lane.answered(item, { result, rateLimit: outcome.rateLimit, sentAt: startedAt });
+    const kind = deploymentFailureKind(outcome.failure);
+    const deploymentFailure = kind && { kind, message: outcome.failure.message };
+    lane.answered(item, { result, rateLimit: outcome.rateLimit, sentAt: startedAt, deploymentFailure });
     this.#recordFailure(batch, item, outcome.failure, attempts, base, at - startedAt);
   }
 
@@ -313,13 +338,11 @@ export class Dispatcher {
     base: { id: number; batchId: string; at: number },
     latencyMs: number,
   ): void {
-    const decision = decideRetry(failure, attempts, batch.maxAttempts, this.#retry);
-    if (decision.pauseLaneMs !== undefined) {
-      const reason = decision.pauseReason ?? failure.message;
-      batch.lane.pauseUntil(base.at + decision.pauseLaneMs, reason);
-      // A quota pause stalls every batch of the lane for minutes: say so where operators look.
-      if (failure.class === 'quota_exceeded')
-        this.#log.warn({ lane: batch.lane.key, pauseMs: decision.pauseLaneMs, reason }, 'lane paused: quota exhausted');
+    // The deployment is down (its breaker holds the lane): the request waits with its attempts intact.
+    const decision =
+      deploymentFailureKind(failure) && batch.lane.breakerHolding ? held : decideRetry(failure, attempts, batch.maxAttempts, this.#retry);
+    if (decision.action === 'requeue' && decision.pauseLaneMs !== undefined) {
+      batch.lane.pauseUntil(base.at + decision.pauseLaneMs, decision.pauseReason ?? failure.message);
     }
     const error: StoredError = {
       class: failure.class,

@@ -1,5 +1,7 @@
 import type { LaneLimits } from '../config.js';
 import { ConcurrencyLimit } from './adaptive-concurrency.js';
+import { CircuitBreaker, type BreakerClock, type BreakerOptions, type BreakerSnapshot, type BreakerState } from './circuit-breaker.js';
+import type { DeploymentFailureKind } from './deployment-failures.js';
 import type { LimitSources } from './adaptive-limits.js';
 import type { InputProblem } from './errors.js';
 import { Headroom } from './headroom.js';
@@ -46,6 +48,8 @@ export interface LaneAnswer {
   usedTokens?: number;
   /** When the request was handed to the provider's adapter: sizes the headroom (see headroom.ts). */
   sentAt?: number;
+  /** A failure of the deployment rather than of the request (deployment-failures.ts): the circuit breaker counts it. */
+  deploymentFailure?: { kind: DeploymentFailureKind; message: string };
 }
 
 /** An admitted request, and when it was admitted (AIMD counts one overload once, see ConcurrencyLimit). */
@@ -71,6 +75,12 @@ export interface LaneOptions {
   headroomMs?: number;
   /** The safety cap on requests in flight when concurrency is not configured. Default `ADAPTIVE_DEFAULTS.maxInFlight`. */
   maxInFlight?: number;
+  /** The lane's circuit breaker (circuit-breaker.ts): thresholds, cool-downs, their clock, and who hears of each change. */
+  breaker?: {
+    options?: Partial<BreakerOptions>;
+    clock?: BreakerClock;
+    onChange?: (lane: Lane, snapshot: BreakerSnapshot, from: BreakerState) => void;
+  };
   now?: () => number;
 }
 
@@ -101,6 +111,8 @@ export interface LaneStats {
   availableRequests: number;
   availableTokens: number;
   pause: LanePause | undefined;
+  /** The circuit breaker: closed, open (sending nothing) or half-open (one probe). */
+  breaker: BreakerSnapshot;
   /** When these numbers were read. */
   at: number;
 }
@@ -132,6 +144,7 @@ export class Lane {
   readonly #onReady: (lane: Lane) => void;
   readonly #onLimitChange: ((lane: Lane, change: LimitChange) => void) | undefined;
   readonly #queue: LaneQueue<LaneItem>;
+  readonly #breaker: CircuitBreaker;
   /** Admitted and not settled yet, by request id. */
   readonly #inFlight = new Map<number, Flight>();
   /** Taken out of the queue because they cost more than the token limit now allows: see `takeTooLarge`. */
@@ -162,6 +175,13 @@ export class Lane {
     this.#onReady = options.onReady;
     this.#onLimitChange = options.onLimitChange;
     this.#queue = new LaneQueue<LaneItem>({ ...options.queue, now: this.#now });
+    const breaker = options.breaker;
+    this.#breaker = new CircuitBreaker({
+      options: breaker?.options,
+      clock: breaker?.clock,
+      onChange: breaker?.onChange && ((snapshot, from) => breaker.onChange!(this, snapshot, from)),
+      onProbeDue: () => this.#signalReady(),
+    });
     this.#requestsLastMinute = new SlidingWindowCounter({ now: this.#now });
     this.#tokensLastMinute = new SlidingWindowCounter({ now: this.#now });
   }
@@ -178,6 +198,16 @@ export class Lane {
 
   get inFlight(): number {
     return this.#inFlight.size;
+  }
+
+  /** The circuit breaker is open or half-open: a deployment failure now spends no attempt (retry-policy.ts). */
+  get breakerHolding(): boolean {
+    return this.#breaker.holding;
+  }
+
+  /** Ends an open breaker's cool-down now, so the lane sends its probe; false when it is not open. */
+  probeNow(): boolean {
+    return this.#breaker.probeNow();
   }
 
   get pause(): LanePause | undefined {
@@ -234,6 +264,9 @@ export class Lane {
    * A request that costs more than the token limit now allows (a limit learned or corrected
    * below it after it was queued) could never be admitted, and at the head of its line would
    * hold the lane forever: it is taken out instead, for the engine to fail (`takeTooLarge`).
+   *
+   * An open circuit breaker admits nothing (it signals when it goes half-open); a half-open one
+   * admits the one request that probes the provider.
    */
   admit(): LaneItem[] {
     const admitted: LaneItem[] = [];
@@ -241,6 +274,8 @@ export class Lane {
       this.#wakeAt(this.#pause!.until);
       return admitted;
     }
+    const breaker = this.#breaker.admission();
+    if (breaker === 'none') return admitted;
     let soonest = Infinity;
     const neverFits = (item: LaneItem): boolean => item.cost > this.#budgets.tokens.capacity;
     const fits = (item: LaneItem): boolean => {
@@ -250,7 +285,7 @@ export class Lane {
       return wait === 0;
     };
     const free = this.#concurrency.value - this.#inFlight.size;
-    const room = Math.min(free, ADMIT_PER_ROUND);
+    const room = Math.min(free, breaker === 'probe' ? 1 : ADMIT_PER_ROUND);
     while (admitted.length < room && this.#queue.size > 0) {
       const item = this.#queue.next(fits);
       if (!item) break;
@@ -266,6 +301,7 @@ export class Lane {
     }
     const admittedAt = this.#now();
     for (const item of admitted) this.#inFlight.set(item.requestId, { item, admittedAt });
+    if (breaker === 'probe' && admitted[0]) this.#breaker.probeSent(admitted[0].requestId);
     const full = admitted.length >= free;
     this.#concurrency.admitted(full && this.#queue.size > 0);
     if (this.#queue.size > 0 && !full) {
@@ -289,6 +325,7 @@ export class Lane {
    */
   settle(item: LaneItem, actualTokens?: number): void {
     if (!this.#inFlight.delete(item.requestId)) return; // settled already or released
+    this.#breaker.unanswered(item.requestId); // a no-op after `answered`
     if (actualTokens !== undefined && actualTokens > item.cost) {
       this.#budgets.tokens.charge(actualTokens - item.cost);
       this.#tokensLastMinute.record(actualTokens - item.cost);
@@ -302,6 +339,7 @@ export class Lane {
    */
   release(item: LaneItem): void {
     if (!this.#inFlight.delete(item.requestId)) return;
+    this.#breaker.unanswered(item.requestId);
     this.#budgets.requests.refund(1);
     this.#budgets.tokens.refund(item.cost);
     this.#requestsLastMinute.record(-1);
@@ -329,6 +367,8 @@ export class Lane {
       this.#headroom.observe(flight.admittedAt, answer.sentAt);
       this.#budgets.setHeadroomMs(this.#headroom.ms(now));
     }
+    if (answer.deploymentFailure) this.#breaker.failed(item.requestId, answer.deploymentFailure.kind, answer.deploymentFailure.message);
+    else this.#breaker.answered(item.requestId);
     if (answer.result === 'ok') this.#concurrency.succeeded(flight.admittedAt, now);
     else if (answer.result === 'rate_limited' && !snapshot) this.#concurrency.rateLimited(flight.admittedAt, now, this.#inFlight.size);
     this.settle(item, answer.usedTokens);
@@ -381,6 +421,7 @@ export class Lane {
       availableRequests: this.#budgets.requests.available(),
       availableTokens: this.#budgets.tokens.available(),
       pause: this.pause && { ...this.pause },
+      breaker: this.#breaker.snapshot(),
       headroomMs: this.#fixedHeadroomMs ?? this.#headroom!.ms(this.#now()),
       at: this.#now(),
     };
@@ -396,6 +437,7 @@ export class Lane {
 
   /** Clears timers; queued items are simply dropped (they are durable in SQLite). */
   close(): void {
+    this.#breaker.close();
     for (const { timer } of this.#delayed.values()) clearTimeout(timer);
     this.#delayed.clear();
     if (this.#wake) clearTimeout(this.#wake.timer);

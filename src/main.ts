@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { startApp } from './app.js';
-import { DatabaseLockedError } from './db/connection.js';
+import { DatabaseLockedError } from './db/sqlite/connection.js';
 import { StartupRefused } from './auth/modes.js';
 import { createLogger } from './log.js';
 import { metricsPath } from './metrics/endpoint.js';

@@ -13,7 +13,7 @@ import { Connections } from './auth/connections.js';
 import { tokenFromHeaders } from './auth/credentials.js';
 import { missingKey } from './auth/errors.js';
 import { asGraphQLError, graphqlAuthentication, useEndStreamsOnRevoke, type GraphQLTransport } from './auth/graphql.js';
-import type { Db } from './db/connection.js';
+import type { Store } from './db/store.js';
 import type { Engine } from './engine/engine.js';
 import type { UploadLimits } from './files/limits.js';
 import { metricsPath, serveMetrics } from './metrics/endpoint.js';
@@ -50,7 +50,7 @@ export interface SluiceServer {
 
 export interface ServerOptions {
   engine: Engine;
-  db: Db;
+  store: Store;
   logger: Logger;
   host: string;
   port: number;
@@ -63,15 +63,15 @@ export interface ServerOptions {
 export const graphqlPath = '/graphql';
 
 export async function startServer(options: ServerOptions): Promise<SluiceServer> {
-  const { engine, db, logger } = options;
+  const { engine, store, logger } = options;
   const log = logger.child({ module: 'server' });
   // Every entry point authenticates here, once per request or connection (src/auth/).
-  const auth = new Authenticator(db);
+  const auth = new Authenticator(store);
   const connections = new Connections(auth);
   const authentication = graphqlAuthentication(auth, connections);
   const context = (transport: GraphQLTransport): Context => ({
     engine,
-    db,
+    store,
     auth,
     principal: authentication.principalOf(transport),
     uploads: options.uploads,
@@ -107,7 +107,7 @@ export async function startServer(options: ServerOptions): Promise<SluiceServer>
   const authenticateRequest = (req: IncomingMessage) => auth.authenticate(tokenFromHeaders(req.headers));
   const rest = createRestHandler({
     engine,
-    db,
+    store,
     logger,
     uploads: options.uploads,
     maxJsonBodyBytes: options.limits.maxJsonBodyBytes,
@@ -115,7 +115,7 @@ export async function startServer(options: ServerOptions): Promise<SluiceServer>
     authenticate: authenticateRequest,
   });
 
-  const metrics = createMetrics(engine, db, log);
+  const metrics = createMetrics(engine, store, log);
   // The dashboard's files hold no data (that comes over the API, with a key): they need none.
   const web = createWebAssets(webAssetsDir(packageRoot));
 
@@ -152,7 +152,7 @@ export async function startServer(options: ServerOptions): Promise<SluiceServer>
       // An error here answers this operation only: thrown, graphql-ws would close the whole socket (4500).
       onSubscribe: async (ctx, _id, payload) => {
         // Closed with the reason when it is refused; the error is for the record.
-        if (!connections.admitOperation(ctx.extra.socket, payload.extensions)) return [asGraphQLError(missingKey())];
+        if (!(await connections.admitOperation(ctx.extra.socket, payload.extensions))) return [asGraphQLError(missingKey())];
         try {
           checkVariablesNesting(payload.variables);
           const enveloped = yoga.getEnveloped({ ...ctx, req: ctx.extra.request, socket: ctx.extra.socket, params: payload });

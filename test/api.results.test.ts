@@ -184,7 +184,7 @@ describe("when another tenant's batch is asked for", () => {
   let key: string;
   beforeAll(async () => {
     keyed = await startTestApp({ config: { providers: [{ kind: 'simulated', latencyMs: 0, latencyJitterMs: 0 }] } });
-    key = makeKey(keyed, 'default').token;
+    key = (await makeKey(keyed, 'default')).token;
   });
   afterAll(() => keyed.close());
 

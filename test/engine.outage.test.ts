@@ -5,6 +5,7 @@ import { startFakeOpenAI } from './fakes/fake-openai.js';
 import type { FakeFault, FakeServer } from './fakes/fake-server.js';
 import { startTestApp, waitFor, chatRequests, type TestApp } from './helpers/app.js';
 import { ManualClock } from './helpers/manual-clock.js';
+import { sqliteClient } from './helpers/sqlite.js';
 import { createBatch, fastRetry, keys, readBatch, setTestKeys, waitForBatch } from './engine.support.js';
 
 /**
@@ -75,7 +76,7 @@ const sentTo = (model: string): number => fake.log.filter((entry) => entry.model
 
 /** Attempts spent per request of the batch: how many requests spent each number. */
 function attemptsSpent(batchId: string): Record<number, number> {
-  const rows = t.app.db.$client
+  const rows = sqliteClient(t.app)
     .prepare(`select attempts, count(*) as n from requests where batch_id = ? group by attempts`)
     .all(batchId) as Array<{ attempts: number; n: number }>;
   return Object.fromEntries(rows.map((row) => [row.attempts, row.n]));
@@ -86,11 +87,12 @@ function openedAndSettled(model: string, opens: number) {
   return waitFor(() => {
     const stats = lane(model).stats();
     return stats.breaker.state === 'open' && stats.breaker.opens === opens && stats.inFlight === 0 ? stats : undefined;
-  });
+  }, 60_000);
 }
 
 describe('when the provider answers only 503s in the middle of a batch', () => {
-  it('holds the lane, probes once per cool-down, closes when it answers again, and fails nothing', async () => {
+  // 3,000 requests through the real engine and HTTP: well within a minute, unless the machine is shared.
+  it('holds the lane, probes once per cool-down, closes when it answers again, and fails nothing', { timeout: 120_000 }, async () => {
     const total = 3_000;
     outageAt = sentTo('gpt-outage') + 1_000;
     const id = await createBatch(t, { model: 'gpt-outage', requests: chatRequests(total) });
@@ -121,7 +123,7 @@ describe('when the provider answers only 503s in the middle of a batch', () => {
     // The provider is back; the next probe succeeds and the lane runs the rest.
     down.delete('gpt-outage');
     clock.advance(2 * BREAKER_DEFAULTS.cooldownMs);
-    const batch = await waitForBatch(t, id, undefined, 60_000);
+    const batch = await waitForBatch(t, id, undefined, 100_000);
     expect(batch.status).toBe('COMPLETED');
     expect(batch.requestCounts).toMatchObject({ total, succeeded: total, failed: 0 });
     expect(lane('gpt-outage').stats().breaker).toMatchObject({ state: 'closed', streak: 0, opens: 0 });

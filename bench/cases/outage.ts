@@ -9,6 +9,7 @@
 import { startApp } from '../../src/app.js';
 import { defaultTenant } from '../../src/auth/principal.js';
 import { parseConfig } from '../../src/config.js';
+import { SqliteStore } from '../../src/db/sqlite/store.js';
 import type { BreakerOptions } from '../../src/engine/circuit-breaker.js';
 import { createOpenAIProvider } from '../../src/engine/providers/openai.js';
 import { Endpoints } from '../../src/engine/providers/provider.js';
@@ -91,7 +92,8 @@ async function runOnce(plan: Plan, scenario: Scenario): Promise<RunFigures> {
     });
     for await (const { batch, counts } of events) {
       if (batch.id !== row.id || batch.status !== 'completed') continue;
-      const { total } = app.db.$client.prepare(`select sum(attempts) as total from requests where batch_id = ?`).get(row.id) as {
+      if (!(app.store instanceof SqliteStore)) throw new Error('case 11 reads the attempts from the SQLite file');
+      const { total } = app.store.db.$client.prepare(`select sum(attempts) as total from requests where batch_id = ?`).get(row.id) as {
         total: number;
       };
       return { totalMs: Date.now() - startedAt, attempts: total, failed: counts.failed, sentWhileDown: (await fake.stats()).faults };

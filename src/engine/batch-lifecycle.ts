@@ -1,8 +1,8 @@
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { Logger } from 'pino';
-import { getBatch, getBatchById, setBatchPriority, updateBatch, type BatchStatusChange } from '../db/batches.js';
-import type { Db } from '../db/connection.js';
-import { listQueuedRequests, retryRequests, startEstimatedBatch, stopWaitingRequests, type QueuedRequest } from '../db/requests.js';
+import type { BatchStatusChange } from '../db/batches.js';
+import type { Store } from '../db/store.js';
+import type { QueuedRequest } from '../db/requests.js';
 import type { BatchRow, StoredError } from '../db/schema.js';
 import {
   assertBatchTransition,
@@ -45,7 +45,7 @@ export const realExpiryTimers: ExpiryTimers = {
 };
 
 export interface BatchLifecycleOptions {
-  db: Db;
+  store: Store;
   registry: ProviderRegistry;
   log: Logger;
   dispatcher: Dispatcher;
@@ -61,7 +61,7 @@ export interface BatchLifecycleOptions {
  * (`#moveTo`). Cancel and expiry wait for in-flight requests before the final status.
  */
 export class BatchLifecycle {
-  readonly #db: Db;
+  readonly #store: Store;
   readonly #registry: ProviderRegistry;
   readonly #log: Logger;
   readonly #dispatcher: Dispatcher;
@@ -74,7 +74,7 @@ export class BatchLifecycle {
   readonly #tasks = new Set<Promise<void>>();
 
   constructor(options: BatchLifecycleOptions) {
-    this.#db = options.db;
+    this.#store = options.store;
     this.#registry = options.registry;
     this.#log = options.log;
     this.#dispatcher = options.dispatcher;
@@ -115,7 +115,7 @@ export class BatchLifecycle {
     await this.stopWaiting(batch, 'cancelled');
     this.#dispatcher.abortBatch(batch, 'cancelled');
     await this.finishIfDone(batch);
-    return (await getBatchById(this.#db, id))!;
+    return (await this.#store.batches.getById(id))!;
   }
 
   /** Takes a batch's queued work out of its lane; in-flight requests finish. */
@@ -131,7 +131,7 @@ export class BatchLifecycle {
     const batch = await this.#openBatchFor(tenant, id, 'resume');
     if (batch.status !== BatchStatus.paused) throw conflict(`batch ${id} is ${batch.status}; only a paused batch can be resumed`);
     await this.#resume(batch);
-    return (await getBatchById(this.#db, id))!;
+    return (await this.#store.batches.getById(id))!;
   }
 
   /**
@@ -167,7 +167,7 @@ export class BatchLifecycle {
     if (!isPriorityLevel(priority)) throw badInput([{ path: 'priority', message: `unknown priority ${priority}` }]);
     const batch = await this.#openBatchFor(tenant, id, 're-prioritise');
     batch.priority = priority;
-    const row = await setBatchPriority(this.#db, id, priority);
+    const row = await this.#store.batches.setPriority(id, priority);
     if (!row) throw new Error(`batch ${id} is gone`);
     batch.lane.setBatchPriority(id, priority);
     void this.#publisher.changed(row);
@@ -183,19 +183,19 @@ export class BatchLifecycle {
    */
   async retry(tenant: string, id: string, statuses: readonly RetryableStatus[]): Promise<BatchRow> {
     if (statuses.length === 0) throw badInput([{ path: 'statuses', message: `name at least one of ${retryableStatuses.join(', ')}` }]);
-    const row = await getBatch(this.#db, tenant, id);
+    const row = await this.#store.batches.get(tenant, id);
     if (!row) throw notFound('batch', id);
     if (!this.#registry.resolve(row.model, row.provider)) {
       throw conflict(`batch ${id} ran on ${row.provider}/${row.model}, which is no longer configured; it cannot be retried`);
     }
-    const result = await retryRequests(this.#db, id, statuses, Date.now() + (row.expiresAt - row.createdAt));
+    const result = await this.#store.requests.retry(id, statuses, Date.now() + (row.expiresAt - row.createdAt));
     switch (result.kind) {
       case 'not_finished':
         throw conflict(`batch ${id} is ${result.status}; only a finished batch can be retried`);
       case 'nothing_to_retry':
         throw conflict(`batch ${id} has no ${statuses.join(' or ')} requests to retry`);
       case 'retried': {
-        const reopened = (await getBatchById(this.#db, id))!;
+        const reopened = (await this.#store.batches.getById(id))!;
         const batch = this.activate(reopened, result.count);
         this.#log.info({ batch: id, requests: result.count, statuses }, 'retrying batch');
         void this.#publisher.statusChanged(reopened);
@@ -269,7 +269,7 @@ export class BatchLifecycle {
 
   async *#queuedPages(batchId: string): AsyncGenerator<QueuedRequest[]> {
     for (let afterId = 0; ;) {
-      const page = await listQueuedRequests(this.#db, batchId, { afterId, limit: ESTIMATE_PAGE_SIZE });
+      const page = await this.#store.requests.listQueued(batchId, { afterId, limit: ESTIMATE_PAGE_SIZE });
       if (page.length > 0) yield page;
       if (page.length < ESTIMATE_PAGE_SIZE) return;
       afterId = page.at(-1)!.id;
@@ -280,7 +280,7 @@ export class BatchLifecycle {
   async stopWaiting(batch: ActiveBatch, status: 'cancelled' | 'expired'): Promise<void> {
     batch.generation++;
     batch.lane.removeBatch(batch.id);
-    const stopped = await stopWaitingRequests(this.#db, batch.id, status, Date.now());
+    const stopped = await this.#store.requests.stopWaiting(batch.id, status, Date.now());
     batch.remaining -= stopped;
     if (stopped > 0) this.#publisher.progressed(batch.id);
   }
@@ -315,7 +315,7 @@ export class BatchLifecycle {
     // A quota's reason belongs to its pause: any move out of it (resume, finish, cancel, expiry) drops it.
     const leavesQuotaPause = batch.quotaPaused && status !== BatchStatus.paused;
     if (leavesQuotaPause) batch.quotaPaused = false;
-    const row = await updateBatch(this.#db, batch.id, {
+    const row = await this.#store.batches.update(batch.id, {
       status,
       ...(leavesQuotaPause ? { statusReason: null, quotaPaused: false } : {}),
       ...extra,
@@ -328,7 +328,7 @@ export class BatchLifecycle {
   async #estimateOrFail(batch: ActiveBatch): Promise<void> {
     let estimated: QueuedRequest[] | undefined;
     try {
-      const result = await estimateBatch(this.#db, this.#counter(), batch);
+      const result = await estimateBatch(this.#store, this.#counter(), batch);
       switch (result.kind) {
         case 'left_validating':
           return;
@@ -349,7 +349,7 @@ export class BatchLifecycle {
       return this.#fail(batch, { class: 'fatal', type: 'estimate_failed', message });
     }
     assertBatchTransition(batch.id, batch.status, BatchStatus.inProgress);
-    const row = await startEstimatedBatch(this.#db, batch.id, Date.now());
+    const row = await this.#store.batches.startEstimated(batch.id, Date.now());
     batch.status = BatchStatus.inProgress;
     if (row) void this.#publisher.statusChanged(row);
     await this.enqueueQueued(batch, estimated);
@@ -359,7 +359,7 @@ export class BatchLifecycle {
 
   /** validating -> failed: every waiting request fails with the same error, which is also the batch's reason. */
   async #fail(batch: ActiveBatch, error: StoredError): Promise<void> {
-    await stopWaitingRequests(this.#db, batch.id, 'failed', Date.now(), error);
+    await this.#store.requests.stopWaiting(batch.id, 'failed', Date.now(), error);
     batch.remaining = 0;
     await this.#moveTo(batch, BatchStatus.failed, { finishedAt: Date.now(), statusReason: error.message });
     this.#deactivate(batch);
@@ -388,7 +388,7 @@ export class BatchLifecycle {
 
   /** The tenant's batch, open and active, or the error that says why an action cannot apply to it. */
   async #openBatchFor(tenant: string, id: string, action: string): Promise<ActiveBatch> {
-    const row = await getBatch(this.#db, tenant, id);
+    const row = await this.#store.batches.get(tenant, id);
     if (!row) throw notFound('batch', id);
     if (isFinalBatchStatus(row.status)) throw conflict(`batch ${id} is ${row.status}; a finished batch cannot ${action}`);
     const batch = this.#active.get(id);

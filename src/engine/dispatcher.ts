@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
-import type { Db } from '../db/connection.js';
-import { claimRequests, type RequestOutcome } from '../db/requests.js';
+import type { Store } from '../db/store.js';
+import type { RequestOutcome } from '../db/requests.js';
 import type { StoredError } from '../db/schema.js';
 import { BatchStatus } from '../db/status.js';
 import type { ActiveBatch, StopReason } from './active-batch.js';
@@ -31,7 +31,7 @@ export interface DispatchHooks {
 }
 
 export interface DispatcherOptions {
-  db: Db;
+  store: Store;
   registry: ProviderRegistry;
   log: Logger;
   retry: RetryOptions;
@@ -56,7 +56,7 @@ interface InFlight {
  * to failures, and group-commits every outcome before the batch hears of it.
  */
 export class Dispatcher {
-  readonly #db: Db;
+  readonly #store: Store;
   readonly #registry: ProviderRegistry;
   readonly #log: Logger;
   readonly #retry: RetryOptions;
@@ -73,7 +73,7 @@ export class Dispatcher {
   readonly #recorder: OutcomeRecorder;
 
   constructor(options: DispatcherOptions) {
-    this.#db = options.db;
+    this.#store = options.store;
     this.#registry = options.registry;
     this.#log = options.log;
     this.#retry = options.retry;
@@ -82,7 +82,7 @@ export class Dispatcher {
     this.#quotas = options.quotas;
     this.#bus = options.bus;
     this.#breaker = options.breaker;
-    this.#recorder = new OutcomeRecorder(this.#db, {
+    this.#recorder = new OutcomeRecorder(this.#store, {
       onCommitted: (group, applied) => this.#onCommitted(group, applied),
       onWriteError: (error, outcomes, retrying) =>
         this.#log.error(
@@ -178,7 +178,7 @@ export class Dispatcher {
     this.#bus.publish('laneAdmitted', { lane: lane.key, requests: admitted.length, tokens });
     const byId = new Map(admitted.map((item) => [item.requestId, item]));
     // Synchronous under the hood: the rows are `running` before anything is sent.
-    void claimRequests(this.#db, [...byId.keys()], Date.now()).then(
+    void this.#store.requests.claim([...byId.keys()], Date.now()).then(
       (claimed) => {
         for (const { id, body, attempts } of claimed) {
           const item = byId.get(id)!;
@@ -234,7 +234,7 @@ export class Dispatcher {
     if (items.length === 0) return;
     const byId = new Map(items.map((item) => [item.requestId, item]));
     const limit = lane.maxCost;
-    void claimRequests(this.#db, [...byId.keys()], Date.now()).then(
+    void this.#store.requests.claim([...byId.keys()], Date.now()).then(
       (claimed) => {
         const at = Date.now();
         for (const { id } of claimed) {
@@ -403,11 +403,10 @@ export class Dispatcher {
         completionTokens: outcome.completionTokens,
       });
     }
-    try {
-      this.#quotas.record(reports);
-    } catch (error) {
-      this.#log.error({ err: error, requests: reports.length }, 'recording tenant usage failed; the quotas undercount it');
-    }
+    // Counted in memory at once (before the reservations end); the store write follows.
+    void this.#quotas.record(reports).catch((error: unknown) => {
+      this.#log.error({ err: error, requests: reports.length }, 'storing tenant usage failed; it is counted until a restart');
+    });
   }
 
   #track(send: Promise<void>): void {

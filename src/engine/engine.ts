@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { Config, LaneLimits, TenantQuota } from '../config.js';
-import type { Db } from '../db/connection.js';
+import type { Store } from '../db/store.js';
 import { retryableStatuses, type RetryableStatus } from '../db/status.js';
 import type { BatchRow } from '../db/schema.js';
 import type { BreakerClock, BreakerOptions } from './circuit-breaker.js';
@@ -25,7 +25,7 @@ import { TokenCounter } from './tokens/token-counter.js';
 /** The engine's one facade for the schema, REST and bench; each job lives in its module (docs/engine.md). */
 
 export interface EngineOptions {
-  db: Db;
+  store: Store;
   config: Config;
   logger: Logger;
   registry?: ProviderRegistry;
@@ -60,7 +60,7 @@ export class Engine {
   readonly registry: ProviderRegistry;
   /** Reads for the API layers. */
   readonly reads: ReadModel;
-  readonly #db: Db;
+  readonly #store: Store;
   readonly #config: Config;
   readonly #log: Logger;
   readonly #graceMs: number;
@@ -75,23 +75,23 @@ export class Engine {
   #state: 'idle' | 'running' | 'stopping' | 'stopped' = 'idle';
 
   constructor(options: EngineOptions) {
-    this.#db = options.db;
+    this.#store = options.store;
     this.#config = options.config;
     this.#log = options.logger.child({ module: 'engine' });
     this.registry = options.registry ?? ProviderRegistry.fromConfig(options.config);
-    this.reads = new ReadModel(this.#db);
+    this.reads = new ReadModel(this.#store);
     this.#graceMs = options.shutdownGraceMs ?? options.config.shutdownGraceMs;
     this.#webhookUrlProblem = options.webhookUrlProblem ?? webhooksOff;
     const isRunning = () => this.#state === 'running';
     this.#quotas = new TenantQuotas({
-      db: this.#db,
+      store: this.#store,
       config: options.config.quotas,
       priceOf: (provider, model) => this.registry.routes().find((route) => route.provider === provider && route.model === model)?.price,
       now: options.quotaClock,
     });
-    this.#publisher = new BatchPublisher(this.#db, this.bus, this.#log, options.config.progressIntervalMs);
+    this.#publisher = new BatchPublisher(this.#store, this.bus, this.#log, options.config.progressIntervalMs);
     this.#dispatcher = new Dispatcher({
-      db: this.#db,
+      store: this.#store,
       registry: this.registry,
       log: this.#log,
       retry: { ...retryDefaults, ...options.retry },
@@ -108,7 +108,7 @@ export class Engine {
       },
     });
     this.#lifecycle = new BatchLifecycle({
-      db: this.#db,
+      store: this.#store,
       registry: this.registry,
       log: this.#log,
       dispatcher: this.#dispatcher,
@@ -136,7 +136,9 @@ export class Engine {
     this.#counter = new TokenCounter({ chunkSize: this.#config.tokenChunkSize });
     this.#state = 'running';
     this.#laneStats.start();
-    await recoverOpenBatches(this.#db, this.registry, this.#lifecycle, this.#log);
+    // The quotas' checks read from memory: the tenants with open batches are read first.
+    for (const row of await this.#store.batches.listOpen()) await this.#quotas.load(row.tenant);
+    await recoverOpenBatches(this.#store, this.registry, this.#lifecycle, this.#log);
     this.checkQuotas();
   }
 
@@ -181,6 +183,7 @@ export class Engine {
    */
   async submitBatch(input: BatchInput): Promise<BatchRow> {
     const { requests, ...settings } = input;
+    await this.assertCanSubmit(settings.tenant);
     const submission = this.openSubmission(settings);
     try {
       for (let start = 0; start < requests.length; start += SUBMIT_SLICE) await submission.add(requests.slice(start, start + SUBMIT_SLICE));
@@ -191,13 +194,21 @@ export class Engine {
     return submission.accept();
   }
 
-  /** A batch whose requests come in slices (a file as it is read); bad settings throw here. */
+  /**
+   * Throws QUOTA_EXCEEDED when the tenant may not submit a batch now: call before
+   * `openSubmission`, so a refused batch is refused before any request is read. Checked
+   * again, with the model's price, at acceptance.
+   */
+  assertCanSubmit(tenant: string): Promise<void> {
+    this.#assertRunning();
+    return this.#quotas.assertCanSubmit(tenant);
+  }
+
+  /** A batch whose requests come in slices (a file as it is read); bad settings throw here. Quotas: `assertCanSubmit`. */
   openSubmission(settings: BatchSettings): BatchSubmission {
     this.#assertRunning();
     const webhookProblem = settings.webhookUrl == null ? undefined : this.#webhookUrlProblem(settings.webhookUrl);
     if (webhookProblem) throw badInput([{ path: 'webhookUrl', message: webhookProblem }]);
-    // Refused before any request is read; checked again, with the model's price, at acceptance.
-    this.#quotas.assertCanSubmit(settings.tenant);
     const validator = new BatchValidator(settings, this.registry, this.#config.maxRequestsPerBatch);
     const now = Date.now();
     const id = newBatchId(now);
@@ -213,10 +224,10 @@ export class Engine {
       createdAt: now,
       expiresAt: now + (settings.completionWindowMs ?? this.#config.completionWindowMs),
     };
-    return new BatchSubmission(this.#db, validator, header, {
-      assertAccepting: (route) => {
+    return new BatchSubmission(this.#store, validator, header, {
+      assertAccepting: async (route) => {
         this.#assertRunning();
-        this.#quotas.assertCanSubmit(settings.tenant, route);
+        await this.#quotas.assertCanSubmit(settings.tenant, route);
       },
       accepted: (row) => this.#lifecycle.accepted(row),
     });
@@ -241,6 +252,9 @@ export class Engine {
 
   async retryBatch(tenant: string, id: string, statuses: readonly RetryableStatus[] = retryableStatuses): Promise<BatchRow> {
     this.#assertRunning();
+    // A batch finished in an earlier run: its tenant's quota and usage are read before its requests are admitted again.
+    const row = await this.#store.batches.get(tenant, id);
+    if (row) await this.#quotas.load(row.tenant);
     return this.#lifecycle.retry(tenant, id, statuses);
   }
 
@@ -268,13 +282,14 @@ export class Engine {
   }
 
   /** The quota in force for a tenant, and what it used today. */
-  tenantQuota(tenant: string): { quota: TenantQuota; usage: TenantUsage } {
+  async tenantQuota(tenant: string): Promise<{ quota: TenantQuota; usage: TenantUsage }> {
+    await this.#quotas.load(tenant);
     return { quota: this.#quotas.quotaOf(tenant), usage: this.#quotas.usage(tenant) };
   }
 
   /** Replaces a tenant's quota (stored: it outlasts a restart); batches it paused resume if it now allows them. */
-  setTenantQuota(tenant: string, quota: TenantQuota): TenantQuota {
-    const set = this.#quotas.set(tenant, quota);
+  async setTenantQuota(tenant: string, quota: TenantQuota): Promise<TenantQuota> {
+    const set = await this.#quotas.set(tenant, quota);
     this.#log.info({ tenant, quota: set }, 'tenant quota changed');
     this.checkQuotas();
     return set;

@@ -1,7 +1,6 @@
 import type { Logger } from 'pino';
-import { deleteStagedBatches, listOpenBatches, requestCountsOf } from '../db/batches.js';
-import type { Db } from '../db/connection.js';
-import { requeueInterruptedRequests } from '../db/requests.js';
+import { requestCountsOf } from '../db/batches.js';
+import type { Store } from '../db/store.js';
 import { BatchStatus } from '../db/status.js';
 import type { BatchLifecycle } from './batch-lifecycle.js';
 import type { ProviderRegistry } from './providers/registry.js';
@@ -10,11 +9,11 @@ import type { ProviderRegistry } from './providers/registry.js';
  * Start-up after any stop, clean or not: removes submissions a crash interrupted, re-queues
  * requests left `running`, and takes up every open batch where its status says it was.
  */
-export async function recoverOpenBatches(db: Db, registry: ProviderRegistry, lifecycle: BatchLifecycle, log: Logger): Promise<void> {
-  const unaccepted = await deleteStagedBatches(db);
+export async function recoverOpenBatches(store: Store, registry: ProviderRegistry, lifecycle: BatchLifecycle, log: Logger): Promise<void> {
+  const unaccepted = await store.batches.deleteStaged();
   if (unaccepted > 0) log.warn({ batches: unaccepted }, 'removed batches whose submission a crash interrupted (never accepted)');
-  const interrupted = await requeueInterruptedRequests(db, Date.now());
-  const open = await listOpenBatches(db);
+  const interrupted = await store.requests.requeueInterrupted(Date.now());
+  const open = await store.batches.listOpen();
   if (open.length > 0 || interrupted > 0) log.info({ batches: open.length, requeued: interrupted }, 'recovering open batches');
   for (const row of open) {
     if (!registry.limitsFor(row.provider, row.model)) {

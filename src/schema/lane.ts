@@ -1,6 +1,6 @@
 import { auditActor, requireAdmin } from '../auth/scopes.js';
 import type { LaneLimits } from '../config.js';
-import { appendAudit, AuditAction } from '../db/audit.js';
+import { AuditAction } from '../db/audit.js';
 import type { BreakerSnapshot, BreakerState } from '../engine/circuit-breaker.js';
 import type { DeploymentFailureKind } from '../engine/deployment-failures.js';
 import { describeLimit, limitsNote, type LimitName, type LimitSource, type LimitSourceKind } from '../engine/adaptive-limits.js';
@@ -383,7 +383,7 @@ builder.mutationField('setLaneLimits', (t) =>
           maxConcurrent: limits.maxConcurrent ?? undefined,
         };
         const lane = ctx.engine.setLaneLimits(provider, model, change);
-        appendAudit(ctx.db, {
+        await ctx.store.audit.append({
           actor: auditActor(ctx.principal),
           action: AuditAction.laneSetLimits,
           target: lane.key,

@@ -327,20 +327,21 @@ export class Dispatcher {
     const kind = deploymentFailureKind(outcome.failure);
     const deploymentFailure = kind && { kind, message: outcome.failure.message };
     lane.answered(item, { result, rateLimit: outcome.rateLimit, sentAt: startedAt, deploymentFailure });
-    this.#recordFailure(batch, item, outcome.failure, attempts, base, at - startedAt);
+    // After `answered`: this failure may be the one that opened the breaker.
+    const deploymentDown = kind !== undefined && lane.breakerHolding;
+    this.#recordFailure(batch, item, outcome.failure, { attempts, deploymentDown }, base, at - startedAt);
   }
 
   #recordFailure(
     batch: ActiveBatch,
     item: LaneItem,
     failure: ProviderFailure,
-    attempts: number,
+    { attempts, deploymentDown }: { attempts: number; deploymentDown: boolean },
     base: { id: number; batchId: string; at: number },
     latencyMs: number,
   ): void {
     // The deployment is down (its breaker holds the lane): the request waits with its attempts intact.
-    const decision =
-      deploymentFailureKind(failure) && batch.lane.breakerHolding ? held : decideRetry(failure, attempts, batch.maxAttempts, this.#retry);
+    const decision = deploymentDown ? held : decideRetry(failure, attempts, batch.maxAttempts, this.#retry);
     if (decision.action === 'requeue' && decision.pauseLaneMs !== undefined) {
       batch.lane.pauseUntil(base.at + decision.pauseLaneMs, decision.pauseReason ?? failure.message);
     }

@@ -374,7 +374,7 @@ export class Lane {
     this.settle(item, answer.usedTokens);
   }
 
-  /** Stops admitting until `until` (a 429's retry-after, an exhausted quota). Never shortens a pause. */
+  /** Stops admitting until `until` (a 429's retry-after). Never shortens a pause. */
   pauseUntil(until: number, reason: string): void {
     if (this.#pause && this.#pause.until >= until) return;
     this.#pause = { until, reason };

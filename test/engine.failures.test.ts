@@ -201,6 +201,8 @@ describe('when OpenAI answers 429', () => {
     // The operator topped up: one probe goes now, succeeds, and the lane runs again.
     const { probeLane } = await t.gqlOk(`mutation { probeLane(provider: "oai", model: "gpt-quota") { breaker { state } } }`);
     expect(probeLane.breaker.state).toBe('HALF_OPEN');
+    const { auditLog } = await t.gqlOk(`{ auditLog { edges { node { action target } } } }`);
+    expect(auditLog.edges.map((e: { node: unknown }) => e.node)).toContainEqual({ action: 'lane.probe', target: 'oai/gpt-quota' });
     const batch = await waitForBatch(t, id);
     expect(requestsOf(batch).map((r) => [r.status, r.attempts])).toEqual([
       ['SUCCEEDED', 1],

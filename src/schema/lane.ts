@@ -399,7 +399,7 @@ builder.mutationField('probeLane', (t) =>
   t.field({
     type: LaneRef,
     description:
-      'Ends the cool-down of a lane whose circuit breaker is open: it goes half-open and sends one probe now (e.g. after topping up the provider account). A lane whose breaker is not open is a CONFLICT error; an unknown lane is NOT_FOUND. Admin only.',
+      'Ends the cool-down of a lane whose circuit breaker is open: it goes half-open and sends one probe now (e.g. after topping up the provider account). A lane whose breaker is not open is a CONFLICT error; an unknown lane is NOT_FOUND. Recorded in the audit log. Admin only.',
     args: {
       provider: t.arg.string({ required: true, description: 'The configured provider, e.g. `openai`.' }),
       model: t.arg.string({ required: true, description: 'The model, e.g. `gpt-4o-mini`.' }),
@@ -407,7 +407,9 @@ builder.mutationField('probeLane', (t) =>
     resolve: (_root, { provider, model }, ctx) =>
       guarded(async () => {
         requireAdmin(ctx.principal, 'probeLane');
-        return ctx.engine.probeLane(provider, model).stats();
+        const lane = ctx.engine.probeLane(provider, model);
+        await ctx.store.audit.append({ actor: auditActor(ctx.principal), action: AuditAction.laneProbe, target: lane.key, at: Date.now() });
+        return lane.stats();
       }),
   }),
 );

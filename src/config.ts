@@ -135,6 +135,8 @@ export const defaults = {
     /** Largest wait between attempts, a receiver's `retry-after` included. */
     maxDelayMs: 60 * 60_000,
   },
+  /** The `api-version` an Azure provider sends when the file names none (Azure OpenAI's latest GA version). */
+  azureApiVersion: '2024-10-21',
   /** Where each real kind is served when the file names no `baseUrl`. */
   baseUrls: {
     openai: 'https://api.openai.com/v1',
@@ -197,6 +199,12 @@ const providerCommon = {
   /** The safety cap on requests in flight of each lane without a configured `maxConcurrent`; a model's own over it. */
   maxInFlight: maxInFlight.optional(),
   prices: z.record(modelName, priceSchema).default({}),
+  /**
+   * Share of a model's traffic when several providers list the same model (a model group, see
+   * docs/routing.md): among deployments that can all admit a request now, it goes to them in
+   * proportion to their weights. Default 1.
+   */
+  weight: z.number().positive().max(1_000).default(1),
 };
 
 const rate = z.number().min(0).max(1);
@@ -269,9 +277,33 @@ const anthropicProviderSchema = z
   })
   .strict();
 
-const providerSchema = z.discriminatedUnion('kind', [simulatedProviderSchema, openaiProviderSchema, anthropicProviderSchema], {
-  error: (issue) => (issue.code === 'invalid_union' ? 'must be one of "simulated", "openai", "anthropic"' : undefined),
-});
+/** An Azure deployment name, as it appears in the URL path. */
+const azureDeploymentName = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'must be an Azure deployment name (1-64 letters, digits, ".", "_" or "-")');
+
+const azureProviderSchema = z
+  .object({
+    kind: z.literal('azure'),
+    name: providerName.default('azure'),
+    /** The resource's endpoint, `https://{resource}.openai.azure.com`; the adapter adds `/openai/deployments/{deployment}/…`. */
+    baseUrl,
+    /** The `api-version` query parameter. */
+    apiVersion: z
+      .string()
+      .regex(/^\d{4}-\d{2}-\d{2}(-preview)?$/, 'must be an Azure OpenAI API version such as "2024-10-21"')
+      .default(defaults.azureApiVersion),
+    /** The Azure deployment that serves each model; a model left out is served by a deployment of its own name. */
+    deployments: z.record(modelName, azureDeploymentName).default({}),
+    ...httpProviderFields,
+  })
+  .strict();
+
+const providerSchema = z.discriminatedUnion(
+  'kind',
+  [simulatedProviderSchema, openaiProviderSchema, anthropicProviderSchema, azureProviderSchema],
+  { error: (issue) => (issue.code === 'invalid_union' ? 'must be one of "simulated", "openai", "anthropic", "azure"' : undefined) },
+);
 export type ProviderConfig = z.infer<typeof providerSchema>;
 export type SimulatedProviderConfig = Extract<ProviderConfig, { kind: 'simulated' }>;
 
@@ -450,8 +482,9 @@ function crossChecks(config: Config, env: NodeJS.ProcessEnv): Problem[] {
         showValue: false,
       });
     } else firstIndex.set(provider.name, index);
-    for (const field of ['modelLimits', 'prices'] as const) {
-      for (const model of Object.keys(provider[field])) {
+    const perModel = provider.kind === 'azure' ? (['modelLimits', 'prices', 'deployments'] as const) : (['modelLimits', 'prices'] as const);
+    for (const field of perModel) {
+      for (const model of Object.keys((provider as Record<typeof field, Record<string, unknown>>)[field])) {
         if (!provider.models.includes(model)) {
           problems.push({
             path: at(field, model),

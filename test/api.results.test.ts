@@ -46,6 +46,7 @@ describe('when a finished batch is downloaded', () => {
         body: expect.objectContaining({ object: 'chat.completion' }),
       },
       error: null,
+      deployment: expect.stringMatching(/^simulated\//),
     });
     const failed = lines.find((l) => l.response?.status_code === 400);
     expect(failed).toMatchObject({
@@ -69,6 +70,7 @@ describe('when a finished batch is downloaded', () => {
     expect(lines.find((l) => l.result.type === 'succeeded')).toEqual({
       custom_id: expect.any(String),
       result: { type: 'succeeded', message: expect.objectContaining({ object: 'chat.completion' }) },
+      deployment: expect.stringMatching(/^simulated\//),
     });
     expect(lines.find((l) => l.result.type === 'errored').result.error).toEqual({
       type: 'error',

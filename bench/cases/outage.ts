@@ -1,5 +1,5 @@
 /**
- * Case 11: an outage half-way through a batch (issue 13). The fake OpenAI provider, in its own
+ * Case 12: an outage half-way through a batch (issue 13). The fake OpenAI provider, in its own
  * process, answers every request with a 503 for a while once it has admitted half the batch,
  * then recovers. Three runs of the same batch: healthy; the outage with the circuit breaker
  * (the default); the outage with the breaker turned off (a threshold no streak reaches: what
@@ -92,7 +92,7 @@ async function runOnce(plan: Plan, scenario: Scenario): Promise<RunFigures> {
     });
     for await (const { batch, counts } of events) {
       if (batch.id !== row.id || batch.status !== 'completed') continue;
-      if (!(app.store instanceof SqliteStore)) throw new Error('case 11 reads the attempts from the SQLite file');
+      if (!(app.store instanceof SqliteStore)) throw new Error('case 12 reads the attempts from the SQLite file');
       const { total } = app.store.db.$client.prepare(`select sum(attempts) as total from requests where batch_id = ?`).get(row.id) as {
         total: number;
       };
@@ -143,7 +143,7 @@ async function run(context: CaseContext): Promise<CaseResult> {
     { key: 'noneDown', label: 'outage, no breaker: requests sent while down', unit: '', values: [none.sentWhileDown] },
   ];
   return {
-    id: '11',
+    id: '12',
     title: 'outage half-way',
     method: [
       `Fake OpenAI provider in its own process, ${plan.latencyMs} ms latency, no limits in the way; Sluice in this process, lane at ${CONCURRENCY} concurrent, default retries (5 attempts, backoff 1-60 s with full jitter).`,
@@ -157,4 +157,4 @@ async function run(context: CaseContext): Promise<CaseResult> {
   };
 }
 
-export const outageCase: BenchCase = { id: '11', title: 'outage half-way', run };
+export const outageCase: BenchCase = { id: '12', title: 'outage half-way', run };

@@ -12,6 +12,8 @@ export interface NewBatch {
   tenant: string;
   name: string;
   provider: string;
+  /** Runs on `provider` only (the batch named it), not on every deployment of the model. */
+  pinned?: boolean;
   model: string;
   endpoint: Endpoint;
   priority: PriorityLevel;

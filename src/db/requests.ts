@@ -81,3 +81,10 @@ export interface RequestPageArgs {
   /** Read from the end (a `last` page); rows still come back in read order. */
   inverted?: boolean;
 }
+
+/** How many of a batch's requests a deployment holds in one status (the deployment of their latest attempt). */
+export interface DeploymentCount {
+  deployment: string;
+  status: RequestStatus;
+  count: number;
+}

@@ -11,6 +11,8 @@ export interface ResultRow {
   response: unknown;
   providerRequestId: string | null;
   error: StoredError | null;
+  /** The deployment (`provider/model`) of its latest attempt; null when it was never sent. */
+  deployment?: string | null;
 }
 
 export interface ResultPageArgs {

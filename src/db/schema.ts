@@ -27,8 +27,10 @@ export const batches = sqliteTable(
     /** Every batch belongs to one tenant from the start; one default tenant until auth lands. */
     tenant: text('tenant').notNull().default('default'),
     name: text('name').notNull(),
-    /** The provider that serves the batch's model, resolved at submission. */
+    /** The provider that serves the batch's model, resolved at submission: the first that serves it, or the one it is pinned to. */
     provider: text('provider').notNull(),
+    /** Runs only on `provider` (the batch named it); otherwise on every deployment of its model (docs/routing.md). */
+    pinned: integer('pinned', { mode: 'boolean' }).notNull().default(false),
     model: text('model').notNull(),
     endpoint: text('endpoint').$type<Endpoint>().notNull(),
     priority: integer('priority').$type<PriorityLevel>().notNull(),
@@ -93,6 +95,10 @@ export const requests = sqliteTable(
     startedAt: integer('started_at'),
     finishedAt: integer('finished_at'),
     latencyMs: integer('latency_ms'),
+    /** The deployment (`provider/model`) of its latest attempt: the one its result came from. */
+    deployment: text('deployment'),
+    /** The deployment of every attempt, in order, rate-limited and moved ones included. */
+    attemptDeployments: text('attempt_deployments', { mode: 'json' }).$type<string[]>(),
   },
   (t) => [
     uniqueIndex('requests_batch_custom_id').on(t.batchId, t.customId),

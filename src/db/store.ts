@@ -3,7 +3,16 @@ import type { ApiKeyPageArgs, NewApiKey } from './api-keys.js';
 import type { AuditEntry, AuditPageArgs } from './audit.js';
 import type { BatchPageArgs, BatchStatusChange, NewBatch, RequestCounts, StagedBatch } from './batches.js';
 import type { FilePageArgs, NewFile } from './files.js';
-import type { ClaimedRequest, IdPage, PendingRequest, QueuedRequest, RequestOutcome, RequestPageArgs, RetryResult } from './requests.js';
+import type {
+  ClaimedRequest,
+  DeploymentCount,
+  IdPage,
+  PendingRequest,
+  QueuedRequest,
+  RequestOutcome,
+  RequestPageArgs,
+  RetryResult,
+} from './requests.js';
 import type { ResultPageArgs, ResultRow } from './results.js';
 import type { ApiKeyRow, AuditRow, BatchRow, FileRow, RequestRow, StoredError, TenantQuotaRow, WebhookEventRow } from './schema.js';
 import type { BatchStatus, RetryableStatus } from './status.js';
@@ -64,8 +73,8 @@ export interface RequestStore {
   storeEstimates(batchId: string, estimates: ReadonlyArray<{ id: number; tokens: number }>, now: number): Promise<number>;
   /** Queued requests of a batch in id order; all of them, or one page. */
   listQueued(batchId: string, page?: IdPage): Promise<QueuedRequest[]>;
-  /** queued -> running for requests a lane admitted; counts the attempt. Returns the bodies to send. */
-  claim(ids: readonly number[], now: number): Promise<ClaimedRequest[]>;
+  /** queued -> running for requests a lane admitted; counts the attempt and records its deployment (`provider/model`). Returns the bodies to send. */
+  claim(ids: readonly number[], now: number, deployment: string): Promise<ClaimedRequest[]>;
   /** Writes a group of outcomes in one transaction; returns those that applied (the row was still `running`). */
   recordOutcomes(outcomes: readonly RequestOutcome[]): Promise<RequestOutcome[]>;
   /** Ends every request of a batch that has not started (pending or queued). Returns how many. */
@@ -78,6 +87,8 @@ export interface RequestStore {
   list(args: RequestPageArgs): Promise<RequestRow[]>;
   /** Requests by id, restricted to the scope's batches. */
   getByIds(tenant: TenantScope, ids: readonly number[]): Promise<RequestRow[]>;
+  /** A batch's requests sent at least once, per deployment of their latest attempt and status: one grouped read of the batch. */
+  countByDeployment(batchId: string): Promise<DeploymentCount[]>;
   /** A batch's requests in a final state, in submission order (reverse when inverted), without bodies. */
   listResults(args: ResultPageArgs): Promise<ResultRow[]>;
   /** A page of a batch's requests as submitted (custom_id and body), after a request id (exclusive). */

@@ -1,5 +1,5 @@
 import type { BatchStatus } from '../db/status.js';
-import type { Lane } from './lane.js';
+import type { BatchRoute } from './model-group.js';
 import type { PriorityLevel } from './priority.js';
 import type { Endpoint } from './providers/provider.js';
 
@@ -12,7 +12,8 @@ export interface ActiveBatch {
   /** The tenant the batch belongs to: lanes share between tenants first. */
   tenant: string;
   endpoint: Endpoint;
-  lane: Lane;
+  /** Where its requests wait: its lane, or its model's group of lanes (model-group.ts). */
+  lane: BatchRoute;
   priority: PriorityLevel;
   maxAttempts: number;
   /** Changed only by `BatchLifecycle.moveTo`, which checks the move. */

@@ -185,7 +185,7 @@ export class BatchLifecycle {
     if (statuses.length === 0) throw badInput([{ path: 'statuses', message: `name at least one of ${retryableStatuses.join(', ')}` }]);
     const row = await this.#store.batches.get(tenant, id);
     if (!row) throw notFound('batch', id);
-    if (!this.#registry.resolve(row.model, row.provider)) {
+    if (!this.#registry.resolve(row.model, row.pinned ? row.provider : undefined)) {
       throw conflict(`batch ${id} ran on ${row.provider}/${row.model}, which is no longer configured; it cannot be retried`);
     }
     const result = await this.#store.requests.retry(id, statuses, Date.now() + (row.expiresAt - row.createdAt));
@@ -221,7 +221,7 @@ export class BatchLifecycle {
       tenant: row.tenant,
       quotaPaused: row.quotaPaused,
       endpoint: row.endpoint,
-      lane: this.#dispatcher.lane(row.provider, row.model),
+      lane: this.#dispatcher.route(row.model, row.pinned ? row.provider : undefined),
       priority: row.priority,
       maxAttempts: row.maxAttempts,
       status: row.status,

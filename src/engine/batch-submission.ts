@@ -72,6 +72,6 @@ export class BatchSubmission {
     // Requests are only ready once the batch model is known and served.
     const route = this.validator.route;
     if (!route) throw new Error('requests were ready before the batch had a route');
-    return this.#store.batches.stage({ ...this.#header, provider: route.provider, model: route.model });
+    return this.#store.batches.stage({ ...this.#header, provider: route.provider, model: route.model, pinned: route.pinned ?? false });
   }
 }

@@ -7,8 +7,9 @@ import type { ActiveBatch, StopReason } from './active-batch.js';
 import type { EngineBus } from './events.js';
 import { describeLimit } from './adaptive-limits.js';
 import { BreakerStates, type BreakerClock, type BreakerOptions, type BreakerSnapshot, type BreakerState } from './circuit-breaker.js';
-import { deploymentFailureKind } from './deployment-failures.js';
+import { deploymentFailureKind, isDeploymentFailure } from './deployment-failures.js';
 import { Lane, laneKey, type LaneItem } from './lane.js';
+import { ModelGroup, type BatchRoute } from './model-group.js';
 import type { LaneQueueOptions } from './lane-queue.js';
 import { OutcomeRecorder } from './outcome-recorder.js';
 import type { QuotaBreach, ReportedUsage, TenantQuotas } from './quotas.js';
@@ -66,6 +67,10 @@ export class Dispatcher {
   readonly #bus: EngineBus;
   readonly #breaker: DispatcherOptions['breaker'];
   readonly #lanes = new Map<string, Lane>();
+  /** Models served by several deployments, by model. */
+  readonly #groups = new Map<string, ModelGroup>();
+  /** The lane that served each succeeded request until its outcome is committed (tenant usage is recorded per provider). */
+  readonly #servedBy = new Map<number, Lane>();
   readonly #inFlight = new Map<number, InFlight>();
   readonly #sends = new Set<Promise<void>>();
   /** Lane items of requests being re-queued, until their commit puts them back in a lane. */
@@ -140,6 +145,28 @@ export class Dispatcher {
     this.#bus.publish('laneBreaker', { lane: lane.key, from, to: state });
   }
 
+  /**
+   * Where a batch's requests wait: the lane of the provider it is pinned to, else its model's
+   * group when several providers serve the model, else the one lane that does.
+   */
+  route(model: string, pinnedProvider?: string): BatchRoute {
+    if (pinnedProvider !== undefined) return this.lane(pinnedProvider, model);
+    const deployments = this.#registry.deployments(model);
+    if (deployments.length === 0) throw new Error(`no provider serves model ${model}`);
+    if (deployments.length === 1) return this.lane(deployments[0]!.provider, model);
+    let group = this.#groups.get(model);
+    if (!group) {
+      group = new ModelGroup({
+        model,
+        deployments: deployments.map(({ provider, weight }) => ({ lane: this.lane(provider, model), weight })),
+        queue: this.#scheduling,
+        now: this.#scheduling.now,
+      });
+      this.#groups.set(model, group);
+    }
+    return group;
+  }
+
   lanes(): IterableIterator<Lane> {
     return this.#lanes.values();
   }
@@ -167,6 +194,7 @@ export class Dispatcher {
 
   closeLanes(): void {
     for (const lane of this.#lanes.values()) lane.close();
+    for (const group of this.#groups.values()) group.close();
   }
 
   #sendAdmitted(lane: Lane): void {
@@ -178,7 +206,7 @@ export class Dispatcher {
     this.#bus.publish('laneAdmitted', { lane: lane.key, requests: admitted.length, tokens });
     const byId = new Map(admitted.map((item) => [item.requestId, item]));
     // Synchronous under the hood: the rows are `running` before anything is sent.
-    void this.#store.requests.claim([...byId.keys()], Date.now()).then(
+    void this.#store.requests.claim([...byId.keys()], Date.now(), lane.key).then(
       (claimed) => {
         for (const { id, body, attempts } of claimed) {
           const item = byId.get(id)!;
@@ -188,7 +216,7 @@ export class Dispatcher {
             this.#release(lane, item);
             continue;
           }
-          this.#track(this.#send(batch, item, body, attempts));
+          this.#track(this.#send(lane, batch, item, body, attempts));
         }
         // Not queued any more (cancelled between admission and claim): never sent, so give back their slots and budget.
         for (const item of byId.values()) this.#release(lane, item);
@@ -234,7 +262,7 @@ export class Dispatcher {
     if (items.length === 0) return;
     const byId = new Map(items.map((item) => [item.requestId, item]));
     const limit = lane.maxCost;
-    void this.#store.requests.claim([...byId.keys()], Date.now()).then(
+    void this.#store.requests.claim([...byId.keys()], Date.now(), lane.key).then(
       (claimed) => {
         const at = Date.now();
         for (const { id } of claimed) {
@@ -257,8 +285,7 @@ export class Dispatcher {
     );
   }
 
-  async #send(batch: ActiveBatch, item: LaneItem, body: Record<string, unknown>, attempts: number): Promise<void> {
-    const { lane } = batch;
+  async #send(lane: Lane, batch: ActiveBatch, item: LaneItem, body: Record<string, unknown>, attempts: number): Promise<void> {
     const provider = this.#registry.get(lane.provider)!.provider;
     const controller = new AbortController();
     this.#inFlight.set(item.requestId, { controller, batch });
@@ -311,6 +338,7 @@ export class Dispatcher {
     });
     if (outcome.ok) {
       lane.answered(item, { result: 'ok', rateLimit: outcome.rateLimit, usedTokens: outcome.usage.totalTokens, sentAt: startedAt });
+      this.#servedBy.set(item.requestId, lane);
       this.#recorder.add({
         ...base,
         kind: 'succeeded',
@@ -325,14 +353,32 @@ export class Dispatcher {
     }
     const result = outcome.failure.class === 'rate_limited' ? 'rate_limited' : 'failed';
     const kind = deploymentFailureKind(outcome.failure);
-    const deploymentFailure = kind && { kind, message: outcome.failure.message };
-    lane.answered(item, { result, rateLimit: outcome.rateLimit, sentAt: startedAt, deploymentFailure });
+    const breakerFailure = kind && { kind, message: outcome.failure.message };
+    const deploymentFailure = isDeploymentFailure(outcome.failure);
+    lane.answered(item, { result, rateLimit: outcome.rateLimit, sentAt: startedAt, deploymentFailure, breakerFailure });
     // After `answered`: this failure may be the one that opened the breaker.
     const deploymentDown = kind !== undefined && lane.breakerHolding;
-    this.#recordFailure(batch, item, outcome.failure, { attempts, deploymentDown }, base, at - startedAt);
+    this.#recordFailure(lane, batch, item, outcome.failure, { attempts, deploymentDown }, base, at - startedAt);
+  }
+
+  /**
+   * A request of a model group that met a failure another deployment need not share (or a 429,
+   * which pauses only its own lane) goes back to the group's queue at once, for another
+   * deployment, without spending an attempt, while some deployment of the group where it has
+   * not failed yet is not failing; so a request that fails everywhere spends its attempts as usual.
+   */
+  #movesToAnotherDeployment(lane: Lane, batch: ActiveBatch, item: LaneItem, failure: ProviderFailure): boolean {
+    const route = batch.lane;
+    if (!(route instanceof ModelGroup)) return false;
+    if (failure.class === 'rate_limited') return true;
+    if (!isDeploymentFailure(failure)) return false;
+    const failedOn = [...(item.failedOn ?? []), lane.key];
+    item.failedOn = failedOn;
+    return route.lanes.some((other) => !failedOn.includes(other.key) && !other.health.failing && !other.breakerHolding);
   }
 
   #recordFailure(
+    lane: Lane,
     batch: ActiveBatch,
     item: LaneItem,
     failure: ProviderFailure,
@@ -343,7 +389,7 @@ export class Dispatcher {
     // The deployment is down (its breaker holds the lane): the request waits with its attempts intact.
     const decision = deploymentDown ? held : decideRetry(failure, attempts, batch.maxAttempts, this.#retry);
     if (decision.action === 'requeue' && decision.pauseLaneMs !== undefined) {
-      batch.lane.pauseUntil(base.at + decision.pauseLaneMs, decision.pauseReason ?? failure.message);
+      lane.pauseUntil(base.at + decision.pauseLaneMs, decision.pauseReason ?? failure.message);
     }
     const error: StoredError = {
       class: failure.class,
@@ -351,7 +397,13 @@ export class Dispatcher {
       message: failure.message,
       ...(failure.status === undefined ? {} : { status: failure.status }),
     };
-    if (decision.action === 'requeue') {
+    if (this.#movesToAnotherDeployment(lane, batch, item, failure)) {
+      if (failure.class !== 'rate_limited') {
+        this.#log.info({ deployment: lane.key, request: item.requestId, failure: failure.type }, 'request moved to another deployment');
+      }
+      this.#requeueing.set(item.requestId, { item, notBefore: base.at });
+      this.#recorder.add({ ...base, kind: 'requeued', notBefore: base.at, refundAttempt: true, error });
+    } else if (decision.action === 'requeue') {
       const notBefore = base.at + decision.delayMs;
       this.#requeueing.set(item.requestId, { item, notBefore });
       this.#recorder.add({ ...base, kind: 'requeued', notBefore, refundAttempt: !decision.spendsAttempt, error });
@@ -362,6 +414,7 @@ export class Dispatcher {
 
   #onCommitted(group: readonly RequestOutcome[], applied: readonly RequestOutcome[]): void {
     this.#recordUsage(applied);
+    for (const outcome of group) this.#servedBy.delete(outcome.id);
     for (const outcome of group) this.#quotas.release(outcome.id);
     const touched = new Set<ActiveBatch>();
     for (const outcome of group) {
@@ -394,8 +447,10 @@ export class Dispatcher {
     for (const outcome of applied) {
       if (outcome.kind !== 'succeeded') continue;
       const batch = this.#hooks.batch(outcome.batchId);
-      if (!batch) continue;
-      const { provider, model } = batch.lane;
+      const lane = this.#servedBy.get(outcome.id);
+      this.#servedBy.delete(outcome.id);
+      if (!batch || !lane) continue;
+      const { provider, model } = lane;
       reports.push({
         tenant: batch.tenant,
         provider,

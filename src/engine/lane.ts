@@ -2,6 +2,7 @@ import type { LaneLimits } from '../config.js';
 import { ConcurrencyLimit } from './adaptive-concurrency.js';
 import { CircuitBreaker, type BreakerClock, type BreakerOptions, type BreakerSnapshot, type BreakerState } from './circuit-breaker.js';
 import type { DeploymentFailureKind } from './deployment-failures.js';
+import { DeploymentHealth } from './deployment-failures.js';
 import type { LimitSources } from './adaptive-limits.js';
 import type { InputProblem } from './errors.js';
 import { Headroom } from './headroom.js';
@@ -31,11 +32,29 @@ import { SlidingWindowCounter } from './sliding-window.js';
 
 export interface LaneItem extends QueueItem {
   requestId: number;
+  /** Deployments (lane keys) where it met a deployment failure: it moves free only to others (see the dispatcher); in memory only. */
+  failedOn?: readonly string[];
 }
 
 export interface LanePause {
   until: number;
   reason: string;
+}
+
+/**
+ * A queue several lanes take from: a model group's (model-group.ts). A lane takes from it, by
+ * turns with its own queue (batches pinned to this deployment), what its budgets admit.
+ */
+export interface SharedQueue {
+  readonly queue: LaneQueue<LaneItem>;
+  /** The most `lane` may take from the queue in one admission round (0: not now). */
+  shareFor(lane: Lane, now: number): number;
+  /** `lane` took `count` requests from the queue. */
+  took(lane: Lane, count: number): void;
+  /** No lane of the group could ever admit this cost. */
+  tooLargeForAll(cost: number): boolean;
+  /** Requests of the group waiting for a retry time. */
+  readonly delayed: number;
 }
 
 /** What the provider answered to a request the lane admitted. */
@@ -48,8 +67,10 @@ export interface LaneAnswer {
   usedTokens?: number;
   /** When the request was handed to the provider's adapter: sizes the headroom (see headroom.ts). */
   sentAt?: number;
-  /** A failure of the deployment rather than of the request (deployment-failures.ts): the circuit breaker counts it. */
-  deploymentFailure?: { kind: DeploymentFailureKind; message: string };
+  /** A failure of the deployment, not of the request (deployment-failures.ts). */
+  deploymentFailure?: boolean;
+  /** The circuit breaker's reading of the failure (deploymentFailureKind in deployment-failures.ts): it counts it. */
+  breakerFailure?: { kind: DeploymentFailureKind; message: string };
 }
 
 /** An admitted request, and when it was admitted (AIMD counts one overload once, see ConcurrencyLimit). */
@@ -100,11 +121,11 @@ export interface LaneStats {
   requestsLastMinute: number;
   /** Tokens admitted in the last minute: estimates at admission, plus any excess the provider reported. */
   tokensLastMinute: number;
-  /** Requests ready to go, waiting for their turn or for room in the buckets. */
+  /** Requests ready to go, waiting for their turn or for room in the buckets (its model group's included). */
   queued: number;
   /** `queued` per base priority (levels with nothing queued are absent). */
   queuedByPriority: Record<number, number>;
-  /** Requests waiting for a retry time before they rejoin the queue. */
+  /** Requests waiting for a retry time before they rejoin the queue (its model group's included). */
   delayed: number;
   inFlight: number;
   /** What the buckets hold now (may be fractional, or negative after an under-estimate). */
@@ -115,6 +136,14 @@ export interface LaneStats {
   breaker: BreakerSnapshot;
   /** When these numbers were read. */
   at: number;
+}
+
+/** A queue `admit` takes from, and how many it may take this round. */
+interface Source {
+  queue: LaneQueue<LaneItem>;
+  fits: (item: LaneItem) => boolean;
+  cap: number;
+  taken: number;
 }
 
 /** A wake-up sooner than this is rounded up, so a draining bucket does not spin the loop. */
@@ -154,6 +183,10 @@ export class Lane {
   /** Requests waiting for their not-before time (retry backoff), by request id. */
   readonly #delayed = new Map<number, { item: LaneItem; timer: NodeJS.Timeout }>();
   #pause: LanePause | undefined;
+  /** The model group whose queue this lane also takes from, if the model has several deployments. */
+  #shared: SharedQueue | undefined;
+  /** Whether this deployment's recent answers are failures: a group routes away from it. */
+  readonly health = new DeploymentHealth();
   #wake: { at: number; timer: NodeJS.Timeout } | undefined;
   #readyScheduled = false;
 
@@ -208,6 +241,16 @@ export class Lane {
   /** Ends an open breaker's cool-down now, so the lane sends its probe; false when it is not open. */
   probeNow(): boolean {
     return this.#breaker.probeNow();
+  }
+
+  /** From now on the lane also admits from `shared` (its model group's queue). */
+  joinGroup(shared: SharedQueue): void {
+    this.#shared = shared;
+  }
+
+  /** Something may be admitted now (the group's queue grew): `admit` runs on the next turn. */
+  wake(): void {
+    this.#signalReady();
   }
 
   get pause(): LanePause | undefined {
@@ -276,37 +319,56 @@ export class Lane {
     }
     const breaker = this.#breaker.admission();
     if (breaker === 'none') return admitted;
+    const now = this.#now();
     let soonest = Infinity;
-    const neverFits = (item: LaneItem): boolean => item.cost > this.#budgets.tokens.capacity;
-    const fits = (item: LaneItem): boolean => {
-      if (neverFits(item)) return true; // so that the queue hands it over, to be taken out below
+    const capacity = this.#budgets.tokens.capacity;
+    const fitsBudgets = (item: LaneItem): boolean => {
       const wait = Math.max(this.#budgets.requests.msUntil(1), this.#budgets.tokens.msUntil(item.cost));
       if (wait > 0) soonest = Math.min(soonest, wait);
       return wait === 0;
     };
     const free = this.#concurrency.value - this.#inFlight.size;
     const room = Math.min(free, breaker === 'probe' ? 1 : ADMIT_PER_ROUND);
-    while (admitted.length < room && this.#queue.size > 0) {
-      const item = this.#queue.next(fits);
-      if (!item) break;
-      if (neverFits(item)) {
-        this.#tooLarge.push(item);
-        continue;
-      }
-      this.#budgets.requests.take(1);
-      this.#budgets.tokens.take(item.cost);
-      this.#requestsLastMinute.record(1);
-      this.#tokensLastMinute.record(item.cost);
-      admitted.push(item);
+    // One that never fits is handed over, to be taken out below; in a group, only if it fits no lane at all.
+    const sources: Source[] = [{ queue: this.#queue, fits: (item) => item.cost > capacity || fitsBudgets(item), cap: room, taken: 0 }];
+    const shared = this.#shared;
+    if (shared && shared.queue.size > 0 && room > 0) {
+      const fits = (item: LaneItem): boolean => (item.cost > capacity ? shared.tooLargeForAll(item.cost) : fitsBudgets(item));
+      sources.push({ queue: shared.queue, fits, cap: shared.shareFor(this, now), taken: 0 });
     }
-    const admittedAt = this.#now();
-    for (const item of admitted) this.#inFlight.set(item.requestId, { item, admittedAt });
+    // By turns, one request from each source that has one to give.
+    for (let progress = true; progress && admitted.length < room;) {
+      progress = false;
+      for (const source of sources) {
+        if (admitted.length >= room || source.taken >= source.cap || source.queue.size === 0) continue;
+        const item = source.queue.next(source.fits);
+        if (!item) continue;
+        progress = true;
+        if (item.cost > capacity) {
+          this.#tooLarge.push(item);
+          continue;
+        }
+        source.taken++;
+        this.#budgets.requests.take(1);
+        this.#budgets.tokens.take(item.cost);
+        this.#requestsLastMinute.record(1);
+        this.#tokensLastMinute.record(item.cost);
+        admitted.push(item);
+      }
+    }
+    for (const item of admitted) this.#inFlight.set(item.requestId, { item, admittedAt: now });
     if (breaker === 'probe' && admitted[0]) this.#breaker.probeSent(admitted[0].requestId);
+    if (sources[1] && sources[1].taken > 0) shared?.took(this, sources[1].taken);
+    const waiting = this.#queue.size + (shared?.queue.size ?? 0);
     const full = admitted.length >= free;
-    this.#concurrency.admitted(full && this.#queue.size > 0);
-    if (this.#queue.size > 0 && !full) {
-      if (admitted.length >= room) this.#signalReady();
-      else if (Number.isFinite(soonest)) this.#wakeAt(this.#now() + soonest);
+    this.#concurrency.admitted(full && waiting > 0);
+    if (waiting > 0 && !full) {
+      const groupSource = sources[1];
+      // Took its share of the group's queue: the next round comes after the other lanes took theirs.
+      const tookShare = groupSource !== undefined && groupSource.cap > 0 && groupSource.taken >= groupSource.cap;
+      if (admitted.length >= room || tookShare) this.#signalReady();
+      else if (Number.isFinite(soonest)) this.#wakeAt(now + soonest);
+      if (groupSource?.cap === 0) this.#wakeAt(this.health.nextProbeAt());
     }
     return admitted;
   }
@@ -367,8 +429,9 @@ export class Lane {
       this.#headroom.observe(flight.admittedAt, answer.sentAt);
       this.#budgets.setHeadroomMs(this.#headroom.ms(now));
     }
-    if (answer.deploymentFailure) this.#breaker.failed(item.requestId, answer.deploymentFailure.kind, answer.deploymentFailure.message);
+    if (answer.breakerFailure) this.#breaker.failed(item.requestId, answer.breakerFailure.kind, answer.breakerFailure.message);
     else this.#breaker.answered(item.requestId);
+    if (answer.result !== 'rate_limited') this.health.answered(answer.result === 'failed' && answer.deploymentFailure === true);
     if (answer.result === 'ok') this.#concurrency.succeeded(flight.admittedAt, now);
     else if (answer.result === 'rate_limited' && !snapshot) this.#concurrency.rateLimited(flight.admittedAt, now, this.#inFlight.size);
     this.settle(item, answer.usedTokens);
@@ -414,9 +477,9 @@ export class Lane {
       adaptive: this.adaptive,
       requestsLastMinute: this.#requestsLastMinute.total(),
       tokensLastMinute: this.#tokensLastMinute.total(),
-      queued: this.#queue.size,
-      queuedByPriority: this.#queue.depthByPriority(),
-      delayed: this.#delayed.size,
+      queued: this.#queue.size + (this.#shared?.queue.size ?? 0),
+      queuedByPriority: this.#queuedByPriority(),
+      delayed: this.#delayed.size + (this.#shared?.delayed ?? 0),
       inFlight: this.#inFlight.size,
       availableRequests: this.#budgets.requests.available(),
       availableTokens: this.#budgets.tokens.available(),
@@ -425,6 +488,16 @@ export class Lane {
       headroomMs: this.#fixedHeadroomMs ?? this.#headroom!.ms(this.#now()),
       at: this.#now(),
     };
+  }
+
+  /** Queued per base priority, its group's included. */
+  #queuedByPriority(): Record<number, number> {
+    const depth = this.#queue.depthByPriority();
+    if (!this.#shared) return depth;
+    for (const [priority, count] of Object.entries(this.#shared.queue.depthByPriority())) {
+      depth[Number(priority)] = (depth[Number(priority)] ?? 0) + count;
+    }
+    return depth;
   }
 
   /** The largest cost queued, held for a retry, or in flight (which may come back). */

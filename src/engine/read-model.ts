@@ -1,7 +1,7 @@
 import type { BatchPageArgs } from '../db/batches.js';
 import type { Store } from '../db/store.js';
 import type { FilePageArgs } from '../db/files.js';
-import type { RequestPageArgs } from '../db/requests.js';
+import type { DeploymentCount, RequestPageArgs } from '../db/requests.js';
 import type { ResultPageArgs, ResultRow } from '../db/results.js';
 import type { BatchRow, FileRow, RequestRow } from '../db/schema.js';
 import type { TenantScope } from '../db/tenant-scope.js';
@@ -41,6 +41,11 @@ export class ReadModel {
 
   resultPage(args: ResultPageArgs): Promise<ResultRow[]> {
     return this.#store.requests.listResults(args);
+  }
+
+  /** Requests of a batch the caller already read, per deployment and status. */
+  deploymentCounts(batchId: string): Promise<DeploymentCount[]> {
+    return this.#store.requests.countByDeployment(batchId);
   }
 
   webhookAttempts(batchId: string): Promise<WebhookAttemptView[]> {

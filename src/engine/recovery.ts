@@ -16,7 +16,7 @@ export async function recoverOpenBatches(store: Store, registry: ProviderRegistr
   const open = await store.batches.listOpen();
   if (open.length > 0 || interrupted > 0) log.info({ batches: open.length, requeued: interrupted }, 'recovering open batches');
   for (const row of open) {
-    if (!registry.limitsFor(row.provider, row.model)) {
+    if (!registry.resolve(row.model, row.pinned ? row.provider : undefined)) {
       // The provider left the configuration: keep the batch as it is (nothing lost) until it comes back, rather than refuse to start.
       log.error(
         { batch: row.id, provider: row.provider },

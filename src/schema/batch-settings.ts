@@ -19,7 +19,8 @@ export function batchSettingsFields(t: InputFieldBuilder) {
     model: t.string({ required: false, description: 'Model of every request (default: the `model` of the request bodies). See `models`.' }),
     provider: t.string({
       required: false,
-      description: 'Provider to run on (default: the first configured provider that serves the model).',
+      description:
+        'Provider to run on: pins the batch to that deployment of its model. Default: every configured provider that serves the model (its model group, see docs/routing.md).',
     }),
     priority: t.field({
       type: PriorityEnum,

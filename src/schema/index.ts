@@ -4,6 +4,7 @@ import './batch-files.js';
 import './api-key.js';
 import './audit.js';
 import './batch-retry.js';
+import './deployment.js';
 import './lane.js';
 import './model.js';
 import './quota.js';

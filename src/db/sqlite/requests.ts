@@ -100,15 +100,24 @@ export async function listQueuedRequests(db: Db, batchId: string, page: IdPage =
   return rows.map((row) => ({ ...row, estimatedTokens: row.estimatedTokens ?? 0, queuedAt: row.queuedAt ?? 0 }));
 }
 
-/** queued -> running for requests a lane admitted; counts the attempt. Returns the bodies to send. */
-export async function claimRequests(db: Db, ids: readonly number[], now: number): Promise<ClaimedRequest[]> {
+/**
+ * queued -> running for requests a lane admitted; counts the attempt and records the deployment
+ * (`provider/model`) it goes to. Returns the bodies to send.
+ */
+export async function claimRequests(db: Db, ids: readonly number[], now: number, deployment: string): Promise<ClaimedRequest[]> {
   return db.transaction((tx) => {
     const claimed: ClaimedRequest[] = [];
     const moves = new CountMoves();
     for (const slice of slices(ids)) {
       const rows = tx
         .update(requests)
-        .set({ status: RequestStatus.running, startedAt: now, attempts: sql`${requests.attempts} + 1` })
+        .set({
+          status: RequestStatus.running,
+          startedAt: now,
+          attempts: sql`${requests.attempts} + 1`,
+          deployment,
+          attemptDeployments: sql`json_insert(coalesce(${requests.attemptDeployments}, '[]'), '$[#]', ${deployment})`,
+        })
         .where(and(inArray(requests.id, slice), eq(requests.status, RequestStatus.queued)))
         .returning({ id: requests.id, batchId: requests.batchId, body: requests.body, attempts: requests.attempts })
         .all();

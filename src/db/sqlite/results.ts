@@ -26,6 +26,7 @@ export async function listResults(db: Db, args: ResultPageArgs): Promise<ResultR
       response: requests.response,
       providerRequestId: requests.providerRequestId,
       error: requests.error,
+      deployment: requests.deployment,
     })
     .from(requests)
     .where(and(...conditions))

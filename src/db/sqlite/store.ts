@@ -42,6 +42,7 @@ import {
   stopWaitingRequests,
   storeEstimates,
 } from './requests.js';
+import { countByDeployment } from './deployment-counts.js';
 import { listResults } from './results.js';
 import { addTenantUsage, countOpenBatches, getStoredQuota, putStoredQuota, tenantUsageOn } from './tenant-usage.js';
 import { claimDueWebhookEvents, listWebhookAttempts, nextWebhookDueAt, recordWebhookAttempt } from './webhooks.js';
@@ -87,7 +88,8 @@ export class SqliteStore implements Store {
       listPending: (batchId, page) => listPendingRequests(db, batchId, page),
       storeEstimates: (batchId, estimates, now) => storeEstimates(db, batchId, estimates, now),
       listQueued: (batchId, page) => listQueuedRequests(db, batchId, page),
-      claim: (ids, now) => claimRequests(db, ids, now),
+      claim: (ids, now, deployment) => claimRequests(db, ids, now, deployment),
+      countByDeployment: (batchId) => countByDeployment(db, batchId),
       recordOutcomes: (outcomes) => recordOutcomes(db, outcomes),
       stopWaiting: (batchId, status, now, error) => stopWaitingRequests(db, batchId, status, now, error),
       requeueInterrupted: (now) => requeueInterruptedRequests(db, now),

@@ -26,6 +26,7 @@ import { httpThroughputCase } from './cases/http-throughput.js';
 import { ingestCase } from './cases/ingest.js';
 import { latencyCase } from './cases/latency.js';
 import { limitChangeCase } from './cases/limit-change.js';
+import { outageCase } from './cases/outage.js';
 import { rateLimitCase } from './cases/rate-limit.js';
 import { recoveryCase } from './cases/recovery.js';
 import { routingCase } from './cases/routing.js';
@@ -46,6 +47,7 @@ const cases: readonly BenchCase[] = [
   httpThroughputCase,
   limitChangeCase,
   routingCase,
+  outageCase,
 ];
 
 const defaultRuns = { full: 3, quick: 1 } as const;

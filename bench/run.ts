@@ -26,8 +26,10 @@ import { httpThroughputCase } from './cases/http-throughput.js';
 import { ingestCase } from './cases/ingest.js';
 import { latencyCase } from './cases/latency.js';
 import { limitChangeCase } from './cases/limit-change.js';
+import { outageCase } from './cases/outage.js';
 import { rateLimitCase } from './cases/rate-limit.js';
 import { recoveryCase } from './cases/recovery.js';
+import { routingCase } from './cases/routing.js';
 import { subscriptionsCase } from './cases/subscriptions.js';
 import { tokenPoolCase } from './cases/token-pool.js';
 import { renderTable, toReport, writeReport, type CaseResult } from './report.js';
@@ -44,6 +46,8 @@ const cases: readonly BenchCase[] = [
   latencyCase,
   httpThroughputCase,
   limitChangeCase,
+  routingCase,
+  outageCase,
 ];
 
 const defaultRuns = { full: 3, quick: 1 } as const;

@@ -16,8 +16,8 @@ let globex: TestKey;
 
 beforeAll(async () => {
   rig = await startSpendRig();
-  acme = makeKey(rig.t, 'acme');
-  globex = makeKey(rig.t, 'globex');
+  acme = await makeKey(rig.t, 'acme');
+  globex = await makeKey(rig.t, 'globex');
 });
 
 afterAll(async () => {

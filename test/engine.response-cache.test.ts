@@ -18,8 +18,8 @@ const cache = { responseCache: { ttlSeconds: 60 } };
 
 beforeAll(async () => {
   rig = await startSpendRig({ app: { engine: { responseCacheClock: () => Date.now() + clockOffset } } });
-  acme = makeKey(rig.t, 'acme');
-  globex = makeKey(rig.t, 'globex');
+  acme = await makeKey(rig.t, 'acme');
+  globex = await makeKey(rig.t, 'globex');
 });
 
 afterAll(async () => {

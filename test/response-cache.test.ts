@@ -3,8 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../src/config.js';
-import { closeDatabase, openDatabase, type Db } from '../src/db/connection.js';
-import { countCachedResponses } from '../src/db/response-cache.js';
+import { SqliteStore } from '../src/db/sqlite/store.js';
 import { bodyHash, canonicalJson } from '../src/engine/duplicates.js';
 import { ResponseCache } from '../src/engine/response-cache.js';
 import { createLogger } from '../src/log.js';
@@ -12,21 +11,21 @@ import { createLogger } from '../src/log.js';
 /** The response cache's store rules, with an injected clock: per tenant, bounded, expired rows never read and swept. */
 
 let dir: string;
-let db: Db;
+let store: SqliteStore;
 let now = 1_000_000;
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'sluice-cache-'));
-  db = openDatabase(join(dir, 'sluice.db'));
+  store = SqliteStore.open(join(dir, 'sluice.db'));
 });
 
-afterAll(() => {
-  closeDatabase(db);
+afterAll(async () => {
+  await store.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
 function cacheWith(settings: Record<string, number>): ResponseCache {
-  return new ResponseCache(db, parseConfig({ responseCache: settings }).responseCache, createLogger('silent'), () => now);
+  return new ResponseCache(store, parseConfig({ responseCache: settings }).responseCache, createLogger('silent'), () => now);
 }
 
 const entry = (tenant: string, hash: string, ttlMs = 60_000) => ({
@@ -38,34 +37,34 @@ const entry = (tenant: string, hash: string, ttlMs = 60_000) => ({
 });
 
 describe('when answers are kept', () => {
-  it('does find them for their own tenant only', () => {
+  it('does find them for their own tenant only', async () => {
     const cache = cacheWith({});
-    cache.store([entry('acme', 'h1'), entry('globex', 'h2')]);
-    expect(cache.lookup('acme', ['h1', 'h2']).get('h1')?.response).toBe('{"for":"acme/h1"}');
-    expect(cache.lookup('acme', ['h1', 'h2']).has('h2')).toBe(false);
-    expect(cache.lookup('globex', ['h1']).size).toBe(0);
+    await cache.store([entry('acme', 'h1'), entry('globex', 'h2')]);
+    expect((await cache.lookup('acme', ['h1', 'h2'])).get('h1')?.response).toBe('{"for":"acme/h1"}');
+    expect((await cache.lookup('acme', ['h1', 'h2'])).has('h2')).toBe(false);
+    expect((await cache.lookup('globex', ['h1'])).size).toBe(0);
   });
 
-  it('does keep at most maxEntriesPerTenant per tenant, dropping the oldest, and no answer over maxResponseBytes', () => {
+  it('does keep at most maxEntriesPerTenant per tenant, dropping the oldest, and no answer over maxResponseBytes', async () => {
     const cache = cacheWith({ maxEntriesPerTenant: 3, maxResponseBytes: 40 });
     for (let i = 0; i < 5; i++) {
       now += 1;
-      cache.store([entry('bounded', `b${i}`)]);
+      await cache.store([entry('bounded', `b${i}`)]);
     }
-    expect(countCachedResponses(db, 'bounded')).toBe(3);
-    expect([...cache.lookup('bounded', ['b0', 'b1', 'b2', 'b3', 'b4']).keys()].sort()).toEqual(['b2', 'b3', 'b4']);
-    cache.store([{ ...entry('bounded', 'big'), response: JSON.stringify({ text: 'x'.repeat(100) }) }]);
-    expect(cache.lookup('bounded', ['big']).size).toBe(0);
+    expect(await store.responseCache.count('bounded')).toBe(3);
+    expect([...(await cache.lookup('bounded', ['b0', 'b1', 'b2', 'b3', 'b4'])).keys()].sort()).toEqual(['b2', 'b3', 'b4']);
+    await cache.store([{ ...entry('bounded', 'big'), response: JSON.stringify({ text: 'x'.repeat(100) }) }]);
+    expect((await cache.lookup('bounded', ['big'])).size).toBe(0);
   });
 
-  it('does never return an expired answer, and sweeps expired rows', () => {
+  it('does never return an expired answer, and sweeps expired rows', async () => {
     const cache = cacheWith({});
-    cache.store([entry('sweep', 's1', 1_000), entry('sweep', 's2', 10_000)]);
+    await cache.store([entry('sweep', 's1', 1_000), entry('sweep', 's2', 10_000)]);
     now += 1_000;
-    expect([...cache.lookup('sweep', ['s1', 's2']).keys()]).toEqual(['s2']);
-    expect(countCachedResponses(db, 'sweep')).toBe(2);
-    expect(cache.sweep()).toBeGreaterThanOrEqual(1);
-    expect(countCachedResponses(db, 'sweep')).toBe(1);
+    expect([...(await cache.lookup('sweep', ['s1', 's2'])).keys()]).toEqual(['s2']);
+    expect(await store.responseCache.count('sweep')).toBe(2);
+    expect(await cache.sweep()).toBeGreaterThanOrEqual(1);
+    expect(await store.responseCache.count('sweep')).toBe(1);
   });
 });
 

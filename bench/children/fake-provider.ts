@@ -2,10 +2,11 @@
  * The fake OpenAI-compatible provider (test/fakes/fake-openai.ts) in its own process, as a real
  * provider would be: its HTTP parsing and JSON work do not share the event loop of the Sluice
  * under test. Options come from BENCH_FAKE_OPTIONS (JSON):
- * - `limits`, `latencyMs`: as the fake takes them;
+ * - `limits`, `latencyMs`, `rateLimitHeaders`: as the fake takes them;
  * - `charge`: `sluice` charges each request what Sluice's own estimator says (tiktoken, the
  *   fake's documented option for zero-429 runs); `fake` keeps the fake's ceil(chars / 4).
- * Answers `log` (every request: arrival time, outcome, tokens charged) and `stats`.
+ * Answers `log` (every request: arrival time, outcome, tokens charged) and `stats`; `setOutage`
+ * makes it answer every request with a 503 until it is called again with false.
  */
 import { get_encoding, type Tiktoken, type TiktokenEncoding } from 'tiktoken';
 import { approximateCount, approximation, encodingForModel } from '../../src/engine/tokens/encoding.js';
@@ -21,6 +22,8 @@ export interface FakeProviderOptions {
   charge?: 'sluice' | 'fake';
   /** Every chat reply this many tokens long (a realistic body); default the fake's short reply. */
   replyTokens?: number;
+  /** False: a server that enforces its limits but reports none (Sluice finds its concurrency by AIMD). Default true. */
+  rateLimitHeaders?: boolean;
 }
 
 export interface FakeLogLine {
@@ -53,10 +56,14 @@ if (options.charge === 'sluice') {
   sluiceEstimate({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'warm up' }] }, '/v1/chat/completions');
 }
 
+let outage = false;
+
 const fake = await startFakeOpenAI({
+  faults: () => (outage ? { status: 503 } : undefined),
   limits: options.limits,
   latencyMs: options.latencyMs ?? 0,
   replyTokens: options.replyTokens,
+  rateLimitHeaders: options.rateLimitHeaders ?? true,
   ...(options.charge === 'sluice' ? { estimateTokens: sluiceEstimate } : {}),
 });
 
@@ -67,8 +74,13 @@ serveParent(
       received: fake.stats.received,
       admitted: fake.stats.admitted,
       rateLimited: fake.stats.rateLimited,
+      faults: fake.stats.faults,
       peakInFlight: fake.stats.peakInFlight,
     }),
+    setOutage(down: boolean) {
+      outage = down;
+      return {};
+    },
     setLimits(limits: Partial<FakeLimits>) {
       fake.setLimits(limits);
       return {};

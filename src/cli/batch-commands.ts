@@ -17,6 +17,7 @@ import { createProgressView } from './progress.js';
  */
 
 const PRIORITIES = ['low', 'normal', 'high', 'urgent'];
+const MODES = ['realtime', 'native', 'auto'];
 const BATCH_STATUSES = ['validating', 'in_progress', 'paused', 'finalizing', 'completed', 'failed', 'cancelling', 'cancelled', 'expired'];
 const LIST_MAX = 500;
 
@@ -109,6 +110,12 @@ export function registerBatchCommands(program: Command): void {
     .addOption(new Option('--priority <priority>', 'priority within the lane (default normal)').choices(PRIORITIES))
     .option('--window <duration>', 'completion window, e.g. 3600, 90m, 24h, 2d (default: the server setting, 24h)', parseWindow)
     .option('--name <name>', 'a name to recognise the batch by (default: its id)')
+    .addOption(
+      new Option(
+        '--mode <mode>',
+        "realtime through the lane, native as the provider's own batch at its batch price, or auto (default realtime)",
+      ).choices(MODES),
+    )
     .option('--webhook <url>', 'POST the final status here, signed (see docs/operations.md, "Webhooks")')
     .option('--dedupe', 'send requests with identical bodies once and copy the answer to each (see docs/cost.md)')
     .option('--cache-ttl <duration>', 'answer from, and keep answers in, your response cache this long, e.g. 3600, 90m, 24h', parseWindow)
@@ -123,6 +130,7 @@ export function registerBatchCommands(program: Command): void {
           priority?: string;
           window?: number;
           name?: string;
+          mode?: string;
           webhook?: string;
           dedupe?: boolean;
           cacheTtl?: number;
@@ -142,6 +150,7 @@ export function registerBatchCommands(program: Command): void {
             ...(options.dedupe ? { dedupe: true } : {}),
             ...(options.cacheTtl === undefined ? {} : { responseCache: { ttlSeconds: options.cacheTtl } }),
             ...(options.maxCost === undefined ? {} : { maxCostUsd: options.maxCost }),
+            ...(options.mode === undefined ? {} : { mode: options.mode.toUpperCase() }),
           });
           const json = options.json === true;
           if (!(options.watch && json)) {

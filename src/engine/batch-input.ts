@@ -5,6 +5,7 @@ import { badInput, type InputProblem } from './errors.js';
 import { isPriorityLevel, type PriorityLevel } from './priority.js';
 import { valueAt } from '../value-at.js';
 import { MAX_ATTEMPTS } from '../config.js';
+import type { BatchMode } from './native/mode.js';
 
 /**
  * Validation of a submitted batch. Every problem is reported with the request's index and
@@ -33,6 +34,8 @@ export interface BatchSettings {
   responseCacheTtlSeconds?: number | null;
   /** The batch pauses before what it spent plus what it holds in flight would pass this (docs/cost.md, "Cost caps"). */
   maxCostUsd?: number | null;
+  /** Through its lane, as the provider's own batches, or chosen (see `resolveBatchMode`). Default `realtime`. */
+  mode?: BatchMode | null;
 }
 
 export interface RequestInput {

@@ -1,6 +1,7 @@
 import type { ModelPrice } from '../config.js';
 import type { InputProblem } from './errors.js';
 import { estimatedMaxCost, usageCost } from './pricing.js';
+import type { ProviderRegistry } from './providers/registry.js';
 
 /**
  * Cost caps per batch (`maxCostUsd`): the one home of their rules, shaped like the quotas'
@@ -19,6 +20,25 @@ export function checkMaxCostUsd(value: number | null | undefined, path: string):
   if (value == null) return [];
   if (Number.isFinite(value) && value > 0 && value <= MAX_COST_USD) return [];
   return [{ path, message: `must be a positive amount of USD up to ${MAX_COST_USD.toLocaleString('en-US')} (got ${value})` }];
+}
+
+/**
+ * The price a cap reserves at: the model's price at its one deployment (`provider` when the batch
+ * is pinned to it), or the dearest of its group's, so a reservation never undershoots wherever the
+ * request goes. Without a price when a deployment it may run on has none: `unpriced` names it.
+ */
+export function capPrice(registry: ProviderRegistry, model: string, provider?: string): { price?: ModelPrice; unpriced?: string } {
+  const providers = provider === undefined ? registry.deployments(model).map((deployment) => deployment.provider) : [provider];
+  let dearest: ModelPrice | undefined;
+  for (const name of providers) {
+    const price = registry.priceFor(name, model);
+    if (!price) return { unpriced: `${name}/${model}` };
+    dearest = {
+      inputPerMillion: Math.max(dearest?.inputPerMillion ?? 0, price.inputPerMillion),
+      outputPerMillion: Math.max(dearest?.outputPerMillion ?? 0, price.outputPerMillion),
+    };
+  }
+  return { price: dearest };
 }
 
 interface CappedBatch {
@@ -88,9 +108,9 @@ export class CostCaps {
     if (batch) batch.inFlightUsd = Math.max(0, batch.inFlightUsd - reservation.usd);
   }
 
-  /** What a provider reported for one of the batch's requests. */
-  spent(batchId: string, promptTokens: number, completionTokens: number): void {
+  /** What a provider reported for one of the batch's requests, at the price of the deployment that served it when known. */
+  spent(batchId: string, promptTokens: number, completionTokens: number, price?: ModelPrice): void {
     const batch = this.#batches.get(batchId);
-    if (batch) batch.spentUsd += usageCost(batch.price, promptTokens, completionTokens);
+    if (batch) batch.spentUsd += usageCost(price ?? batch.price, promptTokens, completionTokens);
   }
 }

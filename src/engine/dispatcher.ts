@@ -1,20 +1,24 @@
 import type { Logger } from 'pino';
-import type { Db } from '../db/connection.js';
-import { claimRequests, type RequestOutcome } from '../db/requests.js';
+import type { Store } from '../db/store.js';
+import type { RequestOutcome } from '../db/requests.js';
 import type { StoredError } from '../db/schema.js';
 import { BatchStatus } from '../db/status.js';
 import type { ActiveBatch, StopReason } from './active-batch.js';
 import type { CostCaps } from './cost-caps.js';
 import type { EngineBus } from './events.js';
 import { describeLimit } from './adaptive-limits.js';
+import { BreakerStates, type BreakerClock, type BreakerOptions, type BreakerSnapshot, type BreakerState } from './circuit-breaker.js';
+import { deploymentFailureKind, isDeploymentFailure } from './deployment-failures.js';
 import { Lane, laneKey, type LaneItem } from './lane.js';
+import { ModelGroup, type BatchRoute } from './model-group.js';
 import type { LaneQueueOptions } from './lane-queue.js';
 import { OutcomeRecorder } from './outcome-recorder.js';
 import type { QuotaBreach, ReportedUsage, TenantQuotas } from './quotas.js';
+import type { BudgetShare } from './shared-budgets.js';
 import type { ProviderFailure, ProviderOutcome } from './providers/provider.js';
 import type { ProviderRegistry } from './providers/registry.js';
 import type { CacheEntry, ResponseCache } from './response-cache.js';
-import { decideRetry, type RetryOptions } from './retry-policy.js';
+import { decideRetry, held, type RetryOptions } from './retry-policy.js';
 
 /** What the dispatcher needs of the batches it sends for. */
 export interface DispatchHooks {
@@ -33,7 +37,7 @@ export interface DispatchHooks {
 }
 
 export interface DispatcherOptions {
-  db: Db;
+  store: Store;
   registry: ProviderRegistry;
   log: Logger;
   retry: RetryOptions;
@@ -47,6 +51,10 @@ export interface DispatcherOptions {
   costCaps: CostCaps;
   /** Answers looked up before sending and kept after, for batches with a time-to-live. */
   responseCache: ResponseCache;
+  /** Where lanes keep their per-minute budgets and pauses (this process, or shared through Redis). */
+  budgets: BudgetShare;
+  /** Every lane's circuit breaker: thresholds and cool-downs (default BREAKER_DEFAULTS), and their clock. */
+  breaker?: { options?: Partial<BreakerOptions>; clock?: BreakerClock };
 }
 
 interface InFlight {
@@ -60,7 +68,7 @@ interface InFlight {
  * to failures, and group-commits every outcome before the batch hears of it.
  */
 export class Dispatcher {
-  readonly #db: Db;
+  readonly #store: Store;
   readonly #registry: ProviderRegistry;
   readonly #log: Logger;
   readonly #retry: RetryOptions;
@@ -72,7 +80,13 @@ export class Dispatcher {
   readonly #responseCache: ResponseCache;
   /** Body hashes of requests sent for batches that keep their answers, until their outcome is committed. */
   readonly #cacheKeys = new Map<number, string>();
+  readonly #budgets: BudgetShare;
+  readonly #breaker: DispatcherOptions['breaker'];
   readonly #lanes = new Map<string, Lane>();
+  /** Models served by several deployments, by model. */
+  readonly #groups = new Map<string, ModelGroup>();
+  /** The lane that served each succeeded request until its outcome is committed (tenant usage is recorded per provider). */
+  readonly #servedBy = new Map<number, Lane>();
   readonly #inFlight = new Map<number, InFlight>();
   readonly #sends = new Set<Promise<void>>();
   /** Lane items of requests being re-queued, until their commit puts them back in a lane. */
@@ -80,7 +94,7 @@ export class Dispatcher {
   readonly #recorder: OutcomeRecorder;
 
   constructor(options: DispatcherOptions) {
-    this.#db = options.db;
+    this.#store = options.store;
     this.#registry = options.registry;
     this.#log = options.log;
     this.#retry = options.retry;
@@ -90,7 +104,9 @@ export class Dispatcher {
     this.#bus = options.bus;
     this.#costCaps = options.costCaps;
     this.#responseCache = options.responseCache;
-    this.#recorder = new OutcomeRecorder(this.#db, {
+    this.#budgets = options.budgets;
+    this.#breaker = options.breaker;
+    this.#recorder = new OutcomeRecorder(this.#store, {
       onCommitted: (group, applied) => this.#onCommitted(group, applied),
       onWriteError: (error, outcomes, retrying) =>
         this.#log.error(
@@ -117,6 +133,7 @@ export class Dispatcher {
         adaptive: this.#registry.adaptiveFor(provider, model),
         maxInFlight: this.#registry.maxInFlightFor(provider, model),
         queue: this.#scheduling,
+        budgets: this.#budgets,
         now: this.#scheduling.now,
         onReady: (ready) => this.#sendAdmitted(ready),
         // A corrected limit means the configuration is wrong: operators should hear of it.
@@ -125,10 +142,49 @@ export class Dispatcher {
             { lane: changed.key, limit: name, value, source: source.kind },
             `lane ${name}: ${describeLimit(name, value, source)}`,
           ),
+        breaker: { ...this.#breaker, onChange: (changed, snapshot, from) => this.#breakerChanged(changed, snapshot, from) },
       });
       this.#lanes.set(key, lane);
     }
     return lane;
+  }
+
+  /** Every change of a lane's circuit breaker is logged and announced (metrics count them). */
+  #breakerChanged(lane: Lane, snapshot: BreakerSnapshot, from: BreakerState): void {
+    const { state, reason, message, nextProbeAt, opens } = snapshot;
+    const fields = {
+      lane: lane.key,
+      from,
+      to: state,
+      reason,
+      opens,
+      ...(nextProbeAt === undefined ? {} : { nextProbeAt: new Date(nextProbeAt) }),
+    };
+    if (state === BreakerStates.open) this.#log.warn({ ...fields, failure: message }, `lane ${lane.key}: circuit breaker open (${reason})`);
+    else this.#log.info(fields, `lane ${lane.key}: circuit breaker ${state === BreakerStates.closed ? 'closed' : 'half-open, probing'}`);
+    this.#bus.publish('laneBreaker', { lane: lane.key, from, to: state });
+  }
+
+  /**
+   * Where a batch's requests wait: the lane of the provider it is pinned to, else its model's
+   * group when several providers serve the model, else the one lane that does.
+   */
+  route(model: string, pinnedProvider?: string): BatchRoute {
+    if (pinnedProvider !== undefined) return this.lane(pinnedProvider, model);
+    const deployments = this.#registry.deployments(model);
+    if (deployments.length === 0) throw new Error(`no provider serves model ${model}`);
+    if (deployments.length === 1) return this.lane(deployments[0]!.provider, model);
+    let group = this.#groups.get(model);
+    if (!group) {
+      group = new ModelGroup({
+        model,
+        deployments: deployments.map(({ provider, weight }) => ({ lane: this.lane(provider, model), weight })),
+        queue: this.#scheduling,
+        now: this.#scheduling.now,
+      });
+      this.#groups.set(model, group);
+    }
+    return group;
   }
 
   lanes(): IterableIterator<Lane> {
@@ -158,6 +214,7 @@ export class Dispatcher {
 
   closeLanes(): void {
     for (const lane of this.#lanes.values()) lane.close();
+    for (const group of this.#groups.values()) group.close();
   }
 
   #sendAdmitted(lane: Lane): void {
@@ -169,9 +226,9 @@ export class Dispatcher {
     this.#bus.publish('laneAdmitted', { lane: lane.key, requests: admitted.length, tokens });
     const byId = new Map(admitted.map((item) => [item.requestId, item]));
     // Synchronous under the hood: the rows are `running` before anything is sent.
-    void claimRequests(this.#db, [...byId.keys()], Date.now()).then(
-      (claimed) => {
-        const cached = this.#cachedAnswers(claimed);
+    void this.#store.requests.claim([...byId.keys()], Date.now(), lane.key).then(
+      async (claimed) => {
+        const cached = await this.#cachedAnswers(claimed);
         for (const { id, body, attempts, bodyHash } of claimed) {
           const item = byId.get(id)!;
           byId.delete(id);
@@ -180,13 +237,13 @@ export class Dispatcher {
             this.#release(lane, item);
             continue;
           }
-          const answer = bodyHash === null ? undefined : cached.get(id);
+          const answer = bodyHash === null ? undefined : cached?.get(id);
           if (answer) {
-            this.#answerFromCache(batch, item, answer);
+            this.#answerFromCache(lane, batch, item, answer);
             continue;
           }
           if (bodyHash !== null && batch.responseCacheTtlMs !== null) this.#cacheKeys.set(id, bodyHash);
-          this.#track(this.#send(batch, item, body, attempts));
+          this.#track(this.#send(lane, batch, item, body, attempts));
         }
         // Not queued any more (cancelled between admission and claim): never sent, so give back their slots and budget.
         for (const item of byId.values()) this.#release(lane, item);
@@ -231,10 +288,13 @@ export class Dispatcher {
     this.#costCaps.release(item.requestId);
   }
 
-  /** The response cache's answers for claimed requests of batches that use it, by request id; one lookup per tenant. */
-  #cachedAnswers(
+  /**
+   * The response cache's answers for claimed requests of batches that use it, by request id;
+   * one lookup per tenant. Undefined (no lookup, no wait) when none of them uses it.
+   */
+  async #cachedAnswers(
     claimed: ReadonlyArray<{ id: number; batchId: string; bodyHash: string | null }>,
-  ): Map<number, { status: number; json: string }> {
+  ): Promise<Map<number, { status: number; json: string }> | undefined> {
     const byTenant = new Map<string, Array<{ id: number; bodyHash: string }>>();
     for (const { id, batchId, bodyHash } of claimed) {
       const batch = this.#hooks.batch(batchId);
@@ -243,11 +303,12 @@ export class Dispatcher {
       list.push({ id, bodyHash });
       byTenant.set(batch.tenant, list);
     }
+    if (byTenant.size === 0) return undefined;
     const answers = new Map<number, { status: number; json: string }>();
     for (const [tenant, requests] of byTenant) {
       let found;
       try {
-        found = this.#responseCache.lookup(
+        found = await this.#responseCache.lookup(
           tenant,
           requests.map((request) => request.bodyHash),
         );
@@ -264,8 +325,8 @@ export class Dispatcher {
   }
 
   /** A claimed request the tenant's response cache answers: never sent, so the lane gets its budget back; recorded as succeeded, at no cost. */
-  #answerFromCache(batch: ActiveBatch, item: LaneItem, answer: { status: number; json: string }): void {
-    batch.lane.release(item);
+  #answerFromCache(lane: Lane, batch: ActiveBatch, item: LaneItem, answer: { status: number; json: string }): void {
+    lane.release(item);
     batch.running++;
     this.#recorder.add({
       id: item.requestId,
@@ -293,7 +354,7 @@ export class Dispatcher {
     if (items.length === 0) return;
     const byId = new Map(items.map((item) => [item.requestId, item]));
     const limit = lane.maxCost;
-    void claimRequests(this.#db, [...byId.keys()], Date.now()).then(
+    void this.#store.requests.claim([...byId.keys()], Date.now(), lane.key).then(
       (claimed) => {
         const at = Date.now();
         for (const { id } of claimed) {
@@ -317,8 +378,7 @@ export class Dispatcher {
     );
   }
 
-  async #send(batch: ActiveBatch, item: LaneItem, body: Record<string, unknown>, attempts: number): Promise<void> {
-    const { lane } = batch;
+  async #send(lane: Lane, batch: ActiveBatch, item: LaneItem, body: Record<string, unknown>, attempts: number): Promise<void> {
     const provider = this.#registry.get(lane.provider)!.provider;
     const controller = new AbortController();
     this.#inFlight.set(item.requestId, { controller, batch });
@@ -371,6 +431,7 @@ export class Dispatcher {
     });
     if (outcome.ok) {
       lane.answered(item, { result: 'ok', rateLimit: outcome.rateLimit, usedTokens: outcome.usage.totalTokens, sentAt: startedAt });
+      this.#servedBy.set(item.requestId, lane);
       this.#recorder.add({
         ...base,
         kind: 'succeeded',
@@ -385,25 +446,44 @@ export class Dispatcher {
       return;
     }
     const result = outcome.failure.class === 'rate_limited' ? 'rate_limited' : 'failed';
-    lane.answered(item, { result, rateLimit: outcome.rateLimit, sentAt: startedAt });
-    this.#recordFailure(batch, item, outcome.failure, attempts, base, at - startedAt);
+    const kind = deploymentFailureKind(outcome.failure);
+    const breakerFailure = kind && { kind, message: outcome.failure.message };
+    const deploymentFailure = isDeploymentFailure(outcome.failure);
+    lane.answered(item, { result, rateLimit: outcome.rateLimit, sentAt: startedAt, deploymentFailure, breakerFailure });
+    // After `answered`: this failure may be the one that opened the breaker.
+    const deploymentDown = kind !== undefined && lane.breakerHolding;
+    this.#recordFailure(lane, batch, item, outcome.failure, { attempts, deploymentDown }, base, at - startedAt);
+  }
+
+  /**
+   * A request of a model group that met a failure another deployment need not share (or a 429,
+   * which pauses only its own lane) goes back to the group's queue at once, for another
+   * deployment, without spending an attempt, while some deployment of the group where it has
+   * not failed yet is not failing; so a request that fails everywhere spends its attempts as usual.
+   */
+  #movesToAnotherDeployment(lane: Lane, batch: ActiveBatch, item: LaneItem, failure: ProviderFailure): boolean {
+    const route = batch.lane;
+    if (!(route instanceof ModelGroup)) return false;
+    if (failure.class === 'rate_limited') return true;
+    if (!isDeploymentFailure(failure)) return false;
+    const failedOn = [...(item.failedOn ?? []), lane.key];
+    item.failedOn = failedOn;
+    return route.lanes.some((other) => !failedOn.includes(other.key) && !other.health.failing && !other.breakerHolding);
   }
 
   #recordFailure(
+    lane: Lane,
     batch: ActiveBatch,
     item: LaneItem,
     failure: ProviderFailure,
-    attempts: number,
+    { attempts, deploymentDown }: { attempts: number; deploymentDown: boolean },
     base: { id: number; batchId: string; at: number },
     latencyMs: number,
   ): void {
-    const decision = decideRetry(failure, attempts, batch.maxAttempts, this.#retry);
-    if (decision.pauseLaneMs !== undefined) {
-      const reason = decision.pauseReason ?? failure.message;
-      batch.lane.pauseUntil(base.at + decision.pauseLaneMs, reason);
-      // A quota pause stalls every batch of the lane for minutes: say so where operators look.
-      if (failure.class === 'quota_exceeded')
-        this.#log.warn({ lane: batch.lane.key, pauseMs: decision.pauseLaneMs, reason }, 'lane paused: quota exhausted');
+    // The deployment is down (its breaker holds the lane): the request waits with its attempts intact.
+    const decision = deploymentDown ? held : decideRetry(failure, attempts, batch.maxAttempts, this.#retry);
+    if (decision.action === 'requeue' && decision.pauseLaneMs !== undefined) {
+      lane.pauseUntil(base.at + decision.pauseLaneMs, decision.pauseReason ?? failure.message);
     }
     const error: StoredError = {
       class: failure.class,
@@ -411,7 +491,13 @@ export class Dispatcher {
       message: failure.message,
       ...(failure.status === undefined ? {} : { status: failure.status }),
     };
-    if (decision.action === 'requeue') {
+    if (this.#movesToAnotherDeployment(lane, batch, item, failure)) {
+      if (failure.class !== 'rate_limited') {
+        this.#log.info({ deployment: lane.key, request: item.requestId, failure: failure.type }, 'request moved to another deployment');
+      }
+      this.#requeueing.set(item.requestId, { item, notBefore: base.at });
+      this.#recorder.add({ ...base, kind: 'requeued', notBefore: base.at, refundAttempt: true, error });
+    } else if (decision.action === 'requeue') {
       const notBefore = base.at + decision.delayMs;
       this.#requeueing.set(item.requestId, { item, notBefore });
       this.#recorder.add({ ...base, kind: 'requeued', notBefore, refundAttempt: !decision.spendsAttempt, error });
@@ -424,6 +510,7 @@ export class Dispatcher {
     this.#recordUsage(applied);
     this.#keepAnswers(applied);
     for (const outcome of group) {
+      this.#servedBy.delete(outcome.id);
       this.#quotas.release(outcome.id);
       this.#costCaps.release(outcome.id);
       this.#cacheKeys.delete(outcome.id);
@@ -459,9 +546,14 @@ export class Dispatcher {
     for (const outcome of applied) {
       if (outcome.kind !== 'succeeded') continue;
       const batch = this.#hooks.batch(outcome.batchId);
-      if (!batch) continue;
-      const { provider, model } = batch.lane;
-      this.#costCaps.spent(batch.id, outcome.promptTokens, outcome.completionTokens);
+      const lane = this.#servedBy.get(outcome.id);
+      this.#servedBy.delete(outcome.id);
+      if (batch) {
+        const price = lane && this.#registry.priceFor(lane.provider, lane.model);
+        this.#costCaps.spent(batch.id, outcome.promptTokens, outcome.completionTokens, price);
+      }
+      if (!batch || !lane) continue;
+      const { provider, model } = lane;
       reports.push({
         tenant: batch.tenant,
         provider,
@@ -470,11 +562,10 @@ export class Dispatcher {
         completionTokens: outcome.completionTokens,
       });
     }
-    try {
-      this.#quotas.record(reports);
-    } catch (error) {
-      this.#log.error({ err: error, requests: reports.length }, 'recording tenant usage failed; the quotas undercount it');
-    }
+    // Counted in memory at once (before the reservations end); the store write follows.
+    void this.#quotas.record(reports).catch((error: unknown) => {
+      this.#log.error({ err: error, requests: reports.length }, 'storing tenant usage failed; it is counted until a restart');
+    });
   }
 
   /** Keeps the answers of requests sent for batches with a time-to-live in their tenant's response cache. */
@@ -493,11 +584,10 @@ export class Dispatcher {
         response: outcome.responseJson,
       });
     }
-    try {
-      this.#responseCache.store(entries);
-    } catch (error) {
+    if (entries.length === 0) return;
+    this.#responseCache.store(entries).catch((error: unknown) => {
       this.#log.error({ err: error, answers: entries.length }, 'keeping answers in the response cache failed');
-    }
+    });
   }
 
   #track(send: Promise<void>): void {

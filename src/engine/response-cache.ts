@@ -1,14 +1,7 @@
 import type { Logger } from 'pino';
 import type { ResponseCacheConfig } from '../config.js';
-import type { Db } from '../db/connection.js';
-import {
-  deleteExpiredResponses,
-  getCachedResponses,
-  putCachedResponses,
-  SWEEP_SLICE,
-  type CachedResponse,
-  type NewCachedResponse,
-} from '../db/response-cache.js';
+import { SWEEP_SLICE, type CachedResponse, type NewCachedResponse } from '../db/response-cache.js';
+import type { Store } from '../db/store.js';
 import type { InputProblem } from './errors.js';
 
 /**
@@ -28,14 +21,14 @@ export interface CacheEntry {
 }
 
 export class ResponseCache {
-  readonly #db: Db;
+  readonly #store: Store;
   readonly #config: ResponseCacheConfig;
   readonly #log: Logger;
   readonly #now: () => number;
   #timer: NodeJS.Timeout | undefined;
 
-  constructor(db: Db, config: ResponseCacheConfig, log: Logger, now: () => number = Date.now) {
-    this.#db = db;
+  constructor(store: Store, config: ResponseCacheConfig, log: Logger, now: () => number = Date.now) {
+    this.#store = store;
     this.#config = config;
     this.#log = log;
     this.#now = now;
@@ -55,38 +48,39 @@ export class ResponseCache {
     return [{ path, message: `must be a whole number of seconds from 0 (off) to ${max} (got ${ttlSeconds})` }];
   }
 
-  lookup(tenant: string, hashes: readonly string[]): Map<string, CachedResponse> {
-    return getCachedResponses(this.#db, tenant, hashes, this.#now());
+  lookup(tenant: string, hashes: readonly string[]): Promise<Map<string, CachedResponse>> {
+    return this.#store.responseCache.get(tenant, hashes, this.#now());
   }
 
   /** Keeps answers; those larger than `maxResponseBytes` are left out. */
-  store(entries: readonly CacheEntry[]): void {
+  async store(entries: readonly CacheEntry[]): Promise<void> {
     const now = this.#now();
     const kept: NewCachedResponse[] = [];
     for (const { ttlMs, ...entry } of entries) {
       if (Buffer.byteLength(entry.response) > this.#config.maxResponseBytes) continue;
       kept.push({ ...entry, expiresAt: now + ttlMs });
     }
-    putCachedResponses(this.#db, kept, now, this.#config.maxEntriesPerTenant);
+    await this.#store.responseCache.put(kept, now, this.#config.maxEntriesPerTenant);
   }
 
   /** Deletes every expired answer, a slice per statement; returns how many. */
-  sweep(): number {
+  async sweep(): Promise<number> {
     const now = this.#now();
     let deleted = 0;
-    for (let changes = SWEEP_SLICE; changes === SWEEP_SLICE; deleted += changes) changes = deleteExpiredResponses(this.#db, now);
+    for (let changes = SWEEP_SLICE; changes === SWEEP_SLICE; deleted += changes)
+      changes = await this.#store.responseCache.deleteExpired(now);
     return deleted;
   }
 
   /** Sweeps every `sweepIntervalMs` until `stop`. */
   start(): void {
     this.#timer = setInterval(() => {
-      try {
-        const deleted = this.sweep();
-        if (deleted > 0) this.#log.debug({ deleted }, 'expired cached responses deleted');
-      } catch (error) {
-        this.#log.error({ err: error }, 'sweeping the response cache failed');
-      }
+      this.sweep().then(
+        (deleted) => {
+          if (deleted > 0) this.#log.debug({ deleted }, 'expired cached responses deleted');
+        },
+        (error: unknown) => this.#log.error({ err: error }, 'sweeping the response cache failed'),
+      );
     }, this.#config.sweepIntervalMs).unref();
   }
 

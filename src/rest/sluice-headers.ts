@@ -7,7 +7,7 @@ import { parseWith } from './http.js';
  * Sluice's own request headers, optional on the create calls of both REST APIs, so code written
  * for OpenAI's or Anthropic's SDK can still choose what their batch APIs have no field for:
  * - `x-sluice-priority`: `low`, `normal` (default), `high` or `urgent`;
- * - `x-sluice-provider`: the configured provider to run on (default: the first that serves the model).
+ * - `x-sluice-provider`: the configured provider to run on, pinning the batch there (default: every provider that serves the model).
  */
 export const sluiceHeaders = { priority: 'x-sluice-priority', provider: 'x-sluice-provider' } as const;
 

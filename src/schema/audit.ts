@@ -1,6 +1,6 @@
 import { resolveCursorConnection } from '@pothos/plugin-relay';
 import { requireAdmin } from '../auth/scopes.js';
-import { ActorKind, listAudit } from '../db/audit.js';
+import { ActorKind } from '../db/audit.js';
 import type { AuditRow } from '../db/schema.js';
 import { badInput } from '../engine/errors.js';
 import { builder } from './builder.js';
@@ -24,7 +24,9 @@ const AuditEntryRef = builder.objectRef<AuditRow>('AuditEntry').implement({
     actorKind: t.field({ type: ActorKindEnum, description: 'How the actor was identified.', resolve: (row) => row.actorKind as ActorKind }),
     actorKeyId: t.exposeString('actorKeyId', { nullable: true, description: 'The acting key (KEY only).' }),
     actorKeyPrefix: t.exposeString('actorPrefix', { nullable: true, description: "The acting key's prefix (KEY only)." }),
-    action: t.exposeString('action', { description: '`apiKey.create`, `apiKey.revoke`, `lane.setLimits` or `tenant.setQuota`.' }),
+    action: t.exposeString('action', {
+      description: '`apiKey.create`, `apiKey.revoke`, `lane.setLimits`, `lane.probe` or `tenant.setQuota`.',
+    }),
     target: t.exposeString('target', { description: 'What it acted on: a key id, a lane as `provider/model`, or a tenant.' }),
     details: t.field({
       type: 'JSON',
@@ -47,7 +49,7 @@ builder.queryField('auditLog', (t) =>
         return resolveCursorConnection<Promise<AuditRow[]>>(
           { args, toCursor: (row) => String(row.id), ...PAGE },
           ({ after, before, limit, inverted }) =>
-            listAudit(ctx.db, { afterId: cursorId(after, 'after'), beforeId: cursorId(before, 'before'), limit, inverted }),
+            ctx.store.audit.list({ afterId: cursorId(after, 'after'), beforeId: cursorId(before, 'before'), limit, inverted }),
         );
       }),
   }),

@@ -56,7 +56,7 @@ export function createOpenAIProvider(options: OpenAIProviderOptions): Provider {
  * OpenAI's `usage`; embeddings report no completion tokens. A compatible server that omits
  * usage yields zeros, which the engine reads as "no correction" rather than failing a success.
  */
-function readUsage(usage: unknown): Usage {
+export function readUsage(usage: unknown): Usage {
   const count = (key: string): number | undefined => usageCount(usage, key);
   const promptTokens = count('prompt_tokens') ?? 0;
   const completionTokens = count('completion_tokens') ?? 0;
@@ -65,10 +65,16 @@ function readUsage(usage: unknown): Usage {
 
 /** OpenAI reports an exhausted balance as a 429, which must not be retried like a rate limit. */
 const quotaCode = 'insufficient_quota';
+const modelNotFoundCode = 'model_not_found';
 
-function classify({ status, headers, text }: HttpResponse, error: ErrorBody, rateLimit: RateLimitSnapshot | undefined): ProviderFailure {
+export function classify(
+  { status, headers, text }: HttpResponse,
+  error: ErrorBody,
+  rateLimit: RateLimitSnapshot | undefined,
+): ProviderFailure {
   const message = failureMessage(status, error, text);
-  const type = error.type ?? error.code ?? `http_${status}`;
+  // A missing model comes as `invalid_request_error` with code `model_not_found`: the code is what the circuit breaker needs (deployment-failures.ts).
+  const type = (status === 404 && error.code === modelNotFoundCode ? error.code : error.type) ?? error.code ?? `http_${status}`;
   if (status === 429 && (error.code === quotaCode || error.type === quotaCode)) {
     return { class: 'quota_exceeded', status, type: quotaCode, message };
   }

@@ -4,7 +4,7 @@ import type { PriorityLevel } from '../engine/priority.js';
 import type { Endpoint } from '../engine/providers/provider.js';
 import type { Db } from './connection.js';
 import { CountMoves } from './request-counts.js';
-import { batches, type BatchRow } from './schema.js';
+import { batches, type BatchRow, type CachePrefixMode } from './schema.js';
 import { BatchStatus, finalBatchStatuses, isFinalBatchStatus, RequestStatus, type FinalBatchStatus } from './status.js';
 import { insertWebhookEvent } from './webhooks.js';
 import { tenantCondition, type TenantScope } from './tenant-scope.js';
@@ -22,6 +22,9 @@ export interface NewBatch {
   metadata?: Record<string, string> | null;
   /** Checked at submission (src/webhooks/address.ts). */
   webhookUrl?: string | null;
+  /** Prompt caching: see `batches.cachePrefix` and `batches.promptCacheWarmup`. */
+  cachePrefix?: CachePrefixMode;
+  promptCacheWarmup?: boolean;
   createdAt: number;
   expiresAt: number;
 }

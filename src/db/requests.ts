@@ -92,6 +92,9 @@ export interface QueuedRequest {
   estimatedTokens: number;
   notBefore: number | null;
   queuedAt: number;
+  /** The shared prefix counting found (see `storePrefixes`), if any. */
+  prefixHash: string | null;
+  prefixTokens: number | null;
 }
 
 /** Queued requests of a batch in id order; all of them, or one page. */
@@ -103,6 +106,8 @@ export async function listQueuedRequests(db: Db, batchId: string, page: IdPage =
       estimatedTokens: requests.estimatedTokens,
       notBefore: requests.notBefore,
       queuedAt: requests.queuedAt,
+      prefixHash: requests.prefixHash,
+      prefixTokens: requests.prefixTokens,
     })
     .from(requests)
     .where(and(eq(requests.batchId, batchId), eq(requests.status, RequestStatus.queued), gt(requests.id, page.afterId ?? 0)))
@@ -117,6 +122,9 @@ export interface ClaimedRequest {
   batchId: string;
   body: Record<string, unknown>;
   attempts: number;
+  /** The shared prefix counting found: where `cachePrefix: auto` marks it. */
+  prefixTokens: number | null;
+  prefixMessages: number | null;
 }
 
 /** queued -> running for requests a lane admitted; counts the attempt. Returns the bodies to send. */
@@ -129,7 +137,14 @@ export async function claimRequests(db: Db, ids: readonly number[], now: number)
         .update(requests)
         .set({ status: RequestStatus.running, startedAt: now, attempts: sql`${requests.attempts} + 1` })
         .where(and(inArray(requests.id, slice), eq(requests.status, RequestStatus.queued)))
-        .returning({ id: requests.id, batchId: requests.batchId, body: requests.body, attempts: requests.attempts })
+        .returning({
+          id: requests.id,
+          batchId: requests.batchId,
+          body: requests.body,
+          attempts: requests.attempts,
+          prefixTokens: requests.prefixTokens,
+          prefixMessages: requests.prefixMessages,
+        })
         .all();
       for (const row of rows) {
         moves.move(row.batchId, RequestStatus.queued, RequestStatus.running);
@@ -153,6 +168,9 @@ export type RequestOutcome =
       responseJson: string;
       promptTokens: number;
       completionTokens: number;
+      /** Of `promptTokens`: read from the prompt cache, and written to it. */
+      cachedTokens: number;
+      cacheWriteTokens: number;
       providerRequestId: string | null;
       latencyMs: number;
     }
@@ -200,6 +218,7 @@ function outcomeStatementsFor(client: Database.Database): OutcomeStatements {
     succeed: client.prepare(
       `UPDATE requests SET status = '${RequestStatus.succeeded}', finished_at = @at, response_status = @responseStatus, ` +
         'response = @responseJson, prompt_tokens = @promptTokens, completion_tokens = @completionTokens, ' +
+        'cached_tokens = @cachedTokens, cache_write_tokens = @cacheWriteTokens, ' +
         `provider_request_id = @providerRequestId, latency_ms = @latencyMs, error = NULL, not_before = NULL ${whereRunning}`,
     ),
     fail: client.prepare(
@@ -211,7 +230,8 @@ function outcomeStatementsFor(client: Database.Database): OutcomeStatements {
     ),
     stop: client.prepare(`UPDATE requests SET status = @status, finished_at = @at ${whereRunning}`),
     addUsage: client.prepare(
-      'UPDATE batches SET prompt_tokens = prompt_tokens + @prompt, completion_tokens = completion_tokens + @completion WHERE id = @id',
+      'UPDATE batches SET prompt_tokens = prompt_tokens + @prompt, completion_tokens = completion_tokens + @completion, ' +
+        'cached_tokens = cached_tokens + @cached, cache_write_tokens = cache_write_tokens + @cacheWrite WHERE id = @id',
     ),
   };
   outcomeStatements.set(client, statements);
@@ -228,7 +248,7 @@ export async function recordOutcomes(db: Db, outcomes: readonly RequestOutcome[]
   const { succeed, fail, requeue, stop, addUsage } = outcomeStatementsFor(client);
   return client.transaction(() => {
     const applied: RequestOutcome[] = [];
-    const usageByBatch = new Map<string, { prompt: number; completion: number }>();
+    const usageByBatch = new Map<string, { prompt: number; completion: number; cached: number; cacheWrite: number }>();
     const moves = new CountMoves();
     for (const outcome of outcomes) {
       let changes: number;
@@ -241,13 +261,17 @@ export async function recordOutcomes(db: Db, outcomes: readonly RequestOutcome[]
             responseJson: outcome.responseJson,
             promptTokens: outcome.promptTokens,
             completionTokens: outcome.completionTokens,
+            cachedTokens: outcome.cachedTokens,
+            cacheWriteTokens: outcome.cacheWriteTokens,
             providerRequestId: outcome.providerRequestId,
             latencyMs: outcome.latencyMs,
           }).changes;
           if (changes > 0) {
-            const usage = usageByBatch.get(outcome.batchId) ?? { prompt: 0, completion: 0 };
+            const usage = usageByBatch.get(outcome.batchId) ?? { prompt: 0, completion: 0, cached: 0, cacheWrite: 0 };
             usage.prompt += outcome.promptTokens;
             usage.completion += outcome.completionTokens;
+            usage.cached += outcome.cachedTokens;
+            usage.cacheWrite += outcome.cacheWriteTokens;
             usageByBatch.set(outcome.batchId, usage);
           }
           break;

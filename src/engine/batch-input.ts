@@ -5,6 +5,7 @@ import { badInput, type InputProblem } from './errors.js';
 import { isPriorityLevel, type PriorityLevel } from './priority.js';
 import { valueAt } from '../value-at.js';
 import { MAX_ATTEMPTS } from '../config.js';
+import type { CachePrefixMode } from '../db/schema.js';
 
 /**
  * Validation of a submitted batch. Every problem is reported with the request's index and
@@ -27,6 +28,10 @@ export interface BatchSettings {
   metadata?: Record<string, string> | null;
   /** Where the final status is POSTed (see docs/operations.md, "Webhooks"). */
   webhookUrl?: string | null;
+  /** `auto`: mark Anthropic requests' shared prefix for caching (docs/cost.md). Default `off`. */
+  cachePrefix?: CachePrefixMode | null;
+  /** Warm each shared prompt prefix with one request before sending the rest (docs/cost.md). Default true. */
+  promptCacheWarmup?: boolean | null;
 }
 
 export interface RequestInput {

@@ -224,6 +224,8 @@ export class BatchLifecycle {
       lane: this.#dispatcher.lane(row.provider, row.model),
       priority: row.priority,
       maxAttempts: row.maxAttempts,
+      cachePrefix: row.cachePrefix,
+      promptCacheWarmup: row.promptCacheWarmup,
       status: row.status,
       remaining,
       running: 0,
@@ -259,6 +261,9 @@ export class BatchLifecycle {
             cost: request.estimatedTokens,
             enqueuedAt: request.queuedAt,
             order: request.id,
+            ...(batch.promptCacheWarmup && request.prefixHash !== null
+              ? { prefix: { key: `${batch.tenant}\n${request.prefixHash}`, tokens: request.prefixTokens ?? 0 } }
+              : {}),
           },
           request.notBefore,
         );

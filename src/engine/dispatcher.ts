@@ -8,7 +8,10 @@ import type { EngineBus } from './events.js';
 import { describeLimit } from './adaptive-limits.js';
 import { Lane, laneKey, type LaneItem } from './lane.js';
 import type { LaneQueueOptions } from './lane-queue.js';
+import { markSharedPrefix, type SharedPrefix } from './cache-marks.js';
 import { OutcomeRecorder } from './outcome-recorder.js';
+import { minCacheableTokens } from './providers/prompt-cache-rules.js';
+import { Endpoints } from './providers/provider.js';
 import type { QuotaBreach, ReportedUsage, TenantQuotas } from './quotas.js';
 import type { ProviderFailure, ProviderOutcome } from './providers/provider.js';
 import type { ProviderRegistry } from './providers/registry.js';
@@ -95,13 +98,15 @@ export class Dispatcher {
     let lane = this.#lanes.get(key);
     if (!lane) {
       const limits = this.#registry.limitsFor(provider, model);
-      if (!limits) throw new Error(`provider ${provider} is not configured`);
+      const entry = this.#registry.get(provider);
+      if (!limits || !entry) throw new Error(`provider ${provider} is not configured`);
       lane = new Lane({
         provider,
         model,
         limits,
         adaptive: this.#registry.adaptiveFor(provider, model),
         maxInFlight: this.#registry.maxInFlightFor(provider, model),
+        cacheMinTokens: minCacheableTokens(entry.provider.kind, model),
         queue: this.#scheduling,
         now: this.#scheduling.now,
         onReady: (ready) => this.#sendAdmitted(ready),
@@ -157,7 +162,7 @@ export class Dispatcher {
     // Synchronous under the hood: the rows are `running` before anything is sent.
     void claimRequests(this.#db, [...byId.keys()], Date.now()).then(
       (claimed) => {
-        for (const { id, body, attempts } of claimed) {
+        for (const { id, body, attempts, prefixTokens, prefixMessages } of claimed) {
           const item = byId.get(id)!;
           byId.delete(id);
           const batch = this.#hooks.batch(item.batchId);
@@ -165,7 +170,8 @@ export class Dispatcher {
             this.#release(lane, item);
             continue;
           }
-          this.#track(this.#send(batch, item, body, attempts));
+          const prefix = prefixTokens === null || prefixMessages === null ? undefined : { tokens: prefixTokens, messages: prefixMessages };
+          this.#track(this.#send(batch, item, this.#withCacheMark(batch, body, prefix), attempts));
         }
         // Not queued any more (cancelled between admission and claim): never sent, so give back their slots and budget.
         for (const item of byId.values()) this.#release(lane, item);
@@ -175,6 +181,13 @@ export class Dispatcher {
         for (const item of admitted) this.#release(lane, item);
       },
     );
+  }
+
+  /** The body as sent: with `cachePrefix: AUTO`, an Anthropic request's shared prefix marked for caching (cache-marks.ts). */
+  #withCacheMark(batch: ActiveBatch, body: Record<string, unknown>, prefix: SharedPrefix | undefined): Record<string, unknown> {
+    if (batch.cachePrefix !== 'auto' || batch.endpoint !== Endpoints.messages || prefix === undefined) return body;
+    const kind = this.#registry.get(batch.lane.provider)?.provider.kind;
+    return kind === undefined ? body : markSharedPrefix(body, prefix, minCacheableTokens(kind, batch.lane.model));
   }
 
   /**
@@ -295,6 +308,8 @@ export class Dispatcher {
         responseJson: outcome.bodyJson,
         promptTokens: outcome.usage.promptTokens,
         completionTokens: outcome.usage.completionTokens,
+        cachedTokens: outcome.usage.cachedTokens,
+        cacheWriteTokens: outcome.usage.cacheWriteTokens,
         providerRequestId: outcome.requestId ?? null,
         latencyMs: at - startedAt,
       });
@@ -378,6 +393,8 @@ export class Dispatcher {
         model,
         promptTokens: outcome.promptTokens,
         completionTokens: outcome.completionTokens,
+        cachedTokens: outcome.cachedTokens,
+        cacheWriteTokens: outcome.cacheWriteTokens,
       });
     }
     try {

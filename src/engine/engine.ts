@@ -206,6 +206,8 @@ export class Engine {
       maxAttempts: settings.maxAttempts ?? this.#config.maxAttempts,
       metadata: settings.metadata ?? null,
       webhookUrl: settings.webhookUrl ?? null,
+      cachePrefix: settings.cachePrefix ?? 'off',
+      promptCacheWarmup: settings.promptCacheWarmup ?? true,
       createdAt: now,
       expiresAt: now + (settings.completionWindowMs ?? this.#config.completionWindowMs),
     };

@@ -6,6 +6,7 @@ import { Headroom } from './headroom.js';
 import { LaneBudgets, type LimitChange } from './lane-budgets.js';
 import { checkLimitPatch } from './lane-limit-rules.js';
 import { LaneQueue, type LaneQueueOptions, type QueueItem } from './lane-queue.js';
+import { PrefixWarmup } from './prefix-warmup.js';
 import type { RateLimitSnapshot } from './providers/provider.js';
 import { SlidingWindowCounter } from './sliding-window.js';
 
@@ -29,6 +30,8 @@ import { SlidingWindowCounter } from './sliding-window.js';
 
 export interface LaneItem extends QueueItem {
   requestId: number;
+  /** The prompt prefix it shares with others (key: tenant and hash), when the lane should warm it first (prefix-warmup.ts). */
+  prefix?: { key: string; tokens: number };
 }
 
 export interface LanePause {
@@ -71,6 +74,10 @@ export interface LaneOptions {
   headroomMs?: number;
   /** The safety cap on requests in flight when concurrency is not configured. Default `ADAPTIVE_DEFAULTS.maxInFlight`. */
   maxInFlight?: number;
+  /** The provider's smallest cacheable prompt prefix for this model; undefined: it has no prompt cache, nothing is held. */
+  cacheMinTokens?: number;
+  /** Longest a prefix group waits for its warmer's answer. Default `PREFIX_WARMUP_DEFAULTS.timeoutMs`. */
+  warmupTimeoutMs?: number;
   now?: () => number;
 }
 
@@ -90,7 +97,7 @@ export interface LaneStats {
   requestsLastMinute: number;
   /** Tokens admitted in the last minute: estimates at admission, plus any excess the provider reported. */
   tokensLastMinute: number;
-  /** Requests ready to go, waiting for their turn or for room in the buckets. */
+  /** Requests ready to go, waiting for their turn, for room in the buckets, or for their prompt prefix to be cached. */
   queued: number;
   /** `queued` per base priority (levels with nothing queued are absent). */
   queuedByPriority: Record<number, number>;
@@ -140,6 +147,8 @@ export class Lane {
   readonly #tokensLastMinute: SlidingWindowCounter;
   /** Requests waiting for their not-before time (retry backoff), by request id. */
   readonly #delayed = new Map<number, { item: LaneItem; timer: NodeJS.Timeout }>();
+  /** Holds each shared prefix's group until one request of it has been answered; undefined when the provider caches nothing. */
+  readonly #warmup: PrefixWarmup<LaneItem> | undefined;
   #pause: LanePause | undefined;
   #wake: { at: number; timer: NodeJS.Timeout } | undefined;
   #readyScheduled = false;
@@ -164,6 +173,18 @@ export class Lane {
     this.#queue = new LaneQueue<LaneItem>({ ...options.queue, now: this.#now });
     this.#requestsLastMinute = new SlidingWindowCounter({ now: this.#now });
     this.#tokensLastMinute = new SlidingWindowCounter({ now: this.#now });
+    this.#warmup =
+      options.cacheMinTokens === undefined
+        ? undefined
+        : new PrefixWarmup<LaneItem>({
+            minTokens: options.cacheMinTokens,
+            timeoutMs: options.warmupTimeoutMs,
+            now: this.#now,
+            release: (items) => {
+              for (const item of items) this.#queue.push(item);
+              this.#signalReady();
+            },
+          });
   }
 
   /** The limits in force now. */
@@ -193,10 +214,11 @@ export class Lane {
   enqueue(item: LaneItem, notBefore?: number | null): void {
     // Idempotent: a request can reach the lane twice (a resume's paged reload racing its own
     // retry being committed); it must wait, and be admitted, once.
-    if (this.#delayed.has(item.requestId) || this.#queue.has(item.id)) return;
+    if (this.#delayed.has(item.requestId) || this.#queue.has(item.id) || this.#warmup?.holds(item.requestId)) return;
     const wait = notBefore == null ? 0 : notBefore - this.#now();
     const pausedAtLeastAsLong = notBefore != null && this.pause !== undefined && this.pause.until >= notBefore;
     if (wait <= 0 || pausedAtLeastAsLong) {
+      if (this.#warmup?.hold(item)) return;
       this.#queue.push(item);
       this.#signalReady();
       return;
@@ -211,7 +233,10 @@ export class Lane {
 
   /** Takes a batch's waiting requests out of the lane (pause, cancel, expiry); returns their ids. */
   removeBatch(batchId: string): number[] {
-    const ids = this.#queue.removeBatch(batchId).map((item) => item.requestId);
+    const held = this.#warmup?.removeBatch(batchId) ?? [];
+    const queued = this.#queue.removeBatch(batchId);
+    for (const item of queued) this.#warmup?.warmerLeft(item);
+    const ids = [...held, ...queued].map((item) => item.requestId);
     for (const [requestId, { item, timer }] of this.#delayed) {
       if (item.batchId !== batchId) continue;
       clearTimeout(timer);
@@ -223,6 +248,7 @@ export class Lane {
 
   setBatchPriority(batchId: string, priority: number): void {
     this.#queue.setBatchPriority(batchId, priority);
+    this.#warmup?.setBatchPriority(batchId, priority);
     for (const { item } of this.#delayed.values()) if (item.batchId === batchId) item.priority = priority;
     this.#signalReady();
   }
@@ -262,6 +288,7 @@ export class Lane {
       this.#budgets.tokens.take(item.cost);
       this.#requestsLastMinute.record(1);
       this.#tokensLastMinute.record(item.cost);
+      this.#warmup?.admitted(item);
       admitted.push(item);
     }
     const admittedAt = this.#now();
@@ -289,6 +316,7 @@ export class Lane {
    */
   settle(item: LaneItem, actualTokens?: number): void {
     if (!this.#inFlight.delete(item.requestId)) return; // settled already or released
+    this.#warmup?.ended(item);
     if (actualTokens !== undefined && actualTokens > item.cost) {
       this.#budgets.tokens.charge(actualTokens - item.cost);
       this.#tokensLastMinute.record(actualTokens - item.cost);
@@ -302,6 +330,7 @@ export class Lane {
    */
   release(item: LaneItem): void {
     if (!this.#inFlight.delete(item.requestId)) return;
+    this.#warmup?.warmerLeft(item);
     this.#budgets.requests.refund(1);
     this.#budgets.tokens.refund(item.cost);
     this.#requestsLastMinute.record(-1);
@@ -374,7 +403,7 @@ export class Lane {
       adaptive: this.adaptive,
       requestsLastMinute: this.#requestsLastMinute.total(),
       tokensLastMinute: this.#tokensLastMinute.total(),
-      queued: this.#queue.size,
+      queued: this.#queue.size + (this.#warmup?.held ?? 0),
       queuedByPriority: this.#queue.depthByPriority(),
       delayed: this.#delayed.size,
       inFlight: this.#inFlight.size,
@@ -398,6 +427,7 @@ export class Lane {
   close(): void {
     for (const { timer } of this.#delayed.values()) clearTimeout(timer);
     this.#delayed.clear();
+    this.#warmup?.close();
     if (this.#wake) clearTimeout(this.#wake.timer);
     this.#wake = undefined;
   }

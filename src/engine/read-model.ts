@@ -11,7 +11,8 @@ import {
 } from '../db/files.js';
 import { getRequestsByIds, listRequests, type RequestPageArgs } from '../db/requests.js';
 import { listResults, type ResultPageArgs, type ResultRow } from '../db/results.js';
-import type { BatchRow, FileRow, RequestRow } from '../db/schema.js';
+import type { BatchPrefixRow, BatchRow, FileRow, RequestRow } from '../db/schema.js';
+import { listBatchPrefixes } from '../db/prefixes.js';
 import type { TenantScope } from '../db/tenant-scope.js';
 import { listWebhookAttempts, type WebhookAttemptView } from '../db/webhooks.js';
 
@@ -49,6 +50,11 @@ export class ReadModel {
 
   resultPage(args: ResultPageArgs): Promise<ResultRow[]> {
     return listResults(this.#db, args);
+  }
+
+  /** The prompt prefixes a batch's requests share (a batch the caller already read for its tenant). */
+  batchPrefixes(batchId: string): Promise<BatchPrefixRow[]> {
+    return listBatchPrefixes(this.#db, batchId);
   }
 
   webhookAttempts(batchId: string): WebhookAttemptView[] {

@@ -5,7 +5,7 @@ import type { BatchSettings } from '../engine/batch-input.js';
 import { badInput } from '../engine/errors.js';
 import { Priority } from '../engine/priority.js';
 import type { builder } from './builder.js';
-import { PriorityEnum } from './enums.js';
+import { CachePrefixEnum, PriorityEnum } from './enums.js';
 
 type InputFieldBuilder = PothosSchemaTypes.InputFieldBuilder<
   typeof builder extends PothosSchemaTypes.SchemaBuilder<infer Types> ? Types : never,
@@ -38,6 +38,16 @@ export function batchSettingsFields(t: InputFieldBuilder) {
       description:
         'Where to POST the final status, signed (Standard Webhooks). Public http(s) addresses only, unless the server allows private ones.',
     }),
+    cachePrefix: t.field({
+      type: CachePrefixEnum,
+      required: false,
+      description: 'Anthropic prompt caching: AUTO marks the prefix the requests share (default OFF). See docs/cost.md.',
+    }),
+    promptCacheWarmup: t.boolean({
+      required: false,
+      description:
+        'Send one request of each shared prompt prefix first and the rest once it is cached (default true). False sends all at once. See docs/cost.md.',
+    }),
   };
 }
 
@@ -51,6 +61,8 @@ interface SettingsInput {
   completionWindowSeconds?: number | null;
   metadata?: unknown;
   webhookUrl?: string | null;
+  cachePrefix?: 'auto' | 'off' | null;
+  promptCacheWarmup?: boolean | null;
 }
 
 /** What GraphQL's types do not already guarantee about a new batch's settings. */
@@ -86,5 +98,7 @@ export function parseBatchSettings(tenant: string, input: SettingsInput | null |
     completionWindowMs: completionWindowSeconds == null ? null : completionWindowSeconds * 1000,
     metadata: metadata ?? null,
     webhookUrl: input?.webhookUrl,
+    cachePrefix: input?.cachePrefix,
+    promptCacheWarmup: input?.promptCacheWarmup,
   };
 }

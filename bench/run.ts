@@ -26,6 +26,7 @@ import { httpThroughputCase } from './cases/http-throughput.js';
 import { ingestCase } from './cases/ingest.js';
 import { latencyCase } from './cases/latency.js';
 import { limitChangeCase } from './cases/limit-change.js';
+import { promptCacheCase } from './cases/prompt-cache.js';
 import { rateLimitCase } from './cases/rate-limit.js';
 import { recoveryCase } from './cases/recovery.js';
 import { subscriptionsCase } from './cases/subscriptions.js';
@@ -44,6 +45,7 @@ const cases: readonly BenchCase[] = [
   latencyCase,
   httpThroughputCase,
   limitChangeCase,
+  promptCacheCase,
 ];
 
 const defaultRuns = { full: 3, quick: 1 } as const;

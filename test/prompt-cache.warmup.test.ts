@@ -43,11 +43,11 @@ afterEach(async () => {
 });
 afterAll(() => freeEncoders());
 
-async function startRig(gate: (request: FakeRequest) => Promise<void> | undefined): Promise<Rig> {
+async function startRig(gate: (request: FakeRequest) => Promise<void> | undefined, maxConcurrent?: number): Promise<Rig> {
   const fake = await startFakeOpenAI({ limits: { requestsPerMinute: 100_000, tokensPerMinute: 100_000_000 }, gate });
   const provider = createOpenAIProvider({ name: PROVIDER, baseUrl: fake.url, models: [MODEL], timeoutMs: 30_000 });
   const registry = new ProviderRegistry([
-    { provider, limits: { requestsPerMinute: 100_000, tokensPerMinute: 100_000_000 }, prices: { [MODEL]: price } },
+    { provider, limits: { requestsPerMinute: 100_000, tokensPerMinute: 100_000_000, maxConcurrent }, prices: { [MODEL]: price } },
   ]);
   const t = await startTestApp({ engine: { registry } });
   return {
@@ -148,6 +148,21 @@ describe('when a batch shares a system prompt longer than OpenAI caches', () => 
     expect(batch.cacheSavingsUsd).toBe(0);
     // The prefix is still found and reported.
     expect(batch.sharedPrefixes[0]).toMatchObject({ requests: REQUESTS });
+  });
+
+  it('does send the requests of a prefix together, in the place of its first request', async () => {
+    rig = await startRig(() => undefined, 1);
+    const { t, fake } = rig;
+    const a = sharedPrefixRequests(6, `A ${SYSTEM}`);
+    const b = sharedPrefixRequests(6, `B ${SYSTEM}`);
+    const interleaved = a.flatMap((request, i) => [request, b[i]!]).map((request, i) => ({ ...request, customId: `i-${i}` }));
+    const id = await submit(t, { promptCacheWarmup: false }, interleaved);
+    const batch = await completed(t, id);
+    expect(batch.sharedPrefixes).toHaveLength(2);
+    const groups = fake.log.map((entry) =>
+      (entry.body as { messages: Array<{ content: string }> }).messages[0]!.content.startsWith('A') ? 'A' : 'B',
+    );
+    expect(groups.join('')).toBe('AAAAAABBBBBB');
   });
 
   it('does not hold requests whose prefixes differ, or are too short to cache', async () => {

@@ -95,6 +95,8 @@ export interface QueuedRequest {
   /** The shared prefix counting found (see `storePrefixes`), if any. */
   prefixHash: string | null;
   prefixTokens: number | null;
+  /** Place in the batch's dispatch order when the estimator grouped the batch by prefix; else the id gives it. */
+  order?: number;
 }
 
 /** Queued requests of a batch in id order; all of them, or one page. */

@@ -84,7 +84,24 @@ export async function estimateBatch(db: Db, counter: TokenCounter, batch: Active
     const assignment = byId.get(request.id);
     if (assignment) Object.assign(request, { prefixHash: assignment.hash, prefixTokens: assignment.tokens });
   }
-  return { kind: 'estimated', startedAt: now, queued: stored === queued.length ? queued : undefined };
+  return { kind: 'estimated', startedAt: now, queued: stored === queued.length ? groupedByPrefix(queued) : undefined };
+}
+
+/**
+ * The requests in dispatch order: those sharing a prefix together, each group where its first
+ * request was, the others in their place, so a group goes out in one stretch while its prefix is
+ * cached. `order` carries that place into the lane (a stable sort: id order within a group).
+ */
+function groupedByPrefix(queued: QueuedRequest[]): QueuedRequest[] {
+  const firstSeen = new Map<string, number>();
+  const place = queued.map((request, index) => {
+    if (request.prefixHash === null) return index;
+    const first = firstSeen.get(request.prefixHash) ?? index;
+    firstSeen.set(request.prefixHash, first);
+    return first;
+  });
+  const grouped = queued.map((request, index) => ({ request, place: place[index]! })).sort((a, b) => a.place - b.place);
+  return grouped.map(({ request }, index) => ({ ...request, order: index }));
 }
 
 async function countPage(counter: TokenCounter, batch: ActiveBatch, page: readonly PendingRequest[]): Promise<PageEstimates> {

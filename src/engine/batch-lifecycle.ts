@@ -260,7 +260,7 @@ export class BatchLifecycle {
             priority: batch.priority,
             cost: request.estimatedTokens,
             enqueuedAt: request.queuedAt,
-            order: request.id,
+            order: request.order ?? request.id,
             ...(batch.promptCacheWarmup && request.prefixHash !== null
               ? { prefix: { key: `${batch.tenant}\n${request.prefixHash}`, tokens: request.prefixTokens ?? 0 } }
               : {}),

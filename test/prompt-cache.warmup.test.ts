@@ -104,11 +104,12 @@ describe('when a batch shares a system prompt longer than OpenAI caches', () => 
     const { t, fake } = rig;
     const id = await submit(t);
 
-    // The warmer is out and unanswered; the other 39 wait in the lane for it.
+    // The warmer has reached the provider and is unanswered; the other 39 wait in the lane for it.
     await waitFor(async () => {
       const view = await lane(t);
-      return view.inFlight === 1 && view.queued === REQUESTS - 1 ? view : undefined;
+      return view.inFlight === 1 && view.queued === REQUESTS - 1 && fake.log.length === 1 ? view : undefined;
     });
+    expect(await lane(t)).toMatchObject({ inFlight: 1, queued: REQUESTS - 1 });
     expect(fake.log).toHaveLength(1);
 
     openFirst();

@@ -29,6 +29,8 @@ export interface InProcessRun {
   peakRssMB: number;
   eventLoopP99Ms: number;
   peakInFlight: number;
+  /** submitBatch called → the lane first had `inFlightTarget` in flight (sampled every 50 ms); undefined if never. */
+  inFlightReachedMs?: number;
 }
 
 export interface InProcessOptions {
@@ -36,8 +38,12 @@ export interface InProcessOptions {
   requests: readonly BenchRequest[];
   /** What Sluice is told; left out, everything is learned from the headers. */
   told?: Partial<LaneLimits>;
+  /** More deployments of the model (a model group, docs/routing.md): one provider per URL, told the same. */
+  moreUrls?: readonly string[];
   /** Called every 50 ms while the batch runs (a case that changes the fake's limits). */
   onSample?: (elapsedMs: number) => void;
+  /** In flight to time the reaching of (`inFlightReachedMs`). */
+  inFlightTarget?: number;
 }
 
 type App = Awaited<ReturnType<typeof startApp>>;
@@ -76,20 +82,33 @@ async function untilDone(events: StatusEvents, batch: { id: string; n: number })
 export async function runInProcess(options: InProcessOptions): Promise<InProcessRun> {
   const dir = makeTempDir('in-process');
   const config = parseConfig({ logLevel: 'silent', dbFile: dir.file('sluice.db'), host: '127.0.0.1', port: 0 });
-  const provider = createOpenAIProvider({ name: PROVIDER_NAME, baseUrl: options.url, models: [benchModel], timeoutMs: 120_000 });
-  const registry = new ProviderRegistry([{ provider, limits: options.told ?? {} }]);
+  const urls = [options.url, ...(options.moreUrls ?? [])];
+  const registry = new ProviderRegistry(
+    urls.map((url, i) => ({
+      provider: createOpenAIProvider({
+        name: i === 0 ? PROVIDER_NAME : `${PROVIDER_NAME}-${i + 1}`,
+        baseUrl: url,
+        models: [benchModel],
+        timeoutMs: 120_000,
+      }),
+      limits: options.told ?? {},
+    })),
+  );
   const app = await startApp(config, createLogger('silent'), { registry });
   const events = app.engine.bus.subscribe('batchStatusChanged', defaultTenant);
   const timeout = setTimeout(() => void events.return?.(), RUN_TIMEOUT_MS);
   const loop = monitorEventLoopDelay({ resolution: 10 });
   let peakRss = process.memoryUsage.rss();
   let peakInFlight = 0;
+  let inFlightReachedMs: number | undefined;
   // Start the token-counting workers and the connection before the clock does, with one request.
   await untilDone(events, await submit(app, [options.requests[0]!]));
   const submittedAt = Date.now();
   const sampler = setInterval(() => {
     peakRss = Math.max(peakRss, process.memoryUsage.rss());
-    peakInFlight = Math.max(peakInFlight, app.engine.lane(PROVIDER_NAME, benchModel)?.inFlight ?? 0);
+    const inFlight = app.engine.lane(PROVIDER_NAME, benchModel)?.inFlight ?? 0;
+    peakInFlight = Math.max(peakInFlight, inFlight);
+    if (options.inFlightTarget !== undefined && inFlight >= options.inFlightTarget) inFlightReachedMs ??= Date.now() - submittedAt;
     options.onSample?.(Date.now() - submittedAt);
   }, SAMPLE_EVERY_MS);
   loop.enable();
@@ -101,6 +120,7 @@ export async function runInProcess(options: InProcessOptions): Promise<InProcess
       peakRssMB: peakRss / bytesPerMB,
       eventLoopP99Ms: loop.percentile(99) / 1e6,
       peakInFlight,
+      ...(inFlightReachedMs === undefined ? {} : { inFlightReachedMs }),
     };
   } finally {
     loop.disable();

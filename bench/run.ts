@@ -29,6 +29,7 @@ import { limitChangeCase } from './cases/limit-change.js';
 import { promptCacheCase } from './cases/prompt-cache.js';
 import { rateLimitCase } from './cases/rate-limit.js';
 import { recoveryCase } from './cases/recovery.js';
+import { routingCase } from './cases/routing.js';
 import { subscriptionsCase } from './cases/subscriptions.js';
 import { tokenPoolCase } from './cases/token-pool.js';
 import { renderTable, toReport, writeReport, type CaseResult } from './report.js';
@@ -45,6 +46,7 @@ const cases: readonly BenchCase[] = [
   latencyCase,
   httpThroughputCase,
   limitChangeCase,
+  routingCase,
   promptCacheCase,
 ];
 

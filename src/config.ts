@@ -76,6 +76,15 @@ export const defaults = {
   /** Requests sent to the token-counting pool per task. */
   tokenChunkSize: 500,
   /**
+   * Redis shared by several instances (`redis://[user:password@]host:port[/db]`): lane budgets,
+   * pauses and events (docs/scale-out.md). Unset: one process, nothing shared.
+   */
+  redisUrl: undefined as string | undefined,
+  /** Prefix of every Redis key and channel: instances that share lanes use the same one. */
+  redisPrefix: 'sluice:',
+  /** Instances expected to share the lanes: when Redis cannot be reached each takes limit / this (or / the instances seen lately, if more). */
+  expectedInstances: 2,
+  /**
    * Lane limits of the simulated provider when nothing sets them. Not a default for real
    * providers: a limit that no level of the configuration sets is learned from the provider
    * (see docs/engine.md, "Adaptive limits").
@@ -134,6 +143,17 @@ export const defaults = {
     baseDelayMs: 5_000,
     /** Largest wait between attempts, a receiver's `retry-after` included. */
     maxDelayMs: 60 * 60_000,
+  },
+  /** The `api-version` an Azure provider sends when the file names none (Azure OpenAI's latest GA version). */
+  azureApiVersion: '2024-10-21',
+  /** Provider-native batches of the openai and anthropic kinds (see docs/native-batches.md). */
+  nativeBatches: {
+    /** Each such provider offers its batch API unless its `nativeBatches` says false. */
+    enabled: true,
+    /** A provider's `batchPriceFactor`: its batch price as a share of its `prices`. */
+    priceFactor: 0.5,
+    /** `nativePollIntervalMs`: time between two polls of the providers' open batches. */
+    pollIntervalMs: 60_000,
   },
   /** Where each real kind is served when the file names no `baseUrl`. */
   baseUrls: {
@@ -201,6 +221,12 @@ const providerCommon = {
   /** The safety cap on requests in flight of each lane without a configured `maxConcurrent`; a model's own over it. */
   maxInFlight: maxInFlight.optional(),
   prices: z.record(modelName, priceSchema).default({}),
+  /**
+   * Share of a model's traffic when several providers list the same model (a model group, see
+   * docs/routing.md): among deployments that can all admit a request now, it goes to them in
+   * proportion to their weights. Default 1.
+   */
+  weight: z.number().positive().max(1_000).default(1),
 };
 
 const rate = z.number().min(0).max(1);
@@ -251,6 +277,14 @@ const httpProviderFields = {
   apiKeyEnv: envVariableName,
   /** Per-attempt timeout for this provider; default the top-level `attemptTimeoutMs`. */
   timeoutMs: positiveInt.max(3_600_000).optional(),
+  /**
+   * The provider offers its own batch API (OpenAI Batch, Anthropic Message Batches), so batches
+   * may run there (`mode: NATIVE`, or `AUTO`; see docs/native-batches.md). Turn off for an
+   * OpenAI-compatible server without `/v1/batches`.
+   */
+  nativeBatches: z.boolean().default(defaults.nativeBatches.enabled),
+  /** What the provider's batch API charges, as a share of its `prices` (OpenAI and Anthropic: half). */
+  batchPriceFactor: z.number().positive().max(1).default(defaults.nativeBatches.priceFactor),
 };
 
 const openaiProviderSchema = z
@@ -273,9 +307,33 @@ const anthropicProviderSchema = z
   })
   .strict();
 
-const providerSchema = z.discriminatedUnion('kind', [simulatedProviderSchema, openaiProviderSchema, anthropicProviderSchema], {
-  error: (issue) => (issue.code === 'invalid_union' ? 'must be one of "simulated", "openai", "anthropic"' : undefined),
-});
+/** An Azure deployment name, as it appears in the URL path. */
+const azureDeploymentName = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'must be an Azure deployment name (1-64 letters, digits, ".", "_" or "-")');
+
+const azureProviderSchema = z
+  .object({
+    kind: z.literal('azure'),
+    name: providerName.default('azure'),
+    /** The resource's endpoint, `https://{resource}.openai.azure.com`; the adapter adds `/openai/deployments/{deployment}/…`. */
+    baseUrl,
+    /** The `api-version` query parameter. */
+    apiVersion: z
+      .string()
+      .regex(/^\d{4}-\d{2}-\d{2}(-preview)?$/, 'must be an Azure OpenAI API version such as "2024-10-21"')
+      .default(defaults.azureApiVersion),
+    /** The Azure deployment that serves each model; a model left out is served by a deployment of its own name. */
+    deployments: z.record(modelName, azureDeploymentName).default({}),
+    ...httpProviderFields,
+  })
+  .strict();
+
+const providerSchema = z.discriminatedUnion(
+  'kind',
+  [simulatedProviderSchema, openaiProviderSchema, anthropicProviderSchema, azureProviderSchema],
+  { error: (issue) => (issue.code === 'invalid_union' ? 'must be one of "simulated", "openai", "anthropic", "azure"' : undefined) },
+);
 export type ProviderConfig = z.infer<typeof providerSchema>;
 export type SimulatedProviderConfig = Extract<ProviderConfig, { kind: 'simulated' }>;
 
@@ -363,6 +421,17 @@ export const configSchema = z
     shutdownGraceMs: z.number().int().nonnegative().max(3_600_000).default(defaults.shutdownGraceMs),
     progressIntervalMs: positiveInt.max(60_000).default(defaults.progressIntervalMs),
     tokenChunkSize: positiveInt.max(100_000).default(defaults.tokenChunkSize),
+    /** Time between two polls of the providers' own batches (NATIVE mode); see `defaults.nativeBatches`. */
+    nativePollIntervalMs: positiveInt.max(3_600_000).default(defaults.nativeBatches.pollIntervalMs),
+    redisUrl: z
+      .string()
+      .regex(/^rediss?:\/\/[^\s]+$/, 'must be a redis:// or rediss:// URL')
+      .optional(),
+    redisPrefix: z
+      .string()
+      .regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'must be 1 to 64 letters, digits, "_", ".", ":" or "-"')
+      .default(defaults.redisPrefix),
+    expectedInstances: positiveInt.max(1_000).default(defaults.expectedInstances),
     browser: browserSchema.default(() => browserSchema.parse({})),
     limits: limitsSchema.default(() => limitsSchema.parse({})),
     webhooks: webhooksSchema.default(() => webhooksSchema.parse({})),
@@ -454,8 +523,9 @@ function crossChecks(config: Config, env: NodeJS.ProcessEnv): Problem[] {
         showValue: false,
       });
     } else firstIndex.set(provider.name, index);
-    for (const field of ['modelLimits', 'prices'] as const) {
-      for (const model of Object.keys(provider[field])) {
+    const perModel = provider.kind === 'azure' ? (['modelLimits', 'prices', 'deployments'] as const) : (['modelLimits', 'prices'] as const);
+    for (const field of perModel) {
+      for (const model of Object.keys((provider as Record<typeof field, Record<string, unknown>>)[field])) {
         if (!provider.models.includes(model)) {
           problems.push({
             path: at(field, model),
@@ -521,6 +591,9 @@ export const envVariables = {
   SLUICE_SHUTDOWN_GRACE_MS: 'shutdownGraceMs',
   SLUICE_PROGRESS_INTERVAL_MS: 'progressIntervalMs',
   SLUICE_ALLOW_NO_KEYS: 'allowNoKeys',
+  REDIS_URL: 'redisUrl',
+  SLUICE_REDIS_PREFIX: 'redisPrefix',
+  SLUICE_EXPECTED_INSTANCES: 'expectedInstances',
 } as const satisfies Record<string, keyof ConfigInput>;
 
 /** Path of the JSON configuration file. */
@@ -537,6 +610,7 @@ const numericKeys = new Set<keyof ConfigInput>([
   'attemptTimeoutMs',
   'shutdownGraceMs',
   'progressIntervalMs',
+  'expectedInstances',
 ]);
 
 /**

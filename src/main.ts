@@ -1,11 +1,13 @@
 import { resolve } from 'node:path';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { startApp } from './app.js';
-import { DatabaseLockedError } from './db/connection.js';
+import { DatabaseLockedError } from './db/sqlite/connection.js';
 import { StartupRefused } from './auth/modes.js';
 import { createLogger } from './log.js';
 import { metricsPath } from './metrics/endpoint.js';
+import { redisAddress } from './redis/shared.js';
 import { graphqlPath } from './server.js';
+import { healthPath, readyPath } from './server/health.js';
 
 /**
  * Entry point: config -> db -> engine -> server; graceful shutdown on SIGTERM / SIGINT.
@@ -49,9 +51,11 @@ async function main(): Promise<void> {
       dashboard: `${app.server.url}/`,
       graphql: `${app.server.url}${graphqlPath}`,
       websocket: `${app.server.url.replace(/^http/, 'ws')}${graphqlPath}`,
-      health: `${app.server.url}/health`,
+      health: `${app.server.url}${healthPath}`,
+      ready: `${app.server.url}${readyPath}`,
       metrics: `${app.server.url}${metricsPath}`,
       database: resolve(config.dbFile),
+      redis: config.redisUrl === undefined ? 'none (one instance: nothing shared)' : redisAddress(config.redisUrl),
       providers: config.providers.map((p) => `${p.name} (${p.kind})`),
     },
     `Sluice is listening: open ${app.server.url}/ for the dashboard, ${app.server.url}${graphqlPath} for GraphiQL`,

@@ -23,4 +23,4 @@ export const migrationsFolder = join(packageRoot, 'drizzle');
  * (whose global setup builds first) load the emitted JavaScript.
  */
 export const tokenWorkerFile = join(packageRoot, 'dist', 'src', 'engine', 'tokens', 'count-worker.js');
-export const checkpointWorkerFile = join(packageRoot, 'dist', 'src', 'db', 'checkpoint-worker.js');
+export const checkpointWorkerFile = join(packageRoot, 'dist', 'src', 'db', 'sqlite', 'checkpoint-worker.js');

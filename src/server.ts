@@ -13,7 +13,7 @@ import { Connections } from './auth/connections.js';
 import { tokenFromHeaders } from './auth/credentials.js';
 import { missingKey } from './auth/errors.js';
 import { asGraphQLError, graphqlAuthentication, useEndStreamsOnRevoke, type GraphQLTransport } from './auth/graphql.js';
-import type { Db } from './db/connection.js';
+import type { Store } from './db/store.js';
 import type { Engine } from './engine/engine.js';
 import type { UploadLimits } from './files/limits.js';
 import { metricsPath, serveMetrics } from './metrics/endpoint.js';
@@ -24,6 +24,7 @@ import { createRestHandler, isRestPath, sendRestError } from './rest/router.js';
 import type { Context } from './schema/builder.js';
 import { schema } from './schema/index.js';
 import { browserSafety } from './server/browser-safety.js';
+import { createHealth, type HealthCheck } from './server/health.js';
 import { checkVariablesNesting, multipartBodyLimit, useGraphQLLimits } from './server/limits.js';
 import { createWebAssets, webAssetsDir } from './server/web-assets.js';
 
@@ -31,8 +32,8 @@ import { createWebAssets, webAssetsDir } from './server/web-assets.js';
  * One node:http server on one port: Yoga serves `/graphql` (queries, mutations, GraphiQL, and
  * subscriptions over SSE), graphql-ws serves subscriptions over WebSocket on the same path,
  * the REST APIs (OpenAI- and Anthropic-compatible batches, results downloads) answer `/v1/*`
- * and `/batches/*`, Yoga's health check answers `/health`, `/metrics` Prometheus, and `/` serves
- * the dashboard.
+ * and `/batches/*`, `/health` and `/ready` say whether the database and Redis answer
+ * (server/health.ts), `/metrics` Prometheus, and `/` serves the dashboard.
  *
  * The REST routes stay Node handlers rather than fetch handlers inside Yoga: they stream files
  * of hundreds of megabytes both ways, and `stream.pipeline` on the Node request and response
@@ -50,7 +51,7 @@ export interface SluiceServer {
 
 export interface ServerOptions {
   engine: Engine;
-  db: Db;
+  store: Store;
   logger: Logger;
   host: string;
   port: number;
@@ -58,20 +59,22 @@ export interface ServerOptions {
   uploads: UploadLimits;
   browser: Config['browser'];
   limits: Config['limits'];
+  /** What `/health` and `/ready` check (the database, Redis when configured). */
+  health: readonly HealthCheck[];
 }
 
 export const graphqlPath = '/graphql';
 
 export async function startServer(options: ServerOptions): Promise<SluiceServer> {
-  const { engine, db, logger } = options;
+  const { engine, store, logger } = options;
   const log = logger.child({ module: 'server' });
   // Every entry point authenticates here, once per request or connection (src/auth/).
-  const auth = new Authenticator(db);
+  const auth = new Authenticator(store);
   const connections = new Connections(auth);
   const authentication = graphqlAuthentication(auth, connections);
   const context = (transport: GraphQLTransport): Context => ({
     engine,
-    db,
+    store,
     auth,
     principal: authentication.principalOf(transport),
     uploads: options.uploads,
@@ -107,7 +110,7 @@ export async function startServer(options: ServerOptions): Promise<SluiceServer>
   const authenticateRequest = (req: IncomingMessage) => auth.authenticate(tokenFromHeaders(req.headers));
   const rest = createRestHandler({
     engine,
-    db,
+    store,
     logger,
     uploads: options.uploads,
     maxJsonBodyBytes: options.limits.maxJsonBodyBytes,
@@ -115,9 +118,10 @@ export async function startServer(options: ServerOptions): Promise<SluiceServer>
     authenticate: authenticateRequest,
   });
 
-  const metrics = createMetrics(engine, db, log);
+  const metrics = createMetrics(engine, store, log);
   // The dashboard's files hold no data (that comes over the API, with a key): they need none.
   const web = createWebAssets(webAssetsDir(packageRoot));
+  const health = createHealth(options.health);
 
   const server = createServer((req, res) => {
     const refusal = safety.refusal(req);
@@ -126,7 +130,7 @@ export async function startServer(options: ServerOptions): Promise<SluiceServer>
       else sendGraphQLRefusal(res, refusal);
       return;
     }
-    if (web.handle(req, res)) return;
+    if (health.handle(req, res) || web.handle(req, res)) return;
     if (req.url === metricsPath) void serveMetrics(metrics, req, res, log, authenticateRequest);
     else if (isRestPath(req.url)) void rest(req, res);
     else void yoga(req, res);
@@ -152,7 +156,7 @@ export async function startServer(options: ServerOptions): Promise<SluiceServer>
       // An error here answers this operation only: thrown, graphql-ws would close the whole socket (4500).
       onSubscribe: async (ctx, _id, payload) => {
         // Closed with the reason when it is refused; the error is for the record.
-        if (!connections.admitOperation(ctx.extra.socket, payload.extensions)) return [asGraphQLError(missingKey())];
+        if (!(await connections.admitOperation(ctx.extra.socket, payload.extensions))) return [asGraphQLError(missingKey())];
         try {
           checkVariablesNesting(payload.variables);
           const enveloped = yoga.getEnveloped({ ...ctx, req: ctx.extra.request, socket: ctx.extra.socket, params: payload });

@@ -5,12 +5,12 @@ import { ADAPTIVE_DEFAULTS, ConcurrencyLimit, type AdaptiveOptions } from '../sr
 
 const controller = (configured?: number, options: Partial<AdaptiveOptions> = {}) => new ConcurrencyLimit({ configured, options, now: 0 });
 
-/** Every slot answered fine, the lane busy throughout; returns the limit after. */
-function round(limit: ConcurrencyLimit, now: number, admittedAt = now): number {
+/** Every slot answered fine after `latency` ms, the lane busy throughout; returns the limit after. */
+function round(limit: ConcurrencyLimit, now: number, latency = 0): number {
   const slots = limit.value;
   for (let i = 0; i < slots; i++) {
     limit.admitted(true);
-    limit.succeeded(admittedAt, now);
+    limit.succeeded(now - latency, now);
   }
   return limit.value;
 }
@@ -74,15 +74,50 @@ describe('when a per-minute budget is metered', () => {
 });
 
 describe('when nothing is metered (AIMD)', () => {
-  it('does start cautiously and double per round trip while work waits, up to unmeteredSlowStart', () => {
+  it('does start cautiously and double per round trip while work waits', () => {
     const limit = controller();
     expect([10, 20, 30, 40].map((t) => round(limit, t))).toEqual([4, 8, 16, 32]);
   });
 
-  it('does then grow by one per round trip until a 429 shows where the ceiling is', () => {
+  it('does go on doubling until a 429 or a latency rise: over 1,000 in flight in 9 round trips', () => {
     const limit = controller();
-    for (const t of [10, 20, 30, 40]) round(limit, t);
-    expect([50, 60, 70].map((t) => round(limit, t))).toEqual([33, 34, 35]);
+    const levels: number[] = [];
+    for (let t = 3_000; levels.length < 9; t += 3_000) levels.push(round(limit, t, 3_000));
+    expect(levels).toEqual([4, 8, 16, 32, 64, 128, 256, 512, 1_024]);
+  });
+
+  it('does end slow start when the fastest answers slow down, back to the last level shown clean, then one more per round trip', () => {
+    const limit = controller();
+    // Answers take 1,000 to 1,900 ms (output lengths vary) while in flight stays under 128.
+    const spread = (i: number) => 1_000 + ((i * 37) % 10) * 100;
+    let answers = 0;
+    const roundOf = (now: number, slower: number) => {
+      const slots = limit.value;
+      for (let i = 0; i < slots; i++) {
+        limit.admitted(true);
+        limit.succeeded(now - spread(answers++) - slower, now);
+      }
+      return limit.value;
+    };
+    expect([1, 2, 3, 4, 5, 6].map((n) => roundOf(n * 2_000, 0))).toEqual([4, 8, 16, 32, 64, 128]);
+    // Then the provider queues: every answer 200 ms slower (20 % over the fastest so far).
+    expect(roundOf(14_000, 200)).toBe(64);
+    expect(limit.source.kind).toBe('aimd');
+    expect([17_000, 20_000, 23_000].map((t) => roundOf(t, 200))).toEqual([65, 66, 67]);
+  });
+
+  it('does not take a few slow answers among fast ones for a rise', () => {
+    const limit = controller();
+    let answers = 0;
+    for (let t = 2_000; limit.value < 2_000; t += 2_000) {
+      const slots = limit.value;
+      for (let i = 0; i < slots; i++) {
+        limit.admitted(true);
+        // One answer in three is 10 times slower (a long output).
+        limit.succeeded(t - (answers++ % 3 === 0 ? 10_000 : 1_000), t);
+      }
+    }
+    expect(limit.value).toBe(2_048);
   });
 
   it('does not grow while the lane has free slots', () => {
@@ -92,15 +127,26 @@ describe('when nothing is metered (AIMD)', () => {
     expect(limit.value).toBe(2);
   });
 
-  it('does restart from 1 on a 429, climb fast to the return level, then by a tenth per round trip', () => {
+  it('does restart from 1 on the first 429 and climb fast back to the last level shown clean, then by a tenth per round trip', () => {
     const limit = controller();
     for (let t = 1; t <= 3; t++) round(limit, t * 10);
     expect(limit.value).toBe(16);
     expect(limit.rateLimited(30, 40, 16)).toBe(true);
     expect(limit.value).toBe(1);
     expect(limit.source).toMatchObject({ kind: 'aimd', rateLimitedAt: 40 });
-    // Return level: 16 × 0.7 = 11; then at least one more per round trip, up to one below the level of the 429.
-    expect([50, 60, 70, 80, 90, 100, 110, 120].map((t) => round(limit, t))).toEqual([2, 4, 8, 11, 12, 13, 14, 15]);
+    // Back to 8 (the level of the last round answered in full: the level 16 may be twice what
+    // the provider took), then at least one more per round trip, up to one below the level of the 429.
+    expect([50, 60, 70, 80, 90, 100, 110, 120].map((t) => round(limit, t))).toEqual([2, 4, 8, 9, 10, 11, 12, 13]);
+  });
+
+  it('does return to the level of a later 429 × decreaseFactor, then by a tenth per round trip', () => {
+    const limit = controller();
+    for (let t = 1; t <= 3; t++) round(limit, t * 10);
+    limit.rateLimited(30, 40, 16); // return to 8, ceiling 16
+    for (const t of [50, 60, 70, 80, 90, 100, 110, 120]) round(limit, t); // 13
+    expect(limit.rateLimited(120, 130, 13)).toBe(true);
+    // Return level: 13 × 0.7 = 9.
+    expect([140, 150, 160, 170, 180, 190].map((t) => round(limit, t))).toEqual([2, 4, 8, 9, 10, 11]);
   });
 
   it('does count a 429 storm once: 429s and answers of requests sent before the decrease', () => {
@@ -138,5 +184,6 @@ describe('when nothing is metered (AIMD)', () => {
     expect(() => controller(undefined, { decreaseFactor: 1 })).toThrow(/decreaseFactor must be between 0 and 1, got 1/);
     expect(() => controller(undefined, { startConcurrency: 0 })).toThrow(/startConcurrency.*got 0/);
     expect(() => controller(undefined, { growthPerRoundTrip: 0 })).toThrow(/growthPerRoundTrip.*got 0/);
+    expect(() => controller(undefined, { latencyRise: -1 })).toThrow(/latencyRise.*got -1/);
   });
 });

@@ -46,6 +46,7 @@ describe('when a finished batch is downloaded', () => {
         body: expect.objectContaining({ object: 'chat.completion' }),
       },
       error: null,
+      deployment: expect.stringMatching(/^simulated\//),
     });
     const failed = lines.find((l) => l.response?.status_code === 400);
     expect(failed).toMatchObject({
@@ -69,6 +70,7 @@ describe('when a finished batch is downloaded', () => {
     expect(lines.find((l) => l.result.type === 'succeeded')).toEqual({
       custom_id: expect.any(String),
       result: { type: 'succeeded', message: expect.objectContaining({ object: 'chat.completion' }) },
+      deployment: expect.stringMatching(/^simulated\//),
     });
     expect(lines.find((l) => l.result.type === 'errored').result.error).toEqual({
       type: 'error',
@@ -184,7 +186,7 @@ describe("when another tenant's batch is asked for", () => {
   let key: string;
   beforeAll(async () => {
     keyed = await startTestApp({ config: { providers: [{ kind: 'simulated', latencyMs: 0, latencyJitterMs: 0 }] } });
-    key = makeKey(keyed, 'default').token;
+    key = (await makeKey(keyed, 'default')).token;
   });
   afterAll(() => keyed.close());
 

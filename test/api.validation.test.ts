@@ -1,3 +1,4 @@
+import { sqliteClient } from './helpers/sqlite.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from './helpers/app.js';
 
@@ -118,7 +119,7 @@ describe('when a batch has bad input', () => {
 
   it('stores nothing for any rejected batch', async () => {
     expect(await batchCount()).toBe(0);
-    const row = t.app.db.$client.prepare('select count(*) as n from requests').get() as { n: number };
+    const row = sqliteClient(t.app).prepare('select count(*) as n from requests').get() as { n: number };
     expect(row.n).toBe(0);
   });
 });

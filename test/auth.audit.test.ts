@@ -58,7 +58,7 @@ beforeAll(async () => {
   });
   app = await startApp(config, createLogger('debug', capture));
   t = { app, url: app.server.url } as TestApp;
-  admin = makeKey(t, 'ops', Scope.admin);
+  admin = await makeKey(t, 'ops', Scope.admin);
 });
 afterAll(async () => {
   await app.stop();
@@ -124,7 +124,7 @@ describe('when an admin acts', () => {
 
 describe('when keys travel through every entry point', () => {
   it('never writes a token to the log, whole or in part, even at debug level', async () => {
-    const tenant = makeKey(t, 'acme');
+    const tenant = await makeKey(t, 'acme');
     const secrets = [admin.token, tenant.token].map((token) => token.slice(18, 30));
     await gqlAs(t, tenant.token, '{ viewer { tenant } }');
     await gqlAs(t, tenant.token, '{ lanes { key } }');

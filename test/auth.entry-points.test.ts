@@ -23,8 +23,8 @@ beforeAll(async () => {
       providers: [{ kind: 'simulated', latencyMs: 0, latencyJitterMs: 0 }],
     },
   });
-  admin = makeKey(t, 'ops', Scope.admin);
-  acme = makeKey(t, 'acme');
+  admin = await makeKey(t, 'ops', Scope.admin);
+  acme = await makeKey(t, 'acme');
 });
 afterAll(() => t.close());
 
@@ -203,7 +203,7 @@ describe('when results are downloaded', () => {
 
 describe('when a key is revoked while its streams are open', () => {
   it('closes its WebSocket with 4403 and ends its SSE stream, and leaves other keys streaming', async () => {
-    const doomed = makeKey(t, 'acme');
+    const doomed = await makeKey(t, 'acme');
     const id = await submit(doomed.token);
 
     const closed = new Promise<{ code: number; reason: string }>((resolve) => {

@@ -8,9 +8,8 @@ import { Authenticator } from '../src/auth/authenticator.js';
 import { createApiKey } from '../src/auth/key-admin.js';
 import { Scope } from '../src/auth/principal.js';
 import { hashToken } from '../src/auth/tokens.js';
-import { getApiKey } from '../src/db/api-keys.js';
 import { ActorKind } from '../src/db/audit.js';
-import { closeDatabase, openDatabase } from '../src/db/connection.js';
+import { SqliteStore } from '../src/db/sqlite/store.js';
 import { packageRoot } from '../src/paths.js';
 import { startTestApp, type TestApp } from './helpers/app.js';
 import { gqlAs, gqlOkAs, makeKey } from './helpers/auth.js';
@@ -108,8 +107,8 @@ describe('when an admin manages keys over GraphQL', () => {
   let tenant: string;
   beforeAll(async () => {
     t = await startTestApp();
-    admin = makeKey(t, 'ops', Scope.admin).token;
-    tenant = makeKey(t, 'acme').token;
+    admin = (await makeKey(t, 'ops', Scope.admin)).token;
+    tenant = (await makeKey(t, 'acme')).token;
   });
   afterAll(() => t.close());
 
@@ -143,7 +142,7 @@ describe('when an admin manages keys over GraphQL', () => {
   });
 
   it('revokes a key: its next call is refused, as a wrong key is', async () => {
-    const key = makeKey(t, 'shortlived');
+    const key = await makeKey(t, 'shortlived');
     expect((await gqlAs(t, key.token, '{ viewer { tenant } }')).status).toBe(200);
     const { revokeApiKey } = await gqlOkAs(t, admin, 'mutation($id: ID!) { revokeApiKey(id: $id) { id revokedAt } }', { id: key.id });
     expect(revokeApiKey.revokedAt).not.toBeNull();
@@ -163,27 +162,28 @@ describe('when an admin manages keys over GraphQL', () => {
 });
 
 describe('when a key is used', () => {
-  it('writes its last-used time at most once a minute, not on every call', () => {
+  it('writes its last-used time at most once a minute, not on every call', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'sluice-last-used-'));
-    const db = openDatabase(join(dir, 'sluice.db'));
+    const store = SqliteStore.open(join(dir, 'sluice.db'));
     try {
       let now = 1_000_000;
-      const auth = new Authenticator(db, () => now);
-      const { key, token } = createApiKey(db, { tenant: 'acme', scope: Scope.tenant, actor: cliActor, now });
+      const auth = new Authenticator(store, () => now);
+      const { key, token } = await createApiKey(store, { tenant: 'acme', scope: Scope.tenant, actor: cliActor, now });
       const id = key.id;
-      const writes = () => db.$client.prepare('select last_used_at as at from api_keys where id = ?').get(id) as { at: number | null };
+      const writes = () =>
+        store.db.$client.prepare('select last_used_at as at from api_keys where id = ?').get(id) as { at: number | null };
 
-      auth.authenticate(token);
+      await auth.authenticate(token);
       expect(writes().at).toBe(1_000_000);
       now += 59_000;
-      auth.authenticate(token);
+      await auth.authenticate(token);
       expect(writes().at).toBe(1_000_000);
       now += 2_000;
-      auth.authenticate(token);
+      await auth.authenticate(token);
       expect(writes().at).toBe(1_061_000);
-      expect(getApiKey(db, id)?.lastUsedAt).toBe(1_061_000);
+      expect((await store.apiKeys.get(id))?.lastUsedAt).toBe(1_061_000);
     } finally {
-      closeDatabase(db);
+      await store.close();
       rmSync(dir, { recursive: true, force: true });
     }
   });

@@ -94,6 +94,6 @@ describe('when no key exists (single-user mode)', () => {
     // Revoking every key does not reopen the server.
     await gqlAs(t, token, 'mutation($id: ID!) { revokeApiKey(id: $id) { id } }', { id: created.data.createApiKey.key.id });
     expect((await gqlAs(t, undefined, '{ viewer { tenant } }')).status).toBe(401);
-    expect((await gqlAs(t, makeKey(t, 'beta').token, '{ viewer { tenant } }')).data).toEqual({ viewer: { tenant: 'beta' } });
+    expect((await gqlAs(t, (await makeKey(t, 'beta')).token, '{ viewer { tenant } }')).data).toEqual({ viewer: { tenant: 'beta' } });
   });
 });

@@ -124,6 +124,19 @@ describe('when a good file is submitted with --watch', () => {
   });
 });
 
+describe('when a file is submitted with --mode native', () => {
+  it("runs it as the provider's own batch: here a server without /v1/files, so its requests fail with the provider's answer", async () => {
+    const run = await sluice(['submit', batchFile('native.jsonl', ['n1', 'n2']), '--mode', 'native', '--json']);
+    expect(run.code).toBe(0);
+    const { id } = JSON.parse(run.stdout) as { id: string };
+    const batch = await waitForBatch(t, id);
+    const { batch: native } = await t.gqlOk(`query($id: ID!) { batch(id: $id) { mode providerBatches { error } } }`, { id });
+    expect(native.mode).toBe('NATIVE');
+    expect(batch.requestCounts).toMatchObject({ failed: 2 });
+    expect(native.providerBatches[0].error).toMatch(/POST \/v1\/files: HTTP 404/);
+  });
+});
+
 describe('when a file is submitted with --webhook', () => {
   it('the batch carries it, and its final status is POSTed there, signed', async () => {
     const receiver = await startWebhookReceiver();

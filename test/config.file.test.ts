@@ -124,7 +124,7 @@ describe('when the configuration file is valid', () => {
 describe('when the configuration file is wrong', () => {
   it('names the path of a wrong kind and the kinds there are', () => {
     const message = problemsWith({ providers: [openai, { ...openai, name: 'other', kind: 'opnai' }] });
-    expect(message).toContain('providers[1].kind: must be one of "simulated", "openai", "anthropic" (got "opnai")');
+    expect(message).toContain('providers[1].kind: must be one of "simulated", "openai", "anthropic", "azure" (got "opnai")');
   });
 
   it('names a key variable that is not set, without a value', () => {

@@ -2,8 +2,8 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Checkpointer } from '../src/db/checkpointer.js';
-import { closeDatabase, openDatabase, type Db } from '../src/db/connection.js';
+import { Checkpointer } from '../src/db/sqlite/checkpointer.js';
+import { closeDatabase, openDatabase, type Db } from '../src/db/sqlite/connection.js';
 import { createLogger } from '../src/log.js';
 
 const logger = createLogger('silent');

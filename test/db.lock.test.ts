@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { closeDatabase, DatabaseLockedError, openDatabase } from '../src/db/connection.js';
+import { closeDatabase, DatabaseLockedError, openDatabase } from '../src/db/sqlite/connection.js';
 import { packageRoot } from '../src/paths.js';
 import { createWorkspace, ensureStopped, startSluice, type SluiceProcess } from './recovery.support.js';
 

@@ -1,3 +1,4 @@
+import { sqliteClient } from './helpers/sqlite.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chatRequests, startTestApp, type TestApp } from './helpers/app.js';
 
@@ -9,7 +10,7 @@ describe('when a crash interrupts the insert of a large batch', () => {
   afterAll(() => t.close());
 
   it('never shows the half-written batch, and removes it at the next start', async () => {
-    const client = t.app.db.$client;
+    const client = sqliteClient(t.app);
     // What a crash between two insert slices leaves behind: a staged batch row and some requests.
     client
       .prepare(
@@ -29,12 +30,12 @@ describe('when a crash interrupts the insert of a large batch', () => {
 
     await t.restart();
     expect(client.open).toBe(false);
-    const rows = t.app.db.$client.prepare(`select (select count(*) from batches) as b, (select count(*) from requests) as r`).get();
+    const rows = sqliteClient(t.app).prepare(`select (select count(*) from batches) as b, (select count(*) from requests) as r`).get();
     expect(rows).toEqual({ b: 0, r: 0 });
   });
 
   it('removes an upload or a deletion a crash interrupted, and keeps complete files', async () => {
-    const client = t.app.db.$client;
+    const client = sqliteClient(t.app);
     const insertFile = client.prepare(
       `insert into files (id, tenant, filename, purpose, bytes, status, created_at) values (?, 'default', 'batch.jsonl', 'batch', 10, ?, 1)`,
     );
@@ -46,7 +47,7 @@ describe('when a crash interrupts the insert of a large batch', () => {
     insertLine.run('file-complete', 1);
 
     await t.restart();
-    const rows = t.app.db.$client
+    const rows = sqliteClient(t.app)
       .prepare(`select id, (select count(*) from file_lines where file_id = files.id) as lines from files order by id`)
       .all();
     expect(rows).toEqual([{ id: 'file-complete', lines: 1 }]);
@@ -60,7 +61,7 @@ describe('when a crash interrupts the insert of a large batch', () => {
       },
     );
     expect(createBatch.requestCounts.total).toBe(4_500);
-    const positions = t.app.db.$client
+    const positions = sqliteClient(t.app)
       .prepare(`select min(position) as lo, max(position) as hi, count(distinct position) as n from requests where batch_id = ?`)
       .get(createBatch.id);
     expect(positions).toEqual({ lo: 0, hi: 4_499, n: 4_500 });

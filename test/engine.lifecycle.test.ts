@@ -1,3 +1,4 @@
+import { sqliteClient } from './helpers/sqlite.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeOpenAI } from './fakes/fake-openai.js';
 import type { FakeServer } from './fakes/fake-server.js';
@@ -145,7 +146,7 @@ describe('when a running batch is cancelled', () => {
     expect(batch.status).toBe('COMPLETED');
     expect(batch.requestCounts).toMatchObject({ total: 20, succeeded: 20 });
     // The retried requests were counted again, and not twice into the batch's total.
-    const totals = t.app.db.$client
+    const totals = sqliteClient(t.app)
       .prepare(
         'select estimated_tokens as batch, (select sum(estimated_tokens) from requests where batch_id = batches.id) as requests from batches where id = ?',
       )

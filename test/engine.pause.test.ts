@@ -1,3 +1,4 @@
+import { sqliteClient } from './helpers/sqlite.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultTenant } from '../src/auth/principal.js';
 import { chatRequests, startTestApp, waitFor, type TestApp } from './helpers/app.js';
@@ -58,7 +59,7 @@ describe('when a large batch is paused while its requests are still being queued
       return batch.status === 'COMPLETED' ? batch : undefined;
     }, 60_000);
     expect(done.requestCounts.succeeded).toBe(5_000);
-    const sent = t.app.db.$client.prepare(`select max(attempts) as most from requests where batch_id = ?`).get(id) as { most: number };
+    const sent = sqliteClient(t.app).prepare(`select max(attempts) as most from requests where batch_id = ?`).get(id) as { most: number };
     expect(sent.most).toBe(1);
   });
 });

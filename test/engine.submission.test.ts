@@ -1,3 +1,4 @@
+import { sqliteClient } from './helpers/sqlite.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chatRequests, startTestApp, type TestApp } from './helpers/app.js';
 import { jsonl, openaiLine, uploadBatchFile, waitForBatch } from './files.support.js';
@@ -28,7 +29,7 @@ beforeAll(async () => {
 afterAll(() => t.close());
 
 function storedRows(): { batches: number; requests: number } {
-  return t.app.db.$client
+  return sqliteClient(t.app)
     .prepare('select (select count(*) from batches) as batches, (select count(*) from requests) as requests')
     .get() as {
     batches: number;
@@ -51,12 +52,12 @@ describe('when a large batch is submitted inline', () => {
     const requests = chatRequests(1_200, { maxTokens: 5 });
     requests[700]!.body = { ...requests[700]!.body, model: 'gpt-4o-mini' } as (typeof requests)[number]['body'];
     const { createBatch } = await t.gqlOk(CREATE, { input: { requests } });
-    const models = t.app.db.$client
+    const models = sqliteClient(t.app)
       .prepare(`select json_extract(body, '$.model') as model, count(*) as n from requests where batch_id = ? group by 1`)
       .all(createBatch.id);
     expect(models).toEqual([{ model: 'gpt-4o-mini', n: 1_200 }]);
     // Requests held back until the model was known keep their place in the batch.
-    const order = t.app.db.$client
+    const order = sqliteClient(t.app)
       .prepare('select custom_id from requests where batch_id = ? order by position')
       .pluck()
       .all(createBatch.id);
@@ -103,7 +104,7 @@ describe('when a large file names its model only late', () => {
     const result = await uploadBatchFile(t, jsonl(lines));
     expect(result.body.errors).toBeUndefined();
     const id = result.body.data.createBatchFromFile.id as string;
-    const models = t.app.db.$client
+    const models = sqliteClient(t.app)
       .prepare(`select json_extract(body, '$.model') as model, count(*) as n from requests where batch_id = ? group by 1`)
       .all(id);
     expect(models).toEqual([{ model: 'gpt-4o-mini', n: 1_500 }]);

@@ -1,5 +1,5 @@
+import { sqliteClient } from './helpers/sqlite.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { deleteFile } from '../src/db/files.js';
 import { storedLines } from '../src/files/stored-lines.js';
 import { startTestApp, type TestApp } from './helpers/app.js';
 
@@ -11,7 +11,7 @@ beforeAll(async () => {
 afterAll(() => t.close());
 
 function storeFile(id: string, lines: number): void {
-  const client = t.app.db.$client;
+  const client = sqliteClient(t.app);
   client
     .prepare(
       `insert into files (id, tenant, filename, purpose, bytes, status, created_at) values (?, 'default', 'batch.jsonl', 'batch', 10, 'processed', 1)`,
@@ -38,7 +38,7 @@ describe('when a file is deleted while it is read', () => {
     // The deletion marks the file and deletes its first slice at once, then goes on a slice per
     // turn of the event loop; the reader reads its remaining pages before the next turn, so it
     // ends while the file row still exists, part-deleted.
-    const deleting = deleteFile(t.app.db, 'file-going');
+    const deleting = t.app.store.files.delete('file-going');
     const rest = (async () => {
       for await (const _line of { [Symbol.asyncIterator]: () => lines }) continue;
     })();
@@ -49,7 +49,7 @@ describe('when a file is deleted while it is read', () => {
   it('refuses a batch from a file that is being deleted, as not found', async () => {
     // Large enough that deleting it takes a hundred turns of the event loop, far more than the request.
     storeFile('file-deleting', 100_000);
-    const deleting = deleteFile(t.app.db, 'file-deleting');
+    const deleting = t.app.store.files.delete('file-deleting');
     const response = await fetch(`${t.url}/v1/batches`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
@@ -58,7 +58,7 @@ describe('when a file is deleted while it is read', () => {
     expect(response.status).toBe(404);
     expect(await response.json()).toMatchObject({ error: { param: 'input_file_id' } });
     // The answer came while the file was still being deleted, not after it was gone.
-    const row = t.app.db.$client.prepare('select status from files where id = ?').get('file-deleting');
+    const row = sqliteClient(t.app).prepare('select status from files where id = ?').get('file-deleting');
     expect(row).toEqual({ status: 'deleting' });
     await deleting;
   });

@@ -1,9 +1,11 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createAnthropicProvider } from '../src/engine/providers/anthropic.js';
+import { createAzureProvider } from '../src/engine/providers/azure.js';
 import { createOpenAIProvider } from '../src/engine/providers/openai.js';
 import { Endpoints, type Provider, type ProviderOutcome } from '../src/engine/providers/provider.js';
 import { secretScrubber } from '../src/engine/providers/secret-scrubber.js';
 import { startFakeAnthropic } from './fakes/fake-anthropic.js';
+import { startFakeAzure } from './fakes/fake-azure.js';
 import { startFakeOpenAI } from './fakes/fake-openai.js';
 import type { FakeFault, FakeServer } from './fakes/fake-server.js';
 
@@ -43,6 +45,24 @@ const providers = {
     const provider = createAnthropicProvider({ name: 'a', baseUrl: fake.url, apiKey, models: ['m'], timeoutMs: 5_000 });
     return { fake, provider, endpoint: Endpoints.messages };
   },
+  azure: async (): Promise<{
+    fake: FakeServer;
+    provider: Provider;
+    endpoint: typeof Endpoints.chatCompletions | typeof Endpoints.messages;
+  }> => {
+    const fake = await startFakeAzure({ apiKey, deployments: ['m'] });
+    servers.push(fake);
+    const provider = createAzureProvider({
+      name: 'z',
+      baseUrl: fake.url,
+      apiKey,
+      apiVersion: '2024-10-21',
+      models: ['m'],
+      deployments: {},
+      timeoutMs: 5_000,
+    });
+    return { fake, provider, endpoint: Endpoints.chatCompletions };
+  },
 };
 
 async function answerTo(kind: keyof typeof providers, fault: FakeFault): Promise<ProviderOutcome> {
@@ -52,7 +72,7 @@ async function answerTo(kind: keyof typeof providers, fault: FakeFault): Promise
   return provider.send({ endpoint, body }, { signal: new AbortController().signal });
 }
 
-describe.each(['openai', 'anthropic'] as const)('when the %s provider echoes the key', (kind) => {
+describe.each(['openai', 'anthropic', 'azure'] as const)('when the %s provider echoes the key', (kind) => {
   it('keeps none of it from an error page that the 200-character excerpt would cut inside the key', async () => {
     const outcome = await answerTo(kind, { echoKey: 'body', status: 502, padding: 180 });
     expect(outcome.ok).toBe(false);

@@ -60,10 +60,10 @@ beforeAll(async () => {
     config: { quotas: { tenants: { initech: { openBatches: 1 } } } },
     engine: { registry, quotaClock: () => Date.now() + clockOffset },
   });
-  admin = makeKey(t, 'ops', Scope.admin);
-  acme = makeKey(t, 'acme');
-  globex = makeKey(t, 'globex');
-  initech = makeKey(t, 'initech');
+  admin = await makeKey(t, 'ops', Scope.admin);
+  acme = await makeKey(t, 'acme');
+  globex = await makeKey(t, 'globex');
+  initech = await makeKey(t, 'initech');
 });
 
 afterAll(async () => {

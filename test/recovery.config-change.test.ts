@@ -1,7 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { startApp, type App } from '../src/app.js';
 import { parseConfig, type ConfigInput } from '../src/config.js';
-import { getBatchById } from '../src/db/batches.js';
 import { createLogger } from '../src/log.js';
 import { startTestApp, waitFor, type TestApp } from './helpers/app.js';
 import { chat, createBatch } from './engine.support.js';
@@ -36,16 +35,16 @@ describe('when the provider of an open batch leaves the configuration', () => {
     // Requests hang on a 60 s latency; a zero grace period re-queues them at stop.
     t = await startTestApp({ config: { providers: slow }, engine: { shutdownGraceMs: 0 } });
     const id = await createBatch(t, { model: 'sim-small', requests: [chat('one'), chat('two')] });
-    await waitFor(async () => ((await getBatchById(t!.app.db, id))?.status === 'in_progress' ? true : undefined));
+    await waitFor(async () => ((await t!.app.store.batches.getById(id))?.status === 'in_progress' ? true : undefined));
     await t.app.stop();
 
     const without = await restartWith(other);
-    expect((await getBatchById(without.db, id))?.status).toBe('in_progress');
+    expect((await without.store.batches.getById(id))?.status).toBe('in_progress');
     await without.stop();
 
     const back = await restartWith(fast);
     const done = await waitFor(async () => {
-      const batch = await getBatchById(back.db, id);
+      const batch = await back.store.batches.getById(id);
       return batch?.status === 'completed' ? batch : undefined;
     });
     expect(done.provider).toBe('a');

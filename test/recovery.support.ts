@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import Database from 'better-sqlite3';
 import { packageRoot } from '../src/paths.js';
@@ -53,6 +53,8 @@ export async function startSluice(workspace: Workspace, env: Record<string, stri
       HOST: '127.0.0.1',
       PORT: '0',
       LOG_LEVEL: 'info',
+      // With REDIS_URL set, each workspace's instances share budgets with each other only.
+      SLUICE_REDIS_PREFIX: `sluice-test:${basename(workspace.dir)}:`,
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

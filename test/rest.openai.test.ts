@@ -1,3 +1,4 @@
+import { sqliteClient } from './helpers/sqlite.js';
 import { request } from 'node:http';
 import OpenAI, { toFile } from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -214,7 +215,7 @@ describe('when files are listed and deleted', () => {
     expect(await client.files.delete(file.id)).toEqual({ id: file.id, object: 'file', deleted: true });
     await expect(client.files.retrieve(file.id)).rejects.toMatchObject({ status: 404 });
     await expect(client.files.delete(file.id)).rejects.toMatchObject({ status: 404 });
-    const lines = app.app.db.$client.prepare('select count(*) as n from file_lines where file_id = ?').get(file.id) as { n: number };
+    const lines = sqliteClient(app.app).prepare('select count(*) as n from file_lines where file_id = ?').get(file.id) as { n: number };
     expect(lines.n).toBe(0);
     expect((await client.files.list({ limit: 10_000 })).data.map((f) => f.id)).not.toContain(file.id);
 

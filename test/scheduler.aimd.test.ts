@@ -6,14 +6,17 @@ import { freeEncoders } from './helpers/scheduler.js';
  * A provider that enforces limits but reports none (no `x-ratelimit-*` headers; a 429 says only
  * `retry-after`), and Sluice was told nothing: the per-minute budgets stay unmetered and the
  * lane finds its concurrency by AIMD. 600 requests/min answered in 300 ms sustain 3 in flight;
- * the lane starts at 2, grows through the provider's opening burst (a minute's worth, spent in
- * some 6 s), meets its first 429s when that runs out, and must then settle near the real
- * capacity: no storm of 429s, every request done, most of the budget used.
+ * the lane starts at 2, doubles through the provider's opening burst (a minute's worth) until
+ * its answers slow down (this test's fake runs in Sluice's own process, so on a busy machine
+ * that comes early) or the burst runs out, meets its first 429s when it does, and must then
+ * settle near the real capacity: no storm of 429s, every request done, most of the budget used.
  */
 
 const real = { requestsPerMinute: 600, tokensPerMinute: 10_000_000 };
-/** The opening burst (600) spent in about 6 s, then 10 s or so on the refill. */
-const REQUESTS = 760;
+/** The opening burst (600) spent within about 10 s even at 16 in flight, then 10 s or so on the refill. */
+const REQUESTS = 860;
+/** No storm: at most this many 429s (what the test allowed when it ran 760 requests, with one slot more per round trip above 32). */
+const MOST_429S = 38;
 /** Time after the first 429 that the lane may take to come down (a handful of round trips). */
 const SETTLE_MS = 5_000;
 
@@ -25,10 +28,10 @@ describe('when the provider reports no limits at all', () => {
 
   beforeAll(async () => {
     rig = await startAdaptiveRig({ told: {}, real, latencyMs: 300, rateLimitHeaders: false });
-    batch = await rig.runBatch('aimd', REQUESTS, 10);
+    batch = await rig.runBatch('aimd', REQUESTS, 10, 80_000);
     sluice = rig.figures('aimd');
     lane = await rig.lane();
-  }, 60_000);
+  }, 100_000);
 
   afterAll(async () => {
     await rig?.close();
@@ -50,7 +53,7 @@ describe('when the provider reports no limits at all', () => {
 
   it('does meet 429s (the scenario is real), but no storm of them', () => {
     expect(sluice.rateLimited).toBeGreaterThan(0);
-    expect(sluice.rateLimited).toBeLessThanOrEqual(0.05 * REQUESTS);
+    expect(sluice.rateLimited).toBeLessThanOrEqual(MOST_429S);
   });
 
   it('does settle: once the burst has run out, 429s come rarely', () => {

@@ -19,9 +19,9 @@ describe('when two tenants share a lane', () => {
   beforeAll(async () => {
     rig = await startRig({ laneLimits: { requestsPerMinute: 6_000, tokensPerMinute: 10_000_000, maxConcurrent: 1 } });
     await closeGate(rig);
-    admin = makeKey(rig.t, 'ops', Scope.admin);
-    acme = makeKey(rig.t, 'acme');
-    globex = makeKey(rig.t, 'globex');
+    admin = await makeKey(rig.t, 'ops', Scope.admin);
+    acme = await makeKey(rig.t, 'acme');
+    globex = await makeKey(rig.t, 'globex');
   });
 
   afterAll(async () => {

@@ -28,9 +28,9 @@ beforeAll(async () => {
       providers: [{ kind: 'simulated', latencyMs: 0, latencyJitterMs: 0 }],
     },
   });
-  admin = makeKey(t, 'ops', Scope.admin);
-  a = makeKey(t, 'acme');
-  b = makeKey(t, 'beta');
+  admin = await makeKey(t, 'ops', Scope.admin);
+  a = await makeKey(t, 'acme');
+  b = await makeKey(t, 'beta');
 
   const created = await gqlOkAs(t, b.token, 'mutation($input: CreateBatchInput!) { createBatch(input: $input) { id } }', {
     input: { model: 'gpt-4o-mini', requests: chatRequests(3) },

@@ -38,7 +38,7 @@ describe.sequential('with API keys on', () => {
   beforeAll(async () => {
     // One request a minute: a batch stays in progress, so the page streams its progress.
     t = await startTestApp({ config: { laneLimits: { requestsPerMinute: 1, tokensPerMinute: 10_000_000, maxConcurrent: 4 } } });
-    key = makeKey(t, 'acme');
+    key = await makeKey(t, 'acme');
     if (hasChromium) browser = await launchBrowser();
   });
   afterAll(async () => {

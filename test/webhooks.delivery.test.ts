@@ -195,8 +195,8 @@ describe("the documentation's verifier (docs/operations.md)", () => {
 
 describe('when two tenants have batches with webhooks', () => {
   it("shows a tenant only its own batch's deliveries", async () => {
-    const acme = makeKey(t, 'acme');
-    const beta = makeKey(t, 'beta');
+    const acme = await makeKey(t, 'acme');
+    const beta = await makeKey(t, 'beta');
     const { createBatch } = await gqlOkAs(t, acme.token, CREATE, {
       input: { model: 'gpt-4o-mini', requests: chatRequests(1), webhookUrl: receiver.url },
     });

@@ -7,7 +7,7 @@ import { WebhookSecret } from '../src/webhooks/signature.js';
 import { Webhooks } from '../src/webhooks/webhooks.js';
 import { parseConfig } from '../src/config.js';
 import { createLogger } from '../src/log.js';
-import { openDatabase, closeDatabase } from '../src/db/connection.js';
+import { SqliteStore } from '../src/db/sqlite/store.js';
 
 const closed: AddressPolicy = { allowPrivate: false, allowedHosts: [] };
 
@@ -129,13 +129,13 @@ describe('the signing secret', () => {
     expect(() => parse()).not.toThrow(text.slice(6, 14));
   });
 
-  it('without one, refuses every webhook URL and names the variable to set', () => {
-    const db = openDatabase(':memory:');
+  it('without one, refuses every webhook URL and names the variable to set', async () => {
+    const store = SqliteStore.open(':memory:');
     try {
-      const webhooks = new Webhooks({ db, config: parseConfig({}).webhooks, env: {}, log: createLogger('silent') });
+      const webhooks = new Webhooks({ store, config: parseConfig({}).webhooks, env: {}, log: createLogger('silent') });
       expect(webhooks.urlProblem('https://hooks.example.com/x')).toMatch(/^webhooks are off on this server: set SLUICE_WEBHOOK_SECRET/);
     } finally {
-      closeDatabase(db);
+      await store.close();
     }
   });
 });

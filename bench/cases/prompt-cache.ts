@@ -1,5 +1,5 @@
 /**
- * Case 11: prompt cache. 5,000 requests (500 in --quick) sharing a system prompt of about
+ * Case 13: prompt cache. 5,000 requests (500 in --quick) sharing a system prompt of about
  * 2,000 tokens, through the engine in this process against the simulated provider, which
  * caches a prefix once the first request carrying it has been answered, as OpenAI does. Run
  * twice: with the warm-up (the default: one request first, the rest once it is answered) and
@@ -123,7 +123,7 @@ async function run(context: CaseContext): Promise<CaseResult> {
   const providerPrefix = (figures: RunFigures): number => figures.row.cachedTokens / (n - 1);
   const shareable = (figures: RunFigures): number => providerPrefix(warm[0]!) * figures.row.requestCount;
   return {
-    id: '11',
+    id: '13',
     title: 'prompt cache',
     method: [
       `${n.toLocaleString('en-US')} chat requests sharing a system prompt (${warm[0]!.prefixTokens.toLocaleString('en-US')} tokens counted by Sluice), through engine.submitBatch in this process, against the simulated provider answering in ${latency} ms; the lane's opening budget holds the whole batch (${limits.requestsPerMinute.toLocaleString('en-US')} requests/min).`,
@@ -169,4 +169,4 @@ async function run(context: CaseContext): Promise<CaseResult> {
   };
 }
 
-export const promptCacheCase: BenchCase = { id: '11', title: 'prompt cache', run };
+export const promptCacheCase: BenchCase = { id: '13', title: 'prompt cache', run };

@@ -2,7 +2,7 @@
  * The fake OpenAI-compatible provider (test/fakes/fake-openai.ts) in its own process, as a real
  * provider would be: its HTTP parsing and JSON work do not share the event loop of the Sluice
  * under test. Options come from BENCH_FAKE_OPTIONS (JSON):
- * - `limits`, `latencyMs`: as the fake takes them;
+ * - `limits`, `latencyMs`, `rateLimitHeaders`: as the fake takes them;
  * - `charge`: `sluice` charges each request what Sluice's own estimator says (tiktoken, the
  *   fake's documented option for zero-429 runs); `fake` keeps the fake's ceil(chars / 4).
  * Answers `log` (every request: arrival time, outcome, tokens charged) and `stats`.
@@ -21,6 +21,8 @@ export interface FakeProviderOptions {
   charge?: 'sluice' | 'fake';
   /** Every chat reply this many tokens long (a realistic body); default the fake's short reply. */
   replyTokens?: number;
+  /** False: a server that enforces its limits but reports none (Sluice finds its concurrency by AIMD). Default true. */
+  rateLimitHeaders?: boolean;
 }
 
 export interface FakeLogLine {
@@ -57,6 +59,7 @@ const fake = await startFakeOpenAI({
   limits: options.limits,
   latencyMs: options.latencyMs ?? 0,
   replyTokens: options.replyTokens,
+  rateLimitHeaders: options.rateLimitHeaders ?? true,
   ...(options.charge === 'sluice' ? { estimateTokens: sluiceEstimate } : {}),
 });
 

@@ -13,7 +13,6 @@
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { startApp } from '../../src/app.js';
-import { countRequestsByStatus } from '../../src/db/batches.js';
 import { parseConfig } from '../../src/config.js';
 import { Priority } from '../../src/engine/priority.js';
 import { Endpoints } from '../../src/engine/providers/provider.js';
@@ -74,7 +73,7 @@ async function awaitQueued({
       const batchId = snapshot.batch.id;
       const accounted = async () => {
         if (!countFinished) return laneHolds();
-        const counts = await countRequestsByStatus(app.db, batchId);
+        const counts = await app.store.batches.countRequestsByStatus(batchId);
         return laneHolds() + counts.succeeded + counts.failed + counts.cancelled + counts.expired;
       };
       while ((await accounted()) < expected) {

@@ -1,5 +1,4 @@
-import { activeKeysByPrefix, anyApiKeyExists, recordKeyUsed } from '../db/api-keys.js';
-import type { Db } from '../db/connection.js';
+import type { Store } from '../db/store.js';
 import type { ApiKeyRow } from '../db/schema.js';
 import { invalidKey, missingKey } from './errors.js';
 import { isScope, singleUserPrincipal, type Principal } from './principal.js';
@@ -17,7 +16,7 @@ const LAST_USED_RESOLUTION_MS = 60_000;
 export type RevokedListener = (keyId: string) => void;
 
 export class Authenticator {
-  readonly #db: Db;
+  readonly #store: Store;
   readonly #now: () => number;
   /** Keys are never deleted, so once true this stays true. */
   #keysRequired = false;
@@ -25,26 +24,26 @@ export class Authenticator {
   readonly #lastUsed = new Map<string, number>();
   readonly #revokedListeners = new Set<RevokedListener>();
 
-  constructor(db: Db, now: () => number = Date.now) {
-    this.#db = db;
+  constructor(store: Store, now: () => number = Date.now) {
+    this.#store = store;
     this.#now = now;
   }
 
   /** Whether calls must carry a key: true once any key was created. */
-  keysRequired(): boolean {
-    if (!this.#keysRequired) this.#keysRequired = anyApiKeyExists(this.#db);
+  async keysRequired(): Promise<boolean> {
+    if (!this.#keysRequired) this.#keysRequired = await this.#store.apiKeys.anyExists();
     return this.#keysRequired;
   }
 
   /** The principal of a token (undefined when none was sent); throws UNAUTHENTICATED. */
-  authenticate(token: string | undefined): Principal {
-    if (!this.keysRequired()) return singleUserPrincipal;
+  async authenticate(token: string | undefined): Promise<Principal> {
+    if (!(await this.keysRequired())) return singleUserPrincipal;
     if (token === undefined || token === '') throw missingKey();
     if (!isTokenShaped(token)) throw invalidKey();
     const hash = hashToken(token);
-    const key = activeKeysByPrefix(this.#db, tokenPrefix(token)).find((row) => sameHash(row.hash, hash));
+    const key = (await this.#store.apiKeys.activeByPrefix(tokenPrefix(token))).find((row) => sameHash(row.hash, hash));
     if (!key || !isScope(key.scope)) throw invalidKey();
-    this.#noteUse(key);
+    await this.#noteUse(key);
     return { tenant: key.tenant, scope: key.scope, keyId: key.id, keyPrefix: key.prefix };
   }
 
@@ -65,11 +64,11 @@ export class Authenticator {
     this.#keysRequired = true;
   }
 
-  #noteUse(key: ApiKeyRow): void {
+  async #noteUse(key: ApiKeyRow): Promise<void> {
     const now = this.#now();
     const last = this.#lastUsed.get(key.id) ?? key.lastUsedAt ?? -Infinity;
     if (now - last < LAST_USED_RESOLUTION_MS) return;
     this.#lastUsed.set(key.id, now);
-    recordKeyUsed(this.#db, key.id, now);
+    await this.#store.apiKeys.recordUsed(key.id, now);
   }
 }

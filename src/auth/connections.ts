@@ -34,13 +34,17 @@ export class Connections {
    * A connection with no key at all while keys are required waits for its first operation's
    * (see `admitOperation`).
    */
-  admit(socket: WebSocket, request: IncomingMessage, connectionParams: Readonly<Record<string, unknown>> | undefined): boolean {
+  async admit(
+    socket: WebSocket,
+    request: IncomingMessage,
+    connectionParams: Readonly<Record<string, unknown>> | undefined,
+  ): Promise<boolean> {
     const token = tokenFromConnectionParams(connectionParams) ?? tokenFromHeaders(request.headers);
     socket.once('close', () => {
       this.#principals.delete(socket);
       this.#awaitingKey.delete(socket);
     });
-    if (token === undefined && this.#auth.keysRequired()) {
+    if (token === undefined && (await this.#auth.keysRequired())) {
       this.#awaitingKey.add(socket);
       return true;
     }
@@ -52,15 +56,18 @@ export class Connections {
    * operation carries in `extensions.headers` (GraphiQL sends its Headers tab there, never in
    * `connection_init`), or is closed. Returns whether the operation may go on.
    */
-  admitOperation(socket: WebSocket, extensions: unknown): boolean {
+  async admitOperation(socket: WebSocket, extensions: unknown): Promise<boolean> {
     if (!this.#awaitingKey.delete(socket)) return this.#principals.has(socket);
     const headers = isRecord(extensions) && isRecord(extensions.headers) ? extensions.headers : undefined;
     return this.#bind(socket, tokenFromConnectionParams(headers));
   }
 
-  #bind(socket: WebSocket, token: string | undefined): boolean {
+  async #bind(socket: WebSocket, token: string | undefined): Promise<boolean> {
     try {
-      this.#principals.set(socket, this.#auth.authenticate(token));
+      const principal = await this.#auth.authenticate(token);
+      // Closed while its key was being checked: nothing to keep.
+      if (socket.readyState !== socket.OPEN) return false;
+      this.#principals.set(socket, principal);
       return true;
     } catch (error) {
       if (!isAuthError(error)) throw error;

@@ -31,11 +31,11 @@ export function graphqlAuthentication(auth: Authenticator, connections: Connecti
   const principals = new WeakMap<IncomingMessage, Principal>();
   return {
     plugin: {
-      onRequestParse: ({ serverContext }) => {
+      onRequestParse: async ({ serverContext }) => {
         const { req } = serverContext as GraphQLTransport;
         if (!req) throw new Error('an HTTP request without its Node request');
         try {
-          principals.set(req, auth.authenticate(tokenFromHeaders(req.headers)));
+          principals.set(req, await auth.authenticate(tokenFromHeaders(req.headers)));
         } catch (error) {
           if (isAuthError(error)) throw asGraphQLError(error);
           throw error;

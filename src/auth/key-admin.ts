@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { getApiKey, insertApiKey, revokeApiKey } from '../db/api-keys.js';
-import { appendAudit, AuditAction, type AuditActor } from '../db/audit.js';
-import type { Db } from '../db/connection.js';
+import { AuditAction, type AuditActor, type AuditEntry } from '../db/audit.js';
+import type { Store } from '../db/store.js';
 import type { ApiKeyRow } from '../db/schema.js';
 import { badInput, notFound } from '../engine/errors.js';
 import { TENANT_NAME, type Scope } from './principal.js';
@@ -9,8 +8,7 @@ import { hashToken, newToken, tokenPrefix } from './tokens.js';
 
 /**
  * Creating and revoking keys, for the CLI and the admin mutations alike: each change and its
- * audit entry are written in one transaction (better-sqlite3's, which Drizzle's statements on
- * the same connection join).
+ * audit entry are written in one transaction (`Store.apiKeys`).
  */
 
 export interface CreatedKey {
@@ -24,7 +22,10 @@ function newKeyId(now: number): string {
   return `key_${now.toString(36).padStart(9, '0')}${randomBytes(6).toString('hex')}`;
 }
 
-export function createApiKey(db: Db, args: { tenant: string; scope: Scope; actor: AuditActor; now: number }): CreatedKey {
+export async function createApiKey(
+  store: Store,
+  args: { tenant: string; scope: Scope; actor: AuditActor; now: number },
+): Promise<CreatedKey> {
   if (!TENANT_NAME.test(args.tenant)) {
     throw badInput([
       {
@@ -34,34 +35,30 @@ export function createApiKey(db: Db, args: { tenant: string; scope: Scope; actor
     ]);
   }
   const token = newToken();
-  const key = db.$client.transaction(() => {
-    const row = insertApiKey(db, {
-      id: newKeyId(args.now),
-      prefix: tokenPrefix(token),
-      hash: hashToken(token),
-      tenant: args.tenant,
-      scope: args.scope,
-      createdAt: args.now,
-    });
-    auditKey(db, AuditAction.apiKeyCreate, row, args);
-    return row;
-  })();
+  const row = {
+    id: newKeyId(args.now),
+    prefix: tokenPrefix(token),
+    hash: hashToken(token),
+    tenant: args.tenant,
+    scope: args.scope,
+    createdAt: args.now,
+  };
+  const key = await store.apiKeys.create(row, keyAudit(AuditAction.apiKeyCreate, row, args));
   return { key, token };
 }
 
 /** Revokes a key (an id or its prefix); revoking a revoked key changes nothing and is not audited again. */
-export function revokeKey(db: Db, args: { id: string; actor: AuditActor; now: number }): ApiKeyRow {
-  return db.$client.transaction(() => {
-    const before = getApiKey(db, args.id);
-    if (!before) throw notFound('API key', args.id);
-    if (before.revokedAt !== null) return before;
-    const after = revokeApiKey(db, args.id, args.now)!;
-    auditKey(db, AuditAction.apiKeyRevoke, after, args);
-    return after;
-  })();
+export async function revokeKey(store: Store, args: { id: string; actor: AuditActor; now: number }): Promise<ApiKeyRow> {
+  const key = await store.apiKeys.revoke(args.id, args.now, (revoked) => keyAudit(AuditAction.apiKeyRevoke, revoked, args));
+  if (!key) throw notFound('API key', args.id);
+  return key;
 }
 
 /** The audit entry of a key change: the key's id, tenant, scope and prefix, never its hash. */
-function auditKey(db: Db, action: AuditAction, key: ApiKeyRow, { actor, now }: { actor: AuditActor; now: number }): void {
-  appendAudit(db, { actor, action, target: key.id, details: { tenant: key.tenant, scope: key.scope, prefix: key.prefix }, at: now });
+function keyAudit(
+  action: AuditAction,
+  key: Pick<ApiKeyRow, 'id' | 'tenant' | 'scope' | 'prefix'>,
+  { actor, now }: { actor: AuditActor; now: number },
+): AuditEntry {
+  return { actor, action, target: key.id, details: { tenant: key.tenant, scope: key.scope, prefix: key.prefix }, at: now };
 }

@@ -17,6 +17,7 @@ import { createProgressView } from './progress.js';
  */
 
 const PRIORITIES = ['low', 'normal', 'high', 'urgent'];
+const MODES = ['realtime', 'native', 'auto'];
 const BATCH_STATUSES = ['validating', 'in_progress', 'paused', 'finalizing', 'completed', 'failed', 'cancelling', 'cancelled', 'expired'];
 const LIST_MAX = 500;
 
@@ -102,13 +103,28 @@ export function registerBatchCommands(program: Command): void {
     .addOption(new Option('--priority <priority>', 'priority within the lane (default normal)').choices(PRIORITIES))
     .option('--window <duration>', 'completion window, e.g. 3600, 90m, 24h, 2d (default: the server setting, 24h)', parseWindow)
     .option('--name <name>', 'a name to recognise the batch by (default: its id)')
+    .addOption(
+      new Option(
+        '--mode <mode>',
+        "realtime through the lane, native as the provider's own batch at its batch price, or auto (default realtime)",
+      ).choices(MODES),
+    )
     .option('--webhook <url>', 'POST the final status here, signed (see docs/operations.md, "Webhooks")')
     .addOption(watchOption())
     .addOption(jsonOption())
     .action(
       (
         file: string,
-        options: { model?: string; priority?: string; window?: number; name?: string; webhook?: string; watch?: boolean; json?: boolean },
+        options: {
+          model?: string;
+          priority?: string;
+          window?: number;
+          name?: string;
+          mode?: string;
+          webhook?: string;
+          watch?: boolean;
+          json?: boolean;
+        },
       ) =>
         run(async (client) => {
           await checkReadable(file);
@@ -118,6 +134,7 @@ export function registerBatchCommands(program: Command): void {
             ...(options.priority === undefined ? {} : { priority: options.priority.toUpperCase() }),
             ...(options.window === undefined ? {} : { completionWindowSeconds: options.window }),
             ...(options.webhook === undefined ? {} : { webhookUrl: options.webhook }),
+            ...(options.mode === undefined ? {} : { mode: options.mode.toUpperCase() }),
           });
           const json = options.json === true;
           if (!(options.watch && json)) {

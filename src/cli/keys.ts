@@ -1,9 +1,8 @@
 import type { Command } from 'commander';
 import { createApiKey, revokeKey } from '../auth/key-admin.js';
 import { Scope } from '../auth/principal.js';
-import { listApiKeys } from '../db/api-keys.js';
 import { ActorKind, type AuditActor } from '../db/audit.js';
-import type { Db } from '../db/connection.js';
+import type { Store } from '../db/store.js';
 import type { ApiKeyRow } from '../db/schema.js';
 
 /**
@@ -15,8 +14,8 @@ const cliActor: AuditActor = { kind: ActorKind.cli, keyId: null, keyPrefix: null
 const MAX_KEYS_LISTED = 10_000;
 
 export interface CliIo {
-  /** Opens the database the server uses (same config and environment). */
-  openDb(): Db;
+  /** Opens the store the server uses (same config and environment). */
+  openStore(): Promise<Store>;
   out(text: string): void;
 }
 
@@ -29,8 +28,8 @@ export function addKeyCommands(program: Command, io: CliIo): void {
     .requiredOption('--tenant <name>', 'the tenant the key acts for')
     .option('--admin', 'admin scope: lanes, keys, audit log, every tenant', false)
     .option('--json', 'print JSON', false)
-    .action((options: { tenant: string; admin: boolean; json: boolean }) => {
-      const { key, token } = createApiKey(io.openDb(), {
+    .action(async (options: { tenant: string; admin: boolean; json: boolean }) => {
+      const { key, token } = await createApiKey(await io.openStore(), {
         tenant: options.tenant,
         scope: options.admin ? Scope.admin : Scope.tenant,
         actor: cliActor,
@@ -48,7 +47,7 @@ export function addKeyCommands(program: Command, io: CliIo): void {
     .option('--tenant <name>', "only this tenant's keys")
     .option('--json', 'print JSON, one key per line', false)
     .action(async (options: { tenant?: string; json: boolean }) => {
-      const rows = await listApiKeys(io.openDb(), { tenant: options.tenant, limit: MAX_KEYS_LISTED });
+      const rows = await (await io.openStore()).apiKeys.list({ tenant: options.tenant, limit: MAX_KEYS_LISTED });
       if (options.json) return rows.forEach((row) => io.out(JSON.stringify(listed(row))));
       if (rows.length === 0) return io.out('No keys: Sluice is in single-user mode (loopback only).');
       for (const row of rows) {
@@ -71,8 +70,8 @@ export function addKeyCommands(program: Command, io: CliIo): void {
     .command('revoke')
     .description('revoke a key at once (a running server refuses its next call)')
     .argument('<id>', 'the key id (key_…)')
-    .action((id: string) => {
-      const key = revokeKey(io.openDb(), { id, actor: cliActor, now: Date.now() });
+    .action(async (id: string) => {
+      const key = await revokeKey(await io.openStore(), { id, actor: cliActor, now: Date.now() });
       io.out(`Revoked ${key.id} (${key.prefix}…, tenant ${key.tenant}).`);
     });
 }

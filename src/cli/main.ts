@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
 import { ConfigError, loadConfig } from '../config.js';
-import { closeDatabase, DatabaseLockedError, openDatabase, type Db } from '../db/connection.js';
+import { openStore } from '../db/open-store.js';
+import { DatabaseLockedError } from '../db/sqlite/connection.js';
+import type { Store } from '../db/store.js';
 import { isSluiceError } from '../engine/errors.js';
 import { registerBatchCommands } from './batch-commands.js';
 import { ExitCode } from './errors.js';
@@ -15,7 +17,7 @@ import { addKeyCommands } from './keys.js';
  * Exit codes: see `ExitCode`.
  */
 
-let db: Db | undefined;
+let store: Store | undefined;
 
 const program = new Command('sluice')
   .description('Sluice from the command line: submit batch files, watch them run, fetch their results; manage API keys')
@@ -24,7 +26,7 @@ const program = new Command('sluice')
 
 registerBatchCommands(program);
 addKeyCommands(program, {
-  openDb: () => (db ??= openDatabase(loadConfig(process.env).dbFile)),
+  openStore: async () => (store ??= await openStore(loadConfig(process.env))),
   out: (text) => process.stdout.write(`${text}\n`),
 });
 
@@ -33,7 +35,7 @@ try {
 } catch (error) {
   process.exitCode = exitCodeOf(error);
 } finally {
-  if (db) closeDatabase(db);
+  await store?.close();
 }
 
 function exitCodeOf(error: unknown): number {

@@ -1,8 +1,4 @@
-import { and, asc, desc, gt, lt } from 'drizzle-orm';
-import type { Db } from './connection.js';
-import { auditLog, type AuditRow } from './schema.js';
-
-/** The audit log of admin actions: appended to, read newest first, never changed. */
+/** The audit log of admin actions (`Store.audit`): appended to, read newest first, never changed. */
 
 export const ActorKind = {
   /** An API key with admin scope. */
@@ -36,20 +32,6 @@ export interface AuditEntry {
   at: number;
 }
 
-export function appendAudit(db: Db, entry: AuditEntry): void {
-  db.insert(auditLog)
-    .values({
-      at: entry.at,
-      actorKind: entry.actor.kind,
-      actorKeyId: entry.actor.keyId,
-      actorPrefix: entry.actor.keyPrefix,
-      action: entry.action,
-      target: entry.target,
-      details: entry.details ?? null,
-    })
-    .run();
-}
-
 export interface AuditPageArgs {
   /** Keyset cursors: entry ids, exclusive. */
   afterId?: number;
@@ -57,20 +39,4 @@ export interface AuditPageArgs {
   limit: number;
   /** Read from the oldest end (a `last` page). */
   inverted?: boolean;
-}
-
-/** Newest first (oldest first when inverted): `after` pages towards older entries. */
-export async function listAudit(db: Db, args: AuditPageArgs): Promise<AuditRow[]> {
-  return db
-    .select()
-    .from(auditLog)
-    .where(
-      and(
-        args.afterId === undefined ? undefined : lt(auditLog.id, args.afterId),
-        args.beforeId === undefined ? undefined : gt(auditLog.id, args.beforeId),
-      ),
-    )
-    .orderBy(args.inverted ? asc(auditLog.id) : desc(auditLog.id))
-    .limit(args.limit)
-    .all();
 }

@@ -1,13 +1,11 @@
-import { setImmediate as yieldToLoop } from 'node:timers/promises';
-import { and, asc, desc, eq, gt, inArray, lt, ne, notInArray, sql } from 'drizzle-orm';
 import type { PriorityLevel } from '../engine/priority.js';
 import type { Endpoint } from '../engine/providers/provider.js';
-import type { Db } from './connection.js';
-import { CountMoves } from './request-counts.js';
-import { batches, type BatchRow, type CachePrefixMode } from './schema.js';
-import { BatchStatus, finalBatchStatuses, isFinalBatchStatus, RequestStatus, type FinalBatchStatus } from './status.js';
-import { insertWebhookEvent } from './webhooks.js';
-import { tenantCondition, type TenantScope } from './tenant-scope.js';
+import type { ResolvedBatchMode } from './native-batches.js';
+import type { BatchRow, CachePrefixMode } from './schema.js';
+import type { BatchStatus, RequestStatus } from './status.js';
+import type { TenantScope } from './tenant-scope.js';
+
+/** The batch shapes every store reads and writes (`Store.batches`). */
 
 /** The batch row written when a submission opens; its request count is set when it is accepted. */
 export interface NewBatch {
@@ -15,6 +13,8 @@ export interface NewBatch {
   tenant: string;
   name: string;
   provider: string;
+  /** Runs on `provider` only (the batch named it), not on every deployment of the model. */
+  pinned?: boolean;
   model: string;
   endpoint: Endpoint;
   priority: PriorityLevel;
@@ -27,6 +27,8 @@ export interface NewBatch {
   promptCacheWarmup?: boolean;
   createdAt: number;
   expiresAt: number;
+  /** `native`: run as the provider's own batches. Default `realtime`. */
+  mode?: ResolvedBatchMode;
 }
 
 export interface NewRequest {
@@ -35,100 +37,18 @@ export interface NewRequest {
 }
 
 /**
- * A batch row is `staged` while its requests are being written: invisible to every read, and
- * deleted at start-up if a crash interrupted the insert. `accept` flips it to `validating` in
- * one statement, so a batch is accepted whole or not at all, while its requests go in as they
- * arrive, in short transactions that let the event loop breathe between them.
+ * A batch being written: its row is `staged`, invisible to every read, and deleted at start-up
+ * if a crash interrupted the insert. `accept` makes it visible in one statement, so a batch is
+ * accepted whole or not at all, while its requests go in as they arrive.
  */
-const STAGED = sql`'staged'`;
-/** Rows per insert transaction: about 7 ms of work with chat bodies of a kilobyte or so. */
-const INSERT_SLICE = 250;
-/** Rows per delete when a rejected submission is discarded. */
-const DELETE_SLICE = 1_000;
-
-export class StagedBatch {
+export interface StagedBatch {
   readonly id: string;
-  readonly #db: Db;
-  /** One transaction writing a slice of requests after those already written. */
-  readonly #insertSlice: (rows: readonly NewRequest[]) => void;
-  #position = 0;
-
-  private constructor(db: Db, id: string) {
-    this.#db = db;
-    this.id = id;
-    // A raw prepared statement: Drizzle's multi-row VALUES builder costs ~5x more per row here.
-    const insert = db.$client.prepare('INSERT INTO requests (batch_id, position, custom_id, body, status) VALUES (?, ?, ?, ?, ?)');
-    this.#insertSlice = db.$client.transaction((rows: readonly NewRequest[]) => {
-      let position = this.#position;
-      for (const row of rows) insert.run(id, position++, row.customId, JSON.stringify(row.body), RequestStatus.pending);
-      const moves = new CountMoves();
-      moves.move(id, undefined, RequestStatus.pending, rows.length);
-      moves.apply(db.$client);
-      this.#position = position;
-    });
-  }
-
-  static async open(db: Db, batch: NewBatch): Promise<StagedBatch> {
-    db.insert(batches)
-      .values({ ...batch, status: STAGED, requestCount: 0 })
-      .run();
-    return new StagedBatch(db, batch.id);
-  }
-
-  /** Appends requests after those already written, a slice per transaction, each in a turn of its own. */
-  async append(rows: readonly NewRequest[]): Promise<void> {
-    for (let start = 0; start < rows.length; start += INSERT_SLICE) {
-      await yieldToLoop();
-      this.#insertSlice(rows.slice(start, start + INSERT_SLICE));
-    }
-  }
-
+  /** Appends requests after those already written, in short transactions. */
+  append(rows: readonly NewRequest[]): Promise<void>;
   /** staged -> validating: the batch and every request written become visible at once. */
-  async accept(): Promise<BatchRow> {
-    return this.#db
-      .update(batches)
-      .set({ status: BatchStatus.validating, requestCount: this.#position })
-      .where(eq(batches.id, this.id))
-      .returning()
-      .get()!;
-  }
-
-  /**
-   * Removes the requests written so far, a slice at a time (a bad request late in a large
-   * batch comes after tens of thousands were written), then the staged row.
-   */
-  async discard(): Promise<void> {
-    const deleteSlice = this.#db.$client.prepare('DELETE FROM requests WHERE id IN (SELECT id FROM requests WHERE batch_id = ? LIMIT ?)');
-    while (deleteSlice.run(this.id, DELETE_SLICE).changes > 0) await yieldToLoop();
-    this.#db
-      .delete(batches)
-      .where(and(eq(batches.id, this.id), eq(batches.status, STAGED)))
-      .run();
-  }
-}
-
-/** Start-up: removes batches whose insert a crash interrupted (they were never accepted). */
-export async function deleteStagedBatches(db: Db): Promise<number> {
-  return db.delete(batches).where(eq(batches.status, STAGED)).run().changes;
-}
-
-const visible = ne(batches.status, STAGED);
-
-export async function getBatch(db: Db, tenant: TenantScope, id: string): Promise<BatchRow | undefined> {
-  return db.query.batches.findFirst({ where: and(eq(batches.id, id), tenantCondition(batches.tenant, tenant), visible) });
-}
-
-/** For the engine, which acts for every tenant. */
-export async function getBatchById(db: Db, id: string): Promise<BatchRow | undefined> {
-  return db.query.batches.findFirst({ where: and(eq(batches.id, id), visible) });
-}
-
-export async function getBatchesByIds(db: Db, tenant: TenantScope, ids: readonly string[]): Promise<BatchRow[]> {
-  if (ids.length === 0) return [];
-  return db
-    .select()
-    .from(batches)
-    .where(and(tenantCondition(batches.tenant, tenant), inArray(batches.id, [...ids]), visible));
+  accept(): Promise<BatchRow>;
+  /** Removes the requests written so far, then the staged row. */
+  discard(): Promise<void>;
 }
 
 export interface BatchPageArgs {
@@ -140,20 +60,6 @@ export interface BatchPageArgs {
   limit: number;
   /** Read from the oldest end (a `last` page). */
   inverted?: boolean;
-}
-
-/** Newest first (oldest first when inverted), stable under inserts. */
-export async function listBatches(db: Db, args: BatchPageArgs): Promise<BatchRow[]> {
-  const conditions = [tenantCondition(batches.tenant, args.tenant), visible];
-  if (args.statuses && args.statuses.length > 0) conditions.push(inArray(batches.status, [...args.statuses]));
-  if (args.after !== undefined) conditions.push(lt(batches.id, args.after));
-  if (args.before !== undefined) conditions.push(gt(batches.id, args.before));
-  return db
-    .select()
-    .from(batches)
-    .where(and(...conditions))
-    .orderBy(args.inverted ? asc(batches.id) : desc(batches.id))
-    .limit(args.limit);
 }
 
 export type RequestCounts = Record<RequestStatus, number>;
@@ -174,56 +80,9 @@ export function requestCountsOf(batch: BatchRow): RequestCounts {
   };
 }
 
-/** Requests per status of a visible batch, from its counters (see `CountMoves`); zeros for an unknown batch. */
-export async function countRequestsByStatus(db: Db, batchId: string): Promise<RequestCounts> {
-  const batch = await getBatchById(db, batchId);
-  return batch ? requestCountsOf(batch) : emptyCounts();
-}
-
-/** Batches per status, every tenant (for metrics: an admin read). Statuses without a batch are absent. */
-export async function countBatchesByStatus(db: Db): Promise<Partial<Record<BatchStatus, number>>> {
-  const rows = db
-    .select({ status: batches.status, count: sql<number>`count(*)` })
-    .from(batches)
-    .where(visible)
-    .groupBy(batches.status)
-    .all();
-  return Object.fromEntries(rows.map((row) => [row.status, row.count]));
-}
-
 export interface BatchStatusChange {
   status: BatchStatus;
   finishedAt?: number;
   statusReason?: string | null;
   quotaPaused?: boolean;
-}
-
-/**
- * Returns the row as written, so the caller need not read it again. A final status of a batch
- * with a webhook writes its event in the same transaction: the event exists exactly when the
- * status was committed.
- */
-export async function updateBatch(db: Db, id: string, change: BatchStatusChange): Promise<BatchRow | undefined> {
-  return db.transaction((tx) => {
-    const row = tx.update(batches).set(change).where(eq(batches.id, id)).returning().get();
-    if (row?.webhookUrl != null && isFinal(row)) insertWebhookEvent(tx, { ...row, webhookUrl: row.webhookUrl }, Date.now());
-    return row;
-  });
-}
-
-function isFinal(row: BatchRow): row is BatchRow & { status: FinalBatchStatus } {
-  return isFinalBatchStatus(row.status);
-}
-
-export async function setBatchPriority(db: Db, id: string, priority: PriorityLevel): Promise<BatchRow | undefined> {
-  return db.update(batches).set({ priority }).where(eq(batches.id, id)).returning().get();
-}
-
-/** Batches the engine must pick up again at start-up. */
-export async function listOpenBatches(db: Db): Promise<BatchRow[]> {
-  return db
-    .select()
-    .from(batches)
-    .where(and(notInArray(batches.status, [...finalBatchStatuses]), visible))
-    .orderBy(batches.createdAt);
 }

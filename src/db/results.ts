@@ -1,16 +1,7 @@
-import { and, asc, desc, eq, gt, inArray, lt } from 'drizzle-orm';
-import type { Db } from './connection.js';
-import { requests, type StoredError } from './schema.js';
+import type { StoredError } from './schema.js';
 import type { FinalRequestStatus } from './status.js';
 
-/**
- * Reads the results of a batch (its requests in a final state) a page at a time, for results
- * files and the GraphQL `results` connection. Pages are keyed by position in the batch: the
- * (batch_id, position) index yields rows in order, so each page is one short range read and a
- * whole download is linear, where keying by id would sort every remaining result per page.
- * Bodies are left out: a results file never needs what was sent.
- */
-
+/** A request in a final state as results files and the GraphQL `results` connection read it (`Store.requests.listResults`). */
 export interface ResultRow {
   id: number;
   position: number;
@@ -20,6 +11,8 @@ export interface ResultRow {
   response: unknown;
   providerRequestId: string | null;
   error: StoredError | null;
+  /** The deployment (`provider/model`) of its latest attempt; null when it was never sent. */
+  deployment?: string | null;
 }
 
 export interface ResultPageArgs {
@@ -32,28 +25,4 @@ export interface ResultPageArgs {
   limit: number;
   /** Read from the end (a `last` page). */
   inverted?: boolean;
-}
-
-/** In submission order (reverse when inverted). */
-export async function listResults(db: Db, args: ResultPageArgs): Promise<ResultRow[]> {
-  const conditions = [eq(requests.batchId, args.batchId), inArray(requests.status, [...args.statuses])];
-  if (args.afterPosition !== undefined) conditions.push(gt(requests.position, args.afterPosition));
-  if (args.beforePosition !== undefined) conditions.push(lt(requests.position, args.beforePosition));
-  const rows = db
-    .select({
-      id: requests.id,
-      position: requests.position,
-      customId: requests.customId,
-      status: requests.status,
-      responseStatus: requests.responseStatus,
-      response: requests.response,
-      providerRequestId: requests.providerRequestId,
-      error: requests.error,
-    })
-    .from(requests)
-    .where(and(...conditions))
-    .orderBy(args.inverted ? desc(requests.position) : asc(requests.position))
-    .limit(args.limit)
-    .all();
-  return rows as ResultRow[];
 }

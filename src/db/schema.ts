@@ -4,6 +4,7 @@ import type { Endpoint } from '../engine/providers/provider.js';
 import type { PriorityLevel } from '../engine/priority.js';
 import type { FileStatus } from './files.js';
 import type { BatchStatus, RequestStatus } from './status.js';
+import type { NativeBatchStatus, ResolvedBatchMode } from './native-batches.js';
 import type { WebhookAttemptStatus, WebhookEventStatus } from './webhooks.js';
 
 /**
@@ -27,8 +28,10 @@ export const batches = sqliteTable(
     /** Every batch belongs to one tenant from the start; one default tenant until auth lands. */
     tenant: text('tenant').notNull().default('default'),
     name: text('name').notNull(),
-    /** The provider that serves the batch's model, resolved at submission. */
+    /** The provider that serves the batch's model, resolved at submission: the first that serves it, or the one it is pinned to. */
     provider: text('provider').notNull(),
+    /** Runs only on `provider` (the batch named it); otherwise on every deployment of its model (docs/routing.md). */
+    pinned: integer('pinned', { mode: 'boolean' }).notNull().default(false),
     model: text('model').notNull(),
     endpoint: text('endpoint').$type<Endpoint>().notNull(),
     priority: integer('priority').$type<PriorityLevel>().notNull(),
@@ -68,6 +71,8 @@ export const batches = sqliteTable(
     webhookUrl: text('webhook_url'),
     /** Paused by its tenant's quota, not by a user: resumed by the engine once the quota allows (`src/engine/quotas.ts`). */
     quotaPaused: integer('quota_paused', { mode: 'boolean' }).notNull().default(false),
+    /** `realtime` (through its lane) or `native` (as the provider's own batches, `src/engine/native/`), resolved at submission. */
+    mode: text('mode').$type<ResolvedBatchMode>().notNull().default('realtime'),
   },
   (t) => [index('batches_tenant_id').on(t.tenant, t.id), index('batches_status').on(t.status)],
 );
@@ -108,6 +113,10 @@ export const requests = sqliteTable(
     startedAt: integer('started_at'),
     finishedAt: integer('finished_at'),
     latencyMs: integer('latency_ms'),
+    /** The deployment (`provider/model`) of its latest attempt: the one its result came from. */
+    deployment: text('deployment'),
+    /** The deployment of every attempt, in order, rate-limited and moved ones included. */
+    attemptDeployments: text('attempt_deployments', { mode: 'json' }).$type<string[]>(),
   },
   (t) => [
     uniqueIndex('requests_batch_custom_id').on(t.batchId, t.customId),
@@ -314,3 +323,53 @@ export const tenantUsage = sqliteTable(
   },
   (t) => [primaryKey({ columns: [t.tenant, t.day] })],
 );
+
+/**
+ * One provider-native batch (OpenAI Batch, Anthropic Message Batch) running part of a batch in
+ * `native` mode: which requests it holds (row ids `firstRequestId..lastRequestId` of the batch
+ * that were claimed together), the provider's ids, and how far it got. A part is `submitting`
+ * from the claim of its requests until the provider's id is stored, then follows the
+ * provider's state, and is `imported` once its results are in the request rows.
+ */
+export const nativeBatches = sqliteTable(
+  'native_batches',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    batchId: text('batch_id')
+      .notNull()
+      .references(() => batches.id, { onDelete: 'cascade' }),
+    provider: text('provider').notNull(),
+    /** The provider's kind (`openai`, `anthropic`): which API the ids belong to. */
+    kind: text('kind').notNull(),
+    firstRequestId: integer('first_request_id').notNull(),
+    lastRequestId: integer('last_request_id').notNull(),
+    requestCount: integer('request_count').notNull(),
+    status: text('status').$type<NativeBatchStatus>().notNull(),
+    /** The provider's batch id (`batch_…`, `msgbatch_…`); null while submitting. */
+    providerBatchId: text('provider_batch_id'),
+    /** The provider's own status word, as it last said it. */
+    providerStatus: text('provider_status'),
+    inputFileId: text('input_file_id'),
+    outputFileId: text('output_file_id'),
+    errorFileId: text('error_file_id'),
+    /** Anthropic's `results_url`. */
+    resultsUrl: text('results_url'),
+    /** The provider's counts, as it last reported them. */
+    completedCount: integer('completed_count').notNull().default(0),
+    failedCount: integer('failed_count').notNull().default(0),
+    /** Why the provider failed the batch (validation), when it did. */
+    error: text('error'),
+    /** A cancel was sent to the provider. */
+    cancelRequested: integer('cancel_requested', { mode: 'boolean' }).notNull().default(false),
+    createdAt: integer('created_at').notNull(),
+    updatedAt: integer('updated_at').notNull(),
+  },
+  (t) => [
+    index('native_batches_batch').on(t.batchId),
+    index('native_batches_open')
+      .on(t.status)
+      .where(sql`status <> 'imported'`),
+  ],
+);
+
+export type NativeBatchRow = typeof nativeBatches.$inferSelect;

@@ -1,6 +1,6 @@
 import type { CachePrefixMode } from '../db/schema.js';
 import type { BatchStatus } from '../db/status.js';
-import type { Lane } from './lane.js';
+import type { BatchRoute } from './model-group.js';
 import type { PriorityLevel } from './priority.js';
 import type { Endpoint } from './providers/provider.js';
 
@@ -13,7 +13,11 @@ export interface ActiveBatch {
   /** The tenant the batch belongs to: lanes share between tenants first. */
   tenant: string;
   endpoint: Endpoint;
-  lane: Lane;
+  /** Where its requests wait: its lane, or its model's group of lanes (model-group.ts). */
+  lane: BatchRoute;
+  /** The provider and model its row names: where a native batch runs, a pinned batch's lane. */
+  provider: string;
+  model: string;
   priority: PriorityLevel;
   maxAttempts: number;
   /** Changed only by `BatchLifecycle.moveTo`, which checks the move. */
@@ -35,6 +39,8 @@ export interface ActiveBatch {
    * of queued requests that started before must stop instead of refilling the lane.
    */
   generation: number;
+  /** Runs as the provider's own batches (`src/engine/native/`), not through its lane. */
+  native: boolean;
   /** Stops the completion-window timer. */
   cancelExpiry?: () => void;
 }

@@ -16,23 +16,32 @@ import type { LimitSource } from './adaptive-limits.js';
  *   - *start* at `startConcurrency`, so a provider whose limits are unknown is not flooded
  *     before its first answers arrive;
  *   - *grow* only while work waits for a slot, and only on answers to requests sent since the
- *     last decrease: one more per answer (slow start, doubling per round trip) up to the return
- *     level, or before any 429 up to `unmeteredSlowStart`; above it one more per round trip
- *     before any 429, and by `growthPerRoundTrip` of the level per round trip once a 429 has
- *     shown where the ceiling is, up to one below the level where it came; from there one more at most every
- *     `probeIntervalMs`, so a limit that was found is probed now and then, not pushed against;
+ *     last decrease: one more per answer (slow start, doubling per round trip). Before the
+ *     first 429, slow start goes on until the latency rises: answers are counted in rounds (a
+ *     round ends when as many answers as the level at its start have come), and a round whose
+ *     fastest answer is `latencyRise` slower than the fastest of the best earlier round means
+ *     requests now queue somewhere (at the provider, or in Sluice's own sending), so more in
+ *     flight buys no more rate (Little's law). The level then drops back to the last level a
+ *     round showed to be clean and grows one more per round trip from there. The fastest
+ *     answer of a round, not its mean, because an LLM call's latency is mostly its output
+ *     length, which varies far more than queueing moves it; the minimum of many answers
+ *     does not. After a 429, slow start runs up to the return level; above it by
+ *     `growthPerRoundTrip` of the level per round trip, up to one below the level where the
+ *     429 came; from there one more at most every `probeIntervalMs`, so a limit that was found
+ *     is probed now and then, not pushed against;
  *   - *decrease* on a 429 that reports no limits: the level where it came is remembered, the
- *     return level becomes that × `decreaseFactor`, and concurrency restarts from 1. From 1,
- *     every new send waits for an answer first, instead of sending all the slots freed during
- *     the lane's pause at once into a provider that just said it had no room. Requests sent
- *     before the decrease are the same overload seen late: their 429s do not decrease it
- *     again, and their answers do not grow it.
+ *     return level becomes that × `decreaseFactor` (or, for the first 429 in slow start, the
+ *     last level a round showed to be clean, if lower: the level then may be twice what the
+ *     provider took), and concurrency restarts from 1. From 1, every new send waits for an
+ *     answer first, instead of sending all the slots freed during the lane's pause at once
+ *     into a provider that just said it had no room. Requests sent before the decrease are
+ *     the same overload seen late: their 429s do not decrease it again, and their answers do
+ *     not grow it.
  *
  * A metered lane that meets a 429 reporting no limits (a provider whose budgets are told but
  * which also refuses on something it does not report, like concurrency) switches to AIMD for
  * good, from the level in flight when it came. A 429 that does report limits is left to the
- * budgets, which its headers have just corrected. Latency is not used as a signal: an LLM
- * call's latency depends mostly on its output length, which varies far more than queueing.
+ * budgets, which its headers have just corrected.
  */
 
 export const ADAPTIVE_DEFAULTS = {
@@ -45,15 +54,16 @@ export const ADAPTIVE_DEFAULTS = {
    */
   maxInFlight: 10_000,
   /**
-   * Before the first 429 of a lane with no metered budget, slow start stops here, since then
-   * nothing else bounds the burst of 429s when the provider's allowance runs out. Default 32.
+   * Before the first 429, slow start ends when a round's fastest answer is this share slower
+   * than the fastest of the best earlier round (as TCP's HyStart). Default 0.125.
    */
-  unmeteredSlowStart: 32,
+  latencyRise: 0.125,
+  /** A round with fewer answers says nothing about latency. Default 8. */
+  minRoundAnswers: 8,
   /**
    * Climbing back towards the level of the last 429, above the return level, AIMD grows by this
    * share of the level per round trip instead of one slot (280 to 399 in 4 round trips, not
-   * 119). Not before the first 429: growing faster into a provider's opening allowance made
-   * 60-66 429s when it ran out instead of about 10 (test/scheduler.aimd.test.ts). Default 0.1.
+   * 119). Default 0.1.
    */
   growthPerRoundTrip: 0.1,
   /**
@@ -86,7 +96,8 @@ function checkAdaptiveOptions(options: AdaptiveOptions): void {
   if (!Number.isInteger(options.startConcurrency) || options.startConcurrency < 1) bad('startConcurrency', 'a whole number >= 1');
   if (!Number.isInteger(options.maxInFlight) || options.maxInFlight < options.startConcurrency)
     bad('maxInFlight', 'a whole number >= startConcurrency');
-  if (!Number.isInteger(options.unmeteredSlowStart) || options.unmeteredSlowStart < 1) bad('unmeteredSlowStart', 'a whole number >= 1');
+  if (!(options.latencyRise > 0 && Number.isFinite(options.latencyRise))) bad('latencyRise', 'a finite number above 0');
+  if (!Number.isInteger(options.minRoundAnswers) || options.minRoundAnswers < 1) bad('minRoundAnswers', 'a whole number >= 1');
   if (!(options.growthPerRoundTrip > 0 && options.growthPerRoundTrip <= 1)) bad('growthPerRoundTrip', 'above 0 and at most 1');
   if (!(options.decreaseFactor > 0 && options.decreaseFactor < 1)) bad('decreaseFactor', 'between 0 and 1');
   if (!(options.probeIntervalMs >= 0 && Number.isFinite(options.probeIntervalMs))) bad('probeIntervalMs', 'a finite number >= 0');
@@ -99,8 +110,8 @@ export class ConcurrencyLimit {
   #meteredSince: number | undefined;
   /** A 429 that reported no limits came: AIMD decides from then on, metered or not. */
   #aimdForGood = false;
-  /** Slow start (one more per answer) below this: where the last decrease said to return to. */
-  #returnTo = Infinity;
+  /** After a decrease, slow start (one more per answer) below this: where it said to return to. */
+  #returnTo = 0;
   /** The level at which the last 429 came: probed, not pushed against. Infinity before any. */
   #ceiling = Infinity;
   /** Answers counted towards the next increase. */
@@ -109,10 +120,22 @@ export class ConcurrencyLimit {
   #busy = false;
   #decreasedAt = -Infinity;
   #rateLimitedAt: number | undefined;
+  /** Before the first 429: slow start ended on a latency rise (see `#latencyRose`). */
+  #slowStartEnded = false;
+  /** Answers to requests sent before slow start ended were sent at the level that queued: they do not grow it. */
+  #slowStartEndedAt = -Infinity;
+  /** The round being counted before the first 429: the level at its start, its answers, its fastest. */
+  #round: { level: number; answers: number; fastest: number };
+  /** The fastest answer of the best round so far. */
+  #baseLatency = Infinity;
+  /** The highest level a round showed to be clean (no 429, no latency rise). */
+  #clean: number;
 
   constructor({ configured, options, now }: ConcurrencyLimitOptions) {
     this.#options = { ...ADAPTIVE_DEFAULTS, ...options };
     checkAdaptiveOptions(this.#options);
+    this.#clean = this.#options.startConcurrency;
+    this.#round = { level: this.#options.startConcurrency, answers: 0, fastest: Infinity };
     this.#mode =
       configured === undefined
         ? { kind: 'adaptive', value: this.#options.startConcurrency, since: now }
@@ -153,20 +176,54 @@ export class ConcurrencyLimit {
   /** A request admitted at `admittedAt` was answered fine. Returns whether AIMD's level grew. */
   succeeded(admittedAt: number, now: number): boolean {
     const mode = this.#mode;
-    const max = this.#options.maxInFlight;
-    if (mode.kind !== 'adaptive' || this.#byBudgets() || !this.#busy || admittedAt < this.#decreasedAt || mode.value >= max) return false;
+    if (mode.kind !== 'adaptive' || this.#byBudgets() || admittedAt < this.#decreasedAt || admittedAt < this.#slowStartEndedAt)
+      return false;
+    const slowStart = this.#meteredSince === undefined && this.#ceiling === Infinity && !this.#slowStartEnded;
+    if (slowStart && this.#latencyRose(now - admittedAt)) {
+      // Requests queue: back to the last level shown clean, one more per round trip from there.
+      this.#slowStartEnded = true;
+      this.#slowStartEndedAt = now;
+      return this.#change(Math.min(mode.value, this.#clean), now);
+    }
+    const grew = this.#busy && mode.value < this.#options.maxInFlight && this.#grow(mode, slowStart, now);
+    if (slowStart) this.#closeRound(mode.value);
+    return grew;
+  }
+
+  #grow(mode: Extract<Mode, { kind: 'adaptive' }>, slowStart: boolean, now: number): boolean {
     this.#acks++;
-    const slowStartBelow = this.#meteredSince !== undefined ? this.#returnTo : Math.min(this.#returnTo, this.#options.unmeteredSlowStart);
-    if (mode.value < slowStartBelow) return this.#change(mode.value + 1, now);
+    if (slowStart || mode.value < this.#returnTo) return this.#change(mode.value + 1, now);
     if (this.#acks < mode.value) return false;
     if (mode.value < this.#ceiling - 1) {
-      // Before any 429 the ceiling is unknown: one more per round trip, so the burst of 429s
-      // when a provider's opening allowance runs out stays small. Below a known one, faster.
+      // Before any 429 (slow start ended on a latency rise) the ceiling is unknown: one more
+      // per round trip. Below a known one, faster.
       const share = this.#ceiling === Infinity ? 0 : this.#options.growthPerRoundTrip;
       const step = Math.max(1, Math.floor(mode.value * share));
-      return this.#change(Math.min(mode.value + step, this.#ceiling - 1, max), now);
+      return this.#change(Math.min(mode.value + step, this.#ceiling - 1, this.#options.maxInFlight), now);
     }
     return now - mode.since >= this.#options.probeIntervalMs ? this.#change(mode.value + 1, now) : false;
+  }
+
+  /**
+   * Counts an answer taking `latency` ms into slow start's current round; returns whether the
+   * round, once it has enough answers, shows the latency risen. Judged before the round ends:
+   * requests queue meanwhile.
+   */
+  #latencyRose(latency: number): boolean {
+    const round = this.#round;
+    round.answers++;
+    round.fastest = Math.min(round.fastest, latency);
+    return round.answers >= this.#options.minRoundAnswers && round.fastest > this.#baseLatency * (1 + this.#options.latencyRise);
+  }
+
+  /** Ends slow start's round once it has as many answers as the level at its start; the next starts at `level`. */
+  #closeRound(level: number): void {
+    const round = this.#round;
+    if (round.answers < round.level) return;
+    if (round.answers >= this.#options.minRoundAnswers) this.#baseLatency = Math.min(this.#baseLatency, round.fastest);
+    // This round's answers were sent while the level rose to where the round started.
+    this.#clean = Math.max(this.#clean, round.level);
+    this.#round = { level, answers: 0, fastest: Infinity };
   }
 
   /**
@@ -181,8 +238,10 @@ export class ConcurrencyLimit {
     if (admittedAt < this.#decreasedAt) return false;
     const level = this.#byBudgets() ? Math.max(1, inFlight) : mode.value;
     this.#aimdForGood = true;
+    const firstInSlowStart = this.#ceiling === Infinity && this.#meteredSince === undefined && !this.#slowStartEnded;
+    const back = Math.floor(level * this.#options.decreaseFactor);
     this.#ceiling = level;
-    this.#returnTo = Math.max(1, Math.floor(level * this.#options.decreaseFactor));
+    this.#returnTo = Math.max(1, firstInSlowStart ? Math.min(back, this.#clean) : back);
     this.#decreasedAt = now;
     this.#change(1, now);
     return true;

@@ -1,7 +1,7 @@
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
-import type { Db } from '../db/connection.js';
-import { storePrefixes, type PrefixAssignment } from '../db/prefixes.js';
-import { listPendingRequests, storeEstimates, type PendingRequest, type QueuedRequest } from '../db/requests.js';
+import type { PrefixAssignment } from '../db/prefixes.js';
+import type { Store } from '../db/store.js';
+import type { PendingRequest, QueuedRequest } from '../db/requests.js';
 import { BatchStatus } from '../db/status.js';
 import type { ActiveBatch } from './active-batch.js';
 import { Endpoints } from './providers/provider.js';
@@ -40,7 +40,7 @@ export type EstimateResult =
  * lane needs (id, cost) is kept, not read back. The batch stays `validating` throughout (see
  * `storeEstimates`); moving it on is the lifecycle's job.
  */
-export async function estimateBatch(db: Db, counter: TokenCounter, batch: ActiveBatch): Promise<EstimateResult> {
+export async function estimateBatch(store: Store, counter: TokenCounter, batch: ActiveBatch): Promise<EstimateResult> {
   const counting: Array<Promise<PageEstimates>> = [];
   const queued: QueuedRequest[] = [];
   let stored = 0;
@@ -50,7 +50,7 @@ export async function estimateBatch(db: Db, counter: TokenCounter, batch: Active
   const prefixes = new SharedPrefixes(batch);
   for (;;) {
     while (morePending && counting.length < ESTIMATE_READ_AHEAD) {
-      const page = await listPendingRequests(db, batch.id, { afterId, limit: ESTIMATE_PAGE_SIZE });
+      const page = await store.requests.listPending(batch.id, { afterId, limit: ESTIMATE_PAGE_SIZE });
       morePending = page.length === ESTIMATE_PAGE_SIZE;
       if (page.length === 0) break;
       afterId = page.at(-1)!.id;
@@ -69,7 +69,7 @@ export async function estimateBatch(db: Db, counter: TokenCounter, batch: Active
       const reason = `request id ${tooLarge.id} needs ${tooLarge.tokens} tokens, more than the lane ${batch.lane.key} allows in a minute (${batch.lane.maxCost}); it could never run`;
       return { kind: 'too_large', reason };
     }
-    stored += await storeEstimates(db, batch.id, costs, now);
+    stored += await store.requests.storeEstimates(batch.id, costs, now);
     for (const { id, tokens, prefixes: found } of costs) {
       prefixes.add(id, found);
       queued.push({ id, batchId: batch.id, estimatedTokens: tokens, notBefore: null, queuedAt: now, prefixHash: null, prefixTokens: null });
@@ -78,7 +78,7 @@ export async function estimateBatch(db: Db, counter: TokenCounter, batch: Active
   }
   if (batch.status !== BatchStatus.validating) return { kind: 'left_validating' };
   const assignments = prefixes.assign();
-  await storePrefixes(db, batch.id, assignments, yieldToLoop);
+  await store.prefixes.store(batch.id, assignments);
   const byId = new Map(assignments.map((assignment) => [assignment.id, assignment]));
   for (const request of queued) {
     const assignment = byId.get(request.id);

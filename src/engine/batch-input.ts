@@ -6,6 +6,7 @@ import { isPriorityLevel, type PriorityLevel } from './priority.js';
 import { valueAt } from '../value-at.js';
 import { MAX_ATTEMPTS } from '../config.js';
 import type { CachePrefixMode } from '../db/schema.js';
+import type { BatchMode } from './native/mode.js';
 
 /**
  * Validation of a submitted batch. Every problem is reported with the request's index and
@@ -32,6 +33,8 @@ export interface BatchSettings {
   cachePrefix?: CachePrefixMode | null;
   /** Warm each shared prompt prefix with one request before sending the rest (docs/cost.md). Default true. */
   promptCacheWarmup?: boolean | null;
+  /** Through its lane, as the provider's own batches, or chosen (see `resolveBatchMode`). Default `realtime`. */
+  mode?: BatchMode | null;
 }
 
 export interface RequestInput {

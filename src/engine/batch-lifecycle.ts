@@ -1,8 +1,8 @@
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { Logger } from 'pino';
-import { getBatch, getBatchById, setBatchPriority, updateBatch, type BatchStatusChange } from '../db/batches.js';
-import type { Db } from '../db/connection.js';
-import { listQueuedRequests, retryRequests, startEstimatedBatch, stopWaitingRequests, type QueuedRequest } from '../db/requests.js';
+import type { BatchStatusChange } from '../db/batches.js';
+import type { Store } from '../db/store.js';
+import type { QueuedRequest } from '../db/requests.js';
 import type { BatchRow, StoredError } from '../db/schema.js';
 import {
   assertBatchTransition,
@@ -16,7 +16,9 @@ import type { ActiveBatch } from './active-batch.js';
 import { ESTIMATE_PAGE_SIZE, estimateBatch } from './batch-estimator.js';
 import type { BatchPublisher } from './batch-publisher.js';
 import type { Dispatcher } from './dispatcher.js';
+import type { NativeExecutor } from './native/executor.js';
 import { badInput, conflict, notFound } from './errors.js';
+import type { BatchControl } from './events.js';
 import { isPriorityLevel } from './priority.js';
 import type { ProviderRegistry } from './providers/registry.js';
 import type { TokenCounter } from './tokens/token-counter.js';
@@ -45,15 +47,19 @@ export const realExpiryTimers: ExpiryTimers = {
 };
 
 export interface BatchLifecycleOptions {
-  db: Db;
+  store: Store;
   registry: ProviderRegistry;
   log: Logger;
   dispatcher: Dispatcher;
+  /** Runs the batches in native mode. */
+  native: NativeExecutor;
   publisher: BatchPublisher;
   /** The token-counting pool; it exists from `start` on. */
   counter(): TokenCounter;
   isRunning(): boolean;
   expiryTimers: ExpiryTimers;
+  /** A change other instances must apply to their lanes (`applyRemote` there). */
+  announce(control: Omit<BatchControl, 'origin'>): void;
 }
 
 /**
@@ -61,27 +67,31 @@ export interface BatchLifecycleOptions {
  * (`#moveTo`). Cancel and expiry wait for in-flight requests before the final status.
  */
 export class BatchLifecycle {
-  readonly #db: Db;
+  readonly #store: Store;
   readonly #registry: ProviderRegistry;
   readonly #log: Logger;
   readonly #dispatcher: Dispatcher;
+  readonly #native: NativeExecutor;
   readonly #publisher: BatchPublisher;
   readonly #counter: () => TokenCounter;
   readonly #isRunning: () => boolean;
   readonly #expiryTimers: ExpiryTimers;
+  readonly #announce: (control: Omit<BatchControl, 'origin'>) => void;
   readonly #active = new Map<string, ActiveBatch>();
   /** Status changes and estimates running in the background; `settle()` waits for them before the database closes. */
   readonly #tasks = new Set<Promise<void>>();
 
   constructor(options: BatchLifecycleOptions) {
-    this.#db = options.db;
+    this.#store = options.store;
     this.#registry = options.registry;
     this.#log = options.log;
     this.#dispatcher = options.dispatcher;
+    this.#native = options.native;
     this.#publisher = options.publisher;
     this.#counter = options.counter;
     this.#isRunning = options.isRunning;
     this.#expiryTimers = options.expiryTimers;
+    this.#announce = options.announce;
   }
 
   /** The open batch of that id, when the engine runs it. */
@@ -111,11 +121,13 @@ export class BatchLifecycle {
     batch.stopping = 'cancelled';
     // Before any await, so the lane admits nothing more of this batch meanwhile.
     batch.lane.removeBatch(batch.id);
+    this.#announce({ batchId: id, action: 'cancel' });
     await this.#moveTo(batch, BatchStatus.cancelling);
     await this.stopWaiting(batch, 'cancelled');
     this.#dispatcher.abortBatch(batch, 'cancelled');
+    this.#native.stop(batch);
     await this.finishIfDone(batch);
-    return (await getBatchById(this.#db, id))!;
+    return (await this.#store.batches.getById(id))!;
   }
 
   /** Takes a batch's queued work out of its lane; in-flight requests finish. */
@@ -124,6 +136,7 @@ export class BatchLifecycle {
     if (batch.status !== BatchStatus.inProgress) throw conflict(`batch ${id} is ${batch.status}; only an in_progress batch can be paused`);
     batch.generation++;
     batch.lane.removeBatch(id);
+    this.#announce({ batchId: id, action: 'pause' });
     return this.#moveTo(batch, BatchStatus.paused);
   }
 
@@ -131,7 +144,8 @@ export class BatchLifecycle {
     const batch = await this.#openBatchFor(tenant, id, 'resume');
     if (batch.status !== BatchStatus.paused) throw conflict(`batch ${id} is ${batch.status}; only a paused batch can be resumed`);
     await this.#resume(batch);
-    return (await getBatchById(this.#db, id))!;
+    this.#announce({ batchId: id, action: 'resume' });
+    return (await this.#store.batches.getById(id))!;
   }
 
   /**
@@ -167,11 +181,51 @@ export class BatchLifecycle {
     if (!isPriorityLevel(priority)) throw badInput([{ path: 'priority', message: `unknown priority ${priority}` }]);
     const batch = await this.#openBatchFor(tenant, id, 're-prioritise');
     batch.priority = priority;
-    const row = await setBatchPriority(this.#db, id, priority);
+    const row = await this.#store.batches.setPriority(id, priority);
     if (!row) throw new Error(`batch ${id} is gone`);
     batch.lane.setBatchPriority(id, priority);
+    this.#announce({ batchId: id, action: 'priority', priority });
     void this.#publisher.changed(row);
     return row;
+  }
+
+  /**
+   * Another instance changed a batch this one also runs: applies the change to this instance's
+   * lanes and in-flight requests at once. The rows and the status were written there, and that
+   * instance finishes the batch; here a cancel aborts what is in flight (recorded `cancelled`)
+   * and drops the batch, a pause takes its queued work out of the lane, a resume reloads it.
+   */
+  applyRemote(control: BatchControl): void {
+    const batch = this.#active.get(control.batchId);
+    if (!batch || batch.stopping) return;
+    switch (control.action) {
+      case 'cancel':
+        batch.generation++;
+        batch.lane.removeBatch(batch.id);
+        this.#dispatcher.abortBatch(batch, 'cancelled');
+        this.#deactivate(batch);
+        return;
+      case 'pause':
+        if (batch.status !== BatchStatus.inProgress) return;
+        assertBatchTransition(batch.id, batch.status, BatchStatus.paused);
+        batch.generation++;
+        batch.lane.removeBatch(batch.id);
+        batch.status = BatchStatus.paused;
+        return;
+      case 'resume':
+        if (batch.status !== BatchStatus.paused) return;
+        assertBatchTransition(batch.id, batch.status, BatchStatus.inProgress);
+        batch.status = BatchStatus.inProgress;
+        this.#background(this.enqueueQueued(batch), `resuming batch ${batch.id} for another instance`);
+        return;
+      case 'priority':
+        if (control.priority === undefined || !isPriorityLevel(control.priority)) return;
+        batch.priority = control.priority;
+        batch.lane.setBatchPriority(batch.id, control.priority);
+        return;
+      default:
+        return assertNever(control.action);
+    }
   }
 
   /**
@@ -183,19 +237,19 @@ export class BatchLifecycle {
    */
   async retry(tenant: string, id: string, statuses: readonly RetryableStatus[]): Promise<BatchRow> {
     if (statuses.length === 0) throw badInput([{ path: 'statuses', message: `name at least one of ${retryableStatuses.join(', ')}` }]);
-    const row = await getBatch(this.#db, tenant, id);
+    const row = await this.#store.batches.get(tenant, id);
     if (!row) throw notFound('batch', id);
-    if (!this.#registry.resolve(row.model, row.provider)) {
+    if (!this.#registry.resolve(row.model, row.pinned ? row.provider : undefined)) {
       throw conflict(`batch ${id} ran on ${row.provider}/${row.model}, which is no longer configured; it cannot be retried`);
     }
-    const result = await retryRequests(this.#db, id, statuses, Date.now() + (row.expiresAt - row.createdAt));
+    const result = await this.#store.requests.retry(id, statuses, Date.now() + (row.expiresAt - row.createdAt));
     switch (result.kind) {
       case 'not_finished':
         throw conflict(`batch ${id} is ${result.status}; only a finished batch can be retried`);
       case 'nothing_to_retry':
         throw conflict(`batch ${id} has no ${statuses.join(' or ')} requests to retry`);
       case 'retried': {
-        const reopened = (await getBatchById(this.#db, id))!;
+        const reopened = (await this.#store.batches.getById(id))!;
         const batch = this.activate(reopened, result.count);
         this.#log.info({ batch: id, requests: result.count, statuses }, 'retrying batch');
         void this.#publisher.statusChanged(reopened);
@@ -221,7 +275,10 @@ export class BatchLifecycle {
       tenant: row.tenant,
       quotaPaused: row.quotaPaused,
       endpoint: row.endpoint,
-      lane: this.#dispatcher.lane(row.provider, row.model),
+      // A native batch runs at the one provider chosen at submission, never across a group.
+      lane: this.#dispatcher.route(row.model, row.pinned || row.mode === 'native' ? row.provider : undefined),
+      provider: row.provider,
+      model: row.model,
       priority: row.priority,
       maxAttempts: row.maxAttempts,
       cachePrefix: row.cachePrefix,
@@ -230,10 +287,16 @@ export class BatchLifecycle {
       remaining,
       running: 0,
       generation: 0,
+      native: row.mode === 'native',
     };
     this.#active.set(row.id, batch);
     this.#armExpiry(batch, row.expiresAt);
     return batch;
+  }
+
+  /** Start-up: a native batch's provider batches not imported yet are polled again, and counted in flight. */
+  adoptNative(batch: ActiveBatch): Promise<void> {
+    return this.#native.adopt(batch);
   }
 
   /** Estimates and queues a validating batch; counting that fails (a worker crash, say) fails the batch instead of leaving it validating. */
@@ -246,6 +309,7 @@ export class BatchLifecycle {
    * at a time: those the estimator just stored as it has them, or else as read back.
    */
   async enqueueQueued(batch: ActiveBatch, estimated?: readonly QueuedRequest[]): Promise<void> {
+    if (batch.native) return this.#native.submitQueued(batch);
     const generation = batch.generation;
     const pages = estimated ? pagesOf(estimated) : this.#queuedPages(batch.id);
     for await (const queued of pages) {
@@ -274,7 +338,7 @@ export class BatchLifecycle {
 
   async *#queuedPages(batchId: string): AsyncGenerator<QueuedRequest[]> {
     for (let afterId = 0; ;) {
-      const page = await listQueuedRequests(this.#db, batchId, { afterId, limit: ESTIMATE_PAGE_SIZE });
+      const page = await this.#store.requests.listQueued(batchId, { afterId, limit: ESTIMATE_PAGE_SIZE });
       if (page.length > 0) yield page;
       if (page.length < ESTIMATE_PAGE_SIZE) return;
       afterId = page.at(-1)!.id;
@@ -285,7 +349,7 @@ export class BatchLifecycle {
   async stopWaiting(batch: ActiveBatch, status: 'cancelled' | 'expired'): Promise<void> {
     batch.generation++;
     batch.lane.removeBatch(batch.id);
-    const stopped = await stopWaitingRequests(this.#db, batch.id, status, Date.now());
+    const stopped = await this.#store.requests.stopWaiting(batch.id, status, Date.now());
     batch.remaining -= stopped;
     if (stopped > 0) this.#publisher.progressed(batch.id);
   }
@@ -320,7 +384,7 @@ export class BatchLifecycle {
     // A quota's reason belongs to its pause: any move out of it (resume, finish, cancel, expiry) drops it.
     const leavesQuotaPause = batch.quotaPaused && status !== BatchStatus.paused;
     if (leavesQuotaPause) batch.quotaPaused = false;
-    const row = await updateBatch(this.#db, batch.id, {
+    const row = await this.#store.batches.update(batch.id, {
       status,
       ...(leavesQuotaPause ? { statusReason: null, quotaPaused: false } : {}),
       ...extra,
@@ -333,7 +397,7 @@ export class BatchLifecycle {
   async #estimateOrFail(batch: ActiveBatch): Promise<void> {
     let estimated: QueuedRequest[] | undefined;
     try {
-      const result = await estimateBatch(this.#db, this.#counter(), batch);
+      const result = await estimateBatch(this.#store, this.#counter(), batch);
       switch (result.kind) {
         case 'left_validating':
           return;
@@ -354,7 +418,7 @@ export class BatchLifecycle {
       return this.#fail(batch, { class: 'fatal', type: 'estimate_failed', message });
     }
     assertBatchTransition(batch.id, batch.status, BatchStatus.inProgress);
-    const row = await startEstimatedBatch(this.#db, batch.id, Date.now());
+    const row = await this.#store.batches.startEstimated(batch.id, Date.now());
     batch.status = BatchStatus.inProgress;
     if (row) void this.#publisher.statusChanged(row);
     await this.enqueueQueued(batch, estimated);
@@ -364,7 +428,7 @@ export class BatchLifecycle {
 
   /** validating -> failed: every waiting request fails with the same error, which is also the batch's reason. */
   async #fail(batch: ActiveBatch, error: StoredError): Promise<void> {
-    await stopWaitingRequests(this.#db, batch.id, 'failed', Date.now(), error);
+    await this.#store.requests.stopWaiting(batch.id, 'failed', Date.now(), error);
     batch.remaining = 0;
     await this.#moveTo(batch, BatchStatus.failed, { finishedAt: Date.now(), statusReason: error.message });
     this.#deactivate(batch);
@@ -376,6 +440,7 @@ export class BatchLifecycle {
     this.#log.info({ batch: batch.id }, 'completion window ended; expiring what is left');
     await this.stopWaiting(batch, 'expired');
     this.#dispatcher.abortBatch(batch, 'expired');
+    this.#native.stop(batch);
     await this.finishIfDone(batch);
   }
 
@@ -393,7 +458,7 @@ export class BatchLifecycle {
 
   /** The tenant's batch, open and active, or the error that says why an action cannot apply to it. */
   async #openBatchFor(tenant: string, id: string, action: string): Promise<ActiveBatch> {
-    const row = await getBatch(this.#db, tenant, id);
+    const row = await this.#store.batches.get(tenant, id);
     if (!row) throw notFound('batch', id);
     if (isFinalBatchStatus(row.status)) throw conflict(`batch ${id} is ${row.status}; a finished batch cannot ${action}`);
     const batch = this.#active.get(id);

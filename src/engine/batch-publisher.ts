@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
-import { getBatchById, requestCountsOf } from '../db/batches.js';
-import type { Db } from '../db/connection.js';
+import { requestCountsOf } from '../db/batches.js';
+import type { Store } from '../db/store.js';
 import type { BatchRow } from '../db/schema.js';
 import { isFinalBatchStatus } from '../db/status.js';
 import type { EngineBus } from './events.js';
@@ -11,13 +11,13 @@ import { ProgressCoalescer } from './progress.js';
  * progress coalesced per batch. A failed publish is logged; it never breaks the engine.
  */
 export class BatchPublisher {
-  readonly #db: Db;
+  readonly #store: Store;
   readonly #bus: EngineBus;
   readonly #log: Logger;
   readonly #progress: ProgressCoalescer;
 
-  constructor(db: Db, bus: EngineBus, log: Logger, progressIntervalMs: number) {
-    this.#db = db;
+  constructor(store: Store, bus: EngineBus, log: Logger, progressIntervalMs: number) {
+    this.#store = store;
     this.#bus = bus;
     this.#log = log;
     this.#progress = new ProgressCoalescer(progressIntervalMs, (id) => void this.#publish(id, false));
@@ -45,7 +45,7 @@ export class BatchPublisher {
   async #publish(batchOrId: string | BatchRow, statusChanged: boolean): Promise<void> {
     const batchId = typeof batchOrId === 'string' ? batchOrId : batchOrId.id;
     try {
-      const batch = typeof batchOrId === 'string' ? await getBatchById(this.#db, batchId) : batchOrId;
+      const batch = typeof batchOrId === 'string' ? await this.#store.batches.getById(batchId) : batchOrId;
       if (!batch) return;
       const snapshot = { batch, counts: requestCountsOf(batch), at: Date.now() };
       this.#bus.publish('batchUpdated', batchId, snapshot);

@@ -1,14 +1,17 @@
-import { StagedBatch, type NewBatch } from '../db/batches.js';
-import type { Db } from '../db/connection.js';
+import type { NewBatch, StagedBatch } from '../db/batches.js';
+import type { ResolvedBatchMode } from '../db/native-batches.js';
+import type { Store } from '../db/store.js';
 import type { BatchRow } from '../db/schema.js';
 import type { BatchValidator, RequestInput, ValidRequest } from './batch-input.js';
 
 /** What the engine does around a submission: refuse it when stopping, take it on once accepted. */
 export interface SubmissionHooks {
   /** Throws when the batch may no longer be accepted (the engine is stopping, a quota of its tenant is reached). */
-  assertAccepting(route: { provider: string; model: string }): void;
+  assertAccepting(route: { provider: string; model: string }): Promise<void>;
   /** Runs the accepted batch. */
   accepted(batch: BatchRow): void;
+  /** How the batch runs on its route; throws BAD_USER_INPUT when the route cannot run it so. */
+  modeFor(route: { provider: string; model: string }): ResolvedBatchMode;
 }
 
 /**
@@ -18,16 +21,16 @@ export interface SubmissionHooks {
  * loop nor memory has to hold a whole 50,000-request batch at once.
  */
 export class BatchSubmission {
-  readonly #db: Db;
+  readonly #store: Store;
   /** Validates the requests before `write`; a caller that validates as it reads (a batch file) uses it directly. */
   readonly validator: BatchValidator;
   /** The batch row but where it runs, which the requests decide when the settings name no model. */
-  readonly #header: Omit<NewBatch, 'provider' | 'model'>;
+  readonly #header: Omit<NewBatch, 'provider' | 'model' | 'mode'>;
   readonly #hooks: SubmissionHooks;
   #staged: StagedBatch | undefined;
 
-  constructor(db: Db, validator: BatchValidator, header: Omit<NewBatch, 'provider' | 'model'>, hooks: SubmissionHooks) {
-    this.#db = db;
+  constructor(store: Store, validator: BatchValidator, header: Omit<NewBatch, 'provider' | 'model' | 'mode'>, hooks: SubmissionHooks) {
+    this.#store = store;
     this.validator = validator;
     this.#header = header;
     this.#hooks = hooks;
@@ -51,7 +54,7 @@ export class BatchSubmission {
       this.validator.finish();
       const route = this.validator.route;
       if (!route) throw new Error('a valid batch has a route');
-      this.#hooks.assertAccepting(route);
+      await this.#hooks.assertAccepting(route);
     } catch (error) {
       await this.discard();
       throw error;
@@ -72,6 +75,12 @@ export class BatchSubmission {
     // Requests are only ready once the batch model is known and served.
     const route = this.validator.route;
     if (!route) throw new Error('requests were ready before the batch had a route');
-    return StagedBatch.open(this.#db, { ...this.#header, provider: route.provider, model: route.model });
+    return this.#store.batches.stage({
+      ...this.#header,
+      provider: route.provider,
+      model: route.model,
+      pinned: route.pinned ?? false,
+      mode: this.#hooks.modeFor(route),
+    });
   }
 }

@@ -1,18 +1,21 @@
 import type { Logger } from 'pino';
-import type { Db } from '../db/connection.js';
-import { claimRequests, type RequestOutcome } from '../db/requests.js';
+import type { Store } from '../db/store.js';
+import type { RequestOutcome } from '../db/requests.js';
 import type { StoredError } from '../db/schema.js';
 import { BatchStatus } from '../db/status.js';
 import type { ActiveBatch, StopReason } from './active-batch.js';
 import type { EngineBus } from './events.js';
 import { describeLimit } from './adaptive-limits.js';
+import { isDeploymentFailure } from './deployment-failures.js';
 import { Lane, laneKey, type LaneItem } from './lane.js';
+import { ModelGroup, type BatchRoute } from './model-group.js';
 import type { LaneQueueOptions } from './lane-queue.js';
 import { markSharedPrefix, type SharedPrefix } from './cache-marks.js';
 import { OutcomeRecorder } from './outcome-recorder.js';
 import { minCacheableTokens } from './providers/prompt-cache-rules.js';
 import { Endpoints } from './providers/provider.js';
 import type { QuotaBreach, ReportedUsage, TenantQuotas } from './quotas.js';
+import type { BudgetShare } from './shared-budgets.js';
 import type { ProviderFailure, ProviderOutcome } from './providers/provider.js';
 import type { ProviderRegistry } from './providers/registry.js';
 import { decideRetry, type RetryOptions } from './retry-policy.js';
@@ -32,7 +35,7 @@ export interface DispatchHooks {
 }
 
 export interface DispatcherOptions {
-  db: Db;
+  store: Store;
   registry: ProviderRegistry;
   log: Logger;
   retry: RetryOptions;
@@ -42,6 +45,8 @@ export interface DispatcherOptions {
   quotas: TenantQuotas;
   /** Where admissions and attempts are announced as they happen (metrics). */
   bus: EngineBus;
+  /** Where lanes keep their per-minute budgets and pauses (this process, or shared through Redis). */
+  budgets: BudgetShare;
 }
 
 interface InFlight {
@@ -55,7 +60,7 @@ interface InFlight {
  * to failures, and group-commits every outcome before the batch hears of it.
  */
 export class Dispatcher {
-  readonly #db: Db;
+  readonly #store: Store;
   readonly #registry: ProviderRegistry;
   readonly #log: Logger;
   readonly #retry: RetryOptions;
@@ -63,7 +68,12 @@ export class Dispatcher {
   readonly #hooks: DispatchHooks;
   readonly #quotas: TenantQuotas;
   readonly #bus: EngineBus;
+  readonly #budgets: BudgetShare;
   readonly #lanes = new Map<string, Lane>();
+  /** Models served by several deployments, by model. */
+  readonly #groups = new Map<string, ModelGroup>();
+  /** The lane that served each succeeded request until its outcome is committed (tenant usage is recorded per provider). */
+  readonly #servedBy = new Map<number, Lane>();
   readonly #inFlight = new Map<number, InFlight>();
   readonly #sends = new Set<Promise<void>>();
   /** Lane items of requests being re-queued, until their commit puts them back in a lane. */
@@ -71,7 +81,7 @@ export class Dispatcher {
   readonly #recorder: OutcomeRecorder;
 
   constructor(options: DispatcherOptions) {
-    this.#db = options.db;
+    this.#store = options.store;
     this.#registry = options.registry;
     this.#log = options.log;
     this.#retry = options.retry;
@@ -79,7 +89,8 @@ export class Dispatcher {
     this.#hooks = options.hooks;
     this.#quotas = options.quotas;
     this.#bus = options.bus;
-    this.#recorder = new OutcomeRecorder(this.#db, {
+    this.#budgets = options.budgets;
+    this.#recorder = new OutcomeRecorder(this.#store, {
       onCommitted: (group, applied) => this.#onCommitted(group, applied),
       onWriteError: (error, outcomes, retrying) =>
         this.#log.error(
@@ -108,6 +119,7 @@ export class Dispatcher {
         maxInFlight: this.#registry.maxInFlightFor(provider, model),
         cacheMinTokens: minCacheableTokens(entry.provider.kind, model),
         queue: this.#scheduling,
+        budgets: this.#budgets,
         now: this.#scheduling.now,
         onReady: (ready) => this.#sendAdmitted(ready),
         // A corrected limit means the configuration is wrong: operators should hear of it.
@@ -120,6 +132,28 @@ export class Dispatcher {
       this.#lanes.set(key, lane);
     }
     return lane;
+  }
+
+  /**
+   * Where a batch's requests wait: the lane of the provider it is pinned to, else its model's
+   * group when several providers serve the model, else the one lane that does.
+   */
+  route(model: string, pinnedProvider?: string): BatchRoute {
+    if (pinnedProvider !== undefined) return this.lane(pinnedProvider, model);
+    const deployments = this.#registry.deployments(model);
+    if (deployments.length === 0) throw new Error(`no provider serves model ${model}`);
+    if (deployments.length === 1) return this.lane(deployments[0]!.provider, model);
+    let group = this.#groups.get(model);
+    if (!group) {
+      group = new ModelGroup({
+        model,
+        deployments: deployments.map(({ provider, weight }) => ({ lane: this.lane(provider, model), weight })),
+        queue: this.#scheduling,
+        now: this.#scheduling.now,
+      });
+      this.#groups.set(model, group);
+    }
+    return group;
   }
 
   lanes(): IterableIterator<Lane> {
@@ -149,6 +183,7 @@ export class Dispatcher {
 
   closeLanes(): void {
     for (const lane of this.#lanes.values()) lane.close();
+    for (const group of this.#groups.values()) group.close();
   }
 
   #sendAdmitted(lane: Lane): void {
@@ -160,7 +195,7 @@ export class Dispatcher {
     this.#bus.publish('laneAdmitted', { lane: lane.key, requests: admitted.length, tokens });
     const byId = new Map(admitted.map((item) => [item.requestId, item]));
     // Synchronous under the hood: the rows are `running` before anything is sent.
-    void claimRequests(this.#db, [...byId.keys()], Date.now()).then(
+    void this.#store.requests.claim([...byId.keys()], Date.now(), lane.key).then(
       (claimed) => {
         for (const { id, body, attempts, prefixTokens, prefixMessages } of claimed) {
           const item = byId.get(id)!;
@@ -171,7 +206,7 @@ export class Dispatcher {
             continue;
           }
           const prefix = prefixTokens === null || prefixMessages === null ? undefined : { tokens: prefixTokens, messages: prefixMessages };
-          this.#track(this.#send(batch, item, this.#withCacheMark(batch, body, prefix), attempts));
+          this.#track(this.#send(lane, batch, item, this.#withCacheMark(lane, batch, body, prefix), attempts));
         }
         // Not queued any more (cancelled between admission and claim): never sent, so give back their slots and budget.
         for (const item of byId.values()) this.#release(lane, item);
@@ -183,11 +218,14 @@ export class Dispatcher {
     );
   }
 
-  /** The body as sent: with `cachePrefix: AUTO`, an Anthropic request's shared prefix marked for caching (cache-marks.ts). */
-  #withCacheMark(batch: ActiveBatch, body: Record<string, unknown>, prefix: SharedPrefix | undefined): Record<string, unknown> {
+  /**
+   * The body as sent: with `cachePrefix: AUTO`, an Anthropic request's shared prefix marked for
+   * caching (cache-marks.ts), by the rules of the deployment (lane) that sends it.
+   */
+  #withCacheMark(lane: Lane, batch: ActiveBatch, body: Record<string, unknown>, prefix: SharedPrefix | undefined): Record<string, unknown> {
     if (batch.cachePrefix !== 'auto' || batch.endpoint !== Endpoints.messages || prefix === undefined) return body;
-    const kind = this.#registry.get(batch.lane.provider)?.provider.kind;
-    return kind === undefined ? body : markSharedPrefix(body, prefix, minCacheableTokens(kind, batch.lane.model));
+    const kind = this.#registry.get(lane.provider)?.provider.kind;
+    return kind === undefined ? body : markSharedPrefix(body, prefix, minCacheableTokens(kind, lane.model));
   }
 
   /**
@@ -224,7 +262,7 @@ export class Dispatcher {
     if (items.length === 0) return;
     const byId = new Map(items.map((item) => [item.requestId, item]));
     const limit = lane.maxCost;
-    void claimRequests(this.#db, [...byId.keys()], Date.now()).then(
+    void this.#store.requests.claim([...byId.keys()], Date.now(), lane.key).then(
       (claimed) => {
         const at = Date.now();
         for (const { id } of claimed) {
@@ -247,8 +285,7 @@ export class Dispatcher {
     );
   }
 
-  async #send(batch: ActiveBatch, item: LaneItem, body: Record<string, unknown>, attempts: number): Promise<void> {
-    const { lane } = batch;
+  async #send(lane: Lane, batch: ActiveBatch, item: LaneItem, body: Record<string, unknown>, attempts: number): Promise<void> {
     const provider = this.#registry.get(lane.provider)!.provider;
     const controller = new AbortController();
     this.#inFlight.set(item.requestId, { controller, batch });
@@ -301,6 +338,7 @@ export class Dispatcher {
     });
     if (outcome.ok) {
       lane.answered(item, { result: 'ok', rateLimit: outcome.rateLimit, usedTokens: outcome.usage.totalTokens, sentAt: startedAt });
+      this.#servedBy.set(item.requestId, lane);
       this.#recorder.add({
         ...base,
         kind: 'succeeded',
@@ -316,11 +354,29 @@ export class Dispatcher {
       return;
     }
     const result = outcome.failure.class === 'rate_limited' ? 'rate_limited' : 'failed';
-    lane.answered(item, { result, rateLimit: outcome.rateLimit, sentAt: startedAt });
-    this.#recordFailure(batch, item, outcome.failure, attempts, base, at - startedAt);
+    const deploymentFailure = isDeploymentFailure(outcome.failure);
+    lane.answered(item, { result, rateLimit: outcome.rateLimit, sentAt: startedAt, deploymentFailure });
+    this.#recordFailure(lane, batch, item, outcome.failure, attempts, base, at - startedAt);
+  }
+
+  /**
+   * A request of a model group that met a failure another deployment need not share (or a 429,
+   * which pauses only its own lane) goes back to the group's queue at once, for another
+   * deployment, without spending an attempt, while some deployment of the group where it has
+   * not failed yet is not failing; so a request that fails everywhere spends its attempts as usual.
+   */
+  #movesToAnotherDeployment(lane: Lane, batch: ActiveBatch, item: LaneItem, failure: ProviderFailure): boolean {
+    const route = batch.lane;
+    if (!(route instanceof ModelGroup)) return false;
+    if (failure.class === 'rate_limited') return true;
+    if (!isDeploymentFailure(failure)) return false;
+    const failedOn = [...(item.failedOn ?? []), lane.key];
+    item.failedOn = failedOn;
+    return route.lanes.some((other) => !failedOn.includes(other.key) && !other.health.failing);
   }
 
   #recordFailure(
+    lane: Lane,
     batch: ActiveBatch,
     item: LaneItem,
     failure: ProviderFailure,
@@ -331,10 +387,10 @@ export class Dispatcher {
     const decision = decideRetry(failure, attempts, batch.maxAttempts, this.#retry);
     if (decision.pauseLaneMs !== undefined) {
       const reason = decision.pauseReason ?? failure.message;
-      batch.lane.pauseUntil(base.at + decision.pauseLaneMs, reason);
+      lane.pauseUntil(base.at + decision.pauseLaneMs, reason);
       // A quota pause stalls every batch of the lane for minutes: say so where operators look.
       if (failure.class === 'quota_exceeded')
-        this.#log.warn({ lane: batch.lane.key, pauseMs: decision.pauseLaneMs, reason }, 'lane paused: quota exhausted');
+        this.#log.warn({ lane: lane.key, pauseMs: decision.pauseLaneMs, reason }, 'lane paused: quota exhausted');
     }
     const error: StoredError = {
       class: failure.class,
@@ -342,7 +398,13 @@ export class Dispatcher {
       message: failure.message,
       ...(failure.status === undefined ? {} : { status: failure.status }),
     };
-    if (decision.action === 'requeue') {
+    if (this.#movesToAnotherDeployment(lane, batch, item, failure)) {
+      if (failure.class !== 'rate_limited') {
+        this.#log.info({ deployment: lane.key, request: item.requestId, failure: failure.type }, 'request moved to another deployment');
+      }
+      this.#requeueing.set(item.requestId, { item, notBefore: base.at });
+      this.#recorder.add({ ...base, kind: 'requeued', notBefore: base.at, refundAttempt: true, error });
+    } else if (decision.action === 'requeue') {
       const notBefore = base.at + decision.delayMs;
       this.#requeueing.set(item.requestId, { item, notBefore });
       this.#recorder.add({ ...base, kind: 'requeued', notBefore, refundAttempt: !decision.spendsAttempt, error });
@@ -353,6 +415,7 @@ export class Dispatcher {
 
   #onCommitted(group: readonly RequestOutcome[], applied: readonly RequestOutcome[]): void {
     this.#recordUsage(applied);
+    for (const outcome of group) this.#servedBy.delete(outcome.id);
     for (const outcome of group) this.#quotas.release(outcome.id);
     const touched = new Set<ActiveBatch>();
     for (const outcome of group) {
@@ -385,8 +448,10 @@ export class Dispatcher {
     for (const outcome of applied) {
       if (outcome.kind !== 'succeeded') continue;
       const batch = this.#hooks.batch(outcome.batchId);
-      if (!batch) continue;
-      const { provider, model } = batch.lane;
+      const lane = this.#servedBy.get(outcome.id);
+      this.#servedBy.delete(outcome.id);
+      if (!batch || !lane) continue;
+      const { provider, model } = lane;
       reports.push({
         tenant: batch.tenant,
         provider,
@@ -397,11 +462,10 @@ export class Dispatcher {
         cacheWriteTokens: outcome.cacheWriteTokens,
       });
     }
-    try {
-      this.#quotas.record(reports);
-    } catch (error) {
-      this.#log.error({ err: error, requests: reports.length }, 'recording tenant usage failed; the quotas undercount it');
-    }
+    // Counted in memory at once (before the reservations end); the store write follows.
+    void this.#quotas.record(reports).catch((error: unknown) => {
+      this.#log.error({ err: error, requests: reports.length }, 'storing tenant usage failed; it is counted until a restart');
+    });
   }
 
   #track(send: Promise<void>): void {

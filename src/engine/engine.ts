@@ -1,30 +1,34 @@
 import type { Logger } from 'pino';
 import type { Config, LaneLimits, TenantQuota } from '../config.js';
-import type { Db } from '../db/connection.js';
+import type { Store } from '../db/store.js';
 import { retryableStatuses, type RetryableStatus } from '../db/status.js';
 import type { BatchRow } from '../db/schema.js';
 import { BatchValidator, type BatchInput, type BatchSettings } from './batch-input.js';
+import { followBatchControl } from './batch-control.js';
 import { BatchLifecycle, realExpiryTimers, type ExpiryTimers } from './batch-lifecycle.js';
 import { BatchPublisher } from './batch-publisher.js';
 import { BatchSubmission } from './batch-submission.js';
 import { Dispatcher } from './dispatcher.js';
 import { badInput, conflict, notFound } from './errors.js';
 import { createEngineBus, type EngineBus } from './events.js';
-import { newBatchId } from './ids.js';
+import { newBatchId, newInstanceId } from './ids.js';
 import { laneKey, type Lane } from './lane.js';
 import type { LaneQueueOptions } from './lane-queue.js';
 import { LaneStatsPublisher } from './lane-stats.js';
+import { NativeExecutor, type NativeOptions } from './native/executor.js';
+import { BatchModes, resolveBatchMode } from './native/mode.js';
 import { ProviderRegistry, type ModelRoute } from './providers/registry.js';
 import { nextUtcDay, TenantQuotas, type TenantUsage } from './quotas.js';
 import { ReadModel } from './read-model.js';
 import { recoverOpenBatches } from './recovery.js';
 import { retryDefaults, type RetryOptions } from './retry-policy.js';
+import { localBudgetShare, type BudgetShare } from './shared-budgets.js';
 import { TokenCounter } from './tokens/token-counter.js';
 
 /** The engine's one facade for the schema, REST and bench; each job lives in its module (docs/engine.md). */
 
 export interface EngineOptions {
-  db: Db;
+  store: Store;
   config: Config;
   logger: Logger;
   registry?: ProviderRegistry;
@@ -45,6 +49,14 @@ export interface EngineOptions {
   expiryTimers?: ExpiryTimers;
   /** The clock of the tenants' daily quotas (which UTC day it is); tests move it. Default `Date.now`. */
   quotaClock?: () => number;
+  /** Provider-native batches: how often they are polled, and their size limits; tests shorten them. Default `config.nativePollIntervalMs` and `NATIVE_LIMITS`. */
+  native?: Partial<NativeOptions>;
+  /** Where lanes keep their budgets and pauses; with Redis, shared by every instance (docs/scale-out.md). Default this process only. */
+  budgets?: BudgetShare;
+  /** Where the bus's subscribed topics go; with Redis, to every instance (src/redis/event-target.ts). Default this process only. */
+  eventTarget?: EventTarget;
+  /** This instance among several: its batch changes are not applied twice. Default a new random id. */
+  instanceId?: string;
 }
 
 const webhooksOff = () => 'webhooks are off on this server: it has no signing secret (see docs/operations.md, "Webhooks")';
@@ -53,47 +65,53 @@ const webhooksOff = () => 'webhooks are off on this server: it has no signing se
 const SUBMIT_SLICE = 500;
 
 export class Engine {
-  readonly bus: EngineBus = createEngineBus();
+  readonly bus: EngineBus;
+  readonly instanceId: string;
   readonly registry: ProviderRegistry;
   /** Reads for the API layers. */
   readonly reads: ReadModel;
-  readonly #db: Db;
+  readonly #store: Store;
   readonly #config: Config;
   readonly #log: Logger;
   readonly #graceMs: number;
   readonly #publisher: BatchPublisher;
   readonly #dispatcher: Dispatcher;
+  readonly #native: NativeExecutor;
   readonly #lifecycle: BatchLifecycle;
   readonly #laneStats: LaneStatsPublisher;
   readonly #webhookUrlProblem: (url: string) => string | undefined;
   readonly #quotas: TenantQuotas;
   #quotaDayTimer: NodeJS.Timeout | undefined;
+  #stopFollowing: (() => void) | undefined;
   #counter: TokenCounter | undefined;
   #state: 'idle' | 'running' | 'stopping' | 'stopped' = 'idle';
 
   constructor(options: EngineOptions) {
-    this.#db = options.db;
+    this.bus = createEngineBus(options.eventTarget);
+    this.instanceId = options.instanceId ?? newInstanceId();
+    this.#store = options.store;
     this.#config = options.config;
     this.#log = options.logger.child({ module: 'engine' });
     this.registry = options.registry ?? ProviderRegistry.fromConfig(options.config);
-    this.reads = new ReadModel(this.#db);
+    this.reads = new ReadModel(this.#store);
     this.#graceMs = options.shutdownGraceMs ?? options.config.shutdownGraceMs;
     this.#webhookUrlProblem = options.webhookUrlProblem ?? webhooksOff;
     const isRunning = () => this.#state === 'running';
     this.#quotas = new TenantQuotas({
-      db: this.#db,
+      store: this.#store,
       config: options.config.quotas,
       priceOf: (provider, model) => this.registry.routes().find((route) => route.provider === provider && route.model === model)?.price,
       now: options.quotaClock,
     });
-    this.#publisher = new BatchPublisher(this.#db, this.bus, this.#log, options.config.progressIntervalMs);
+    this.#publisher = new BatchPublisher(this.#store, this.bus, this.#log, options.config.progressIntervalMs);
     this.#dispatcher = new Dispatcher({
-      db: this.#db,
+      store: this.#store,
       registry: this.registry,
       log: this.#log,
       retry: { ...retryDefaults, ...options.retry },
       scheduling: { ...options.scheduling },
       bus: this.bus,
+      budgets: options.budgets ?? localBudgetShare,
       quotas: this.#quotas,
       hooks: {
         batch: (id) => this.#lifecycle.get(id),
@@ -103,15 +121,29 @@ export class Engine {
         quotaReached: (tenant, breach) => this.#lifecycle.pauseForQuota(tenant, breach.message),
       },
     });
+    this.#native = new NativeExecutor({
+      store: this.#store,
+      registry: this.registry,
+      log: this.#log,
+      options: { pollIntervalMs: options.config.nativePollIntervalMs, ...options.native },
+      hooks: {
+        batch: (id) => this.#lifecycle.get(id),
+        progressed: (id) => this.#publisher.progressed(id),
+        settled: (batch) => this.#lifecycle.finishInBackground(new Set([batch])),
+        used: (reports) => this.#quotas.record(reports),
+      },
+    });
     this.#lifecycle = new BatchLifecycle({
-      db: this.#db,
+      store: this.#store,
       registry: this.registry,
       log: this.#log,
       dispatcher: this.#dispatcher,
+      native: this.#native,
       publisher: this.#publisher,
       counter: () => this.#counter!,
       isRunning,
       expiryTimers: options.expiryTimers ?? realExpiryTimers,
+      announce: (control) => this.bus.publish('batchControl', { ...control, origin: this.instanceId }),
     });
     this.#laneStats = new LaneStatsPublisher({
       lanes: () => this.#dispatcher.lanes(),
@@ -132,7 +164,10 @@ export class Engine {
     this.#counter = new TokenCounter({ chunkSize: this.#config.tokenChunkSize });
     this.#state = 'running';
     this.#laneStats.start();
-    await recoverOpenBatches(this.#db, this.registry, this.#lifecycle, this.#log);
+    this.#stopFollowing = followBatchControl(this.bus, this.instanceId, (control) => this.#lifecycle.applyRemote(control), this.#log);
+    // The quotas' checks read from memory: the tenants with open batches are read first.
+    for (const row of await this.#store.batches.listOpen()) await this.#quotas.load(row.tenant);
+    await recoverOpenBatches(this.#store, this.registry, this.#lifecycle, this.#log);
     this.checkQuotas();
   }
 
@@ -145,10 +180,13 @@ export class Engine {
     if (this.#state !== 'running') return;
     this.#state = 'stopping';
     await this.#dispatcher.drain(this.#graceMs);
+    // Provider-native batches run on at the provider; their stored parts are polled again at the next start.
+    await this.#native.close();
     // Committed outcomes start status changes in the background; let them land before the caller closes the database.
     await this.#lifecycle.settle();
     this.#publisher.close();
     this.#laneStats.close();
+    this.#stopFollowing?.();
     this.#dispatcher.closeLanes();
     this.#lifecycle.clearExpiryTimers();
     clearTimeout(this.#quotaDayTimer);
@@ -177,6 +215,7 @@ export class Engine {
    */
   async submitBatch(input: BatchInput): Promise<BatchRow> {
     const { requests, ...settings } = input;
+    await this.assertCanSubmit(settings.tenant);
     const submission = this.openSubmission(settings);
     try {
       for (let start = 0; start < requests.length; start += SUBMIT_SLICE) await submission.add(requests.slice(start, start + SUBMIT_SLICE));
@@ -187,13 +226,21 @@ export class Engine {
     return submission.accept();
   }
 
-  /** A batch whose requests come in slices (a file as it is read); bad settings throw here. */
+  /**
+   * Throws QUOTA_EXCEEDED when the tenant may not submit a batch now: call before
+   * `openSubmission`, so a refused batch is refused before any request is read. Checked
+   * again, with the model's price, at acceptance.
+   */
+  assertCanSubmit(tenant: string): Promise<void> {
+    this.#assertRunning();
+    return this.#quotas.assertCanSubmit(tenant);
+  }
+
+  /** A batch whose requests come in slices (a file as it is read); bad settings throw here. Quotas: `assertCanSubmit`. */
   openSubmission(settings: BatchSettings): BatchSubmission {
     this.#assertRunning();
     const webhookProblem = settings.webhookUrl == null ? undefined : this.#webhookUrlProblem(settings.webhookUrl);
     if (webhookProblem) throw badInput([{ path: 'webhookUrl', message: webhookProblem }]);
-    // Refused before any request is read; checked again, with the model's price, at acceptance.
-    this.#quotas.assertCanSubmit(settings.tenant);
     const validator = new BatchValidator(settings, this.registry, this.#config.maxRequestsPerBatch);
     const now = Date.now();
     const id = newBatchId(now);
@@ -211,12 +258,21 @@ export class Engine {
       createdAt: now,
       expiresAt: now + (settings.completionWindowMs ?? this.#config.completionWindowMs),
     };
-    return new BatchSubmission(this.#db, validator, header, {
-      assertAccepting: (route) => {
+    const modeFor = (route: { provider: string }) =>
+      resolveBatchMode(settings.mode ?? BatchModes.realtime, {
+        provider: route.provider,
+        endpoint: settings.endpoint,
+        priority: validator.priority,
+        completionWindowMs: header.expiresAt - header.createdAt,
+        native: this.registry.get(route.provider)?.native,
+      });
+    return new BatchSubmission(this.#store, validator, header, {
+      assertAccepting: async (route) => {
         this.#assertRunning();
-        this.#quotas.assertCanSubmit(settings.tenant, route);
+        await this.#quotas.assertCanSubmit(settings.tenant, route);
       },
       accepted: (row) => this.#lifecycle.accepted(row),
+      modeFor,
     });
   }
 
@@ -239,6 +295,9 @@ export class Engine {
 
   async retryBatch(tenant: string, id: string, statuses: readonly RetryableStatus[] = retryableStatuses): Promise<BatchRow> {
     this.#assertRunning();
+    // A batch finished in an earlier run: its tenant's quota and usage are read before its requests are admitted again.
+    const row = await this.#store.batches.get(tenant, id);
+    if (row) await this.#quotas.load(row.tenant);
     return this.#lifecycle.retry(tenant, id, statuses);
   }
 
@@ -257,13 +316,14 @@ export class Engine {
   }
 
   /** The quota in force for a tenant, and what it used today. */
-  tenantQuota(tenant: string): { quota: TenantQuota; usage: TenantUsage } {
+  async tenantQuota(tenant: string): Promise<{ quota: TenantQuota; usage: TenantUsage }> {
+    await this.#quotas.load(tenant);
     return { quota: this.#quotas.quotaOf(tenant), usage: this.#quotas.usage(tenant) };
   }
 
   /** Replaces a tenant's quota (stored: it outlasts a restart); batches it paused resume if it now allows them. */
-  setTenantQuota(tenant: string, quota: TenantQuota): TenantQuota {
-    const set = this.#quotas.set(tenant, quota);
+  async setTenantQuota(tenant: string, quota: TenantQuota): Promise<TenantQuota> {
+    const set = await this.#quotas.set(tenant, quota);
     this.#log.info({ tenant, quota: set }, 'tenant quota changed');
     this.checkQuotas();
     return set;

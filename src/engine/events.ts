@@ -7,9 +7,10 @@ import type { FailureClass } from './providers/provider.js';
 
 /**
  * The engine's one typed event map. Batch events go out only after the state they describe is
- * committed to SQLite; lane and attempt events describe in-memory facts and go out as they
- * happen. Yoga's pub/sub is used so a Redis-backed bus can replace it when Sluice runs as
- * several instances; nothing here depends on GraphQL.
+ * committed to the store; lane and attempt events describe in-memory facts and go out as they
+ * happen. Yoga's pub/sub is used so that, when Sluice runs as several instances, its event
+ * target can be Redis (src/redis/event-target.ts): then the topics that `crossesInstances`
+ * reach every instance; nothing here depends on GraphQL.
  */
 
 /** A batch as subscribers see it: the committed row and its per-status request counters. */
@@ -52,7 +53,19 @@ export type EngineEvents = {
   laneAdmitted: [admission: LaneAdmission];
   /** An attempt came back from the provider (metrics read it). */
   attemptFinished: [attempt: AttemptFinished];
+  /** A batch was cancelled, paused, resumed or re-prioritised: every instance applies it to its lanes. */
+  batchControl: [control: BatchControl];
 };
+
+/** A change of a batch made on one instance, for the others to apply to their lanes (see BatchLifecycle.applyRemote). */
+export interface BatchControl {
+  /** The instance that made it (and already applied it). */
+  origin: string;
+  batchId: string;
+  action: 'cancel' | 'pause' | 'resume' | 'priority';
+  /** The new priority (`priority` only). */
+  priority?: number;
+}
 
 export type EngineBus = ReturnType<typeof createEngineBus>;
 
@@ -70,8 +83,19 @@ function isListened(topic: keyof EngineEvents): topic is ListenedTopic {
 
 type SubscribedTopic = Exclude<keyof EngineEvents, ListenedTopic>;
 
-export function createEngineBus() {
-  const eventTarget = new EventTarget();
+/**
+ * Whether a subscribed topic's events go to every instance (a Yoga topic: `name` or `name:id`).
+ * Lane statistics stay with the instance whose lanes they describe; the listened topics never
+ * reach the event target (each instance's metrics count its own attempts, and a batch's final
+ * status is published, and its webhook sent, once, by the instance that committed it).
+ */
+export function crossesInstances(topic: string): boolean {
+  const name = topic.split(':', 1)[0] as SubscribedTopic;
+  return name !== 'laneStats';
+}
+
+/** `eventTarget`: where subscribed topics go; default one in this process. */
+export function createEngineBus(eventTarget: EventTarget = new EventTarget()) {
   // Each watching client is one listener on its batch's topic, and hundreds may watch one
   // batch: Node's leak warning at 11 listeners would be noise here, not a leak.
   setMaxListeners(0, eventTarget);

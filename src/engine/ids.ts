@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 
 /**
  * Batch ids look like OpenAI's (`batch_…`) and sort by creation time: a millisecond timestamp
@@ -17,4 +18,9 @@ export function requestPublicId(rowId: number): string {
 export function parseRequestPublicId(id: string): number | undefined {
   const match = /^req_(\d{1,15})$/.exec(id);
   return match ? Number(match[1]) : undefined;
+}
+
+/** One running Sluice among several (budgets, batch changes): host name, process id and random bits, never reused. */
+export function newInstanceId(): string {
+  return `${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`;
 }

@@ -2,14 +2,15 @@ import type { LaneLimits } from '../config.js';
 import { HeaderLimit, type LimitName, type LimitSource } from './adaptive-limits.js';
 import { LANE_LIMIT_MAXIMUMS } from './lane-limit-rules.js';
 import type { RateLimitSnapshot } from './providers/provider.js';
-import { TokenBucket } from './token-bucket.js';
+import type { LaneBucket, LaneShare } from './shared-budgets.js';
 
 /**
  * A lane's two per-minute budgets (requests, tokens) and how the provider's answers move them:
  * limit learning. Each limit's value and source follow the table in adaptive-limits.ts; each
  * bucket takes the limit's value when it changes (`TokenBucket.resize`: what was spent stays
  * spent, a cut never leaves a debt the provider does not have) and drops to what the provider
- * says remains (`syncFromProvider`, which only ever lowers it).
+ * says remains (`syncFromProvider`, which only ever lowers it). The buckets come from the lane's
+ * share (shared-budgets.ts): TokenBuckets in one process, slices of a Redis bucket across several.
  */
 
 /** A limit a provider's answer changed: the engine logs it. */
@@ -28,23 +29,27 @@ export interface LaneBudgetsOptions {
   adaptive: boolean;
   headroomMs: number;
   now: () => number;
+  /** Where the buckets come from (one process, or shared by several instances). */
+  share: LaneShare;
 }
 
 interface Budget {
   name: PerMinute;
   limit: HeaderLimit;
-  bucket: TokenBucket;
+  bucket: LaneBucket;
 }
 
 export class LaneBudgets {
-  readonly requests: TokenBucket;
-  readonly tokens: TokenBucket;
+  readonly requests: LaneBucket;
+  readonly tokens: LaneBucket;
   readonly #budgets: readonly [Budget, Budget];
 
-  constructor({ limits, adaptive, headroomMs, now }: LaneBudgetsOptions) {
+  constructor({ limits, adaptive, headroomMs, now, share }: LaneBudgetsOptions) {
     const budget = (name: PerMinute): Budget => {
-      const limit = new HeaderLimit({ configured: limits[name], adaptive, unmetered: LANE_LIMIT_MAXIMUMS[name] });
-      return { name, limit, bucket: new TokenBucket({ perMinute: limit.value, headroomMs, now }) };
+      const unmetered = LANE_LIMIT_MAXIMUMS[name];
+      const limit = new HeaderLimit({ configured: limits[name], adaptive, unmetered });
+      const bucketName = name === 'requestsPerMinute' ? 'requests' : 'tokens';
+      return { name, limit, bucket: share.bucket(bucketName, { perMinute: limit.value, headroomMs, now, unmetered }) };
     };
     this.#budgets = [budget('requestsPerMinute'), budget('tokensPerMinute')];
     this.requests = this.#budgets[0].bucket;

@@ -1,5 +1,6 @@
 import type { LaneLimits } from '../config.js';
 import { ConcurrencyLimit } from './adaptive-concurrency.js';
+import { DeploymentHealth } from './deployment-failures.js';
 import type { LimitSources } from './adaptive-limits.js';
 import type { InputProblem } from './errors.js';
 import { Headroom } from './headroom.js';
@@ -8,6 +9,7 @@ import { checkLimitPatch } from './lane-limit-rules.js';
 import { LaneQueue, type LaneQueueOptions, type QueueItem } from './lane-queue.js';
 import { PrefixWarmup } from './prefix-warmup.js';
 import type { RateLimitSnapshot } from './providers/provider.js';
+import { localBudgetShare, type BudgetShare, type LaneShare } from './shared-budgets.js';
 import { SlidingWindowCounter } from './sliding-window.js';
 
 /**
@@ -32,11 +34,29 @@ export interface LaneItem extends QueueItem {
   requestId: number;
   /** The prompt prefix it shares with others (key: tenant and hash), when the lane should warm it first (prefix-warmup.ts). */
   prefix?: { key: string; tokens: number };
+  /** Deployments (lane keys) where it met a deployment failure: it moves free only to others (see the dispatcher); in memory only. */
+  failedOn?: readonly string[];
 }
 
 export interface LanePause {
   until: number;
   reason: string;
+}
+
+/**
+ * A queue several lanes take from: a model group's (model-group.ts). A lane takes from it, by
+ * turns with its own queue (batches pinned to this deployment), what its budgets admit.
+ */
+export interface SharedQueue {
+  readonly queue: LaneQueue<LaneItem>;
+  /** The most `lane` may take from the queue in one admission round (0: not now). */
+  shareFor(lane: Lane, now: number): number;
+  /** `lane` took `count` requests from the queue. */
+  took(lane: Lane, count: number): void;
+  /** No lane of the group could ever admit this cost. */
+  tooLargeForAll(cost: number): boolean;
+  /** Requests of the group waiting for a retry time. */
+  readonly delayed: number;
 }
 
 /** What the provider answered to a request the lane admitted. */
@@ -49,6 +69,8 @@ export interface LaneAnswer {
   usedTokens?: number;
   /** When the request was handed to the provider's adapter: sizes the headroom (see headroom.ts). */
   sentAt?: number;
+  /** A failure of the deployment, not of the request (deployment-failures.ts). */
+  deploymentFailure?: boolean;
 }
 
 /** An admitted request, and when it was admitted (AIMD counts one overload once, see ConcurrencyLimit). */
@@ -78,6 +100,8 @@ export interface LaneOptions {
   cacheMinTokens?: number;
   /** Longest a prefix group waits for its warmer's answer. Default `PREFIX_WARMUP_DEFAULTS.timeoutMs`. */
   warmupTimeoutMs?: number;
+  /** Where the per-minute budgets and the pause after a 429 are kept. Default `localBudgetShare` (this process only). */
+  budgets?: BudgetShare;
   now?: () => number;
 }
 
@@ -97,11 +121,11 @@ export interface LaneStats {
   requestsLastMinute: number;
   /** Tokens admitted in the last minute: estimates at admission, plus any excess the provider reported. */
   tokensLastMinute: number;
-  /** Requests ready to go, waiting for their turn, for room in the buckets, or for their prompt prefix to be cached. */
+  /** Requests ready to go, waiting for their turn, for room in the buckets (its model group's included), or for their prompt prefix to be cached. */
   queued: number;
   /** `queued` per base priority (levels with nothing queued are absent). */
   queuedByPriority: Record<number, number>;
-  /** Requests waiting for a retry time before they rejoin the queue. */
+  /** Requests waiting for a retry time before they rejoin the queue (its model group's included). */
   delayed: number;
   inFlight: number;
   /** What the buckets hold now (may be fractional, or negative after an under-estimate). */
@@ -110,6 +134,14 @@ export interface LaneStats {
   pause: LanePause | undefined;
   /** When these numbers were read. */
   at: number;
+}
+
+/** A queue `admit` takes from, and how many it may take this round. */
+interface Source {
+  queue: LaneQueue<LaneItem>;
+  fits: (item: LaneItem) => boolean;
+  cap: number;
+  taken: number;
 }
 
 /** A wake-up sooner than this is rounded up, so a draining bucket does not spin the loop. */
@@ -131,6 +163,7 @@ export class Lane {
   readonly model: string;
   readonly adaptive: boolean;
   readonly #budgets: LaneBudgets;
+  readonly #share: LaneShare;
   /** Measures the headroom; undefined when the options fix it. */
   readonly #headroom: Headroom | undefined;
   readonly #fixedHeadroomMs: number | undefined;
@@ -150,6 +183,10 @@ export class Lane {
   /** Holds each shared prefix's group until one request of it has been answered; undefined when the provider caches nothing. */
   readonly #warmup: PrefixWarmup<LaneItem> | undefined;
   #pause: LanePause | undefined;
+  /** The model group whose queue this lane also takes from, if the model has several deployments. */
+  #shared: SharedQueue | undefined;
+  /** Whether this deployment's recent answers are failures: a group routes away from it. */
+  readonly health = new DeploymentHealth();
   #wake: { at: number; timer: NodeJS.Timeout } | undefined;
   #readyScheduled = false;
 
@@ -164,7 +201,11 @@ export class Lane {
     this.#fixedHeadroomMs = options.headroomMs;
     this.#headroom = options.headroomMs === undefined ? new Headroom(now) : undefined;
     const headroomMs = options.headroomMs ?? this.#headroom!.ms(now);
-    this.#budgets = new LaneBudgets({ limits, adaptive: this.adaptive, headroomMs, now: this.#now });
+    this.#share = (options.budgets ?? localBudgetShare).lane(this.key, {
+      refilled: () => this.#signalReady(),
+      paused: (until, reason) => this.#pauseLocally(until, reason),
+    });
+    this.#budgets = new LaneBudgets({ limits, adaptive: this.adaptive, headroomMs, now: this.#now, share: this.#share });
     const maxInFlight = options.maxInFlight === undefined ? {} : { maxInFlight: options.maxInFlight };
     this.#concurrency = new ConcurrencyLimit({ configured: limits.maxConcurrent, options: maxInFlight, now });
     this.#concurrency.metered(this.#budgets.metered, now);
@@ -199,6 +240,16 @@ export class Lane {
 
   get inFlight(): number {
     return this.#inFlight.size;
+  }
+
+  /** From now on the lane also admits from `shared` (its model group's queue). */
+  joinGroup(shared: SharedQueue): void {
+    this.#shared = shared;
+  }
+
+  /** Something may be admitted now (the group's queue grew): `admit` runs on the next turn. */
+  wake(): void {
+    this.#signalReady();
   }
 
   get pause(): LanePause | undefined {
@@ -267,37 +318,55 @@ export class Lane {
       this.#wakeAt(this.#pause!.until);
       return admitted;
     }
+    const now = this.#now();
     let soonest = Infinity;
-    const neverFits = (item: LaneItem): boolean => item.cost > this.#budgets.tokens.capacity;
-    const fits = (item: LaneItem): boolean => {
-      if (neverFits(item)) return true; // so that the queue hands it over, to be taken out below
+    const capacity = this.#budgets.tokens.capacity;
+    const fitsBudgets = (item: LaneItem): boolean => {
       const wait = Math.max(this.#budgets.requests.msUntil(1), this.#budgets.tokens.msUntil(item.cost));
       if (wait > 0) soonest = Math.min(soonest, wait);
       return wait === 0;
     };
     const free = this.#concurrency.value - this.#inFlight.size;
     const room = Math.min(free, ADMIT_PER_ROUND);
-    while (admitted.length < room && this.#queue.size > 0) {
-      const item = this.#queue.next(fits);
-      if (!item) break;
-      if (neverFits(item)) {
-        this.#tooLarge.push(item);
-        continue;
-      }
-      this.#budgets.requests.take(1);
-      this.#budgets.tokens.take(item.cost);
-      this.#requestsLastMinute.record(1);
-      this.#tokensLastMinute.record(item.cost);
-      this.#warmup?.admitted(item);
-      admitted.push(item);
+    // One that never fits is handed over, to be taken out below; in a group, only if it fits no lane at all.
+    const sources: Source[] = [{ queue: this.#queue, fits: (item) => item.cost > capacity || fitsBudgets(item), cap: room, taken: 0 }];
+    const shared = this.#shared;
+    if (shared && shared.queue.size > 0 && room > 0) {
+      const fits = (item: LaneItem): boolean => (item.cost > capacity ? shared.tooLargeForAll(item.cost) : fitsBudgets(item));
+      sources.push({ queue: shared.queue, fits, cap: shared.shareFor(this, now), taken: 0 });
     }
-    const admittedAt = this.#now();
-    for (const item of admitted) this.#inFlight.set(item.requestId, { item, admittedAt });
+    // By turns, one request from each source that has one to give.
+    for (let progress = true; progress && admitted.length < room;) {
+      progress = false;
+      for (const source of sources) {
+        if (admitted.length >= room || source.taken >= source.cap || source.queue.size === 0) continue;
+        const item = source.queue.next(source.fits);
+        if (!item) continue;
+        progress = true;
+        if (item.cost > capacity) {
+          this.#tooLarge.push(item);
+          continue;
+        }
+        source.taken++;
+        this.#budgets.requests.take(1);
+        this.#budgets.tokens.take(item.cost);
+        this.#requestsLastMinute.record(1);
+        this.#tokensLastMinute.record(item.cost);
+        admitted.push(item);
+      }
+    }
+    for (const item of admitted) this.#inFlight.set(item.requestId, { item, admittedAt: now });
+    if (sources[1] && sources[1].taken > 0) shared?.took(this, sources[1].taken);
+    const waiting = this.#queue.size + (shared?.queue.size ?? 0);
     const full = admitted.length >= free;
-    this.#concurrency.admitted(full && this.#queue.size > 0);
-    if (this.#queue.size > 0 && !full) {
-      if (admitted.length >= room) this.#signalReady();
-      else if (Number.isFinite(soonest)) this.#wakeAt(this.#now() + soonest);
+    this.#concurrency.admitted(full && waiting > 0);
+    if (waiting > 0 && !full) {
+      const groupSource = sources[1];
+      // Took its share of the group's queue: the next round comes after the other lanes took theirs.
+      const tookShare = groupSource !== undefined && groupSource.cap > 0 && groupSource.taken >= groupSource.cap;
+      if (admitted.length >= room || tookShare) this.#signalReady();
+      else if (Number.isFinite(soonest)) this.#wakeAt(now + soonest);
+      if (groupSource?.cap === 0) this.#wakeAt(this.health.nextProbeAt());
     }
     return admitted;
   }
@@ -358,16 +427,26 @@ export class Lane {
       this.#headroom.observe(flight.admittedAt, answer.sentAt);
       this.#budgets.setHeadroomMs(this.#headroom.ms(now));
     }
+    if (answer.result !== 'rate_limited') this.health.answered(answer.result === 'failed' && answer.deploymentFailure === true);
     if (answer.result === 'ok') this.#concurrency.succeeded(flight.admittedAt, now);
     else if (answer.result === 'rate_limited' && !snapshot) this.#concurrency.rateLimited(flight.admittedAt, now, this.#inFlight.size);
     this.settle(item, answer.usedTokens);
   }
 
-  /** Stops admitting until `until` (a 429's retry-after, an exhausted quota). Never shortens a pause. */
+  /**
+   * Stops admitting until `until` (a 429's retry-after, an exhausted quota), on every instance
+   * that shares the lane's budgets. Never shortens a pause.
+   */
   pauseUntil(until: number, reason: string): void {
-    if (this.#pause && this.#pause.until >= until) return;
+    if (this.#pauseLocally(until, reason)) this.#share.pause(until - this.#now(), reason);
+  }
+
+  /** Returns whether the pause is new or longer. */
+  #pauseLocally(until: number, reason: string): boolean {
+    if (this.#pause && this.#pause.until >= until) return false;
     this.#pause = { until, reason };
     this.#wakeAt(until);
+    return true;
   }
 
   /** What is wrong with a change of limits (`limits.<name>` paths), or nothing: see lane-limit-rules.ts. */
@@ -403,9 +482,9 @@ export class Lane {
       adaptive: this.adaptive,
       requestsLastMinute: this.#requestsLastMinute.total(),
       tokensLastMinute: this.#tokensLastMinute.total(),
-      queued: this.#queue.size + (this.#warmup?.held ?? 0),
-      queuedByPriority: this.#queue.depthByPriority(),
-      delayed: this.#delayed.size,
+      queued: this.#queue.size + (this.#warmup?.held ?? 0) + (this.#shared?.queue.size ?? 0),
+      queuedByPriority: this.#queuedByPriority(),
+      delayed: this.#delayed.size + (this.#shared?.delayed ?? 0),
       inFlight: this.#inFlight.size,
       availableRequests: this.#budgets.requests.available(),
       availableTokens: this.#budgets.tokens.available(),
@@ -413,6 +492,16 @@ export class Lane {
       headroomMs: this.#fixedHeadroomMs ?? this.#headroom!.ms(this.#now()),
       at: this.#now(),
     };
+  }
+
+  /** Queued per base priority, its group's included. */
+  #queuedByPriority(): Record<number, number> {
+    const depth = this.#queue.depthByPriority();
+    if (!this.#shared) return depth;
+    for (const [priority, count] of Object.entries(this.#shared.queue.depthByPriority())) {
+      depth[Number(priority)] = (depth[Number(priority)] ?? 0) + count;
+    }
+    return depth;
   }
 
   /** The largest cost queued, held for a retry, or in flight (which may come back). */
@@ -423,8 +512,9 @@ export class Lane {
     return largest;
   }
 
-  /** Clears timers; queued items are simply dropped (they are durable in SQLite). */
+  /** Clears timers, gives back shared budget not used; queued items are simply dropped (they are durable in the store). */
   close(): void {
+    this.#share.close();
     for (const { timer } of this.#delayed.values()) clearTimeout(timer);
     this.#delayed.clear();
     this.#warmup?.close();

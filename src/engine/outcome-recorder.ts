@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Db } from '../db/connection.js';
-import { recordOutcomes, type RequestOutcome } from '../db/requests.js';
+import type { Store } from '../db/store.js';
+import type { RequestOutcome } from '../db/requests.js';
 import { exponentialBackoff } from './retry-policy.js';
 
 /**
@@ -35,7 +35,7 @@ export class OutcomeRecorder {
   #retryFailedWrites = true;
 
   constructor(
-    private readonly db: Db,
+    private readonly store: Store,
     private readonly handlers: RecorderHandlers,
   ) {}
 
@@ -66,7 +66,7 @@ export class OutcomeRecorder {
     for (let attempt = 1; ; attempt++) {
       let applied: RequestOutcome[];
       try {
-        applied = await recordOutcomes(this.db, group);
+        applied = await this.store.requests.recordOutcomes(group);
       } catch (error) {
         const retrying = this.#retryFailedWrites;
         this.handlers.onWriteError(error, group.length, retrying);

@@ -1,6 +1,6 @@
 import type { ModelPrice, QuotasConfig, TenantQuota } from '../config.js';
-import type { Db } from '../db/connection.js';
-import { addTenantUsage, countOpenBatches, getStoredQuota, putStoredQuota, tenantUsageOn, type UsageDelta } from '../db/tenant-usage.js';
+import type { Store } from '../db/store.js';
+import type { UsageDelta } from '../db/tenant-usage.js';
 import { badInput, quotaExceeded } from './errors.js';
 import { estimatedMaxCost, usageCost } from './pricing.js';
 
@@ -39,7 +39,7 @@ export interface TenantUsage {
 }
 
 export interface TenantQuotasOptions {
-  db: Db;
+  store: Store;
   config: QuotasConfig;
   /** The configured price of a lane's model. */
   priceOf(provider: string, model: string): ModelPrice | undefined;
@@ -83,11 +83,15 @@ const tokens = (n: number): string => `${n.toLocaleString('en-US')} tokens`;
 const usd = (n: number): string => `$${n.toFixed(2)}`;
 
 export class TenantQuotas {
-  readonly #db: Db;
+  readonly #store: Store;
   readonly #config: QuotasConfig;
   readonly #priceOf: (provider: string, model: string) => ModelPrice | undefined;
   readonly #now: () => number;
-  /** Stored usage of (tenant, day), read once and kept in step with every write (one process owns the file). */
+  /**
+   * Stored usage of (tenant, day), read by `load` and kept in step with every write (one
+   * process owns the store): a day not read is one that began after the tenant was loaded, so
+   * nothing is stored for it but what this process records.
+   */
   readonly #used = new Map<string, { tokens: number; cost: number }>();
   readonly #reserved = new Map<number, Reservation>();
   /** Sums of `#reserved` per (tenant, day), so an admission's check is O(1). */
@@ -96,32 +100,49 @@ export class TenantQuotas {
   readonly #quotas = new Map<string, TenantQuota>();
 
   constructor(options: TenantQuotasOptions) {
-    this.#db = options.db;
+    this.#store = options.store;
     this.#config = options.config;
     this.#priceOf = options.priceOf;
     this.#now = options.now ?? Date.now;
   }
 
-  /** The quota in force for a tenant. */
-  quotaOf(tenant: string): TenantQuota {
-    let quota = this.#quotas.get(tenant);
-    if (!quota) {
-      const stored = getStoredQuota(this.#db, tenant);
-      quota = stored
-        ? {
-            ...(stored.tokensPerDay === null ? {} : { tokensPerDay: stored.tokensPerDay }),
-            ...(stored.costPerDay === null ? {} : { costPerDay: stored.costPerDay }),
-            ...(stored.openBatches === null ? {} : { openBatches: stored.openBatches }),
-          }
-        : (this.#config.tenants[tenant] ?? this.#config.default);
-      this.#quotas.set(tenant, quota);
+  /**
+   * Reads a tenant's stored quota and today's usage, once: the synchronous checks below read
+   * them from memory. Called before a tenant submits, and at start-up for tenants with open
+   * batches.
+   */
+  async load(tenant: string): Promise<void> {
+    if (!this.#quotas.has(tenant)) {
+      const stored = await this.#store.tenants.getQuota(tenant);
+      this.#quotas.set(
+        tenant,
+        stored
+          ? {
+              ...(stored.tokensPerDay === null ? {} : { tokensPerDay: stored.tokensPerDay }),
+              ...(stored.costPerDay === null ? {} : { costPerDay: stored.costPerDay }),
+              ...(stored.openBatches === null ? {} : { openBatches: stored.openBatches }),
+            }
+          : (this.#config.tenants[tenant] ?? this.#config.default),
+      );
     }
-    return quota;
+    const day = utcDay(this.#now());
+    const key = dayKey(tenant, day);
+    if (!this.#used.has(key)) {
+      const used = await this.#store.tenants.usageOn(tenant, day);
+      // A record() that ran meanwhile created the entry from zero: add what was stored before.
+      const recorded = this.#used.get(key);
+      this.#used.set(key, recorded ? { tokens: recorded.tokens + used.tokens, cost: recorded.cost + used.cost } : used);
+    }
+  }
+
+  /** The quota in force for a tenant (`load` reads the stored one). */
+  quotaOf(tenant: string): TenantQuota {
+    return this.#quotas.get(tenant) ?? this.#config.tenants[tenant] ?? this.#config.default;
   }
 
   /** Stores a tenant's quota whole (left-out quotas are not limited); it wins over the configuration from now on. */
-  set(tenant: string, quota: TenantQuota): TenantQuota {
-    putStoredQuota(this.#db, {
+  async set(tenant: string, quota: TenantQuota): Promise<TenantQuota> {
+    await this.#store.tenants.putQuota({
       tenant,
       tokensPerDay: quota.tokensPerDay ?? null,
       costPerDay: quota.costPerDay ?? null,
@@ -129,6 +150,7 @@ export class TenantQuotas {
       updatedAt: this.#now(),
     });
     this.#quotas.delete(tenant);
+    await this.load(tenant);
     return this.quotaOf(tenant);
   }
 
@@ -148,10 +170,11 @@ export class TenantQuotas {
    * Throws QUOTA_EXCEEDED, naming the quota, when the tenant may not submit a batch now; with
    * the batch's lane, also when the lane's model has no price and the tenant has a cost quota.
    */
-  assertCanSubmit(tenant: string, lane?: { provider: string; model: string }): void {
+  async assertCanSubmit(tenant: string, lane?: { provider: string; model: string }): Promise<void> {
+    await this.load(tenant);
     const quota = this.quotaOf(tenant);
     if (quota.openBatches !== undefined) {
-      const open = countOpenBatches(this.#db, tenant);
+      const open = await this.#store.tenants.countOpenBatches(tenant);
       if (open >= quota.openBatches) {
         throw quotaExceeded(
           `quota openBatches reached: tenant ${tenant} has ${open} unfinished batches, its quota is ${quota.openBatches}; wait for one to finish or cancel one`,
@@ -203,8 +226,8 @@ export class TenantQuotas {
     else this.#inFlight.set(key, sums);
   }
 
-  /** Stores what providers reported, priced, per tenant and day, in one transaction. */
-  record(reports: readonly ReportedUsage[]): void {
+  /** Stores what providers reported, priced, per tenant and day, in one transaction; counted in memory at once. */
+  async record(reports: readonly ReportedUsage[]): Promise<void> {
     const day = utcDay(this.#now());
     const byTenant = new Map<string, UsageDelta>();
     for (const report of reports) {
@@ -217,12 +240,12 @@ export class TenantQuotas {
       byTenant.set(report.tenant, delta);
     }
     const deltas = [...byTenant.values()];
-    addTenantUsage(this.#db, deltas);
     for (const delta of deltas) {
       const used = this.#usedOn(delta.tenant, delta.day);
       used.tokens += delta.tokens;
       used.cost += delta.cost;
     }
+    await this.#store.tenants.addUsage(deltas);
   }
 
   /**
@@ -256,7 +279,7 @@ export class TenantQuotas {
     const key = dayKey(tenant, day);
     let used = this.#used.get(key);
     if (!used) {
-      used = tenantUsageOn(this.#db, tenant, day);
+      used = { tokens: 0, cost: 0 };
       this.#used.set(key, used);
     }
     return used;

@@ -8,6 +8,8 @@ import { requestPublicId } from '../engine/ids.js';
  * - OpenAI batch output: `{id, custom_id, response: {status_code, request_id, body}, error}`;
  * - Anthropic Message Batches results: `{custom_id, result: {type: succeeded | errored | canceled | expired, …}}`.
  * The provider's response body passes through as it came, whatever the batch's endpoint.
+ * Both add one field of Sluice's, `deployment` (`provider/model` of the attempt the result came
+ * from, absent when none was sent), which the SDKs' readers ignore.
  * Requests a cancel or the completion window stopped are listed too, as such.
  */
 
@@ -31,6 +33,11 @@ const notRun = {
 } as const;
 
 export function resultLine(row: ResultRow, format: ResultsFormat): Record<string, unknown> {
+  const line = formatLine(row, format);
+  return row.deployment ? { ...line, deployment: row.deployment } : line;
+}
+
+function formatLine(row: ResultRow, format: ResultsFormat): Record<string, unknown> {
   switch (format) {
     case ResultsFormat.openai:
       return openaiLine(row);

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import type { Db } from '../db/connection.js';
-import { deleteFile, FileStatus, insertFile, insertFileLines, markFileProcessed } from '../db/files.js';
+import type { Store } from '../db/store.js';
+import { FileStatus } from '../db/files.js';
 import type { FileRow } from '../db/schema.js';
 import type { ProviderRegistry } from '../engine/providers/registry.js';
 import { fileValidator, parseBatchFile } from './parse-batch-file.js';
@@ -13,7 +13,7 @@ import { readLines, type StreamableFile } from './read-lines.js';
  * never held twice; a rejected upload is deleted again.
  */
 export async function storeUploadedFile(
-  db: Db,
+  store: Store,
   registry: ProviderRegistry,
   file: StreamableFile,
   options: { tenant: string; purpose: string; maxLines: number },
@@ -27,18 +27,18 @@ export async function storeUploadedFile(
     bytes: file.size,
     createdAt,
   };
-  await insertFile(db, row);
+  await store.files.insert(row);
   try {
     await parseBatchFile(readLines(file), {
       maxLines: options.maxLines,
       validator: fileValidator(registry),
-      accept: (lines) => insertFileLines(db, row.id, lines),
+      accept: (lines) => store.files.insertLines(row.id, lines),
     });
   } catch (error) {
-    await deleteFile(db, row.id);
+    await store.files.delete(row.id);
     throw error;
   }
-  await markFileProcessed(db, row.id);
+  await store.files.markProcessed(row.id);
   return { ...row, status: FileStatus.processed };
 }
 

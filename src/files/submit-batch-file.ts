@@ -27,6 +27,11 @@ export async function submitBatchFile(
   const { endpoint: declared, ...batch } = settings;
   let submission: BatchSubmission | undefined;
   let refused: unknown;
+  // Quotas are checked before any line is read, and reported after the settings' own problems.
+  const overQuota = await engine.assertCanSubmit(batch.tenant).then(
+    () => undefined,
+    (error: unknown) => ({ error }),
+  );
   try {
     await parseBatchFile(lines, {
       maxLines,
@@ -37,6 +42,7 @@ export async function submitBatchFile(
             throw badInput([{ path: 'endpoint', message: `the file's requests are for ${endpoint}, not ${declared}` }]);
           }
           submission = engine.openSubmission({ ...batch, endpoint });
+          if (overQuota) throw overQuota.error;
           return submission.validator;
         } catch (error) {
           // Bad settings are reported only for a file whose lines are valid, as the lines' problems come first.

@@ -18,7 +18,7 @@ export async function serveMetrics(
   req: IncomingMessage,
   res: ServerResponse,
   log: Logger,
-  authenticate: (req: IncomingMessage) => Principal,
+  authenticate: (req: IncomingMessage) => Promise<Principal>,
 ): Promise<void> {
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     res
@@ -27,7 +27,7 @@ export async function serveMetrics(
     return;
   }
   try {
-    requireAdmin(authenticate(req), 'reading metrics');
+    requireAdmin(await authenticate(req), 'reading metrics');
   } catch (error) {
     if (!isAuthError(error)) throw error;
     res.writeHead(error.status, { 'content-type': 'text/plain' }).end(`${error.message}\n`);

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
-import type { Db } from '../db/connection.js';
+import type { Store } from '../db/store.js';
 import type { Engine } from '../engine/engine.js';
 import { registerBatchGauges } from './batch-gauges.js';
 import { recordEngineEvents } from './engine-events.js';
@@ -19,7 +19,7 @@ export interface Metrics {
   close(): void;
 }
 
-export function createMetrics(engine: Engine, db: Db, log: Logger): Metrics {
+export function createMetrics(engine: Engine, store: Store, log: Logger): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const events = recordEngineEvents(
@@ -29,6 +29,6 @@ export function createMetrics(engine: Engine, db: Db, log: Logger): Metrics {
     log,
   );
   registerLaneGauges(registry, () => engine.lanes().map((lane) => lane.stats()));
-  registerBatchGauges(registry, db);
+  registerBatchGauges(registry, store);
   return { registry, close: () => events.close() };
 }

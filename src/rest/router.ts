@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { FetchAPI } from 'graphql-yoga';
 import type { Logger } from 'pino';
 import type { Principal } from '../auth/principal.js';
-import type { Db } from '../db/connection.js';
+import type { Store } from '../db/store.js';
 import type { Engine } from '../engine/engine.js';
 import type { UploadLimits } from '../files/limits.js';
 import { anthropicRoutes } from './anthropic/batches.js';
@@ -19,7 +19,7 @@ import { resultsRoutes } from './results.js';
 
 export interface RestDeps {
   engine: Engine;
-  db: Db;
+  store: Store;
   logger: Logger;
   uploads: UploadLimits;
   /** Largest JSON body a route reads (inline Anthropic batches are the largest). */
@@ -27,7 +27,7 @@ export interface RestDeps {
   /** Yoga's Fetch implementation: its multipart parser streams an upload through busboy. */
   fetchAPI: FetchAPI;
   /** Who is calling (the server's authentication); throws UNAUTHENTICATED. */
-  authenticate(req: IncomingMessage): Principal;
+  authenticate(req: IncomingMessage): Promise<Principal>;
 }
 
 export interface RestCall {
@@ -64,7 +64,7 @@ export function createRestHandler(deps: RestDeps): (req: IncomingMessage, res: S
     const onPath = routes.filter((route) => route.path.test(pathname));
     const route = onPath.find((r) => r.method === req.method);
     try {
-      const principal = deps.authenticate(req);
+      const principal = await deps.authenticate(req);
       const url = new URL(req.url ?? '/', 'http://sluice.invalid');
       if (!route) {
         throw onPath.length > 0

@@ -7,7 +7,7 @@ import { parseWith } from './http.js';
  * Sluice's own request headers, optional on the create calls of both REST APIs, so code written
  * for OpenAI's or Anthropic's SDK can still choose what their batch APIs have no field for:
  * - `x-sluice-priority`: `low`, `normal` (default), `high` or `urgent`;
- * - `x-sluice-provider`: the configured provider to run on (default: the first that serves the model);
+ * - `x-sluice-provider`: the configured provider to run on, pinning the batch there (default: every provider that serves the model);
  * - `x-sluice-cache-prefix`: `auto` marks Anthropic requests' shared prefix for caching, `off` (default) does not;
  * - `x-sluice-prompt-cache-warmup`: `false` sends a shared prefix's requests without warming it first (default `true`).
  */

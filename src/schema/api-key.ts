@@ -1,7 +1,6 @@
 import { createApiKey, revokeKey } from '../auth/key-admin.js';
 import { Scope, type Principal } from '../auth/principal.js';
 import { auditActor, requireAdmin } from '../auth/scopes.js';
-import { listApiKeys } from '../db/api-keys.js';
 import type { ApiKeyRow } from '../db/schema.js';
 import { builder } from './builder.js';
 import { guarded } from './errors.js';
@@ -79,7 +78,7 @@ builder.queryFields((t) => ({
     resolve: (_root, { tenant }, ctx) =>
       guarded(async () => {
         requireAdmin(ctx.principal, 'apiKeys');
-        return listApiKeys(ctx.db, { tenant: tenant ?? undefined, limit: MAX_KEYS_LISTED });
+        return ctx.store.apiKeys.list({ tenant: tenant ?? undefined, limit: MAX_KEYS_LISTED });
       }),
   }),
 }));
@@ -95,7 +94,12 @@ builder.mutationFields((t) => ({
     resolve: (_root, { tenant, scope }, ctx) =>
       guarded(async () => {
         requireAdmin(ctx.principal, 'createApiKey');
-        const created = createApiKey(ctx.db, { tenant, scope: scope ?? Scope.tenant, actor: auditActor(ctx.principal), now: Date.now() });
+        const created = await createApiKey(ctx.store, {
+          tenant,
+          scope: scope ?? Scope.tenant,
+          actor: auditActor(ctx.principal),
+          now: Date.now(),
+        });
         ctx.auth.keyCreated();
         return created;
       }),
@@ -108,7 +112,7 @@ builder.mutationFields((t) => ({
     resolve: (_root, { id }, ctx) =>
       guarded(async () => {
         requireAdmin(ctx.principal, 'revokeApiKey');
-        const key = revokeKey(ctx.db, { id: String(id), actor: auditActor(ctx.principal), now: Date.now() });
+        const key = await revokeKey(ctx.store, { id: String(id), actor: auditActor(ctx.principal), now: Date.now() });
         ctx.auth.keyRevoked(key.id);
         return key;
       }),

@@ -1,6 +1,6 @@
 import { resolveCursorConnection } from '@pothos/plugin-relay';
 import { requireAdmin } from '../auth/scopes.js';
-import { ActorKind, listAudit } from '../db/audit.js';
+import { ActorKind } from '../db/audit.js';
 import type { AuditRow } from '../db/schema.js';
 import { badInput } from '../engine/errors.js';
 import { builder } from './builder.js';
@@ -47,7 +47,7 @@ builder.queryField('auditLog', (t) =>
         return resolveCursorConnection<Promise<AuditRow[]>>(
           { args, toCursor: (row) => String(row.id), ...PAGE },
           ({ after, before, limit, inverted }) =>
-            listAudit(ctx.db, { afterId: cursorId(after, 'after'), beforeId: cursorId(before, 'before'), limit, inverted }),
+            ctx.store.audit.list({ afterId: cursorId(after, 'after'), beforeId: cursorId(before, 'before'), limit, inverted }),
         );
       }),
   }),

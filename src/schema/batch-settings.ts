@@ -3,9 +3,10 @@ import { batchMetadataSchema, batchNameSchema } from '../batch-labels.js';
 import { MAX_COMPLETION_WINDOW_MS } from '../config.js';
 import type { BatchSettings } from '../engine/batch-input.js';
 import { badInput } from '../engine/errors.js';
+import { BatchModes, type BatchMode } from '../engine/native/mode.js';
 import { Priority } from '../engine/priority.js';
 import type { builder } from './builder.js';
-import { CachePrefixEnum, PriorityEnum } from './enums.js';
+import { BatchModeEnum, CachePrefixEnum, PriorityEnum } from './enums.js';
 
 type InputFieldBuilder = PothosSchemaTypes.InputFieldBuilder<
   typeof builder extends PothosSchemaTypes.SchemaBuilder<infer Types> ? Types : never,
@@ -19,7 +20,8 @@ export function batchSettingsFields(t: InputFieldBuilder) {
     model: t.string({ required: false, description: 'Model of every request (default: the `model` of the request bodies). See `models`.' }),
     provider: t.string({
       required: false,
-      description: 'Provider to run on (default: the first configured provider that serves the model).',
+      description:
+        'Provider to run on: pins the batch to that deployment of its model. Default: every configured provider that serves the model (its model group, see docs/routing.md).',
     }),
     priority: t.field({
       type: PriorityEnum,
@@ -33,6 +35,13 @@ export function batchSettingsFields(t: InputFieldBuilder) {
       description: 'Seconds the batch has to finish before what is left expires (default 24 hours).',
     }),
     metadata: t.field({ type: 'JSON', required: false, description: 'String key-value pairs kept with the batch.' }),
+    mode: t.field({
+      type: BatchModeEnum,
+      required: false,
+      defaultValue: BatchModes.realtime,
+      description:
+        "REALTIME through its lane (default), NATIVE as the provider's own batch at its batch price, or AUTO to let Sluice choose.",
+    }),
     webhookUrl: t.string({
       required: false,
       description:
@@ -63,6 +72,7 @@ interface SettingsInput {
   webhookUrl?: string | null;
   cachePrefix?: 'auto' | 'off' | null;
   promptCacheWarmup?: boolean | null;
+  mode?: BatchMode | null;
 }
 
 /** What GraphQL's types do not already guarantee about a new batch's settings. */
@@ -100,5 +110,6 @@ export function parseBatchSettings(tenant: string, input: SettingsInput | null |
     webhookUrl: input?.webhookUrl,
     cachePrefix: input?.cachePrefix,
     promptCacheWarmup: input?.promptCacheWarmup,
+    mode: input?.mode ?? BatchModes.realtime,
   };
 }

@@ -2,7 +2,7 @@ import SchemaBuilder from '@pothos/core';
 import RelayPlugin from '@pothos/plugin-relay';
 import type { Authenticator } from '../auth/authenticator.js';
 import type { Principal } from '../auth/principal.js';
-import type { Db } from '../db/connection.js';
+import type { Store } from '../db/store.js';
 import type { Engine } from '../engine/engine.js';
 import { parseRequestPublicId } from '../engine/ids.js';
 import type { UploadLimits } from '../files/limits.js';
@@ -10,7 +10,7 @@ import type { UploadLimits } from '../files/limits.js';
 /** What every resolver gets: the engine for changes, the store for reads, and who is calling. */
 export interface Context {
   engine: Engine;
-  db: Db;
+  store: Store;
   /** The caller, resolved by the server; what it may see and touch is decided in `src/auth/scopes.ts`. */
   principal: Principal;
   /** Keys: created and revoked by the admin mutations. */

@@ -1,5 +1,6 @@
 import { BatchStatus, RequestStatus } from '../db/status.js';
 import { Endpoints } from '../engine/providers/provider.js';
+import { BatchModes } from '../engine/native/mode.js';
 import { Priority } from '../engine/priority.js';
 import { builder } from './builder.js';
 
@@ -68,5 +69,22 @@ export const EndpointEnum = builder.enumType('Endpoint', {
     },
     EMBEDDINGS: { value: Endpoints.embeddings, description: 'OpenAI `/v1/embeddings` bodies (`input`).' },
     MESSAGES: { value: Endpoints.messages, description: 'Anthropic `/v1/messages` bodies (`messages`, `max_tokens`, `system`).' },
+  } as const,
+});
+
+export const BatchModeEnum = builder.enumType('BatchMode', {
+  description: "How a batch runs: through its lane in real time, or as the provider's own batch (see docs/native-batches.md).",
+  values: {
+    REALTIME: { value: BatchModes.realtime, description: "Through its lane, at the provider's real-time limits and price (the default)." },
+    NATIVE: {
+      value: BatchModes.native,
+      description:
+        "As the provider's own batches (OpenAI Batch, Anthropic Message Batches): results within 24 hours, at its batch price (`batchPriceFactor`, half by default).",
+    },
+    AUTO: {
+      value: BatchModes.auto,
+      description:
+        'NATIVE for LOW priority with a completion window of 24 hours or more on a provider with a batch API; REALTIME otherwise.',
+    },
   } as const,
 });

@@ -1,6 +1,6 @@
 import { auditActor, requireAdmin } from '../auth/scopes.js';
 import type { LaneLimits } from '../config.js';
-import { appendAudit, AuditAction } from '../db/audit.js';
+import { AuditAction } from '../db/audit.js';
 import { describeLimit, limitsNote, type LimitName, type LimitSource, type LimitSourceKind } from '../engine/adaptive-limits.js';
 import { notFound } from '../engine/errors.js';
 import type { Lane, LaneStats } from '../engine/lane.js';
@@ -301,7 +301,7 @@ builder.mutationField('setLaneLimits', (t) =>
           maxConcurrent: limits.maxConcurrent ?? undefined,
         };
         const lane = ctx.engine.setLaneLimits(provider, model, change);
-        appendAudit(ctx.db, {
+        await ctx.store.audit.append({
           actor: auditActor(ctx.principal),
           action: AuditAction.laneSetLimits,
           target: lane.key,

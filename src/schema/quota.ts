@@ -1,7 +1,7 @@
 import { TENANT_NAME } from '../auth/principal.js';
 import { auditActor, requireAdmin } from '../auth/scopes.js';
 import { QUOTA_MAXIMUMS, type TenantQuota } from '../config.js';
-import { appendAudit, AuditAction } from '../db/audit.js';
+import { AuditAction } from '../db/audit.js';
 import { badInput, type InputProblem } from '../engine/errors.js';
 import type { TenantUsage } from '../engine/quotas.js';
 import { builder } from './builder.js';
@@ -102,7 +102,7 @@ builder.queryField('tenantQuota', (t) =>
       guarded(async () => {
         const name = tenant ?? ctx.principal.tenant;
         if (name !== ctx.principal.tenant) requireAdmin(ctx.principal, "another tenant's tenantQuota");
-        return { tenant: name, ...ctx.engine.tenantQuota(name) };
+        return { tenant: name, ...(await ctx.engine.tenantQuota(name)) };
       }),
   }),
 );
@@ -121,17 +121,17 @@ builder.mutationField('setTenantQuota', (t) =>
         requireAdmin(ctx.principal, 'setTenantQuota');
         if (!TENANT_NAME.test(tenant))
           throw badInput([{ path: 'tenant', message: 'must be 1 to 63 lowercase letters, digits, "-" or "_"' }]);
-        const { quota: next, problems } = applyQuotaInput(ctx.engine.tenantQuota(tenant).quota, quota);
+        const { quota: next, problems } = applyQuotaInput((await ctx.engine.tenantQuota(tenant)).quota, quota);
         if (problems.length > 0) throw badInput(problems);
-        const set = ctx.engine.setTenantQuota(tenant, next);
-        appendAudit(ctx.db, {
+        const set = await ctx.engine.setTenantQuota(tenant, next);
+        await ctx.store.audit.append({
           actor: auditActor(ctx.principal),
           action: AuditAction.tenantSetQuota,
           target: tenant,
           details: { ...quota },
           at: Date.now(),
         });
-        return { tenant, quota: set, usage: ctx.engine.tenantQuota(tenant).usage };
+        return { tenant, quota: set, usage: (await ctx.engine.tenantQuota(tenant)).usage };
       }),
   }),
 );

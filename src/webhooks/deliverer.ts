@@ -1,22 +1,16 @@
 import type { Logger } from 'pino';
 import { Agent, request } from 'undici';
 import type { WebhooksConfig } from '../config.js';
-import type { Db } from '../db/connection.js';
+import type { Store } from '../db/store.js';
 import type { WebhookEventRow } from '../db/schema.js';
-import {
-  claimDueWebhookEvents,
-  nextWebhookDueAt,
-  recordWebhookAttempt,
-  WebhookAttemptStatus,
-  type AttemptOutcome,
-} from '../db/webhooks.js';
+import { WebhookAttemptStatus, type AttemptOutcome } from '../db/webhooks.js';
 import { retryAfterMs } from '../engine/providers/rate-limit-headers.js';
 import { guardedLookup, RefusedAddressError, webhookUrlProblem } from './address.js';
 import { webhookRetryDelay } from './retry.js';
 import type { WebhookSecret } from './signature.js';
 
 export interface WebhookDelivererOptions {
-  db: Db;
+  store: Store;
   config: WebhooksConfig;
   secret: WebhookSecret;
   log: Logger;
@@ -39,7 +33,7 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
  * at once, so the next start sends them.
  */
 export class WebhookDeliverer {
-  readonly #db: Db;
+  readonly #store: Store;
   readonly #config: WebhooksConfig;
   readonly #secret: WebhookSecret;
   readonly #log: Logger;
@@ -52,7 +46,7 @@ export class WebhookDeliverer {
   #again = false;
 
   constructor(options: WebhookDelivererOptions) {
-    this.#db = options.db;
+    this.#store = options.store;
     this.#config = options.config;
     this.#secret = options.secret;
     this.#log = options.log.child({ module: 'webhooks' });
@@ -79,7 +73,7 @@ export class WebhookDeliverer {
         if (this.#again) {
           this.#again = false;
           this.wake();
-        } else this.#arm();
+        } else void this.#arm().catch((error: unknown) => this.#log.error({ err: error }, 'webhook timer not set'));
       });
   }
 
@@ -94,7 +88,7 @@ export class WebhookDeliverer {
   async #deliverDue(): Promise<void> {
     for (;;) {
       if (this.#stopping.signal.aborted) return;
-      const due = claimDueWebhookEvents(this.#db, this.#now(), this.#config.timeoutMs + LEASE_MARGIN_MS, CLAIM_BATCH);
+      const due = await this.#store.webhooks.claimDue(this.#now(), this.#config.timeoutMs + LEASE_MARGIN_MS, CLAIM_BATCH);
       if (due.length === 0) return;
       await Promise.all(due.map((event) => this.#deliver(event)));
     }
@@ -102,7 +96,7 @@ export class WebhookDeliverer {
 
   async #deliver(event: WebhookEventRow): Promise<void> {
     const outcome = await this.#attempt(event);
-    recordWebhookAttempt(this.#db, event, outcome);
+    await this.#store.webhooks.recordAttempt(event, outcome);
     const context = { event: event.id, batch: event.batchId, attempt: event.attempts + 1, responseStatus: outcome.responseStatus };
     if (outcome.status === WebhookAttemptStatus.delivered) this.#log.info(context, 'webhook delivered');
     else if (outcome.retryAt === undefined) this.#log.warn({ ...context, error: outcome.error }, 'webhook failed for good');
@@ -161,11 +155,12 @@ export class WebhookDeliverer {
     }
   }
 
-  #arm(): void {
+  async #arm(): Promise<void> {
     clearTimeout(this.#timer);
     if (this.#stopping.signal.aborted) return;
-    const dueAt = nextWebhookDueAt(this.#db);
-    if (dueAt === undefined) return;
+    const dueAt = await this.#store.webhooks.nextDueAt();
+    if (dueAt === undefined || this.#stopping.signal.aborted || this.#running) return;
+    clearTimeout(this.#timer);
     this.#timer = setTimeout(() => this.wake(), Math.min(MAX_TIMER_MS, Math.max(0, dueAt - this.#now())));
     this.#timer.unref();
   }

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { WebhooksConfig } from '../config.js';
-import type { Db } from '../db/connection.js';
+import type { Store } from '../db/store.js';
 import type { EngineBus } from '../engine/events.js';
 import { webhookUrlProblem } from './address.js';
 import { WebhookDeliverer } from './deliverer.js';
@@ -15,12 +15,12 @@ export class Webhooks {
   readonly #deliverer: WebhookDeliverer | undefined;
   #unlisten: (() => void) | undefined;
 
-  constructor(options: { db: Db; config: WebhooksConfig; env: NodeJS.ProcessEnv; log: Logger; now?: () => number }) {
+  constructor(options: { store: Store; config: WebhooksConfig; env: NodeJS.ProcessEnv; log: Logger; now?: () => number }) {
     this.#config = options.config;
     const text = options.env[options.config.secretEnv];
     if (text === undefined || text === '') return;
     const secret = WebhookSecret.parse(text, `environment variable ${options.config.secretEnv}`);
-    this.#deliverer = new WebhookDeliverer({ db: options.db, config: options.config, secret, log: options.log, now: options.now });
+    this.#deliverer = new WebhookDeliverer({ store: options.store, config: options.config, secret, log: options.log, now: options.now });
   }
 
   /** For `EngineOptions.webhookUrlProblem`. */

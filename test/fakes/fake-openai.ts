@@ -72,7 +72,7 @@ function fakeEmbedding(input: unknown, dimensions: number): number[] {
   return Array.from({ length: dimensions }, (_, i) => ((digest[i % digest.length] as number) - 128) / 128);
 }
 
-function openAIDialect(settings: typeof defaults & { replyTokens?: number }): Dialect {
+export function openAIDialect(settings: typeof defaults & { replyTokens?: number }): Dialect {
   const chat: Route = {
     invalid: (body) => (Array.isArray(body.messages) ? undefined : "'messages' is a required property"),
     charge: (body) => estimatePromptTokens(body.messages) + maxOutputTokens(body, settings.defaultMaxTokens) * choiceCount(body),

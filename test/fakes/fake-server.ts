@@ -174,6 +174,8 @@ export interface Dialect {
   error(kind: ErrorKind, status: number, message: string, short?: 'requests' | 'tokens'): Reply;
   /** The out-of-money reply of `{ insufficientQuota: true }`. */
   quota(): Reply;
+  /** Why the URL's query is refused (a 400), if it is: Azure requires `api-version`. */
+  invalidQuery?(query: URLSearchParams): string | undefined;
 }
 
 const msPerMinute = 60_000;
@@ -400,6 +402,8 @@ export async function startFakeServer(dialect: Dialect, options: FakeServerOptio
 
     const route = req.method === 'POST' ? dialect.routes[path] : undefined;
     if (!route) return reject('not_found', 404, `Unknown route: ${req.method} ${path}`);
+    const badQuery = dialect.invalidQuery?.(new URL(req.url ?? '/', 'http://fake').searchParams);
+    if (badQuery) return reject('invalid', 400, badQuery);
     const key = dialect.presentedKey(req.headers);
     if (options.apiKey !== undefined && key !== options.apiKey) {
       return reject('auth', 401, `Incorrect API key provided: ${key ?? '(none)'}.`);

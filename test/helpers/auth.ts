@@ -13,8 +13,8 @@ export interface TestKey {
   token: string;
 }
 
-export function makeKey(t: TestApp, tenant: string, scope: Scope = Scope.tenant): TestKey {
-  const { key, token } = createApiKey(t.app.db, {
+export async function makeKey(t: TestApp, tenant: string, scope: Scope = Scope.tenant): Promise<TestKey> {
+  const { key, token } = await createApiKey(t.app.store, {
     tenant,
     scope,
     actor: { kind: ActorKind.cli, keyId: null, keyPrefix: null },

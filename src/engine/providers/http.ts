@@ -35,8 +35,8 @@ export interface HttpDialect {
   /** Scrubbed, whole or in part, from every string of the provider's that is kept (see secret-scrubber.ts). */
   apiKey?: string;
   timeoutMs: number;
-  /** The URL for an endpoint, or undefined when this API does not serve it. */
-  url(endpoint: Endpoint): string | undefined;
+  /** The URL for an endpoint and model, or undefined when this API does not serve it. */
+  url(endpoint: Endpoint, model: string): string | undefined;
   /** Auth and version headers; `content-type` is added here. */
   headers: Record<string, string>;
   rateLimit(headers: HeaderReader): RateLimitSnapshot | undefined;
@@ -57,7 +57,7 @@ export function createHttpProvider(dialect: HttpDialect): Provider {
   };
 
   async function send(request: ProviderRequest, signal: AbortSignal): Promise<ProviderOutcome> {
-    const url = dialect.url(request.endpoint);
+    const url = dialect.url(request.endpoint, String(request.body.model));
     if (url === undefined) {
       const message = `provider ${dialect.name} (${dialect.kind}) does not serve ${request.endpoint}`;
       return { ok: false, failure: { class: 'fatal', type: 'unsupported_endpoint', message } };

@@ -57,7 +57,7 @@ export function createOpenAIProvider(options: OpenAIProviderOptions): Provider {
  * `prompt_tokens_details.cached_tokens`, part of `prompt_tokens`. A compatible server that omits
  * usage yields zeros, which the engine reads as "no correction" rather than failing a success.
  */
-function readUsage(usage: unknown): Usage {
+export function readUsage(usage: unknown): Usage {
   const count = (key: string): number | undefined => usageCount(usage, key);
   const promptTokens = count('prompt_tokens') ?? 0;
   const completionTokens = count('completion_tokens') ?? 0;
@@ -74,7 +74,11 @@ function readUsage(usage: unknown): Usage {
 /** OpenAI reports an exhausted balance as a 429, which must not be retried like a rate limit. */
 const quotaCode = 'insufficient_quota';
 
-function classify({ status, headers, text }: HttpResponse, error: ErrorBody, rateLimit: RateLimitSnapshot | undefined): ProviderFailure {
+export function classify(
+  { status, headers, text }: HttpResponse,
+  error: ErrorBody,
+  rateLimit: RateLimitSnapshot | undefined,
+): ProviderFailure {
   const message = failureMessage(status, error, text);
   const type = error.type ?? error.code ?? `http_${status}`;
   if (status === 429 && (error.code === quotaCode || error.type === quotaCode)) {

@@ -90,7 +90,7 @@ export interface SendOptions {
   signal: AbortSignal;
 }
 
-export const ProviderKinds = ['simulated', 'openai', 'anthropic'] as const;
+export const ProviderKinds = ['simulated', 'openai', 'anthropic', 'azure'] as const;
 export type ProviderKind = (typeof ProviderKinds)[number];
 
 export interface Provider {

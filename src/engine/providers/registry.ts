@@ -1,5 +1,8 @@
 import { defaults, type Config, type LaneLimits, type ModelLimits, type ModelPrice, type ProviderConfig } from '../../config.js';
+import type { NativeBatchApi } from '../native/api.js';
+import { createNativeApi } from '../native/create.js';
 import { createAnthropicProvider } from './anthropic.js';
+import { createAzureProvider } from './azure.js';
 import { createOpenAIProvider } from './openai.js';
 import type { Provider } from './provider.js';
 import { createSimulatedProvider } from './simulated.js';
@@ -16,6 +19,12 @@ export interface ProviderEntry {
   /** The safety cap on requests in flight of lanes without a configured concurrency. Default `ADAPTIVE_DEFAULTS.maxInFlight`. */
   maxInFlight?: number;
   prices?: Readonly<Record<string, ModelPrice>>;
+  /** Share of a model group's traffic (see ModelGroup). Default 1. */
+  weight?: number;
+  /** The provider's own batch API, when it offers one (src/engine/native). */
+  native?: NativeBatchApi;
+  /** Its batch price as a share of `prices`. Default `defaults.nativeBatches.priceFactor`. */
+  batchPriceFactor?: number;
 }
 
 export interface ModelRoute {
@@ -23,6 +32,8 @@ export interface ModelRoute {
   model: string;
   /** What the provider charges for this model, when the configuration says. */
   price?: ModelPrice;
+  /** The batch named the provider: it runs there only, not on every deployment of the model. */
+  pinned?: boolean;
 }
 
 export class ProviderRegistry {
@@ -45,6 +56,9 @@ export class ProviderRegistry {
         adaptive: settings.adaptive,
         maxInFlight: settings.maxInFlight,
         prices: settings.prices,
+        weight: settings.weight,
+        native: createNativeApi(settings, config, env),
+        ...(settings.kind === 'simulated' ? {} : { batchPriceFactor: settings.batchPriceFactor }),
       })),
     );
   }
@@ -86,6 +100,13 @@ export class ProviderRegistry {
     );
   }
 
+  /** The deployments of a model: every provider that serves it, in configuration order, with its weight. */
+  deployments(model: string): Array<{ provider: string; weight: number }> {
+    return [...this.byName.values()]
+      .filter(({ provider }) => provider.models.includes(model))
+      .map(({ provider, weight }) => ({ provider: provider.name, weight: weight ?? 1 }));
+  }
+
   /**
    * The provider for a model: the named one if given (it must serve the model), otherwise
    * the first configured provider that serves it. Undefined when none does.
@@ -94,7 +115,8 @@ export class ProviderRegistry {
     const candidates =
       providerName === undefined ? [...this.byName.values()] : [this.byName.get(providerName)].filter((e) => e !== undefined);
     const entry = candidates.find(({ provider }) => provider.models.includes(model));
-    return entry ? { provider: entry.provider.name, model } : undefined;
+    if (!entry) return undefined;
+    return providerName === undefined ? { provider: entry.provider.name, model } : { provider: entry.provider.name, model, pinned: true };
   }
 }
 
@@ -113,7 +135,8 @@ function createProvider(settings: ProviderConfig, config: Config, env: NodeJS.Pr
     case 'simulated':
       return createSimulatedProvider(settings);
     case 'openai':
-    case 'anthropic': {
+    case 'anthropic':
+    case 'azure': {
       const apiKey = env[settings.apiKeyEnv];
       // parseConfig checked this at start-up; a registry built from a hand-made Config must fail as clearly.
       if (!apiKey) throw new Error(`provider ${settings.name}: environment variable ${settings.apiKeyEnv} is not set`);
@@ -124,6 +147,9 @@ function createProvider(settings: ProviderConfig, config: Config, env: NodeJS.Pr
         models: settings.models,
         timeoutMs: settings.timeoutMs ?? config.attemptTimeoutMs,
       };
+      if (settings.kind === 'azure') {
+        return createAzureProvider({ ...options, apiKey, apiVersion: settings.apiVersion, deployments: settings.deployments });
+      }
       return settings.kind === 'openai' ? createOpenAIProvider(options) : createAnthropicProvider(options);
     }
     default: {

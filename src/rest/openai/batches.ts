@@ -3,7 +3,7 @@ import { MAX_COMPLETION_WINDOW_MS } from '../../config.js';
 import { batchMetadataSchema } from '../../batch-labels.js';
 import { readScope, tenantForBatch } from '../../auth/scopes.js';
 import { requestCountsOf } from '../../db/batches.js';
-import { FileStatus, linkBatchInputFile } from '../../db/files.js';
+import { FileStatus } from '../../db/files.js';
 import type { BatchRow } from '../../db/schema.js';
 import { notFound } from '../../engine/errors.js';
 import { Endpoints } from '../../engine/providers/provider.js';
@@ -64,7 +64,7 @@ async function create({ req, res, principal, deps }: RestCall): Promise<void> {
     deps.uploads.maxLines,
   );
   // A crash between the two writes leaves the batch showing a virtual input file instead: harmless.
-  await linkBatchInputFile(deps.db, batch.id, file.id);
+  await deps.store.files.linkBatchInput(batch.id, file.id);
   sendJson(res, 200, openaiBatch(batch, requestCountsOf(batch), file.id));
 }
 

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { Principal } from '../../auth/principal.js';
 import { readScope } from '../../auth/scopes.js';
-import { deleteFile, FileStatus } from '../../db/files.js';
+import { FileStatus } from '../../db/files.js';
 import type { BatchRow } from '../../db/schema.js';
 import { notFound } from '../../engine/errors.js';
 import type { ReadModel } from '../../engine/read-model.js';
@@ -55,7 +55,7 @@ async function upload({ req, res, principal, deps }: RestCall): Promise<void> {
   const { file } = parseWith(uploadSchema, { purpose: form.get('purpose') ?? undefined, file: form.get('file') ?? undefined }, 'field');
   if (file.size > maxFileBytes)
     throw new RestError(413, `the file is ${file.size} bytes, more than the limit of ${maxFileBytes} bytes`, 'file');
-  const row = await storeUploadedFile(deps.db, deps.engine.registry, file, { tenant: principal.tenant, purpose: 'batch', maxLines });
+  const row = await storeUploadedFile(deps.store, deps.engine.registry, file, { tenant: principal.tenant, purpose: 'batch', maxLines });
   sendJson(res, 200, openaiFile(row));
 }
 
@@ -84,7 +84,7 @@ async function remove({ res, params: [id = ''], principal, deps }: RestCall): Pr
     throw new RestError(400, `${id} is made from a batch's results and goes with the batch; it cannot be deleted on its own`);
   const file = await deps.engine.reads.file(principal.tenant, id);
   if (file?.status !== FileStatus.processed) throw notFound('file', id);
-  await deleteFile(deps.db, file.id);
+  await deps.store.files.delete(file.id);
   sendJson(res, 200, { id: file.id, object: 'file', deleted: true });
 }
 

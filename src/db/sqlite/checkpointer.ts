@@ -1,6 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
-import { checkpointWorkerFile } from '../paths.js';
+import { checkpointWorkerFile } from '../../paths.js';
 import type { CheckpointReport, CheckpointWorkerData } from './checkpoint-worker.js';
 import type { Db } from './connection.js';
 

@@ -1,6 +1,6 @@
 import type Database from 'better-sqlite3';
-import { emptyCounts, type RequestCounts } from './batches.js';
-import { RequestStatus } from './status.js';
+import { emptyCounts, type RequestCounts } from '../batches.js';
+import { RequestStatus } from '../status.js';
 
 /**
  * The per-status request counters on each batch row. Every statement that moves requests

@@ -4,7 +4,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
-import { lowerThisThreadPriority } from '../thread-priority.js';
+import { lowerThisThreadPriority } from '../../thread-priority.js';
 
 export interface CheckpointWorkerData {
   file: string;

@@ -1,0 +1,173 @@
+import type { Store } from '../store.js';
+import { activeKeysByPrefix, anyApiKeyExists, getApiKey, insertApiKey, listApiKeys, recordKeyUsed, revokeApiKey } from './api-keys.js';
+import { appendAudit, listAudit } from './audit.js';
+import {
+  countBatchesByStatus,
+  countRequestsByStatus,
+  deleteStagedBatches,
+  getBatch,
+  getBatchById,
+  getBatchesByIds,
+  listBatches,
+  listOpenBatches,
+  setBatchPriority,
+  SqliteStagedBatch,
+  updateBatch,
+} from './batches.js';
+import { closeDatabase, openDatabase, type Db } from './connection.js';
+import {
+  deleteFile,
+  deleteUnfinishedFiles,
+  getBatchInputFiles,
+  getFile,
+  insertFile,
+  insertFileLines,
+  isFileComplete,
+  linkBatchInputFile,
+  listFileLines,
+  listFiles,
+  listRequestInputs,
+  markFileProcessed,
+} from './files.js';
+import {
+  claimRequests,
+  getRequestsByIds,
+  listPendingRequests,
+  listQueuedRequests,
+  listRequests,
+  recordOutcomes,
+  requeueInterruptedRequests,
+  retryRequests,
+  startEstimatedBatch,
+  stopWaitingRequests,
+  storeEstimates,
+} from './requests.js';
+import { countByDeployment } from './deployment-counts.js';
+import {
+  claimNativePart,
+  listNativeParts,
+  listOpenNativeParts,
+  listPartBodies,
+  listPartRunningIds,
+  listQueuedBodies,
+  reclaimNativeRequests,
+  updateNativePart,
+} from './native-batches.js';
+import { listBatchPrefixes, storePrefixes } from './prefixes.js';
+import { listResults } from './results.js';
+import { addTenantUsage, countOpenBatches, getStoredQuota, putStoredQuota, tenantUsageOn } from './tenant-usage.js';
+import { claimDueWebhookEvents, listWebhookAttempts, nextWebhookDueAt, recordWebhookAttempt } from './webhooks.js';
+
+/**
+ * The embedded store: one SQLite file (WAL) owned by one process. The statements are the
+ * functions beside this file, each taking the Drizzle `Db`; the hot paths (claiming, recording
+ * outcomes, inserting requests) are raw prepared better-sqlite3 statements.
+ */
+export class SqliteStore implements Store {
+  /** For what only SQLite has: the WAL checkpointer, and tests that read the file directly. */
+  readonly db: Db;
+  readonly batches: Store['batches'];
+  readonly requests: Store['requests'];
+  readonly files: Store['files'];
+  readonly apiKeys: Store['apiKeys'];
+  readonly audit: Store['audit'];
+  readonly tenants: Store['tenants'];
+  readonly webhooks: Store['webhooks'];
+  readonly native: Store['native'];
+  readonly prefixes: Store['prefixes'];
+
+  /** Opens (creating if needed) the file, locks it for this process and applies the migrations. */
+  static open(file: string): SqliteStore {
+    return new SqliteStore(openDatabase(file));
+  }
+
+  private constructor(db: Db) {
+    this.db = db;
+    this.batches = {
+      stage: (batch) => SqliteStagedBatch.open(db, batch),
+      deleteStaged: () => deleteStagedBatches(db),
+      get: (tenant, id) => getBatch(db, tenant, id),
+      getById: (id) => getBatchById(db, id),
+      getByIds: (tenant, ids) => getBatchesByIds(db, tenant, ids),
+      list: (args) => listBatches(db, args),
+      countRequestsByStatus: (batchId) => countRequestsByStatus(db, batchId),
+      countByStatus: () => countBatchesByStatus(db),
+      update: (id, change) => updateBatch(db, id, change),
+      setPriority: (id, priority) => setBatchPriority(db, id, priority),
+      startEstimated: (batchId, now) => startEstimatedBatch(db, batchId, now),
+      listOpen: () => listOpenBatches(db),
+    };
+    this.requests = {
+      listPending: (batchId, page) => listPendingRequests(db, batchId, page),
+      storeEstimates: (batchId, estimates, now) => storeEstimates(db, batchId, estimates, now),
+      listQueued: (batchId, page) => listQueuedRequests(db, batchId, page),
+      claim: (ids, now, deployment) => claimRequests(db, ids, now, deployment),
+      countByDeployment: (batchId) => countByDeployment(db, batchId),
+      recordOutcomes: (outcomes) => recordOutcomes(db, outcomes),
+      stopWaiting: (batchId, status, now, error) => stopWaitingRequests(db, batchId, status, now, error),
+      requeueInterrupted: (now) => requeueInterruptedRequests(db, now),
+      retry: (batchId, statuses, expiresAt) => retryRequests(db, batchId, statuses, expiresAt),
+      list: (args) => listRequests(db, args),
+      getByIds: (tenant, ids) => getRequestsByIds(db, tenant, ids),
+      listResults: (args) => listResults(db, args),
+      listInputs: (batchId, afterId, limit) => listRequestInputs(db, batchId, afterId, limit),
+    };
+    this.files = {
+      insert: (file) => insertFile(db, file),
+      insertLines: (fileId, lines) => insertFileLines(db, fileId, lines),
+      markProcessed: (id) => markFileProcessed(db, id),
+      delete: (id) => deleteFile(db, id),
+      deleteUnfinished: () => deleteUnfinishedFiles(db),
+      isComplete: (id) => isFileComplete(db, id),
+      list: (args) => listFiles(db, args),
+      get: (tenant, id) => getFile(db, tenant, id),
+      listLines: (fileId, afterLine, limit) => listFileLines(db, fileId, afterLine, limit),
+      linkBatchInput: (batchId, fileId) => linkBatchInputFile(db, batchId, fileId),
+      getBatchInputs: (batchIds) => getBatchInputFiles(db, batchIds),
+    };
+    this.apiKeys = {
+      create: async (key, audit) => insertApiKey(db, key, audit),
+      revoke: async (id, at, audit) => revokeApiKey(db, id, at, audit),
+      anyExists: async () => anyApiKeyExists(db),
+      activeByPrefix: async (prefix) => activeKeysByPrefix(db, prefix),
+      get: async (id) => getApiKey(db, id),
+      list: (args) => listApiKeys(db, args),
+      recordUsed: async (id, at) => recordKeyUsed(db, id, at),
+    };
+    this.audit = {
+      append: async (entry) => appendAudit(db, entry),
+      list: (args) => listAudit(db, args),
+    };
+    this.tenants = {
+      addUsage: async (deltas) => addTenantUsage(db, deltas),
+      usageOn: async (tenant, day) => tenantUsageOn(db, tenant, day),
+      getQuota: async (tenant) => getStoredQuota(db, tenant),
+      putQuota: async (row) => putStoredQuota(db, row),
+      countOpenBatches: async (tenant) => countOpenBatches(db, tenant),
+    };
+    this.webhooks = {
+      claimDue: async (now, leaseMs, limit) => claimDueWebhookEvents(db, now, leaseMs, limit),
+      nextDueAt: async () => nextWebhookDueAt(db),
+      recordAttempt: async (event, outcome) => recordWebhookAttempt(db, event, outcome),
+      listAttempts: async (batchId) => listWebhookAttempts(db, batchId),
+    };
+    this.native = {
+      listQueuedBodies: (batchId, afterId, limit) => listQueuedBodies(db, batchId, afterId, limit),
+      listPartBodies: (part) => listPartBodies(db, part),
+      listPartRunningIds: (part) => listPartRunningIds(db, part),
+      claimPart: (part) => claimNativePart(db, part),
+      updatePart: (id, change, now) => updateNativePart(db, id, change, now),
+      listOpenParts: (batchId) => listOpenNativeParts(db, batchId),
+      listParts: (batchId) => listNativeParts(db, batchId),
+      reclaim: (now) => reclaimNativeRequests(db, now),
+    };
+    this.prefixes = {
+      store: (batchId, assignments) => storePrefixes(db, batchId, assignments),
+      list: (batchId) => listBatchPrefixes(db, batchId),
+    };
+  }
+
+  async close(): Promise<void> {
+    closeDatabase(this.db);
+  }
+}

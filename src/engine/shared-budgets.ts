@@ -1,0 +1,73 @@
+import { TokenBucket } from './token-bucket.js';
+
+/**
+ * What a lane shares with the other Sluice instances: its two per-minute budgets and its pause
+ * after a 429. One process alone shares nothing (`localBudgetShare`, the default: each budget a
+ * plain TokenBucket); with `REDIS_URL` every instance takes its budgets in slices from one
+ * bucket per lane in Redis (src/redis/budget-share.ts, docs/scale-out.md). Concurrency is not
+ * shared: each instance keeps its own `maxConcurrent` slots.
+ */
+
+/** One per-minute budget of a lane, as the lane uses it; TokenBucket is the in-process one. */
+export interface LaneBucket {
+  /** The most the bucket holds: one minute's limit. */
+  readonly capacity: number;
+  /** What the bucket holds now; negative after `charge` overdrew it. */
+  available(): number;
+  /** Takes `n` if it is available; returns false (and takes nothing) otherwise. */
+  take(n: number): boolean;
+  /** Ms until `n` can be taken (0: now). */
+  msUntil(n: number): number;
+  /** Debits `n` unconditionally (actual usage above the estimate). */
+  charge(n: number): void;
+  /** Gives back `n` (a request admitted but never sent). */
+  refund(n: number): void;
+  /** A limit set at run time: the level is kept, clamped to it. */
+  setLimit(perMinute: number): void;
+  /** A limit the provider reported: what was spent stays spent. */
+  resize(perMinute: number): void;
+  /** The provider's own view of what remains: only ever lowers the bucket. */
+  syncFromProvider(remaining: number, resetMs: number): void;
+  setHeadroomMs(headroomMs: number): void;
+}
+
+export type BudgetName = 'requests' | 'tokens';
+
+export interface LaneBucketOptions {
+  perMinute: number;
+  headroomMs: number;
+  now: () => number;
+  /** A limit at or above this is not metered (LANE_LIMIT_MAXIMUMS): such a budget is never shared. */
+  unmetered: number;
+}
+
+/** What a lane hears from its share. */
+export interface LaneShareEvents {
+  /** A budget received budget it lacked: the lane may admit again. */
+  refilled(): void;
+  /** Another instance paused the lane (a 429) until `until` (this process's clock). */
+  paused(until: number, reason: string): void;
+}
+
+/** One lane's part of the share. */
+export interface LaneShare {
+  bucket(name: BudgetName, options: LaneBucketOptions): LaneBucket;
+  /** This instance paused the lane for `ms` from now: the other instances pause it too. */
+  pause(ms: number, reason: string): void;
+  /** The lane closes: budget taken and not used goes back. */
+  close(): void;
+}
+
+/** Where lanes get their budgets from. */
+export interface BudgetShare {
+  lane(key: string, events: LaneShareEvents): LaneShare;
+}
+
+/** One process: every budget a plain TokenBucket, nothing shared. */
+export const localBudgetShare: BudgetShare = {
+  lane: () => ({
+    bucket: (_name, { perMinute, headroomMs, now }) => new TokenBucket({ perMinute, headroomMs, now }),
+    pause: () => {},
+    close: () => {},
+  }),
+};

@@ -26,6 +26,7 @@ import { httpThroughputCase } from './cases/http-throughput.js';
 import { ingestCase } from './cases/ingest.js';
 import { latencyCase } from './cases/latency.js';
 import { limitChangeCase } from './cases/limit-change.js';
+import { outageCase } from './cases/outage.js';
 import { promptCacheCase } from './cases/prompt-cache.js';
 import { rateLimitCase } from './cases/rate-limit.js';
 import { recoveryCase } from './cases/recovery.js';
@@ -47,6 +48,7 @@ const cases: readonly BenchCase[] = [
   httpThroughputCase,
   limitChangeCase,
   routingCase,
+  outageCase,
   promptCacheCase,
 ];
 

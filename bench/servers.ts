@@ -64,7 +64,9 @@ export interface FakeChild {
   log(): Promise<FakeLogLine[]>;
   /** Changes the limits it enforces, now. */
   setLimits(limits: Partial<FakeLimits>): Promise<void>;
-  stats(): Promise<{ received: number; admitted: number; rateLimited: number; peakInFlight: number }>;
+  /** While true, every request is answered 503 (an outage). */
+  setOutage(down: boolean): Promise<void>;
+  stats(): Promise<{ received: number; admitted: number; rateLimited: number; faults: number; peakInFlight: number }>;
   close(): Promise<void>;
 }
 
@@ -74,6 +76,7 @@ export async function startFakeChild(options: FakeProviderOptions): Promise<Fake
     url: child.ready.url,
     log: () => child.call<FakeLogLine[]>('log'),
     setLimits: async (limits) => void (await child.call('setLimits', limits)),
+    setOutage: async (down) => void (await child.call('setOutage', down)),
     stats: () => child.call('stats'),
     close: () => child.kill(),
   };

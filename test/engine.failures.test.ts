@@ -53,7 +53,10 @@ beforeAll(async () => {
         { kind: 'anthropic', name: 'ant', baseUrl: anthropic.url, apiKeyEnv: keys.anthropic.env, models: ['claude-test', 'claude-quota'] },
       ],
     },
-    engine: { retry: fastRetry },
+    // These cases follow one request's retries, one after another on shared lanes: a streak of
+    // them must not open the circuit breaker (test/engine.outage.test.ts tests it). Quota
+    // failures open it at the first, whatever the threshold.
+    engine: { retry: fastRetry, breaker: { options: { failureThreshold: 1_000 } } },
   });
 });
 
@@ -160,45 +163,53 @@ describe('when OpenAI answers 429', () => {
     expect(sends[1]!.at - sends[0]!.at).toBeGreaterThanOrEqual(waitMs - tolerance);
   });
 
-  it('fails insufficient_quota at once and pauses the lane with a visible reason', async () => {
+  it('holds insufficient_quota with its attempt intact, opens the breaker with a visible reason, and probes on demand', async () => {
     const prompt = 'openai insufficient_quota';
     plan.set(prompt, [{ insufficientQuota: true }]);
     const id = await createBatch(t, { model: 'gpt-quota', requests: [chat(prompt), chat(`${prompt} (waiting)`)] });
-    const batch = await waitFor(async () => {
-      const view = await readBatch(t, id);
-      return view.requestCounts.failed === 1 ? view : undefined;
-    });
-    expect(requestsOf(batch)[0]).toMatchObject({
-      status: 'FAILED',
-      attempts: 1,
-      error: {
-        class: 'quota_exceeded',
-        status: 429,
-        type: 'insufficient_quota',
-        message: expect.stringContaining('exceeded your current quota'),
-      },
+    const lanesQuery = `{ lanes(provider: "oai", model: "gpt-quota") {
+      pausedUntil queued inFlight limits { maxConcurrent } breaker { state reason message nextProbeAt } } }`;
+    const { lanes } = await waitFor(async () => {
+      const data = await t.gqlOk(lanesQuery);
+      return data.lanes[0].breaker.state === 'OPEN' && data.lanes[0].queued === 2 ? data : undefined;
     });
 
     // The reason is visible where operators look at lanes; the per-model limit reached the lane.
-    const { lanes } = await t.gqlOk(
-      `{ lanes(provider: "oai", model: "gpt-quota") { pauseReason pausedUntil queued inFlight limits { maxConcurrent } } }`,
-    );
     expect(lanes).toEqual([
       {
-        pauseReason: expect.stringMatching(/^quota exhausted: You exceeded your current quota/),
-        pausedUntil: expect.any(String),
-        // The paused lane holds the other request back.
-        queued: 1,
+        pausedUntil: null,
+        breaker: {
+          state: 'OPEN',
+          reason: 'QUOTA',
+          message: expect.stringContaining('exceeded your current quota'),
+          nextProbeAt: expect.any(String),
+        },
+        // The open breaker holds both requests back, the one that failed too.
+        queued: 2,
         inFlight: 0,
         limits: { maxConcurrent: 1 },
       },
     ]);
-    expect(Date.parse(lanes[0].pausedUntil) - Date.now()).toBeGreaterThan(fastRetry.quotaPauseMs - 5_000);
-    expect(requestsOf(await readBatch(t, id))[1]).toMatchObject({ status: 'QUEUED', attempts: 0 });
+    // Waiting seconds does not refill a balance: the first probe is minutes away.
+    expect(Date.parse(lanes[0].breaker.nextProbeAt) - Date.now()).toBeGreaterThan(60_000);
+    expect(requestsOf(await readBatch(t, id)).map((r) => [r.status, r.attempts])).toEqual([
+      ['QUEUED', 0],
+      ['QUEUED', 0],
+    ]);
     expect(openai.log.filter((e) => promptOf(e.body)?.startsWith(prompt))).toHaveLength(1);
 
-    await t.gqlOk(`mutation($id: ID!) { cancelBatch(id: $id) { id } }`, { id });
-    expect((await waitForBatch(t, id)).status).toBe('CANCELLED');
+    // The operator topped up: one probe goes now, succeeds, and the lane runs again.
+    const { probeLane } = await t.gqlOk(`mutation { probeLane(provider: "oai", model: "gpt-quota") { breaker { state } } }`);
+    expect(probeLane.breaker.state).toBe('HALF_OPEN');
+    const { auditLog } = await t.gqlOk(`{ auditLog { edges { node { action target } } } }`);
+    expect(auditLog.edges.map((e: { node: unknown }) => e.node)).toContainEqual({ action: 'lane.probe', target: 'oai/gpt-quota' });
+    const batch = await waitForBatch(t, id);
+    expect(requestsOf(batch).map((r) => [r.status, r.attempts])).toEqual([
+      ['SUCCEEDED', 1],
+      ['SUCCEEDED', 1],
+    ]);
+    const again = await t.gql(`mutation { probeLane(provider: "oai", model: "gpt-quota") { key } }`);
+    expect(again.errors?.[0]?.extensions?.code).toBe('CONFLICT');
   });
 });
 
@@ -237,21 +248,17 @@ describe('when an Anthropic attempt fails', () => {
     expect(request.error?.message).toContain('[redacted]');
   });
 
-  it('fails an exhausted credit balance as quota_exceeded and pauses the lane', async () => {
+  it('holds an exhausted credit balance and opens the breaker for quota', async () => {
     const prompt = 'anthropic credit balance';
     plan.set(prompt, [{ insufficientQuota: true }]);
     const id = await createBatch(t, { model: 'claude-quota', endpoint: 'MESSAGES', requests: [chat(prompt)] });
-    const batch = await waitForBatch(t, id);
-    expect(requestsOf(batch)[0]).toMatchObject({
-      status: 'FAILED',
-      attempts: 1,
-      error: { class: 'quota_exceeded', status: 400, type: 'invalid_request_error', message: expect.stringContaining('credit balance') },
-    });
-    expect(
-      t.app.engine
-        .lanes()
-        .find((l) => l.key === 'ant/claude-quota')
-        ?.stats().pause?.reason,
-    ).toMatch(/credit balance/);
+    const lane = () => t.app.engine.lanes().find((l) => l.key === 'ant/claude-quota')!;
+    const breaker = await waitFor(() =>
+      lane().stats().breaker.state === 'open' && lane().stats().queued === 1 ? lane().stats().breaker : undefined,
+    );
+    expect(breaker).toMatchObject({ reason: 'quota', message: expect.stringContaining('credit balance') });
+    expect(requestsOf(await readBatch(t, id))[0]).toMatchObject({ status: 'QUEUED', attempts: 0 });
+    await t.gqlOk(`mutation($id: ID!) { cancelBatch(id: $id) { id } }`, { id });
+    expect((await waitForBatch(t, id)).status).toBe('CANCELLED');
   });
 });

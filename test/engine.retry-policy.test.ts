@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ProviderFailure } from '../src/engine/providers/provider.js';
-import { backoffDelay, decideRetry, retryDefaults } from '../src/engine/retry-policy.js';
+import { backoffDelay, decideRetry, held, retryDefaults } from '../src/engine/retry-policy.js';
 
 /** The retry table and the backoff, with an injected random source. */
 
@@ -40,15 +40,11 @@ describe('when deciding what to do after a failure', () => {
     expect(at(3_600_000)).toMatchObject({ delayMs: options.maxDelayMs });
   });
 
-  it('fails a fatal error at once, and a quota error with a long lane pause and its reason', () => {
+  it('fails a fatal error at once, and holds a quota error in the queue without spending an attempt', () => {
     expect(decideRetry(failure({ class: 'fatal', status: 400 }), 1, MAX, options)).toEqual({ action: 'fail' });
-    expect(
-      decideRetry(failure({ class: 'quota_exceeded', status: 429, message: 'You exceeded your current quota' }), 1, MAX, options),
-    ).toEqual({
-      action: 'fail',
-      pauseLaneMs: options.quotaPauseMs,
-      pauseReason: 'quota exhausted: You exceeded your current quota',
-    });
+    // The lane's circuit breaker opens at once on a quota failure and decides when the request goes again.
+    expect(decideRetry(failure({ class: 'quota_exceeded', status: 429 }), MAX, MAX, options)).toBe(held);
+    expect(held).toEqual({ action: 'requeue', delayMs: 0, spendsAttempt: false });
   });
 });
 

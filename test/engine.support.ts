@@ -19,7 +19,7 @@ export function setTestKeys(): void {
 }
 
 /** Backoffs and pauses short enough for tests, long enough to be measured. */
-export const fastRetry = { baseDelayMs: 5, maxDelayMs: 20, rateLimitFallbackMs: 50, quotaPauseMs: 60_000 } as const;
+export const fastRetry = { baseDelayMs: 5, maxDelayMs: 20, rateLimitFallbackMs: 50 } as const;
 
 /** The prompt of a chat or messages body: how fault plans and checks recognise a request. */
 export function promptOf(body: unknown): string | undefined {

@@ -137,7 +137,7 @@ describe('when a batch met 429s and 500s', () => {
 
   it('labels nothing with an id and shows no secret', () => {
     const labels = [...text.matchAll(/^sluice_\w+\{(.*)\}/gm)].flatMap((m) => [...m[1]!.matchAll(/(\w+)="([^"]*)"/g)]);
-    expect(new Set(labels.map(([, name]) => name))).toEqual(new Set(['lane', 'outcome', 'budget', 'status', 'le']));
+    expect(new Set(labels.map(([, name]) => name))).toEqual(new Set(['lane', 'outcome', 'budget', 'status', 'le', 'state']));
     expect(labels.filter(([, , value]) => /batch_|req_|default/.test(value!))).toEqual([]);
     expect(text).not.toContain(keys.openai.value);
     expect(text).not.toContain('SECRET');

@@ -153,15 +153,15 @@ describe('when one deployment fails', () => {
     expect(failures).toBe(batch.requests.reduce((sum, r) => sum + r.attemptDeployments.length - 1, 0));
   });
 
-  it('moves requests off one whose quota is exhausted, and pauses it', async () => {
+  it('moves requests off one whose quota is exhausted, and opens its circuit breaker', async () => {
     open = await startDeployments(roomy, { a: { faults: () => ({ insufficientQuota: true }) } });
     const id = await submit(open.t, 'quota', 40, { maxAttempts: 1 });
     const batch = await finished(open.t, id);
     expect(batch.requestCounts).toEqual({ succeeded: 40, failed: 0 });
     expect(admitted(open.b)).toBe(40);
-    const { lanes } = await open.t.gqlOk<{ lanes: Array<{ provider: string; pauseReason: string | null }> }>(
-      `{ lanes(model: "${MODEL}") { provider pauseReason } }`,
+    const { lanes } = await open.t.gqlOk<{ lanes: Array<{ provider: string; breaker: { state: string; reason: string | null } }> }>(
+      `{ lanes(model: "${MODEL}") { provider breaker { state reason } } }`,
     );
-    expect(lanes.find((lane) => lane.provider === 'a')?.pauseReason).toMatch(/quota exhausted/);
+    expect(lanes.find((lane) => lane.provider === 'a')?.breaker).toEqual({ state: 'OPEN', reason: 'QUOTA' });
   });
 });

@@ -126,6 +126,7 @@ describe('when tenant A calls what only an admin may', () => {
   const adminOnly = [
     '{ lanes { key } }',
     'mutation { setLaneLimits(provider: "simulated", model: "gpt-4o-mini", limits: { maxConcurrent: 1000 }) { key } }',
+    'mutation { probeLane(provider: "simulated", model: "gpt-4o-mini") { key } }',
     '{ apiKeys { id } }',
     'mutation { createApiKey(tenant: "acme", scope: ADMIN) { token } }',
     '{ auditLog { edges { node { action } } } }',

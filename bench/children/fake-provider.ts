@@ -5,7 +5,8 @@
  * - `limits`, `latencyMs`, `rateLimitHeaders`: as the fake takes them;
  * - `charge`: `sluice` charges each request what Sluice's own estimator says (tiktoken, the
  *   fake's documented option for zero-429 runs); `fake` keeps the fake's ceil(chars / 4).
- * Answers `log` (every request: arrival time, outcome, tokens charged) and `stats`.
+ * Answers `log` (every request: arrival time, outcome, tokens charged) and `stats`; `setOutage`
+ * makes it answer every request with a 503 until it is called again with false.
  */
 import { get_encoding, type Tiktoken, type TiktokenEncoding } from 'tiktoken';
 import { approximateCount, approximation, encodingForModel } from '../../src/engine/tokens/encoding.js';
@@ -55,7 +56,10 @@ if (options.charge === 'sluice') {
   sluiceEstimate({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'warm up' }] }, '/v1/chat/completions');
 }
 
+let outage = false;
+
 const fake = await startFakeOpenAI({
+  faults: () => (outage ? { status: 503 } : undefined),
   limits: options.limits,
   latencyMs: options.latencyMs ?? 0,
   replyTokens: options.replyTokens,
@@ -70,8 +74,13 @@ serveParent(
       received: fake.stats.received,
       admitted: fake.stats.admitted,
       rateLimited: fake.stats.rateLimited,
+      faults: fake.stats.faults,
       peakInFlight: fake.stats.peakInFlight,
     }),
+    setOutage(down: boolean) {
+      outage = down;
+      return {};
+    },
     setLimits(limits: Partial<FakeLimits>) {
       fake.setLimits(limits);
       return {};

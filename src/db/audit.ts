@@ -14,6 +14,7 @@ export const AuditAction = {
   apiKeyCreate: 'apiKey.create',
   apiKeyRevoke: 'apiKey.revoke',
   laneSetLimits: 'lane.setLimits',
+  laneProbe: 'lane.probe',
   tenantSetQuota: 'tenant.setQuota',
 } as const;
 export type AuditAction = (typeof AuditAction)[keyof typeof AuditAction];

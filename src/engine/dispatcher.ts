@@ -6,7 +6,8 @@ import { BatchStatus } from '../db/status.js';
 import type { ActiveBatch, StopReason } from './active-batch.js';
 import type { EngineBus } from './events.js';
 import { describeLimit } from './adaptive-limits.js';
-import { isDeploymentFailure } from './deployment-failures.js';
+import { BreakerStates, type BreakerClock, type BreakerOptions, type BreakerSnapshot, type BreakerState } from './circuit-breaker.js';
+import { deploymentFailureKind, isDeploymentFailure } from './deployment-failures.js';
 import { Lane, laneKey, type LaneItem } from './lane.js';
 import { ModelGroup, type BatchRoute } from './model-group.js';
 import type { LaneQueueOptions } from './lane-queue.js';
@@ -18,7 +19,7 @@ import type { QuotaBreach, ReportedUsage, TenantQuotas } from './quotas.js';
 import type { BudgetShare } from './shared-budgets.js';
 import type { ProviderFailure, ProviderOutcome } from './providers/provider.js';
 import type { ProviderRegistry } from './providers/registry.js';
-import { decideRetry, type RetryOptions } from './retry-policy.js';
+import { decideRetry, held, type RetryOptions } from './retry-policy.js';
 
 /** What the dispatcher needs of the batches it sends for. */
 export interface DispatchHooks {
@@ -47,6 +48,8 @@ export interface DispatcherOptions {
   bus: EngineBus;
   /** Where lanes keep their per-minute budgets and pauses (this process, or shared through Redis). */
   budgets: BudgetShare;
+  /** Every lane's circuit breaker: thresholds and cool-downs (default BREAKER_DEFAULTS), and their clock. */
+  breaker?: { options?: Partial<BreakerOptions>; clock?: BreakerClock };
 }
 
 interface InFlight {
@@ -69,6 +72,7 @@ export class Dispatcher {
   readonly #quotas: TenantQuotas;
   readonly #bus: EngineBus;
   readonly #budgets: BudgetShare;
+  readonly #breaker: DispatcherOptions['breaker'];
   readonly #lanes = new Map<string, Lane>();
   /** Models served by several deployments, by model. */
   readonly #groups = new Map<string, ModelGroup>();
@@ -90,6 +94,7 @@ export class Dispatcher {
     this.#quotas = options.quotas;
     this.#bus = options.bus;
     this.#budgets = options.budgets;
+    this.#breaker = options.breaker;
     this.#recorder = new OutcomeRecorder(this.#store, {
       onCommitted: (group, applied) => this.#onCommitted(group, applied),
       onWriteError: (error, outcomes, retrying) =>
@@ -128,10 +133,27 @@ export class Dispatcher {
             { lane: changed.key, limit: name, value, source: source.kind },
             `lane ${name}: ${describeLimit(name, value, source)}`,
           ),
+        breaker: { ...this.#breaker, onChange: (changed, snapshot, from) => this.#breakerChanged(changed, snapshot, from) },
       });
       this.#lanes.set(key, lane);
     }
     return lane;
+  }
+
+  /** Every change of a lane's circuit breaker is logged and announced (metrics count them). */
+  #breakerChanged(lane: Lane, snapshot: BreakerSnapshot, from: BreakerState): void {
+    const { state, reason, message, nextProbeAt, opens } = snapshot;
+    const fields = {
+      lane: lane.key,
+      from,
+      to: state,
+      reason,
+      opens,
+      ...(nextProbeAt === undefined ? {} : { nextProbeAt: new Date(nextProbeAt) }),
+    };
+    if (state === BreakerStates.open) this.#log.warn({ ...fields, failure: message }, `lane ${lane.key}: circuit breaker open (${reason})`);
+    else this.#log.info(fields, `lane ${lane.key}: circuit breaker ${state === BreakerStates.closed ? 'closed' : 'half-open, probing'}`);
+    this.#bus.publish('laneBreaker', { lane: lane.key, from, to: state });
   }
 
   /**
@@ -354,9 +376,13 @@ export class Dispatcher {
       return;
     }
     const result = outcome.failure.class === 'rate_limited' ? 'rate_limited' : 'failed';
+    const kind = deploymentFailureKind(outcome.failure);
+    const breakerFailure = kind && { kind, message: outcome.failure.message };
     const deploymentFailure = isDeploymentFailure(outcome.failure);
-    lane.answered(item, { result, rateLimit: outcome.rateLimit, sentAt: startedAt, deploymentFailure });
-    this.#recordFailure(lane, batch, item, outcome.failure, attempts, base, at - startedAt);
+    lane.answered(item, { result, rateLimit: outcome.rateLimit, sentAt: startedAt, deploymentFailure, breakerFailure });
+    // After `answered`: this failure may be the one that opened the breaker.
+    const deploymentDown = kind !== undefined && lane.breakerHolding;
+    this.#recordFailure(lane, batch, item, outcome.failure, { attempts, deploymentDown }, base, at - startedAt);
   }
 
   /**
@@ -372,7 +398,7 @@ export class Dispatcher {
     if (!isDeploymentFailure(failure)) return false;
     const failedOn = [...(item.failedOn ?? []), lane.key];
     item.failedOn = failedOn;
-    return route.lanes.some((other) => !failedOn.includes(other.key) && !other.health.failing);
+    return route.lanes.some((other) => !failedOn.includes(other.key) && !other.health.failing && !other.breakerHolding);
   }
 
   #recordFailure(
@@ -380,17 +406,14 @@ export class Dispatcher {
     batch: ActiveBatch,
     item: LaneItem,
     failure: ProviderFailure,
-    attempts: number,
+    { attempts, deploymentDown }: { attempts: number; deploymentDown: boolean },
     base: { id: number; batchId: string; at: number },
     latencyMs: number,
   ): void {
-    const decision = decideRetry(failure, attempts, batch.maxAttempts, this.#retry);
-    if (decision.pauseLaneMs !== undefined) {
-      const reason = decision.pauseReason ?? failure.message;
-      lane.pauseUntil(base.at + decision.pauseLaneMs, reason);
-      // A quota pause stalls every batch of the lane for minutes: say so where operators look.
-      if (failure.class === 'quota_exceeded')
-        this.#log.warn({ lane: lane.key, pauseMs: decision.pauseLaneMs, reason }, 'lane paused: quota exhausted');
+    // The deployment is down (its breaker holds the lane): the request waits with its attempts intact.
+    const decision = deploymentDown ? held : decideRetry(failure, attempts, batch.maxAttempts, this.#retry);
+    if (decision.action === 'requeue' && decision.pauseLaneMs !== undefined) {
+      lane.pauseUntil(base.at + decision.pauseLaneMs, decision.pauseReason ?? failure.message);
     }
     const error: StoredError = {
       class: failure.class,

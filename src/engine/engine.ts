@@ -3,6 +3,7 @@ import type { Config, LaneLimits, TenantQuota } from '../config.js';
 import type { Store } from '../db/store.js';
 import { retryableStatuses, type RetryableStatus } from '../db/status.js';
 import type { BatchRow } from '../db/schema.js';
+import type { BreakerClock, BreakerOptions } from './circuit-breaker.js';
 import { BatchValidator, type BatchInput, type BatchSettings } from './batch-input.js';
 import { followBatchControl } from './batch-control.js';
 import { BatchLifecycle, realExpiryTimers, type ExpiryTimers } from './batch-lifecycle.js';
@@ -47,6 +48,8 @@ export interface EngineOptions {
   webhookUrlProblem?: (url: string) => string | undefined;
   /** What ends completion windows; tests pass timers they fire themselves. Default real time (`realExpiryTimers`). */
   expiryTimers?: ExpiryTimers;
+  /** Every lane's circuit breaker: thresholds and cool-downs (default `BREAKER_DEFAULTS`), and the clock of the cool-downs; tests shorten and drive them. */
+  breaker?: { options?: Partial<BreakerOptions>; clock?: BreakerClock };
   /** The clock of the tenants' daily quotas (which UTC day it is); tests move it. Default `Date.now`. */
   quotaClock?: () => number;
   /** Provider-native batches: how often they are polled, and their size limits; tests shorten them. Default `config.nativePollIntervalMs` and `NATIVE_LIMITS`. */
@@ -109,6 +112,7 @@ export class Engine {
       registry: this.registry,
       log: this.#log,
       retry: { ...retryDefaults, ...options.retry },
+      breaker: options.breaker,
       scheduling: { ...options.scheduling },
       bus: this.bus,
       budgets: options.budgets ?? localBudgetShare,
@@ -312,6 +316,15 @@ export class Engine {
     if (problems.length > 0) throw badInput(problems);
     lane.setLimits(limits as Partial<LaneLimits>);
     this.#log.info({ lane: lane.key, limits: lane.limits }, 'lane limits changed');
+    return lane;
+  }
+
+  /** Ends the cool-down of a lane's open circuit breaker: it probes now. A lane whose breaker is not open is a CONFLICT. */
+  probeLane(provider: string, model: string): Lane {
+    const lane = this.lane(provider, model);
+    if (!lane) throw notFound('lane', laneKey(provider, model));
+    if (!lane.probeNow()) throw conflict(`the circuit breaker of lane ${lane.key} is not open`);
+    this.#log.info({ lane: lane.key }, 'lane probe requested');
     return lane;
   }
 

@@ -2,6 +2,7 @@ import { setMaxListeners } from 'node:events';
 import { createPubSub } from '@graphql-yoga/subscription';
 import type { BatchRow } from '../db/schema.js';
 import type { RequestCounts } from '../db/batches.js';
+import type { BreakerState } from './circuit-breaker.js';
 import type { LaneStats } from './lane.js';
 import type { FailureClass } from './providers/provider.js';
 
@@ -32,6 +33,14 @@ export interface AttemptFinished {
   latencyMs: number;
 }
 
+/** A lane's circuit breaker changed state (circuit-breaker.ts). */
+export interface LaneBreakerChange {
+  /** The lane, `provider/model`. */
+  lane: string;
+  from: BreakerState;
+  to: BreakerState;
+}
+
 /** Requests a lane admitted in one round, and their admission cost (prompt + requested output). */
 export interface LaneAdmission {
   /** The lane, `provider/model`. */
@@ -55,6 +64,8 @@ export type EngineEvents = {
   attemptFinished: [attempt: AttemptFinished];
   /** A batch was cancelled, paused, resumed or re-prioritised: every instance applies it to its lanes. */
   batchControl: [control: BatchControl];
+  /** A lane's circuit breaker opened, went half-open or closed (metrics read it). */
+  laneBreaker: [change: LaneBreakerChange];
 };
 
 /** A change of a batch made on one instance, for the others to apply to their lanes (see BatchLifecycle.applyRemote). */
@@ -74,7 +85,7 @@ export type EngineBus = ReturnType<typeof createEngineBus>;
  * client: published straight to their listeners, without the pub/sub's Event object and
  * dispatch (about 18 µs an attempt in the profile of case 9 for the per-attempt ones).
  */
-const listenedTopics = ['laneAdmitted', 'attemptFinished', 'batchFinished'] as const;
+const listenedTopics = ['laneAdmitted', 'attemptFinished', 'batchFinished', 'laneBreaker'] as const;
 type ListenedTopic = (typeof listenedTopics)[number];
 
 function isListened(topic: keyof EngineEvents): topic is ListenedTopic {

@@ -1,5 +1,7 @@
 import type { LaneLimits } from '../config.js';
 import { ConcurrencyLimit } from './adaptive-concurrency.js';
+import { CircuitBreaker, type BreakerClock, type BreakerOptions, type BreakerSnapshot, type BreakerState } from './circuit-breaker.js';
+import type { DeploymentFailureKind } from './deployment-failures.js';
 import { DeploymentHealth } from './deployment-failures.js';
 import type { LimitSources } from './adaptive-limits.js';
 import type { InputProblem } from './errors.js';
@@ -71,6 +73,8 @@ export interface LaneAnswer {
   sentAt?: number;
   /** A failure of the deployment, not of the request (deployment-failures.ts). */
   deploymentFailure?: boolean;
+  /** The circuit breaker's reading of the failure (deploymentFailureKind in deployment-failures.ts): it counts it. */
+  breakerFailure?: { kind: DeploymentFailureKind; message: string };
 }
 
 /** An admitted request, and when it was admitted (AIMD counts one overload once, see ConcurrencyLimit). */
@@ -102,6 +106,12 @@ export interface LaneOptions {
   warmupTimeoutMs?: number;
   /** Where the per-minute budgets and the pause after a 429 are kept. Default `localBudgetShare` (this process only). */
   budgets?: BudgetShare;
+  /** The lane's circuit breaker (circuit-breaker.ts): thresholds, cool-downs, their clock, and who hears of each change. */
+  breaker?: {
+    options?: Partial<BreakerOptions>;
+    clock?: BreakerClock;
+    onChange?: (lane: Lane, snapshot: BreakerSnapshot, from: BreakerState) => void;
+  };
   now?: () => number;
 }
 
@@ -132,6 +142,8 @@ export interface LaneStats {
   availableRequests: number;
   availableTokens: number;
   pause: LanePause | undefined;
+  /** The circuit breaker: closed, open (sending nothing) or half-open (one probe). */
+  breaker: BreakerSnapshot;
   /** When these numbers were read. */
   at: number;
 }
@@ -172,6 +184,7 @@ export class Lane {
   readonly #onReady: (lane: Lane) => void;
   readonly #onLimitChange: ((lane: Lane, change: LimitChange) => void) | undefined;
   readonly #queue: LaneQueue<LaneItem>;
+  readonly #breaker: CircuitBreaker;
   /** Admitted and not settled yet, by request id. */
   readonly #inFlight = new Map<number, Flight>();
   /** Taken out of the queue because they cost more than the token limit now allows: see `takeTooLarge`. */
@@ -212,6 +225,13 @@ export class Lane {
     this.#onReady = options.onReady;
     this.#onLimitChange = options.onLimitChange;
     this.#queue = new LaneQueue<LaneItem>({ ...options.queue, now: this.#now });
+    const breaker = options.breaker;
+    this.#breaker = new CircuitBreaker({
+      options: breaker?.options,
+      clock: breaker?.clock,
+      onChange: breaker?.onChange && ((snapshot, from) => breaker.onChange!(this, snapshot, from)),
+      onProbeDue: () => this.#signalReady(),
+    });
     this.#requestsLastMinute = new SlidingWindowCounter({ now: this.#now });
     this.#tokensLastMinute = new SlidingWindowCounter({ now: this.#now });
     this.#warmup =
@@ -240,6 +260,16 @@ export class Lane {
 
   get inFlight(): number {
     return this.#inFlight.size;
+  }
+
+  /** The circuit breaker is open or half-open: a deployment failure now spends no attempt (retry-policy.ts). */
+  get breakerHolding(): boolean {
+    return this.#breaker.holding;
+  }
+
+  /** Ends an open breaker's cool-down now, so the lane sends its probe; false when it is not open. */
+  probeNow(): boolean {
+    return this.#breaker.probeNow();
   }
 
   /** From now on the lane also admits from `shared` (its model group's queue). */
@@ -311,6 +341,9 @@ export class Lane {
    * A request that costs more than the token limit now allows (a limit learned or corrected
    * below it after it was queued) could never be admitted, and at the head of its line would
    * hold the lane forever: it is taken out instead, for the engine to fail (`takeTooLarge`).
+   *
+   * An open circuit breaker admits nothing (it signals when it goes half-open); a half-open one
+   * admits the one request that probes the provider.
    */
   admit(): LaneItem[] {
     const admitted: LaneItem[] = [];
@@ -318,6 +351,8 @@ export class Lane {
       this.#wakeAt(this.#pause!.until);
       return admitted;
     }
+    const breaker = this.#breaker.admission();
+    if (breaker === 'none') return admitted;
     const now = this.#now();
     let soonest = Infinity;
     const capacity = this.#budgets.tokens.capacity;
@@ -327,7 +362,7 @@ export class Lane {
       return wait === 0;
     };
     const free = this.#concurrency.value - this.#inFlight.size;
-    const room = Math.min(free, ADMIT_PER_ROUND);
+    const room = Math.min(free, breaker === 'probe' ? 1 : ADMIT_PER_ROUND);
     // One that never fits is handed over, to be taken out below; in a group, only if it fits no lane at all.
     const sources: Source[] = [{ queue: this.#queue, fits: (item) => item.cost > capacity || fitsBudgets(item), cap: room, taken: 0 }];
     const shared = this.#shared;
@@ -352,10 +387,12 @@ export class Lane {
         this.#budgets.tokens.take(item.cost);
         this.#requestsLastMinute.record(1);
         this.#tokensLastMinute.record(item.cost);
+        this.#warmup?.admitted(item);
         admitted.push(item);
       }
     }
     for (const item of admitted) this.#inFlight.set(item.requestId, { item, admittedAt: now });
+    if (breaker === 'probe' && admitted[0]) this.#breaker.probeSent(admitted[0].requestId);
     if (sources[1] && sources[1].taken > 0) shared?.took(this, sources[1].taken);
     const waiting = this.#queue.size + (shared?.queue.size ?? 0);
     const full = admitted.length >= free;
@@ -385,6 +422,7 @@ export class Lane {
    */
   settle(item: LaneItem, actualTokens?: number): void {
     if (!this.#inFlight.delete(item.requestId)) return; // settled already or released
+    this.#breaker.unanswered(item.requestId); // a no-op after `answered`
     this.#warmup?.ended(item);
     if (actualTokens !== undefined && actualTokens > item.cost) {
       this.#budgets.tokens.charge(actualTokens - item.cost);
@@ -399,6 +437,7 @@ export class Lane {
    */
   release(item: LaneItem): void {
     if (!this.#inFlight.delete(item.requestId)) return;
+    this.#breaker.unanswered(item.requestId);
     this.#warmup?.warmerLeft(item);
     this.#budgets.requests.refund(1);
     this.#budgets.tokens.refund(item.cost);
@@ -427,6 +466,8 @@ export class Lane {
       this.#headroom.observe(flight.admittedAt, answer.sentAt);
       this.#budgets.setHeadroomMs(this.#headroom.ms(now));
     }
+    if (answer.breakerFailure) this.#breaker.failed(item.requestId, answer.breakerFailure.kind, answer.breakerFailure.message);
+    else this.#breaker.answered(item.requestId);
     if (answer.result !== 'rate_limited') this.health.answered(answer.result === 'failed' && answer.deploymentFailure === true);
     if (answer.result === 'ok') this.#concurrency.succeeded(flight.admittedAt, now);
     else if (answer.result === 'rate_limited' && !snapshot) this.#concurrency.rateLimited(flight.admittedAt, now, this.#inFlight.size);
@@ -489,6 +530,7 @@ export class Lane {
       availableRequests: this.#budgets.requests.available(),
       availableTokens: this.#budgets.tokens.available(),
       pause: this.pause && { ...this.pause },
+      breaker: this.#breaker.snapshot(),
       headroomMs: this.#fixedHeadroomMs ?? this.#headroom!.ms(this.#now()),
       at: this.#now(),
     };
@@ -515,6 +557,7 @@ export class Lane {
   /** Clears timers, gives back shared budget not used; queued items are simply dropped (they are durable in the store). */
   close(): void {
     this.#share.close();
+    this.#breaker.close();
     for (const { timer } of this.#delayed.values()) clearTimeout(timer);
     this.#delayed.clear();
     this.#warmup?.close();

@@ -7,8 +7,12 @@ import type { FailureClass, ProviderFailure } from './providers/provider.js';
  *   transient       408 409 5xx 529, timeout,  re-queue after exponential backoff with full jitter,
  *                   reset, unparsable 200      while attempts < maxAttempts; then final
  *   fatal           other 4xx                  final at once
- *   quota_exceeded  insufficient_quota,        final at once; pause the lane (`quotaPauseMs`) with the reason
- *                   spend limit
+ *   quota_exceeded  insufficient_quota,        hold: re-queue, no attempt spent; the lane's circuit breaker
+ *                   spend limit                opens at once and holds it (circuit-breaker.ts)
+ *
+ * And before the table: a deployment failure (deployment-failures.ts: outage, quota, model not
+ * found) while the lane's circuit breaker is not closed is held too (`held`): the provider was
+ * down, not the request wrong, so it waits in the queue with its attempts intact.
  *
  * Only `transient` failures spend attempts: a rate limit hands the request back because the
  * provider never ran it.
@@ -21,21 +25,21 @@ export const retryDefaults = {
   maxDelayMs: 60_000,
   /** Lane pause after a 429 that named no wait. */
   rateLimitFallbackMs: 1_000,
-  /** Lane pause after an exhausted quota: long, visible, and lifted by hand or by time. */
-  quotaPauseMs: 5 * 60_000,
 } as const;
 
 export type RetryOptions = { [K in keyof typeof retryDefaults]: number };
 
 export type RetryDecision =
-  | { action: 'requeue'; delayMs: number; spendsAttempt: boolean; pauseLaneMs?: number; pauseReason?: string }
-  | { action: 'fail'; pauseLaneMs?: number; pauseReason?: string };
+  { action: 'requeue'; delayMs: number; spendsAttempt: boolean; pauseLaneMs?: number; pauseReason?: string } | { action: 'fail' };
 
-const actionByClass: Record<FailureClass, 'rate_limit' | 'backoff' | 'final' | 'final_and_pause'> = {
+/** Back to the queue at once with the attempt intact; the lane's circuit breaker decides when it goes. */
+export const held: RetryDecision = { action: 'requeue', delayMs: 0, spendsAttempt: false };
+
+const actionByClass: Record<FailureClass, 'rate_limit' | 'backoff' | 'final' | 'hold'> = {
   rate_limited: 'rate_limit',
   transient: 'backoff',
   fatal: 'final',
-  quota_exceeded: 'final_and_pause',
+  quota_exceeded: 'hold',
 };
 
 /** Exponential backoff: base·2^(n-1) for attempt n (from 1), capped at max. */
@@ -78,7 +82,7 @@ export function decideRetry(
     }
     case 'final':
       return { action: 'fail' };
-    case 'final_and_pause':
-      return { action: 'fail', pauseLaneMs: options.quotaPauseMs, pauseReason: `quota exhausted: ${failure.message}` };
+    case 'hold':
+      return held;
   }
 }

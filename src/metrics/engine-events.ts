@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { Counter, Histogram, type Registry } from 'prom-client';
+import { BreakerStates } from '../engine/circuit-breaker.js';
 import type { EngineBus } from '../engine/events.js';
 import { FailureClasses } from '../engine/providers/provider.js';
 
@@ -39,6 +40,12 @@ export function recordEngineEvents(bus: EngineBus, registry: Registry, lanes: re
     labelNames: ['lane', 'outcome'] as const,
     registers,
   });
+  const breakerTransitions = new Counter({
+    name: 'sluice_lane_breaker_transitions_total',
+    help: "Changes of the lane's circuit breaker, by the state it entered: open (stopped sending), half_open (probing), closed.",
+    labelNames: ['lane', 'state'] as const,
+    registers,
+  });
   const attemptDuration = new Histogram({
     name: 'sluice_lane_attempt_duration_seconds',
     help: 'Time from sending an attempt to its answer (or timeout), by outcome.',
@@ -53,6 +60,7 @@ export function recordEngineEvents(bus: EngineBus, registry: Registry, lanes: re
     admittedRequests.inc({ lane }, 0);
     admittedTokens.inc({ lane }, 0);
     for (const outcome of attemptOutcomes) attempts.inc({ lane, outcome }, 0);
+    for (const to of Object.values(BreakerStates)) breakerTransitions.inc({ lane, state: to }, 0);
   }
 
   const onError = (error: unknown) => log.error({ err: error }, 'recording an engine event in the metrics failed');
@@ -65,6 +73,7 @@ export function recordEngineEvents(bus: EngineBus, registry: Registry, lanes: re
       },
       onError,
     ),
+    bus.listen('laneBreaker', ({ lane, to }) => breakerTransitions.inc({ lane, state: to }), onError),
     bus.listen(
       'attemptFinished',
       ({ lane, outcome, latencyMs }) => {

@@ -1,10 +1,13 @@
 import { Gauge, type Registry } from 'prom-client';
+import type { BreakerState } from '../engine/circuit-breaker.js';
 import type { LaneStats } from '../engine/lane.js';
 import { laneUtilisation } from '../engine/lane-utilisation.js';
 
-/** Gauges read from every lane's `stats()` at scrape time: queue depth, in flight, limits, utilisation, pause. */
+/** Gauges read from every lane's `stats()` at scrape time: queue depth, in flight, limits, utilisation, pause, circuit breaker. */
 
 type LaneGauge = Gauge<'lane'>;
+
+const breakerLevel: Record<BreakerState, number> = { closed: 0, half_open: 1, open: 2 };
 
 export function registerLaneGauges(registry: Registry, lanes: () => LaneStats[]): void {
   const perLane = (name: string, help: string, value: (stats: LaneStats) => number): LaneGauge =>
@@ -33,7 +36,12 @@ export function registerLaneGauges(registry: Registry, lanes: () => LaneStats[])
     (s) => s.limits.tokensPerMinute,
   );
   perLane('sluice_lane_limit_concurrent_requests', 'Requests the lane may have in flight at once.', (s) => s.limits.maxConcurrent);
-  perLane('sluice_lane_paused', '1 while the lane admits nothing (after a 429 or an exhausted quota), else 0.', (s) => (s.pause ? 1 : 0));
+  perLane('sluice_lane_paused', '1 while the lane admits nothing after a 429, else 0.', (s) => (s.pause ? 1 : 0));
+  perLane(
+    'sluice_lane_breaker_state',
+    "The lane's circuit breaker: 0 closed, 1 half-open (one probe out), 2 open (sending nothing while the provider fails).",
+    (s) => breakerLevel[s.breaker.state],
+  );
 
   new Gauge({
     name: 'sluice_lane_utilisation_ratio',

@@ -24,7 +24,9 @@ const AuditEntryRef = builder.objectRef<AuditRow>('AuditEntry').implement({
     actorKind: t.field({ type: ActorKindEnum, description: 'How the actor was identified.', resolve: (row) => row.actorKind as ActorKind }),
     actorKeyId: t.exposeString('actorKeyId', { nullable: true, description: 'The acting key (KEY only).' }),
     actorKeyPrefix: t.exposeString('actorPrefix', { nullable: true, description: "The acting key's prefix (KEY only)." }),
-    action: t.exposeString('action', { description: '`apiKey.create`, `apiKey.revoke`, `lane.setLimits` or `tenant.setQuota`.' }),
+    action: t.exposeString('action', {
+      description: '`apiKey.create`, `apiKey.revoke`, `lane.setLimits`, `lane.probe` or `tenant.setQuota`.',
+    }),
     target: t.exposeString('target', { description: 'What it acted on: a key id, a lane as `provider/model`, or a tenant.' }),
     details: t.field({
       type: 'JSON',

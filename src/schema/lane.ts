@@ -1,6 +1,8 @@
 import { auditActor, requireAdmin } from '../auth/scopes.js';
 import type { LaneLimits } from '../config.js';
 import { AuditAction } from '../db/audit.js';
+import type { BreakerSnapshot, BreakerState } from '../engine/circuit-breaker.js';
+import type { DeploymentFailureKind } from '../engine/deployment-failures.js';
 import { describeLimit, limitsNote, type LimitName, type LimitSource, type LimitSourceKind } from '../engine/adaptive-limits.js';
 import { notFound } from '../engine/errors.js';
 import type { Lane, LaneStats } from '../engine/lane.js';
@@ -163,6 +165,81 @@ const QueueDepthRef = builder.objectRef<QueueDepth>('LaneQueueDepth').implement(
   }),
 });
 
+const BreakerStateEnum = builder.enumType('LaneBreakerState', {
+  description: "The state of a lane's circuit breaker.",
+  values: {
+    CLOSED: { value: 'closed', description: 'Sending as the limits allow.' },
+    OPEN: {
+      value: 'open',
+      description:
+        'Sending nothing: the provider kept failing (or is out of quota, or lacks the model). Its requests wait in the queue with their attempts intact until `nextProbeAt`.',
+    },
+    HALF_OPEN: {
+      value: 'half_open',
+      description: 'The cool-down is over: one request probes the provider. Its success closes the breaker, its failure opens it again.',
+    },
+  } as const satisfies Record<string, { value: BreakerState; description: string }>,
+});
+
+const BreakerReasonEnum = builder.enumType('LaneBreakerReason', {
+  description: 'Why a circuit breaker opened.',
+  values: {
+    OUTAGE: {
+      value: 'outage',
+      description:
+        '5xx answers, timeouts or connection errors in a row (5 by default). Cool-down 1 s, doubling per failed probe up to 60 s.',
+    },
+    QUOTA: {
+      value: 'quota',
+      description:
+        'The account is out of quota or credit (`insufficient_quota`, a credit balance or spend limit). Cool-down 5 min, doubling up to 1 h; `probeLane` probes at once after a top-up.',
+    },
+    MODEL_NOT_FOUND: {
+      value: 'model_not_found',
+      description: 'The provider does not have the model or deployment (a 404). Cool-down as for QUOTA.',
+    },
+  } as const satisfies Record<string, { value: DeploymentFailureKind; description: string }>,
+});
+
+const LaneBreakerRef = builder.objectRef<BreakerSnapshot>('LaneBreaker').implement({
+  description:
+    "A lane's circuit breaker: it stops sending to a provider that keeps failing, holds the lane's requests with their attempts intact, and probes with one request after a cool-down.",
+  fields: (t) => ({
+    state: t.field({ type: BreakerStateEnum, description: 'Closed, open or half-open.', resolve: (b) => b.state }),
+    reason: t.field({
+      type: BreakerReasonEnum,
+      nullable: true,
+      description: 'Why it opened (last time). Null while closed.',
+      resolve: (b) => b.reason ?? null,
+    }),
+    message: t.string({
+      nullable: true,
+      description: "The provider's message of the failure that opened it (last time). Null while closed.",
+      resolve: (b) => b.message ?? null,
+    }),
+    since: t.field({
+      type: 'DateTime',
+      nullable: true,
+      description: 'When it entered its state. Null for a breaker that has never opened.',
+      resolve: (b) => b.since ?? null,
+    }),
+    nextProbeAt: t.field({
+      type: 'DateTime',
+      nullable: true,
+      description: 'OPEN only: when it goes half-open and probes.',
+      resolve: (b) => b.nextProbeAt ?? null,
+    }),
+    failureStreak: t.int({
+      description: 'CLOSED: failures of the provider in a row so far (any other answer resets it).',
+      resolve: (b) => b.streak,
+    }),
+    opens: t.int({
+      description: 'Times it opened in a row without closing in between; each doubles the cool-down.',
+      resolve: (b) => b.opens,
+    }),
+  }),
+});
+
 export const LaneRef = builder.objectRef<LaneStats>('Lane').implement({
   description:
     'A lane: one (provider, model) pair with its own limits and queue. Requests of every batch on the pair wait here and are admitted by priority, fairly between batches, as the limits allow.',
@@ -226,13 +303,18 @@ export const LaneRef = builder.objectRef<LaneStats>('Lane').implement({
     pausedUntil: t.field({
       type: 'DateTime',
       nullable: true,
-      description: 'While the lane admits nothing (after a 429, or an exhausted quota): until when. Null when it is not paused.',
+      description: 'While the lane admits nothing after a 429: until when. Null when it is not paused. See also `breaker`.',
       resolve: (s) => s.pause?.until ?? null,
     }),
     pauseReason: t.string({
       nullable: true,
       description: 'Why the lane is paused, e.g. `rate limited by provider (429)`. Null when it is not paused.',
       resolve: (s) => s.pause?.reason ?? null,
+    }),
+    breaker: t.field({
+      type: LaneBreakerRef,
+      description: 'The circuit breaker: whether the lane sends, stopped because the provider keeps failing, or probes.',
+      resolve: (s) => s.breaker,
     }),
     observedAt: t.field({ type: 'DateTime', description: 'When these numbers were read.', resolve: (s) => s.at }),
   }),
@@ -308,6 +390,25 @@ builder.mutationField('setLaneLimits', (t) =>
           details: { ...change },
           at: Date.now(),
         });
+        return lane.stats();
+      }),
+  }),
+);
+
+builder.mutationField('probeLane', (t) =>
+  t.field({
+    type: LaneRef,
+    description:
+      'Ends the cool-down of a lane whose circuit breaker is open: it goes half-open and sends one probe now (e.g. after topping up the provider account). A lane whose breaker is not open is a CONFLICT error; an unknown lane is NOT_FOUND. Recorded in the audit log. Admin only.',
+    args: {
+      provider: t.arg.string({ required: true, description: 'The configured provider, e.g. `openai`.' }),
+      model: t.arg.string({ required: true, description: 'The model, e.g. `gpt-4o-mini`.' }),
+    },
+    resolve: (_root, { provider, model }, ctx) =>
+      guarded(async () => {
+        requireAdmin(ctx.principal, 'probeLane');
+        const lane = ctx.engine.probeLane(provider, model);
+        await ctx.store.audit.append({ actor: auditActor(ctx.principal), action: AuditAction.laneProbe, target: lane.key, at: Date.now() });
         return lane.stats();
       }),
   }),

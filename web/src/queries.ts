@@ -190,6 +190,7 @@ export interface Lane {
   waitingForRetry: number;
   pauseReason: string | null;
   pausedUntil: string | null;
+  breaker: { state: 'CLOSED' | 'OPEN' | 'HALF_OPEN'; reason: string | null; message: string | null; nextProbeAt: string | null };
   limitsNote: string | null;
   limits: { requestsPerMinute: number; tokensPerMinute: number; maxConcurrent: number };
   limitSources: { requestsPerMinute: LimitSource; tokensPerMinute: LimitSource; maxConcurrent: LimitSource };
@@ -210,6 +211,12 @@ const laneFields = /* GraphQL */ `
     waitingForRetry
     pauseReason
     pausedUntil
+    breaker {
+      state
+      reason
+      message
+      nextProbeAt
+    }
     limitsNote
     limits {
       requestsPerMinute

@@ -73,6 +73,7 @@ export function readUsage(usage: unknown): Usage {
 
 /** OpenAI reports an exhausted balance as a 429, which must not be retried like a rate limit. */
 const quotaCode = 'insufficient_quota';
+const modelNotFoundCode = 'model_not_found';
 
 export function classify(
   { status, headers, text }: HttpResponse,
@@ -80,7 +81,8 @@ export function classify(
   rateLimit: RateLimitSnapshot | undefined,
 ): ProviderFailure {
   const message = failureMessage(status, error, text);
-  const type = error.type ?? error.code ?? `http_${status}`;
+  // A missing model comes as `invalid_request_error` with code `model_not_found`: the code is what the circuit breaker needs (deployment-failures.ts).
+  const type = (status === 404 && error.code === modelNotFoundCode ? error.code : error.type) ?? error.code ?? `http_${status}`;
   if (status === 429 && (error.code === quotaCode || error.type === quotaCode)) {
     return { class: 'quota_exceeded', status, type: quotaCode, message };
   }

@@ -15,14 +15,29 @@ function Limit({ name, value, source }: { name: string; value: number; source: L
   );
 }
 
+/** Whether the lane sends: its circuit breaker first, then a 429 pause. */
+function LaneBadge({ lane }: { lane: Lane }) {
+  if (lane.breaker.state === 'OPEN') return <span class="badge badge-paused">breaker open</span>;
+  if (lane.breaker.state === 'HALF_OPEN') return <span class="badge badge-paused">probing</span>;
+  if (lane.pauseReason) return <span class="badge badge-paused">paused</span>;
+  return <span class="badge badge-in_progress">admitting</span>;
+}
+
 function LaneCard({ lane, history, now }: { lane: Lane; history: Sample[]; now: number }) {
   const waiting = lane.queuedByPriority.filter((q) => q.queued > 0);
   return (
     <li class="card lane-card" data-lane={lane.key}>
       <div class="card-head">
         <h2 class="mono">{lane.key}</h2>
-        {lane.pauseReason ? <span class="badge badge-paused">paused</span> : <span class="badge badge-in_progress">admitting</span>}
+        <LaneBadge lane={lane} />
       </div>
+      {lane.breaker.state !== 'CLOSED' && (
+        <p class="error-note">
+          {lane.breaker.state === 'OPEN' ? 'Provider failing' : 'Probing the provider'} (
+          {lane.breaker.reason?.toLowerCase().replace(/_/g, ' ')}){lane.breaker.message && `: ${lane.breaker.message}`}
+          {lane.breaker.nextProbeAt && ` — next probe ${formatTime(lane.breaker.nextProbeAt)}`}
+        </p>
+      )}
       {lane.pauseReason && (
         <p class="error-note">
           {lane.pauseReason}
@@ -70,7 +85,10 @@ function LaneCard({ lane, history, now }: { lane: Lane; history: Sample[]; now: 
 
 /** A lane with nothing in flight, waiting or admitted during the charted minutes. */
 function isIdle({ lane, history }: LaneView): boolean {
-  const busyNow = lane.inFlight + lane.queued + lane.waitingForRetry + lane.lastMinute.requests > 0 || lane.pauseReason !== null;
+  const busyNow =
+    lane.inFlight + lane.queued + lane.waitingForRetry + lane.lastMinute.requests > 0 ||
+    lane.pauseReason !== null ||
+    lane.breaker.state !== 'CLOSED';
   return !busyNow && history.every((s) => s.requests === 0 && s.concurrency === 0);
 }
 

@@ -197,6 +197,10 @@ export class NativeExecutor {
   async #advance(part: NativeBatchRow, batch: ActiveBatch): Promise<void> {
     const api = this.#api(batch);
     if (!api) return;
+    if (part.status === NativeBatchStatus.submitting && batch.stopping) {
+      // Cancelled or expired before the provider took it: nothing is sent, its requests end as the batch does.
+      return this.#import(api, await this.#update(part, { status: NativeBatchStatus.ended, providerStatus: 'not_submitted' }), batch);
+    }
     if (part.status === NativeBatchStatus.submitting) return this.#submit(api, part, batch);
     if (part.status === NativeBatchStatus.running) {
       const id = part.providerBatchId!;

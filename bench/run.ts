@@ -27,6 +27,7 @@ import { ingestCase } from './cases/ingest.js';
 import { latencyCase } from './cases/latency.js';
 import { limitChangeCase } from './cases/limit-change.js';
 import { outageCase } from './cases/outage.js';
+import { promptCacheCase } from './cases/prompt-cache.js';
 import { rateLimitCase } from './cases/rate-limit.js';
 import { recoveryCase } from './cases/recovery.js';
 import { routingCase } from './cases/routing.js';
@@ -48,6 +49,7 @@ const cases: readonly BenchCase[] = [
   limitChangeCase,
   routingCase,
   outageCase,
+  promptCacheCase,
 ];
 
 const defaultRuns = { full: 3, quick: 1 } as const;

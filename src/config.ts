@@ -205,6 +205,10 @@ const priceSchema = z
     inputPerMillion: z.number().nonnegative(),
     /** USD per million completion (output) tokens. */
     outputPerMillion: z.number().nonnegative(),
+    /** USD per million input tokens read from the prompt cache. Default: `inputPerMillion` (no discount known). */
+    cachedInputPerMillion: z.number().nonnegative().optional(),
+    /** USD per million input tokens written to the prompt cache (Anthropic bills writes apart). Default: `inputPerMillion`. */
+    cacheWritePerMillion: z.number().nonnegative().optional(),
   })
   .strict();
 export type ModelPrice = z.infer<typeof priceSchema>;

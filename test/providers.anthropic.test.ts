@@ -67,6 +67,8 @@ describe('when the server answers 200', () => {
       promptTokens: usage.input_tokens,
       completionTokens: usage.output_tokens,
       totalTokens: usage.input_tokens + usage.output_tokens,
+      cachedTokens: 0,
+      cacheWriteTokens: 0,
     });
     expect(outcome.requestId).toBe('req_fake_1');
     expect(outcome.rateLimit).toMatchObject({ limitRequests: 50, remainingRequests: 49, limitTokens: 40_000 });
@@ -100,7 +102,13 @@ describe('when the server answers 200', () => {
         anthropicVersion: '2024-01-01',
       });
       const outcome = await send(provider);
-      expect(outcome.ok && outcome.usage).toEqual({ promptTokens: 1_105, completionTokens: 7, totalTokens: 1_112 });
+      expect(outcome.ok && outcome.usage).toEqual({
+        promptTokens: 1_105,
+        completionTokens: 7,
+        totalTokens: 1_112,
+        cachedTokens: 1_000,
+        cacheWriteTokens: 100,
+      });
       expect(version).toBe('2024-01-01');
     } finally {
       server.closeAllConnections();

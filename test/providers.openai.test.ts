@@ -58,6 +58,8 @@ describe('when the server answers 200', () => {
       promptTokens: usage.prompt_tokens,
       completionTokens: usage.completion_tokens,
       totalTokens: usage.total_tokens,
+      cachedTokens: 0,
+      cacheWriteTokens: 0,
     });
     expect(outcome.usage.completionTokens).toBeGreaterThan(0);
     expect(outcome.requestId).toBe('req_fake_1');
@@ -72,7 +74,7 @@ describe('when the server answers 200', () => {
     expect(outcome.ok).toBe(true);
     if (!outcome.ok) return;
     expect(outcome.body).toMatchObject({ object: 'list', data: [{ object: 'embedding', index: 0 }, { index: 1 }] });
-    expect(outcome.usage).toEqual({ promptTokens: 2, completionTokens: 0, totalTokens: 2 });
+    expect(outcome.usage).toEqual({ promptTokens: 2, completionTokens: 0, totalTokens: 2, cachedTokens: 0, cacheWriteTokens: 0 });
   });
 });
 

@@ -116,7 +116,8 @@ describe('when counting through the pool', () => {
       Endpoints.chatCompletions,
       chat.map((item) => JSON.stringify(item.body)),
     );
-    expect(stored).toEqual(await estimateInline(chat));
+    expect(stored.estimates).toEqual(await estimateInline(chat));
+    expect(stored.prefixes).toHaveLength(chat.length);
   });
 
   it.runIf(process.platform === 'linux')('does run its threads at a lower CPU priority than the event loop', async () => {

@@ -1,7 +1,7 @@
 import type { PriorityLevel } from '../engine/priority.js';
 import type { Endpoint } from '../engine/providers/provider.js';
 import type { ResolvedBatchMode } from './native-batches.js';
-import type { BatchRow } from './schema.js';
+import type { BatchRow, CachePrefixMode } from './schema.js';
 import type { BatchStatus, RequestStatus } from './status.js';
 import type { TenantScope } from './tenant-scope.js';
 
@@ -26,6 +26,9 @@ export interface NewBatch {
   dedupe?: boolean;
   responseCacheTtlMs?: number | null;
   maxCostUsd?: number | null;
+  /** Prompt caching: see `batches.cachePrefix` and `batches.promptCacheWarmup`. */
+  cachePrefix?: CachePrefixMode;
+  promptCacheWarmup?: boolean;
   createdAt: number;
   expiresAt: number;
   /** `native`: run as the provider's own batches. Default `realtime`. */

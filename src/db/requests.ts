@@ -26,6 +26,11 @@ export interface QueuedRequest {
   queuedAt: number;
   /** Never joins a lane: it waits for the outcome of this request (see `recordOutcomes`). */
   duplicateOf: number | null;
+  /** The shared prefix counting found (see `Store.prefixes.store`), if any. */
+  prefixHash: string | null;
+  prefixTokens: number | null;
+  /** Place in the batch's dispatch order when the estimator grouped the batch by prefix; else the id gives it. */
+  order?: number;
 }
 
 /** A request a lane admitted, as it is sent. */
@@ -35,6 +40,9 @@ export interface ClaimedRequest {
   body: Record<string, unknown>;
   attempts: number;
   bodyHash: string | null;
+  /** The shared prefix counting found: where `cachePrefix: auto` marks it. */
+  prefixTokens: number | null;
+  prefixMessages: number | null;
 }
 
 /** What happened to one running request. Recorded in groups by `recordOutcomes`. */
@@ -49,6 +57,9 @@ export type RequestOutcome =
       responseJson: string;
       promptTokens: number;
       completionTokens: number;
+      /** Of `promptTokens`: read from the prompt cache, and written to it. */
+      cachedTokens: number;
+      cacheWriteTokens: number;
       providerRequestId: string | null;
       latencyMs: number;
       /** Answered from the tenant's response cache: nothing sent, nothing billed. */

@@ -53,6 +53,13 @@ export const batches = sqliteTable(
     estimatedTokens: integer('estimated_tokens').notNull().default(0),
     promptTokens: integer('prompt_tokens').notNull().default(0),
     completionTokens: integer('completion_tokens').notNull().default(0),
+    /** Of `promptTokens`: read from the provider's prompt cache, and written to it (Anthropic bills writes apart). */
+    cachedTokens: integer('cached_tokens').notNull().default(0),
+    cacheWriteTokens: integer('cache_write_tokens').notNull().default(0),
+    /** `auto`: Anthropic requests get a `cache_control` mark on their shared prefix (`src/engine/cache-marks.ts`); `off`: sent as given. */
+    cachePrefix: text('cache_prefix').$type<CachePrefixMode>().notNull().default('off'),
+    /** Send one request of each shared prefix first and hold the rest until it is cached (`src/engine/prefix-warmup.ts`). */
+    promptCacheWarmup: integer('prompt_cache_warmup', { mode: 'boolean' }).notNull().default(true),
     metadata: text('metadata', { mode: 'json' }).$type<Record<string, string>>(),
     createdAt: integer('created_at').notNull(),
     startedAt: integer('started_at'),
@@ -97,6 +104,14 @@ export const requests = sqliteTable(
     estimatedTokens: integer('estimated_tokens'),
     promptTokens: integer('prompt_tokens'),
     completionTokens: integer('completion_tokens'),
+    /** Of `promptTokens`: read from the provider's prompt cache, and written to it. */
+    cachedTokens: integer('cached_tokens'),
+    cacheWriteTokens: integer('cache_write_tokens'),
+    /** The longest cacheable prefix this request shares with others of its batch (`batch_prefixes`), set at counting time. */
+    prefixHash: text('prefix_hash'),
+    prefixTokens: integer('prefix_tokens'),
+    /** Leading messages that prefix holds (0: tools and system prompt only). */
+    prefixMessages: integer('prefix_messages'),
     responseStatus: integer('response_status'),
     response: text('response', { mode: 'json' }).$type<unknown>(),
     providerRequestId: text('provider_request_id'),
@@ -131,6 +146,32 @@ export const requests = sqliteTable(
       .where(sql`duplicate_of is not null`),
   ],
 );
+
+/**
+ * The prefixes a batch's requests share (system prompt, leading messages), found when the batch
+ * is counted: what the prompt cache can save on it (`src/engine/batch-estimator.ts`).
+ */
+export const batchPrefixes = sqliteTable(
+  'batch_prefixes',
+  {
+    batchId: text('batch_id')
+      .notNull()
+      .references(() => batches.id, { onDelete: 'cascade' }),
+    hash: text('hash').notNull(),
+    /** Prompt tokens of the prefix. */
+    tokens: integer('tokens').notNull(),
+    /** Leading messages it holds (0: tools and system prompt only). */
+    messages: integer('messages').notNull(),
+    /** Requests of the batch whose longest shared prefix it is. */
+    requests: integer('requests').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.batchId, t.hash] })],
+);
+
+export type BatchPrefixRow = typeof batchPrefixes.$inferSelect;
+
+/** Whether Sluice marks Anthropic prefixes for caching: `auto` or `off`. */
+export type CachePrefixMode = 'auto' | 'off';
 
 export type BatchRow = typeof batches.$inferSelect;
 export type RequestRow = typeof requests.$inferSelect;

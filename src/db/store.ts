@@ -13,12 +13,14 @@ import type {
   RequestPageArgs,
   RetryResult,
 } from './requests.js';
+import type { PrefixAssignment } from './prefixes.js';
 import type { NativePartChange, NativeRequestBody, NewNativePart } from './native-batches.js';
 import type { CachedResponse, NewCachedResponse } from './response-cache.js';
 import type { ResultPageArgs, ResultRow } from './results.js';
 import type {
   ApiKeyRow,
   AuditRow,
+  BatchPrefixRow,
   BatchRow,
   FileRow,
   NativeBatchRow,
@@ -49,6 +51,7 @@ export interface Store {
   readonly webhooks: WebhookStore;
   readonly native: NativeBatchStore;
   readonly responseCache: ResponseCacheStore;
+  readonly prefixes: PrefixStore;
   /** Closes the connections; the store is unusable after. */
   close(): Promise<void>;
 }
@@ -218,4 +221,16 @@ export interface ResponseCacheStore {
   deleteExpired(now: number): Promise<number>;
   /** How many answers a tenant holds, expired or not (for tests and operators). */
   count(tenant: string): Promise<number>;
+}
+
+/** The prompt prefixes a batch's requests share, found when the batch is counted (`src/engine/batch-estimator.ts`). */
+export interface PrefixStore {
+  /**
+   * Stores each request's shared prefix, and per prefix of the batch its tokens and how many
+   * requests share it, in short transactions. A batch counted again (a retry) keeps the larger
+   * count of a prefix it had already.
+   */
+  store(batchId: string, assignments: readonly PrefixAssignment[]): Promise<void>;
+  /** A batch's shared prefixes, most shared first. */
+  list(batchId: string): Promise<BatchPrefixRow[]>;
 }

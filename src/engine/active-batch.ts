@@ -1,3 +1,4 @@
+import type { CachePrefixMode } from '../db/schema.js';
 import type { BatchStatus } from '../db/status.js';
 import type { BatchRoute } from './model-group.js';
 import type { PriorityLevel } from './priority.js';
@@ -31,6 +32,10 @@ export interface ActiveBatch {
   responseCacheTtlMs: number | null;
   /** Paused by its tenant's quota (`pauseForQuota`), to be resumed by the engine once the quota allows. */
   quotaPaused: boolean;
+  /** Whether Anthropic requests get a `cache_control` mark on their shared prefix (`cache-marks.ts`). */
+  cachePrefix: CachePrefixMode;
+  /** Whether the lane warms each shared prefix before sending the rest of its group (`prefix-warmup.ts`). */
+  promptCacheWarmup: boolean;
   /** Set while cancel or expiry waits for in-flight requests to settle. */
   stopping?: 'cancelled' | 'expired';
   /**

@@ -5,6 +5,7 @@ import { badInput, type InputProblem } from './errors.js';
 import { isPriorityLevel, type PriorityLevel } from './priority.js';
 import { valueAt } from '../value-at.js';
 import { MAX_ATTEMPTS } from '../config.js';
+import type { CachePrefixMode } from '../db/schema.js';
 import type { BatchMode } from './native/mode.js';
 
 /**
@@ -34,6 +35,10 @@ export interface BatchSettings {
   responseCacheTtlSeconds?: number | null;
   /** The batch pauses before what it spent plus what it holds in flight would pass this (docs/cost.md, "Cost caps"). */
   maxCostUsd?: number | null;
+  /** `auto`: mark Anthropic requests' shared prefix for caching (docs/cost.md). Default `off`. */
+  cachePrefix?: CachePrefixMode | null;
+  /** Warm each shared prompt prefix with one request before sending the rest (docs/cost.md). Default true. */
+  promptCacheWarmup?: boolean | null;
   /** Through its lane, as the provider's own batches, or chosen (see `resolveBatchMode`). Default `realtime`. */
   mode?: BatchMode | null;
 }

@@ -329,6 +329,8 @@ export class BatchLifecycle {
       maxAttempts: row.maxAttempts,
       dedupe: row.dedupe,
       responseCacheTtlMs: row.responseCacheTtlMs,
+      cachePrefix: row.cachePrefix,
+      promptCacheWarmup: row.promptCacheWarmup,
       status: row.status,
       remaining,
       running: 0,
@@ -373,7 +375,10 @@ export class BatchLifecycle {
             priority: batch.priority,
             cost: request.estimatedTokens,
             enqueuedAt: request.queuedAt,
-            order: request.id,
+            order: request.order ?? request.id,
+            ...(batch.promptCacheWarmup && request.prefixHash !== null
+              ? { prefix: { key: `${batch.tenant}\n${request.prefixHash}`, tokens: request.prefixTokens ?? 0 } }
+              : {}),
           },
           request.notBefore,
         );

@@ -12,7 +12,10 @@ import { deploymentFailureKind, isDeploymentFailure } from './deployment-failure
 import { Lane, laneKey, type LaneItem } from './lane.js';
 import { ModelGroup, type BatchRoute } from './model-group.js';
 import type { LaneQueueOptions } from './lane-queue.js';
+import { markSharedPrefix, type SharedPrefix } from './cache-marks.js';
 import { OutcomeRecorder } from './outcome-recorder.js';
+import { minCacheableTokens } from './providers/prompt-cache-rules.js';
+import { Endpoints } from './providers/provider.js';
 import type { QuotaBreach, ReportedUsage, TenantQuotas } from './quotas.js';
 import type { BudgetShare } from './shared-budgets.js';
 import type { ProviderFailure, ProviderOutcome } from './providers/provider.js';
@@ -125,13 +128,15 @@ export class Dispatcher {
     let lane = this.#lanes.get(key);
     if (!lane) {
       const limits = this.#registry.limitsFor(provider, model);
-      if (!limits) throw new Error(`provider ${provider} is not configured`);
+      const entry = this.#registry.get(provider);
+      if (!limits || !entry) throw new Error(`provider ${provider} is not configured`);
       lane = new Lane({
         provider,
         model,
         limits,
         adaptive: this.#registry.adaptiveFor(provider, model),
         maxInFlight: this.#registry.maxInFlightFor(provider, model),
+        cacheMinTokens: minCacheableTokens(entry.provider.kind, model),
         queue: this.#scheduling,
         budgets: this.#budgets,
         now: this.#scheduling.now,
@@ -229,7 +234,7 @@ export class Dispatcher {
     void this.#store.requests.claim([...byId.keys()], Date.now(), lane.key).then(
       async (claimed) => {
         const cached = await this.#cachedAnswers(claimed);
-        for (const { id, body, attempts, bodyHash } of claimed) {
+        for (const { id, body, attempts, bodyHash, prefixTokens, prefixMessages } of claimed) {
           const item = byId.get(id)!;
           byId.delete(id);
           const batch = this.#hooks.batch(item.batchId);
@@ -243,7 +248,8 @@ export class Dispatcher {
             continue;
           }
           if (bodyHash !== null && batch.responseCacheTtlMs !== null) this.#cacheKeys.set(id, bodyHash);
-          this.#track(this.#send(lane, batch, item, body, attempts));
+          const prefix = prefixTokens === null || prefixMessages === null ? undefined : { tokens: prefixTokens, messages: prefixMessages };
+          this.#track(this.#send(lane, batch, item, this.#withCacheMark(lane, batch, body, prefix), attempts));
         }
         // Not queued any more (cancelled between admission and claim): never sent, so give back their slots and budget.
         for (const item of byId.values()) this.#release(lane, item);
@@ -253,6 +259,16 @@ export class Dispatcher {
         for (const item of admitted) this.#release(lane, item);
       },
     );
+  }
+
+  /**
+   * The body as sent: with `cachePrefix: AUTO`, an Anthropic request's shared prefix marked for
+   * caching (cache-marks.ts), by the rules of the deployment (lane) that sends it.
+   */
+  #withCacheMark(lane: Lane, batch: ActiveBatch, body: Record<string, unknown>, prefix: SharedPrefix | undefined): Record<string, unknown> {
+    if (batch.cachePrefix !== 'auto' || batch.endpoint !== Endpoints.messages || prefix === undefined) return body;
+    const kind = this.#registry.get(lane.provider)?.provider.kind;
+    return kind === undefined ? body : markSharedPrefix(body, prefix, minCacheableTokens(kind, lane.model));
   }
 
   /**
@@ -337,6 +353,8 @@ export class Dispatcher {
       responseJson: answer.json,
       promptTokens: 0,
       completionTokens: 0,
+      cachedTokens: 0,
+      cacheWriteTokens: 0,
       providerRequestId: null,
       latencyMs: 0,
       cached: true,
@@ -439,6 +457,8 @@ export class Dispatcher {
         responseJson: outcome.bodyJson,
         promptTokens: outcome.usage.promptTokens,
         completionTokens: outcome.usage.completionTokens,
+        cachedTokens: outcome.usage.cachedTokens,
+        cacheWriteTokens: outcome.usage.cacheWriteTokens,
         providerRequestId: outcome.requestId ?? null,
         latencyMs: at - startedAt,
         copyToFollowers: batch.dedupe,
@@ -560,6 +580,8 @@ export class Dispatcher {
         model,
         promptTokens: outcome.promptTokens,
         completionTokens: outcome.completionTokens,
+        cachedTokens: outcome.cachedTokens,
+        cacheWriteTokens: outcome.cacheWriteTokens,
       });
     }
     // Counted in memory at once (before the reservations end); the store write follows.

@@ -278,6 +278,8 @@ export class Engine {
       dedupe: settings.dedupe ?? false,
       responseCacheTtlMs: this.#responseCache.ttlMsFor(settings.responseCacheTtlSeconds),
       maxCostUsd: settings.maxCostUsd ?? null,
+      cachePrefix: settings.cachePrefix ?? 'off',
+      promptCacheWarmup: settings.promptCacheWarmup ?? true,
       createdAt: now,
       expiresAt: now + (settings.completionWindowMs ?? this.#config.completionWindowMs),
     };

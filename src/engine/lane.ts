@@ -9,6 +9,7 @@ import { Headroom } from './headroom.js';
 import { LaneBudgets, type LimitChange } from './lane-budgets.js';
 import { checkLimitPatch } from './lane-limit-rules.js';
 import { LaneQueue, type LaneQueueOptions, type QueueItem } from './lane-queue.js';
+import { PrefixWarmup } from './prefix-warmup.js';
 import type { RateLimitSnapshot } from './providers/provider.js';
 import { localBudgetShare, type BudgetShare, type LaneShare } from './shared-budgets.js';
 import { SlidingWindowCounter } from './sliding-window.js';
@@ -33,6 +34,8 @@ import { SlidingWindowCounter } from './sliding-window.js';
 
 export interface LaneItem extends QueueItem {
   requestId: number;
+  /** The prompt prefix it shares with others (key: tenant and hash), when the lane should warm it first (prefix-warmup.ts). */
+  prefix?: { key: string; tokens: number };
   /** Deployments (lane keys) where it met a deployment failure: it moves free only to others (see the dispatcher); in memory only. */
   failedOn?: readonly string[];
 }
@@ -97,6 +100,10 @@ export interface LaneOptions {
   headroomMs?: number;
   /** The safety cap on requests in flight when concurrency is not configured. Default `ADAPTIVE_DEFAULTS.maxInFlight`. */
   maxInFlight?: number;
+  /** The provider's smallest cacheable prompt prefix for this model; undefined: it has no prompt cache, nothing is held. */
+  cacheMinTokens?: number;
+  /** Longest a prefix group waits for its warmer's answer. Default `PREFIX_WARMUP_DEFAULTS.timeoutMs`. */
+  warmupTimeoutMs?: number;
   /** Where the per-minute budgets and the pause after a 429 are kept. Default `localBudgetShare` (this process only). */
   budgets?: BudgetShare;
   /** The lane's circuit breaker (circuit-breaker.ts): thresholds, cool-downs, their clock, and who hears of each change. */
@@ -124,7 +131,7 @@ export interface LaneStats {
   requestsLastMinute: number;
   /** Tokens admitted in the last minute: estimates at admission, plus any excess the provider reported. */
   tokensLastMinute: number;
-  /** Requests ready to go, waiting for their turn or for room in the buckets (its model group's included). */
+  /** Requests ready to go, waiting for their turn, for room in the buckets (its model group's included), or for their prompt prefix to be cached. */
   queued: number;
   /** `queued` per base priority (levels with nothing queued are absent). */
   queuedByPriority: Record<number, number>;
@@ -186,6 +193,8 @@ export class Lane {
   readonly #tokensLastMinute: SlidingWindowCounter;
   /** Requests waiting for their not-before time (retry backoff), by request id. */
   readonly #delayed = new Map<number, { item: LaneItem; timer: NodeJS.Timeout }>();
+  /** Holds each shared prefix's group until one request of it has been answered; undefined when the provider caches nothing. */
+  readonly #warmup: PrefixWarmup<LaneItem> | undefined;
   #pause: LanePause | undefined;
   /** The model group whose queue this lane also takes from, if the model has several deployments. */
   #shared: SharedQueue | undefined;
@@ -225,6 +234,18 @@ export class Lane {
     });
     this.#requestsLastMinute = new SlidingWindowCounter({ now: this.#now });
     this.#tokensLastMinute = new SlidingWindowCounter({ now: this.#now });
+    this.#warmup =
+      options.cacheMinTokens === undefined
+        ? undefined
+        : new PrefixWarmup<LaneItem>({
+            minTokens: options.cacheMinTokens,
+            timeoutMs: options.warmupTimeoutMs,
+            now: this.#now,
+            release: (items) => {
+              for (const item of items) this.#queue.push(item);
+              this.#signalReady();
+            },
+          });
   }
 
   /** The limits in force now. */
@@ -274,10 +295,11 @@ export class Lane {
   enqueue(item: LaneItem, notBefore?: number | null): void {
     // Idempotent: a request can reach the lane twice (a resume's paged reload racing its own
     // retry being committed); it must wait, and be admitted, once.
-    if (this.#delayed.has(item.requestId) || this.#queue.has(item.id)) return;
+    if (this.#delayed.has(item.requestId) || this.#queue.has(item.id) || this.#warmup?.holds(item.requestId)) return;
     const wait = notBefore == null ? 0 : notBefore - this.#now();
     const pausedAtLeastAsLong = notBefore != null && this.pause !== undefined && this.pause.until >= notBefore;
     if (wait <= 0 || pausedAtLeastAsLong) {
+      if (this.#warmup?.hold(item)) return;
       this.#queue.push(item);
       this.#signalReady();
       return;
@@ -292,7 +314,10 @@ export class Lane {
 
   /** Takes a batch's waiting requests out of the lane (pause, cancel, expiry); returns their ids. */
   removeBatch(batchId: string): number[] {
-    const ids = this.#queue.removeBatch(batchId).map((item) => item.requestId);
+    const held = this.#warmup?.removeBatch(batchId) ?? [];
+    const queued = this.#queue.removeBatch(batchId);
+    for (const item of queued) this.#warmup?.warmerLeft(item);
+    const ids = [...held, ...queued].map((item) => item.requestId);
     for (const [requestId, { item, timer }] of this.#delayed) {
       if (item.batchId !== batchId) continue;
       clearTimeout(timer);
@@ -304,6 +329,7 @@ export class Lane {
 
   setBatchPriority(batchId: string, priority: number): void {
     this.#queue.setBatchPriority(batchId, priority);
+    this.#warmup?.setBatchPriority(batchId, priority);
     for (const { item } of this.#delayed.values()) if (item.batchId === batchId) item.priority = priority;
     this.#signalReady();
   }
@@ -361,6 +387,7 @@ export class Lane {
         this.#budgets.tokens.take(item.cost);
         this.#requestsLastMinute.record(1);
         this.#tokensLastMinute.record(item.cost);
+        this.#warmup?.admitted(item);
         admitted.push(item);
       }
     }
@@ -396,6 +423,7 @@ export class Lane {
   settle(item: LaneItem, actualTokens?: number): void {
     if (!this.#inFlight.delete(item.requestId)) return; // settled already or released
     this.#breaker.unanswered(item.requestId); // a no-op after `answered`
+    this.#warmup?.ended(item);
     if (actualTokens !== undefined && actualTokens > item.cost) {
       this.#budgets.tokens.charge(actualTokens - item.cost);
       this.#tokensLastMinute.record(actualTokens - item.cost);
@@ -410,6 +438,7 @@ export class Lane {
   release(item: LaneItem): void {
     if (!this.#inFlight.delete(item.requestId)) return;
     this.#breaker.unanswered(item.requestId);
+    this.#warmup?.warmerLeft(item);
     this.#budgets.requests.refund(1);
     this.#budgets.tokens.refund(item.cost);
     this.#requestsLastMinute.record(-1);
@@ -494,7 +523,7 @@ export class Lane {
       adaptive: this.adaptive,
       requestsLastMinute: this.#requestsLastMinute.total(),
       tokensLastMinute: this.#tokensLastMinute.total(),
-      queued: this.#queue.size + (this.#shared?.queue.size ?? 0),
+      queued: this.#queue.size + (this.#warmup?.held ?? 0) + (this.#shared?.queue.size ?? 0),
       queuedByPriority: this.#queuedByPriority(),
       delayed: this.#delayed.size + (this.#shared?.delayed ?? 0),
       inFlight: this.#inFlight.size,
@@ -531,6 +560,7 @@ export class Lane {
     this.#breaker.close();
     for (const { timer } of this.#delayed.values()) clearTimeout(timer);
     this.#delayed.clear();
+    this.#warmup?.close();
     if (this.#wake) clearTimeout(this.#wake.timer);
     this.#wake = undefined;
   }

@@ -4,9 +4,31 @@ import type { ModelPrice } from '../config.js';
 
 const PER_MILLION = 1_000_000;
 
-/** What the provider's reported usage costs, in USD. */
-export function usageCost(price: ModelPrice, promptTokens: number, completionTokens: number): number {
-  return (promptTokens * price.inputPerMillion + completionTokens * price.outputPerMillion) / PER_MILLION;
+/** Of the input tokens: those read from the provider's prompt cache, and those written to it. */
+export interface CacheTokens {
+  cachedTokens: number;
+  cacheWriteTokens: number;
+}
+
+/**
+ * What the provider's reported usage costs, in USD. `promptTokens` counts every input token;
+ * of them, `cache` says which were read from the prompt cache and which written to it, billed
+ * at their own rates (the input price when the configuration gives none).
+ */
+export function usageCost(price: ModelPrice, promptTokens: number, completionTokens: number, cache?: CacheTokens): number {
+  const cached = cache?.cachedTokens ?? 0;
+  const written = cache?.cacheWriteTokens ?? 0;
+  const uncached = promptTokens - cached - written;
+  const input =
+    uncached * price.inputPerMillion +
+    cached * (price.cachedInputPerMillion ?? price.inputPerMillion) +
+    written * (price.cacheWritePerMillion ?? price.inputPerMillion);
+  return (input + completionTokens * price.outputPerMillion) / PER_MILLION;
+}
+
+/** What caching saved against the same usage all billed as uncached input; negative when cache writes cost more than they saved. */
+export function cacheSavings(price: ModelPrice, promptTokens: number, completionTokens: number, cache: CacheTokens): number {
+  return usageCost(price, promptTokens, completionTokens) - usageCost(price, promptTokens, completionTokens, cache);
 }
 
 /**

@@ -62,6 +62,9 @@ export interface ReportedUsage {
   model: string;
   promptTokens: number;
   completionTokens: number;
+  /** Of `promptTokens`: read from and written to the prompt cache, priced at their own rates. */
+  cachedTokens?: number;
+  cacheWriteTokens?: number;
 }
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -229,7 +232,8 @@ export class TenantQuotas {
     const byTenant = new Map<string, UsageDelta>();
     for (const report of reports) {
       const price = this.#priceOf(report.provider, report.model);
-      const cost = price ? usageCost(price, report.promptTokens, report.completionTokens) : 0;
+      const cache = { cachedTokens: report.cachedTokens ?? 0, cacheWriteTokens: report.cacheWriteTokens ?? 0 };
+      const cost = price ? usageCost(price, report.promptTokens, report.completionTokens, cache) : 0;
       const delta = byTenant.get(report.tenant) ?? { tenant: report.tenant, day, tokens: 0, cost: 0 };
       delta.tokens += report.promptTokens + report.completionTokens;
       delta.cost += cost;

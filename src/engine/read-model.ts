@@ -3,7 +3,7 @@ import type { Store } from '../db/store.js';
 import type { FilePageArgs } from '../db/files.js';
 import type { DeploymentCount, RequestPageArgs } from '../db/requests.js';
 import type { ResultPageArgs, ResultRow } from '../db/results.js';
-import type { BatchRow, FileRow, NativeBatchRow, RequestRow } from '../db/schema.js';
+import type { BatchPrefixRow, BatchRow, FileRow, NativeBatchRow, RequestRow } from '../db/schema.js';
 import type { TenantScope } from '../db/tenant-scope.js';
 import type { WebhookAttemptView } from '../db/webhooks.js';
 
@@ -41,6 +41,11 @@ export class ReadModel {
 
   resultPage(args: ResultPageArgs): Promise<ResultRow[]> {
     return this.#store.requests.listResults(args);
+  }
+
+  /** The prompt prefixes a batch's requests share (a batch the caller already read for its tenant). */
+  batchPrefixes(batchId: string): Promise<BatchPrefixRow[]> {
+    return this.#store.prefixes.list(batchId);
   }
 
   /** Requests of a batch the caller already read, per deployment and status. */

@@ -7,9 +7,16 @@ import { parseWith } from './http.js';
  * Sluice's own request headers, optional on the create calls of both REST APIs, so code written
  * for OpenAI's or Anthropic's SDK can still choose what their batch APIs have no field for:
  * - `x-sluice-priority`: `low`, `normal` (default), `high` or `urgent`;
- * - `x-sluice-provider`: the configured provider to run on, pinning the batch there (default: every provider that serves the model).
+ * - `x-sluice-provider`: the configured provider to run on, pinning the batch there (default: every provider that serves the model);
+ * - `x-sluice-cache-prefix`: `auto` marks Anthropic requests' shared prefix for caching, `off` (default) does not;
+ * - `x-sluice-prompt-cache-warmup`: `false` sends a shared prefix's requests without warming it first (default `true`).
  */
-export const sluiceHeaders = { priority: 'x-sluice-priority', provider: 'x-sluice-provider' } as const;
+export const sluiceHeaders = {
+  priority: 'x-sluice-priority',
+  provider: 'x-sluice-provider',
+  cachePrefix: 'x-sluice-cache-prefix',
+  promptCacheWarmup: 'x-sluice-prompt-cache-warmup',
+} as const;
 
 const priorityNames = Object.keys(Priority) as [PriorityName, ...PriorityName[]];
 
@@ -20,15 +27,32 @@ const headersSchema = z.object({
     .pipe(z.enum(priorityNames, { error: `must be one of ${priorityNames.join(', ')}` }))
     .optional(),
   [sluiceHeaders.provider]: z.string().trim().min(1).optional(),
+  [sluiceHeaders.cachePrefix]: z
+    .string()
+    .transform((value) => value.trim().toLowerCase())
+    .pipe(z.enum(['auto', 'off'], { error: 'must be auto or off' }))
+    .optional(),
+  [sluiceHeaders.promptCacheWarmup]: z
+    .string()
+    .transform((value) => value.trim().toLowerCase())
+    .pipe(z.enum(['true', 'false'], { error: 'must be true or false' }))
+    .optional(),
 });
 
 export interface SluiceOptions {
   priority: number;
   provider: string | null;
+  cachePrefix: 'auto' | 'off';
+  promptCacheWarmup: boolean;
 }
 
 export function sluiceOptions(req: IncomingMessage): SluiceOptions {
   const headers = parseWith(headersSchema, req.headers, 'header');
   const priority = headers[sluiceHeaders.priority];
-  return { priority: priority === undefined ? Priority.normal : Priority[priority], provider: headers[sluiceHeaders.provider] ?? null };
+  return {
+    priority: priority === undefined ? Priority.normal : Priority[priority],
+    provider: headers[sluiceHeaders.provider] ?? null,
+    cachePrefix: headers[sluiceHeaders.cachePrefix] ?? 'off',
+    promptCacheWarmup: headers[sluiceHeaders.promptCacheWarmup] !== 'false',
+  };
 }

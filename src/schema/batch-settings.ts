@@ -6,7 +6,7 @@ import { badInput } from '../engine/errors.js';
 import { BatchModes, type BatchMode } from '../engine/native/mode.js';
 import { Priority } from '../engine/priority.js';
 import { builder } from './builder.js';
-import { BatchModeEnum, PriorityEnum } from './enums.js';
+import { BatchModeEnum, CachePrefixEnum, PriorityEnum } from './enums.js';
 
 type InputFieldBuilder = PothosSchemaTypes.InputFieldBuilder<
   typeof builder extends PothosSchemaTypes.SchemaBuilder<infer Types> ? Types : never,
@@ -73,6 +73,16 @@ export function batchSettingsFields(t: InputFieldBuilder) {
       description:
         'Cost cap in USD: the batch pauses before what it spent plus what it has in flight would pass it. Needs a configured price for the model.',
     }),
+    cachePrefix: t.field({
+      type: CachePrefixEnum,
+      required: false,
+      description: 'Anthropic prompt caching: AUTO marks the prefix the requests share (default OFF). See docs/cost.md.',
+    }),
+    promptCacheWarmup: t.boolean({
+      required: false,
+      description:
+        'Send one request of each shared prompt prefix first and the rest once it is cached (default true). False sends all at once. See docs/cost.md.',
+    }),
   };
 }
 
@@ -89,6 +99,8 @@ interface SettingsInput {
   dedupe?: boolean | null;
   responseCache?: { ttlSeconds: number } | null;
   maxCostUsd?: number | null;
+  cachePrefix?: 'auto' | 'off' | null;
+  promptCacheWarmup?: boolean | null;
   mode?: BatchMode | null;
 }
 
@@ -128,6 +140,8 @@ export function parseBatchSettings(tenant: string, input: SettingsInput | null |
     dedupe: input?.dedupe,
     responseCacheTtlSeconds: input?.responseCache?.ttlSeconds,
     maxCostUsd: input?.maxCostUsd,
+    cachePrefix: input?.cachePrefix,
+    promptCacheWarmup: input?.promptCacheWarmup,
     mode: input?.mode ?? BatchModes.realtime,
   };
 }

@@ -7,12 +7,13 @@ import { badInput, notFound } from '../engine/errors.js';
 import { parseRequestPublicId } from '../engine/ids.js';
 import { Endpoints } from '../engine/providers/provider.js';
 import { builder, type Context } from './builder.js';
-import { BatchStatusEnum, EndpointEnum, PriorityEnum, RequestStatusEnum } from './enums.js';
+import { BatchStatusEnum, CachePrefixEnum, EndpointEnum, PriorityEnum, RequestStatusEnum } from './enums.js';
 import { batchSettingsFields, parseBatchSettings } from './batch-settings.js';
-import { estimatedMaxCost, usageCost } from '../engine/pricing.js';
+import { cacheSavings, estimatedMaxCost, usageCost } from '../engine/pricing.js';
 import { priceOf } from './cost.js';
 import { guarded } from './errors.js';
 import { RequestRef } from './request.js';
+import { SharedPrefixRef } from './shared-prefix.js';
 import { UsageRef } from './usage.js';
 
 const PAGE = { defaultSize: 50, maxSize: 500 } as const;
@@ -122,7 +123,7 @@ builder.node(BatchRef, {
         'What the tokens reported so far cost in USD, at the configured price. Null when the configuration has no price for the model.',
       resolve: (b, _args, ctx) => {
         const price = priceOf(ctx, b);
-        return price ? usageCost(price, b.promptTokens, b.completionTokens) : null;
+        return price ? usageCost(price, b.promptTokens, b.completionTokens, b) : null;
       },
     }),
     maxCostUsd: t.exposeFloat('maxCostUsd', {
@@ -144,10 +145,37 @@ builder.node(BatchRef, {
     cached: t.exposeInt('cachedCount', {
       description: "Requests answered from the tenant's response cache, at no cost (not counting their duplicates).",
     }),
+    cacheSavingsUsd: t.float({
+      nullable: true,
+      description:
+        'What prompt caching saved so far in USD: `costUsd` against the same tokens all billed as uncached input (negative when cache writes cost more than reads saved). Null when the configuration has no price for the model.',
+      resolve: (b, _args, ctx) => {
+        const price = priceOf(ctx, b);
+        return price ? cacheSavings(price, b.promptTokens, b.completionTokens, b) : null;
+      },
+    }),
+    cachePrefix: t.field({
+      type: CachePrefixEnum,
+      description: 'Whether Anthropic requests get their shared prefix marked for caching (see `CreateBatchInput.cachePrefix`).',
+      resolve: (b) => b.cachePrefix,
+    }),
+    promptCacheWarmup: t.exposeBoolean('promptCacheWarmup', {
+      description: 'Whether each shared prompt prefix is warmed with one request before the rest are sent.',
+    }),
+    sharedPrefixes: t.field({
+      type: [SharedPrefixRef],
+      description: 'The prompt prefixes its requests share, found when they were counted, most shared first.',
+      resolve: (b, _args, ctx) => ctx.engine.reads.batchPrefixes(b.id),
+    }),
     usage: t.field({
       type: UsageRef,
       description: 'Tokens the provider reported so far.',
-      resolve: (b) => ({ promptTokens: b.promptTokens, completionTokens: b.completionTokens }),
+      resolve: (b) => ({
+        promptTokens: b.promptTokens,
+        completionTokens: b.completionTokens,
+        cachedTokens: b.cachedTokens,
+        cacheWriteTokens: b.cacheWriteTokens,
+      }),
     }),
     throughput: t.field({
       type: ThroughputRef,

@@ -48,6 +48,18 @@ export const PriorityEnum = builder.enumType('Priority', {
   } as const,
 });
 
+export const CachePrefixEnum = builder.enumType('CachePrefix', {
+  description: 'Whether Sluice marks the prefix that Anthropic requests share for prompt caching (docs/cost.md).',
+  values: {
+    OFF: { value: 'off', description: 'Requests are sent as given: only prefixes they mark themselves are cached.' },
+    AUTO: {
+      value: 'auto',
+      description:
+        'The shared prefix found at counting time (system prompt, leading messages) gets `cache_control: {type: "ephemeral"}` when a request marks nothing itself and the prefix is long enough for the model.',
+    },
+  } as const,
+});
+
 export const EndpointEnum = builder.enumType('Endpoint', {
   description: 'The API the request bodies are written for.',
   values: {

@@ -55,7 +55,15 @@ builder.node(RequestRef, {
       type: UsageRef,
       nullable: true,
       description: 'Tokens the provider reported, once it succeeded.',
-      resolve: (r) => (r.promptTokens === null ? null : { promptTokens: r.promptTokens, completionTokens: r.completionTokens ?? 0 }),
+      resolve: (r) =>
+        r.promptTokens === null
+          ? null
+          : {
+              promptTokens: r.promptTokens,
+              completionTokens: r.completionTokens ?? 0,
+              cachedTokens: r.cachedTokens ?? 0,
+              cacheWriteTokens: r.cacheWriteTokens ?? 0,
+            },
     }),
     error: t.field({
       type: RequestErrorRef,

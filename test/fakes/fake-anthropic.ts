@@ -46,8 +46,11 @@ const messages: Route = {
     return typeof body.max_tokens === 'number' ? undefined : 'max_tokens: Field required';
   },
   charge: (body) => estimatePromptTokens(body.messages, body.system) + (body.max_tokens as number),
-  respond: ({ n, body, model }) => {
+  respond: ({ n, body, model }, _now, cache) => {
     const reply = fakeReply(n, body.max_tokens as number);
+    const promptTokens = estimatePromptTokens(body.messages, body.system);
+    const read = Math.min(cache.cachedTokens, promptTokens);
+    const written = Math.min(cache.cacheWriteTokens, promptTokens - read);
     return {
       id: `msg_fake${n}`,
       type: 'message',
@@ -56,7 +59,12 @@ const messages: Route = {
       content: [{ type: 'text', text: reply.text }],
       stop_reason: reply.truncated ? 'max_tokens' : 'end_turn',
       stop_sequence: null,
-      usage: { input_tokens: estimatePromptTokens(body.messages, body.system), output_tokens: reply.tokens },
+      usage: {
+        input_tokens: promptTokens - read - written,
+        cache_read_input_tokens: read,
+        cache_creation_input_tokens: written,
+        output_tokens: reply.tokens,
+      },
     };
   },
 };

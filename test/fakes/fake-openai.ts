@@ -76,7 +76,7 @@ export function openAIDialect(settings: typeof defaults & { replyTokens?: number
   const chat: Route = {
     invalid: (body) => (Array.isArray(body.messages) ? undefined : "'messages' is a required property"),
     charge: (body) => estimatePromptTokens(body.messages) + maxOutputTokens(body, settings.defaultMaxTokens) * choiceCount(body),
-    respond: ({ n, body, model }, now) => {
+    respond: ({ n, body, model }, now, cache) => {
       const max = maxOutputTokens(body, settings.defaultMaxTokens);
       const reply = settings.replyTokens === undefined ? fakeReply(n, max) : longReply(Math.min(settings.replyTokens, max));
       const choices = Array.from({ length: choiceCount(body) }, (_, index) => ({
@@ -93,7 +93,12 @@ export function openAIDialect(settings: typeof defaults & { replyTokens?: number
         created: Math.floor(now / 1_000),
         model,
         choices,
-        usage: { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens },
+        usage: {
+          prompt_tokens: promptTokens,
+          completion_tokens: completionTokens,
+          total_tokens: promptTokens + completionTokens,
+          prompt_tokens_details: { cached_tokens: Math.min(cache.cachedTokens, promptTokens) },
+        },
         system_fingerprint: 'fp_fake',
       };
     },

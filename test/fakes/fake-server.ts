@@ -11,6 +11,10 @@
  */
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Endpoint } from '../../src/engine/providers/provider.js';
+import { SimulatedPromptCache, type CacheUse } from '../../src/engine/providers/simulated-cache.js';
+
+const noCache: CacheUse = { cachedTokens: 0, cacheWriteTokens: 0 };
 
 export interface FakeLimits {
   requestsPerMinute: number;
@@ -150,8 +154,8 @@ export interface Route {
   invalid(body: Record<string, unknown>): string | undefined;
   /** The dialect's default charge: prompt tokens + requested output tokens. */
   charge(body: Record<string, unknown>): number;
-  /** The success body. */
-  respond(request: FakeRequest, now: number): unknown;
+  /** The success body; `cache` says what of its prompt the provider's prompt cache served (see simulated-cache.ts). */
+  respond(request: FakeRequest, now: number, cache: CacheUse): unknown;
 }
 
 export type ErrorKind = 'invalid' | 'auth' | 'not_found' | 'rate_limited' | 'status';
@@ -289,6 +293,8 @@ export async function startFakeServer(dialect: Dialect, options: FakeServerOptio
   const log: FakeLogEntry[] = [];
   const timers = new Set<NodeJS.Timeout>();
   const flight = { now: 0, peak: 0 };
+  // Like the providers: a prefix is cached once the first request carrying it has been answered.
+  const promptCache = new SimulatedPromptCache((text) => Math.ceil(text.length / 4), { now: clock });
 
   function bucketsFor(model: string, now: number): ModelBuckets {
     let entry = buckets.get(model);
@@ -345,7 +351,7 @@ export async function startFakeServer(dialect: Dialect, options: FakeServerOptio
     if ('echoKey' in fault) {
       const key = dialect.presentedKey(req.headers) ?? '';
       if (fault.echoKey === 'requestId') {
-        send(res, { status: 200, body: route.respond(request, clock()) }, { ...headers, [dialect.requestIdHeader]: key });
+        send(res, { status: 200, body: route.respond(request, clock(), noCache) }, { ...headers, [dialect.requestIdHeader]: key });
         return 200;
       }
       const page = `${'Upstream error. '.repeat(Math.ceil(fault.padding / 16)).slice(0, fault.padding)}${key.slice(0, fault.keep ?? key.length)}`;
@@ -456,10 +462,13 @@ export async function startFakeServer(dialect: Dialect, options: FakeServerOptio
     const latency = typeof options.latencyMs === 'function' ? options.latencyMs(request) : (options.latencyMs ?? 0);
     flight.now++;
     flight.peak = Math.max(flight.peak, flight.now);
+    const visit = promptCache.arrive(path as Endpoint, body, Infinity);
     const answer = (): void =>
       later(latency, () => {
         flight.now--;
-        if (!res.destroyed) send(res, { status: 200, body: route.respond(request, clock()) }, headers);
+        if (res.destroyed) return;
+        send(res, { status: 200, body: route.respond(request, clock(), visit) }, headers);
+        promptCache.finish(visit);
       });
     const gate = options.gate?.(request);
     if (gate) void gate.then(answer);

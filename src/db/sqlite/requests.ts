@@ -93,6 +93,8 @@ export async function listQueuedRequests(db: Db, batchId: string, page: IdPage =
       notBefore: requests.notBefore,
       queuedAt: requests.queuedAt,
       duplicateOf: requests.duplicateOf,
+      prefixHash: requests.prefixHash,
+      prefixTokens: requests.prefixTokens,
     })
     .from(requests)
     .where(and(eq(requests.batchId, batchId), eq(requests.status, RequestStatus.queued), gt(requests.id, page.afterId ?? 0)))
@@ -126,6 +128,8 @@ export async function claimRequests(db: Db, ids: readonly number[], now: number,
           body: requests.body,
           attempts: requests.attempts,
           bodyHash: requests.bodyHash,
+          prefixTokens: requests.prefixTokens,
+          prefixMessages: requests.prefixMessages,
         })
         .all();
       for (const row of rows) {
@@ -166,6 +170,7 @@ function outcomeStatementsFor(client: Database.Database): OutcomeStatements {
     succeed: client.prepare(
       `UPDATE requests SET status = '${RequestStatus.succeeded}', finished_at = @at, response_status = @responseStatus, ` +
         'response = @responseJson, prompt_tokens = @promptTokens, completion_tokens = @completionTokens, ' +
+        'cached_tokens = @cachedTokens, cache_write_tokens = @cacheWriteTokens, ' +
         `provider_request_id = @providerRequestId, latency_ms = @latencyMs, cached = @cached, error = NULL, not_before = NULL ${whereRunning}`,
     ),
     fail: client.prepare(
@@ -177,7 +182,8 @@ function outcomeStatementsFor(client: Database.Database): OutcomeStatements {
     ),
     stop: client.prepare(`UPDATE requests SET status = @status, finished_at = @at ${whereRunning}`),
     addUsage: client.prepare(
-      'UPDATE batches SET prompt_tokens = prompt_tokens + @prompt, completion_tokens = completion_tokens + @completion WHERE id = @id',
+      'UPDATE batches SET prompt_tokens = prompt_tokens + @prompt, completion_tokens = completion_tokens + @completion, ' +
+        'cached_tokens = cached_tokens + @cached, cache_write_tokens = cache_write_tokens + @cacheWrite WHERE id = @id',
     ),
     succeedFollowers: client.prepare(
       `UPDATE requests SET status = '${RequestStatus.succeeded}', finished_at = @at, response_status = @responseStatus, ` +
@@ -205,7 +211,7 @@ export async function recordOutcomes(db: Db, outcomes: readonly RequestOutcome[]
   const { succeed, fail, requeue, stop, addUsage, succeedFollowers, failFollowers, addCached } = outcomeStatementsFor(client);
   return client.transaction(() => {
     const applied: RequestOutcome[] = [];
-    const usageByBatch = new Map<string, { prompt: number; completion: number }>();
+    const usageByBatch = new Map<string, { prompt: number; completion: number; cached: number; cacheWrite: number }>();
     const cachedByBatch = new Map<string, number>();
     const moves = new CountMoves();
     for (const outcome of outcomes) {
@@ -219,14 +225,18 @@ export async function recordOutcomes(db: Db, outcomes: readonly RequestOutcome[]
             responseJson: outcome.responseJson,
             promptTokens: outcome.promptTokens,
             completionTokens: outcome.completionTokens,
+            cachedTokens: outcome.cachedTokens,
+            cacheWriteTokens: outcome.cacheWriteTokens,
             providerRequestId: outcome.providerRequestId,
             latencyMs: outcome.latencyMs,
             cached: outcome.cached ? 1 : 0,
           }).changes;
           if (changes > 0) {
-            const usage = usageByBatch.get(outcome.batchId) ?? { prompt: 0, completion: 0 };
+            const usage = usageByBatch.get(outcome.batchId) ?? { prompt: 0, completion: 0, cached: 0, cacheWrite: 0 };
             usage.prompt += outcome.promptTokens;
             usage.completion += outcome.completionTokens;
+            usage.cached += outcome.cachedTokens;
+            usage.cacheWrite += outcome.cacheWriteTokens;
             usageByBatch.set(outcome.batchId, usage);
             if (outcome.cached) cachedByBatch.set(outcome.batchId, (cachedByBatch.get(outcome.batchId) ?? 0) + 1);
           }
@@ -269,7 +279,16 @@ export async function recordOutcomes(db: Db, outcomes: readonly RequestOutcome[]
           latencyMs: outcome.latencyMs,
           cached: outcome.cached ? 1 : 0,
         }) as Array<{ id: number }>;
-        for (const { id } of copied) applied.push({ ...outcome, id, promptTokens: 0, completionTokens: 0, copyToFollowers: false });
+        for (const { id } of copied)
+          applied.push({
+            ...outcome,
+            id,
+            promptTokens: 0,
+            completionTokens: 0,
+            cachedTokens: 0,
+            cacheWriteTokens: 0,
+            copyToFollowers: false,
+          });
         moves.move(outcome.batchId, RequestStatus.queued, RequestStatus.succeeded, copied.length);
       } else if (outcome.kind === 'failed' && outcome.copyToFollowers) {
         const copied = failFollowers.all({

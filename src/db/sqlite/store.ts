@@ -55,6 +55,7 @@ import {
   updateNativePart,
 } from './native-batches.js';
 import { countCachedResponses, deleteExpiredResponses, getCachedResponses, putCachedResponses } from './response-cache.js';
+import { listBatchPrefixes, storePrefixes } from './prefixes.js';
 import { listResults } from './results.js';
 import { addTenantUsage, countOpenBatches, getStoredQuota, putStoredQuota, tenantUsageOn } from './tenant-usage.js';
 import { claimDueWebhookEvents, listWebhookAttempts, nextWebhookDueAt, recordWebhookAttempt } from './webhooks.js';
@@ -76,6 +77,7 @@ export class SqliteStore implements Store {
   readonly webhooks: Store['webhooks'];
   readonly native: Store['native'];
   readonly responseCache: Store['responseCache'];
+  readonly prefixes: Store['prefixes'];
 
   /** Opens (creating if needed) the file, locks it for this process and applies the migrations. */
   static open(file: string): SqliteStore {
@@ -168,6 +170,10 @@ export class SqliteStore implements Store {
       put: async (entries, now, maxPerTenant) => putCachedResponses(db, entries, now, maxPerTenant),
       deleteExpired: async (now) => deleteExpiredResponses(db, now),
       count: async (tenant) => countCachedResponses(db, tenant),
+    };
+    this.prefixes = {
+      store: (batchId, assignments) => storePrefixes(db, batchId, assignments),
+      list: (batchId) => listBatchPrefixes(db, batchId),
     };
   }
 

@@ -64,17 +64,16 @@ function resultOf(line: string, http: NativeHttp): NativeResult {
       const message = result.message;
       if (!isRecord(message)) throw new Error(`result ${customId}: succeeded without a message`);
       const usage = message.usage;
-      const promptTokens =
-        numberField(usage, 'input_tokens') +
-        numberField(usage, 'cache_creation_input_tokens') +
-        numberField(usage, 'cache_read_input_tokens');
+      const cachedTokens = numberField(usage, 'cache_read_input_tokens');
+      const cacheWriteTokens = numberField(usage, 'cache_creation_input_tokens');
+      const promptTokens = numberField(usage, 'input_tokens') + cacheWriteTokens + cachedTokens;
       const completionTokens = numberField(usage, 'output_tokens');
       return {
         customId,
         kind: 'succeeded',
         status: 200,
         bodyJson: JSON.stringify(message),
-        usage: { promptTokens, completionTokens, totalTokens: promptTokens + completionTokens },
+        usage: { promptTokens, completionTokens, totalTokens: promptTokens + completionTokens, cachedTokens, cacheWriteTokens },
         providerRequestId: stringField(message, 'id') ?? null,
       };
     }

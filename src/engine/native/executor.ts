@@ -197,6 +197,10 @@ export class NativeExecutor {
   async #advance(part: NativeBatchRow, batch: ActiveBatch): Promise<void> {
     const api = this.#api(batch);
     if (!api) return;
+    if (part.status === NativeBatchStatus.submitting && batch.stopping) {
+      // Cancelled or expired before the provider took it: nothing is sent, its requests end as the batch does.
+      return this.#import(api, await this.#update(part, { status: NativeBatchStatus.ended, providerStatus: 'not_submitted' }), batch);
+    }
     if (part.status === NativeBatchStatus.submitting) return this.#submit(api, part, batch);
     if (part.status === NativeBatchStatus.running) {
       const id = part.providerBatchId!;
@@ -277,7 +281,17 @@ export class NativeExecutor {
       page = [];
       const reports = written.flatMap((o) =>
         o.kind === 'succeeded'
-          ? [{ tenant: batch.tenant, provider, model, promptTokens: o.promptTokens, completionTokens: o.completionTokens }]
+          ? [
+              {
+                tenant: batch.tenant,
+                provider,
+                model,
+                promptTokens: o.promptTokens,
+                completionTokens: o.completionTokens,
+                cachedTokens: o.cachedTokens,
+                cacheWriteTokens: o.cacheWriteTokens,
+              },
+            ]
           : [],
       );
       try {
@@ -354,6 +368,8 @@ function outcomeOf(result: NativeResult, id: number, batch: ActiveBatch, submitt
         responseJson: result.bodyJson,
         promptTokens: result.usage.promptTokens,
         completionTokens: result.usage.completionTokens,
+        cachedTokens: result.usage.cachedTokens,
+        cacheWriteTokens: result.usage.cacheWriteTokens,
         providerRequestId: result.providerRequestId,
         latencyMs: at - submittedAt,
       };

@@ -101,12 +101,14 @@ function resultOf(line: string, http: NativeHttp): NativeResult {
     const usage = body.usage;
     const promptTokens = numberField(usage, 'prompt_tokens');
     const completionTokens = numberField(usage, 'completion_tokens');
+    // Cached input is `prompt_tokens_details.cached_tokens`, part of `prompt_tokens`; OpenAI bills no cache writes.
+    const cachedTokens = numberField(isRecord(usage) ? usage.prompt_tokens_details : undefined, 'cached_tokens');
     return {
       customId,
       kind: 'succeeded',
       status,
       bodyJson: JSON.stringify(body),
-      usage: { promptTokens, completionTokens, totalTokens: promptTokens + completionTokens },
+      usage: { promptTokens, completionTokens, totalTokens: promptTokens + completionTokens, cachedTokens, cacheWriteTokens: 0 },
       providerRequestId: stringField(response, 'request_id') ?? null,
     };
   }

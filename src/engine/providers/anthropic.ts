@@ -56,9 +56,11 @@ export function createAnthropicProvider(options: AnthropicProviderOptions): Prov
  */
 function readUsage(usage: unknown): Usage {
   const count = (key: string): number => usageCount(usage, key) ?? 0;
-  const promptTokens = count('input_tokens') + count('cache_creation_input_tokens') + count('cache_read_input_tokens');
+  const cachedTokens = count('cache_read_input_tokens');
+  const cacheWriteTokens = count('cache_creation_input_tokens');
+  const promptTokens = count('input_tokens') + cacheWriteTokens + cachedTokens;
   const completionTokens = count('output_tokens');
-  return { promptTokens, completionTokens, totalTokens: promptTokens + completionTokens };
+  return { promptTokens, completionTokens, totalTokens: promptTokens + completionTokens, cachedTokens, cacheWriteTokens };
 }
 
 function classify({ status, headers, text }: HttpResponse, error: ErrorBody, rateLimit: RateLimitSnapshot | undefined): ProviderFailure {

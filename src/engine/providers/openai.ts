@@ -53,14 +53,22 @@ export function createOpenAIProvider(options: OpenAIProviderOptions): Provider {
 }
 
 /**
- * OpenAI's `usage`; embeddings report no completion tokens. A compatible server that omits
+ * OpenAI's `usage`; embeddings report no completion tokens. Cached input is
+ * `prompt_tokens_details.cached_tokens`, part of `prompt_tokens`. A compatible server that omits
  * usage yields zeros, which the engine reads as "no correction" rather than failing a success.
  */
 export function readUsage(usage: unknown): Usage {
   const count = (key: string): number | undefined => usageCount(usage, key);
   const promptTokens = count('prompt_tokens') ?? 0;
   const completionTokens = count('completion_tokens') ?? 0;
-  return { promptTokens, completionTokens, totalTokens: count('total_tokens') ?? promptTokens + completionTokens };
+  const details = typeof usage === 'object' && usage !== null ? (usage as Record<string, unknown>).prompt_tokens_details : undefined;
+  return {
+    promptTokens,
+    completionTokens,
+    totalTokens: count('total_tokens') ?? promptTokens + completionTokens,
+    cachedTokens: usageCount(details, 'cached_tokens') ?? 0,
+    cacheWriteTokens: 0,
+  };
 }
 
 /** OpenAI reports an exhausted balance as a 429, which must not be retried like a rate limit. */

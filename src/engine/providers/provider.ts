@@ -34,9 +34,14 @@ export interface RateLimitSnapshot {
 }
 
 export interface Usage {
+  /** Every input token the request carried, cached or not. */
   promptTokens: number;
   completionTokens: number;
   totalTokens: number;
+  /** Of `promptTokens`: read from the provider's prompt cache (OpenAI `cached_tokens`, Anthropic `cache_read_input_tokens`). */
+  cachedTokens: number;
+  /** Of `promptTokens`: written to the prompt cache (Anthropic `cache_creation_input_tokens`; OpenAI bills none). */
+  cacheWriteTokens: number;
 }
 
 /** A token count named `key` in a provider's `usage` object; undefined when missing or not a finite number. */

@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { SimulatedFaults } from '../../config.js';
 import type { Provider, ProviderFailure, ProviderOutcome, ProviderRequest, SendOptions } from './provider.js';
 import { seededRandom } from '../../seeded-random.js';
+import { SimulatedPromptCache, type CacheUse } from './simulated-cache.js';
 
 /**
  * The built-in provider: no keys, no network. Answers are deterministic (derived from a hash
@@ -54,6 +55,7 @@ const CHARS_PER_TOKEN = 4;
 
 export function createSimulatedProvider(options: SimulatedOptions): Provider {
   const nextFault = options.faults ? faultSequence(options.faults) : () => undefined;
+  const cache = new SimulatedPromptCache(roughTokens);
   return {
     name: options.name,
     kind: 'simulated',
@@ -64,10 +66,12 @@ export function createSimulatedProvider(options: SimulatedOptions): Provider {
       const fault = nextFault();
       if (fault) return { ok: false, failure: fault };
       const digest = createHash('sha256').update(JSON.stringify(request.body)).digest();
+      const visit = cache.arrive(request.endpoint, request.body, promptTokensOf(request));
       const latency = latencyFor(digest, options);
       if (latency > 0) await sleep(latency, undefined, { signal });
       else signal.throwIfAborted();
-      const { body, usage } = respond(request, digest);
+      const { body, usage } = respond(request, digest, visit);
+      cache.finish(visit);
       return { ok: true, status: 200, requestId: `sim_${digest.toString('hex', 0, 12)}`, body, bodyJson: JSON.stringify(body), usage };
     },
   };
@@ -131,33 +135,58 @@ function maxOutput(body: Record<string, unknown>): number {
   return typeof value === 'number' && value > 0 ? value : MAX_ANSWER_WORDS;
 }
 
-function respond(request: ProviderRequest, digest: Buffer): Pick<Extract<ProviderOutcome, { ok: true }>, 'body' | 'usage'> {
+/** The prompt tokens the simulator reports for a request. */
+function promptTokensOf({ endpoint, body }: ProviderRequest): number {
+  switch (endpoint) {
+    case '/v1/chat/completions':
+      return roughTokens(textOf(body.messages));
+    case '/v1/embeddings':
+      return (Array.isArray(body.input) ? body.input : [body.input]).reduce<number>((sum, input) => sum + roughTokens(textOf(input)), 0);
+    case '/v1/messages':
+      return roughTokens(textOf(body.system) + textOf(body.messages));
+    default: {
+      const never: never = endpoint;
+      throw new Error(`Unknown endpoint ${String(never)}`);
+    }
+  }
+}
+
+function respond(
+  request: ProviderRequest,
+  digest: Buffer,
+  { cachedTokens, cacheWriteTokens }: CacheUse,
+): Pick<Extract<ProviderOutcome, { ok: true }>, 'body' | 'usage'> {
   const { body } = request;
+  const promptTokens = promptTokensOf(request);
+  const cache = { cachedTokens, cacheWriteTokens };
   const model = String(body.model);
   const created = Math.floor(Date.now() / 1000);
   const id = digest.toString('hex', 0, 12);
   switch (request.endpoint) {
     case '/v1/chat/completions': {
-      const promptTokens = roughTokens(textOf(body.messages));
       const content = answer(digest, maxOutput(body));
       const completionTokens = roughTokens(content);
       return {
-        usage: { promptTokens, completionTokens, totalTokens: promptTokens + completionTokens },
+        usage: { promptTokens, completionTokens, totalTokens: promptTokens + completionTokens, ...cache },
         body: {
           id: `chatcmpl-${id}`,
           object: 'chat.completion',
           created,
           model,
           choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: 'stop' }],
-          usage: { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens },
+          usage: {
+            prompt_tokens: promptTokens,
+            completion_tokens: completionTokens,
+            total_tokens: promptTokens + completionTokens,
+            prompt_tokens_details: { cached_tokens: cachedTokens },
+          },
         },
       };
     }
     case '/v1/embeddings': {
       const inputs = Array.isArray(body.input) ? body.input : [body.input];
-      const promptTokens = inputs.reduce<number>((sum, input) => sum + roughTokens(textOf(input)), 0);
       return {
-        usage: { promptTokens, completionTokens: 0, totalTokens: promptTokens },
+        usage: { promptTokens, completionTokens: 0, totalTokens: promptTokens, cachedTokens: 0, cacheWriteTokens: 0 },
         body: {
           object: 'list',
           model,
@@ -171,11 +200,10 @@ function respond(request: ProviderRequest, digest: Buffer): Pick<Extract<Provide
       };
     }
     case '/v1/messages': {
-      const promptTokens = roughTokens(textOf(body.system) + textOf(body.messages));
       const text = answer(digest, maxOutput(body));
       const outputTokens = roughTokens(text);
       return {
-        usage: { promptTokens, completionTokens: outputTokens, totalTokens: promptTokens + outputTokens },
+        usage: { promptTokens, completionTokens: outputTokens, totalTokens: promptTokens + outputTokens, ...cache },
         body: {
           id: `msg_${id}`,
           type: 'message',
@@ -184,7 +212,12 @@ function respond(request: ProviderRequest, digest: Buffer): Pick<Extract<Provide
           content: [{ type: 'text', text }],
           stop_reason: 'end_turn',
           stop_sequence: null,
-          usage: { input_tokens: promptTokens, output_tokens: outputTokens },
+          usage: {
+            input_tokens: promptTokens - cachedTokens - cacheWriteTokens,
+            cache_read_input_tokens: cachedTokens,
+            cache_creation_input_tokens: cacheWriteTokens,
+            output_tokens: outputTokens,
+          },
         },
       };
     }

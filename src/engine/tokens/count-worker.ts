@@ -8,6 +8,7 @@ import { get_encoding, type Tiktoken, type TiktokenEncoding } from 'tiktoken';
 import { approximateCount, approximation, encodingForModel, type TokenEncoding } from './encoding.js';
 import type { Endpoint } from '../providers/provider.js';
 import { estimateRequest, type CountTokens, type Estimate, type EstimateInput } from './estimate.js';
+import { prefixBoundaries, type PrefixBoundary } from './prefixes.js';
 import { lowerThisThreadPriority } from '../../thread-priority.js';
 
 // Counting is background work: the event loop must keep its core (see thread-priority.ts).
@@ -21,9 +22,19 @@ lowerThisThreadPriority();
 export type CountChunk =
   { kind: 'bodies'; items: readonly EstimateInput[] } | { kind: 'stored'; endpoint: Endpoint; bodies: readonly string[] };
 
+/** What a stored body shows of its prompt-cache prefixes (see prefixes.ts). */
+export interface PrefixInfo {
+  /** Cacheable prefixes, shortest first (none under the smallest cacheable size). */
+  boundaries: PrefixBoundary[];
+  /** The body marks a `cache_control` breakpoint of its own somewhere. */
+  cacheMarked: boolean;
+}
+
 export interface CountResult {
   /** One estimate per item, in the items' order. */
   estimates: Estimate[];
+  /** For `stored` chunks, one per item: the batch's shared prefixes are found from them. */
+  prefixes?: PrefixInfo[];
   /** The thread that counted (0 is the main thread), so tests can prove the work left it. */
   threadId: number;
 }
@@ -97,9 +108,17 @@ function estimateOne(item: EstimateInput): Estimate {
 }
 
 export default async function countChunk(chunk: CountChunk): Promise<CountResult> {
-  const estimates =
-    chunk.kind === 'bodies'
-      ? chunk.items.map(estimateOne)
-      : chunk.bodies.map((json) => estimateOne({ endpoint: chunk.endpoint, body: JSON.parse(json) as Record<string, unknown> }));
-  return { estimates, threadId };
+  if (chunk.kind === 'bodies') return { estimates: chunk.items.map(estimateOne), threadId };
+  const estimates: Estimate[] = [];
+  const prefixes: PrefixInfo[] = [];
+  for (const json of chunk.bodies) {
+    const body = JSON.parse(json) as Record<string, unknown>;
+    estimates.push(estimateOne({ endpoint: chunk.endpoint, body }));
+    const model = typeof body.model === 'string' ? body.model : '';
+    prefixes.push({
+      boundaries: prefixBoundaries(chunk.endpoint, body, counterFor(model)),
+      cacheMarked: json.includes('"cache_control"'),
+    });
+  }
+  return { estimates, prefixes, threadId };
 }

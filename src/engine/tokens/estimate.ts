@@ -74,22 +74,26 @@ export function estimateRequest(input: EstimateInput, countTokens: CountTokens):
  */
 export function estimateChatCompletion(body: Record<string, unknown>, countTokens: CountTokens): Estimate {
   let promptTokens = chatFraming.replyPriming;
-  for (const message of arrayOf(body.messages)) {
-    promptTokens += chatFraming.perMessage;
-    if (!isRecord(message)) continue;
-    for (const [key, value] of Object.entries(message)) {
-      if (key === 'content') promptTokens += countChatContent(value, countTokens);
-      else if (typeof value === 'string') promptTokens += countTokens(value);
-      else if (value !== null && value !== undefined) promptTokens += countTokens(JSON.stringify(value));
-      if (key === 'name') promptTokens += chatFraming.perName;
-    }
-  }
+  for (const message of arrayOf(body.messages)) promptTokens += countChatMessage(message, countTokens);
   promptTokens += countJson(body.tools, countTokens) + countJson(body.functions, countTokens);
 
   const perChoice =
     positiveInteger(body.max_completion_tokens) ?? positiveInteger(body.max_tokens) ?? defaultMaxOutputTokens(modelOf(body));
   const choices = positiveInteger(body.n) ?? 1;
   return withCost(promptTokens, perChoice * choices);
+}
+
+/** One chat message with its framing. */
+export function countChatMessage(message: unknown, countTokens: CountTokens): number {
+  let tokens = chatFraming.perMessage;
+  if (!isRecord(message)) return tokens;
+  for (const [key, value] of Object.entries(message)) {
+    if (key === 'content') tokens += countChatContent(value, countTokens);
+    else if (typeof value === 'string') tokens += countTokens(value);
+    else if (value !== null && value !== undefined) tokens += countTokens(JSON.stringify(value));
+    if (key === 'name') tokens += chatFraming.perName;
+  }
+  return tokens;
 }
 
 /** OpenAI embeddings: the input's tokens, no output. Token-id arrays count one per id. */
@@ -135,7 +139,7 @@ function countChatContent(content: unknown, countTokens: CountTokens): number {
 }
 
 /** Anthropic `system` or message content: a string, or content blocks. */
-function countAnthropicContent(content: unknown, countTokens: CountTokens): number {
+export function countAnthropicContent(content: unknown, countTokens: CountTokens): number {
   if (typeof content === 'string') return countTokens(content);
   let tokens = 0;
   for (const block of arrayOf(content)) {
@@ -164,7 +168,7 @@ function withCost(promptTokens: number, maxOutputTokens: number): Estimate {
 }
 
 /** Tokens of a structured value's JSON text (a string counts as itself); nothing when absent. */
-function countJson(value: unknown, countTokens: CountTokens): number {
+export function countJson(value: unknown, countTokens: CountTokens): number {
   if (value === undefined || value === null) return 0;
   return countTokens(typeof value === 'string' ? value : JSON.stringify(value));
 }
@@ -181,6 +185,6 @@ function arrayOf(value: unknown): readonly unknown[] {
   return Array.isArray(value) ? value : [];
 }
 
-function isRecord(value: unknown): value is Record<string, unknown> {
+export function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

@@ -6,7 +6,7 @@
 import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
 import { tokenWorkerFile } from '../../paths.js';
-import type { CountChunk, CountResult } from './count-worker.js';
+import type { CountChunk, CountResult, PrefixInfo } from './count-worker.js';
 import type { Endpoint } from '../providers/provider.js';
 import type { Estimate, EstimateInput } from './estimate.js';
 
@@ -41,6 +41,12 @@ function positiveInteger(name: keyof TokenCounterOptions, value: number): number
   return value;
 }
 
+/** Stored bodies counted: one estimate and one prefix report per body, in order. */
+export interface StoredCount {
+  estimates: Estimate[];
+  prefixes: PrefixInfo[];
+}
+
 /** What the pool has done so far: shows that counting ran, in chunks, on worker threads. */
 export interface TokenCounterStats {
   /** Pool tasks run (chunks). */
@@ -70,17 +76,18 @@ export class TokenCounter {
     });
   }
 
+  /** The same for bodies as stored (JSON text) for one endpoint, parsed in the workers, with each body's cacheable prefixes. */
+  async estimateStored(endpoint: Endpoint, bodies: readonly string[]): Promise<StoredCount> {
+    const results = await this.#inChunks(bodies, (slice) => ({ kind: 'stored', endpoint, bodies: slice }));
+    return { estimates: results.flatMap((result) => result.estimates), prefixes: results.flatMap((result) => result.prefixes ?? []) };
+  }
+
   /** One estimate per item, in the items' order; chunks run concurrently across the pool. */
   async estimate(items: readonly EstimateInput[]): Promise<Estimate[]> {
-    return this.#inChunks(items, (slice) => ({ kind: 'bodies', items: slice }));
+    return (await this.#inChunks(items, (slice) => ({ kind: 'bodies', items: slice }))).flatMap((result) => result.estimates);
   }
 
-  /** The same for bodies as stored (JSON text) for one endpoint: parsed in the workers. */
-  async estimateStored(endpoint: Endpoint, bodies: readonly string[]): Promise<Estimate[]> {
-    return this.#inChunks(bodies, (slice) => ({ kind: 'stored', endpoint, bodies: slice }));
-  }
-
-  async #inChunks<T>(items: readonly T[], chunkOf: (slice: readonly T[]) => CountChunk): Promise<Estimate[]> {
+  async #inChunks<T>(items: readonly T[], chunkOf: (slice: readonly T[]) => CountChunk): Promise<CountResult[]> {
     const chunks: Promise<CountResult>[] = [];
     for (let start = 0; start < items.length; start += this.chunkSize) {
       chunks.push(
@@ -93,7 +100,7 @@ export class TokenCounter {
       );
     }
     // Promise.all keeps the chunks' order, whatever order the threads finish in.
-    return (await Promise.all(chunks)).flatMap((result) => result.estimates);
+    return Promise.all(chunks);
   }
 
   stats(): TokenCounterStats {

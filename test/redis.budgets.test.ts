@@ -183,6 +183,7 @@ describeWithRedis('when Redis cannot be reached or loses the budgets', () => {
 
     // ...Redis comes back having lost every key: shared again, rebuilt from nothing.
     await rig.forget();
+    if (redis.status !== 'end') await new Promise((resolve) => redis.once('end', resolve));
     const back = one.refilled();
     await redis.connect();
     await back;

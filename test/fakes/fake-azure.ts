@@ -5,6 +5,7 @@
  * `-tokens` without any limit header, `retry-after-ms` and `retry-after` on a 429, and
  * `apim-request-id`. Admission and faults as in fake-server.ts; `url` is the resource endpoint.
  */
+import { Endpoints } from '../../src/engine/providers/provider.js';
 import { openAIDialect } from './fake-openai.js';
 import { retryAfterSeconds, startFakeServer, type FakeServer, type FakeServerOptions, type LimitView } from './fake-server.js';
 
@@ -15,8 +16,8 @@ export interface FakeAzureOptions extends FakeServerOptions {
 
 export function startFakeAzure(options: FakeAzureOptions): Promise<FakeServer> {
   const openai = openAIDialect({ defaultMaxTokens: 1024, embeddingDimensions: 8 });
-  const chat = openai.routes['/v1/chat/completions']!;
-  const embeddings = openai.routes['/v1/embeddings']!;
+  const chat = { ...openai.routes[Endpoints.chatCompletions]!, endpoint: Endpoints.chatCompletions };
+  const embeddings = { ...openai.routes[Endpoints.embeddings]!, endpoint: Endpoints.embeddings };
   const routes = Object.fromEntries(
     options.deployments.flatMap((deployment) => [
       [`/openai/deployments/${deployment}/chat/completions`, chat],

@@ -156,6 +156,8 @@ export interface Route {
   charge(body: Record<string, unknown>): number;
   /** The success body; `cache` says what of its prompt the provider's prompt cache served (see simulated-cache.ts). */
   respond(request: FakeRequest, now: number, cache: CacheUse): unknown;
+  /** The API endpoint whose prompt-cache rules apply, where the path is not it (Azure's deployment paths). Default the path. */
+  endpoint?: Endpoint;
 }
 
 export type ErrorKind = 'invalid' | 'auth' | 'not_found' | 'rate_limited' | 'status';
@@ -462,7 +464,7 @@ export async function startFakeServer(dialect: Dialect, options: FakeServerOptio
     const latency = typeof options.latencyMs === 'function' ? options.latencyMs(request) : (options.latencyMs ?? 0);
     flight.now++;
     flight.peak = Math.max(flight.peak, flight.now);
-    const visit = promptCache.arrive(path as Endpoint, body, Infinity);
+    const visit = promptCache.arrive(route.endpoint ?? (path as Endpoint), body, Infinity);
     const answer = (): void =>
       later(latency, () => {
         flight.now--;

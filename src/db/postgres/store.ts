@@ -189,7 +189,9 @@ export class PgStore implements Store {
     };
   }
 
+  #closing: Promise<void> | undefined;
+
   async close(): Promise<void> {
-    await this.db.$client.end();
+    await (this.#closing ??= this.db.$client.end());
   }
 }

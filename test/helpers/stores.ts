@@ -31,7 +31,7 @@ const sqlite: StoreKind = {
 let database: TestDatabase | undefined;
 
 /** Every table of the PostgreSQL schema: emptied between tests, faster than a database each. */
-const pgTables = Object.values(pgSchema)
+const pgTables = (Object.values(pgSchema) as unknown[])
   .filter((value): value is PgTable => value instanceof PgTable)
   .map((table) => `"${getTableName(table)}"`);
 

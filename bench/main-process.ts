@@ -18,7 +18,14 @@ export interface MainProcess {
   requeued(): number | undefined;
 }
 
-/** Starts main.js with `env` laid over this process's environment (without its SLUICE_CONFIG, unless `env` sets one). */
+/** How long main.js may take to listen. */
+const LISTEN_TIMEOUT_MS = 60_000;
+
+/**
+ * Starts main.js with `env` laid over this process's environment (without its SLUICE_CONFIG,
+ * unless `env` sets one). LOG_LEVEL must stay `info` or lower: the line that says where it
+ * listens is an info line.
+ */
 export function startMain(env: NodeJS.ProcessEnv): MainProcess {
   const full: NodeJS.ProcessEnv = { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info' };
   delete full.SLUICE_CONFIG;
@@ -39,6 +46,7 @@ export function startMain(env: NodeJS.ProcessEnv): MainProcess {
       if (entry.graphql) resolve({ url: entry.graphql.replace(/\/graphql$/, ''), at: Date.now() });
     });
     child.once('exit', (code, signal) => reject(new Error(`main.js exited before listening (code ${code}, signal ${signal})`)));
+    setTimeout(() => reject(new Error(`main.js did not listen within ${LISTEN_TIMEOUT_MS} ms`)), LISTEN_TIMEOUT_MS).unref();
   });
   listening.catch(() => undefined); // a kill after listening is expected
   return { child, listening, requeued: () => requeued };

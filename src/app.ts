@@ -39,7 +39,7 @@ export async function startApp(
     if (unfinished > 0) logger.warn({ files: unfinished }, 'removed files whose upload or deletion a crash interrupted');
     if (store instanceof SqliteStore) checkpointer = Checkpointer.start(store.db, config.dbFile, logger);
     webhooks = new Webhooks({ store, config: config.webhooks, env: process.env, log: logger });
-    const instanceId = newInstanceId();
+    const instanceId = config.instanceId ?? newInstanceId();
     const { redisUrl } = config;
     // With REDIS_URL, lane budgets and events are shared with the other instances (docs/scale-out.md).
     shared = redisUrl === undefined ? undefined : await connectShared({ ...config, redisUrl }, instanceId, logger);

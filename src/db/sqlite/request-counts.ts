@@ -11,6 +11,8 @@ import { RequestStatus } from '../status.js';
 /** The changes to the counters of the batches one transaction touches; `apply` writes them in it. */
 export class CountMoves {
   readonly #deltas = new Map<string, RequestCounts>();
+  /** Per batch, requests that went back from `running` to `queued`: `requeue_count`, which other instances watch. */
+  readonly #requeued = new Map<string, number>();
   #moved = 0;
 
   /** `count` requests of a batch left `from` (none for new rows) for `to`. */
@@ -21,6 +23,7 @@ export class CountMoves {
     if (!delta) this.#deltas.set(batchId, (delta = emptyCounts()));
     if (from !== undefined) delta[from] -= count;
     delta[to] += count;
+    if (from === RequestStatus.running && to === RequestStatus.queued) this.#requeued.set(batchId, (this.#requeued.get(batchId) ?? 0) + count);
   }
 
   /** Requests moved so far. */
@@ -34,9 +37,10 @@ export class CountMoves {
     const update = client.prepare(
       `UPDATE batches SET ${Object.values(RequestStatus)
         .map((status) => `${status}_count = ${status}_count + @${status}`)
-        .join(', ')} WHERE id = @id`,
+        .join(', ')}, requeue_count = requeue_count + @requeued WHERE id = @id`,
     );
-    for (const [id, delta] of this.#deltas) update.run({ ...delta, id });
+    for (const [id, delta] of this.#deltas) update.run({ ...delta, requeued: this.#requeued.get(id) ?? 0, id });
     this.#deltas.clear();
+    this.#requeued.clear();
   }
 }

@@ -35,7 +35,8 @@ export async function startApp(
   let shared: RedisShared | undefined;
   try {
     assertBindAllowed({ host: config.host, keysExist: await store.apiKeys.anyExists(), allowNoKeys: config.allowNoKeys });
-    const unfinished = await store.files.deleteUnfinished();
+    // With a shared store, an unfinished upload may be another instance's, still going.
+    const unfinished = store.shared ? 0 : await store.files.deleteUnfinished();
     if (unfinished > 0) logger.warn({ files: unfinished }, 'removed files whose upload or deletion a crash interrupted');
     if (store instanceof SqliteStore) checkpointer = Checkpointer.start(store.db, config.dbFile, logger);
     webhooks = new Webhooks({ store, config: config.webhooks, env: process.env, log: logger });

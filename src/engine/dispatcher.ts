@@ -41,8 +41,8 @@ export interface DispatchHooks {
 
 export interface DispatcherOptions {
   store: Store;
-  /** This instance (the owner of its claims' leases) and how long a claim's lease lasts before the heartbeat renews it. */
-  lease: { owner: string; ms: number };
+  /** This instance (the owner of its claims' leases), how long a claim's lease lasts before the heartbeat renews it, and the leases' clock. */
+  lease: { owner: string; ms: number; now: () => number };
   registry: ProviderRegistry;
   log: Logger;
   retry: RetryOptions;
@@ -267,8 +267,10 @@ export class Dispatcher {
 
   /** queued -> running under this instance's lease; the rows another instance claimed first are left out. */
   #claim(ids: number[], lane: Lane): Promise<ClaimedRequest[]> {
-    const now = Date.now();
-    return this.#store.requests.claim(ids, now, lane.key, { owner: this.#lease.owner, expiresAt: now + this.#lease.ms });
+    return this.#store.requests.claim(ids, Date.now(), lane.key, {
+      owner: this.#lease.owner,
+      expiresAt: this.#lease.now() + this.#lease.ms,
+    });
   }
 
   /**

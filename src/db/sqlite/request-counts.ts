@@ -23,7 +23,8 @@ export class CountMoves {
     if (!delta) this.#deltas.set(batchId, (delta = emptyCounts()));
     if (from !== undefined) delta[from] -= count;
     delta[to] += count;
-    if (from === RequestStatus.running && to === RequestStatus.queued) this.#requeued.set(batchId, (this.#requeued.get(batchId) ?? 0) + count);
+    if (from === RequestStatus.running && to === RequestStatus.queued)
+      this.#requeued.set(batchId, (this.#requeued.get(batchId) ?? 0) + count);
   }
 
   /** Requests moved so far. */

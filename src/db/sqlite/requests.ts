@@ -109,7 +109,13 @@ export async function listQueuedRequests(db: Db, batchId: string, page: IdPage =
  * the deployment (`provider/model`) it goes to. Returns the bodies to send: rows another
  * instance claimed first are not among them.
  */
-export async function claimRequests(db: Db, ids: readonly number[], now: number, deployment: string, lease: Lease): Promise<ClaimedRequest[]> {
+export async function claimRequests(
+  db: Db,
+  ids: readonly number[],
+  now: number,
+  deployment: string,
+  lease: Lease,
+): Promise<ClaimedRequest[]> {
   return db.transaction((tx) => {
     const claimed: ClaimedRequest[] = [];
     const moves = new CountMoves();

@@ -37,12 +37,14 @@ export interface GraphQLErrorShape {
 
 export interface TestAppOptions {
   config?: Omit<ConfigInput, 'dbFile' | 'port' | 'host'>;
+  /** Another app's database file, for instances that share one (`sharedDatabase`); that app removes it. */
+  dbFile?: string;
   engine?: Partial<Omit<EngineOptions, 'db' | 'config' | 'logger'>>;
 }
 
 export async function startTestApp(options: TestAppOptions = {}): Promise<TestApp> {
-  const dir = mkdtempSync(join(tmpdir(), 'sluice-test-'));
-  const dbFile = join(dir, 'sluice.db');
+  const dir = options.dbFile === undefined ? mkdtempSync(join(tmpdir(), 'sluice-test-')) : undefined;
+  const dbFile = options.dbFile ?? join(dir!, 'sluice.db');
   const config = parseConfig({ logLevel: 'silent', ...options.config, dbFile, host: '127.0.0.1', port: 0 });
   const logger = createLogger(process.env.SLUICE_TEST_LOG ?? 'silent');
   const clients: Client[] = [];
@@ -84,7 +86,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     async close() {
       await Promise.all(clients.map((client) => client.dispose()));
       await app.stop();
-      rmSync(dir, { recursive: true, force: true });
+      if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
     },
   };
   return handle;

@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { LaneLimits } from '../src/config.js';
 import type { RequestOutcome } from '../src/db/requests.js';
 import type { BatchRow } from '../src/db/schema.js';
+import type { Store } from '../src/db/store.js';
 import { createOpenAIProvider } from '../src/engine/providers/openai.js';
 import type { Provider } from '../src/engine/providers/provider.js';
 import { ProviderRegistry } from '../src/engine/providers/registry.js';
@@ -235,7 +236,7 @@ describe('when an instance stalls mid-batch and its leases run out', () => {
     const finishes: BatchRow[] = [];
     for (const { t } of instances) countFinishes(t, finishes);
     const refusedByA: RequestOutcome[] = [];
-    const requestsA = a!.t.app.store.requests as { recordOutcomes: typeof a.t.app.store.requests.recordOutcomes };
+    const requestsA = a!.t.app.store.requests as { recordOutcomes: Store['requests']['recordOutcomes'] };
     const recordOutcomes = requestsA.recordOutcomes;
     requestsA.recordOutcomes = async (outcomes: readonly RequestOutcome[], owner: string) => {
       const applied = await recordOutcomes(outcomes, owner);

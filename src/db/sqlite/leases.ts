@@ -3,7 +3,8 @@ import type { Db } from './connection.js';
 import type { ExpiredLeases } from '../leases.js';
 import { batches, requests } from '../schema.js';
 import { BatchStatus, RequestStatus } from '../status.js';
-import { CountMoves } from './request-counts.js';
+import { CountMoves } from '../count-moves.js';
+import { applyCountMoves } from './request-counts.js';
 
 /** The leases' statements (`src/db/leases.ts` says what a lease is); each one transaction. */
 
@@ -33,7 +34,7 @@ export async function requeueExpiredLeases(db: Db, now: number): Promise<Expired
       .all();
     const moves = new CountMoves();
     for (const { batchId } of rows) moves.move(batchId, RequestStatus.running, RequestStatus.queued);
-    moves.apply(db.$client);
+    applyCountMoves(db.$client, moves);
     return { requeued: rows.length, batchIds: [...new Set(rows.map((row) => row.batchId))] };
   });
 }

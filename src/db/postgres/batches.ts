@@ -182,6 +182,34 @@ export async function updateBatch(db: PgDb, id: string, change: BatchStatusChang
   });
 }
 
+/** `from` -> `to` only once no request is pending, queued or running: one conditional statement, so one writer wins (see `BatchStore.moveIfSettled`). */
+export async function moveBatchIfSettled(
+  db: PgDb,
+  id: string,
+  from: readonly BatchStatus[],
+  to: BatchStatus,
+  change: Omit<BatchStatusChange, 'status'> = {},
+): Promise<BatchRow | undefined> {
+  return db.transaction(async (tx) => {
+    const [row] = await tx
+      .update(batches)
+      .set({ ...change, status: to })
+      .where(
+        and(
+          eq(batches.id, id),
+          inArray(batches.status, [...from]),
+          eq(batches.pendingCount, 0),
+          eq(batches.queuedCount, 0),
+          eq(batches.runningCount, 0),
+        ),
+      )
+      .returning();
+    if (row?.webhookUrl != null && isFinal(row))
+      await tx.insert(webhookEvents).values(newWebhookEvent({ ...row, webhookUrl: row.webhookUrl }, Date.now()));
+    return row;
+  });
+}
+
 function isFinal(row: BatchRow): row is BatchRow & { status: FinalBatchStatus } {
   return isFinalBatchStatus(row.status);
 }

@@ -121,6 +121,27 @@ describe('when two deployments serve a model', () => {
     expect(admitted(open.b)).toBeGreaterThan(admitted(open.a) / 6);
   });
 
+  it("counts the group's shared queue once, in modelGroups, not in each deployment's lane", async () => {
+    let release = (): void => undefined;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    open = await startDeployments({ ...roomy, maxConcurrent: 2 }, { a: { gate: () => gate }, b: { gate: () => gate } });
+    const id = await submit(open.t, 'waiting', 30);
+    const t = open.t;
+    type Snapshot = {
+      lanes: Array<{ queued: number; inFlight: number }>;
+      modelGroups: Array<{ key: string; deployments: string[]; queued: number }>;
+    };
+    const view = await waitFor(async () => {
+      const snapshot = await t.gqlOk<Snapshot>(`{ lanes(model: "${MODEL}") { queued inFlight } modelGroups { key deployments queued } }`);
+      const inFlight = snapshot.lanes.reduce((sum, lane) => sum + lane.inFlight, 0);
+      return inFlight === 4 && snapshot.modelGroups[0]?.queued === 26 ? snapshot : undefined;
+    });
+    expect(view.lanes.map((lane) => lane.queued)).toEqual([0, 0]);
+    expect(view.modelGroups).toEqual([{ key: `group/${MODEL}`, deployments: [`a/${MODEL}`, `b/${MODEL}`], queued: 26 }]);
+    release();
+    expect((await finished(t, id)).requestCounts.succeeded).toBe(30);
+  });
+
   it('runs a batch pinned to a provider there only', async () => {
     open = await startDeployments(roomy);
     const id = await submit(open.t, 'pinned', 30, { provider: 'b' });

@@ -203,10 +203,6 @@ export class Dispatcher {
     return this.#lanes.values();
   }
 
-  groups(): IterableIterator<ModelGroup> {
-    return this.#groups.values();
-  }
-
   /** Aborts the batch's in-flight requests; their outcomes are recorded as `reason`. */
   abortBatch(batch: ActiveBatch, reason: 'cancelled' | 'expired'): void {
     for (const flight of this.#inFlight.values()) if (flight.batch === batch) flight.controller.abort(reason satisfies StopReason);

@@ -37,6 +37,20 @@ interface ModelGroupOptions {
   now?: () => number;
 }
 
+/** What a group shows (the `modelGroups` query). Plain data. */
+export interface ModelGroupStats {
+  key: string;
+  model: string;
+  /** Lane keys of the model's own deployments. */
+  deployments: string[];
+  /** Lane keys of its fallbacks of the other API kind. */
+  fallbacks: string[];
+  /** Requests ready in the group's queue, waiting for whichever deployment admits them first. */
+  queued: number;
+  /** Requests of the group waiting for a retry time before they rejoin its queue. */
+  delayed: number;
+}
+
 function groupKey(model: string): string {
   return `group/${model}`;
 }
@@ -150,6 +164,19 @@ export class ModelGroup implements BatchRoute, SharedQueue {
 
   breakerChanged(): void {
     this.#wakeAll();
+  }
+
+  stats(): ModelGroupStats {
+    const keys = (fallback: boolean): string[] =>
+      this.#deployments.filter((deployment) => deployment.fallback === fallback).map(({ lane }) => lane.key);
+    return {
+      key: this.key,
+      model: this.model,
+      deployments: keys(false),
+      fallbacks: keys(true),
+      queued: this.queue.size,
+      delayed: this.#delayed.size,
+    };
   }
 
   tooLargeForAll(cost: number): boolean {

@@ -149,24 +149,37 @@ export async function startAdaptiveRig(options: AdaptiveRigOptions): Promise<Ada
 export const allowedOver = (perMinute: number, spanMs: number): number => perMinute * (1 + spanMs / MINUTE);
 
 /**
- * Another program on the same key: sends one request every `everyMs` straight to the fake,
- * costing `share` of the token limit's refill over that time, until stopped. It does not
- * retry: a 429 is simply a request it lost.
+ * Another program on the same key: every `everyMs` it wants one request costing `share` of the
+ * token limit's refill over that time, and like an SDK client it retries a 429 (after
+ * `RETRY_MS`) until it is admitted, so it really takes its share even from a Sluice that keeps
+ * the bucket near empty. One request at a time: a tick while it is still retrying is skipped.
  */
 export function startOtherClient(fake: FakeServer, share: number, tokensPerMinute: number, everyMs: number): { stop(): Promise<void> } {
+  const RETRY_MS = 20;
   const { body } = requestCosting('other', Math.round((share * tokensPerMinute * everyMs) / MINUTE));
   const text = JSON.stringify({ model: MODEL, ...body });
-  const pending = new Set<Promise<unknown>>();
+  let stopped = false;
+  let sending: Promise<void> | undefined;
+  const sendUntilAdmitted = async (): Promise<void> => {
+    while (!stopped) {
+      const response = await fetch(`${fake.url}/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: text,
+      });
+      await response.arrayBuffer();
+      if (response.status !== 429) return;
+      await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
+    }
+  };
   const timer = setInterval(() => {
-    const sent = fetch(`${fake.url}/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: text })
-      .then((response) => response.arrayBuffer())
-      .finally(() => pending.delete(sent));
-    pending.add(sent);
+    sending ??= sendUntilAdmitted().finally(() => (sending = undefined));
   }, everyMs);
   return {
     async stop() {
+      stopped = true;
       clearInterval(timer);
-      await Promise.allSettled([...pending]);
+      await sending;
     },
   };
 }

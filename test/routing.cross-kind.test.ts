@@ -15,15 +15,18 @@ import { chat, createBatch, fastRetry, keys, requestsOf, setTestKeys, waitForBat
  */
 
 setTestKeys();
+const clock = new ManualClock();
+/** Models whose own deployment answers only 503s. */
+const down = new Set(['gpt-x', 'claude-y']);
 let openai: FakeServer;
 let anthropic: FakeServer;
 let t: TestApp;
 
 beforeAll(async () => {
-  const down = (model: string) => (request: { model: string }) => (request.model === model ? { status: 503 as const } : undefined);
+  const faults = (request: { model: string }) => (down.has(request.model) ? { status: 503 as const } : undefined);
   [openai, anthropic] = await Promise.all([
-    startFakeOpenAI({ apiKey: keys.openai.value, faults: down('gpt-x') }),
-    startFakeAnthropic({ apiKey: keys.anthropic.value, faults: down('claude-y') }),
+    startFakeOpenAI({ apiKey: keys.openai.value, faults }),
+    startFakeAnthropic({ apiKey: keys.anthropic.value, faults }),
   ]);
   t = await startTestApp({
     config: {
@@ -33,7 +36,7 @@ beforeAll(async () => {
       ],
       fallbacks: { 'gpt-x': ['claude/claude-x'], 'claude-y': ['oai/gpt-y'] },
     },
-    engine: { retry: fastRetry, breaker: { clock: new ManualClock() } },
+    engine: { retry: fastRetry, breaker: { clock } },
   });
 });
 
@@ -161,5 +164,22 @@ describe('when an Anthropic model that falls back to OpenAI answers only 503s', 
     expect(sent.length).toBeGreaterThanOrEqual(10);
     expect(sent.at(-1)!.body).toMatchObject({ model: 'gpt-y', max_completion_tokens: 16 });
     expect(await breakerOf('claude', 'claude-y')).toEqual({ state: 'OPEN', reason: 'OUTAGE' });
+  });
+});
+
+describe("when the model's own deployment answers again", () => {
+  it('probes it with a request of the group, closes its breaker, and sends it the work again', async () => {
+    down.delete('gpt-x');
+    clock.advance(60_000); // past the cool-down: the breaker goes half-open
+    const probed = await run({ model: 'gpt-x', maxAttempts: 1, requests: Array.from({ length: 20 }, (_, i) => chat(`back ${i}`)) });
+    expect(probed.status).toBe('COMPLETED');
+    // The probe went to the model's own deployment (while it was out, the fallback served others).
+    expect(probed.requests.filter((request) => request.deployment === 'oai/gpt-x').length).toBeGreaterThanOrEqual(1);
+    expect(await breakerOf('oai', 'gpt-x')).toMatchObject({ state: 'CLOSED' });
+    const after = await run({ model: 'gpt-x', maxAttempts: 1, requests: Array.from({ length: 20 }, (_, i) => chat(`after ${i}`)) });
+    for (const request of after.requests) {
+      expect(request).toMatchObject({ status: 'SUCCEEDED', attempts: 1, deployment: 'oai/gpt-x' });
+      expect(request.response).toMatchObject({ object: 'chat.completion', model: 'gpt-x' });
+    }
   });
 });

@@ -288,11 +288,6 @@ export class Lane {
     if (!this.#groups.includes(group)) this.#groups.push(group);
   }
 
-  /** The model groups the lane takes from. */
-  get groups(): readonly SharedQueue[] {
-    return this.#groups;
-  }
-
   /** Something may be admitted now (the group's queue grew): `admit` runs on the next turn. */
   wake(): void {
     this.#signalReady();

@@ -95,11 +95,6 @@ export class ModelGroup implements BatchRoute, SharedQueue {
     return this.#deployments.map(({ lane }) => lane);
   }
 
-  /** The deployments of the other API kind that take over when the model's own all fail. */
-  get fallbacks(): Lane[] {
-    return this.#deployments.filter(({ fallback }) => fallback).map(({ lane }) => lane);
-  }
-
   get maxCost(): number {
     return Math.max(...this.#deployments.map(({ lane }) => lane.maxCost));
   }

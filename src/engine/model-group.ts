@@ -95,8 +95,9 @@ export class ModelGroup implements BatchRoute, SharedQueue {
     return this.#deployments.map(({ lane }) => lane);
   }
 
+  /** The model's own deployments only: a request only a fallback could take would wait for an outage. */
   get maxCost(): number {
-    return Math.max(...this.#deployments.map(({ lane }) => lane.maxCost));
+    return Math.max(...this.#deployments.filter(({ fallback }) => !fallback).map(({ lane }) => lane.maxCost));
   }
 
   /** Requests waiting for a retry time before they rejoin the queue. */

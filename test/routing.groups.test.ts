@@ -174,6 +174,18 @@ describe('when one deployment fails', () => {
     expect(failures).toBe(batch.requests.reduce((sum, r) => sum + r.attemptDeployments.length - 1, 0));
   });
 
+  it('moves each request refused with a 401 to the other deployment once, never back to the one that refused it', async () => {
+    // A bad key does not open a breaker (it says nothing of the deployment's health), so `a` keeps taking its share.
+    open = await startDeployments(roomy, { a: { latencyMs: 5, faults: () => ({ status: 401 }) }, b: { latencyMs: 5 } });
+    const id = await submit(open.t, 'refused', 60, { maxAttempts: 1 });
+    const batch = await finished(open.t, id);
+    expect(batch.requestCounts).toEqual({ succeeded: 60, failed: 0 });
+    expect(admitted(open.b)).toBe(60);
+    const moved = batch.requests.filter((r) => r.attemptDeployments.length > 1);
+    for (const request of moved) expect(request.attemptDeployments).toEqual([`a/${MODEL}`, `b/${MODEL}`]);
+    expect(open.a.log.filter((entry) => entry.outcome === 'fault')).toHaveLength(moved.length);
+  });
+
   it('moves requests off one whose quota is exhausted, and opens its circuit breaker', async () => {
     open = await startDeployments(roomy, { a: { faults: () => ({ insufficientQuota: true }) } });
     const id = await submit(open.t, 'quota', 40, { maxAttempts: 1 });

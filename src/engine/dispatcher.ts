@@ -95,7 +95,7 @@ export class Dispatcher {
   readonly #inFlight = new Map<number, InFlight>();
   readonly #sends = new Set<Promise<void>>();
   /** Lane items of requests being re-queued, until their commit puts them back in a lane. */
-  readonly #requeueing = new Map<number, { item: LaneItem; notBefore: number }>();
+  readonly #requeueing = new Map<number, { item: LaneItem; notBefore: number; to?: BatchRoute }>();
   readonly #recorder: OutcomeRecorder;
 
   constructor(options: DispatcherOptions) {
@@ -510,20 +510,21 @@ export class Dispatcher {
   }
 
   /**
-   * A request of a model group that met a failure another deployment need not share (or a 429,
-   * which pauses only its own lane) goes back to the group's queue at once, for another
-   * deployment, without spending an attempt, while the group has a deployment where it has not
-   * failed yet whose circuit breaker is closed; so a request that fails everywhere spends its
-   * attempts as usual.
+   * Where a request of a model group goes at once, without spending an attempt: after a 429
+   * (which pauses only its own lane), back to the group's queue, for any deployment; after a
+   * failure another deployment need not share, straight to a deployment of the group where it
+   * has not failed yet whose circuit breaker is closed (ModelGroup.moveTarget), so it is not
+   * taken again by the one that failed it. Undefined when there is none: a request that fails
+   * everywhere spends its attempts as usual.
    */
-  #movesToAnotherDeployment(lane: Lane, batch: ActiveBatch, item: LaneItem, failure: ProviderFailure): boolean {
+  #moveTarget(lane: Lane, batch: ActiveBatch, item: LaneItem, failure: ProviderFailure): BatchRoute | undefined {
     const route = batch.lane;
-    if (!(route instanceof ModelGroup)) return false;
-    if (failure.class === 'rate_limited') return true;
-    if (!movesToAnotherDeployment(failure)) return false;
+    if (!(route instanceof ModelGroup)) return undefined;
+    if (failure.class === 'rate_limited') return route;
+    if (!movesToAnotherDeployment(failure)) return undefined;
     const failedOn = [...(item.failedOn ?? []), lane.key];
     item.failedOn = failedOn;
-    return route.lanes.some((other) => !failedOn.includes(other.key) && !other.breakerHolding);
+    return route.moveTarget(failedOn, item.cost);
   }
 
   #recordFailure(
@@ -546,11 +547,15 @@ export class Dispatcher {
       message: failure.message,
       ...(failure.status === undefined ? {} : { status: failure.status }),
     };
-    if (this.#movesToAnotherDeployment(lane, batch, item, failure)) {
+    const to = this.#moveTarget(lane, batch, item, failure);
+    if (to) {
       if (failure.class !== 'rate_limited') {
-        this.#log.info({ deployment: lane.key, request: item.requestId, failure: failure.type }, 'request moved to another deployment');
+        this.#log.info(
+          { deployment: lane.key, to: to.key, request: item.requestId, failure: failure.type },
+          'request moved to another deployment',
+        );
       }
-      this.#requeueing.set(item.requestId, { item, notBefore: base.at });
+      this.#requeueing.set(item.requestId, { item, notBefore: base.at, to });
       this.#recorder.add({ ...base, kind: 'requeued', notBefore: base.at, refundAttempt: true, error });
     } else if (decision.action === 'requeue') {
       const notBefore = base.at + decision.delayMs;
@@ -585,7 +590,7 @@ export class Dispatcher {
       if (!batch) continue;
       if (outcome.kind === 'requeued') {
         if (requeue && this.#hooks.isRunning() && batch.status === BatchStatus.inProgress && !batch.stopping) {
-          batch.lane.enqueue({ ...requeue.item, priority: batch.priority, enqueuedAt: outcome.at }, requeue.notBefore);
+          (requeue.to ?? batch.lane).enqueue({ ...requeue.item, priority: batch.priority, enqueuedAt: outcome.at }, requeue.notBefore);
         }
       } else {
         batch.remaining--;

@@ -113,14 +113,31 @@ export class ModelGroup implements BatchRoute, SharedQueue {
     else this.#delayed.hold(item, wait);
   }
 
+  /** Its batch's requests in the group's queue, and those moved to one deployment's own queue (`moveTarget`). */
   removeBatch(batchId: string): number[] {
-    return [...this.queue.removeBatch(batchId).map((item) => item.requestId), ...this.#delayed.removeBatch(batchId)];
+    const ids = [...this.queue.removeBatch(batchId).map((item) => item.requestId), ...this.#delayed.removeBatch(batchId)];
+    for (const { lane } of this.#deployments) ids.push(...lane.removeBatch(batchId));
+    return ids;
   }
 
   setBatchPriority(batchId: string, priority: number): void {
     this.queue.setBatchPriority(batchId, priority);
     this.#delayed.setBatchPriority(batchId, priority);
+    for (const { lane } of this.#deployments) lane.setBatchPriority(batchId, priority);
     this.#wakeAll();
+  }
+
+  /**
+   * Where a request that met a deployment failure goes next, straight into that lane's own
+   * queue: a deployment it has not failed on (`failedOn`, lane keys) whose breaker is closed and
+   * whose token limit holds its cost; the model's own before a fallback, one not paused first.
+   * Undefined when there is none.
+   */
+  moveTarget(failedOn: readonly string[], cost: number): Lane | undefined {
+    const rank = ({ lane, fallback }: GroupDeployment): number => (fallback ? 2 : 0) + (lane.pause === undefined ? 0 : 1);
+    return this.#deployments
+      .filter(({ lane }) => !failedOn.includes(lane.key) && !lane.breakerHolding && cost <= lane.maxCost)
+      .sort((a, b) => rank(a) - rank(b))[0]?.lane;
   }
 
   /**

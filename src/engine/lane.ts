@@ -135,8 +135,9 @@ export interface LaneStats {
   tokensLastMinute: number;
   /**
    * Requests ready to go in the lane's own queue (a single deployment's batches, batches pinned
-   * to it), waiting for their turn, for room in the buckets, or for their prompt prefix to be
-   * cached. A model group's shared queue is not counted here but once, in `groups`.
+   * to it, a group's requests moved here after another deployment failed them), waiting for
+   * their turn, for room in the buckets, or for their prompt prefix to be cached. A model
+   * group's shared queue is not counted here but once, in its own stats (model-group.ts).
    */
   queued: number;
   /** `queued` per base priority (levels with nothing queued are absent). */

@@ -276,7 +276,7 @@ export const LaneRef = builder.objectRef<LaneStats>('Lane').implement({
     }),
     queued: t.exposeInt('queued', {
       description:
-        "Requests ready and waiting in the lane's own queue, all priorities: a model served by this deployment alone, or batches pinned to it. A model group's shared queue, which every deployment of the group takes from, is not counted here but once, in `modelGroups`.",
+        "Requests ready and waiting in the lane's own queue, all priorities: a model served by this deployment alone, batches pinned to it, and a group's requests moved here after another deployment failed them. A model group's shared queue, which every deployment of the group takes from, is not counted here but once, in `modelGroups`.",
     }),
     queuedByPriority: t.field({
       type: [QueueDepthRef],

@@ -138,6 +138,9 @@ describe('when two deployments serve a model', () => {
     });
     expect(view.lanes.map((lane) => lane.queued)).toEqual([0, 0]);
     expect(view.modelGroups).toEqual([{ key: `group/${MODEL}`, deployments: [`a/${MODEL}`, `b/${MODEL}`], queued: 26 }]);
+    const metrics = await (await fetch(`${t.url}/metrics`)).text();
+    expect(metrics).toContain(`sluice_model_group_queued_requests{group="group/${MODEL}"} 26`);
+    expect(metrics).toContain(`sluice_lane_queued_requests{lane="a/${MODEL}"} 0`);
     release();
     expect((await finished(t, id)).requestCounts.succeeded).toBe(30);
   });

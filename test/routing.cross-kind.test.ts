@@ -34,7 +34,8 @@ beforeAll(async () => {
         { kind: 'openai', name: 'oai', baseUrl: openai.url, apiKeyEnv: keys.openai.env, models: ['gpt-x', 'gpt-y'] },
         { kind: 'anthropic', name: 'claude', baseUrl: anthropic.url, apiKeyEnv: keys.anthropic.env, models: ['claude-x', 'claude-y'] },
       ],
-      fallbacks: { 'gpt-x': ['claude/claude-x'], 'claude-y': ['oai/gpt-y'] },
+      // Both ways for gpt-x and claude-x: each lane serves its own model's group and the other's as a fallback.
+      fallbacks: { 'gpt-x': ['claude/claude-x'], 'claude-x': ['oai/gpt-x'], 'claude-y': ['oai/gpt-y'] },
     },
     engine: { retry: fastRetry, breaker: { clock } },
   });
@@ -101,6 +102,17 @@ describe('when an OpenAI chat model that falls back to Anthropic answers only 50
     expect(openai.log.filter((entry) => entry.model === 'gpt-x' && entry.outcome === 'admitted')).toHaveLength(0);
     expect(openai.log.some((entry) => entry.model === 'gpt-x' && entry.outcome === 'fault')).toBe(true);
     expect(await breakerOf('oai', 'gpt-x')).toEqual({ state: 'OPEN', reason: 'OUTAGE' });
+  });
+
+  it('lists each group with its own deployments and its fallbacks', async () => {
+    const { modelGroups } = await t.gqlOk<{ modelGroups: Array<{ key: string; deployments: string[]; fallbacks: string[] }> }>(
+      `{ modelGroups { key deployments fallbacks } }`,
+    );
+    expect(modelGroups).toEqual([
+      { key: 'group/gpt-x', deployments: ['oai/gpt-x'], fallbacks: ['claude/claude-x'] },
+      { key: 'group/claude-x', deployments: ['claude/claude-x'], fallbacks: ['oai/gpt-x'] },
+      { key: 'group/claude-y', deployments: ['claude/claude-y'], fallbacks: ['oai/gpt-y'] },
+    ]);
   });
 
   it('writes the results file in the batch format, each line naming its deployment', async () => {

@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ActorKind, AuditAction, type AuditEntry } from '../src/db/audit.js';
-import type { NewRequest } from '../src/db/batches.js';
+import type { NewBatch, NewRequest } from '../src/db/batches.js';
 import type { RequestOutcome } from '../src/db/requests.js';
 import type { BatchRow } from '../src/db/schema.js';
 import type { Store } from '../src/db/store.js';
@@ -32,18 +32,28 @@ describe.each(storeKinds.map((kind) => [storeLabel(kind), kind] as const))('%s',
     });
     afterEach(() => store.close());
 
-    /** An accepted batch of `n` requests (ids ascending, positions 0..n-1); batch ids sort by `batchSeq`. */
-    async function seed(options: { n?: number; tenant?: string; rows?: NewRequest[]; dedupe?: boolean; webhookUrl?: string } = {}) {
-      const id = `batch_${String(++batchSeq).padStart(4, '0')}`;
-      const staged = await store.batches.stage({
+    /** A staged batch of tenant `acme`, as a submission opens it. */
+    function stage(id: string, extra: Partial<NewBatch> = {}) {
+      return store.batches.stage({
         id,
-        tenant: options.tenant ?? 'acme',
+        tenant: 'acme',
         name: id,
         provider: 'sim',
         model: 'sim-small',
         endpoint: '/v1/chat/completions',
         priority: 1,
         maxAttempts: 3,
+        createdAt: T0,
+        expiresAt: T0 + 1_000,
+        ...extra,
+      });
+    }
+
+    /** An accepted batch of `n` requests (ids ascending, positions 0..n-1); batch ids sort by `batchSeq`. */
+    async function seed(options: { n?: number; tenant?: string; rows?: NewRequest[]; dedupe?: boolean; webhookUrl?: string } = {}) {
+      const id = `batch_${String(++batchSeq).padStart(4, '0')}`;
+      const staged = await stage(id, {
+        tenant: options.tenant ?? 'acme',
         metadata: { team: 'a' },
         dedupe: options.dedupe,
         webhookUrl: options.webhookUrl,
@@ -106,18 +116,7 @@ describe.each(storeKinds.map((kind) => [storeLabel(kind), kind] as const))('%s',
 
     describe('when a batch is submitted', () => {
       it('keeps it invisible until accepted, then shows it whole with its requests pending', async () => {
-        const staged = await store.batches.stage({
-          id: 'batch_staged',
-          tenant: 'acme',
-          name: 'n',
-          provider: 'sim',
-          model: 'sim-small',
-          endpoint: '/v1/chat/completions',
-          priority: 2,
-          maxAttempts: 3,
-          createdAt: T0,
-          expiresAt: T0 + 1_000,
-        });
+        const staged = await stage('batch_staged', { priority: 2 });
         await staged.append(rows(2));
         await staged.append(rows(2, 's'));
         expect(await store.batches.getById('batch_staged')).toBeUndefined();
@@ -144,33 +143,11 @@ describe.each(storeKinds.map((kind) => [storeLabel(kind), kind] as const))('%s',
       });
 
       it('discards a rejected submission and removes staged rows a crash left', async () => {
-        const staged = await store.batches.stage({
-          id: 'batch_gone',
-          tenant: 'acme',
-          name: 'n',
-          provider: 'sim',
-          model: 'sim-small',
-          endpoint: '/v1/chat/completions',
-          priority: 1,
-          maxAttempts: 3,
-          createdAt: T0,
-          expiresAt: T0 + 1_000,
-        });
+        const staged = await stage('batch_gone');
         await staged.append(rows(3));
         await staged.discard();
         expect(await store.requests.list({ batchId: 'batch_gone', limit: 10 })).toEqual([]);
-        const crashed = await store.batches.stage({
-          id: 'batch_crashed',
-          tenant: 'acme',
-          name: 'n',
-          provider: 'sim',
-          model: 'sim-small',
-          endpoint: '/v1/chat/completions',
-          priority: 1,
-          maxAttempts: 3,
-          createdAt: T0,
-          expiresAt: T0 + 1_000,
-        });
+        const crashed = await stage('batch_crashed');
         await crashed.append(rows(1));
         const { batch } = await seed();
         expect(await store.batches.deleteStaged()).toBe(1);

@@ -14,15 +14,16 @@ import { postgresSkipped } from './helpers/postgres.js';
 import { describeWithRedis, redisRig, redisUrl, type RedisRig } from './helpers/redis.js';
 
 /**
- * Several instances on one SQLite file opened shared (docs/scale-out.md, "Leases"), each a
- * real app (HTTP, engine, worker pool) in this process with its own connection, against one
- * fake provider. Leases are short (300 ms, so the heartbeat and sweep run every 100 ms) and the
+ * Several instances on one SQLite file opened shared, or one PostgreSQL database when
+ * `DATABASE_URL` is set (docs/scale-out.md, "Leases"), each a real app (HTTP, engine, worker
+ * pool) in this process with its own connection, against one
+ * fake provider. Leases are short (1 s, so the heartbeat and sweep run every third of it) and the
  * instances read each other's batches every 50 ms; what must happen in order is held by gates,
  * not by sleeps.
  */
 
 const MODEL = 'gpt-test';
-const LEASE_MS = 300;
+const LEASE_MS = 1_000;
 const FOLLOW_MS = 50;
 
 let fake: FakeServer | undefined;
@@ -226,14 +227,16 @@ describe.each(stores)('on %s', (store, skipped) => {
 
     describe('when an instance stalls mid-batch and its leases run out', () => {
       it('does let another instance take its requests over, refuse the stalled one’s late answers, and finish the batch once', async () => {
-        // Instance A: its lease clock stopped at start (its heartbeat renews nothing forward), and its sends held by the test.
+        // Instance A: its sends held by the test, and its lease clock stopped once it holds them.
         // Instance B: sends at once, except what it takes over from A, held until A's late answers were written.
         const heldByA = new Set<string>();
         let releaseA!: () => void;
         const gateA = new Promise<void>((resolve) => (releaseA = resolve));
         let releaseB!: () => void;
         const gateB = new Promise<void>((resolve) => (releaseB = resolve));
-        const stoppedAt = Date.now();
+        // A's lease clock runs until A holds its two sends, then stops: from then on its heartbeat renews nothing forward.
+        let stoppedAt: number | undefined;
+        const clockA = () => (heldByA.size < 2 ? Date.now() : (stoppedAt ??= Date.now()));
         const instances = await startInstances(2, {
           // B can send the rest while it holds the two it took over.
           limits: (index) => ({ ...oneAtATime, maxConcurrent: index === 0 ? 2 : 4 }),
@@ -244,7 +247,7 @@ describe.each(stores)('on %s', (store, skipped) => {
                   return gateA;
                 }
               : (prompt) => (heldByA.has(prompt) ? gateB : undefined),
-          leaseClock: (index) => (index === 0 ? () => stoppedAt : undefined),
+          leaseClock: (index) => (index === 0 ? clockA : undefined),
           store,
         });
         const [a, b] = instances;
@@ -311,8 +314,11 @@ describe('when a higher-priority batch arrives on one instance while another run
     const order = fake!.log.map((entry) => promptOf(entry.body)!);
     const lastHigh = Math.max(...order.map((prompt, index) => (prompt.startsWith('high-') ? index : -1)));
     const lowBeforeLastHigh = order.slice(0, lastHigh).filter((prompt) => prompt.startsWith('low-'));
-    // Only the two low requests held in flight when the high batch came went first.
-    expect(lowBeforeLastHigh).toHaveLength(2);
+    // The two low requests held in flight when the high batch came went first; besides them, at most one low request of
+    // the other instance, admitted once every high one was claimed, may reach the fake before the last high one's HTTP
+    // request does. Without the bound the other instance would send low requests all along (about half the arrivals).
+    expect(lowBeforeLastHigh.length).toBeGreaterThanOrEqual(2);
+    expect(lowBeforeLastHigh.length).toBeLessThanOrEqual(2 + instances.length - 1);
   });
 });
 

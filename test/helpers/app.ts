@@ -19,6 +19,8 @@ export interface TestApp {
   app: App;
   url: string;
   dbFile: string;
+  /** The PostgreSQL database it runs on, if not SQLite. */
+  databaseUrl: string | undefined;
   gql<T = any>(query: string, variables?: Record<string, unknown>): Promise<{ data?: T; errors?: GraphQLErrorShape[] }>;
   /** Like `gql` but fails the test on GraphQL errors. */
   gqlOk<T = any>(query: string, variables?: Record<string, unknown>): Promise<T>;
@@ -42,6 +44,8 @@ export interface TestAppOptions {
   postgres?: boolean;
   /** Another app's database file, for instances that share one (`sharedDatabase`); that app removes it. */
   dbFile?: string;
+  /** Another app's PostgreSQL database (its `databaseUrl`), for instances that share one; that app drops it. */
+  databaseUrl?: string;
   engine?: Partial<Omit<EngineOptions, 'db' | 'config' | 'logger'>>;
 }
 
@@ -49,7 +53,8 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
   const dir = options.dbFile === undefined ? mkdtempSync(join(tmpdir(), 'sluice-test-')) : undefined;
   const dbFile = options.dbFile ?? join(dir!, 'sluice.db');
   const database = options.postgres ? await createTestDatabase() : undefined;
-  const config = parseConfig({ logLevel: 'silent', ...options.config, dbFile, databaseUrl: database?.url, host: '127.0.0.1', port: 0 });
+  const databaseUrl = options.databaseUrl ?? database?.url;
+  const config = parseConfig({ logLevel: 'silent', ...options.config, dbFile, databaseUrl, host: '127.0.0.1', port: 0 });
   const logger = createLogger(process.env.SLUICE_TEST_LOG ?? 'silent');
   const clients: Client[] = [];
 
@@ -58,6 +63,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     app,
     url: app.server.url,
     dbFile,
+    databaseUrl,
     async gql(query, variables) {
       const response = await fetch(`${handle.url}/graphql`, {
         method: 'POST',

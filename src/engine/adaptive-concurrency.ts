@@ -39,8 +39,8 @@ import type { LimitSource } from './adaptive-limits.js';
  *     is probed now and then, not pushed against;
  *   - *decrease* on a 429 that reports no limits: the level where it came is remembered, the
  *     return level becomes that × `decreaseFactor` (or, for the first 429 in slow start, the
- *     last level a round showed to be clean, if lower: the level then may be twice what the
- *     provider took), and concurrency restarts from 1. From 1, every new send waits for an
+ *     last level a round showed to be clean, if lower: the level then may be up to the growth
+ *     of a round above what the provider took), and concurrency restarts from 1. From 1, every new send waits for an
  *     answer first, instead of sending all the slots freed during the lane's pause at once
  *     into a provider that just said it had no room. Requests sent before the decrease are
  *     the same overload seen late: their 429s do not decrease it again, and their answers do

@@ -28,7 +28,7 @@ export async function startApp(
   logger: Logger,
   engineOptions: Partial<Omit<EngineOptions, 'store' | 'config' | 'logger'>> = {},
 ): Promise<App> {
-  const store = await openStore(config);
+  const store = await openStore(config, logger);
   let checkpointer: Checkpointer | undefined;
   let engine: Engine | undefined;
   let webhooks: Webhooks | undefined;

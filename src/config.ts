@@ -49,8 +49,13 @@ export const defaults = {
   host: '127.0.0.1',
   /** Port of the HTTP server (GraphQL, GraphiQL, WebSocket, SSE, REST). */
   port: 4000,
-  /** SQLite database file; its folder is created when missing. */
+  /** SQLite database file; its folder is created when missing. Not used when `databaseUrl` is set. */
   dbFile: './data/sluice.db',
+  /**
+   * PostgreSQL instead of the SQLite file (`postgres://[user[:password]@]host[:port]/database`),
+   * for several instances sharing one store (docs/scale-out.md). Unset: SQLite.
+   */
+  databaseUrl: undefined as string | undefined,
   /** pino log level. */
   logLevel: 'info',
   /**
@@ -439,6 +444,7 @@ export const configSchema = z
     host: z.string().min(1).default(defaults.host),
     port: z.number().int().min(0).max(65_535).default(defaults.port),
     dbFile: z.string().min(1).default(defaults.dbFile),
+    databaseUrl: z.string().refine(isPostgresUrl, 'must be a postgres:// or postgresql:// URL naming a host').optional(),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default(defaults.logLevel),
     allowNoKeys: z.boolean().default(defaults.allowNoKeys),
     maxRequestsPerBatch: positiveInt.max(1_000_000).default(defaults.maxRequestsPerBatch),
@@ -533,10 +539,19 @@ function issueMessage(issue: z.core.$ZodIssue): string {
   return issue.message;
 }
 
-/** Paths whose value may be a credential typed in the wrong place. */
+/** Paths whose value may be a credential typed in the wrong place, or hold one (a database URL's password). */
 function hidesValue(path: readonly PropertyKey[]): boolean {
   const last = path[path.length - 1];
-  return last === 'apiKeyEnv' || last === 'secretEnv';
+  return last === 'apiKeyEnv' || last === 'secretEnv' || last === 'databaseUrl';
+}
+
+function isPostgresUrl(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return (url.protocol === 'postgres:' || url.protocol === 'postgresql:') && url.hostname !== '';
+  } catch {
+    return false;
+  }
 }
 
 function crossChecks(config: Config, env: NodeJS.ProcessEnv): Problem[] {
@@ -612,6 +627,7 @@ export const envVariables = {
   HOST: 'host',
   PORT: 'port',
   SLUICE_DB_FILE: 'dbFile',
+  DATABASE_URL: 'databaseUrl',
   LOG_LEVEL: 'logLevel',
   SLUICE_MAX_REQUESTS_PER_BATCH: 'maxRequestsPerBatch',
   SLUICE_MAX_FILE_BYTES: 'maxFileBytes',

@@ -1,6 +1,8 @@
 import { resolve } from 'node:path';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { startApp } from './app.js';
+import { databaseAddress } from './db/postgres/address.js';
+import { DatabaseOpenError } from './db/postgres/connection.js';
 import { DatabaseLockedError } from './db/sqlite/connection.js';
 import { StartupRefused } from './auth/modes.js';
 import { createLogger } from './log.js';
@@ -42,6 +44,11 @@ async function main(): Promise<void> {
       logger.fatal(error.message);
       process.exit(EXIT_BAD_CONFIG);
     }
+    // Says which server and why, never the password.
+    if (error instanceof DatabaseOpenError) {
+      logger.fatal(error.message);
+      process.exit(EXIT_FAILURE);
+    }
     logger.fatal({ err: error }, 'start-up failed');
     process.exit(EXIT_FAILURE);
   }
@@ -54,7 +61,7 @@ async function main(): Promise<void> {
       health: `${app.server.url}${healthPath}`,
       ready: `${app.server.url}${readyPath}`,
       metrics: `${app.server.url}${metricsPath}`,
-      database: resolve(config.dbFile),
+      database: config.databaseUrl === undefined ? resolve(config.dbFile) : `postgres ${databaseAddress(config.databaseUrl)}`,
       redis: config.redisUrl === undefined ? 'none (one instance: nothing shared)' : redisAddress(config.redisUrl),
       providers: config.providers.map((p) => `${p.name} (${p.kind})`),
     },

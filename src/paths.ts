@@ -18,6 +18,9 @@ export const packageRoot = findPackageRoot(dirname(fileURLToPath(import.meta.url
 /** Drizzle-kit's generated SQL migrations, applied at start-up. */
 export const migrationsFolder = join(packageRoot, 'drizzle');
 
+/** The PostgreSQL store's migrations (`drizzle.pg.config.ts`), applied when it opens. */
+export const pgMigrationsFolder = join(packageRoot, 'drizzle', 'pg');
+
 /**
  * Compiled workers. Worker threads cannot load TypeScript, so both `npm start` and the tests
  * (whose global setup builds first) load the emitted JavaScript.

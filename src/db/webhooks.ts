@@ -1,5 +1,6 @@
+import { randomBytes } from 'node:crypto';
 import { requestCountsOf } from './batches.js';
-import type { BatchRow, WebhookAttemptRow } from './schema.js';
+import type { BatchRow, WebhookAttemptRow, WebhookEventRow } from './schema.js';
 import type { FinalBatchStatus } from './status.js';
 
 /**
@@ -48,3 +49,26 @@ export interface AttemptOutcome {
 
 /** One attempt, with the event it was for. */
 export type WebhookAttemptView = WebhookAttemptRow & { type: string };
+
+/** The outbox row of a batch's final status: written in the transaction that writes that status. */
+export function newWebhookEvent(batch: BatchRow & { status: FinalBatchStatus; webhookUrl: string }, now: number): WebhookEventRow {
+  const payload = webhookPayload(batch, now);
+  return {
+    id: `msg_${randomBytes(12).toString('hex')}`,
+    batchId: batch.id,
+    tenant: batch.tenant,
+    url: batch.webhookUrl,
+    type: payload.type,
+    body: JSON.stringify(payload),
+    status: WebhookEventStatus.pending,
+    attempts: 0,
+    nextAttemptAt: now,
+    createdAt: now,
+  };
+}
+
+/** Where an event goes after an attempt: delivered, given up, or pending until `retryAt`. */
+export function statusAfterAttempt(outcome: AttemptOutcome): WebhookEventStatus {
+  if (outcome.status === WebhookAttemptStatus.delivered) return WebhookEventStatus.delivered;
+  return outcome.retryAt === undefined ? WebhookEventStatus.failed : WebhookEventStatus.pending;
+}

@@ -11,7 +11,7 @@ import { checkLimitPatch } from './lane-limit-rules.js';
 import { LaneQueue, type LaneQueueOptions, type QueueItem } from './lane-queue.js';
 import { PrefixWarmup } from './prefix-warmup.js';
 import type { RateLimitSnapshot } from './providers/provider.js';
-import { localBudgetShare, type BudgetShare, type LaneShare } from './shared-budgets.js';
+import { localBudgetShare, type BudgetShare, type LaneShare, type LaneSlots } from './shared-budgets.js';
 import { SlidingWindowCounter } from './sliding-window.js';
 
 /**
@@ -180,6 +180,8 @@ export class Lane {
   readonly #headroom: Headroom | undefined;
   readonly #fixedHeadroomMs: number | undefined;
   readonly #concurrency: ConcurrencyLimit;
+  /** A configured `maxConcurrent` shared with the other instances: the slots this one holds. Undefined when not shared. */
+  #slots: LaneSlots | undefined;
   readonly #now: () => number;
   readonly #onReady: (lane: Lane) => void;
   readonly #onLimitChange: ((lane: Lane, change: LimitChange) => void) | undefined;
@@ -222,6 +224,7 @@ export class Lane {
     const maxInFlight = options.maxInFlight === undefined ? {} : { maxInFlight: options.maxInFlight };
     this.#concurrency = new ConcurrencyLimit({ configured: limits.maxConcurrent, options: maxInFlight, now });
     this.#concurrency.metered(this.#budgets.metered, now);
+    if (limits.maxConcurrent !== undefined) this.#slots = this.#share.slots({ limit: limits.maxConcurrent });
     this.#onReady = options.onReady;
     this.#onLimitChange = options.onLimitChange;
     this.#queue = new LaneQueue<LaneItem>({ ...options.queue, now: this.#now });
@@ -361,7 +364,8 @@ export class Lane {
       if (wait > 0) soonest = Math.min(soonest, wait);
       return wait === 0;
     };
-    const free = this.#concurrency.value - this.#inFlight.size;
+    const allowed = this.#slots ? Math.min(this.#concurrency.value, this.#slots.held) : this.#concurrency.value;
+    const free = allowed - this.#inFlight.size;
     const room = Math.min(free, breaker === 'probe' ? 1 : ADMIT_PER_ROUND);
     // One that never fits is handed over, to be taken out below; in a group, only if it fits no lane at all.
     const sources: Source[] = [{ queue: this.#queue, fits: (item) => item.cost > capacity || fitsBudgets(item), cap: room, taken: 0 }];
@@ -394,7 +398,8 @@ export class Lane {
     for (const item of admitted) this.#inFlight.set(item.requestId, { item, admittedAt: now });
     if (breaker === 'probe' && admitted[0]) this.#breaker.probeSent(admitted[0].requestId);
     if (sources[1] && sources[1].taken > 0) shared?.took(this, sources[1].taken);
-    const waiting = this.#queue.size + (shared?.queue.size ?? 0);
+    const waiting = this.#waiting();
+    this.#slots?.use(this.#inFlight.size, this.#inFlight.size + waiting);
     const full = admitted.length >= free;
     this.#concurrency.admitted(full && waiting > 0);
     if (waiting > 0 && !full) {
@@ -428,6 +433,7 @@ export class Lane {
       this.#budgets.tokens.charge(actualTokens - item.cost);
       this.#tokensLastMinute.record(actualTokens - item.cost);
     }
+    this.#slots?.use(this.#inFlight.size, this.#inFlight.size + this.#waiting());
     this.#signalReady();
   }
 
@@ -443,6 +449,7 @@ export class Lane {
     this.#budgets.tokens.refund(item.cost);
     this.#requestsLastMinute.record(-1);
     this.#tokensLastMinute.record(-item.cost);
+    this.#slots?.use(this.#inFlight.size, this.#inFlight.size + this.#waiting());
     this.#signalReady();
   }
 
@@ -503,7 +510,11 @@ export class Lane {
   setLimits(patch: Partial<LaneLimits>): void {
     const now = this.#now();
     this.#budgets.set(patch, now);
-    if (patch.maxConcurrent !== undefined) this.#concurrency.set(patch.maxConcurrent, now);
+    if (patch.maxConcurrent !== undefined) {
+      this.#concurrency.set(patch.maxConcurrent, now);
+      if (this.#slots) this.#slots.setLimit(patch.maxConcurrent);
+      else this.#slots = this.#share.slots({ limit: patch.maxConcurrent });
+    }
     this.#concurrency.metered(this.#budgets.metered, now);
     this.#signalReady();
   }
@@ -534,6 +545,11 @@ export class Lane {
       headroomMs: this.#fixedHeadroomMs ?? this.#headroom!.ms(this.#now()),
       at: this.#now(),
     };
+  }
+
+  /** Ready to be admitted: its own queue and its group's. */
+  #waiting(): number {
+    return this.#queue.size + (this.#shared?.queue.size ?? 0);
   }
 
   /** Queued per base priority, its group's included. */

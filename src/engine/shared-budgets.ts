@@ -4,8 +4,9 @@ import { TokenBucket } from './token-bucket.js';
  * What a lane shares with the other Sluice instances: its two per-minute budgets and its pause
  * after a 429. One process alone shares nothing (`localBudgetShare`, the default: each budget a
  * plain TokenBucket); with `REDIS_URL` every instance takes its budgets in slices from one
- * bucket per lane in Redis (src/redis/budget-share.ts, docs/scale-out.md). Concurrency is not
- * shared: each instance keeps its own `maxConcurrent` slots.
+ * bucket per lane in Redis (src/redis/budget-share.ts, docs/scale-out.md), and a configured
+ * `maxConcurrent` is shared as slots (src/redis/slot-share.ts); a concurrency found by AIMD stays
+ * each instance's own.
  */
 
 /** One per-minute budget of a lane, as the lane uses it; TokenBucket is the in-process one. */
@@ -49,9 +50,27 @@ export interface LaneShareEvents {
   paused(until: number, reason: string): void;
 }
 
+export interface LaneSlotsOptions {
+  /** The configured `maxConcurrent`: all instances together. */
+  limit: number;
+}
+
+/** A lane's concurrency slots, held by this instance out of a limit shared with the others. */
+export interface LaneSlots {
+  /** How many requests this instance may have in flight now. */
+  readonly held: number;
+  /** The lane has `inUse` in flight and would use `wanted` (in flight and waiting): asks for more, or gives back a surplus after a while. */
+  use(inUse: number, wanted: number): void;
+  setLimit(limit: number): void;
+  /** Gives back every slot held. */
+  close(): void;
+}
+
 /** One lane's part of the share. */
 export interface LaneShare {
   bucket(name: BudgetName, options: LaneBucketOptions): LaneBucket;
+  /** The lane's configured concurrency as shared slots; undefined when nothing is shared (the lane's own limit is the whole limit). */
+  slots(options: LaneSlotsOptions): LaneSlots | undefined;
   /** This instance paused the lane for `ms` from now: the other instances pause it too. */
   pause(ms: number, reason: string): void;
   /** The lane closes: budget taken and not used goes back. */
@@ -67,6 +86,7 @@ export interface BudgetShare {
 export const localBudgetShare: BudgetShare = {
   lane: () => ({
     bucket: (_name, { perMinute, headroomMs, now }) => new TokenBucket({ perMinute, headroomMs, now }),
+    slots: () => undefined,
     pause: () => {},
     close: () => {},
   }),

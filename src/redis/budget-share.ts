@@ -3,13 +3,15 @@ import type { Logger } from 'pino';
 import type { BudgetShare, LaneShare, LaneShareEvents } from '../engine/shared-budgets.js';
 import { SlicedBucket, type SliceReply, type SliceSource, type SliceTiming } from '../engine/sliced-bucket.js';
 import { luaScript } from './connection.js';
+import { INSTANCE_TTL_MS, RedisLaneSlots, type SlotTiming } from './slot-share.js';
 
 /**
  * Lane budgets shared by every instance through Redis: per lane and budget one token bucket
  * (a hash: level, time, limit), refilled by elapsed time on Redis's own clock (`TIME`, so the
  * instances' clocks do not matter) and taken from in slices by atomic Lua scripts; per lane a
  * pause key (a 429 seen anywhere pauses the lane everywhere); one sorted set of the instances
- * seen lately, whose count sizes each instance's share when Redis cannot be reached.
+ * seen lately, whose count sizes each instance's share when Redis cannot be reached; and a
+ * configured `maxConcurrent` as slots (slot-share.ts).
  *
  * A bucket key that is missing is created full when this instance has not used it lately (a
  * new lane, or one idle long enough to have refilled), and empty otherwise: Redis restarted or
@@ -19,8 +21,6 @@ import { luaScript } from './connection.js';
 
 /** A bucket key idle this long expires; it had refilled anyway (a minute is enough). */
 const BUCKET_TTL_MS = 120_000;
-/** An instance not heard from for this long no longer counts among those sharing the lanes. */
-const INSTANCE_TTL_MS = 10_000;
 
 /**
  * KEYS: bucket, pause, instances. ARGV: limit per minute, want, min, reserve, create full (1/0),
@@ -106,12 +106,17 @@ export interface RedisBudgetShareOptions {
   now?: () => number;
   /** Slice, hold and retry times of every bucket; tests shorten them. Default `SLICED_BUCKET_DEFAULTS`. */
   timing?: Partial<SliceTiming>;
+  /** An instance not heard from for this long no longer counts among those sharing the lanes, nor holds slots. Default `INSTANCE_TTL_MS`. */
+  instanceTtlMs?: number;
+  /** Hold, retry and heartbeat times of the concurrency slots; tests shorten them. */
+  slotTiming?: Partial<SlotTiming>;
 }
 
 export class RedisBudgetShare implements BudgetShare {
   readonly #options: RedisBudgetShareOptions;
   readonly #log: Logger;
   readonly #now: () => number;
+  readonly #instanceTtlMs: number;
   /** Instances seen in the last reply: sizes the fallback share. */
   #instances = 1;
   /** Whether the last command reached Redis (undefined before the first). */
@@ -121,12 +126,14 @@ export class RedisBudgetShare implements BudgetShare {
     this.#options = options;
     this.#log = options.log.child({ module: 'budgets' });
     this.#now = options.now ?? Date.now;
+    this.#instanceTtlMs = options.instanceTtlMs ?? INSTANCE_TTL_MS;
   }
 
   lane(lane: string, events: LaneShareEvents): LaneShare {
     const { redis, prefix } = this.#options;
     const pauseKey = `${prefix}pause:${lane}`;
     const buckets = new Set<SlicedBucket>();
+    const slots = new Set<RedisLaneSlots>();
     return {
       bucket: (name, options) => {
         const bucket = new SlicedBucket({
@@ -139,6 +146,24 @@ export class RedisBudgetShare implements BudgetShare {
         buckets.add(bucket);
         return bucket;
       },
+      slots: ({ limit }) => {
+        const laneSlots = new RedisLaneSlots({
+          limit,
+          redis,
+          key: `${prefix}slots:${lane}`,
+          instancesKey: `${prefix}instances`,
+          instanceId: this.#options.instanceId,
+          instanceTtlMs: this.#instanceTtlMs,
+          instances: () => Math.max(this.#options.expectedInstances, this.#instances),
+          refilled: () => events.refilled(),
+          reached: () => this.#reached(),
+          failed: (error) => this.#failed(error),
+          now: this.#now,
+          ...(this.#options.slotTiming ? { timing: this.#options.slotTiming } : {}),
+        });
+        slots.add(laneSlots);
+        return laneSlots;
+      },
       pause: (ms, reason) => {
         if (ms <= 0) return;
         PAUSE(redis, [pauseKey], [Math.ceil(ms), reason]).then(
@@ -148,6 +173,7 @@ export class RedisBudgetShare implements BudgetShare {
       },
       close: () => {
         for (const bucket of buckets) bucket.close();
+        for (const laneSlots of slots) laneSlots.close();
       },
     };
   }
@@ -163,7 +189,7 @@ export class RedisBudgetShare implements BudgetShare {
           reply = (await TAKE(
             redis,
             [key, pauseKey, `${prefix}instances`],
-            [perMinute, want, min, reserve, fresh ? 1 : 0, remaining ?? -1, instanceId, INSTANCE_TTL_MS, BUCKET_TTL_MS],
+            [perMinute, want, min, reserve, fresh ? 1 : 0, remaining ?? -1, instanceId, this.#instanceTtlMs, BUCKET_TTL_MS],
           )) as string[];
         } catch (error) {
           this.#failed(error);

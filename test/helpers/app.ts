@@ -7,10 +7,11 @@ import { startApp, type App } from '../../src/app.js';
 import { parseConfig, type ConfigInput } from '../../src/config.js';
 import type { EngineOptions } from '../../src/engine/engine.js';
 import { createLogger } from '../../src/log.js';
+import { createTestDatabase } from './postgres.js';
 
 /**
- * Starts the real Sluice (SQLite file in a temp folder, HTTP server on an ephemeral port,
- * worker pool) for a test, with helpers to talk GraphQL over HTTP and WebSocket.
+ * Starts the real Sluice (SQLite file in a temp folder, or a PostgreSQL database of its own;
+ * HTTP server on an ephemeral port, worker pool) for a test, with helpers to talk GraphQL over HTTP and WebSocket.
  * `close()` stops everything and deletes the folder; `restart()` reopens the same file.
  */
 
@@ -36,14 +37,17 @@ export interface GraphQLErrorShape {
 }
 
 export interface TestAppOptions {
-  config?: Omit<ConfigInput, 'dbFile' | 'port' | 'host'>;
+  config?: Omit<ConfigInput, 'dbFile' | 'databaseUrl' | 'port' | 'host'>;
+  /** Run on PostgreSQL (a database of its own beside `DATABASE_URL`'s, dropped by `close`) instead of SQLite. */
+  postgres?: boolean;
   engine?: Partial<Omit<EngineOptions, 'db' | 'config' | 'logger'>>;
 }
 
 export async function startTestApp(options: TestAppOptions = {}): Promise<TestApp> {
   const dir = mkdtempSync(join(tmpdir(), 'sluice-test-'));
   const dbFile = join(dir, 'sluice.db');
-  const config = parseConfig({ logLevel: 'silent', ...options.config, dbFile, host: '127.0.0.1', port: 0 });
+  const database = options.postgres ? await createTestDatabase() : undefined;
+  const config = parseConfig({ logLevel: 'silent', ...options.config, dbFile, databaseUrl: database?.url, host: '127.0.0.1', port: 0 });
   const logger = createLogger(process.env.SLUICE_TEST_LOG ?? 'silent');
   const clients: Client[] = [];
 
@@ -84,6 +88,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     async close() {
       await Promise.all(clients.map((client) => client.dispose()));
       await app.stop();
+      await database?.drop();
       rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -12,7 +12,8 @@ import {
   type StagedBatch,
 } from '../batches.js';
 import type { Db } from './connection.js';
-import { CountMoves } from './request-counts.js';
+import { CountMoves } from '../count-moves.js';
+import { applyCountMoves } from './request-counts.js';
 import { batches, type BatchRow } from '../schema.js';
 import { BatchStatus, finalBatchStatuses, isFinalBatchStatus, RequestStatus, type FinalBatchStatus } from '../status.js';
 import { insertWebhookEvent } from './webhooks.js';
@@ -67,7 +68,7 @@ export class SqliteStagedBatch implements StagedBatch {
       }
       const moves = new CountMoves();
       moves.move(id, undefined, RequestStatus.pending, rows.length);
-      moves.apply(db.$client);
+      applyCountMoves(db.$client, moves);
       this.#position = position;
     });
   }

@@ -3,7 +3,8 @@ import { NativeBatchStatus, type NativePartChange, type NativeRequestBody, type 
 import { nativeBatches, requests, type NativeBatchRow } from '../schema.js';
 import { RequestStatus } from '../status.js';
 import type { Db } from './connection.js';
-import { CountMoves } from './request-counts.js';
+import { CountMoves } from '../count-moves.js';
+import { applyCountMoves } from './request-counts.js';
 
 /** The statements of provider-native batches (`store.native`; the part lifecycle is in `../native-batches.ts`). */
 
@@ -61,7 +62,7 @@ export async function claimNativePart(db: Db, part: NewNativePart): Promise<Nati
     if (claimed === 0) return undefined;
     const moves = new CountMoves();
     moves.move(part.batchId, RequestStatus.queued, RequestStatus.running, claimed);
-    moves.apply(db.$client);
+    applyCountMoves(db.$client, moves);
     return tx
       .insert(nativeBatches)
       .values({
@@ -121,7 +122,7 @@ export async function reclaimNativeRequests(db: Db, now: number): Promise<number
         .run().changes;
       moves.move(part.batchId, RequestStatus.queued, RequestStatus.running, reclaimed);
     }
-    moves.apply(db.$client);
+    applyCountMoves(db.$client, moves);
     return moves.moved;
   });
 }

@@ -1,7 +1,7 @@
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { desc, eq } from 'drizzle-orm';
 import type { Db } from './connection.js';
-import type { PrefixAssignment } from '../prefixes.js';
+import { prefixGroups, type PrefixAssignment } from '../prefixes.js';
 import { batchPrefixes, type BatchPrefixRow } from '../schema.js';
 
 /** Rows per transaction: the event loop turns between them. */
@@ -19,12 +19,6 @@ export async function storePrefixes(db: Db, batchId: string, assignments: readon
     'INSERT INTO batch_prefixes (batch_id, hash, tokens, messages, requests) VALUES (?, ?, ?, ?, ?) ' +
       'ON CONFLICT (batch_id, hash) DO UPDATE SET requests = max(requests, excluded.requests)',
   );
-  const groups = new Map<string, { tokens: number; messages: number; requests: number }>();
-  for (const { hash, tokens, messages } of assignments) {
-    const group = groups.get(hash) ?? { tokens, messages, requests: 0 };
-    group.requests++;
-    groups.set(hash, group);
-  }
   for (let start = 0; start < assignments.length; start += PREFIX_SLICE) {
     const slice = assignments.slice(start, start + PREFIX_SLICE);
     client.transaction(() => {
@@ -33,7 +27,7 @@ export async function storePrefixes(db: Db, batchId: string, assignments: readon
     await yieldToLoop();
   }
   client.transaction(() => {
-    for (const [hash, group] of groups) upsert.run(batchId, hash, group.tokens, group.messages, group.requests);
+    for (const group of prefixGroups(assignments)) upsert.run(batchId, group.hash, group.tokens, group.messages, group.requests);
   })();
 }
 

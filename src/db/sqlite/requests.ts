@@ -2,7 +2,10 @@ import type Database from 'better-sqlite3';
 import { and, asc, desc, eq, gt, inArray, lt, sql } from 'drizzle-orm';
 import type { Db } from './connection.js';
 import { batches, requests, type BatchRow, type RequestRow, type StoredError } from '../schema.js';
-import { CountMoves } from './request-counts.js';
+import { CountMoves } from '../count-moves.js';
+import { batchTotals } from '../outcome-totals.js';
+import { slices } from '../slices.js';
+import { applyCountMoves } from './request-counts.js';
 import {
   statusAfter,
   type ClaimedRequest,
@@ -25,12 +28,6 @@ import { tenantCondition, type TenantScope } from '../tenant-scope.js';
 
 /** Keeps `IN (...)` lists well under SQLite's bound-parameter limit. */
 const ID_SLICE = 5_000;
-
-function slices<T>(items: readonly T[], size = ID_SLICE): T[][] {
-  const out: T[][] = [];
-  for (let start = 0; start < items.length; start += size) out.push(items.slice(start, start + size));
-  return out;
-}
 
 /** A batch's requests waiting for their estimate, in id order. Bodies stay JSON text: the counting worker parses them, not the event loop. */
 export async function listPendingRequests(db: Db, batchId: string, page: IdPage = {}): Promise<PendingRequest[]> {
@@ -68,7 +65,7 @@ export async function storeEstimates(
       moves.move(batchId, RequestStatus.pending, RequestStatus.queued);
     }
     addToTotal.run(stored, batchId);
-    moves.apply(db.$client);
+    applyCountMoves(db.$client, moves);
     return moves.moved;
   })();
 }
@@ -111,7 +108,7 @@ export async function claimRequests(db: Db, ids: readonly number[], now: number,
   return db.transaction((tx) => {
     const claimed: ClaimedRequest[] = [];
     const moves = new CountMoves();
-    for (const slice of slices(ids)) {
+    for (const slice of slices(ids, ID_SLICE)) {
       const rows = tx
         .update(requests)
         .set({
@@ -137,7 +134,7 @@ export async function claimRequests(db: Db, ids: readonly number[], now: number,
         claimed.push(row);
       }
     }
-    moves.apply(db.$client);
+    applyCountMoves(db.$client, moves);
     return claimed;
   });
 }
@@ -211,8 +208,8 @@ export async function recordOutcomes(db: Db, outcomes: readonly RequestOutcome[]
   const { succeed, fail, requeue, stop, addUsage, succeedFollowers, failFollowers, addCached } = outcomeStatementsFor(client);
   return client.transaction(() => {
     const applied: RequestOutcome[] = [];
-    const usageByBatch = new Map<string, { prompt: number; completion: number; cached: number; cacheWrite: number }>();
-    const cachedByBatch = new Map<string, number>();
+    /** Outcomes that applied to their own row, without the copies made for duplicates. */
+    const direct: RequestOutcome[] = [];
     const moves = new CountMoves();
     for (const outcome of outcomes) {
       let changes: number;
@@ -231,15 +228,6 @@ export async function recordOutcomes(db: Db, outcomes: readonly RequestOutcome[]
             latencyMs: outcome.latencyMs,
             cached: outcome.cached ? 1 : 0,
           }).changes;
-          if (changes > 0) {
-            const usage = usageByBatch.get(outcome.batchId) ?? { prompt: 0, completion: 0, cached: 0, cacheWrite: 0 };
-            usage.prompt += outcome.promptTokens;
-            usage.completion += outcome.completionTokens;
-            usage.cached += outcome.cachedTokens;
-            usage.cacheWrite += outcome.cacheWriteTokens;
-            usageByBatch.set(outcome.batchId, usage);
-            if (outcome.cached) cachedByBatch.set(outcome.batchId, (cachedByBatch.get(outcome.batchId) ?? 0) + 1);
-          }
           break;
         }
         case 'failed':
@@ -269,6 +257,7 @@ export async function recordOutcomes(db: Db, outcomes: readonly RequestOutcome[]
       }
       if (changes === 0) continue;
       applied.push(outcome);
+      direct.push(outcome);
       moves.move(outcome.batchId, RequestStatus.running, statusAfter(outcome));
       if (outcome.kind === 'succeeded' && outcome.copyToFollowers) {
         const copied = succeedFollowers.all({
@@ -301,9 +290,11 @@ export async function recordOutcomes(db: Db, outcomes: readonly RequestOutcome[]
         moves.move(outcome.batchId, RequestStatus.queued, RequestStatus.failed, copied.length);
       }
     }
-    moves.apply(client);
-    for (const [id, usage] of usageByBatch) addUsage.run({ id, ...usage });
-    for (const [id, count] of cachedByBatch) addCached.run({ id, count });
+    applyCountMoves(client, moves);
+    for (const [id, { cachedCount, ...usage }] of batchTotals(direct)) {
+      addUsage.run({ id, ...usage });
+      if (cachedCount > 0) addCached.run({ id, count: cachedCount });
+    }
     return applied;
   })();
 }
@@ -330,7 +321,7 @@ export async function stopWaitingRequests(
         .run().changes;
       moves.move(batchId, from, status, stopped);
     }
-    moves.apply(db.$client);
+    applyCountMoves(db.$client, moves);
     return moves.moved;
   });
 }
@@ -396,7 +387,7 @@ export async function retryRequests(
           `AND duplicate_of NOT IN (SELECT id FROM requests WHERE batch_id = @batchId AND status = '${RequestStatus.pending}')`,
       )
       .run({ batchId });
-    moves.apply(db.$client);
+    applyCountMoves(db.$client, moves);
     tx.update(batches)
       // The retried requests are counted again and added back (storeEstimates).
       .set({

@@ -1,8 +1,7 @@
-import { randomBytes } from 'node:crypto';
 import { and, asc, eq, inArray, lte, sql } from 'drizzle-orm';
 import type { Db } from './connection.js';
 import { webhookAttempts, webhookEvents, type BatchRow, type WebhookEventRow } from '../schema.js';
-import { webhookPayload, WebhookAttemptStatus, WebhookEventStatus, type AttemptOutcome, type WebhookAttemptView } from '../webhooks.js';
+import { newWebhookEvent, statusAfterAttempt, WebhookEventStatus, type AttemptOutcome, type WebhookAttemptView } from '../webhooks.js';
 import type { FinalBatchStatus } from '../status.js';
 
 /** Writes the event of a batch's final status; call inside the transaction that writes that status. */
@@ -11,20 +10,7 @@ export function insertWebhookEvent(
   batch: BatchRow & { status: FinalBatchStatus; webhookUrl: string },
   now: number,
 ): void {
-  const payload = webhookPayload(batch, now);
-  db.insert(webhookEvents)
-    .values({
-      id: `msg_${randomBytes(12).toString('hex')}`,
-      batchId: batch.id,
-      tenant: batch.tenant,
-      url: batch.webhookUrl,
-      type: payload.type,
-      body: JSON.stringify(payload),
-      status: WebhookEventStatus.pending,
-      nextAttemptAt: now,
-      createdAt: now,
-    })
-    .run();
+  db.insert(webhookEvents).values(newWebhookEvent(batch, now)).run();
 }
 
 /**
@@ -67,12 +53,7 @@ export function nextWebhookDueAt(db: Db): number | undefined {
 /** Records one attempt and moves the event on, in one transaction. */
 export function recordWebhookAttempt(db: Db, event: WebhookEventRow, outcome: AttemptOutcome): void {
   const attempt = event.attempts + 1;
-  const status =
-    outcome.status === WebhookAttemptStatus.delivered
-      ? WebhookEventStatus.delivered
-      : outcome.retryAt === undefined
-        ? WebhookEventStatus.failed
-        : WebhookEventStatus.pending;
+  const status = statusAfterAttempt(outcome);
   db.transaction((tx) => {
     tx.insert(webhookAttempts)
       .values({

@@ -1,0 +1,197 @@
+import type { Logger } from 'pino';
+import type { Store } from '../store.js';
+import {
+  activeKeysByPrefix,
+  addTenantUsage,
+  anyApiKeyExists,
+  appendAudit,
+  countOpenBatches,
+  getApiKey,
+  getStoredQuota,
+  insertApiKey,
+  listApiKeys,
+  listAudit,
+  putStoredQuota,
+  recordKeyUsed,
+  revokeApiKey,
+  tenantUsageOn,
+} from './admin.js';
+import {
+  countBatchesByStatus,
+  countRequestsByStatus,
+  deleteStagedBatches,
+  getBatch,
+  getBatchById,
+  getBatchesByIds,
+  listBatches,
+  listOpenBatches,
+  PgStagedBatch,
+  setBatchMaxCost,
+  setBatchPriority,
+  updateBatch,
+} from './batches.js';
+import { openPgDatabase, type PgDb } from './connection.js';
+import {
+  deleteFile,
+  deleteUnfinishedFiles,
+  getBatchInputFiles,
+  getFile,
+  insertFile,
+  insertFileLines,
+  isFileComplete,
+  linkBatchInputFile,
+  listFileLines,
+  listFiles,
+  listRequestInputs,
+  markFileProcessed,
+} from './files.js';
+import {
+  claimNativePart,
+  listNativeParts,
+  listOpenNativeParts,
+  listPartBodies,
+  listPartRunningIds,
+  listQueuedBodies,
+  reclaimNativeRequests,
+  updateNativePart,
+} from './native-batches.js';
+import { listBatchPrefixes, storePrefixes } from './prefixes.js';
+import {
+  claimRequests,
+  getRequestsByIds,
+  listPendingRequests,
+  listQueuedRequests,
+  listRequests,
+  recordOutcomes,
+  requeueInterruptedRequests,
+  retryRequests,
+  startEstimatedBatch,
+  stopWaitingRequests,
+  storeEstimates,
+} from './requests.js';
+import { countCachedResponses, deleteExpiredResponses, getCachedResponses, putCachedResponses } from './response-cache.js';
+import { countByDeployment, listResults } from './results.js';
+import { claimDueWebhookEvents, listWebhookAttempts, nextWebhookDueAt, recordWebhookAttempt } from './webhooks.js';
+
+/**
+ * The shared store: PostgreSQL through a `pg` pool, selected by `DATABASE_URL`
+ * (docs/scale-out.md). The same contract as `SqliteStore`, statement for statement; the
+ * functions beside this file take the Drizzle `PgDb`.
+ */
+export class PgStore implements Store {
+  readonly db: PgDb;
+  readonly batches: Store['batches'];
+  readonly requests: Store['requests'];
+  readonly files: Store['files'];
+  readonly apiKeys: Store['apiKeys'];
+  readonly audit: Store['audit'];
+  readonly tenants: Store['tenants'];
+  readonly webhooks: Store['webhooks'];
+  readonly native: Store['native'];
+  readonly responseCache: Store['responseCache'];
+  readonly prefixes: Store['prefixes'];
+
+  /** Connects and applies the migrations in `drizzle/pg/`. */
+  static async open(url: string, log?: Logger): Promise<PgStore> {
+    return new PgStore(await openPgDatabase(url, log));
+  }
+
+  private constructor(db: PgDb) {
+    this.db = db;
+    this.batches = {
+      stage: (batch) => PgStagedBatch.open(db, batch),
+      deleteStaged: () => deleteStagedBatches(db),
+      get: (tenant, id) => getBatch(db, tenant, id),
+      getById: (id) => getBatchById(db, id),
+      getByIds: (tenant, ids) => getBatchesByIds(db, tenant, ids),
+      list: (args) => listBatches(db, args),
+      countRequestsByStatus: (batchId) => countRequestsByStatus(db, batchId),
+      countByStatus: () => countBatchesByStatus(db),
+      update: (id, change) => updateBatch(db, id, change),
+      setPriority: (id, priority) => setBatchPriority(db, id, priority),
+      setMaxCost: (id, maxCostUsd) => setBatchMaxCost(db, id, maxCostUsd),
+      startEstimated: (batchId, now) => startEstimatedBatch(db, batchId, now),
+      listOpen: () => listOpenBatches(db),
+    };
+    this.requests = {
+      listPending: (batchId, page) => listPendingRequests(db, batchId, page),
+      storeEstimates: (batchId, estimates, now) => storeEstimates(db, batchId, estimates, now),
+      listQueued: (batchId, page) => listQueuedRequests(db, batchId, page),
+      claim: (ids, now, deployment) => claimRequests(db, ids, now, deployment),
+      countByDeployment: (batchId) => countByDeployment(db, batchId),
+      recordOutcomes: (outcomes) => recordOutcomes(db, outcomes),
+      stopWaiting: (batchId, status, now, error) => stopWaitingRequests(db, batchId, status, now, error),
+      requeueInterrupted: (now) => requeueInterruptedRequests(db, now),
+      retry: (batchId, statuses, expiresAt) => retryRequests(db, batchId, statuses, expiresAt),
+      list: (args) => listRequests(db, args),
+      getByIds: (tenant, ids) => getRequestsByIds(db, tenant, ids),
+      listResults: (args) => listResults(db, args),
+      listInputs: (batchId, afterId, limit) => listRequestInputs(db, batchId, afterId, limit),
+    };
+    this.files = {
+      insert: (file) => insertFile(db, file),
+      insertLines: (fileId, lines) => insertFileLines(db, fileId, lines),
+      markProcessed: (id) => markFileProcessed(db, id),
+      delete: (id) => deleteFile(db, id),
+      deleteUnfinished: () => deleteUnfinishedFiles(db),
+      isComplete: (id) => isFileComplete(db, id),
+      list: (args) => listFiles(db, args),
+      get: (tenant, id) => getFile(db, tenant, id),
+      listLines: (fileId, afterLine, limit) => listFileLines(db, fileId, afterLine, limit),
+      linkBatchInput: (batchId, fileId) => linkBatchInputFile(db, batchId, fileId),
+      getBatchInputs: (batchIds) => getBatchInputFiles(db, batchIds),
+    };
+    this.apiKeys = {
+      create: (key, audit) => insertApiKey(db, key, audit),
+      revoke: (id, at, audit) => revokeApiKey(db, id, at, audit),
+      anyExists: () => anyApiKeyExists(db),
+      activeByPrefix: (prefix) => activeKeysByPrefix(db, prefix),
+      get: (id) => getApiKey(db, id),
+      list: (args) => listApiKeys(db, args),
+      recordUsed: (id, at) => recordKeyUsed(db, id, at),
+    };
+    this.audit = {
+      append: (entry) => appendAudit(db, entry),
+      list: (args) => listAudit(db, args),
+    };
+    this.tenants = {
+      addUsage: (deltas) => addTenantUsage(db, deltas),
+      usageOn: (tenant, day) => tenantUsageOn(db, tenant, day),
+      getQuota: (tenant) => getStoredQuota(db, tenant),
+      putQuota: (row) => putStoredQuota(db, row),
+      countOpenBatches: (tenant) => countOpenBatches(db, tenant),
+    };
+    this.webhooks = {
+      claimDue: (now, leaseMs, limit) => claimDueWebhookEvents(db, now, leaseMs, limit),
+      nextDueAt: () => nextWebhookDueAt(db),
+      recordAttempt: (event, outcome) => recordWebhookAttempt(db, event, outcome),
+      listAttempts: (batchId) => listWebhookAttempts(db, batchId),
+    };
+    this.native = {
+      listQueuedBodies: (batchId, afterId, limit) => listQueuedBodies(db, batchId, afterId, limit),
+      listPartBodies: (part) => listPartBodies(db, part),
+      listPartRunningIds: (part) => listPartRunningIds(db, part),
+      claimPart: (part) => claimNativePart(db, part),
+      updatePart: (id, change, now) => updateNativePart(db, id, change, now),
+      listOpenParts: (batchId) => listOpenNativeParts(db, batchId),
+      listParts: (batchId) => listNativeParts(db, batchId),
+      reclaim: (now) => reclaimNativeRequests(db, now),
+    };
+    this.responseCache = {
+      get: (tenant, hashes, now) => getCachedResponses(db, tenant, hashes, now),
+      put: (entries, now, maxPerTenant) => putCachedResponses(db, entries, now, maxPerTenant),
+      deleteExpired: (now) => deleteExpiredResponses(db, now),
+      count: (tenant) => countCachedResponses(db, tenant),
+    };
+    this.prefixes = {
+      store: (batchId, assignments) => storePrefixes(db, batchId, assignments),
+      list: (batchId) => listBatchPrefixes(db, batchId),
+    };
+  }
+
+  #closing: Promise<void> | undefined;
+
+  async close(): Promise<void> {
+    await (this.#closing ??= this.db.$client.end());
+  }
+}

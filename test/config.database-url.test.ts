@@ -1,0 +1,92 @@
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../src/config.js';
+import { openStore } from '../src/db/open-store.js';
+import { DatabaseOpenError } from '../src/db/postgres/connection.js';
+import { PgStore } from '../src/db/postgres/store.js';
+import { SqliteStore } from '../src/db/sqlite/store.js';
+import { packageRoot } from '../src/paths.js';
+import { postgresSkipped, postgresUrl } from './helpers/postgres.js';
+
+/**
+ * `DATABASE_URL` selects the PostgreSQL store; without it Sluice runs on SQLite as before. A bad
+ * URL, or a server that cannot be reached, stops start-up with a message that says where and
+ * why, and the password never appears in it.
+ */
+
+const PASSWORD = 'pw-Zq81-never-shown';
+
+describe('when DATABASE_URL is set', () => {
+  it('reads a postgres:// or postgresql:// URL', () => {
+    for (const url of [`postgres://sluice:${PASSWORD}@db.internal:6543/sluice`, 'postgresql://db.internal/sluice']) {
+      expect(loadConfig({ DATABASE_URL: url }).databaseUrl).toBe(url);
+    }
+  });
+
+  it('refuses another scheme or no host, naming the variable and never the password', () => {
+    for (const url of [`mysql://sluice:${PASSWORD}@db.internal/sluice`, `postgres://:${PASSWORD}@/sluice`, 'not a url']) {
+      let error: unknown;
+      try {
+        loadConfig({ DATABASE_URL: url });
+      } catch (caught) {
+        error = caught;
+      }
+      expect(error).toBeInstanceOf(ConfigError);
+      expect((error as Error).message).toContain(
+        'databaseUrl (from DATABASE_URL): must be a postgres:// or postgresql:// URL naming a host',
+      );
+      expect((error as Error).message).not.toContain(PASSWORD);
+    }
+  });
+
+  it('says which server it could not reach, without the password', async () => {
+    const error = await PgStore.open(`postgres://svc-user:${PASSWORD}@127.0.0.1:1/sluice`).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(DatabaseOpenError);
+    expect((error as Error).message).toMatch(/^could not open the PostgreSQL database 127\.0\.0\.1:1\/sluice: .*ECONNREFUSED/);
+    expect((error as Error).message).not.toContain(PASSWORD);
+    expect((error as Error).message).not.toContain('svc-user');
+  });
+
+  it('stops the server at start-up with that message, the password in no output', async () => {
+    const child = spawn(process.execPath, [join(packageRoot, 'dist', 'src', 'main.js')], {
+      env: { ...process.env, DATABASE_URL: `postgres://sluice:${PASSWORD}@127.0.0.1:1/sluice`, PORT: '0', LOG_LEVEL: 'info' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    expect(code).toBe(1);
+    expect(output).toContain('could not open the PostgreSQL database 127.0.0.1:1/sluice');
+    expect(output).not.toContain(PASSWORD);
+  });
+});
+
+describe.skipIf(postgresSkipped !== undefined)(
+  `when the PostgreSQL server answers${postgresSkipped ? ` (${postgresSkipped})` : ''}`,
+  () => {
+    it('says a database that does not exist is missing, without the password', async () => {
+      const url = new URL(postgresUrl!);
+      url.password = PASSWORD;
+      url.pathname = '/sluice_no_such_database';
+      const error = await PgStore.open(url.toString()).catch((caught: unknown) => caught);
+      expect(error).toBeInstanceOf(DatabaseOpenError);
+      expect((error as Error).message).toContain('sluice_no_such_database');
+      expect((error as Error).message).not.toContain(PASSWORD);
+    });
+  },
+);
+
+describe('when DATABASE_URL is not set', () => {
+  it('opens the SQLite file, as before', async () => {
+    const config = loadConfig({ SLUICE_DB_FILE: ':memory:' });
+    expect(config.databaseUrl).toBeUndefined();
+    const store = await openStore(config);
+    try {
+      expect(store).toBeInstanceOf(SqliteStore);
+    } finally {
+      await store.close();
+    }
+  });
+});

@@ -19,9 +19,10 @@ const REQUESTS = 860;
  * No storm: at most this many 429s. They are the requests sent while the first 429 travels back
  * to the lane, and here, fake and Sluice sharing one event loop, that trip is as slow as the
  * loop: on a loaded machine a sizeable share of the 300 ms round trip, so a sizeable share of
- * the level then is refused. On a machine with a load average of 13 (2 cores): 42, 59 and 63
- * with slow start growing by half above 128; 9, 236 and 239 when it doubled throughout. 64
- * bounds that; a storm, every request after the burst sent blind and retried, would be hundreds.
+ * the level then is refused. On a machine with a load average of 9 to 13 (2 cores): 13, 14,
+ * 42, 59 and 63 with slow start growing by half above 128; 9, 236 and 239 when it doubled
+ * throughout. 64 bounds that; a storm, every request after the burst sent blind and retried,
+ * would be hundreds.
  * The same mechanism on an injected clock, with its numbers: test/lane.aimd-growth.test.ts.
  */
 const MOST_429S = 64;

@@ -9,9 +9,9 @@
  * - one larger than the opening budget: from when the provider's bucket first emptied (the fake
  *   reports its level after each admission), when only the limit bounds what Sluice sends, what
  *   the refill paid for ÷ the refill over the rest of the run (bound: 1, target 0.95; the
- *   opening burst's leftover does not count); the reserve Sluice kept; and 429s. At long latencies the opening
- *   burst's answers arrive long after it was sent, so a window placed by counting requests (as
- *   before) measured the burst, not the limit.
+ *   opening burst's leftover does not count); the reserve Sluice kept; and 429s. At long
+ *   latencies the opening burst's answers arrive long after it was sent, so a window placed by
+ *   counting requests (as before) measured the burst, not the limit.
  *
  * And, for one scenario, a server that reports no limits at all: the round trips AIMD takes to
  * reach the in-flight level the limit needs (rate × latency), and its 429s.

@@ -25,9 +25,9 @@ import type { LimitSource } from './adaptive-limits.js';
  *     allowance of B at about B/2 in flight sending 2 per answer; growing by half, at about
  *     B/3 sending 1.5: half the refusals (test/lane.aimd-growth.test.ts). The fast start keeps
  *     1,000 in flight within 10 round trips all the same. Slow start goes on until the first
- *     429 or until the latency rises: answers are counted in rounds (a
- *     round ends when as many answers as the level at its start have come), and a round whose
- *     fastest answer is `latencyRise` slower than the fastest of the best earlier round means
+ *     429 or until the latency rises: answers are counted in rounds (a round ends when as
+ *     many answers as the level at its start have come), and a round whose fastest answer is
+ *     `latencyRise` slower than the fastest of the best earlier round means
  *     requests now queue somewhere (at the provider, or in Sluice's own sending), so more in
  *     flight buys no more rate (Little's law). The level then drops back to the last level a
  *     round showed to be clean and grows one more per round trip from there. The fastest
@@ -39,12 +39,12 @@ import type { LimitSource } from './adaptive-limits.js';
  *     is probed now and then, not pushed against;
  *   - *decrease* on a 429 that reports no limits: the level where it came is remembered, the
  *     return level becomes that × `decreaseFactor` (or, for the first 429 in slow start, the
- *     last level a round showed to be clean, if lower: the level then may be up to the growth
- *     of a round above what the provider took), and concurrency restarts from 1. From 1, every new send waits for an
- *     answer first, instead of sending all the slots freed during the lane's pause at once
- *     into a provider that just said it had no room. Requests sent before the decrease are
- *     the same overload seen late: their 429s do not decrease it again, and their answers do
- *     not grow it.
+ *     last level a round showed to be clean, if lower: the level then may be up to a round's
+ *     growth above what the provider took), and concurrency restarts from 1. From 1, every
+ *     new send waits for an answer first, instead of sending all the slots freed during the
+ *     lane's pause at once into a provider that just said it had no room. Requests sent
+ *     before the decrease are the same overload seen late: their 429s do not decrease it
+ *     again, and their answers do not grow it.
  *
  * A metered lane that meets a 429 reporting no limits (a provider whose budgets are told but
  * which also refuses on something it does not report, like concurrency) switches to AIMD for

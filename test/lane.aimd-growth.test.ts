@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import type { AdaptiveOptions } from '../src/engine/adaptive-concurrency.js';
 import { Lane, type LaneItem } from '../src/engine/lane.js';
 
 /**
@@ -53,9 +54,12 @@ const SPIKE_MS = 1_000;
 
 type Event = { at: number; kind: 'arrive' | 'ok' | '429'; item: LaneItem };
 
-function simulate(provider: Provider, requests: number, target: number, untilMs: number): Run {
+/** Slow start as it was: doubling per round trip throughout. */
+const doubling: Partial<AdaptiveOptions> = { slowStartQuadrupleBelow: 0, slowStartHalfAbove: Infinity };
+
+function simulate(provider: Provider, requests: number, target: number, untilMs: number, concurrency?: Partial<AdaptiveOptions>): Run {
   let now = 0;
-  const lane = new Lane({ provider: 'p', model: 'm', limits: {}, onReady: () => undefined, now: () => now, headroomMs: 0 });
+  const lane = new Lane({ provider: 'p', model: 'm', limits: {}, onReady: () => undefined, now: () => now, headroomMs: 0, concurrency });
   lanes.push(lane);
   for (let n = 1; n <= requests; n++) lane.enqueue(item(n));
   const perMs = provider.requestsPerMinute / 60_000;
@@ -134,17 +138,30 @@ describe('when a provider’s opening allowance runs out while slow start still 
   // way here): the sending rate then, which is the level times its growth. Doubling met an
   // allowance of B at about B/2 in flight, sending 2 per answer; growing by half above 128, at
   // about B/3, sending 1.5 per answer: half the refusals.
-  it('does meet 18 429s at 600 requests/min and 300 ms (34 when slow start doubled throughout), then settle with 10 more in a minute', () => {
-    const run = simulate({ requestsPerMinute: 600, latencyMs: 300, transitMs: 10 }, 1_500, Infinity, 60_000);
+  const refusedAtTheEnd = (run: Run): number => run.rateLimited - run.rateLimitedLater;
+
+  it('does meet 18 429s at 600 requests/min and 300 ms where doubling met 34, then settle with 10 more in a minute', () => {
+    const provider = { requestsPerMinute: 600, latencyMs: 300, transitMs: 10 };
+    const run = simulate(provider, 1_500, Infinity, 60_000);
+    expect(refusedAtTheEnd(run)).toBeLessThanOrEqual(22);
+    expect(refusedAtTheEnd(run)).toBeLessThan(0.6 * refusedAtTheEnd(simulate(provider, 1_500, Infinity, 60_000, doubling)));
     // Then one request waits for each answer and the level settles near the 3 to 4 in flight the
     // refill sustains, a probe now and then meeting a 429.
-    expect(run.rateLimited - run.rateLimitedLater).toBeLessThanOrEqual(22);
     expect(run.rateLimitedLater).toBeLessThanOrEqual(12);
     expect(run.levels.at(-1)).toBeLessThanOrEqual(10);
   });
 
-  it('does meet 76 429s at 3,000 requests/min (126 when slow start doubled throughout)', () => {
-    const run = simulate({ requestsPerMinute: 3_000, latencyMs: 300, transitMs: 10 }, 6_000, Infinity, 60_000);
-    expect(run.rateLimited - run.rateLimitedLater).toBeLessThanOrEqual(85);
+  it('does meet about 60 % of doubling’s 429s across allowances, latencies and transits (1,611 against 2,711 in 30 runs)', () => {
+    let refused = 0;
+    let refusedDoubling = 0;
+    for (const requestsPerMinute of [300, 600, 1_200, 3_000, 6_000])
+      for (const latencyMs of [300, 1_000, 3_000])
+        for (const transitMs of [10, 30]) {
+          const provider = { requestsPerMinute, latencyMs, transitMs };
+          const requests = Math.max(1_500, 2 * requestsPerMinute);
+          refused += refusedAtTheEnd(simulate(provider, requests, Infinity, 60_000));
+          refusedDoubling += refusedAtTheEnd(simulate(provider, requests, Infinity, 60_000, doubling));
+        }
+    expect(refused / refusedDoubling).toBeLessThan(0.65);
   });
 });

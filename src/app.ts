@@ -35,11 +35,12 @@ export async function startApp(
   let shared: RedisShared | undefined;
   try {
     assertBindAllowed({ host: config.host, keysExist: await store.apiKeys.anyExists(), allowNoKeys: config.allowNoKeys });
-    const unfinished = await store.files.deleteUnfinished();
+    // With a shared store, an unfinished upload may be another instance's, still going.
+    const unfinished = store.shared ? 0 : await store.files.deleteUnfinished();
     if (unfinished > 0) logger.warn({ files: unfinished }, 'removed files whose upload or deletion a crash interrupted');
     if (store instanceof SqliteStore) checkpointer = Checkpointer.start(store.db, config.dbFile, logger);
     webhooks = new Webhooks({ store, config: config.webhooks, env: process.env, log: logger });
-    const instanceId = newInstanceId();
+    const instanceId = config.instanceId ?? newInstanceId();
     const { redisUrl } = config;
     // With REDIS_URL, lane budgets and events are shared with the other instances (docs/scale-out.md).
     shared = redisUrl === undefined ? undefined : await connectShared({ ...config, redisUrl }, instanceId, logger);

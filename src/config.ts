@@ -90,6 +90,16 @@ export const defaults = {
   /** Instances expected to share the lanes: when Redis cannot be reached each takes limit / this (or / the instances seen lately, if more). */
   expectedInstances: 2,
   /**
+   * Several instances run on the one SQLite file (`dbFile`): it is not locked to one process,
+   * and requests are claimed under leases (docs/scale-out.md, "Leases"). Off: one process owns
+   * the file, and start-up re-queues what a crash left running at once.
+   */
+  sharedDatabase: false,
+  /** This instance's id among several (leases, budgets, batch changes); unset: a new random one at each start. */
+  instanceId: undefined as string | undefined,
+  /** How long a claimed request stays leased without a heartbeat; renewed every third of it, swept when it ran out. */
+  leaseMs: 15_000,
+  /**
    * Lane limits of the simulated provider when nothing sets them. Not a default for real
    * providers: a limit that no level of the configuration sets is learned from the provider
    * (see docs/engine.md, "Adaptive limits").
@@ -466,6 +476,12 @@ export const configSchema = z
       .regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'must be 1 to 64 letters, digits, "_", ".", ":" or "-"')
       .default(defaults.redisPrefix),
     expectedInstances: positiveInt.max(1_000).default(defaults.expectedInstances),
+    sharedDatabase: z.boolean().default(defaults.sharedDatabase),
+    instanceId: z
+      .string()
+      .regex(/^[A-Za-z0-9_.:-]{1,128}$/, 'must be 1 to 128 letters, digits, "_", ".", ":" or "-"')
+      .optional(),
+    leaseMs: z.number().int().min(1_000).max(600_000).default(defaults.leaseMs),
     browser: browserSchema.default(() => browserSchema.parse({})),
     limits: limitsSchema.default(() => limitsSchema.parse({})),
     webhooks: webhooksSchema.default(() => webhooksSchema.parse({})),
@@ -640,6 +656,9 @@ export const envVariables = {
   REDIS_URL: 'redisUrl',
   SLUICE_REDIS_PREFIX: 'redisPrefix',
   SLUICE_EXPECTED_INSTANCES: 'expectedInstances',
+  SLUICE_SHARED_DB: 'sharedDatabase',
+  SLUICE_INSTANCE_ID: 'instanceId',
+  SLUICE_LEASE_MS: 'leaseMs',
 } as const satisfies Record<string, keyof ConfigInput>;
 
 /** Path of the JSON configuration file. */
@@ -657,6 +676,7 @@ const numericKeys = new Set<keyof ConfigInput>([
   'shutdownGraceMs',
   'progressIntervalMs',
   'expectedInstances',
+  'leaseMs',
 ]);
 
 /**
@@ -683,7 +703,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
   return parseConfig(input, { env, source, fromEnv });
 }
 
-const booleanKeys = new Set<keyof ConfigInput>(['allowNoKeys']);
+const booleanKeys = new Set<keyof ConfigInput>(['allowNoKeys', 'sharedDatabase']);
 
 function boolean(variable: string, raw: string): boolean {
   if (raw === 'true') return true;

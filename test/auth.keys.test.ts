@@ -13,6 +13,7 @@ import { SqliteStore } from '../src/db/sqlite/store.js';
 import { packageRoot } from '../src/paths.js';
 import { startTestApp, type TestApp } from './helpers/app.js';
 import { gqlAs, gqlOkAs, makeKey } from './helpers/auth.js';
+import { childEnv } from './helpers/child-env.js';
 
 /** API keys: made by the CLI or an admin, shown once, stored as a hash, listed, revoked at once. */
 
@@ -26,7 +27,7 @@ describe('when keys are managed with the sluice command line', () => {
 
   const sluice = (...args: string[]) =>
     spawnSync(process.execPath, [join(packageRoot, 'dist', 'src', 'cli', 'main.js'), ...args], {
-      env: { ...process.env, SLUICE_DB_FILE: dbFile, SLUICE_CONFIG: '' },
+      env: childEnv({ SLUICE_DB_FILE: dbFile, SLUICE_CONFIG: '' }),
       encoding: 'utf8',
       timeout: 15_000,
     });

@@ -6,6 +6,7 @@ import { packageRoot } from '../src/paths.js';
 import { gqlAs, makeKey } from './helpers/auth.js';
 import { startTestApp, type TestApp } from './helpers/app.js';
 import { createWorkspace, ensureStopped, startSluice, type SluiceProcess } from './recovery.support.js';
+import { childEnv } from './helpers/child-env.js';
 
 /** Single-user mode (no keys) on loopback only; keys required once one exists. */
 
@@ -18,7 +19,7 @@ describe('when the server binds an address other machines can reach', () => {
 
   it('stops at start-up with exit code 2 and says why when no key exists', () => {
     const result = spawnSync(process.execPath, [join(packageRoot, 'dist', 'src', 'main.js')], {
-      env: { ...process.env, SLUICE_CONFIG: workspace.configFile, SLUICE_DB_FILE: workspace.dbFile, HOST: '0.0.0.0', PORT: '0' },
+      env: childEnv({ SLUICE_CONFIG: workspace.configFile, SLUICE_DB_FILE: workspace.dbFile, HOST: '0.0.0.0', PORT: '0' }),
       encoding: 'utf8',
       timeout: 15_000,
     });
@@ -42,7 +43,7 @@ describe('when the server binds an address other machines can reach', () => {
 
   it('refuses a flag that is not true or false', () => {
     const result = spawnSync(process.execPath, [join(packageRoot, 'dist', 'src', 'main.js')], {
-      env: { ...process.env, SLUICE_CONFIG: workspace.configFile, SLUICE_DB_FILE: workspace.dbFile, SLUICE_ALLOW_NO_KEYS: 'yes' },
+      env: childEnv({ SLUICE_CONFIG: workspace.configFile, SLUICE_DB_FILE: workspace.dbFile, SLUICE_ALLOW_NO_KEYS: 'yes' }),
       encoding: 'utf8',
       timeout: 15_000,
     });

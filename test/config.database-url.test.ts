@@ -8,6 +8,7 @@ import { PgStore } from '../src/db/postgres/store.js';
 import { SqliteStore } from '../src/db/sqlite/store.js';
 import { packageRoot } from '../src/paths.js';
 import { postgresSkipped, postgresUrl } from './helpers/postgres.js';
+import { childEnv } from './helpers/child-env.js';
 
 /**
  * `DATABASE_URL` selects the PostgreSQL store; without it Sluice runs on SQLite as before. A bad
@@ -50,7 +51,7 @@ describe('when DATABASE_URL is set', () => {
 
   it('stops the server at start-up with that message, the password in no output', async () => {
     const child = spawn(process.execPath, [join(packageRoot, 'dist', 'src', 'main.js')], {
-      env: { ...process.env, DATABASE_URL: `postgres://sluice:${PASSWORD}@127.0.0.1:1/sluice`, PORT: '0', LOG_LEVEL: 'info' },
+      env: childEnv({ DATABASE_URL: `postgres://sluice:${PASSWORD}@127.0.0.1:1/sluice`, PORT: '0', LOG_LEVEL: 'info' }),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';

@@ -6,6 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError, defaults, loadConfig, parseConfig } from '../src/config.js';
 import { ProviderRegistry } from '../src/engine/providers/registry.js';
 import { packageRoot } from '../src/paths.js';
+import { childEnv } from './helpers/child-env.js';
 
 /**
  * The provider configuration file (`SLUICE_CONFIG`): what a valid one yields, and that every
@@ -226,7 +227,7 @@ describe('when the server starts with a bad configuration file', () => {
   it('exits 2 and prints the problems, not the key', () => {
     const file = writeConfig({ providers: [{ ...openai, baseUrl: 'not a url' }] });
     const result = spawnSync(process.execPath, [join(packageRoot, 'dist', 'src', 'main.js')], {
-      env: { ...process.env, ...env, SLUICE_CONFIG: file, SLUICE_DB_FILE: join(dir, 'never.db') },
+      env: childEnv({ ...env, SLUICE_CONFIG: file, SLUICE_DB_FILE: join(dir, 'never.db') }),
       encoding: 'utf8',
       timeout: 10_000,
     });

@@ -4,6 +4,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { closeDatabase, DatabaseLockedError, openDatabase } from '../src/db/sqlite/connection.js';
 import { packageRoot } from '../src/paths.js';
 import { createWorkspace, ensureStopped, startSluice, type SluiceProcess } from './recovery.support.js';
+import { childEnv } from './helpers/child-env.js';
 
 /** Two processes on one SQLite file would send requests twice and ignore each other's lane limits. */
 
@@ -19,7 +20,7 @@ describe('when a second process opens a database in use', () => {
     first = await startSluice(workspace);
     const second = spawn(process.execPath, [join(packageRoot, 'dist', 'src', 'main.js')], {
       cwd: workspace.dir,
-      env: { ...process.env, SLUICE_CONFIG: workspace.configFile, SLUICE_DB_FILE: workspace.dbFile, HOST: '127.0.0.1', PORT: '0' },
+      env: childEnv({ SLUICE_CONFIG: workspace.configFile, SLUICE_DB_FILE: workspace.dbFile, HOST: '127.0.0.1', PORT: '0' }),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';

@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ActorKind, AuditAction, type AuditEntry } from '../src/db/audit.js';
-import type { NewRequest } from '../src/db/batches.js';
+import type { NewBatch, NewRequest } from '../src/db/batches.js';
 import type { RequestOutcome } from '../src/db/requests.js';
 import type { BatchRow } from '../src/db/schema.js';
 import type { Store } from '../src/db/store.js';
@@ -16,6 +16,9 @@ import { storeKinds, storeLabel } from './helpers/stores.js';
 
 const T0 = 1_800_000_000_000;
 const DEPLOYMENT = 'sim/sim-small';
+/** The instance the contract's claims and outcomes are written by (src/db/leases.ts). */
+const OWNER = 'instance-a';
+const LEASE = { owner: OWNER, expiresAt: T0 + 60_000 };
 
 describe.each(storeKinds.map((kind) => [storeLabel(kind), kind] as const))('%s', (_label, kind) => {
   describe.skipIf(kind.skipped !== undefined)('keeps the Store contract', () => {
@@ -29,18 +32,28 @@ describe.each(storeKinds.map((kind) => [storeLabel(kind), kind] as const))('%s',
     });
     afterEach(() => store.close());
 
-    /** An accepted batch of `n` requests (ids ascending, positions 0..n-1); batch ids sort by `batchSeq`. */
-    async function seed(options: { n?: number; tenant?: string; rows?: NewRequest[]; dedupe?: boolean; webhookUrl?: string } = {}) {
-      const id = `batch_${String(++batchSeq).padStart(4, '0')}`;
-      const staged = await store.batches.stage({
+    /** A staged batch of tenant `acme`, as a submission opens it. */
+    function stage(id: string, extra: Partial<NewBatch> = {}) {
+      return store.batches.stage({
         id,
-        tenant: options.tenant ?? 'acme',
+        tenant: 'acme',
         name: id,
         provider: 'sim',
         model: 'sim-small',
         endpoint: '/v1/chat/completions',
         priority: 1,
         maxAttempts: 3,
+        createdAt: T0,
+        expiresAt: T0 + 1_000,
+        ...extra,
+      });
+    }
+
+    /** An accepted batch of `n` requests (ids ascending, positions 0..n-1); batch ids sort by `batchSeq`. */
+    async function seed(options: { n?: number; tenant?: string; rows?: NewRequest[]; dedupe?: boolean; webhookUrl?: string } = {}) {
+      const id = `batch_${String(++batchSeq).padStart(4, '0')}`;
+      const staged = await stage(id, {
+        tenant: options.tenant ?? 'acme',
         metadata: { team: 'a' },
         dedupe: options.dedupe,
         webhookUrl: options.webhookUrl,
@@ -103,18 +116,7 @@ describe.each(storeKinds.map((kind) => [storeLabel(kind), kind] as const))('%s',
 
     describe('when a batch is submitted', () => {
       it('keeps it invisible until accepted, then shows it whole with its requests pending', async () => {
-        const staged = await store.batches.stage({
-          id: 'batch_staged',
-          tenant: 'acme',
-          name: 'n',
-          provider: 'sim',
-          model: 'sim-small',
-          endpoint: '/v1/chat/completions',
-          priority: 2,
-          maxAttempts: 3,
-          createdAt: T0,
-          expiresAt: T0 + 1_000,
-        });
+        const staged = await stage('batch_staged', { priority: 2 });
         await staged.append(rows(2));
         await staged.append(rows(2, 's'));
         expect(await store.batches.getById('batch_staged')).toBeUndefined();
@@ -141,33 +143,11 @@ describe.each(storeKinds.map((kind) => [storeLabel(kind), kind] as const))('%s',
       });
 
       it('discards a rejected submission and removes staged rows a crash left', async () => {
-        const staged = await store.batches.stage({
-          id: 'batch_gone',
-          tenant: 'acme',
-          name: 'n',
-          provider: 'sim',
-          model: 'sim-small',
-          endpoint: '/v1/chat/completions',
-          priority: 1,
-          maxAttempts: 3,
-          createdAt: T0,
-          expiresAt: T0 + 1_000,
-        });
+        const staged = await stage('batch_gone');
         await staged.append(rows(3));
         await staged.discard();
         expect(await store.requests.list({ batchId: 'batch_gone', limit: 10 })).toEqual([]);
-        const crashed = await store.batches.stage({
-          id: 'batch_crashed',
-          tenant: 'acme',
-          name: 'n',
-          provider: 'sim',
-          model: 'sim-small',
-          endpoint: '/v1/chat/completions',
-          priority: 1,
-          maxAttempts: 3,
-          createdAt: T0,
-          expiresAt: T0 + 1_000,
-        });
+        const crashed = await stage('batch_crashed');
         await crashed.append(rows(1));
         const { batch } = await seed();
         expect(await store.batches.deleteStaged()).toBe(1);
@@ -263,13 +243,13 @@ describe.each(storeKinds.map((kind) => [storeLabel(kind), kind] as const))('%s',
       it('claims only queued requests, counting an attempt and the deployment of each', async () => {
         const { batch, ids } = await seed({ n: 3 });
         await queueAll(batch.id);
-        const claimed = await store.requests.claim([ids[0]!, ids[1]!], T0 + 10, DEPLOYMENT);
+        const claimed = await store.requests.claim([ids[0]!, ids[1]!], T0 + 10, DEPLOYMENT, LEASE);
         expect(claimed.map((c) => [c.id, c.attempts])).toEqual([
           [ids[0], 1],
           [ids[1], 1],
         ]);
         expect(claimed[0]!.body).toEqual({ messages: [{ role: 'user', content: 'q 0' }] });
-        expect(await store.requests.claim([ids[0]!, ids[1]!], T0 + 11, DEPLOYMENT)).toEqual([]);
+        expect(await store.requests.claim([ids[0]!, ids[1]!], T0 + 11, DEPLOYMENT, LEASE)).toEqual([]);
         const [row] = await store.requests.getByIds('acme', [ids[0]!]);
         expect(row).toMatchObject({ status: 'running', startedAt: T0 + 10, deployment: DEPLOYMENT, attemptDeployments: [DEPLOYMENT] });
         expect(await store.requests.countByDeployment(batch.id)).toEqual([{ deployment: DEPLOYMENT, status: 'running', count: 2 }]);
@@ -279,7 +259,7 @@ describe.each(storeKinds.map((kind) => [storeLabel(kind), kind] as const))('%s',
       it('gives each request to one claimer when claims race', async () => {
         const { batch, ids } = await seed({ n: 40 });
         await queueAll(batch.id);
-        const claims = await Promise.all(Array.from({ length: 4 }, (_, i) => store.requests.claim(ids, T0 + i, `sim/m${i}`)));
+        const claims = await Promise.all(Array.from({ length: 4 }, (_, i) => store.requests.claim(ids, T0 + i, `sim/m${i}`, LEASE)));
         const claimedIds = claims.flat().map((c) => c.id);
         expect(claimedIds.sort((a, b) => a - b)).toEqual(ids);
         await expectCountersMatch(batch.id);
@@ -289,16 +269,19 @@ describe.each(storeKinds.map((kind) => [storeLabel(kind), kind] as const))('%s',
         const { batch, ids } = await seed({ n: 5 });
         await queueAll(batch.id);
         const [a, b, c, d, e] = ids as [number, number, number, number, number];
-        await store.requests.claim([a, b, c, d], T0 + 10, DEPLOYMENT);
-        const applied = await store.requests.recordOutcomes([
-          succeeded(a, batch.id),
-          { kind: 'failed', id: b, batchId: batch.id, at: T0 + 20, error, latencyMs: 5 },
-          { kind: 'requeued', id: c, batchId: batch.id, at: T0 + 20, notBefore: T0 + 500, error, refundAttempt: true },
-          { kind: 'stopped', id: d, batchId: batch.id, at: T0 + 20, status: 'cancelled' },
-          // Not running: queued, and `a` again after its success.
-          { kind: 'stopped', id: e, batchId: batch.id, at: T0 + 20, status: 'cancelled' },
-          { kind: 'failed', id: a, batchId: batch.id, at: T0 + 21, error, latencyMs: 1 },
-        ]);
+        await store.requests.claim([a, b, c, d], T0 + 10, DEPLOYMENT, LEASE);
+        const applied = await store.requests.recordOutcomes(
+          [
+            succeeded(a, batch.id),
+            { kind: 'failed', id: b, batchId: batch.id, at: T0 + 20, error, latencyMs: 5 },
+            { kind: 'requeued', id: c, batchId: batch.id, at: T0 + 20, notBefore: T0 + 500, error, refundAttempt: true },
+            { kind: 'stopped', id: d, batchId: batch.id, at: T0 + 20, status: 'cancelled' },
+            // Not running: queued, and `a` again after its success.
+            { kind: 'stopped', id: e, batchId: batch.id, at: T0 + 20, status: 'cancelled' },
+            { kind: 'failed', id: a, batchId: batch.id, at: T0 + 21, error, latencyMs: 1 },
+          ],
+          OWNER,
+        );
         expect(applied.map((o) => [o.kind, o.id])).toEqual([
           ['succeeded', a],
           ['failed', b],
@@ -327,7 +310,7 @@ describe.each(storeKinds.map((kind) => [storeLabel(kind), kind] as const))('%s',
           cachedTokens: 2,
           cacheWriteTokens: 1,
         });
-        expect(await store.requests.recordOutcomes([])).toEqual([]);
+        expect(await store.requests.recordOutcomes([], OWNER)).toEqual([]);
         await expectCountersMatch(batch.id);
       });
 
@@ -345,11 +328,14 @@ describe.each(storeKinds.map((kind) => [storeLabel(kind), kind] as const))('%s',
         });
         await queueAll(batch.id);
         const [a, b, c, d, e] = ids as [number, number, number, number, number];
-        await store.requests.claim([a, d], T0, DEPLOYMENT);
-        const applied = await store.requests.recordOutcomes([
-          succeeded(a, batch.id, { copyToFollowers: true, cached: true }),
-          { kind: 'failed', id: d, batchId: batch.id, at: T0 + 1, error, latencyMs: 2, copyToFollowers: true },
-        ]);
+        await store.requests.claim([a, d], T0, DEPLOYMENT, LEASE);
+        const applied = await store.requests.recordOutcomes(
+          [
+            succeeded(a, batch.id, { copyToFollowers: true, cached: true }),
+            { kind: 'failed', id: d, batchId: batch.id, at: T0 + 1, error, latencyMs: 2, copyToFollowers: true },
+          ],
+          OWNER,
+        );
         expect(applied.map((o) => [o.kind, o.id, o.kind === 'succeeded' ? o.promptTokens : null])).toEqual([
           ['succeeded', a, 7],
           ['succeeded', b, 0],
@@ -379,7 +365,7 @@ describe.each(storeKinds.map((kind) => [storeLabel(kind), kind] as const))('%s',
           ],
           T0,
         );
-        await store.requests.claim([ids[0]!], T0, DEPLOYMENT);
+        await store.requests.claim([ids[0]!], T0, DEPLOYMENT, LEASE);
         expect(await store.requests.stopWaiting(batch.id, 'failed', T0 + 1, error)).toBe(3);
         const statuses = (await store.requests.list({ batchId: batch.id, limit: 10 })).map((r) => r.status);
         expect(statuses).toEqual(['running', 'failed', 'failed', 'failed']);
@@ -390,7 +376,7 @@ describe.each(storeKinds.map((kind) => [storeLabel(kind), kind] as const))('%s',
       it('re-queues requests a crash left running', async () => {
         const { batch, ids } = await seed({ n: 3 });
         await queueAll(batch.id);
-        await store.requests.claim(ids.slice(0, 2), T0, DEPLOYMENT);
+        await store.requests.claim(ids.slice(0, 2), T0, DEPLOYMENT, LEASE);
         expect(await store.requests.requeueInterrupted(T0 + 50)).toBe(2);
         expect((await store.requests.listQueued(batch.id)).map((q) => [q.id, q.queuedAt])).toEqual([
           [ids[0], T0 + 50],
@@ -403,12 +389,15 @@ describe.each(storeKinds.map((kind) => [storeLabel(kind), kind] as const))('%s',
       it('retries a finished batch once, taking the retried estimates out of its total', async () => {
         const { batch, ids } = await seed({ n: 3 });
         await queueAll(batch.id);
-        await store.requests.claim(ids, T0, DEPLOYMENT);
-        await store.requests.recordOutcomes([
-          succeeded(ids[0]!, batch.id),
-          { kind: 'failed', id: ids[1]!, batchId: batch.id, at: T0, error, latencyMs: 1 },
-          { kind: 'stopped', id: ids[2]!, batchId: batch.id, at: T0, status: 'expired' },
-        ]);
+        await store.requests.claim(ids, T0, DEPLOYMENT, LEASE);
+        await store.requests.recordOutcomes(
+          [
+            succeeded(ids[0]!, batch.id),
+            { kind: 'failed', id: ids[1]!, batchId: batch.id, at: T0, error, latencyMs: 1 },
+            { kind: 'stopped', id: ids[2]!, batchId: batch.id, at: T0, status: 'expired' },
+          ],
+          OWNER,
+        );
         expect(await store.requests.retry(batch.id, ['failed'], T0 + 9_999)).toEqual({ kind: 'not_finished', status: 'validating' });
         expect(await store.requests.retry('batch_unknown', ['failed'], T0)).toEqual({ kind: 'not_finished', status: 'unknown' });
         await store.batches.update(batch.id, { status: 'completed', finishedAt: T0 + 1, statusReason: 'done' });
@@ -433,13 +422,99 @@ describe.each(storeKinds.map((kind) => [storeLabel(kind), kind] as const))('%s',
       });
     });
 
+    describe('when several instances share the store (leases)', () => {
+      const leaseOf = (owner: string, expiresAt: number) => ({ owner, expiresAt });
+      const rowOf = async (id: number) => (await store.requests.getByIds(allTenants, [id]))[0]!;
+
+      it('requeues a request whose lease ran out, attempt kept, and refuses the late outcome of its first owner', async () => {
+        const { batch, ids } = await seed({ n: 2 });
+        await queueAll(batch.id);
+        const id = ids[0]!;
+        await store.requests.claim([id], T0, DEPLOYMENT, leaseOf('a', T0 + 1_000));
+        expect(await store.leases.requeueExpired(T0 + 900)).toEqual({ requeued: 0, batchIds: [] });
+        expect(await store.leases.requeueExpired(T0 + 1_100)).toEqual({ requeued: 1, batchIds: [batch.id] });
+        expect(await rowOf(id)).toMatchObject({ status: 'queued', attempts: 1 });
+
+        await store.requests.claim([id], T0 + 1_100, DEPLOYMENT, leaseOf('b', T0 + 2_100));
+        expect(await store.requests.recordOutcomes([succeeded(id, batch.id)], 'a')).toEqual([]);
+        expect(await rowOf(id)).toMatchObject({ status: 'running', attempts: 2, response: null });
+        expect(await store.requests.recordOutcomes([succeeded(id, batch.id)], 'b')).toHaveLength(1);
+        expect(await rowOf(id)).toMatchObject({ status: 'succeeded' });
+        expect(await store.batches.getById(batch.id)).toMatchObject({ requeueCount: 1, succeededCount: 1 });
+        await expectCountersMatch(batch.id);
+      });
+
+      it('renews only the leases of the instance whose heartbeat it is', async () => {
+        const { batch, ids } = await seed({ n: 2 });
+        await queueAll(batch.id);
+        await store.requests.claim([ids[0]!], T0, DEPLOYMENT, leaseOf('a', T0 + 1_000));
+        await store.requests.claim([ids[1]!], T0, DEPLOYMENT, leaseOf('b', T0 + 1_000));
+        expect(await store.leases.renew('a', T0 + 5_000)).toBe(1);
+        expect(await store.leases.requeueExpired(T0 + 2_000)).toEqual({ requeued: 1, batchIds: [batch.id] });
+        expect((await rowOf(ids[0]!)).status).toBe('running');
+        expect((await rowOf(ids[1]!)).status).toBe('queued');
+        await expectCountersMatch(batch.id);
+      });
+
+      it('counts every move from running back to queued in the batch’s requeue count', async () => {
+        const { batch, ids } = await seed({ n: 1 });
+        await queueAll(batch.id);
+        await store.requests.claim(ids, T0, DEPLOYMENT, LEASE);
+        const requeue: RequestOutcome = {
+          kind: 'requeued',
+          id: ids[0]!,
+          batchId: batch.id,
+          at: T0,
+          notBefore: T0,
+          error,
+          refundAttempt: true,
+        };
+        await store.requests.recordOutcomes([requeue], OWNER);
+        await store.requests.claim(ids, T0, DEPLOYMENT, LEASE);
+        await store.requests.requeueInterrupted(T0);
+        expect(await store.batches.getById(batch.id)).toMatchObject({ requeueCount: 1, queuedCount: 1, runningCount: 0 });
+      });
+
+      it('gives a batch’s lease to one instance until it runs out', async () => {
+        const { batch } = await seed({ n: 1 });
+        expect(await store.leases.takeBatch(batch.id, 'a', T0, T0 + 1_000)).toBe(true);
+        expect(await store.leases.takeBatch(batch.id, 'b', T0 + 500, T0 + 1_500)).toBe(false);
+        expect(await store.leases.takeBatch(batch.id, 'a', T0 + 600, T0 + 1_600)).toBe(true);
+        expect(await store.leases.takeBatch(batch.id, 'b', T0 + 1_700, T0 + 2_700)).toBe(true);
+        expect(await store.leases.takeBatch(batch.id, 'a', T0 + 1_800, T0 + 2_800)).toBe(false);
+      });
+
+      it('finishes a batch once, and only when no request is left waiting or running', async () => {
+        const { batch, ids } = await seed({ n: 2 });
+        await queueAll(batch.id);
+        await store.batches.startEstimated(batch.id, T0);
+        expect(await store.batches.moveIfSettled(batch.id, ['in_progress'], 'finalizing')).toBeUndefined();
+        await store.requests.claim(ids, T0, DEPLOYMENT, LEASE);
+        await store.requests.recordOutcomes(
+          ids.map((id) => succeeded(id, batch.id)),
+          OWNER,
+        );
+        const moves = await Promise.all([
+          store.batches.moveIfSettled(batch.id, ['in_progress'], 'finalizing'),
+          store.batches.moveIfSettled(batch.id, ['in_progress'], 'finalizing'),
+        ]);
+        expect(moves.filter((moved) => moved !== undefined)).toHaveLength(1);
+        const done = await Promise.all([
+          store.batches.moveIfSettled(batch.id, ['finalizing'], 'completed', { finishedAt: T0 + 1 }),
+          store.batches.moveIfSettled(batch.id, ['finalizing'], 'completed', { finishedAt: T0 + 1 }),
+        ]);
+        expect(done.filter((moved) => moved?.status === 'completed')).toHaveLength(1);
+      });
+    });
+
     describe('when requests and results are read', () => {
       it('pages requests by id and results by position, either way, within the tenant', async () => {
         const { batch, ids } = await seed({ n: 5 });
         await queueAll(batch.id);
-        await store.requests.claim(ids, T0, DEPLOYMENT);
+        await store.requests.claim(ids, T0, DEPLOYMENT, LEASE);
         await store.requests.recordOutcomes(
           ids.map((id, i) => (i === 2 ? { kind: 'stopped', id, batchId: batch.id, at: T0, status: 'cancelled' } : succeeded(id, batch.id))),
+          OWNER,
         );
         const page = await store.requests.list({ batchId: batch.id, afterId: ids[0], beforeId: ids[4], limit: 2 });
         expect(page.map((r) => r.id)).toEqual([ids[1], ids[2]]);
@@ -688,7 +763,7 @@ describe.each(storeKinds.map((kind) => [storeLabel(kind), kind] as const))('%s',
           ['p1', 100],
           ['p2', 40],
         ]);
-        expect((await store.requests.claim([ids[0]!], T0, DEPLOYMENT))[0]).toMatchObject({ prefixTokens: 100, prefixMessages: 1 });
+        expect((await store.requests.claim([ids[0]!], T0, DEPLOYMENT, LEASE))[0]).toMatchObject({ prefixTokens: 100, prefixMessages: 1 });
       });
     });
 
@@ -697,7 +772,7 @@ describe.each(storeKinds.map((kind) => [storeLabel(kind), kind] as const))('%s',
         const { batch, ids } = await seed({ n: 4 });
         await queueAll(batch.id);
         expect((await store.native.listQueuedBodies(batch.id, ids[0]!, 2)).map((b) => b.id)).toEqual([ids[1], ids[2]]);
-        await store.requests.claim([ids[1]!], T0, DEPLOYMENT);
+        await store.requests.claim([ids[1]!], T0, DEPLOYMENT, LEASE);
         const part = await store.native.claimPart({
           batchId: batch.id,
           provider: 'openai',
@@ -728,7 +803,7 @@ describe.each(storeKinds.map((kind) => [storeLabel(kind), kind] as const))('%s',
           T0 + 2,
         );
         expect(running).toMatchObject({ status: 'running', providerBatchId: 'batch_p1', cancelRequested: true, updatedAt: T0 + 2 });
-        await store.requests.recordOutcomes([succeeded(ids[0]!, batch.id)]);
+        await store.requests.recordOutcomes([succeeded(ids[0]!, batch.id)], OWNER);
         expect(await store.native.listPartRunningIds(part!)).toEqual([ids[1], ids[2]]);
         expect(await store.requests.requeueInterrupted(T0 + 3)).toBe(2);
         expect(await store.native.reclaim(T0 + 4)).toBe(2);

@@ -7,6 +7,7 @@ import Database from 'better-sqlite3';
 import { packageRoot } from '../src/paths.js';
 import { keys } from './engine.support.js';
 import { waitFor } from './helpers/app.js';
+import { childEnv } from './helpers/child-env.js';
 
 /**
  * Runs the real entry point (`node dist/src/main.js`, built by the tests' global setup) as a
@@ -46,8 +47,7 @@ export interface SluiceProcess {
 export async function startSluice(workspace: Workspace, env: Record<string, string> = {}): Promise<SluiceProcess> {
   const child = spawn(process.execPath, [mainFile], {
     cwd: workspace.dir,
-    env: {
-      ...process.env,
+    env: childEnv({
       SLUICE_CONFIG: workspace.configFile,
       SLUICE_DB_FILE: workspace.dbFile,
       HOST: '127.0.0.1',
@@ -56,7 +56,7 @@ export async function startSluice(workspace: Workspace, env: Record<string, stri
       // With REDIS_URL set, each workspace's instances share budgets with each other only.
       SLUICE_REDIS_PREFIX: `sluice-test:${basename(workspace.dir)}:`,
       ...env,
-    },
+    }),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>

@@ -83,6 +83,11 @@ export const batches = sqliteTable(
     maxCostUsd: real('max_cost_usd'),
     /** `realtime` (through its lane) or `native` (as the provider's own batches, `src/engine/native/`), resolved at submission. */
     mode: text('mode').$type<ResolvedBatchMode>().notNull().default('realtime'),
+    /** Times one of its requests went back from `running` to `queued` (a retry, a 429, a lease taken over): other instances reload its queue when it moves. */
+    requeueCount: integer('requeue_count').notNull().default(0),
+    /** The instance that counts the batch's tokens while it is `validating`, and until when (`src/db/leases.ts`). */
+    leaseOwner: text('lease_owner'),
+    leaseExpiresAt: integer('lease_expires_at'),
   },
   (t) => [index('batches_tenant_id').on(t.tenant, t.id), index('batches_status').on(t.status)],
 );
@@ -133,6 +138,9 @@ export const requests = sqliteTable(
     deployment: text('deployment'),
     /** The deployment of every attempt, in order, rate-limited and moved ones included. */
     attemptDeployments: text('attempt_deployments', { mode: 'json' }).$type<string[]>(),
+    /** While `running`: the instance that sent it, and until when its lease holds unless renewed (`src/db/leases.ts`). None: a provider-native batch's, held by the provider. */
+    leaseOwner: text('lease_owner'),
+    leaseExpiresAt: integer('lease_expires_at'),
   },
   (t) => [
     uniqueIndex('requests_batch_custom_id').on(t.batchId, t.customId),

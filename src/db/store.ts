@@ -3,6 +3,7 @@ import type { ApiKeyPageArgs, NewApiKey } from './api-keys.js';
 import type { AuditEntry, AuditPageArgs } from './audit.js';
 import type { BatchPageArgs, BatchStatusChange, NewBatch, RequestCounts, StagedBatch } from './batches.js';
 import type { FilePageArgs, NewFile } from './files.js';
+import type { ExpiredLeases, Lease } from './leases.js';
 import type {
   ClaimedRequest,
   DeploymentCount,
@@ -42,7 +43,14 @@ import type { AttemptOutcome, WebhookAttemptView } from './webhooks.js';
  * SQLite store is `src/db/sqlite/`.
  */
 export interface Store {
+  /**
+   * Other instances may use this store at the same time (PostgreSQL; SQLite opened shared):
+   * start-up leaves running requests to their leases instead of re-queueing them, and the
+   * engine adopts batches it did not submit (docs/scale-out.md, "Leases").
+   */
+  readonly shared: boolean;
   readonly batches: BatchStore;
+  readonly leases: LeaseStore;
   readonly requests: RequestStore;
   readonly files: FileStore;
   readonly apiKeys: ApiKeyStore;
@@ -81,8 +89,30 @@ export interface BatchStore {
   setMaxCost(id: string, maxCostUsd: number | null): Promise<BatchRow | undefined>;
   /** validating -> in_progress once every estimate is stored; keeps the first `startedAt`. */
   startEstimated(batchId: string, now: number): Promise<BatchRow | undefined>;
-  /** Batches the engine must pick up again at start-up. */
+  /** Batches not finished: taken up at start-up, and polled by every instance of a shared store. */
   listOpen(): Promise<BatchRow[]>;
+  /**
+   * Moves a batch from one of `from` to `to` only when none of its requests is pending, queued
+   * or running (its counters say so); undefined when it is not in `from` or not settled. So
+   * whichever instance writes a batch's last outcome, exactly one finishes it. A final status
+   * writes the webhook event in the same transaction, as `update` does.
+   */
+  moveIfSettled(
+    id: string,
+    from: readonly BatchStatus[],
+    to: BatchStatus,
+    change?: Omit<BatchStatusChange, 'status'>,
+  ): Promise<BatchRow | undefined>;
+}
+
+/** Leases of running requests and of batches being counted (`src/db/leases.ts`). */
+export interface LeaseStore {
+  /** The heartbeat: the owner's running requests and validating batches are held until `expiresAt`. Returns how many requests. */
+  renew(owner: string, expiresAt: number): Promise<number>;
+  /** Running requests whose lease ended before `now` go back to `queued` (attempt kept), for any instance to take. */
+  requeueExpired(now: number): Promise<ExpiredLeases>;
+  /** Takes (or renews) a batch's lease for `owner`: true unless another instance holds it unexpired. */
+  takeBatch(batchId: string, owner: string, now: number, expiresAt: number): Promise<boolean>;
 }
 
 export interface RequestStore {
@@ -92,13 +122,20 @@ export interface RequestStore {
   storeEstimates(batchId: string, estimates: ReadonlyArray<{ id: number; tokens: number }>, now: number): Promise<number>;
   /** Queued requests of a batch in id order; all of them, or one page. */
   listQueued(batchId: string, page?: IdPage): Promise<QueuedRequest[]>;
-  /** queued -> running for requests a lane admitted; counts the attempt and records its deployment (`provider/model`). Returns the bodies to send. */
-  claim(ids: readonly number[], now: number, deployment: string): Promise<ClaimedRequest[]>;
-  /** Writes a group of outcomes in one transaction; returns those that applied (the row was still `running`). */
-  recordOutcomes(outcomes: readonly RequestOutcome[]): Promise<RequestOutcome[]>;
+  /**
+   * queued -> running under `lease` for requests a lane admitted; counts the attempt and
+   * records its deployment (`provider/model`). Returns the bodies to send: those still queued
+   * (another instance may have claimed the rest).
+   */
+  claim(ids: readonly number[], now: number, deployment: string, lease: Lease): Promise<ClaimedRequest[]>;
+  /**
+   * Writes a group of outcomes in one transaction; returns those that applied: the row was
+   * still `running` under `owner`'s lease (or under none, a native batch's).
+   */
+  recordOutcomes(outcomes: readonly RequestOutcome[], owner: string): Promise<RequestOutcome[]>;
   /** Ends every request of a batch that has not started (pending or queued). Returns how many. */
   stopWaiting(batchId: string, status: 'cancelled' | 'expired' | 'failed', now: number, error?: StoredError): Promise<number>;
-  /** Crash recovery: requests found `running` at start-up go back to the queue. */
+  /** Crash recovery of a store no other instance uses: requests found `running` at start-up go back to the queue, leases dropped. */
   requeueInterrupted(now: number): Promise<number>;
   /** A finished batch -> validating and its requests in `statuses` -> pending, in one transaction. */
   retry(batchId: string, statuses: readonly RetryableStatus[], expiresAt: number): Promise<RetryResult>;

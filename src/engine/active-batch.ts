@@ -43,6 +43,10 @@ export interface ActiveBatch {
    * of queued requests that started before must stop instead of refilling the lane.
    */
   generation: number;
+  /** The row's `requeue_count` when its queue was last read: a change means requests came back to the queue elsewhere. */
+  requeueCount: number;
+  /** Its tokens are being counted here (only the holder of its lease counts them when the store is shared). */
+  estimating: boolean;
   /** Runs as the provider's own batches (`src/engine/native/`), not through its lane. */
   native: boolean;
   /** Stops the completion-window timer. */

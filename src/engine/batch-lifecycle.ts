@@ -1,13 +1,15 @@
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { Logger } from 'pino';
-import type { BatchStatusChange } from '../db/batches.js';
+import { requestCountsOf, type BatchStatusChange } from '../db/batches.js';
 import type { Store } from '../db/store.js';
 import type { QueuedRequest } from '../db/requests.js';
 import type { BatchRow, StoredError } from '../db/schema.js';
 import {
   assertBatchTransition,
   assertNever,
+  batchTransitions,
   BatchStatus,
+  canMoveBatch,
   isFinalBatchStatus,
   retryableStatuses,
   type RetryableStatus,
@@ -20,7 +22,7 @@ import type { Dispatcher } from './dispatcher.js';
 import type { NativeExecutor } from './native/executor.js';
 import { badInput, conflict, notFound } from './errors.js';
 import type { BatchControl } from './events.js';
-import { isPriorityLevel } from './priority.js';
+import { isPriorityLevel, type PriorityLevel } from './priority.js';
 import type { ProviderRegistry } from './providers/registry.js';
 import type { TokenCounter } from './tokens/token-counter.js';
 
@@ -49,6 +51,10 @@ export const realExpiryTimers: ExpiryTimers = {
 
 export interface BatchLifecycleOptions {
   store: Store;
+  /** This instance: the owner of the batch leases it takes to count tokens when the store is shared. */
+  instanceId: string;
+  /** How long a batch lease lasts without the heartbeat. */
+  leaseMs: number;
   registry: ProviderRegistry;
   log: Logger;
   dispatcher: Dispatcher;
@@ -71,6 +77,8 @@ export interface BatchLifecycleOptions {
  */
 export class BatchLifecycle {
   readonly #store: Store;
+  readonly #instanceId: string;
+  readonly #leaseMs: number;
   readonly #registry: ProviderRegistry;
   readonly #log: Logger;
   readonly #dispatcher: Dispatcher;
@@ -87,6 +95,8 @@ export class BatchLifecycle {
 
   constructor(options: BatchLifecycleOptions) {
     this.#store = options.store;
+    this.#instanceId = options.instanceId;
+    this.#leaseMs = options.leaseMs;
     this.#registry = options.registry;
     this.#log = options.log;
     this.#dispatcher = options.dispatcher;
@@ -102,6 +112,11 @@ export class BatchLifecycle {
   /** The open batch of that id, when the engine runs it. */
   get(id: string): ActiveBatch | undefined {
     return this.#active.get(id);
+  }
+
+  /** Every open batch the engine runs. */
+  active(): IterableIterator<ActiveBatch> {
+    return this.#active.values();
   }
 
   /** Waits for every background task, including those started meanwhile. */
@@ -237,41 +252,102 @@ export class BatchLifecycle {
 
   /**
    * Another instance changed a batch this one also runs: applies the change to this instance's
-   * lanes and in-flight requests at once. The rows and the status were written there, and that
-   * instance finishes the batch; here a cancel aborts what is in flight (recorded `cancelled`)
-   * and drops the batch, a pause takes its queued work out of the lane, a resume reloads it.
+   * lanes and in-flight requests at once. The rows and the status were written there; here a
+   * cancel aborts what is in flight (recorded `cancelled`) and waits for the batch to settle,
+   * a pause takes its queued work out of the lane, a resume reloads it. The same changes also
+   * arrive by `follow`, from the store, when no event carries them.
    */
   applyRemote(control: BatchControl): void {
     const batch = this.#active.get(control.batchId);
     if (!batch || batch.stopping) return;
     switch (control.action) {
       case 'cancel':
-        batch.generation++;
-        batch.lane.removeBatch(batch.id);
-        this.#dispatcher.abortBatch(batch, 'cancelled');
-        this.#deactivate(batch);
+        this.#cancelledElsewhere(batch);
         return;
       case 'pause':
-        if (batch.status !== BatchStatus.inProgress) return;
-        assertBatchTransition(batch.id, batch.status, BatchStatus.paused);
-        batch.generation++;
-        batch.lane.removeBatch(batch.id);
-        batch.status = BatchStatus.paused;
+        this.#pausedElsewhere(batch);
         return;
       case 'resume':
-        if (batch.status !== BatchStatus.paused) return;
-        assertBatchTransition(batch.id, batch.status, BatchStatus.inProgress);
-        batch.status = BatchStatus.inProgress;
-        this.#background(this.enqueueQueued(batch), `resuming batch ${batch.id} for another instance`);
+        this.#resumedElsewhere(batch);
         return;
       case 'priority':
         if (control.priority === undefined || !isPriorityLevel(control.priority)) return;
-        batch.priority = control.priority;
-        batch.lane.setBatchPriority(batch.id, control.priority);
+        this.#reprioritisedElsewhere(batch, control.priority);
         return;
       default:
         return assertNever(control.action);
     }
+  }
+
+  /**
+   * A store shared with other instances: brings an active batch in line with its row as read
+   * now (the changes other instances made), reloads its queue when requests came back to it
+   * (`requeue_count` moved: a retry, a 429, a lease that ran out), takes over the counting of
+   * a validating batch whose lease ran out, and finishes it when its counters settled.
+   */
+  follow(batch: ActiveBatch, row: BatchRow): void {
+    if (this.#active.get(batch.id) !== batch) return;
+    if (!batch.stopping) {
+      if (row.status === BatchStatus.cancelling) this.#cancelledElsewhere(batch);
+      else if (row.status === BatchStatus.paused && batch.status === BatchStatus.inProgress) this.#pausedElsewhere(batch);
+      else if (row.status === BatchStatus.inProgress && batch.status === BatchStatus.paused) this.#resumedElsewhere(batch);
+      else if (row.status === BatchStatus.inProgress && batch.status === BatchStatus.validating && !batch.estimating) {
+        // Counted by another instance.
+        batch.status = BatchStatus.inProgress;
+        batch.requeueCount = row.requeueCount;
+        this.#background(this.enqueueQueued(batch), `queueing batch ${batch.id} counted by another instance`);
+      } else if (row.status === BatchStatus.validating && batch.status === BatchStatus.validating && !batch.estimating) {
+        this.estimateInBackground(batch);
+      }
+      if (row.priority !== batch.priority) this.#reprioritisedElsewhere(batch, row.priority);
+    }
+    if (row.requeueCount !== batch.requeueCount && batch.status === BatchStatus.inProgress && !batch.stopping) {
+      batch.requeueCount = row.requeueCount;
+      this.#background(this.enqueueQueued(batch), `reloading the queue of batch ${batch.id}`);
+    }
+    const settled = row.pendingCount + row.queuedCount + row.runningCount === 0;
+    // Also ends a batch whose last writer stopped before finishing it, or a stop whose requests came back from an expired lease.
+    if (settled || batch.stopping) this.#background(this.finishIfDone(batch), `finishing batch ${batch.id}`);
+  }
+
+  /** A batch another instance finished (it left the open batches): whatever of it is still in flight here is aborted, and it is dropped. */
+  retire(batch: ActiveBatch): void {
+    if (this.#active.get(batch.id) !== batch) return;
+    batch.generation++;
+    batch.lane.removeBatch(batch.id);
+    this.#dispatcher.abortBatch(batch, 'cancelled');
+    this.#deactivate(batch);
+  }
+
+  #cancelledElsewhere(batch: ActiveBatch): void {
+    batch.stopping = 'cancelled';
+    batch.generation++;
+    batch.lane.removeBatch(batch.id);
+    this.#dispatcher.abortBatch(batch, 'cancelled');
+    this.#native.stop(batch);
+    batch.status = BatchStatus.cancelling;
+    this.#background(this.finishIfDone(batch), `finishing batch ${batch.id} cancelled by another instance`);
+  }
+
+  #pausedElsewhere(batch: ActiveBatch): void {
+    if (batch.status !== BatchStatus.inProgress) return;
+    assertBatchTransition(batch.id, batch.status, BatchStatus.paused);
+    batch.generation++;
+    batch.lane.removeBatch(batch.id);
+    batch.status = BatchStatus.paused;
+  }
+
+  #resumedElsewhere(batch: ActiveBatch): void {
+    if (batch.status !== BatchStatus.paused) return;
+    assertBatchTransition(batch.id, batch.status, BatchStatus.inProgress);
+    batch.status = BatchStatus.inProgress;
+    batch.quotaPaused = false;
+    this.#background(this.enqueueQueued(batch), `resuming batch ${batch.id} for another instance`);
+  }
+
+  #reprioritisedElsewhere(batch: ActiveBatch, priority: PriorityLevel): void {
+    batch.priority = priority;
+    batch.lane.setBatchPriority(batch.id, priority);
   }
 
   /**
@@ -335,6 +411,8 @@ export class BatchLifecycle {
       remaining,
       running: 0,
       generation: 0,
+      requeueCount: row.requeueCount,
+      estimating: false,
       native: row.mode === 'native',
     };
     this.#active.set(row.id, batch);
@@ -343,14 +421,54 @@ export class BatchLifecycle {
     return batch;
   }
 
-  /** Start-up: a native batch's provider batches not imported yet are polled again, and counted in flight. */
-  adoptNative(batch: ActiveBatch): Promise<void> {
-    return this.#native.adopt(batch);
+  /**
+   * Takes up a stored open batch where its status says it is: at start-up, every open batch;
+   * with a shared store, also those other instances accepted (`BatchFollower`).
+   */
+  async takeUp(row: BatchRow): Promise<void> {
+    const counts = requestCountsOf(row);
+    const batch = this.activate(row, counts.pending + counts.queued + counts.running);
+    // Start-up: a native batch's provider batches not imported yet are polled again, and counted in flight.
+    if (batch.native) await this.#native.adopt(batch);
+    switch (batch.status) {
+      case BatchStatus.validating:
+        this.estimateInBackground(batch);
+        break;
+      case BatchStatus.inProgress:
+        await this.enqueueQueued(batch);
+        await this.finishIfDone(batch);
+        break;
+      case BatchStatus.cancelling:
+        batch.stopping = 'cancelled';
+        await this.stopWaiting(batch, 'cancelled');
+        await this.finishIfDone(batch);
+        break;
+      case BatchStatus.finalizing:
+      case BatchStatus.paused:
+        await this.finishIfDone(batch);
+        break;
+      default:
+        this.#log.warn({ batch: row.id, status: row.status }, 'unexpected open batch status');
+    }
   }
 
-  /** Estimates and queues a validating batch; counting that fails (a worker crash, say) fails the batch instead of leaving it validating. */
+  /**
+   * Estimates and queues a validating batch; counting that fails (a worker crash, say) fails
+   * the batch instead of leaving it validating. With a shared store, only under the batch's
+   * lease: another instance holding it counts it, and `follow` tries again once it ran out.
+   */
   estimateInBackground(batch: ActiveBatch): void {
-    this.#background(this.#estimateOrFail(batch), `estimating batch ${batch.id}`);
+    batch.estimating = true;
+    const estimate = async () => {
+      try {
+        const now = Date.now();
+        if (this.#store.shared && !(await this.#store.leases.takeBatch(batch.id, this.#instanceId, now, now + this.#leaseMs))) return;
+        await this.#estimateOrFail(batch);
+      } finally {
+        batch.estimating = false;
+      }
+    };
+    this.#background(estimate(), `estimating batch ${batch.id}`);
   }
 
   /**
@@ -405,22 +523,56 @@ export class BatchLifecycle {
     if (stopped > 0) this.#publisher.progressed(batch.id);
   }
 
-  /** Moves a batch to its final status once nothing of it is left in flight. */
+  /**
+   * Moves a batch to its final status once nothing of it is left in flight, here or anywhere:
+   * the store moves it only when its counters say no request is pending, queued or running, so
+   * with several instances exactly one finishes it, whichever wrote the last outcome.
+   */
   async finishIfDone(batch: ActiveBatch): Promise<void> {
     if (this.#active.get(batch.id) !== batch || batch.running > 0) return;
     if (batch.stopping) {
-      // A request handed back (429, retry) after the stop began is still waiting: end it too.
+      // A request handed back (429, retry, a lease that ran out) after the stop began is still waiting: end it too.
       await this.stopWaiting(batch, batch.stopping);
-      await this.#moveTo(batch, batch.stopping === 'cancelled' ? BatchStatus.cancelled : BatchStatus.expired, { finishedAt: Date.now() });
+      await this.#finish(batch, batch.stopping === 'cancelled' ? BatchStatus.cancelled : BatchStatus.expired);
+      return;
+    }
+    // In one process the batch's own count says whether any is left, and spares the store a write.
+    if ((!this.#store.shared && batch.remaining > 0) || batch.status === BatchStatus.validating) return;
+    // A paused batch whose last requests finished in flight is done too: nothing is left to resume.
+    // Recovery (or an instance that stopped half-way) can leave a batch already finalizing.
+    const finalizing = await this.#store.batches.moveIfSettled(
+      batch.id,
+      [BatchStatus.inProgress, BatchStatus.paused],
+      BatchStatus.finalizing,
+      { statusReason: null, quotaPaused: false },
+    );
+    if (finalizing) {
+      batch.status = BatchStatus.finalizing;
+      await this.#publisher.statusChanged(finalizing);
+    }
+    await this.#finish(batch, BatchStatus.completed);
+  }
+
+  /** The final move, decided by the store (`moveIfSettled`): published and the batch dropped when this call made it, or when it is already final. */
+  async #finish(
+    batch: ActiveBatch,
+    status: typeof BatchStatus.completed | typeof BatchStatus.cancelled | typeof BatchStatus.expired,
+  ): Promise<void> {
+    const from = (Object.keys(batchTransitions) as BatchStatus[]).filter((before) => canMoveBatch(before, status));
+    const row = await this.#store.batches.moveIfSettled(batch.id, from, status, {
+      finishedAt: Date.now(),
+      statusReason: null,
+      quotaPaused: false,
+    });
+    if (row) {
+      batch.status = status;
+      await this.#publisher.statusChanged(row);
       this.#deactivate(batch);
       return;
     }
-    // A paused batch whose last requests finished in flight is done too: nothing is left to resume.
-    if (batch.remaining > 0 || batch.status === BatchStatus.validating) return;
-    // Recovery can find a batch already finalizing.
-    if (batch.status !== BatchStatus.finalizing) await this.#moveTo(batch, BatchStatus.finalizing);
-    await this.#moveTo(batch, BatchStatus.completed, { finishedAt: Date.now() });
-    this.#deactivate(batch);
+    // Another instance finished it meanwhile.
+    const current = await this.#store.batches.getById(batch.id);
+    if (current && isFinalBatchStatus(current.status)) this.retire(batch);
   }
 
   /** For batches whose requests settled: each may be finished now. */

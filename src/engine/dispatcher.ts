@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { Store } from '../db/store.js';
-import type { RequestOutcome } from '../db/requests.js';
+import type { ClaimedRequest, RequestOutcome } from '../db/requests.js';
 import type { StoredError } from '../db/schema.js';
 import { BatchStatus } from '../db/status.js';
 import type { ActiveBatch, StopReason } from './active-batch.js';
@@ -41,6 +41,8 @@ export interface DispatchHooks {
 
 export interface DispatcherOptions {
   store: Store;
+  /** This instance (the owner of its claims' leases), how long a claim's lease lasts before the heartbeat renews it, and the leases' clock. */
+  lease: { owner: string; ms: number; now: () => number };
   registry: ProviderRegistry;
   log: Logger;
   retry: RetryOptions;
@@ -72,6 +74,7 @@ interface InFlight {
  */
 export class Dispatcher {
   readonly #store: Store;
+  readonly #lease: DispatcherOptions['lease'];
   readonly #registry: ProviderRegistry;
   readonly #log: Logger;
   readonly #retry: RetryOptions;
@@ -98,6 +101,7 @@ export class Dispatcher {
 
   constructor(options: DispatcherOptions) {
     this.#store = options.store;
+    this.#lease = options.lease;
     this.#registry = options.registry;
     this.#log = options.log;
     this.#retry = options.retry;
@@ -109,7 +113,7 @@ export class Dispatcher {
     this.#responseCache = options.responseCache;
     this.#budgets = options.budgets;
     this.#breaker = options.breaker;
-    this.#recorder = new OutcomeRecorder(this.#store, {
+    this.#recorder = new OutcomeRecorder(this.#store, options.lease.owner, {
       onCommitted: (group, applied) => this.#onCommitted(group, applied),
       onWriteError: (error, outcomes, retrying) =>
         this.#log.error(
@@ -232,7 +236,7 @@ export class Dispatcher {
     this.#bus.publish('laneAdmitted', { lane: lane.key, requests: admitted.length, tokens });
     const byId = new Map(admitted.map((item) => [item.requestId, item]));
     // Synchronous under the hood: the rows are `running` before anything is sent.
-    void this.#store.requests.claim([...byId.keys()], Date.now(), lane.key).then(
+    void this.#claim([...byId.keys()], lane).then(
       async (claimed) => {
         const cached = await this.#cachedAnswers(claimed);
         for (const { id, body, attempts, bodyHash, prefixTokens, prefixMessages } of claimed) {
@@ -252,7 +256,7 @@ export class Dispatcher {
           const prefix = prefixTokens === null || prefixMessages === null ? undefined : { tokens: prefixTokens, messages: prefixMessages };
           this.#track(this.#send(lane, batch, item, this.#withCacheMark(lane, batch, body, prefix), attempts));
         }
-        // Not queued any more (cancelled between admission and claim): never sent, so give back their slots and budget.
+        // Not queued any more (cancelled between admission and claim, or claimed by another instance): never sent, so give back their slots and budget.
         for (const item of byId.values()) this.#release(lane, item);
       },
       (error: unknown) => {
@@ -260,6 +264,14 @@ export class Dispatcher {
         for (const item of admitted) this.#release(lane, item);
       },
     );
+  }
+
+  /** queued -> running under this instance's lease; the rows another instance claimed first are left out. */
+  #claim(ids: number[], lane: Lane): Promise<ClaimedRequest[]> {
+    return this.#store.requests.claim(ids, Date.now(), lane.key, {
+      owner: this.#lease.owner,
+      expiresAt: this.#lease.now() + this.#lease.ms,
+    });
   }
 
   /**
@@ -373,7 +385,7 @@ export class Dispatcher {
     if (items.length === 0) return;
     const byId = new Map(items.map((item) => [item.requestId, item]));
     const limit = lane.maxCost;
-    void this.#store.requests.claim([...byId.keys()], Date.now(), lane.key).then(
+    void this.#claim([...byId.keys()], lane).then(
       (claimed) => {
         const at = Date.now();
         for (const { id } of claimed) {

@@ -6,6 +6,7 @@ import type { BatchRow } from '../db/schema.js';
 import type { BreakerClock, BreakerOptions } from './circuit-breaker.js';
 import { BatchValidator, type BatchInput, type BatchSettings } from './batch-input.js';
 import { followBatchControl } from './batch-control.js';
+import { BatchFollower } from './batch-follower.js';
 import { BatchLifecycle, realExpiryTimers, type ExpiryTimers } from './batch-lifecycle.js';
 import { BatchPublisher } from './batch-publisher.js';
 import { BatchSubmission } from './batch-submission.js';
@@ -17,6 +18,7 @@ import { newBatchId, newInstanceId } from './ids.js';
 import { laneKey, type Lane } from './lane.js';
 import type { LaneQueueOptions } from './lane-queue.js';
 import { LaneStatsPublisher } from './lane-stats.js';
+import { LeaseKeeper } from './lease-keeper.js';
 import { NativeExecutor, type NativeOptions } from './native/executor.js';
 import { BatchModes, resolveBatchMode, type BatchMode } from './native/mode.js';
 import { ProviderRegistry, type ModelRoute } from './providers/registry.js';
@@ -62,8 +64,14 @@ export interface EngineOptions {
   budgets?: BudgetShare;
   /** Where the bus's subscribed topics go; with Redis, to every instance (src/redis/event-target.ts). Default this process only. */
   eventTarget?: EventTarget;
-  /** This instance among several: its batch changes are not applied twice. Default a new random id. */
+  /** This instance among several: the owner of its leases; its batch changes are not applied twice. Default `config.instanceId`, else a new random id. */
   instanceId?: string;
+  /** How long a claimed request stays leased without a heartbeat; tests shorten it. Default `config.leaseMs`. */
+  leaseMs?: number;
+  /** The clock of this instance's leases (claims, heartbeat, sweep); tests stop it to play an instance that stalled. Default `Date.now`. */
+  leaseClock?: () => number;
+  /** With a shared store: how often the open batches are read (`BatchFollower`); tests shorten it. Default `FOLLOW_INTERVAL_MS`. */
+  followIntervalMs?: number;
 }
 
 const webhooksOff = () => 'webhooks are off on this server: it has no signing secret (see docs/operations.md, "Webhooks")';
@@ -89,6 +97,9 @@ export class Engine {
   readonly #webhookUrlProblem: (url: string) => string | undefined;
   readonly #quotas: TenantQuotas;
   readonly #responseCache: ResponseCache;
+  /** With a shared store: the heartbeat and sweep of leases, and the reading of other instances' batches. */
+  readonly #leases: LeaseKeeper | undefined;
+  readonly #follower: BatchFollower | undefined;
   #quotaDayTimer: NodeJS.Timeout | undefined;
   #stopFollowing: (() => void) | undefined;
   #counter: TokenCounter | undefined;
@@ -96,7 +107,8 @@ export class Engine {
 
   constructor(options: EngineOptions) {
     this.bus = createEngineBus(options.eventTarget);
-    this.instanceId = options.instanceId ?? newInstanceId();
+    this.instanceId = options.instanceId ?? options.config.instanceId ?? newInstanceId();
+    const leaseMs = options.leaseMs ?? options.config.leaseMs;
     this.#store = options.store;
     this.#config = options.config;
     this.#log = options.logger.child({ module: 'engine' });
@@ -116,6 +128,7 @@ export class Engine {
     this.#publisher = new BatchPublisher(this.#store, this.bus, this.#log, options.config.progressIntervalMs);
     this.#dispatcher = new Dispatcher({
       store: this.#store,
+      lease: { owner: this.instanceId, ms: leaseMs, now: options.leaseClock ?? Date.now },
       registry: this.registry,
       log: this.#log,
       retry: { ...retryDefaults, ...options.retry },
@@ -137,6 +150,7 @@ export class Engine {
     });
     this.#native = new NativeExecutor({
       store: this.#store,
+      instanceId: this.instanceId,
       registry: this.registry,
       log: this.#log,
       options: { pollIntervalMs: options.config.nativePollIntervalMs, ...options.native },
@@ -149,6 +163,8 @@ export class Engine {
     });
     this.#lifecycle = new BatchLifecycle({
       store: this.#store,
+      instanceId: this.instanceId,
+      leaseMs,
       registry: this.registry,
       log: this.#log,
       dispatcher: this.#dispatcher,
@@ -160,6 +176,25 @@ export class Engine {
       costCaps,
       announce: (control) => this.bus.publish('batchControl', { ...control, origin: this.instanceId }),
     });
+    if (this.#store.shared) {
+      this.#follower = new BatchFollower({
+        store: this.#store,
+        registry: this.registry,
+        lifecycle: this.#lifecycle,
+        log: this.#log,
+        intervalMs: options.followIntervalMs,
+      });
+      const follower = this.#follower;
+      this.#leases = new LeaseKeeper({
+        store: this.#store,
+        log: this.#log,
+        owner: this.instanceId,
+        leaseMs,
+        now: options.leaseClock,
+        // Requests back in the queue: every instance's lanes take them up again, this one's at once.
+        requeued: () => void follower.poll(),
+      });
+    }
     this.#laneStats = new LaneStatsPublisher({
       lanes: () => this.#dispatcher.lanes(),
       intervalMs: options.laneStatsIntervalMs,
@@ -184,6 +219,8 @@ export class Engine {
     // The quotas' checks read from memory: the tenants with open batches are read first.
     for (const row of await this.#store.batches.listOpen()) await this.#quotas.load(row.tenant);
     await recoverOpenBatches(this.#store, this.registry, this.#lifecycle, this.#log);
+    this.#leases?.start();
+    this.#follower?.start();
     this.checkQuotas();
   }
 
@@ -195,7 +232,10 @@ export class Engine {
   async stop(): Promise<void> {
     if (this.#state !== 'running') return;
     this.#state = 'stopping';
+    await this.#follower?.stop();
     await this.#dispatcher.drain(this.#graceMs);
+    // After the drain: requests in flight until then kept their leases.
+    await this.#leases?.stop();
     // Provider-native batches run on at the provider; their stored parts are polled again at the next start.
     await this.#native.close();
     // Committed outcomes start status changes in the background; let them land before the caller closes the database.

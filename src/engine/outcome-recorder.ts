@@ -20,7 +20,7 @@ const RETRY_BASE_MS = 100;
 const RETRY_MAX_MS = 5_000;
 
 export interface RecorderHandlers {
-  /** After the commit: the whole group, and the outcomes that applied (rows still `running`). */
+  /** After the commit: the whole group, and the outcomes that applied (rows still `running` under this instance's lease). */
   onCommitted(group: readonly RequestOutcome[], applied: readonly RequestOutcome[]): void;
   /** A write failed; `retrying` says whether it will be tried again. */
   onWriteError(error: unknown, outcomes: number, retrying: boolean): void;
@@ -36,6 +36,8 @@ export class OutcomeRecorder {
 
   constructor(
     private readonly store: Store,
+    /** The instance whose leases the outcomes are written under. */
+    private readonly owner: string,
     private readonly handlers: RecorderHandlers,
   ) {}
 
@@ -66,7 +68,7 @@ export class OutcomeRecorder {
     for (let attempt = 1; ; attempt++) {
       let applied: RequestOutcome[];
       try {
-        applied = await this.store.requests.recordOutcomes(group);
+        applied = await this.store.requests.recordOutcomes(group, this.owner);
       } catch (error) {
         const retrying = this.#retryFailedWrites;
         this.handlers.onWriteError(error, group.length, retrying);

@@ -40,12 +40,14 @@ export interface TestAppOptions {
   config?: Omit<ConfigInput, 'dbFile' | 'databaseUrl' | 'port' | 'host'>;
   /** Run on PostgreSQL (a database of its own beside `DATABASE_URL`'s, dropped by `close`) instead of SQLite. */
   postgres?: boolean;
+  /** Another app's database file, for instances that share one (`sharedDatabase`); that app removes it. */
+  dbFile?: string;
   engine?: Partial<Omit<EngineOptions, 'db' | 'config' | 'logger'>>;
 }
 
 export async function startTestApp(options: TestAppOptions = {}): Promise<TestApp> {
-  const dir = mkdtempSync(join(tmpdir(), 'sluice-test-'));
-  const dbFile = join(dir, 'sluice.db');
+  const dir = options.dbFile === undefined ? mkdtempSync(join(tmpdir(), 'sluice-test-')) : undefined;
+  const dbFile = options.dbFile ?? join(dir!, 'sluice.db');
   const database = options.postgres ? await createTestDatabase() : undefined;
   const config = parseConfig({ logLevel: 'silent', ...options.config, dbFile, databaseUrl: database?.url, host: '127.0.0.1', port: 0 });
   const logger = createLogger(process.env.SLUICE_TEST_LOG ?? 'silent');
@@ -89,7 +91,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
       await Promise.all(clients.map((client) => client.dispose()));
       await app.stop();
       await database?.drop();
-      rmSync(dir, { recursive: true, force: true });
+      if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
     },
   };
   return handle;

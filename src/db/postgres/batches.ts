@@ -17,12 +17,12 @@ import { BatchStatus, finalBatchStatuses, isFinalBatchStatus, RequestStatus, typ
 import { tenantCondition, type TenantScope } from '../tenant-scope.js';
 import { newWebhookEvent } from '../webhooks.js';
 import type { PgDb } from './connection.js';
-import { applyCountMoves } from './request-counts.js';
-import { batches, requests, webhookEvents } from './schema.js';
+import { applyCountMoves, arrayParam } from './request-counts.js';
+import { batches, webhookEvents } from './schema.js';
 
 /** `staged`: a submission being written, invisible to every read (see `StagedBatch`). */
 const STAGED = sql`'staged'`;
-/** Rows per insert transaction (7 parameters each, well under PostgreSQL's 65,535). */
+/** Rows per insert transaction. */
 const INSERT_SLICE = 1_000;
 /** Rows per delete when a rejected submission is discarded. */
 const DELETE_SLICE = 1_000;
@@ -68,24 +68,21 @@ export class PgStagedBatch implements StagedBatch {
         let position = this.#position;
         let duplicates = 0;
         const leaders = new Map(this.#leaders);
-        const values = rows.map((row, i) => {
-          const id = ids[i]!;
+        const duplicateOf = rows.map((row, i) => {
           const hash = row.bodyHash ?? null;
           const leader = hash === null ? undefined : leaders.get(hash);
           if (leader !== undefined) duplicates++;
-          else if (hash !== null && this.#leaders) leaders.set(hash, id);
-          return {
-            id,
-            batchId: this.id,
-            position: position++,
-            customId: row.customId,
-            body: row.body,
-            status: RequestStatus.pending,
-            bodyHash: hash,
-            duplicateOf: leader ?? null,
-          };
+          else if (hash !== null && this.#leaders) leaders.set(hash, ids[i]!);
+          return leader ?? null;
         });
-        await tx.insert(requests).values(values);
+        const positions = rows.map(() => position++);
+        // One parameter per column (unnest): Drizzle's multi-row VALUES took ~8x as long for 10,000 rows.
+        await tx.execute(sql`
+        INSERT INTO requests (id, batch_id, position, custom_id, body, status, body_hash, duplicate_of)
+        SELECT id, ${this.id}, position, custom_id, body, ${RequestStatus.pending}, body_hash, duplicate_of
+        FROM unnest(${arrayParam(ids)}::bigint[], ${arrayParam(positions)}::bigint[], ${arrayParam(rows.map((row) => row.customId))}::text[],
+          ${arrayParam(rows.map((row) => JSON.stringify(row.body)))}::text[], ${arrayParam(rows.map((row) => row.bodyHash ?? null))}::text[],
+          ${arrayParam(duplicateOf)}::bigint[]) AS v(id, position, custom_id, body, body_hash, duplicate_of)`);
         const moves = new CountMoves();
         moves.move(this.id, undefined, RequestStatus.pending, rows.length);
         await applyCountMoves(tx, moves);
@@ -179,6 +176,34 @@ export async function countBatchesByStatus(db: PgDb): Promise<Partial<Record<Bat
 export async function updateBatch(db: PgDb, id: string, change: BatchStatusChange): Promise<BatchRow | undefined> {
   return db.transaction(async (tx) => {
     const [row] = await tx.update(batches).set(change).where(eq(batches.id, id)).returning();
+    if (row?.webhookUrl != null && isFinal(row))
+      await tx.insert(webhookEvents).values(newWebhookEvent({ ...row, webhookUrl: row.webhookUrl }, Date.now()));
+    return row;
+  });
+}
+
+/** `from` -> `to` only once no request is pending, queued or running: one conditional statement, so one writer wins (see `BatchStore.moveIfSettled`). */
+export async function moveBatchIfSettled(
+  db: PgDb,
+  id: string,
+  from: readonly BatchStatus[],
+  to: BatchStatus,
+  change: Omit<BatchStatusChange, 'status'> = {},
+): Promise<BatchRow | undefined> {
+  return db.transaction(async (tx) => {
+    const [row] = await tx
+      .update(batches)
+      .set({ ...change, status: to })
+      .where(
+        and(
+          eq(batches.id, id),
+          inArray(batches.status, [...from]),
+          eq(batches.pendingCount, 0),
+          eq(batches.queuedCount, 0),
+          eq(batches.runningCount, 0),
+        ),
+      )
+      .returning();
     if (row?.webhookUrl != null && isFinal(row))
       await tx.insert(webhookEvents).values(newWebhookEvent({ ...row, webhookUrl: row.webhookUrl }, Date.now()));
     return row;

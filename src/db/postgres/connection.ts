@@ -47,17 +47,9 @@ export async function openPgDatabase(url: string, log?: Logger): Promise<PgDb> {
   return db;
 }
 
-/** A driver message never quotes the URL today; this keeps it that way if one ever does. */
+/** A driver message never quotes the URL today; this keeps it that way if one ever does (as typed or decoded). */
 function redact(message: string, url: string): string {
-  const password = safePassword(url);
-  return password ? message.split(password).join('[redacted]') : message;
-}
-
-function safePassword(url: string): string | undefined {
-  try {
-    const { password } = new URL(url);
-    return password ? decodeURIComponent(password) : undefined;
-  } catch {
-    return undefined;
-  }
+  const { password } = new URL(url);
+  if (!password) return message;
+  return [password, decodeURIComponent(password)].reduce((text, secret) => text.split(secret).join('[redacted]'), message);
 }

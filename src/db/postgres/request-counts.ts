@@ -16,6 +16,7 @@ export async function applyCountMoves(tx: PgRunner, moves: CountMoves): Promise<
         failedCount: sql`${batches.failedCount} + ${d.failed}`,
         cancelledCount: sql`${batches.cancelledCount} + ${d.cancelled}`,
         expiredCount: sql`${batches.expiredCount} + ${d.expired}`,
+        requeueCount: sql`${batches.requeueCount} + ${d.requeued}`,
       })
       .where(eq(batches.id, id));
   }

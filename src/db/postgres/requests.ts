@@ -1,5 +1,6 @@
 import { and, asc, desc, eq, gt, inArray, lt, sql } from 'drizzle-orm';
 import { CountMoves } from '../count-moves.js';
+import type { Lease } from '../leases.js';
 import { batchTotals } from '../outcome-totals.js';
 import {
   statusAfter,
@@ -95,7 +96,13 @@ export async function listQueuedRequests(db: PgDb, batchId: string, page: IdPage
 }
 
 /** queued -> running for requests a lane admitted; counts the attempt and records the deployment. */
-export async function claimRequests(db: PgDb, ids: readonly number[], now: number, deployment: string): Promise<ClaimedRequest[]> {
+export async function claimRequests(
+  db: PgDb,
+  ids: readonly number[],
+  now: number,
+  deployment: string,
+  lease: Lease,
+): Promise<ClaimedRequest[]> {
   if (ids.length === 0) return [];
   return db.transaction(async (tx) => {
     const claimed: ClaimedRequest[] = [];
@@ -109,6 +116,8 @@ export async function claimRequests(db: PgDb, ids: readonly number[], now: numbe
           attempts: sql`${requests.attempts} + 1`,
           deployment,
           attemptDeployments: sql`(coalesce(${requests.attemptDeployments}, '[]')::jsonb || to_jsonb(${deployment}::text))::text`,
+          leaseOwner: lease.owner,
+          leaseExpiresAt: lease.expiresAt,
         })
         .where(and(inArray(requests.id, slice), eq(requests.status, RequestStatus.queued)))
         .returning({
@@ -137,7 +146,7 @@ export async function claimRequests(db: PgDb, ids: readonly number[], now: numbe
  * usage to the batch totals; the same contract as SQLite's `recordOutcomes`: only rows still
  * `running` change, and copies for duplicates follow the outcome they copy in the result.
  */
-export async function recordOutcomes(db: PgDb, outcomes: readonly RequestOutcome[]): Promise<RequestOutcome[]> {
+export async function recordOutcomes(db: PgDb, outcomes: readonly RequestOutcome[], owner: string): Promise<RequestOutcome[]> {
   if (outcomes.length === 0) return [];
   // A row changes once per group: after its first outcome it is no longer running.
   const firstPerId = new Map<number, RequestOutcome>();
@@ -145,7 +154,7 @@ export async function recordOutcomes(db: PgDb, outcomes: readonly RequestOutcome
   const unique = [...firstPerId.values()];
   return db.transaction(async (tx) => {
     const changed = new Set<number>();
-    for (const id of await writeOutcomes(tx, unique)) changed.add(id);
+    for (const id of await writeOutcomes(tx, unique, owner)) changed.add(id);
     const direct = unique.filter((outcome) => changed.has(outcome.id));
     const followers = await copyToFollowers(tx, direct);
     const applied: RequestOutcome[] = [];
@@ -188,8 +197,8 @@ export async function recordOutcomes(db: PgDb, outcomes: readonly RequestOutcome
 
 type Of<K extends RequestOutcome['kind']> = Extract<RequestOutcome, { kind: K }>;
 
-/** The outcomes' own rows, a statement per kind; returns the ids that were still running. */
-async function writeOutcomes(tx: PgRunner, outcomes: readonly RequestOutcome[]): Promise<number[]> {
+/** The outcomes' own rows, a statement per kind; returns the ids that were still running under `owner`'s lease (or under none). */
+async function writeOutcomes(tx: PgRunner, outcomes: readonly RequestOutcome[], owner: string): Promise<number[]> {
   const of = <K extends RequestOutcome['kind']>(kind: K) => outcomes.filter((o): o is Of<K> => o.kind === kind);
   const col = <T>(list: readonly T[], pick: (item: T) => unknown) => arrayParam(list.map(pick));
   const changed: number[] = [];
@@ -198,6 +207,8 @@ async function writeOutcomes(tx: PgRunner, outcomes: readonly RequestOutcome[]):
     for (const row of rows) changed.push(Number(row.id));
   };
   const running = RequestStatus.running;
+  // Only under the writer's lease: once a lease ran out and another instance took the request over, a late outcome is refused.
+  const leased = sql`(r.lease_owner = ${owner} OR r.lease_owner IS NULL)`;
   const succeeded = of('succeeded');
   if (succeeded.length > 0) {
     await run(sql`
@@ -213,7 +224,7 @@ async function writeOutcomes(tx: PgRunner, outcomes: readonly RequestOutcome[]):
         ${col(succeeded, (o) => o.cached === true)}::boolean[])
         AS v(id, at, response_status, response, prompt_tokens, completion_tokens, cached_tokens, cache_write_tokens,
           provider_request_id, latency_ms, cached)
-      WHERE r.id = v.id AND r.status = ${running} RETURNING r.id`);
+      WHERE r.id = v.id AND r.status = ${running} AND ${leased} RETURNING r.id`);
   }
   const failed = of('failed');
   if (failed.length > 0) {
@@ -221,17 +232,17 @@ async function writeOutcomes(tx: PgRunner, outcomes: readonly RequestOutcome[]):
       UPDATE requests r SET status = ${RequestStatus.failed}, finished_at = v.at, error = v.error, latency_ms = v.latency_ms
       FROM unnest(${col(failed, (o) => o.id)}::bigint[], ${col(failed, (o) => o.at)}::bigint[],
         ${col(failed, (o) => JSON.stringify(o.error))}::text[], ${col(failed, (o) => o.latencyMs)}::bigint[]) AS v(id, at, error, latency_ms)
-      WHERE r.id = v.id AND r.status = ${running} RETURNING r.id`);
+      WHERE r.id = v.id AND r.status = ${running} AND ${leased} RETURNING r.id`);
   }
   const requeued = of('requeued');
   if (requeued.length > 0) {
     await run(sql`
       UPDATE requests r SET status = ${RequestStatus.queued}, queued_at = v.at, not_before = v.not_before, error = v.error,
-        attempts = r.attempts - v.refund
+        attempts = r.attempts - v.refund, lease_owner = NULL, lease_expires_at = NULL
       FROM unnest(${col(requeued, (o) => o.id)}::bigint[], ${col(requeued, (o) => o.at)}::bigint[],
         ${col(requeued, (o) => o.notBefore)}::bigint[], ${col(requeued, (o) => JSON.stringify(o.error))}::text[],
         ${col(requeued, (o) => (o.refundAttempt ? 1 : 0))}::bigint[]) AS v(id, at, not_before, error, refund)
-      WHERE r.id = v.id AND r.status = ${running} RETURNING r.id`);
+      WHERE r.id = v.id AND r.status = ${running} AND ${leased} RETURNING r.id`);
   }
   const stopped = of('stopped');
   if (stopped.length > 0) {
@@ -239,7 +250,7 @@ async function writeOutcomes(tx: PgRunner, outcomes: readonly RequestOutcome[]):
       UPDATE requests r SET status = v.status, finished_at = v.at
       FROM unnest(${col(stopped, (o) => o.id)}::bigint[], ${col(stopped, (o) => o.at)}::bigint[], ${col(stopped, (o) => o.status)}::text[])
         AS v(id, at, status)
-      WHERE r.id = v.id AND r.status = ${running} RETURNING r.id`);
+      WHERE r.id = v.id AND r.status = ${running} AND ${leased} RETURNING r.id`);
   }
   return changed;
 }
@@ -305,12 +316,12 @@ export async function stopWaitingRequests(
   });
 }
 
-/** Crash recovery: requests found `running` at start-up go back to the queue. */
+/** Crash recovery of a store no other instance uses: requests found `running` at start-up go back to the queue, leases dropped. */
 export async function requeueInterruptedRequests(db: PgDb, now: number): Promise<number> {
   return db.transaction(async (tx) => {
     const { rowCount } = await tx
       .update(requests)
-      .set({ status: RequestStatus.queued, queuedAt: now })
+      .set({ status: RequestStatus.queued, queuedAt: now, leaseOwner: null, leaseExpiresAt: null })
       .where(eq(requests.status, RequestStatus.running));
     await tx
       .update(batches)

@@ -76,6 +76,9 @@ export const batches = pgTable(
     cachedCount: num('cached_count').notNull().default(0),
     maxCostUsd: doublePrecision('max_cost_usd'),
     mode: text('mode').$type<ResolvedBatchMode>().notNull().default('realtime'),
+    requeueCount: num('requeue_count').notNull().default(0),
+    leaseOwner: text('lease_owner'),
+    leaseExpiresAt: num('lease_expires_at'),
   },
   (t) => [index('batches_tenant_id').on(t.tenant, t.id), index('batches_status').on(t.status)],
 );
@@ -114,6 +117,8 @@ export const requests = pgTable(
     cached: boolean('cached').notNull().default(false),
     deployment: text('deployment'),
     attemptDeployments: jsonText<string[]>('attempt_deployments'),
+    leaseOwner: text('lease_owner'),
+    leaseExpiresAt: num('lease_expires_at'),
   },
   (t) => [
     uniqueIndex('requests_batch_custom_id').on(t.batchId, t.customId),

@@ -25,12 +25,14 @@ import {
   getBatchesByIds,
   listBatches,
   listOpenBatches,
+  moveBatchIfSettled,
   PgStagedBatch,
   setBatchMaxCost,
   setBatchPriority,
   updateBatch,
 } from './batches.js';
 import { openPgDatabase, type PgDb } from './connection.js';
+import { renewLeases, requeueExpiredLeases, takeBatchLease } from './leases.js';
 import {
   deleteFile,
   deleteUnfinishedFiles,
@@ -80,7 +82,10 @@ import { claimDueWebhookEvents, listWebhookAttempts, nextWebhookDueAt, recordWeb
  */
 export class PgStore implements Store {
   readonly db: PgDb;
+  /** Several instances may name the same database: always shared (leases divide the work). */
+  readonly shared = true;
   readonly batches: Store['batches'];
+  readonly leases: Store['leases'];
   readonly requests: Store['requests'];
   readonly files: Store['files'];
   readonly apiKeys: Store['apiKeys'];
@@ -112,14 +117,20 @@ export class PgStore implements Store {
       setMaxCost: (id, maxCostUsd) => setBatchMaxCost(db, id, maxCostUsd),
       startEstimated: (batchId, now) => startEstimatedBatch(db, batchId, now),
       listOpen: () => listOpenBatches(db),
+      moveIfSettled: (id, from, to, change) => moveBatchIfSettled(db, id, from, to, change),
+    };
+    this.leases = {
+      renew: (owner, expiresAt) => renewLeases(db, owner, expiresAt),
+      requeueExpired: (now) => requeueExpiredLeases(db, now),
+      takeBatch: (batchId, owner, now, expiresAt) => takeBatchLease(db, batchId, owner, now, expiresAt),
     };
     this.requests = {
       listPending: (batchId, page) => listPendingRequests(db, batchId, page),
       storeEstimates: (batchId, estimates, now) => storeEstimates(db, batchId, estimates, now),
       listQueued: (batchId, page) => listQueuedRequests(db, batchId, page),
-      claim: (ids, now, deployment) => claimRequests(db, ids, now, deployment),
+      claim: (ids, now, deployment, lease) => claimRequests(db, ids, now, deployment, lease),
       countByDeployment: (batchId) => countByDeployment(db, batchId),
-      recordOutcomes: (outcomes) => recordOutcomes(db, outcomes),
+      recordOutcomes: (outcomes, owner) => recordOutcomes(db, outcomes, owner),
       stopWaiting: (batchId, status, now, error) => stopWaitingRequests(db, batchId, status, now, error),
       requeueInterrupted: (now) => requeueInterruptedRequests(db, now),
       retry: (batchId, statuses, expiresAt) => retryRequests(db, batchId, statuses, expiresAt),

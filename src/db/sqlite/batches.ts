@@ -180,6 +180,34 @@ export async function updateBatch(db: Db, id: string, change: BatchStatusChange)
   });
 }
 
+/** `from` -> `to` only once no request is pending, queued or running: one conditional statement, so one writer wins (see `BatchStore.moveIfSettled`). */
+export async function moveBatchIfSettled(
+  db: Db,
+  id: string,
+  from: readonly BatchStatus[],
+  to: BatchStatus,
+  change: Omit<BatchStatusChange, 'status'> = {},
+): Promise<BatchRow | undefined> {
+  return db.transaction((tx) => {
+    const row = tx
+      .update(batches)
+      .set({ ...change, status: to })
+      .where(
+        and(
+          eq(batches.id, id),
+          inArray(batches.status, [...from]),
+          eq(batches.pendingCount, 0),
+          eq(batches.queuedCount, 0),
+          eq(batches.runningCount, 0),
+        ),
+      )
+      .returning()
+      .get();
+    if (row?.webhookUrl != null && isFinal(row)) insertWebhookEvent(tx, { ...row, webhookUrl: row.webhookUrl }, Date.now());
+    return row;
+  });
+}
+
 function isFinal(row: BatchRow): row is BatchRow & { status: FinalBatchStatus } {
   return isFinalBatchStatus(row.status);
 }

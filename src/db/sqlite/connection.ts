@@ -18,9 +18,10 @@ const BUSY_TIMEOUT_MS = 5_000;
  * committed transaction is in the WAL before the call returns; only an OS crash or power
  * loss can drop the last commits.
  */
-export function openDatabase(file: string): Db {
+export function openDatabase(file: string, options: { lock?: boolean } = {}): Db {
   if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
-  const lock = file === ':memory:' ? undefined : lockDatabase(file);
+  // Not locked when shared: several instances run on the file, and leases keep them apart.
+  const lock = file === ':memory:' || options.lock === false ? undefined : lockDatabase(file);
   const client = new Database(file);
   client.pragma('journal_mode = WAL');
   client.pragma('synchronous = NORMAL');

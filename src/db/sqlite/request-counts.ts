@@ -9,7 +9,7 @@ export function applyCountMoves(client: Database.Database, moves: CountMoves): v
   const update = client.prepare(
     `UPDATE batches SET ${Object.values(RequestStatus)
       .map((status) => `${status}_count = ${status}_count + @${status}`)
-      .join(', ')} WHERE id = @id`,
+      .join(', ')}, requeue_count = requeue_count + @requeued WHERE id = @id`,
   );
   for (const [id, delta] of deltas) update.run({ ...delta, id });
 }

@@ -3,6 +3,7 @@ import { and, asc, desc, eq, gt, inArray, lt, sql } from 'drizzle-orm';
 import type { Db } from './connection.js';
 import { batches, requests, type BatchRow, type RequestRow, type StoredError } from '../schema.js';
 import { CountMoves } from '../count-moves.js';
+import type { Lease } from '../leases.js';
 import { batchTotals } from '../outcome-totals.js';
 import { slices } from '../slices.js';
 import { applyCountMoves } from './request-counts.js';
@@ -101,10 +102,17 @@ export async function listQueuedRequests(db: Db, batchId: string, page: IdPage =
 }
 
 /**
- * queued -> running for requests a lane admitted; counts the attempt and records the deployment
- * (`provider/model`) it goes to. Returns the bodies to send.
+ * queued -> running under `lease` for requests a lane admitted; counts the attempt and records
+ * the deployment (`provider/model`) it goes to. Returns the bodies to send: rows another
+ * instance claimed first are not among them.
  */
-export async function claimRequests(db: Db, ids: readonly number[], now: number, deployment: string): Promise<ClaimedRequest[]> {
+export async function claimRequests(
+  db: Db,
+  ids: readonly number[],
+  now: number,
+  deployment: string,
+  lease: Lease,
+): Promise<ClaimedRequest[]> {
   return db.transaction((tx) => {
     const claimed: ClaimedRequest[] = [];
     const moves = new CountMoves();
@@ -117,6 +125,8 @@ export async function claimRequests(db: Db, ids: readonly number[], now: number,
           attempts: sql`${requests.attempts} + 1`,
           deployment,
           attemptDeployments: sql`json_insert(coalesce(${requests.attemptDeployments}, '[]'), '$[#]', ${deployment})`,
+          leaseOwner: lease.owner,
+          leaseExpiresAt: lease.expiresAt,
         })
         .where(and(inArray(requests.id, slice), eq(requests.status, RequestStatus.queued)))
         .returning({
@@ -160,7 +170,8 @@ const outcomeStatements = new WeakMap<Database.Database, OutcomeStatements>();
 function outcomeStatementsFor(client: Database.Database): OutcomeStatements {
   let statements = outcomeStatements.get(client);
   if (statements) return statements;
-  const whereRunning = `WHERE id = @id AND status = '${RequestStatus.running}'`;
+  // Only under the writer's lease: once a lease ran out and another instance took the request over, a late outcome is refused.
+  const whereRunning = `WHERE id = @id AND status = '${RequestStatus.running}' AND (lease_owner = @owner OR lease_owner IS NULL)`;
   // Followers wait queued, out of every lane, until their leader's final outcome (see `recordOutcomes`).
   const whereFollowing = `WHERE duplicate_of = @id AND status = '${RequestStatus.queued}'`;
   statements = {
@@ -175,7 +186,7 @@ function outcomeStatementsFor(client: Database.Database): OutcomeStatements {
     ),
     requeue: client.prepare(
       `UPDATE requests SET status = '${RequestStatus.queued}', queued_at = @at, not_before = @notBefore, error = @error, ` +
-        `attempts = attempts - @refund ${whereRunning}`,
+        `attempts = attempts - @refund, lease_owner = NULL, lease_expires_at = NULL ${whereRunning}`,
     ),
     stop: client.prepare(`UPDATE requests SET status = @status, finished_at = @at ${whereRunning}`),
     addUsage: client.prepare(
@@ -202,7 +213,7 @@ function outcomeStatementsFor(client: Database.Database): OutcomeStatements {
  * duplicate it (same response or error, no usage: the tokens were billed once), and each copy
  * is returned too, after the outcome it copies, with no tokens.
  */
-export async function recordOutcomes(db: Db, outcomes: readonly RequestOutcome[]): Promise<RequestOutcome[]> {
+export async function recordOutcomes(db: Db, outcomes: readonly RequestOutcome[], owner: string): Promise<RequestOutcome[]> {
   if (outcomes.length === 0) return [];
   const client = db.$client;
   const { succeed, fail, requeue, stop, addUsage, succeedFollowers, failFollowers, addCached } = outcomeStatementsFor(client);
@@ -217,6 +228,7 @@ export async function recordOutcomes(db: Db, outcomes: readonly RequestOutcome[]
         case 'succeeded': {
           changes = succeed.run({
             id: outcome.id,
+            owner,
             at: outcome.at,
             responseStatus: outcome.responseStatus,
             responseJson: outcome.responseJson,
@@ -233,6 +245,7 @@ export async function recordOutcomes(db: Db, outcomes: readonly RequestOutcome[]
         case 'failed':
           changes = fail.run({
             id: outcome.id,
+            owner,
             at: outcome.at,
             error: JSON.stringify(outcome.error),
             latencyMs: outcome.latencyMs,
@@ -241,6 +254,7 @@ export async function recordOutcomes(db: Db, outcomes: readonly RequestOutcome[]
         case 'requeued':
           changes = requeue.run({
             id: outcome.id,
+            owner,
             at: outcome.at,
             notBefore: outcome.notBefore,
             error: JSON.stringify(outcome.error),
@@ -248,7 +262,7 @@ export async function recordOutcomes(db: Db, outcomes: readonly RequestOutcome[]
           }).changes;
           break;
         case 'stopped':
-          changes = stop.run({ id: outcome.id, at: outcome.at, status: outcome.status }).changes;
+          changes = stop.run({ id: outcome.id, owner, at: outcome.at, status: outcome.status }).changes;
           break;
         default: {
           const never: never = outcome;
@@ -326,12 +340,12 @@ export async function stopWaitingRequests(
   });
 }
 
-/** Crash recovery: a request found `running` at start-up was interrupted; it goes back to the queue. */
+/** Crash recovery of a store no other instance uses: a request found `running` at start-up was interrupted; it goes back to the queue. */
 export async function requeueInterruptedRequests(db: Db, now: number): Promise<number> {
   return db.transaction((tx) => {
     const requeued = tx
       .update(requests)
-      .set({ status: RequestStatus.queued, queuedAt: now })
+      .set({ status: RequestStatus.queued, queuedAt: now, leaseOwner: null, leaseExpiresAt: null })
       .where(eq(requests.status, RequestStatus.running))
       .run().changes;
     tx.update(batches)

@@ -10,12 +10,14 @@ import {
   getBatchesByIds,
   listBatches,
   listOpenBatches,
+  moveBatchIfSettled,
   setBatchMaxCost,
   setBatchPriority,
   SqliteStagedBatch,
   updateBatch,
 } from './batches.js';
 import { closeDatabase, openDatabase, type Db } from './connection.js';
+import { renewLeases, requeueExpiredLeases, takeBatchLease } from './leases.js';
 import {
   deleteFile,
   deleteUnfinishedFiles,
@@ -61,14 +63,16 @@ import { addTenantUsage, countOpenBatches, getStoredQuota, putStoredQuota, tenan
 import { claimDueWebhookEvents, listWebhookAttempts, nextWebhookDueAt, recordWebhookAttempt } from './webhooks.js';
 
 /**
- * The embedded store: one SQLite file (WAL) owned by one process. The statements are the
+ * The embedded store: one SQLite file (WAL), owned by one process unless opened shared. The statements are the
  * functions beside this file, each taking the Drizzle `Db`; the hot paths (claiming, recording
  * outcomes, inserting requests) are raw prepared better-sqlite3 statements.
  */
 export class SqliteStore implements Store {
   /** For what only SQLite has: the WAL checkpointer, and tests that read the file directly. */
   readonly db: Db;
+  readonly shared: boolean;
   readonly batches: Store['batches'];
+  readonly leases: Store['leases'];
   readonly requests: Store['requests'];
   readonly files: Store['files'];
   readonly apiKeys: Store['apiKeys'];
@@ -79,13 +83,18 @@ export class SqliteStore implements Store {
   readonly responseCache: Store['responseCache'];
   readonly prefixes: Store['prefixes'];
 
-  /** Opens (creating if needed) the file, locks it for this process and applies the migrations. */
-  static open(file: string): SqliteStore {
-    return new SqliteStore(openDatabase(file));
+  /**
+   * Opens (creating if needed) the file and applies the migrations. Locked for this process
+   * unless `shared`: then other instances may open it too, and leases divide the work.
+   */
+  static open(file: string, options: { shared?: boolean } = {}): SqliteStore {
+    const shared = options.shared ?? false;
+    return new SqliteStore(openDatabase(file, { lock: !shared }), shared);
   }
 
-  private constructor(db: Db) {
+  private constructor(db: Db, shared: boolean) {
     this.db = db;
+    this.shared = shared;
     this.batches = {
       stage: (batch) => SqliteStagedBatch.open(db, batch),
       deleteStaged: () => deleteStagedBatches(db),
@@ -100,14 +109,20 @@ export class SqliteStore implements Store {
       setMaxCost: (id, maxCostUsd) => setBatchMaxCost(db, id, maxCostUsd),
       startEstimated: (batchId, now) => startEstimatedBatch(db, batchId, now),
       listOpen: () => listOpenBatches(db),
+      moveIfSettled: (id, from, to, change) => moveBatchIfSettled(db, id, from, to, change),
+    };
+    this.leases = {
+      renew: (owner, expiresAt) => renewLeases(db, owner, expiresAt),
+      requeueExpired: (now) => requeueExpiredLeases(db, now),
+      takeBatch: (batchId, owner, now, expiresAt) => takeBatchLease(db, batchId, owner, now, expiresAt),
     };
     this.requests = {
       listPending: (batchId, page) => listPendingRequests(db, batchId, page),
       storeEstimates: (batchId, estimates, now) => storeEstimates(db, batchId, estimates, now),
       listQueued: (batchId, page) => listQueuedRequests(db, batchId, page),
-      claim: (ids, now, deployment) => claimRequests(db, ids, now, deployment),
+      claim: (ids, now, deployment, lease) => claimRequests(db, ids, now, deployment, lease),
       countByDeployment: (batchId) => countByDeployment(db, batchId),
-      recordOutcomes: (outcomes) => recordOutcomes(db, outcomes),
+      recordOutcomes: (outcomes, owner) => recordOutcomes(db, outcomes, owner),
       stopWaiting: (batchId, status, now, error) => stopWaitingRequests(db, batchId, status, now, error),
       requeueInterrupted: (now) => requeueInterruptedRequests(db, now),
       retry: (batchId, statuses, expiresAt) => retryRequests(db, batchId, statuses, expiresAt),

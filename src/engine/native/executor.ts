@@ -49,6 +49,8 @@ export interface NativeHooks {
 
 export interface NativeExecutorOptions {
   store: Store;
+  /** This instance: the writer of imported outcomes (a native batch's rows have no lease, so any instance may write them). */
+  instanceId: string;
   registry: ProviderRegistry;
   log: Logger;
   options: NativeOptions;
@@ -73,6 +75,7 @@ function refusesBatch(error: unknown): error is NativeApiError {
 
 export class NativeExecutor {
   readonly #store: Store;
+  readonly #instanceId: string;
   readonly #registry: ProviderRegistry;
   readonly #log: Logger;
   readonly #options: NativeOptions;
@@ -86,6 +89,7 @@ export class NativeExecutor {
 
   constructor(options: NativeExecutorOptions) {
     this.#store = options.store;
+    this.#instanceId = options.instanceId;
     this.#registry = options.registry;
     this.#log = options.log.child({ module: 'native' });
     this.#options = options.options;
@@ -276,7 +280,7 @@ export class NativeExecutor {
     let page: RequestOutcome[] = [];
     const { provider, model } = batch;
     const write = async (): Promise<void> => {
-      const written = await this.#store.requests.recordOutcomes(page);
+      const written = await this.#store.requests.recordOutcomes(page, this.#instanceId);
       applied += written.length;
       page = [];
       const reports = written.flatMap((o) =>

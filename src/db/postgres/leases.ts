@@ -1,0 +1,50 @@
+import { and, eq, isNull, lt, or } from 'drizzle-orm';
+import { CountMoves } from '../count-moves.js';
+import type { ExpiredLeases } from '../leases.js';
+import { BatchStatus, RequestStatus } from '../status.js';
+import type { PgDb } from './connection.js';
+import { applyCountMoves } from './request-counts.js';
+import { batches, requests } from './schema.js';
+
+/** The leases' statements (`src/db/leases.ts` says what a lease is), as SQLite's `src/db/sqlite/leases.ts`. */
+
+export async function renewLeases(db: PgDb, owner: string, expiresAt: number): Promise<number> {
+  return db.transaction(async (tx) => {
+    await tx
+      .update(batches)
+      .set({ leaseExpiresAt: expiresAt })
+      .where(and(eq(batches.leaseOwner, owner), eq(batches.status, BatchStatus.validating)));
+    const { rowCount } = await tx
+      .update(requests)
+      .set({ leaseExpiresAt: expiresAt })
+      .where(and(eq(requests.status, RequestStatus.running), eq(requests.leaseOwner, owner)));
+    return rowCount ?? 0;
+  });
+}
+
+export async function requeueExpiredLeases(db: PgDb, now: number): Promise<ExpiredLeases> {
+  return db.transaction(async (tx) => {
+    const rows = await tx
+      .update(requests)
+      .set({ status: RequestStatus.queued, queuedAt: now, leaseOwner: null, leaseExpiresAt: null })
+      .where(and(eq(requests.status, RequestStatus.running), lt(requests.leaseExpiresAt, now)))
+      .returning({ batchId: requests.batchId });
+    const moves = new CountMoves();
+    for (const { batchId } of rows) moves.move(batchId, RequestStatus.running, RequestStatus.queued);
+    await applyCountMoves(tx, moves);
+    return { requeued: rows.length, batchIds: [...new Set(rows.map((row) => row.batchId))] };
+  });
+}
+
+export async function takeBatchLease(db: PgDb, batchId: string, owner: string, now: number, expiresAt: number): Promise<boolean> {
+  const { rowCount } = await db
+    .update(batches)
+    .set({ leaseOwner: owner, leaseExpiresAt: expiresAt })
+    .where(
+      and(
+        eq(batches.id, batchId),
+        or(isNull(batches.leaseOwner), eq(batches.leaseOwner, owner), lt(batches.leaseExpiresAt, now), isNull(batches.leaseExpiresAt)),
+      ),
+    );
+  return (rowCount ?? 0) > 0;
+}

@@ -121,7 +121,7 @@ describe('when a provider reports no limits and has room for 1,000 in flight', (
 });
 
 describe('when a provider queues beyond what it serves at once', () => {
-  it('does stop doubling once the fastest answers slow down, with no 429', () => {
+  it('does stop slow start once the fastest answers slow down, with no 429', () => {
     // 300 served at once, each one beyond adds 2 ms. The fastest answer of a round rises only
     // once all of its requests were sent above 300, so the lane overshoots by a round or two,
     // then drops back to the last level a round showed clean.

@@ -22,12 +22,19 @@ export async function renewLeases(db: PgDb, owner: string, expiresAt: number): P
   });
 }
 
-export async function requeueExpiredLeases(db: PgDb, now: number): Promise<ExpiredLeases> {
+export async function requeueExpiredLeases(db: PgDb, now: number, formerSelf?: string): Promise<ExpiredLeases> {
   return db.transaction(async (tx) => {
     const rows = await tx
       .update(requests)
       .set({ status: RequestStatus.queued, queuedAt: now, leaseOwner: null, leaseExpiresAt: null })
-      .where(and(eq(requests.status, RequestStatus.running), lt(requests.leaseExpiresAt, now)))
+      .where(
+        and(
+          eq(requests.status, RequestStatus.running),
+          formerSelf === undefined
+            ? lt(requests.leaseExpiresAt, now)
+            : or(lt(requests.leaseExpiresAt, now), eq(requests.leaseOwner, formerSelf)),
+        ),
+      )
       .returning({ batchId: requests.batchId });
     const moves = new CountMoves();
     for (const { batchId } of rows) moves.move(batchId, RequestStatus.running, RequestStatus.queued);

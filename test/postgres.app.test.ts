@@ -9,8 +9,9 @@ import { ensureStopped, fakeOpenAIWorkspace, startWithFakeKey, type SluiceProces
 
 /**
  * The real app on PostgreSQL (`DATABASE_URL`): a batch runs to COMPLETED, a restart on the same
- * database reads it back, and after `kill -9` mid-batch a new process finishes the batch with
- * one result per request, none sent again after its success was recorded.
+ * database reads it back, and after `kill -9` mid-batch a new process takes the requests over
+ * once their leases run out and finishes the batch with one result per request, none sent
+ * again after its success was recorded.
  */
 
 const READ = /* GraphQL */ `
@@ -91,7 +92,8 @@ describe.skipIf(postgresSkipped !== undefined)(`the app on PostgreSQL${postgresS
       await database.drop();
     });
 
-    const start = () => startWithFakeKey(workspace, processes, { DATABASE_URL: database.url });
+    // PostgreSQL is shared: the new process takes the killed one's requests once their leases run out (2 s here, 15 s by default).
+    const start = () => startWithFakeKey(workspace, processes, { DATABASE_URL: database.url, SLUICE_LEASE_MS: '2000' });
 
     it('finishes after a restart, with exactly one result per request', async () => {
       const first = await start();
@@ -128,6 +130,8 @@ describe.skipIf(postgresSkipped !== undefined)(`the app on PostgreSQL${postgresS
         const resent = fake.log.slice(sentBeforeRestart).map((entry) => promptOf(entry.body));
         expect(resent.filter((prompt) => prompt !== undefined && succeededBeforeKill.has(prompt))).toEqual([]);
         expect(await store.batches.countRequestsByStatus(id)).toMatchObject({ succeeded: REQUESTS, running: 0, queued: 0 });
+        // The killed process's requests came back through the lease sweep.
+        expect((await store.batches.getById(id))!.requeueCount).toBeGreaterThan(0);
       } finally {
         await store.close();
       }

@@ -35,6 +35,11 @@ const pgTables = (Object.values(pgSchema) as unknown[])
   .filter((value): value is PgTable => value instanceof PgTable)
   .map((table) => `"${getTableName(table)}"`);
 
+/** Deletes every row of every table (the migrations stay applied). */
+export async function emptyPgStore(store: PgStore): Promise<void> {
+  await store.db.execute(sql.raw(`TRUNCATE ${pgTables.join(', ')} RESTART IDENTITY CASCADE`));
+}
+
 const postgres: StoreKind = {
   name: 'PostgreSQL',
   skipped: postgresSkipped,
@@ -43,7 +48,7 @@ const postgres: StoreKind = {
   },
   async fresh() {
     const store = await PgStore.open(database!.url);
-    await store.db.execute(sql.raw(`TRUNCATE ${pgTables.join(', ')} RESTART IDENTITY CASCADE`));
+    await emptyPgStore(store);
     return store;
   },
   async teardown() {

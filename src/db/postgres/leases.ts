@@ -1,4 +1,4 @@
-import { and, eq, isNull, lt, or } from 'drizzle-orm';
+import { and, eq, inArray, isNull, lt, or, sql } from 'drizzle-orm';
 import { CountMoves } from '../count-moves.js';
 import type { ExpiredLeases } from '../leases.js';
 import { BatchStatus, RequestStatus } from '../status.js';
@@ -22,12 +22,25 @@ export async function renewLeases(db: PgDb, owner: string, expiresAt: number): P
   });
 }
 
+/**
+ * The sweep, one statement: expired rows are locked `FOR UPDATE SKIP LOCKED`, so instances
+ * sweeping at once take different rows, and a row its owner is writing an outcome to right now
+ * is left to that outcome (a later sweep takes it if it is still expired and running).
+ */
 export async function requeueExpiredLeases(db: PgDb, now: number): Promise<ExpiredLeases> {
   return db.transaction(async (tx) => {
     const rows = await tx
       .update(requests)
       .set({ status: RequestStatus.queued, queuedAt: now, leaseOwner: null, leaseExpiresAt: null })
-      .where(and(eq(requests.status, RequestStatus.running), lt(requests.leaseExpiresAt, now)))
+      .where(
+        and(
+          inArray(
+            requests.id,
+            sql`(SELECT id FROM requests WHERE status = ${RequestStatus.running} AND lease_expires_at < ${now} FOR UPDATE SKIP LOCKED)`,
+          ),
+          eq(requests.status, RequestStatus.running),
+        ),
+      )
       .returning({ batchId: requests.batchId });
     const moves = new CountMoves();
     for (const { batchId } of rows) moves.move(batchId, RequestStatus.running, RequestStatus.queued);

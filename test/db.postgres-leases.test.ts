@@ -102,6 +102,17 @@ describe.skipIf(postgresSkipped !== undefined)(
       await expectCountersMatch(batchId);
     });
 
+    it('renews its running leases past a row another transaction holds, and that one at the next heartbeat', async () => {
+      const { ids } = await seed(3);
+      await a.requests.claim(ids, T0, DEPLOYMENT, { owner: 'a', expiresAt: T0 + 1_000 });
+      await lockRow(ids[2]!);
+      expect(await a.leases.renew('a', T0 + 5_000)).toBe(2);
+      await holder.query('ROLLBACK');
+      expect(await a.leases.renew('a', T0 + 6_000)).toBe(3);
+      const rows = await a.requests.getByIds(allTenants, ids);
+      expect(rows.map((row) => row.leaseExpiresAt)).toEqual([T0 + 6_000, T0 + 6_000, T0 + 6_000]);
+    });
+
     it('gives each request to one instance when instances claim the same requests at once, under its own lease', async () => {
       const { batchId, ids } = await seed(300);
       const owners = ['a', 'b', 'c', 'd'];

@@ -8,18 +8,31 @@ import { batches, requests } from './schema.js';
 
 /** The leases' statements (`src/db/leases.ts` says what a lease is), as SQLite's `src/db/sqlite/leases.ts`. */
 
+/**
+ * The heartbeat: two statements, not one transaction (neither needs the other), so it never
+ * holds a batch row while it waits for request rows. The owner's running rows are locked
+ * `FOR UPDATE SKIP LOCKED`: one its outcome is being written to right now is leaving `running`
+ * anyway and is not waited for (nor can the two deadlock); should that outcome roll back, the
+ * next heartbeat, a third of a lease later, renews it. Returns how many requests it renewed.
+ */
 export async function renewLeases(db: PgDb, owner: string, expiresAt: number): Promise<number> {
-  return db.transaction(async (tx) => {
-    await tx
-      .update(batches)
-      .set({ leaseExpiresAt: expiresAt })
-      .where(and(eq(batches.leaseOwner, owner), eq(batches.status, BatchStatus.validating)));
-    const { rowCount } = await tx
-      .update(requests)
-      .set({ leaseExpiresAt: expiresAt })
-      .where(and(eq(requests.status, RequestStatus.running), eq(requests.leaseOwner, owner)));
-    return rowCount ?? 0;
-  });
+  await db
+    .update(batches)
+    .set({ leaseExpiresAt: expiresAt })
+    .where(and(eq(batches.leaseOwner, owner), eq(batches.status, BatchStatus.validating)));
+  const { rowCount } = await db
+    .update(requests)
+    .set({ leaseExpiresAt: expiresAt })
+    .where(
+      and(
+        inArray(
+          requests.id,
+          sql`(SELECT id FROM requests WHERE status = ${RequestStatus.running} AND lease_owner = ${owner} FOR UPDATE SKIP LOCKED)`,
+        ),
+        eq(requests.status, RequestStatus.running),
+      ),
+    );
+  return rowCount ?? 0;
 }
 
 /**

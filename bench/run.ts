@@ -31,6 +31,7 @@ import { promptCacheCase } from './cases/prompt-cache.js';
 import { rateLimitCase } from './cases/rate-limit.js';
 import { recoveryCase } from './cases/recovery.js';
 import { routingCase } from './cases/routing.js';
+import { scaleOutCase } from './cases/scale-out.js';
 import { subscriptionsCase } from './cases/subscriptions.js';
 import { tokenPoolCase } from './cases/token-pool.js';
 import { renderTable, toReport, writeReport, type CaseResult } from './report.js';
@@ -50,6 +51,7 @@ const cases: readonly BenchCase[] = [
   routingCase,
   outageCase,
   promptCacheCase,
+  scaleOutCase,
 ];
 
 const defaultRuns = { full: 3, quick: 1 } as const;

@@ -257,6 +257,10 @@ const providerCommon = {
   weight: z.number().positive().max(1_000).default(1),
 };
 
+/** A deployment named as a fallback: `provider/model`. */
+const fallbackTarget = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\/.{1,200}$/, 'must name a deployment as "provider/model"');
+const MAX_FALLBACKS_PER_MODEL = 16;
+
 const rate = z.number().min(0).max(1);
 
 /** Faults the simulated provider injects, each a share of all attempts, drawn from a seeded sequence. */
@@ -491,6 +495,12 @@ export const configSchema = z
     responseCache: responseCacheSchema.default(() => responseCacheSchema.parse({})),
     /** Limits of every lane, under each provider's and model's own. Left out: see `defaults.laneLimits`. */
     laneLimits: laneLimitsSchema.optional(),
+    /**
+     * Cross-kind fallback, per model: deployments (`provider/model`) of the other API kind
+     * (OpenAI chat or Azure ↔ Anthropic messages) that take the model's requests, translated,
+     * while every deployment of the model itself is failing (docs/routing.md). None by default.
+     */
+    fallbacks: z.record(modelName, z.array(fallbackTarget).min(1).max(MAX_FALLBACKS_PER_MODEL)).default({}),
     providers: z
       .array(providerSchema)
       .min(1, 'must list at least one provider')
@@ -604,6 +614,48 @@ function crossChecks(config: Config, env: NodeJS.ProcessEnv): Problem[] {
       });
     }
   });
+  problems.push(...fallbackProblems(config));
+  return problems;
+}
+
+/** Which API a provider kind speaks, for cross-kind fallback: Azure speaks OpenAI's; the simulated provider answers both. */
+function apiOf(kind: ProviderConfig['kind']): 'openai' | 'anthropic' | undefined {
+  return kind === 'simulated' ? undefined : kind === 'anthropic' ? 'anthropic' : 'openai';
+}
+
+/** Each fallback names a configured deployment of the other API kind for a model some provider serves. */
+function fallbackProblems(config: Config): Problem[] {
+  const problems: Problem[] = [];
+  for (const [model, targets] of Object.entries(config.fallbacks)) {
+    const push = (path: PropertyKey[], message: string, showValue = false): void => {
+      problems.push({ path: ['fallbacks', model, ...path], message, showValue });
+    };
+    const own = config.providers.filter((provider) => provider.models.includes(model));
+    const apis = new Set(own.map((provider) => apiOf(provider.kind)));
+    if (own.length === 0) push([], `model ${JSON.stringify(model)} is not in any provider's models`);
+    else if (apis.has(undefined))
+      push([], `model ${JSON.stringify(model)} is served by a simulated provider, which has no other API kind to fall back to`);
+    else if (apis.size > 1)
+      push([], `model ${JSON.stringify(model)} is served by providers of both API kinds: a fallback needs one kind to fall back from`);
+    else {
+      targets.forEach((target, i) => {
+        const slash = target.indexOf('/');
+        const [name, targetModel] = [target.slice(0, slash), target.slice(slash + 1)];
+        const index = config.providers.findIndex((provider) => provider.name === name);
+        const provider = config.providers[index];
+        if (!provider) push([i], `no provider is named ${JSON.stringify(name)}`, true);
+        else if (!provider.models.includes(targetModel))
+          push([i], `model ${JSON.stringify(targetModel)} is not in providers[${index}].models`, true);
+        else if (apis.has(apiOf(provider.kind)) || apiOf(provider.kind) === undefined) {
+          push(
+            [i],
+            `provider ${JSON.stringify(name)} (${provider.kind}) speaks the same API as the deployments of ${JSON.stringify(model)}: a fallback must be of the other kind (openai or azure ↔ anthropic); to share the load, list the model in its models instead`,
+            true,
+          );
+        }
+      });
+    }
+  }
   return problems;
 }
 

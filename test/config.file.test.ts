@@ -166,6 +166,35 @@ describe('when the configuration file is wrong', () => {
     expect(message).toContain('providers[0].prices.o3: model "o3" is not in providers[0].models');
   });
 
+  it('accepts the cross-kind fallback example of docs/routing.md, both ways', () => {
+    const doc = readFileSync(join(packageRoot, 'docs', 'routing.md'), 'utf8');
+    const example = [...doc.matchAll(/```json\n([\s\S]*?)```/g)].find((match) => match[1]!.includes('"fallbacks"'))?.[1];
+    const keys = { OPENAI_KEY_A: 'a', AZURE_OPENAI_KEY: 'z', ANTHROPIC_API_KEY: 'c' };
+    const registry = ProviderRegistry.fromConfig(parseConfig(JSON.parse(example!), { env: keys }), keys);
+    expect(registry.fallbacks('gpt-4o')).toEqual([{ provider: 'anthropic', model: 'claude-sonnet-4-5', weight: 1 }]);
+    expect(registry.fallbacks('claude-sonnet-4-5')).toEqual([{ provider: 'openai-team-a', model: 'gpt-4o', weight: 1 }]);
+    expect(registry.fallbacks('gpt-4o-mini')).toEqual([]);
+  });
+
+  it('names each fallback that is not a configured deployment of the other API kind', () => {
+    const anthropic = { kind: 'anthropic', apiKeyEnv: 'ANTHROPIC_API_KEY', models: ['claude-haiku-4-5'] };
+    const message = problemsWith({
+      providers: [openai, anthropic],
+      fallbacks: {
+        'gpt-4o': ['anthropic/claude-haiku-4-5', 'nobody/x', 'anthropic/claude-opus', 'openai/gpt-4o-mini'],
+        o3: ['anthropic/claude-haiku-4-5'],
+      },
+    });
+    expect(message).toContain('fallbacks["gpt-4o"][1]: no provider is named "nobody"');
+    expect(message).toContain('fallbacks["gpt-4o"][2]: model "claude-opus" is not in providers[1].models');
+    expect(message).toMatch(/fallbacks\["gpt-4o"\]\[3\]: provider "openai" \(openai\) speaks the same API as the deployments of "gpt-4o"/);
+    expect(message).toContain('fallbacks.o3: model "o3" is not in any provider\'s models');
+    expect(message).not.toContain('fallbacks["gpt-4o"][0]');
+    expect(problemsWith({ providers: [openai, anthropic], fallbacks: { 'gpt-4o': ['claude-haiku-4-5'] } })).toContain(
+      'fallbacks["gpt-4o"][0]: must name a deployment as "provider/model" (got "claude-haiku-4-5")',
+    );
+  });
+
   it('names a duplicate provider name, also when both are the default', () => {
     expect(problemsWith({ providers: [openai, openai] })).toContain(
       'providers[1].name: duplicate provider name "openai" (first at providers[0])',

@@ -121,6 +121,30 @@ describe('when two deployments serve a model', () => {
     expect(admitted(open.b)).toBeGreaterThan(admitted(open.a) / 6);
   });
 
+  it("counts the group's shared queue once, in modelGroups, not in each deployment's lane", async () => {
+    let release = (): void => undefined;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    open = await startDeployments({ ...roomy, maxConcurrent: 2 }, { a: { gate: () => gate }, b: { gate: () => gate } });
+    const id = await submit(open.t, 'waiting', 30);
+    const t = open.t;
+    type Snapshot = {
+      lanes: Array<{ queued: number; inFlight: number }>;
+      modelGroups: Array<{ key: string; deployments: string[]; queued: number }>;
+    };
+    const view = await waitFor(async () => {
+      const snapshot = await t.gqlOk<Snapshot>(`{ lanes(model: "${MODEL}") { queued inFlight } modelGroups { key deployments queued } }`);
+      const inFlight = snapshot.lanes.reduce((sum, lane) => sum + lane.inFlight, 0);
+      return inFlight === 4 && snapshot.modelGroups[0]?.queued === 26 ? snapshot : undefined;
+    });
+    expect(view.lanes.map((lane) => lane.queued)).toEqual([0, 0]);
+    expect(view.modelGroups).toEqual([{ key: `group/${MODEL}`, deployments: [`a/${MODEL}`, `b/${MODEL}`], queued: 26 }]);
+    const metrics = await (await fetch(`${t.url}/metrics`)).text();
+    expect(metrics).toContain(`sluice_model_group_queued_requests{group="group/${MODEL}"} 26`);
+    expect(metrics).toContain(`sluice_lane_queued_requests{lane="a/${MODEL}"} 0`);
+    release();
+    expect((await finished(t, id)).requestCounts.succeeded).toBe(30);
+  });
+
   it('runs a batch pinned to a provider there only', async () => {
     open = await startDeployments(roomy);
     const id = await submit(open.t, 'pinned', 30, { provider: 'b' });
@@ -151,6 +175,18 @@ describe('when one deployment fails', () => {
     // Every 503 moved its request on; once a was failing (3 in a row), it got only probes.
     const failures = open.a.log.filter((entry) => entry.outcome === 'fault').length;
     expect(failures).toBe(batch.requests.reduce((sum, r) => sum + r.attemptDeployments.length - 1, 0));
+  });
+
+  it('moves each request refused with a 401 to the other deployment once, never back to the one that refused it', async () => {
+    // A bad key does not open a breaker (it says nothing of the deployment's health), so `a` keeps taking its share.
+    open = await startDeployments(roomy, { a: { latencyMs: 5, faults: () => ({ status: 401 }) }, b: { latencyMs: 5 } });
+    const id = await submit(open.t, 'refused', 60, { maxAttempts: 1 });
+    const batch = await finished(open.t, id);
+    expect(batch.requestCounts).toEqual({ succeeded: 60, failed: 0 });
+    expect(admitted(open.b)).toBe(60);
+    const moved = batch.requests.filter((r) => r.attemptDeployments.length > 1);
+    for (const request of moved) expect(request.attemptDeployments).toEqual([`a/${MODEL}`, `b/${MODEL}`]);
+    expect(open.a.log.filter((entry) => entry.outcome === 'fault')).toHaveLength(moved.length);
   });
 
   it('moves requests off one whose quota is exhausted, and opens its circuit breaker', async () => {

@@ -5,20 +5,16 @@
  * Measured: from the restart until the server listens, and until requests flow again (the
  * first request finished after the restart, read from its `finished_at` in SQLite).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createInterface } from 'node:readline';
-import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { packageRoot } from '../../src/paths.js';
 import type { BenchCase, CaseContext } from '../case.js';
-import { killChild, trackChild } from '../child-rpc.js';
+import { killChild } from '../child-rpc.js';
 import { createBatchBody, tinyChatBatch } from '../dataset.js';
 import { postGraphQL } from '../graphql-client.js';
 import type { CaseResult } from '../report.js';
+import { startMain, type MainProcess } from '../main-process.js';
 import { makeTempDir } from '../temp-dir.js';
 
 const sizes = { full: 50_000, quick: 5_000 } as const;
-const mainFile = join(packageRoot, 'dist', 'src', 'main.js');
 /** 0 ms mean latency; the simulated provider's default jitter (±100 ms) still applies. */
 const SIMULATED_LATENCY_MS = '0';
 /** How often SQLite is read while waiting for the restart to flow (the figure's resolution). */
@@ -27,43 +23,8 @@ const FLOW_POLL_MS = 5;
 const HALF_POLL_MS = 50;
 const TIMEOUT_MS = 300_000;
 
-interface MainProcess {
-  child: ChildProcess;
-  /** Resolves with the base URL when the server logs that it listens. */
-  listening: Promise<{ url: string; at: number }>;
-  /** `requeued` from the engine's "recovering open batches" line, when it logged one. */
-  requeued(): number | undefined;
-}
-
-function startMain(dbFile: string): MainProcess {
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    SLUICE_DB_FILE: dbFile,
-    PORT: '0',
-    HOST: '127.0.0.1',
-    LOG_LEVEL: 'info',
-    SLUICE_SIMULATED_LATENCY_MS: SIMULATED_LATENCY_MS,
-  };
-  delete env.SLUICE_CONFIG;
-  const child = spawn(process.execPath, [mainFile], { env, stdio: ['ignore', 'pipe', 'inherit'] });
-  trackChild(child);
-  let requeued: number | undefined;
-  const listening = new Promise<{ url: string; at: number }>((resolve, reject) => {
-    const lines = createInterface({ input: child.stdout! });
-    lines.on('line', (line) => {
-      let entry: { msg?: string; graphql?: string; requeued?: number };
-      try {
-        entry = JSON.parse(line) as typeof entry;
-      } catch {
-        return;
-      }
-      if (typeof entry.requeued === 'number') requeued = entry.requeued;
-      if (entry.graphql) resolve({ url: entry.graphql.replace(/\/graphql$/, ''), at: Date.now() });
-    });
-    child.once('exit', (code, signal) => reject(new Error(`main.js exited before listening (code ${code}, signal ${signal})`)));
-  });
-  listening.catch(() => undefined); // a kill after listening is expected
-  return { child, listening, requeued: () => requeued };
+function startMainOn(dbFile: string): MainProcess {
+  return startMain({ SLUICE_DB_FILE: dbFile, SLUICE_SIMULATED_LATENCY_MS: SIMULATED_LATENCY_MS });
 }
 
 async function until<T>(what: string, everyMs: number, check: () => T | undefined): Promise<T> {
@@ -87,7 +48,7 @@ interface RunFigures {
 async function runOnce(n: number, body: string): Promise<RunFigures> {
   const dir = makeTempDir('recovery');
   const dbFile = dir.file('sluice.db');
-  let main = startMain(dbFile);
+  let main = startMainOn(dbFile);
   let db: Database.Database | undefined;
   try {
     const { url } = await main.listening;
@@ -100,7 +61,7 @@ async function runOnce(n: number, body: string): Promise<RunFigures> {
     const runningAtKill = db.prepare<[], { n: number }>("SELECT count(*) AS n FROM requests WHERE status = 'running'").get()!.n;
 
     const restartedAt = Date.now();
-    main = startMain(dbFile);
+    main = startMainOn(dbFile);
     const listened = await main.listening;
     await until('a request finished after the restart', FLOW_POLL_MS, () => (n - open.get()!.n > finishedAtKill ? true : undefined));
     const first = db

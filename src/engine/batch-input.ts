@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { Endpoint } from './providers/provider.js';
-import type { ProviderRegistry, ModelRoute } from './providers/registry.js';
+import type { FallbackDeployment, ProviderRegistry, ModelRoute } from './providers/registry.js';
+import { canTranslate, needsTranslation } from './translation/cross-kind.js';
 import { badInput, type InputProblem } from './errors.js';
 import { isPriorityLevel, type PriorityLevel } from './priority.js';
 import { valueAt } from '../value-at.js';
@@ -102,6 +103,8 @@ export class BatchValidator {
   /** The batch model: the settings' one, else the first `model` a body names. */
   #model: string | undefined;
   #route: ModelRoute | undefined;
+  /** The fallback deployment of the other API kind the requests may be translated for (checked by `#withModel`), once the model is known. */
+  #crossKind: FallbackDeployment | undefined;
   /** Valid requests read before any body named the model; they take the model found later. */
   #waiting: Array<{ index: number; request: ValidRequest }> = [];
 
@@ -219,13 +222,35 @@ export class BatchValidator {
         ),
       );
     }
-    return { customId: request.customId, body: { ...request.body, model } };
+    const body = { ...request.body, model };
+    if (this.#crossKind) this.#checkTranslatable(index, request.customId, body, this.#crossKind);
+    return { customId: request.customId, body };
+  }
+
+  /**
+   * A batch whose requests may fall back to a deployment of the other API kind is refused when
+   * one of them cannot be carried there: better now, with the field named, than a request that
+   * fails when its own deployments are down.
+   */
+  #checkTranslatable(index: number, customId: string, body: Record<string, unknown>, to: FallbackDeployment): void {
+    const fallback = `${to.provider}/${to.model}`;
+    for (const { path, message } of canTranslate({ endpoint: this.#settings.endpoint, body })) {
+      const why = `${message} (model ${JSON.stringify(body.model)} falls back to ${fallback}; pin the batch to a provider to run it without fallback)`;
+      this.#problems.push(problem(`requests[${index}].${path}`, why, index, customId));
+    }
   }
 
   #useModel(model: string): void {
     this.#model = model;
     const { provider } = this.#settings;
     this.#route = this.#registry.resolve(model, provider ?? undefined);
+    if (this.#route && !this.#route.pinned) {
+      const { endpoint } = this.#settings;
+      this.#crossKind = this.#registry.fallbacks(model).find((to) => {
+        const kind = this.#registry.kindOf(to.provider);
+        return kind !== undefined && needsTranslation(endpoint, kind);
+      });
+    }
     if (this.#route) return;
     if (provider && !this.#registry.get(provider)) this.#problems.push(problem('provider', `unknown provider ${JSON.stringify(provider)}`));
     else

@@ -1,85 +1,13 @@
 import type { ProviderFailure } from './providers/provider.js';
 
 /**
- * Failures that belong to one deployment, not to the request: another deployment of the same
- * model group need not share them, so a request that meets one moves to another deployment
- * without spending an attempt (see ModelGroup and the dispatcher).
+ * Failures that belong to one deployment, not to the request: the one table both the circuit
+ * breaker (circuit-breaker.ts, the one home of "this deployment is failing") and fallback (the
+ * dispatcher moving a request to another deployment of its model group) read.
  *
- *   outage          5xx, 529, timeout, connection error      the deployment is down or overloaded
- *   quota           insufficient_quota, spend limit          this key's money ran out
- *   not here        401, 403, 404 (model or deployment       this key or deployment cannot serve
- *                   not found)                                 the model
- *
- * Everything else (a 400 about the body, a 429, which the lane's budgets handle) belongs to the
- * request or to the lane's limits and is handled as before.
- */
-export function isDeploymentFailure(failure: ProviderFailure): boolean {
-  switch (failure.class) {
-    case 'quota_exceeded':
-      return true;
-    case 'transient':
-      // No status: a timeout or a connection error. 408 and 409 are about the request.
-      return failure.status === undefined || failure.status >= 500;
-    case 'fatal':
-      return failure.status === 401 || failure.status === 403 || failure.status === 404;
-    case 'rate_limited':
-      return false;
-  }
-}
-
-const DEPLOYMENT_HEALTH_DEFAULTS = {
-  /** Consecutive deployment failures after which a deployment counts as failing. Default 3. */
-  failingAfter: 3,
-  /** A failing deployment of a group with a healthy one gets one request this often, to notice its recovery. Default 5 000 ms. */
-  probeIntervalMs: 5_000,
-} as const;
-
-/**
- * Whether a deployment's recent answers are failures, simply: a streak of deployment failures
- * makes it failing, any other answer ends the streak. A failing deployment takes only probes
- * from its model group while another deployment of the group is healthy. (The circuit breaker,
- * with its cool-down states, is a separate piece of work; this only routes away.)
- */
-export class DeploymentHealth {
-  #streak = 0;
-  #lastProbeAt = -Infinity;
-  readonly #failingAfter: number;
-  readonly #probeIntervalMs: number;
-
-  constructor(options: Partial<typeof DEPLOYMENT_HEALTH_DEFAULTS> = {}) {
-    const settings = { ...DEPLOYMENT_HEALTH_DEFAULTS, ...options };
-    this.#failingAfter = settings.failingAfter;
-    this.#probeIntervalMs = settings.probeIntervalMs;
-  }
-
-  /** An answer came: a deployment failure lengthens the streak, anything else ends it. */
-  answered(deploymentFailure: boolean): void {
-    this.#streak = deploymentFailure ? this.#streak + 1 : 0;
-  }
-
-  get failing(): boolean {
-    return this.#streak >= this.#failingAfter;
-  }
-
-  /** When the next probe may go. */
-  nextProbeAt(): number {
-    return this.#lastProbeAt + this.#probeIntervalMs;
-  }
-
-  /** Takes the probe if one is due now; returns whether it did. */
-  takeProbe(now: number): boolean {
-    if (now < this.nextProbeAt()) return false;
-    this.#lastProbeAt = now;
-    return true;
-  }
-}
-
-/**
- * The circuit breaker's reading (circuit-breaker.ts): which failures say the deployment
- * itself is broken, so that a streak of them (or one conclusive one) stops the lane sending and
- * the requests they hit wait without spending attempts. Narrower than `isDeploymentFailure`,
- * which decides whether a request may move to another deployment of its group: a 401/403 (this
- * key) or any 404 moves a request, but does not hold a lane (it fails loudly instead).
+ * What the breaker counts (`deploymentFailureKind`): failures that say the deployment itself
+ * is broken, so that a streak of them (or one conclusive one) stops the lane sending and the
+ * requests they hit wait without spending attempts.
  *
  *   outage           5xx (529 overloaded too), 408, timeout, connection error,   a streak opens the breaker
  *                    a 2xx whose body is not JSON (a proxy, a cut stream)
@@ -121,4 +49,18 @@ export function deploymentFailureKind(failure: ProviderFailure): DeploymentFailu
   if (status === undefined) return outageTypes.has(type) ? 'outage' : undefined;
   if (status === 408 || status >= 500 || type === 'bad_response') return 'outage';
   return undefined;
+}
+
+/** Statuses that say this key or deployment cannot serve the model, whatever the body. */
+const refusedHereStatuses: ReadonlySet<number> = new Set([401, 403, 404]);
+
+/**
+ * Whether a request that met `failure` may move to another deployment of its group without
+ * spending an attempt: what the breaker counts, and besides a 401/403 (this key) or any 404,
+ * which another deployment need not share but which do not hold a lane (they fail loudly
+ * where there is nowhere to move).
+ */
+export function movesToAnotherDeployment(failure: ProviderFailure): boolean {
+  if (deploymentFailureKind(failure) !== undefined) return true;
+  return failure.class === 'fatal' && failure.status !== undefined && refusedHereStatuses.has(failure.status);
 }

@@ -8,7 +8,7 @@ import type { CostCaps } from './cost-caps.js';
 import type { EngineBus } from './events.js';
 import { describeLimit } from './adaptive-limits.js';
 import { BreakerStates, type BreakerClock, type BreakerOptions, type BreakerSnapshot, type BreakerState } from './circuit-breaker.js';
-import { deploymentFailureKind, isDeploymentFailure } from './deployment-failures.js';
+import { deploymentFailureKind, movesToAnotherDeployment } from './deployment-failures.js';
 import { Lane, laneKey, type LaneItem } from './lane.js';
 import { ModelGroup, type BatchRoute } from './model-group.js';
 import type { LaneQueueOptions } from './lane-queue.js';
@@ -18,10 +18,12 @@ import { minCacheableTokens } from './providers/prompt-cache-rules.js';
 import { Endpoints } from './providers/provider.js';
 import type { QuotaBreach, ReportedUsage, TenantQuotas } from './quotas.js';
 import type { BudgetShare } from './shared-budgets.js';
-import type { ProviderFailure, ProviderOutcome } from './providers/provider.js';
+import type { Provider, ProviderFailure, ProviderOutcome } from './providers/provider.js';
+import { isRecord } from './providers/http.js';
 import type { ProviderRegistry } from './providers/registry.js';
 import type { CacheEntry, ResponseCache } from './response-cache.js';
 import { decideRetry, held, type RetryOptions } from './retry-policy.js';
+import { needsTranslation, translateAnswer, translateRequest } from './translation/cross-kind.js';
 
 /** What the dispatcher needs of the batches it sends for. */
 export interface DispatchHooks {
@@ -96,7 +98,7 @@ export class Dispatcher {
   readonly #inFlight = new Map<number, InFlight>();
   readonly #sends = new Set<Promise<void>>();
   /** Lane items of requests being re-queued, until their commit puts them back in a lane. */
-  readonly #requeueing = new Map<number, { item: LaneItem; notBefore: number }>();
+  readonly #requeueing = new Map<number, { item: LaneItem; notBefore: number; to?: BatchRoute }>();
   readonly #recorder: OutcomeRecorder;
 
   constructor(options: DispatcherOptions) {
@@ -176,18 +178,23 @@ export class Dispatcher {
 
   /**
    * Where a batch's requests wait: the lane of the provider it is pinned to, else its model's
-   * group when several providers serve the model, else the one lane that does.
+   * group when several providers serve the model or it has fallbacks of the other API kind
+   * (`fallbacks` in the configuration), else the one lane that does.
    */
   route(model: string, pinnedProvider?: string): BatchRoute {
     if (pinnedProvider !== undefined) return this.lane(pinnedProvider, model);
     const deployments = this.#registry.deployments(model);
     if (deployments.length === 0) throw new Error(`no provider serves model ${model}`);
-    if (deployments.length === 1) return this.lane(deployments[0]!.provider, model);
+    const fallbacks = this.#registry.fallbacks(model);
+    if (deployments.length === 1 && fallbacks.length === 0) return this.lane(deployments[0]!.provider, model);
     let group = this.#groups.get(model);
     if (!group) {
       group = new ModelGroup({
         model,
-        deployments: deployments.map(({ provider, weight }) => ({ lane: this.lane(provider, model), weight })),
+        deployments: [
+          ...deployments.map(({ provider, weight }) => ({ lane: this.lane(provider, model), weight, fallback: false })),
+          ...fallbacks.map((to) => ({ lane: this.lane(to.provider, to.model), weight: to.weight, fallback: true })),
+        ],
         queue: this.#scheduling,
         now: this.#scheduling.now,
       });
@@ -280,7 +287,8 @@ export class Dispatcher {
   #withCacheMark(lane: Lane, batch: ActiveBatch, body: Record<string, unknown>, prefix: SharedPrefix | undefined): Record<string, unknown> {
     if (batch.cachePrefix !== 'auto' || batch.endpoint !== Endpoints.messages || prefix === undefined) return body;
     const kind = this.#registry.get(lane.provider)?.provider.kind;
-    return kind === undefined ? body : markSharedPrefix(body, prefix, minCacheableTokens(kind, lane.model));
+    if (kind === undefined || needsTranslation(batch.endpoint, kind)) return body;
+    return markSharedPrefix(body, prefix, minCacheableTokens(kind, lane.model));
   }
 
   /**
@@ -419,7 +427,10 @@ export class Dispatcher {
     try {
       // Claimed in the same tick a cancel or expiry began: never send it.
       if (batch.stopping) controller.abort(batch.stopping satisfies StopReason);
-      else {
+      else if (needsTranslation(batch.endpoint, provider.kind)) {
+        sent = true;
+        outcome = await this.#sendTranslated(provider, lane, batch, body, controller.signal);
+      } else {
         sent = true;
         outcome = await provider.send({ endpoint: batch.endpoint, body }, { signal: controller.signal });
       }
@@ -480,27 +491,52 @@ export class Dispatcher {
     const result = outcome.failure.class === 'rate_limited' ? 'rate_limited' : 'failed';
     const kind = deploymentFailureKind(outcome.failure);
     const breakerFailure = kind && { kind, message: outcome.failure.message };
-    const deploymentFailure = isDeploymentFailure(outcome.failure);
-    lane.answered(item, { result, rateLimit: outcome.rateLimit, sentAt: startedAt, deploymentFailure, breakerFailure });
+    lane.answered(item, { result, rateLimit: outcome.rateLimit, sentAt: startedAt, breakerFailure });
     // After `answered`: this failure may be the one that opened the breaker.
     const deploymentDown = kind !== undefined && lane.breakerHolding;
     this.#recordFailure(lane, batch, item, outcome.failure, { attempts, deploymentDown }, base, at - startedAt);
   }
 
   /**
-   * A request of a model group that met a failure another deployment need not share (or a 429,
-   * which pauses only its own lane) goes back to the group's queue at once, for another
-   * deployment, without spending an attempt, while some deployment of the group where it has
-   * not failed yet is not failing; so a request that fails everywhere spends its attempts as usual.
+   * A request sent to a deployment of the other API kind (a fallback): the body translated
+   * (translation/), the answer translated back into the batch's own format before it is stored.
+   * A body that cannot be carried (the batch was accepted under another configuration: at
+   * submission such a batch is refused) fails as the request's own fault.
    */
-  #movesToAnotherDeployment(lane: Lane, batch: ActiveBatch, item: LaneItem, failure: ProviderFailure): boolean {
+  async #sendTranslated(
+    provider: Provider,
+    lane: Lane,
+    batch: ActiveBatch,
+    body: Record<string, unknown>,
+    signal: AbortSignal,
+  ): Promise<ProviderOutcome> {
+    const translated = translateRequest(batch.endpoint, body, lane.model);
+    if (!('body' in translated) || translated.problems.length > 0) {
+      const why = translated.problems.map(({ path, message }) => `${path}: ${message}`).join('; ');
+      return { ok: false, failure: { class: 'fatal', type: 'untranslatable', message: `cannot be sent to ${lane.key}: ${why}` } };
+    }
+    const outcome = await provider.send({ endpoint: translated.endpoint, body: translated.body }, { signal });
+    if (!outcome.ok || !isRecord(outcome.body)) return outcome;
+    const answer = translateAnswer(batch.endpoint, outcome.body, Date.now());
+    return { ...outcome, body: answer, bodyJson: JSON.stringify(answer) };
+  }
+
+  /**
+   * Where a request of a model group goes at once, without spending an attempt: after a 429
+   * (which pauses only its own lane), back to the group's queue, for any deployment; after a
+   * failure another deployment need not share, straight to a deployment of the group where it
+   * has not failed yet whose circuit breaker is closed (ModelGroup.moveTarget), so it is not
+   * taken again by the one that failed it. Undefined when there is none: a request that fails
+   * everywhere spends its attempts as usual.
+   */
+  #moveTarget(lane: Lane, batch: ActiveBatch, item: LaneItem, failure: ProviderFailure): BatchRoute | undefined {
     const route = batch.lane;
-    if (!(route instanceof ModelGroup)) return false;
-    if (failure.class === 'rate_limited') return true;
-    if (!isDeploymentFailure(failure)) return false;
+    if (!(route instanceof ModelGroup)) return undefined;
+    if (failure.class === 'rate_limited') return route;
+    if (!movesToAnotherDeployment(failure)) return undefined;
     const failedOn = [...(item.failedOn ?? []), lane.key];
     item.failedOn = failedOn;
-    return route.lanes.some((other) => !failedOn.includes(other.key) && !other.health.failing && !other.breakerHolding);
+    return route.moveTarget(failedOn, item.cost);
   }
 
   #recordFailure(
@@ -523,11 +559,15 @@ export class Dispatcher {
       message: failure.message,
       ...(failure.status === undefined ? {} : { status: failure.status }),
     };
-    if (this.#movesToAnotherDeployment(lane, batch, item, failure)) {
+    const to = this.#moveTarget(lane, batch, item, failure);
+    if (to) {
       if (failure.class !== 'rate_limited') {
-        this.#log.info({ deployment: lane.key, request: item.requestId, failure: failure.type }, 'request moved to another deployment');
+        this.#log.info(
+          { deployment: lane.key, to: to.key, request: item.requestId, failure: failure.type },
+          'request moved to another deployment',
+        );
       }
-      this.#requeueing.set(item.requestId, { item, notBefore: base.at });
+      this.#requeueing.set(item.requestId, { item, notBefore: base.at, to });
       this.#recorder.add({ ...base, kind: 'requeued', notBefore: base.at, refundAttempt: true, error });
     } else if (decision.action === 'requeue') {
       const notBefore = base.at + decision.delayMs;
@@ -562,7 +602,7 @@ export class Dispatcher {
       if (!batch) continue;
       if (outcome.kind === 'requeued') {
         if (requeue && this.#hooks.isRunning() && batch.status === BatchStatus.inProgress && !batch.stopping) {
-          batch.lane.enqueue({ ...requeue.item, priority: batch.priority, enqueuedAt: outcome.at }, requeue.notBefore);
+          (requeue.to ?? batch.lane).enqueue({ ...requeue.item, priority: batch.priority, enqueuedAt: outcome.at }, requeue.notBefore);
         }
       } else {
         batch.remaining--;

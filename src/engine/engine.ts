@@ -17,6 +17,7 @@ import { createEngineBus, type EngineBus } from './events.js';
 import { newBatchId, newInstanceId } from './ids.js';
 import { laneKey, type Lane } from './lane.js';
 import type { LaneQueueOptions } from './lane-queue.js';
+import { ModelGroup, type ModelGroupStats } from './model-group.js';
 import { LaneStatsPublisher } from './lane-stats.js';
 import { LeaseKeeper } from './lease-keeper.js';
 import { NativeExecutor, type NativeOptions } from './native/executor.js';
@@ -258,6 +259,15 @@ export class Engine {
   /** A lane for every (provider, model) pair that a provider serves, in configuration order. */
   lanes(): Lane[] {
     return this.registry.routes().map((route) => this.#dispatcher.lane(route.provider, route.model));
+  }
+
+  /** Every model group (a model with several deployments, or with fallbacks), in configuration order. */
+  modelGroups(): ModelGroupStats[] {
+    const models = new Set(this.registry.routes().map((route) => route.model));
+    return [...models].flatMap((model) => {
+      const route = this.#dispatcher.route(model);
+      return route instanceof ModelGroup ? [route.stats()] : [];
+    });
   }
 
   /** The lane of one (provider, model) pair, or undefined when no provider serves the pair. */

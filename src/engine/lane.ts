@@ -1,8 +1,8 @@
 import type { LaneLimits } from '../config.js';
 import { ConcurrencyLimit } from './adaptive-concurrency.js';
 import { CircuitBreaker, type BreakerClock, type BreakerOptions, type BreakerSnapshot, type BreakerState } from './circuit-breaker.js';
+import { DelayedItems } from './delayed-items.js';
 import type { DeploymentFailureKind } from './deployment-failures.js';
-import { DeploymentHealth } from './deployment-failures.js';
 import type { LimitSources } from './adaptive-limits.js';
 import type { InputProblem } from './errors.js';
 import { Headroom } from './headroom.js';
@@ -47,18 +47,22 @@ export interface LanePause {
 
 /**
  * A queue several lanes take from: a model group's (model-group.ts). A lane takes from it, by
- * turns with its own queue (batches pinned to this deployment), what its budgets admit.
+ * turns with its own queue (batches pinned to this deployment) and the queues of any other
+ * groups it serves (as a deployment of its model, or as another model's fallback), what its
+ * budgets admit.
  */
 export interface SharedQueue {
   readonly queue: LaneQueue<LaneItem>;
   /** The most `lane` may take from the queue in one admission round (0: not now). */
-  shareFor(lane: Lane, now: number): number;
+  shareFor(lane: Lane): number;
   /** `lane` took `count` requests from the queue. */
   took(lane: Lane, count: number): void;
   /** No lane of the group could ever admit this cost. */
   tooLargeForAll(cost: number): boolean;
   /** Requests of the group waiting for a retry time. */
   readonly delayed: number;
+  /** `lane`'s circuit breaker changed state: who may take from the queue may have changed. */
+  breakerChanged(lane: Lane): void;
 }
 
 /** What the provider answered to a request the lane admitted. */
@@ -71,8 +75,6 @@ export interface LaneAnswer {
   usedTokens?: number;
   /** When the request was handed to the provider's adapter: sizes the headroom (see headroom.ts). */
   sentAt?: number;
-  /** A failure of the deployment, not of the request (deployment-failures.ts). */
-  deploymentFailure?: boolean;
   /** The circuit breaker's reading of the failure (deploymentFailureKind in deployment-failures.ts): it counts it. */
   breakerFailure?: { kind: DeploymentFailureKind; message: string };
 }
@@ -131,11 +133,16 @@ export interface LaneStats {
   requestsLastMinute: number;
   /** Tokens admitted in the last minute: estimates at admission, plus any excess the provider reported. */
   tokensLastMinute: number;
-  /** Requests ready to go, waiting for their turn, for room in the buckets (its model group's included), or for their prompt prefix to be cached. */
+  /**
+   * Requests ready to go in the lane's own queue (a single deployment's batches, batches pinned
+   * to it, a group's requests moved here after another deployment failed them), waiting for
+   * their turn, for room in the buckets, or for their prompt prefix to be cached. A model
+   * group's shared queue is not counted here but once, in its own stats (model-group.ts).
+   */
   queued: number;
   /** `queued` per base priority (levels with nothing queued are absent). */
   queuedByPriority: Record<number, number>;
-  /** Requests waiting for a retry time before they rejoin the queue (its model group's included). */
+  /** Requests of the lane's own queue waiting for a retry time before they rejoin it. */
   delayed: number;
   inFlight: number;
   /** What the buckets hold now (may be fractional, or negative after an under-estimate). */
@@ -193,15 +200,13 @@ export class Lane {
   #tooLarge: LaneItem[] = [];
   readonly #requestsLastMinute: SlidingWindowCounter;
   readonly #tokensLastMinute: SlidingWindowCounter;
-  /** Requests waiting for their not-before time (retry backoff), by request id. */
-  readonly #delayed = new Map<number, { item: LaneItem; timer: NodeJS.Timeout }>();
+  /** Requests waiting for their not-before time (retry backoff). */
+  readonly #delayed: DelayedItems<LaneItem>;
   /** Holds each shared prefix's group until one request of it has been answered; undefined when the provider caches nothing. */
   readonly #warmup: PrefixWarmup<LaneItem> | undefined;
   #pause: LanePause | undefined;
-  /** The model group whose queue this lane also takes from, if the model has several deployments. */
-  #shared: SharedQueue | undefined;
-  /** Whether this deployment's recent answers are failures: a group routes away from it. */
-  readonly health = new DeploymentHealth();
+  /** The model groups whose queues this lane also takes from: its model's, and those it is a fallback of. */
+  readonly #groups: SharedQueue[] = [];
   #wake: { at: number; timer: NodeJS.Timeout } | undefined;
   #readyScheduled = false;
 
@@ -232,9 +237,16 @@ export class Lane {
     this.#breaker = new CircuitBreaker({
       options: breaker?.options,
       clock: breaker?.clock,
-      onChange: breaker?.onChange && ((snapshot, from) => breaker.onChange!(this, snapshot, from)),
+      onChange: (snapshot, from) => {
+        for (const group of this.#groups) group.breakerChanged(this);
+        breaker?.onChange?.(this, snapshot, from);
+      },
       onProbeDue: () => this.#signalReady(),
     });
+    this.#delayed = new DelayedItems<LaneItem>((item) => {
+      this.#queue.push(item);
+      this.#signalReady();
+    }, this.#now);
     this.#requestsLastMinute = new SlidingWindowCounter({ now: this.#now });
     this.#tokensLastMinute = new SlidingWindowCounter({ now: this.#now });
     this.#warmup =
@@ -275,9 +287,9 @@ export class Lane {
     return this.#breaker.probeNow();
   }
 
-  /** From now on the lane also admits from `shared` (its model group's queue). */
-  joinGroup(shared: SharedQueue): void {
-    this.#shared = shared;
+  /** From now on the lane also admits from `group`'s queue. */
+  joinGroup(group: SharedQueue): void {
+    if (!this.#groups.includes(group)) this.#groups.push(group);
   }
 
   /** Something may be admitted now (the group's queue grew): `admit` runs on the next turn. */
@@ -307,12 +319,7 @@ export class Lane {
       this.#signalReady();
       return;
     }
-    const timer = setTimeout(() => {
-      this.#delayed.delete(item.requestId);
-      this.#queue.push({ ...item, enqueuedAt: this.#now() });
-      this.#signalReady();
-    }, wait);
-    this.#delayed.set(item.requestId, { item, timer });
+    this.#delayed.hold(item, wait);
   }
 
   /** Takes a batch's waiting requests out of the lane (pause, cancel, expiry); returns their ids. */
@@ -320,20 +327,13 @@ export class Lane {
     const held = this.#warmup?.removeBatch(batchId) ?? [];
     const queued = this.#queue.removeBatch(batchId);
     for (const item of queued) this.#warmup?.warmerLeft(item);
-    const ids = [...held, ...queued].map((item) => item.requestId);
-    for (const [requestId, { item, timer }] of this.#delayed) {
-      if (item.batchId !== batchId) continue;
-      clearTimeout(timer);
-      this.#delayed.delete(requestId);
-      ids.push(requestId);
-    }
-    return ids;
+    return [...[...held, ...queued].map((item) => item.requestId), ...this.#delayed.removeBatch(batchId)];
   }
 
   setBatchPriority(batchId: string, priority: number): void {
     this.#queue.setBatchPriority(batchId, priority);
     this.#warmup?.setBatchPriority(batchId, priority);
-    for (const { item } of this.#delayed.values()) if (item.batchId === batchId) item.priority = priority;
+    this.#delayed.setBatchPriority(batchId, priority);
     this.#signalReady();
   }
 
@@ -369,10 +369,13 @@ export class Lane {
     const room = Math.min(free, breaker === 'probe' ? 1 : ADMIT_PER_ROUND);
     // One that never fits is handed over, to be taken out below; in a group, only if it fits no lane at all.
     const sources: Source[] = [{ queue: this.#queue, fits: (item) => item.cost > capacity || fitsBudgets(item), cap: room, taken: 0 }];
-    const shared = this.#shared;
-    if (shared && shared.queue.size > 0 && room > 0) {
-      const fits = (item: LaneItem): boolean => (item.cost > capacity ? shared.tooLargeForAll(item.cost) : fitsBudgets(item));
-      sources.push({ queue: shared.queue, fits, cap: shared.shareFor(this, now), taken: 0 });
+    const groupSources: Array<{ group: SharedQueue; source: Source }> = [];
+    for (const group of room > 0 ? this.#groups : []) {
+      if (group.queue.size === 0) continue;
+      const fits = (item: LaneItem): boolean => (item.cost > capacity ? group.tooLargeForAll(item.cost) : fitsBudgets(item));
+      const source = { queue: group.queue, fits, cap: group.shareFor(this), taken: 0 };
+      sources.push(source);
+      groupSources.push({ group, source });
     }
     // By turns, one request from each source that has one to give.
     for (let progress = true; progress && admitted.length < room;) {
@@ -397,18 +400,16 @@ export class Lane {
     }
     for (const item of admitted) this.#inFlight.set(item.requestId, { item, admittedAt: now });
     if (breaker === 'probe' && admitted[0]) this.#breaker.probeSent(admitted[0].requestId);
-    if (sources[1] && sources[1].taken > 0) shared?.took(this, sources[1].taken);
+    for (const { group, source } of groupSources) if (source.taken > 0) group.took(this, source.taken);
     const waiting = this.#waiting();
     this.#slots?.use(this.#inFlight.size, this.#inFlight.size + waiting);
     const full = admitted.length >= free;
     this.#concurrency.admitted(full && waiting > 0);
     if (waiting > 0 && !full) {
-      const groupSource = sources[1];
-      // Took its share of the group's queue: the next round comes after the other lanes took theirs.
-      const tookShare = groupSource !== undefined && groupSource.cap > 0 && groupSource.taken >= groupSource.cap;
+      // Took its share of a group's queue: the next round comes after the other lanes took theirs.
+      const tookShare = groupSources.some(({ source }) => source.cap > 0 && source.taken >= source.cap);
       if (admitted.length >= room || tookShare) this.#signalReady();
       else if (Number.isFinite(soonest)) this.#wakeAt(now + soonest);
-      if (groupSource?.cap === 0) this.#wakeAt(this.health.nextProbeAt());
     }
     return admitted;
   }
@@ -475,7 +476,6 @@ export class Lane {
     }
     if (answer.breakerFailure) this.#breaker.failed(item.requestId, answer.breakerFailure.kind, answer.breakerFailure.message);
     else this.#breaker.answered(item.requestId);
-    if (answer.result !== 'rate_limited') this.health.answered(answer.result === 'failed' && answer.deploymentFailure === true);
     if (answer.result === 'ok') this.#concurrency.succeeded(flight.admittedAt, now);
     else if (answer.result === 'rate_limited' && !snapshot) this.#concurrency.rateLimited(flight.admittedAt, now, this.#inFlight.size);
     this.settle(item, answer.usedTokens);
@@ -534,9 +534,9 @@ export class Lane {
       adaptive: this.adaptive,
       requestsLastMinute: this.#requestsLastMinute.total(),
       tokensLastMinute: this.#tokensLastMinute.total(),
-      queued: this.#queue.size + (this.#warmup?.held ?? 0) + (this.#shared?.queue.size ?? 0),
-      queuedByPriority: this.#queuedByPriority(),
-      delayed: this.#delayed.size + (this.#shared?.delayed ?? 0),
+      queued: this.#queue.size + (this.#warmup?.held ?? 0),
+      queuedByPriority: this.#queue.depthByPriority(),
+      delayed: this.#delayed.size,
       inFlight: this.#inFlight.size,
       availableRequests: this.#budgets.requests.available(),
       availableTokens: this.#budgets.tokens.available(),
@@ -547,25 +547,14 @@ export class Lane {
     };
   }
 
-  /** Ready to be admitted: its own queue and its group's. */
+  /** Ready to be admitted: its own queue and its groups'. */
   #waiting(): number {
-    return this.#queue.size + (this.#shared?.queue.size ?? 0);
-  }
-
-  /** Queued per base priority, its group's included. */
-  #queuedByPriority(): Record<number, number> {
-    const depth = this.#queue.depthByPriority();
-    if (!this.#shared) return depth;
-    for (const [priority, count] of Object.entries(this.#shared.queue.depthByPriority())) {
-      depth[Number(priority)] = (depth[Number(priority)] ?? 0) + count;
-    }
-    return depth;
+    return this.#groups.reduce((sum, group) => sum + group.queue.size, this.#queue.size);
   }
 
   /** The largest cost queued, held for a retry, or in flight (which may come back). */
   #largestWaitingCost(): number {
-    let largest = this.#queue.maxCost();
-    for (const { item } of this.#delayed.values()) largest = Math.max(largest, item.cost);
+    let largest = Math.max(this.#queue.maxCost(), this.#delayed.maxCost());
     for (const { item } of this.#inFlight.values()) largest = Math.max(largest, item.cost);
     return largest;
   }
@@ -574,8 +563,7 @@ export class Lane {
   close(): void {
     this.#share.close();
     this.#breaker.close();
-    for (const { timer } of this.#delayed.values()) clearTimeout(timer);
-    this.#delayed.clear();
+    this.#delayed.close();
     this.#warmup?.close();
     if (this.#wake) clearTimeout(this.#wake.timer);
     this.#wake = undefined;

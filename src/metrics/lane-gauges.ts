@@ -22,7 +22,11 @@ export function registerLaneGauges(registry: Registry, lanes: () => LaneStats[])
       },
     });
 
-  perLane('sluice_lane_queued_requests', 'Requests ready and waiting in the lane for their turn or for budget.', (s) => s.queued);
+  perLane(
+    'sluice_lane_queued_requests',
+    "Requests ready and waiting in the lane's own queue for their turn or for budget (a model group's shared queue: sluice_model_group_queued_requests).",
+    (s) => s.queued,
+  );
   perLane('sluice_lane_delayed_requests', 'Requests held until their retry time (backoff) before they rejoin the queue.', (s) => s.delayed);
   perLane('sluice_lane_in_flight_requests', 'Requests sent to the provider and not answered yet.', (s) => s.inFlight);
   perLane(

@@ -4,6 +4,7 @@ import type { Store } from '../db/store.js';
 import type { Engine } from '../engine/engine.js';
 import { registerBatchGauges } from './batch-gauges.js';
 import { recordEngineEvents } from './engine-events.js';
+import { registerGroupGauges } from './group-gauges.js';
 import { registerLaneGauges } from './lane-gauges.js';
 
 /**
@@ -29,6 +30,7 @@ export function createMetrics(engine: Engine, store: Store, log: Logger): Metric
     log,
   );
   registerLaneGauges(registry, () => engine.lanes().map((lane) => lane.stats()));
+  registerGroupGauges(registry, () => engine.modelGroups());
   registerBatchGauges(registry, store);
   return { registry, close: () => events.close() };
 }

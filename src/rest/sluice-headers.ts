@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { z } from 'zod';
+import { BatchModes, type BatchMode } from '../engine/native/mode.js';
 import { Priority, type PriorityName } from '../engine/priority.js';
 import { parseWith } from './http.js';
 
@@ -9,14 +10,19 @@ import { parseWith } from './http.js';
  * - `x-sluice-priority`: `low`, `normal` (default), `high` or `urgent`;
  * - `x-sluice-provider`: the configured provider to run on, pinning the batch there (default: every provider that serves the model);
  * - `x-sluice-cache-prefix`: `auto` marks Anthropic requests' shared prefix for caching, `off` (default) does not;
- * - `x-sluice-prompt-cache-warmup`: `false` sends a shared prefix's requests without warming it first (default `true`).
+ * - `x-sluice-prompt-cache-warmup`: `false` sends a shared prefix's requests without warming it first (default `true`);
+ * - `x-sluice-mode`: `realtime` (default), `native` (as the provider's own batch) or `auto` (native when low priority
+ *   with a window of 24 h or more), as `mode` of `createBatch` (docs/native-batches.md).
  */
 export const sluiceHeaders = {
   priority: 'x-sluice-priority',
   provider: 'x-sluice-provider',
   cachePrefix: 'x-sluice-cache-prefix',
   promptCacheWarmup: 'x-sluice-prompt-cache-warmup',
+  mode: 'x-sluice-mode',
 } as const;
+
+const modeNames = Object.values(BatchModes) as [BatchMode, ...BatchMode[]];
 
 const priorityNames = Object.keys(Priority) as [PriorityName, ...PriorityName[]];
 
@@ -37,6 +43,11 @@ const headersSchema = z.object({
     .transform((value) => value.trim().toLowerCase())
     .pipe(z.enum(['true', 'false'], { error: 'must be true or false' }))
     .optional(),
+  [sluiceHeaders.mode]: z
+    .string()
+    .transform((value) => value.trim().toLowerCase())
+    .pipe(z.enum(modeNames, { error: `must be one of ${modeNames.join(', ')}` }))
+    .optional(),
 });
 
 export interface SluiceOptions {
@@ -44,6 +55,7 @@ export interface SluiceOptions {
   provider: string | null;
   cachePrefix: 'auto' | 'off';
   promptCacheWarmup: boolean;
+  mode: BatchMode;
 }
 
 export function sluiceOptions(req: IncomingMessage): SluiceOptions {
@@ -54,5 +66,6 @@ export function sluiceOptions(req: IncomingMessage): SluiceOptions {
     provider: headers[sluiceHeaders.provider] ?? null,
     cachePrefix: headers[sluiceHeaders.cachePrefix] ?? 'off',
     promptCacheWarmup: headers[sluiceHeaders.promptCacheWarmup] !== 'false',
+    mode: headers[sluiceHeaders.mode] ?? BatchModes.realtime,
   };
 }

@@ -7,6 +7,7 @@ import './batch-retry.js';
 import './deployment.js';
 import './lane.js';
 import './model.js';
+import './model-group.js';
 import './native-batch.js';
 import './quota.js';
 import './request.js';

@@ -274,7 +274,10 @@ export const LaneRef = builder.objectRef<LaneStats>('Lane').implement({
       description: "The last minute's admissions relative to the limits.",
       resolve: (s) => laneUtilisation(s),
     }),
-    queued: t.exposeInt('queued', { description: 'Requests ready and waiting in the lane, all priorities.' }),
+    queued: t.exposeInt('queued', {
+      description:
+        "Requests ready and waiting in the lane's own queue, all priorities: a model served by this deployment alone, batches pinned to it, and a group's requests moved here after another deployment failed them. A model group's shared queue, which every deployment of the group takes from, is not counted here but once, in `modelGroups`.",
+    }),
     queuedByPriority: t.field({
       type: [QueueDepthRef],
       description: 'Requests waiting per batch priority, highest priority first; every priority is listed, with 0 when none wait.',
@@ -284,7 +287,8 @@ export const LaneRef = builder.objectRef<LaneStats>('Lane').implement({
           .map((priority) => ({ priority: priority as PriorityLevel, queued: s.queuedByPriority[priority] ?? 0 })),
     }),
     waitingForRetry: t.exposeInt('delayed', {
-      description: 'Requests held until their retry time (backoff) before they rejoin the queue.',
+      description:
+        "Requests held until their retry time (backoff) before they rejoin the lane's own queue (a model group's: see `modelGroups`).",
     }),
     inFlight: t.exposeInt('inFlight', {
       description:

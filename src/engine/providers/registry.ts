@@ -4,7 +4,7 @@ import { createNativeApi } from '../native/create.js';
 import { createAnthropicProvider } from './anthropic.js';
 import { createAzureProvider } from './azure.js';
 import { createOpenAIProvider } from './openai.js';
-import type { Provider } from './provider.js';
+import type { Provider, ProviderKind } from './provider.js';
 import { createSimulatedProvider } from './simulated.js';
 
 /** The configured providers, which one serves a model, and the limits of each (provider, model) lane. */
@@ -36,11 +36,21 @@ export interface ModelRoute {
   pinned?: boolean;
 }
 
+/** A deployment of another model (and API kind) that may take a model's requests when its own deployments fail. */
+export interface FallbackDeployment {
+  provider: string;
+  model: string;
+  weight: number;
+}
+
 export class ProviderRegistry {
   private readonly byName = new Map<string, ProviderEntry>();
+  /** Per model, the `provider/model` deployments of the other API kind it may fall back to. */
+  private readonly fallbacksByModel: Readonly<Record<string, readonly string[]>>;
 
-  constructor(entries: readonly ProviderEntry[]) {
+  constructor(entries: readonly ProviderEntry[], fallbacks: Readonly<Record<string, readonly string[]>> = {}) {
     for (const entry of entries) this.byName.set(entry.provider.name, entry);
+    this.fallbacksByModel = fallbacks;
   }
 
   /**
@@ -60,6 +70,7 @@ export class ProviderRegistry {
         native: createNativeApi(settings, config, env),
         ...(settings.kind === 'simulated' ? {} : { batchPriceFactor: settings.batchPriceFactor }),
       })),
+      config.fallbacks,
     );
   }
 
@@ -110,6 +121,24 @@ export class ProviderRegistry {
     return [...this.byName.values()]
       .filter(({ provider }) => provider.models.includes(model))
       .map(({ provider, weight }) => ({ provider: provider.name, weight: weight ?? 1 }));
+  }
+
+  /**
+   * The deployments of the other API kind a model's requests may fall back to (`fallbacks` in
+   * the configuration, checked there), with their weights; those no longer configured are left out.
+   */
+  fallbacks(model: string): FallbackDeployment[] {
+    return (this.fallbacksByModel[model] ?? []).flatMap((key) => {
+      const slash = key.indexOf('/');
+      const [provider, target] = [key.slice(0, slash), key.slice(slash + 1)];
+      const entry = this.byName.get(provider);
+      return entry?.provider.models.includes(target) ? [{ provider, model: target, weight: entry.weight ?? 1 }] : [];
+    });
+  }
+
+  /** The kind of a configured provider. */
+  kindOf(name: string): ProviderKind | undefined {
+    return this.byName.get(name)?.provider.kind;
   }
 
   /**

@@ -1,5 +1,5 @@
 import type { InputProblem } from '../errors.js';
-import { Endpoints, type Endpoint } from '../providers/provider.js';
+import { Endpoints, type Endpoint, type ProviderKind } from '../providers/provider.js';
 import { chatToMessagesRequest, messagesAnswerToChat } from './chat-to-messages.js';
 import { messagesToChatRequest, chatAnswerToMessages } from './messages-to-chat.js';
 
@@ -38,4 +38,23 @@ export function canTranslate(request: { endpoint: Endpoint; body: Record<string,
 /** The other kind's answer to a request of the batch's `endpoint`, in the batch's own format. `now`: epoch ms. */
 export function translateAnswer(endpoint: Endpoint, answer: Record<string, unknown>, now: number): Record<string, unknown> {
   return endpoint === Endpoints.messages ? chatAnswerToMessages(answer) : messagesAnswerToChat(answer, now);
+}
+
+/**
+ * Whether a request written for `endpoint` must be translated for a provider of `kind`: a chat
+ * (or embeddings) request for Anthropic, a messages request for OpenAI or Azure. The simulated
+ * provider answers every endpoint as it is.
+ */
+export function needsTranslation(endpoint: Endpoint, kind: ProviderKind): boolean {
+  switch (kind) {
+    case 'anthropic':
+      return endpoint !== Endpoints.messages;
+    case 'openai':
+    case 'azure':
+      return endpoint === Endpoints.messages;
+    case 'simulated':
+      return false;
+    default:
+      return kind satisfies never;
+  }
 }

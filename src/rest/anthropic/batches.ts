@@ -31,7 +31,7 @@ const listSchema = z.object({
 async function create({ req, res, principal, deps }: RestCall): Promise<void> {
   // The requests come inline, as Anthropic's API takes them: bounded like a batch file, not like a JSON call.
   const { requests } = parseWith(createSchema, await readJson(req, deps.uploads.maxFileBytes), 'body');
-  const { priority, provider, cachePrefix, promptCacheWarmup } = sluiceOptions(req);
+  const { priority, provider, cachePrefix, promptCacheWarmup, mode } = sluiceOptions(req);
   const batch = await deps.engine
     .submitBatch({
       tenant: principal.tenant,
@@ -39,6 +39,7 @@ async function create({ req, res, principal, deps }: RestCall): Promise<void> {
       provider,
       cachePrefix,
       promptCacheWarmup,
+      mode,
       endpoint: Endpoints.messages,
       requests: requests.map((request) => ({ customId: request.custom_id, body: request.params })),
     })

@@ -43,7 +43,7 @@ const listSchema = z.object({
 async function create({ req, res, principal, deps }: RestCall): Promise<void> {
   const { tenant } = principal;
   const body = parseWith(createSchema, await readJson(req, CREATE_BODY_LIMIT_BYTES), 'body');
-  const { priority, provider, cachePrefix, promptCacheWarmup } = sluiceOptions(req);
+  const { priority, provider, cachePrefix, promptCacheWarmup, mode } = sluiceOptions(req);
   const file = await deps.engine.reads.file(tenant, body.input_file_id);
   if (!file || file.status === FileStatus.deleting)
     throw new RestError(404, `file ${JSON.stringify(body.input_file_id)} not found`, 'input_file_id');
@@ -57,6 +57,7 @@ async function create({ req, res, principal, deps }: RestCall): Promise<void> {
       provider,
       cachePrefix,
       promptCacheWarmup,
+      mode,
       endpoint: body.endpoint,
       completionWindowMs: body.completion_window * 3_600_000,
       metadata: body.metadata ?? null,

@@ -3,7 +3,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { PgStore } from '../src/db/postgres/store.js';
 import { allTenants } from '../src/db/tenant-scope.js';
 import { createTestDatabase, postgresSkipped, type TestDatabase } from './helpers/postgres.js';
-import { emptyPgStore } from './helpers/stores.js';
+import { emptyPgStore, newTestBatch } from './helpers/stores.js';
 
 /**
  * What only PostgreSQL has: several instances, each with its own pool, claiming and sweeping the
@@ -47,18 +47,7 @@ describe.skipIf(postgresSkipped !== undefined)(
     /** An in-progress batch of `n` queued requests; their ids. */
     async function seed(n: number): Promise<{ batchId: string; ids: number[] }> {
       const batchId = `batch_${String(++batchSeq).padStart(4, '0')}`;
-      const staged = await a.batches.stage({
-        id: batchId,
-        tenant: 'acme',
-        name: batchId,
-        provider: 'sim',
-        model: 'sim-small',
-        endpoint: '/v1/chat/completions',
-        priority: 1,
-        maxAttempts: 3,
-        createdAt: T0,
-        expiresAt: T0 + 86_400_000,
-      });
+      const staged = await a.batches.stage(newTestBatch(batchId, T0, { expiresAt: T0 + 86_400_000 }));
       await staged.append(Array.from({ length: n }, (_, i) => ({ customId: `r-${i}`, body: { i } })));
       await staged.accept();
       const pending = await a.requests.listPending(batchId);

@@ -1,6 +1,7 @@
 import { getTableName, sql } from 'drizzle-orm';
 import { PgTable } from 'drizzle-orm/pg-core';
 import * as pgSchema from '../../src/db/postgres/schema.js';
+import type { NewBatch } from '../../src/db/batches.js';
 import { PgStore } from '../../src/db/postgres/store.js';
 import { SqliteStore } from '../../src/db/sqlite/store.js';
 import type { Store } from '../../src/db/store.js';
@@ -62,4 +63,21 @@ export const storeKinds: readonly StoreKind[] = [sqlite, postgres];
 /** The describe name of a kind: `SQLite store`, or `PostgreSQL store (skipped: DATABASE_URL is not set)`. */
 export function storeLabel(kind: StoreKind): string {
   return kind.skipped ? `${kind.name} store (${kind.skipped})` : `${kind.name} store`;
+}
+
+/** A batch as a submission of tenant `acme` opens it (`store.batches.stage`), with `extra` over it. */
+export function newTestBatch(id: string, at: number, extra: Partial<NewBatch> = {}): NewBatch {
+  return {
+    id,
+    tenant: 'acme',
+    name: id,
+    provider: 'sim',
+    model: 'sim-small',
+    endpoint: '/v1/chat/completions',
+    priority: 1,
+    maxAttempts: 3,
+    createdAt: at,
+    expiresAt: at + 1_000,
+    ...extra,
+  };
 }

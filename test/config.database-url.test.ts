@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../src/config.js';
 import { openStore } from '../src/db/open-store.js';
@@ -7,7 +8,8 @@ import { DatabaseOpenError } from '../src/db/postgres/connection.js';
 import { PgStore } from '../src/db/postgres/store.js';
 import { SqliteStore } from '../src/db/sqlite/store.js';
 import { packageRoot } from '../src/paths.js';
-import { postgresSkipped, postgresUrl } from './helpers/postgres.js';
+import { childEnv } from './helpers/child-env.js';
+import { createTestDatabase, postgresSkipped, postgresUrl } from './helpers/postgres.js';
 import { childEnv } from './helpers/child-env.js';
 
 /**
@@ -67,6 +69,35 @@ describe('when DATABASE_URL is set', () => {
 describe.skipIf(postgresSkipped !== undefined)(
   `when the PostgreSQL server answers${postgresSkipped ? ` (${postgresSkipped})` : ''}`,
   () => {
+    it('names the database in its start-up log by host, port and name only', async () => {
+      const database = await createTestDatabase();
+      const url = new URL(database.url);
+      url.password = PASSWORD;
+      const child = spawn(process.execPath, [join(packageRoot, 'dist', 'src', 'main.js')], {
+        env: childEnv({ DATABASE_URL: url.toString(), REDIS_URL: '', PORT: '0', LOG_LEVEL: 'info' }),
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let output = '';
+      child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      try {
+        const listening = await new Promise<Record<string, unknown>>((resolve, reject) => {
+          createInterface({ input: child.stdout }).on('line', (line) => {
+            output += `${line}\n`;
+            const entry = JSON.parse(line) as Record<string, unknown>;
+            if (typeof entry.graphql === 'string') resolve(entry);
+          });
+          child.once('exit', () => reject(new Error(`exited before listening: ${output}`)));
+        });
+        expect(listening.database).toBe(`postgres ${url.hostname}:${url.port || '5432'}${url.pathname}`);
+        expect(output).not.toContain(PASSWORD);
+      } finally {
+        child.kill('SIGTERM');
+        await exited;
+        await database.drop();
+      }
+    });
+
     it('says a database that does not exist is missing, without the password', async () => {
       const url = new URL(postgresUrl!);
       url.password = PASSWORD;

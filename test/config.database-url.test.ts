@@ -10,7 +10,6 @@ import { SqliteStore } from '../src/db/sqlite/store.js';
 import { packageRoot } from '../src/paths.js';
 import { childEnv } from './helpers/child-env.js';
 import { createTestDatabase, postgresSkipped, postgresUrl } from './helpers/postgres.js';
-import { childEnv } from './helpers/child-env.js';
 
 /**
  * `DATABASE_URL` selects the PostgreSQL store; without it Sluice runs on SQLite as before. A bad

@@ -52,7 +52,7 @@ describe('when DATABASE_URL is set', () => {
 
   it('stops the server at start-up with that message, the password in no output', async () => {
     const child = spawn(process.execPath, [join(packageRoot, 'dist', 'src', 'main.js')], {
-      env: childEnv({ DATABASE_URL: `postgres://sluice:${PASSWORD}@127.0.0.1:1/sluice`, PORT: '0', LOG_LEVEL: 'info' }),
+      env: childEnv({ DATABASE_URL: `postgres://sluice:${PASSWORD}@127.0.0.1:1/sluice`, REDIS_URL: '', PORT: '0', LOG_LEVEL: 'info' }),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { describe, expect, it } from 'vitest';
@@ -18,6 +18,15 @@ import { createTestDatabase, postgresSkipped, postgresUrl } from './helpers/post
  */
 
 const PASSWORD = 'pw-Zq81-never-shown';
+
+/** The `sluice` command line on `databaseUrl`. */
+function cli(databaseUrl: string, ...args: string[]) {
+  return spawnSync(process.execPath, [join(packageRoot, 'dist', 'src', 'cli', 'main.js'), ...args], {
+    env: childEnv({ DATABASE_URL: databaseUrl, SLUICE_CONFIG: '' }),
+    encoding: 'utf8',
+    timeout: 15_000,
+  });
+}
 
 describe('when DATABASE_URL is set', () => {
   it('reads a postgres:// or postgresql:// URL', () => {
@@ -48,6 +57,13 @@ describe('when DATABASE_URL is set', () => {
     expect((error as Error).message).toMatch(/^could not open the PostgreSQL database 127\.0\.0\.1:1\/sluice: .*ECONNREFUSED/);
     expect((error as Error).message).not.toContain(PASSWORD);
     expect((error as Error).message).not.toContain('svc-user');
+  });
+
+  it('makes the command line say the same, without the password', () => {
+    const listed = cli(`postgres://sluice:${PASSWORD}@127.0.0.1:1/sluice`, 'keys', 'list');
+    expect(listed.status).toBe(1);
+    expect(listed.stderr).toMatch(/^sluice: could not open the PostgreSQL database 127\.0\.0\.1:1\/sluice: .*ECONNREFUSED/);
+    expect(listed.stdout + listed.stderr).not.toContain(PASSWORD);
   });
 
   it('stops the server at start-up with that message, the password in no output', async () => {
@@ -93,6 +109,25 @@ describe.skipIf(postgresSkipped !== undefined)(
       } finally {
         child.kill('SIGTERM');
         await exited;
+        await database.drop();
+      }
+    });
+
+    it('lets the command line create and list keys there', async () => {
+      const database = await createTestDatabase();
+      try {
+        const created = cli(database.url, 'keys', 'create', '--tenant', 'acme', '--json');
+        expect(created.status).toBe(0);
+        const key = JSON.parse(created.stdout) as { id: string };
+        const listed = cli(database.url, 'keys', 'list', '--json');
+        expect(listed.status).toBe(0);
+        // One JSON line per key.
+        const ids = listed.stdout
+          .trim()
+          .split('\n')
+          .map((line) => (JSON.parse(line) as { id: string }).id);
+        expect(ids).toEqual([key.id]);
+      } finally {
         await database.drop();
       }
     });

@@ -40,6 +40,7 @@ function instance(perMinute: number, redis: Redis = rig.connect(), id = `i${Math
   const events: LaneShareEvents = {
     refilled: () => wake?.(),
     paused: (until, reason) => paused.push({ until, reason }),
+    heardElsewhere: () => {},
   };
   const lane = share.lane(LANE, events);
   const bucket = lane.bucket('requests', { perMinute, headroomMs: 0, now: Date.now, unmetered: UNMETERED }) as SlicedBucket;

@@ -72,7 +72,7 @@ function instance(limit: number, id: string, redis: Redis = rig.connect()): Inst
     },
   };
   // A lane admits again whenever it hears that it holds more.
-  one.slots = share.lane(LANE, { refilled: () => one.send(0), paused: () => {} }).slots({ limit })!;
+  one.slots = share.lane(LANE, { refilled: () => one.send(0), paused: () => {}, heardElsewhere: () => {} }).slots({ limit })!;
   return one;
 }
 

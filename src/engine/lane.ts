@@ -224,6 +224,9 @@ export class Lane {
     this.#share = (options.budgets ?? localBudgetShare).lane(this.key, {
       refilled: () => this.#signalReady(),
       paused: (until, reason) => this.#pauseLocally(until, reason),
+      heardElsewhere: ({ requestsPerMinute, tokensPerMinute }) => {
+        if (this.#heard({ limitRequests: requestsPerMinute, limitTokens: tokensPerMinute }).length > 0) this.#signalReady();
+      },
     });
     this.#budgets = new LaneBudgets({ limits, adaptive: this.adaptive, headroomMs, now: this.#now, share: this.#share });
     const maxInFlight = options.maxInFlight === undefined ? {} : { maxInFlight: options.maxInFlight };
@@ -466,9 +469,8 @@ export class Lane {
     const now = this.#now();
     const snapshot = answer.rateLimit;
     // A failure without headers (a timeout, a 500 from a proxy) says nothing about limits.
-    if (answer.result !== 'failed' || snapshot) {
-      for (const change of this.#budgets.heard(snapshot, now)) this.#onLimitChange?.(this, change);
-      this.#concurrency.metered(this.#budgets.metered, now);
+    if ((answer.result !== 'failed' || snapshot) && this.#heard(snapshot).length > 0 && snapshot) {
+      this.#share.heard({ requestsPerMinute: snapshot.limitRequests, tokensPerMinute: snapshot.limitTokens });
     }
     if (this.#headroom && answer.sentAt !== undefined) {
       this.#headroom.observe(flight.admittedAt, answer.sentAt);
@@ -545,6 +547,15 @@ export class Lane {
       headroomMs: this.#fixedHeadroomMs ?? this.#headroom!.ms(this.#now()),
       at: this.#now(),
     };
+  }
+
+  /** Learns or corrects the per-minute limits from what the provider reported (here, or to another instance); returns what changed. */
+  #heard(snapshot: RateLimitSnapshot | undefined): LimitChange[] {
+    const now = this.#now();
+    const changes = this.#budgets.heard(snapshot, now);
+    for (const change of changes) this.#onLimitChange?.(this, change);
+    this.#concurrency.metered(this.#budgets.metered, now);
+    return changes;
   }
 
   /** Ready to be admitted: its own queue and its groups'. */

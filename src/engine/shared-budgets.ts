@@ -42,12 +42,20 @@ export interface LaneBucketOptions {
   unmetered: number;
 }
 
+/** Per-minute limits a provider reported in its rate-limit headers. */
+export interface HeardLimits {
+  requestsPerMinute?: number;
+  tokensPerMinute?: number;
+}
+
 /** What a lane hears from its share. */
 export interface LaneShareEvents {
   /** A budget received budget it lacked: the lane may admit again. */
   refilled(): void;
   /** Another instance paused the lane (a 429) until `until` (this process's clock). */
   paused(until: number, reason: string): void;
+  /** Limits another instance heard the provider report (before this lane started, or since): learned here too. */
+  heardElsewhere(limits: HeardLimits): void;
 }
 
 export interface LaneSlotsOptions {
@@ -71,6 +79,8 @@ export interface LaneShare {
   bucket(name: BudgetName, options: LaneBucketOptions): LaneBucket;
   /** The lane's configured concurrency as shared slots; undefined when nothing is shared (the lane's own limit is the whole limit). */
   slots(options: LaneSlotsOptions): LaneSlots | undefined;
+  /** This instance heard the provider report these limits: the other instances learn them too. */
+  heard(limits: HeardLimits): void;
   /** This instance paused the lane for `ms` from now: the other instances pause it too. */
   pause(ms: number, reason: string): void;
   /** The lane closes: budget taken and not used goes back. */
@@ -87,6 +97,7 @@ export const localBudgetShare: BudgetShare = {
   lane: () => ({
     bucket: (_name, { perMinute, headroomMs, now }) => new TokenBucket({ perMinute, headroomMs, now }),
     slots: () => undefined,
+    heard: () => {},
     pause: () => {},
     close: () => {},
   }),

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import type { BudgetShare, LaneShare, LaneShareEvents } from '../engine/shared-budgets.js';
+import type { BudgetShare, HeardLimits, LaneShare, LaneShareEvents } from '../engine/shared-budgets.js';
 import { SlicedBucket, type SliceReply, type SliceSource, type SliceTiming } from '../engine/sliced-bucket.js';
 import { luaScript } from './connection.js';
 import { INSTANCE_TTL_MS, RedisLaneSlots, type SlotTiming } from './slot-share.js';
@@ -87,6 +87,9 @@ redis.call('HSET', KEYS[1], 'level', tostring(level), 'at', tostring(now))
 return 1
 `);
 
+/** Limits a provider reported, kept this long after the last instance heard them (a provider changes them rarely). */
+const LIMITS_TTL_MS = 3_600_000;
+
 /** KEYS: pause. ARGV: ms, reason. Never shortens a pause. */
 const PAUSE = luaScript(`
 local ms = tonumber(ARGV[1])
@@ -134,6 +137,17 @@ export class RedisBudgetShare implements BudgetShare {
     const pauseKey = `${prefix}pause:${lane}`;
     const buckets = new Set<SlicedBucket>();
     const slots = new Set<RedisLaneSlots>();
+    const limitsKey = `${prefix}limits:${lane}`;
+    let published = '';
+    // What the other instances heard the provider report: this lane starts metered, not blind.
+    redis.hmget(limitsKey, 'requestsPerMinute', 'tokensPerMinute').then(
+      ([requests, tokens]) => {
+        this.#reached();
+        const heard = heardLimits(requests, tokens);
+        if (heard) events.heardElsewhere(heard);
+      },
+      (error: unknown) => this.#failed(error),
+    );
     return {
       bucket: (name, options) => {
         const bucket = new SlicedBucket({
@@ -163,6 +177,21 @@ export class RedisBudgetShare implements BudgetShare {
         });
         slots.add(laneSlots);
         return laneSlots;
+      },
+      heard: ({ requestsPerMinute, tokensPerMinute }) => {
+        const fields = Object.entries({ requestsPerMinute, tokensPerMinute }).filter(([, value]) => value !== undefined);
+        const text = JSON.stringify(fields);
+        if (fields.length === 0 || text === published) return;
+        published = text;
+        redis
+          .multi()
+          .hset(limitsKey, Object.fromEntries(fields))
+          .pexpire(limitsKey, LIMITS_TTL_MS)
+          .exec()
+          .then(
+            () => this.#reached(),
+            (error: unknown) => this.#failed(error),
+          );
       },
       pause: (ms, reason) => {
         if (ms <= 0) return;
@@ -231,4 +260,12 @@ export class RedisBudgetShare implements BudgetShare {
       `Redis cannot be reached: each lane budget falls back to this instance's share (${share}) until it answers`,
     );
   }
+}
+
+/** Stored limits as the lane takes them; undefined when none was stored. */
+function heardLimits(requests: string | null | undefined, tokens: string | null | undefined): HeardLimits | undefined {
+  const heard: HeardLimits = {};
+  if (requests) heard.requestsPerMinute = Number(requests);
+  if (tokens) heard.tokensPerMinute = Number(tokens);
+  return heard.requestsPerMinute === undefined && heard.tokensPerMinute === undefined ? undefined : heard;
 }

@@ -6,7 +6,7 @@ import type { BatchRow } from '../src/db/schema.js';
 import type { Store } from '../src/db/store.js';
 import { RequestStatus } from '../src/db/status.js';
 import { allTenants } from '../src/db/tenant-scope.js';
-import { storeKinds, storeLabel } from './helpers/stores.js';
+import { newTestBatch, storeKinds, storeLabel } from './helpers/stores.js';
 
 /**
  * The Store contract, once for every store (test/helpers/stores.ts): what the engine, schema
@@ -34,19 +34,7 @@ describe.each(storeKinds.map((kind) => [storeLabel(kind), kind] as const))('%s',
 
     /** A staged batch of tenant `acme`, as a submission opens it. */
     function stage(id: string, extra: Partial<NewBatch> = {}) {
-      return store.batches.stage({
-        id,
-        tenant: 'acme',
-        name: id,
-        provider: 'sim',
-        model: 'sim-small',
-        endpoint: '/v1/chat/completions',
-        priority: 1,
-        maxAttempts: 3,
-        createdAt: T0,
-        expiresAt: T0 + 1_000,
-        ...extra,
-      });
+      return store.batches.stage(newTestBatch(id, T0, extra));
     }
 
     /** An accepted batch of `n` requests (ids ascending, positions 0..n-1); batch ids sort by `batchSeq`. */

@@ -9,8 +9,9 @@ import { ensureStopped, fakeOpenAIWorkspace, startWithFakeKey, type SluiceProces
 
 /**
  * The real app on PostgreSQL (`DATABASE_URL`): a batch runs to COMPLETED, a restart on the same
- * database reads it back, and after `kill -9` mid-batch a new process finishes the batch with
- * one result per request, none sent again after its success was recorded.
+ * database reads it back, and after `kill -9` mid-batch a new process takes the requests over
+ * once their leases run out and finishes the batch with one result per request, none sent
+ * again after its success was recorded.
  */
 
 const READ = /* GraphQL */ `
@@ -91,7 +92,7 @@ describe.skipIf(postgresSkipped !== undefined)(`the app on PostgreSQL${postgresS
       await database.drop();
     });
 
-    // A configured instance id: the restart takes its own leases back at once, not after they expire.
+    // PostgreSQL is shared; restarted under the id it had, the process takes its own leases back at once, not after they run out.
     const start = () => startWithFakeKey(workspace, processes, { DATABASE_URL: database.url, SLUICE_INSTANCE_ID: 'only' });
 
     it('finishes after a restart, with exactly one result per request', async () => {
@@ -129,6 +130,8 @@ describe.skipIf(postgresSkipped !== undefined)(`the app on PostgreSQL${postgresS
         const resent = fake.log.slice(sentBeforeRestart).map((entry) => promptOf(entry.body));
         expect(resent.filter((prompt) => prompt !== undefined && succeededBeforeKill.has(prompt))).toEqual([]);
         expect(await store.batches.countRequestsByStatus(id)).toMatchObject({ succeeded: REQUESTS, running: 0, queued: 0 });
+        // The killed process's requests came back through the lease sweep.
+        expect((await store.batches.getById(id))!.requeueCount).toBeGreaterThan(0);
       } finally {
         await store.close();
       }

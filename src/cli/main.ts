@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { ConfigError, loadConfig } from '../config.js';
 import { openStore } from '../db/open-store.js';
+import { DatabaseOpenError } from '../db/postgres/connection.js';
 import { DatabaseLockedError } from '../db/sqlite/connection.js';
 import type { Store } from '../db/store.js';
 import { isSluiceError } from '../engine/errors.js';
@@ -48,6 +49,11 @@ function exitCodeOf(error: unknown): number {
     process.stderr.write(
       `sluice: ${error.message}; while the server runs, an admin manages keys over GraphQL (createApiKey, revokeApiKey)\n`,
     );
+    return ExitCode.error;
+  }
+  // Names the server, never the user or password.
+  if (error instanceof DatabaseOpenError) {
+    process.stderr.write(`sluice: ${error.message}\n`);
     return ExitCode.error;
   }
   if (isSluiceError(error)) {

@@ -1,6 +1,7 @@
 import { getTableName, sql } from 'drizzle-orm';
 import { PgTable } from 'drizzle-orm/pg-core';
 import * as pgSchema from '../../src/db/postgres/schema.js';
+import type { NewBatch } from '../../src/db/batches.js';
 import { PgStore } from '../../src/db/postgres/store.js';
 import { SqliteStore } from '../../src/db/sqlite/store.js';
 import type { Store } from '../../src/db/store.js';
@@ -35,6 +36,11 @@ const pgTables = (Object.values(pgSchema) as unknown[])
   .filter((value): value is PgTable => value instanceof PgTable)
   .map((table) => `"${getTableName(table)}"`);
 
+/** Deletes every row of every table (the migrations stay applied). */
+export async function emptyPgStore(store: PgStore): Promise<void> {
+  await store.db.execute(sql.raw(`TRUNCATE ${pgTables.join(', ')} RESTART IDENTITY CASCADE`));
+}
+
 const postgres: StoreKind = {
   name: 'PostgreSQL',
   skipped: postgresSkipped,
@@ -43,7 +49,7 @@ const postgres: StoreKind = {
   },
   async fresh() {
     const store = await PgStore.open(database!.url);
-    await store.db.execute(sql.raw(`TRUNCATE ${pgTables.join(', ')} RESTART IDENTITY CASCADE`));
+    await emptyPgStore(store);
     return store;
   },
   async teardown() {
@@ -57,4 +63,21 @@ export const storeKinds: readonly StoreKind[] = [sqlite, postgres];
 /** The describe name of a kind: `SQLite store`, or `PostgreSQL store (skipped: DATABASE_URL is not set)`. */
 export function storeLabel(kind: StoreKind): string {
   return kind.skipped ? `${kind.name} store (${kind.skipped})` : `${kind.name} store`;
+}
+
+/** A batch as a submission of tenant `acme` opens it (`store.batches.stage`), with `extra` over it. */
+export function newTestBatch(id: string, at: number, extra: Partial<NewBatch> = {}): NewBatch {
+  return {
+    id,
+    tenant: 'acme',
+    name: id,
+    provider: 'sim',
+    model: 'sim-small',
+    endpoint: '/v1/chat/completions',
+    priority: 1,
+    maxAttempts: 3,
+    createdAt: at,
+    expiresAt: at + 1_000,
+    ...extra,
+  };
 }

@@ -95,7 +95,12 @@ export async function listQueuedRequests(db: PgDb, batchId: string, page: IdPage
   return rows.map((row) => ({ ...row, estimatedTokens: row.estimatedTokens ?? 0, queuedAt: row.queuedAt ?? 0 }));
 }
 
-/** queued -> running for requests a lane admitted; counts the attempt and records the deployment. */
+/**
+ * queued -> running under `lease` for requests a lane admitted; counts the attempt and records
+ * the deployment. One statement per slice, whose rows are locked `FOR UPDATE SKIP LOCKED`: a
+ * row another transaction holds (another instance claiming it, or a cancel ending it) is left
+ * out rather than waited for, so claimers never wait on each other and cannot deadlock.
+ */
 export async function claimRequests(
   db: PgDb,
   ids: readonly number[],
@@ -119,7 +124,15 @@ export async function claimRequests(
           leaseOwner: lease.owner,
           leaseExpiresAt: lease.expiresAt,
         })
-        .where(and(inArray(requests.id, slice), eq(requests.status, RequestStatus.queued)))
+        .where(
+          and(
+            inArray(
+              requests.id,
+              sql`(SELECT id FROM requests WHERE id IN ${slice} AND status = ${RequestStatus.queued} FOR UPDATE SKIP LOCKED)`,
+            ),
+            eq(requests.status, RequestStatus.queued),
+          ),
+        )
         .returning({
           id: requests.id,
           batchId: requests.batchId,

@@ -1,21 +1,7 @@
 import type { Logger } from 'pino';
 import type { Store } from '../store.js';
-import {
-  activeKeysByPrefix,
-  addTenantUsage,
-  anyApiKeyExists,
-  appendAudit,
-  countOpenBatches,
-  getApiKey,
-  getStoredQuota,
-  insertApiKey,
-  listApiKeys,
-  listAudit,
-  putStoredQuota,
-  recordKeyUsed,
-  revokeApiKey,
-  tenantUsageOn,
-} from './admin.js';
+import { activeKeysByPrefix, anyApiKeyExists, getApiKey, insertApiKey, listApiKeys, recordKeyUsed, revokeApiKey } from './api-keys.js';
+import { appendAudit, listAudit } from './audit.js';
 import {
   countBatchesByStatus,
   countRequestsByStatus,
@@ -71,6 +57,7 @@ import {
   stopWaitingRequests,
   storeEstimates,
 } from './requests.js';
+import { addTenantUsage, countOpenBatches, getStoredQuota, putStoredQuota, tenantUsageOn } from './tenant-usage.js';
 import { countCachedResponses, deleteExpiredResponses, getCachedResponses, putCachedResponses } from './response-cache.js';
 import { countByDeployment, listResults } from './results.js';
 import { claimDueWebhookEvents, listWebhookAttempts, nextWebhookDueAt, recordWebhookAttempt } from './webhooks.js';

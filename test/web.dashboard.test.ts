@@ -10,10 +10,12 @@ import { chatRequests, startTestApp, type TestApp } from './helpers/app.js';
  * The dashboard in a real Chromium against the real server. Two lanes make progress steerable
  * without timing: the simulated lane admits one request a minute until the test raises its
  * limit, and the `gated` provider is a fake OpenAI that never answers, so its batch runs until
- * it is cancelled.
+ * it is cancelled. `group-a` and `group-b` are two deployments of one model against the same
+ * silent fake, one request at a time each, so the rest of their batch waits in the group's queue.
  */
 
 const gatedKeyEnv = 'SLUICE_TEST_GATED_OPENAI_KEY';
+const groupedModel = 'gpt-grouped';
 /** Long enough for the page to find anything it is waiting for. */
 const SEEN_MS = 20_000;
 
@@ -47,6 +49,14 @@ describeInChromium('when the dashboard is open in Chromium', () => {
             models: ['gpt-gated'],
             limits: { requestsPerMinute: 10_000, tokensPerMinute: 10_000_000, maxConcurrent: 2 },
           },
+          ...['group-a', 'group-b'].map((name) => ({
+            kind: 'openai' as const,
+            name,
+            baseUrl: gated.url,
+            apiKeyEnv: gatedKeyEnv,
+            models: [groupedModel],
+            limits: { requestsPerMinute: 10_000, tokensPerMinute: 10_000_000, maxConcurrent: 1 },
+          })),
         ],
       },
     });
@@ -103,6 +113,43 @@ describeInChromium('when the dashboard is open in Chromium', () => {
     // The request list follows: every row cancelled, and the button is gone with nothing left to cancel.
     await section.locator('tr[data-request-status="CANCELLED"]').nth(5).waitFor({ timeout: SEEN_MS });
     expect(await section.getByRole('button', { name: 'Cancel', exact: true }).count()).toBe(0);
+    expect(browser.offHost).toEqual([]);
+  });
+
+  it('shows a model group with its queued work, its deployments and their breakers, each linking to its lane', async () => {
+    const { createBatch: batch } = await t.gqlOk(createBatch, {
+      input: { model: groupedModel, name: 'waits in the group', requests: chatRequests(5) },
+    });
+    await page.goto(`${t.url}/#/lanes`);
+    // Each deployment holds one request that is never answered; the other three wait in the group's queue, which no lane counts.
+    const group = page.locator(`tr[data-group="group/${groupedModel}"]`);
+    await group.locator('.group-queued', { hasText: /^3$/ }).waitFor({ timeout: SEEN_MS });
+    expect(await group.locator('.group-retry').innerText()).toBe('0');
+    const deployments = group.locator('[data-deployment]');
+    await deployments.nth(1).waitFor({ timeout: SEEN_MS });
+    expect(await deployments.evaluateAll((items) => items.map((item) => item.getAttribute('data-deployment')))).toEqual([
+      `group-a/${groupedModel}`,
+      `group-b/${groupedModel}`,
+    ]);
+    const groupA = group.locator(`[data-deployment="group-a/${groupedModel}"][data-breaker="CLOSED"]`);
+    await groupA.waitFor({ timeout: SEEN_MS });
+    expect(await groupA.locator('.badge').innerText()).toMatch(/sending/i);
+    const { lanes } = await t.gqlOk<{ lanes: Array<{ queued: number; inFlight: number }> }>(
+      `query ($model: String!) { lanes(model: $model) { queued inFlight } }`,
+      { model: groupedModel },
+    );
+    expect(lanes).toEqual([
+      { queued: 0, inFlight: 1 },
+      { queued: 0, inFlight: 1 },
+    ]);
+
+    await groupA.getByRole('link').click();
+    expect(new URL(page.url()).hash).toBe(`#/lanes/${encodeURIComponent(`group-a/${groupedModel}`)}`);
+    await page.locator(`li.lane-card.focused[data-lane="group-a/${groupedModel}"]`).waitFor({ timeout: SEEN_MS });
+    expect(await page.locator('.focused').count()).toBe(1);
+
+    await t.gqlOk(`mutation ($id: ID!) { cancelBatch(id: $id) { id } }`, { id: batch.id });
+    await group.locator('.group-queued', { hasText: /^0$/ }).waitFor({ timeout: SEEN_MS });
     expect(browser.offHost).toEqual([]);
   });
 });

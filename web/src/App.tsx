@@ -14,7 +14,7 @@ function View({ route }: { route: Route }) {
     case 'batch':
       return <BatchPage key={route.id} id={route.id} />;
     case 'lanes':
-      return <Lanes />;
+      return <Lanes focus={route.lane} />;
     default: {
       const unknown: never = route;
       return unknown;

@@ -275,3 +275,28 @@ export const laneStatsSubscription = /* GraphQL */ `
 export interface LaneStatsData {
   laneStats: Lane;
 }
+
+export interface ModelGroup {
+  key: string;
+  model: string;
+  deployments: string[];
+  fallbacks: string[];
+  queued: number;
+  waitingForRetry: number;
+}
+
+export const modelGroupsQuery = /* GraphQL */ `
+  query DashboardModelGroups {
+    modelGroups {
+      key
+      model
+      deployments
+      fallbacks
+      queued
+      waitingForRetry
+    }
+  }
+`;
+export interface ModelGroupsData {
+  modelGroups: ModelGroup[];
+}

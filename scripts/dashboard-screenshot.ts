@@ -1,7 +1,8 @@
 /**
  * Takes the dashboard pictures in docs/ (`npm run docs:screenshots`): a real server with the
  * simulated provider, a few batches submitted through the API (one finished with some failures,
- * one running, one paused), and Debian's Chromium on the dashboard with network to anything but
+ * one running, one paused; later one for `gpt-5`, which a second simulated provider also serves, so
+ * the lanes page shows a model group with work in its queue), and Debian's Chromium on the dashboard with network to anything but
  * 127.0.0.1 blocked. It waits for states, never for time: the running batch between a quarter
  * and three quarters done, the lanes chart with a minute of history.
  */
@@ -15,10 +16,15 @@ const desktop = { width: 1280, height: 860 };
 const phone = { width: 390, height: 844 };
 /** Three batch cards and a margin. */
 const list = { width: 1280, height: 640 };
+/** The model group and three busy lanes. */
+const lanes = { width: 1280, height: 1480 };
 
-async function submit(t: TestApp, name: string, n: number, priority = 'NORMAL'): Promise<string> {
+/** Lists after gpt-4o-mini, so the lane with a minute of history comes first. */
+const groupedModel = 'gpt-5';
+
+async function submit(t: TestApp, name: string, n: number, priority = 'NORMAL', model = 'gpt-4o-mini'): Promise<string> {
   const data = await t.gqlOk(`mutation ($input: CreateBatchInput!) { createBatch(input: $input) { id } }`, {
-    input: { model: 'gpt-4o-mini', name, priority, requests: chatRequests(n, { maxTokens: 300, prefix: name }) },
+    input: { model, name, priority, requests: chatRequests(n, { maxTokens: 300, prefix: name }) },
   });
   return data.createBatch.id as string;
 }
@@ -39,6 +45,8 @@ async function main(): Promise<void> {
           faults: { rate400: 0.04, rate500: 0.03 },
           prices: { 'gpt-4o-mini': { inputPerMillion: 0.15, outputPerMillion: 0.6 } },
         },
+        // A second deployment of the grouped model: a model group. Named to list after `simulated`.
+        { kind: 'simulated', name: 'standby', models: [groupedModel], latencyMs: 900, latencyJitterMs: 600 },
       ],
     },
   });
@@ -70,8 +78,16 @@ async function main(): Promise<void> {
     await page.locator(`li[data-batch-id="${paused}"][data-status="PAUSED"]`).waitFor();
     await page.screenshot({ path: join(docs, 'dashboard.png') });
 
+    // After the list's picture, so it shows the same three batches.
+    const grouped = await submit(t, 'product-descriptions', 2_000, 'NORMAL', groupedModel);
+    // A few seconds of the group's lanes in the chart, with most of the batch still in the group's queue.
+    await waitFor(async () => ((await status(t, grouped)).requestCounts.finished >= 300 ? true : undefined), 60_000, 200);
     await lanesPage.bringToFront();
-    await lanesPage.locator('li.lane-card').first().waitFor();
+    await lanesPage.setViewportSize(lanes);
+    const group = lanesPage.locator(`tr[data-group="group/${groupedModel}"]`);
+    await group.locator('[data-breaker]').nth(1).waitFor();
+    await group.locator('.group-queued', { hasNotText: /^0$/ }).waitFor();
+    await lanesPage.locator(`li.lane-card[data-lane="standby/${groupedModel}"]`).waitFor();
     await lanesPage.screenshot({ path: join(docs, 'dashboard-lanes.png') });
 
     const mobile = await browser.context.newPage();

@@ -150,6 +150,10 @@ describeInChromium('when the dashboard is open in Chromium', () => {
 
     await t.gqlOk(`mutation ($id: ID!) { cancelBatch(id: $id) { id } }`, { id: batch.id });
     await group.locator('.group-queued', { hasText: /^0$/ }).waitFor({ timeout: SEEN_MS });
+
+    // A hand-edited address with a broken escape falls back to the batch list instead of a blank page.
+    await page.goto(`${t.url}/#/lanes/%E0%A4`);
+    await page.getByRole('heading', { name: 'Batches', level: 1 }).waitFor({ timeout: SEEN_MS });
     expect(browser.offHost).toEqual([]);
   });
 });

@@ -38,7 +38,11 @@ export interface GraphQLErrorShape {
 
 export interface TestAppOptions {
   config?: Omit<ConfigInput, 'dbFile' | 'databaseUrl' | 'port' | 'host'>;
-  /** Run on PostgreSQL (a database of its own beside `DATABASE_URL`'s, dropped by `close`) instead of SQLite. */
+  /**
+   * Run on PostgreSQL (a database of its own beside `DATABASE_URL`'s, dropped by `close`) instead
+   * of SQLite. Default: `SLUICE_TEST_STORE=postgres` runs every app test that does not share a
+   * database file on PostgreSQL, to try the engine on it.
+   */
   postgres?: boolean;
   /** Another app's database file, for instances that share one (`sharedDatabase`); that app removes it. */
   dbFile?: string;
@@ -48,7 +52,8 @@ export interface TestAppOptions {
 export async function startTestApp(options: TestAppOptions = {}): Promise<TestApp> {
   const dir = options.dbFile === undefined ? mkdtempSync(join(tmpdir(), 'sluice-test-')) : undefined;
   const dbFile = options.dbFile ?? join(dir!, 'sluice.db');
-  const database = options.postgres ? await createTestDatabase() : undefined;
+  const postgres = options.postgres ?? (options.dbFile === undefined && process.env.SLUICE_TEST_STORE === 'postgres');
+  const database = postgres ? await createTestDatabase() : undefined;
   const config = parseConfig({ logLevel: 'silent', ...options.config, dbFile, databaseUrl: database?.url, host: '127.0.0.1', port: 0 });
   const logger = createLogger(process.env.SLUICE_TEST_LOG ?? 'silent');
   const clients: Client[] = [];

@@ -4,6 +4,8 @@ import { ADAPTIVE_DEFAULTS, ConcurrencyLimit, type AdaptiveOptions } from '../sr
 /** The concurrency controller, driven by hand: `round` is one round trip in which every slot is answered. */
 
 const controller = (configured?: number, options: Partial<AdaptiveOptions> = {}) => new ConcurrencyLimit({ configured, options, now: 0 });
+/** Slow start that doubles throughout: the tests of what comes after it, with round numbers. */
+const doubling: Partial<AdaptiveOptions> = { slowStartQuadrupleBelow: 0, slowStartHalfAbove: Infinity };
 
 /** Every slot answered fine after `latency` ms, the lane busy throughout; returns the limit after. */
 function round(limit: ConcurrencyLimit, now: number, latency = 0): number {
@@ -74,20 +76,26 @@ describe('when a per-minute budget is metered', () => {
 });
 
 describe('when nothing is metered (AIMD)', () => {
-  it('does start cautiously and double per round trip while work waits', () => {
+  it('does start cautiously, then grow per round trip ×4 below 32, ×2 up to 128 and ×1.5 above, while work waits', () => {
     const limit = controller();
-    expect([10, 20, 30, 40].map((t) => round(limit, t))).toEqual([4, 8, 16, 32]);
+    expect(limit.value).toBe(2);
+    expect([10, 20, 30, 40, 50, 60].map((t) => round(limit, t))).toEqual([8, 32, 64, 128, 192, 288]);
   });
 
-  it('does go on doubling until a 429 or a latency rise: over 1,000 in flight in 9 round trips', () => {
+  it('does go on growing until a 429 or a latency rise: over 1,000 in flight in 10 round trips', () => {
     const limit = controller();
     const levels: number[] = [];
-    for (let t = 3_000; levels.length < 9; t += 3_000) levels.push(round(limit, t, 3_000));
-    expect(levels).toEqual([4, 8, 16, 32, 64, 128, 256, 512, 1_024]);
+    for (let t = 3_000; levels.length < 10; t += 3_000) levels.push(round(limit, t, 3_000));
+    expect(levels).toEqual([8, 32, 64, 128, 192, 288, 432, 648, 972, 1_458]);
+  });
+
+  it('does double throughout when slowStartHalfAbove is Infinity and slowStartQuadrupleBelow 0', () => {
+    const limit = controller(undefined, doubling);
+    expect([10, 20, 30, 40, 50, 60, 70, 80, 90].map((t) => round(limit, t))).toEqual([4, 8, 16, 32, 64, 128, 256, 512, 1_024]);
   });
 
   it('does end slow start when the fastest answers slow down, back to the last level shown clean, then one more per round trip', () => {
-    const limit = controller();
+    const limit = controller(undefined, doubling);
     // Answers take 1,000 to 1,900 ms (output lengths vary) while in flight stays under 128.
     const spread = (i: number) => 1_000 + ((i * 37) % 10) * 100;
     let answers = 0;
@@ -107,7 +115,7 @@ describe('when nothing is metered (AIMD)', () => {
   });
 
   it('does not take a few slow answers among fast ones for a rise', () => {
-    const limit = controller();
+    const limit = controller(undefined, doubling);
     let answers = 0;
     for (let t = 2_000; limit.value < 2_000; t += 2_000) {
       const slots = limit.value;
@@ -128,7 +136,7 @@ describe('when nothing is metered (AIMD)', () => {
   });
 
   it('does restart from 1 on the first 429 and climb fast back to the last level shown clean, then by a tenth per round trip', () => {
-    const limit = controller();
+    const limit = controller(undefined, doubling);
     for (let t = 1; t <= 3; t++) round(limit, t * 10);
     expect(limit.value).toBe(16);
     expect(limit.rateLimited(30, 40, 16)).toBe(true);
@@ -140,7 +148,7 @@ describe('when nothing is metered (AIMD)', () => {
   });
 
   it('does return to the level of a later 429 × decreaseFactor, then by a tenth per round trip', () => {
-    const limit = controller();
+    const limit = controller(undefined, doubling);
     for (let t = 1; t <= 3; t++) round(limit, t * 10);
     limit.rateLimited(30, 40, 16); // return to 8, ceiling 16
     for (const t of [50, 60, 70, 80, 90, 100, 110, 120]) round(limit, t); // 13
@@ -150,7 +158,7 @@ describe('when nothing is metered (AIMD)', () => {
   });
 
   it('does count a 429 storm once: 429s and answers of requests sent before the decrease', () => {
-    const limit = controller();
+    const limit = controller(undefined, doubling);
     for (let t = 1; t <= 3; t++) round(limit, t * 10);
     expect(limit.rateLimited(30, 40, 16)).toBe(true);
     for (let i = 0; i < 15; i++) expect(limit.rateLimited(35, 41 + i, 16 - i)).toBe(false); // sent before the decrease
@@ -161,7 +169,7 @@ describe('when nothing is metered (AIMD)', () => {
   });
 
   it('does probe the level of the last 429 only every probeIntervalMs', () => {
-    const limit = controller(undefined, { probeIntervalMs: 1_000 });
+    const limit = controller(undefined, { ...doubling, probeIntervalMs: 1_000 });
     round(limit, 10); // 4
     limit.rateLimited(10, 20, 4); // return level 2, ceiling 4
     round(limit, 30); // 2
@@ -185,5 +193,6 @@ describe('when nothing is metered (AIMD)', () => {
     expect(() => controller(undefined, { startConcurrency: 0 })).toThrow(/startConcurrency.*got 0/);
     expect(() => controller(undefined, { growthPerRoundTrip: 0 })).toThrow(/growthPerRoundTrip.*got 0/);
     expect(() => controller(undefined, { latencyRise: -1 })).toThrow(/latencyRise.*got -1/);
+    expect(() => controller(undefined, { slowStartQuadrupleBelow: 64, slowStartHalfAbove: 32 })).toThrow(/slowStartHalfAbove.*got 32/);
   });
 });

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../src/config.js';
+import { createOpenAIProvider } from '../src/engine/providers/openai.js';
 import { ProviderRegistry } from '../src/engine/providers/registry.js';
+import { startTestApp } from './helpers/app.js';
 
 /** The safety cap on requests in flight (`maxInFlight`), per provider and per model. */
 
@@ -26,5 +28,30 @@ describe('when the configuration sets maxInFlight', () => {
     expect(() => parseConfig({ providers: [{ ...openai, modelLimits: { 'gpt-4o': { maxInFlight: 1e6 } } }] }, { env })).toThrow(
       /maxInFlight/,
     );
+  });
+});
+
+describe('when a lane is metered and its concurrency not configured', () => {
+  it('does let it have its maxInFlight in flight', async () => {
+    // Never called: the lanes exist from the start.
+    const provider = createOpenAIProvider({
+      name: 'openai',
+      baseUrl: 'http://127.0.0.1:9/v1',
+      models: ['gpt-4o-mini', 'gpt-4o'],
+      timeoutMs: 1_000,
+    });
+    const limits = { requestsPerMinute: 600, tokensPerMinute: 90_000 };
+    const registry = new ProviderRegistry([{ provider, limits, maxInFlight: 1_500, modelLimits: { 'gpt-4o': { maxInFlight: 700 } } }]);
+    const t = await startTestApp({ engine: { registry } });
+    try {
+      const { lanes } = await t.gqlOk<{ lanes: Array<{ model: string; limits: { maxConcurrent: number } }> }>(
+        '{ lanes(provider: "openai") { model limits { maxConcurrent } } }',
+      );
+      const limit = (model: string) => lanes.find((lane) => lane.model === model)?.limits.maxConcurrent;
+      expect(limit('gpt-4o')).toBe(700);
+      expect(limit('gpt-4o-mini')).toBe(1_500);
+    } finally {
+      await t.close();
+    }
   });
 });

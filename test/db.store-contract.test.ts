@@ -444,6 +444,17 @@ describe.each(storeKinds.map((kind) => [storeLabel(kind), kind] as const))('%s',
         await expectCountersMatch(batch.id);
       });
 
+      it('gives an instance restarted under the same id its own leases back at once, and nobody else’s', async () => {
+        const { batch, ids } = await seed({ n: 2 });
+        await queueAll(batch.id);
+        await store.requests.claim([ids[0]!], T0, DEPLOYMENT, leaseOf('a', T0 + 10_000));
+        await store.requests.claim([ids[1]!], T0, DEPLOYMENT, leaseOf('b', T0 + 10_000));
+        expect(await store.leases.requeueExpired(T0 + 1, 'a')).toEqual({ requeued: 1, batchIds: [batch.id] });
+        expect((await rowOf(ids[0]!)).status).toBe('queued');
+        expect((await rowOf(ids[1]!)).status).toBe('running');
+        await expectCountersMatch(batch.id);
+      });
+
       it('counts every move from running back to queued in the batch’s requeue count', async () => {
         const { batch, ids } = await seed({ n: 1 });
         await queueAll(batch.id);

@@ -182,6 +182,9 @@ describe('when requests exceed the fake limits', () => {
     }
     expect(fake.stats).toMatchObject({ received: 8, admitted: 5, rateLimited: 3, faults: 0 });
     expect(fake.stats.maxRequestsInAnyWindow(60_000)).toBe(5);
+    // The log says what the request bucket held after each admission (it refills a little meanwhile).
+    const left = fake.log.filter((e) => e.outcome === 'admitted').map((e) => e.requestsLeft!);
+    left.forEach((level, i) => expect(level).toBeCloseTo(4 - i, 1));
   });
 
   it('charges prompt and requested output tokens, and names the token budget when that is short', async () => {

@@ -19,9 +19,9 @@ import { freeEncoders, MODEL, PROVIDER, sluiceCost, taggedRequests } from './hel
  * share A's SQLite file in this process, as instances share one database: B takes up A's open
  * batch when it starts, and a claim takes a request only while it is queued, so each is sent
  * once.) The opening burst is a full minute's budget; what follows runs at the refill rate,
- * which the last arrivals measure. Each engine counts only its own outcomes, so neither
- * finishes the batch: that needs the store's counts and leases (docs/scale-out.md); the test
- * waits for every request to succeed instead.
+ * which the last arrivals measure. A's file is not opened shared here, so each engine counts
+ * only its own outcomes and neither finishes the batch (on a shared store the store's counters
+ * decide, test/scale-out.leases.test.ts); the test waits for every request to succeed instead.
  */
 
 const limits: LaneLimits = { requestsPerMinute: 300, tokensPerMinute: 10_000_000, maxConcurrent: 8 };

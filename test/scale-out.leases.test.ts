@@ -10,18 +10,20 @@ import { startFakeOpenAI } from './fakes/fake-openai.js';
 import type { FakeServer, FakeServerOptions } from './fakes/fake-server.js';
 import { chat, promptOf, readBatch, requestsOf, waitForBatch } from './engine.support.js';
 import { collectSubscription, startTestApp, waitFor, type TestApp } from './helpers/app.js';
+import { postgresSkipped } from './helpers/postgres.js';
 import { describeWithRedis, redisRig, redisUrl, type RedisRig } from './helpers/redis.js';
 
 /**
- * Several instances on one SQLite file opened shared (docs/scale-out.md, "Leases"), each a
- * real app (HTTP, engine, worker pool) in this process with its own connection, against one
- * fake provider. Leases are short (300 ms, so the heartbeat and sweep run every 100 ms) and the
+ * Several instances on one SQLite file opened shared, or one PostgreSQL database when
+ * `DATABASE_URL` is set (docs/scale-out.md, "Leases"), each a real app (HTTP, engine, worker
+ * pool) in this process with its own connection, against one
+ * fake provider. Leases are short (1 s, so the heartbeat and sweep run every third of it) and the
  * instances read each other's batches every 50 ms; what must happen in order is held by gates,
  * not by sleeps.
  */
 
 const MODEL = 'gpt-test';
-const LEASE_MS = 300;
+const LEASE_MS = 1_000;
 const FOLLOW_MS = 50;
 
 let fake: FakeServer | undefined;
@@ -95,15 +97,19 @@ async function startInstances(
     /** Per instance: the one model it serves (default `MODEL`). */
     model?: (index: number) => string;
     config?: Record<string, unknown>;
+    /** One SQLite file opened shared (default), or one PostgreSQL database. */
+    store?: StoreName;
   },
 ): Promise<Instance[]> {
   fake = await startFakeOpenAI({ latencyMs: 5, ...options.fake });
   const instances: Instance[] = [];
   for (let index = 0; index < count; index++) {
     const sent: string[] = [];
+    const first = apps[0];
     const t = await startTestApp({
       config: { sharedDatabase: true, ...options.config },
-      ...(apps[0] ? { dbFile: apps[0].dbFile } : {}),
+      ...(options.store === 'PostgreSQL' ? (first ? { databaseUrl: first.databaseUrl } : { postgres: true }) : {}),
+      ...(first ? { dbFile: first.dbFile } : {}),
       engine: {
         registry: registry(
           typeof options.limits === 'function' ? options.limits(index) : options.limits,
@@ -157,119 +163,133 @@ function allTogether(count: number): () => Promise<void> | undefined {
   };
 }
 
+type StoreName = 'SQLite' | 'PostgreSQL';
+/** The stores the instances share: SQLite always, PostgreSQL when `DATABASE_URL` is set. */
+const stores = [
+  ['SQLite', undefined],
+  ['PostgreSQL', postgresSkipped],
+] as const satisfies ReadonlyArray<readonly [StoreName, string | undefined]>;
+
 const oneAtATime: LaneLimits = { requestsPerMinute: 1_000_000, tokensPerMinute: 1_000_000_000, maxConcurrent: 1 };
 
-describe('when three instances share one database', () => {
-  it('does send every request of one batch exactly once, from all three, and finishes the batch once', async () => {
-    // One in flight per instance, and the first three sends held until three are held: proof that all three send.
-    const together = allTogether(3);
-    const instances = await startInstances(3, { limits: oneAtATime, hold: () => together });
-    const finishes: BatchRow[] = [];
-    for (const { t } of instances) countFinishes(t, finishes);
-    const [a, , c] = instances;
+describe.each(stores)('on %s', (store, skipped) => {
+  describe.skipIf(skipped !== undefined)(skipped ?? 'shared by several instances', () => {
+    describe('when three instances share one database', () => {
+      it('does send every request of one batch exactly once, from all three, and finishes the batch once', async () => {
+        // One in flight per instance, and the first three sends held until three are held: proof that all three send.
+        const together = allTogether(3);
+        const instances = await startInstances(3, { limits: oneAtATime, hold: () => together, store });
+        const finishes: BatchRow[] = [];
+        for (const { t } of instances) countFinishes(t, finishes);
+        const [a, , c] = instances;
 
-    const id = await submit(a!.t, 'three', 60);
-    const done = await waitForBatch(c!.t, id);
+        const id = await submit(a!.t, 'three', 60);
+        const done = await waitForBatch(c!.t, id);
 
-    expect(done.status).toBe('COMPLETED');
-    expect(done.requestCounts).toMatchObject({ total: 60, succeeded: 60, running: 0, queued: 0 });
-    for (const request of requestsOf(done)) {
-      expect(request.status).toBe('SUCCEEDED');
-      expect(request.attempts).toBe(1);
-    }
-    // The fake's log: each custom_id arrived, and succeeded, exactly once.
-    const arrivals = fake!.log.map((entry) => promptOf(entry.body));
-    expect(arrivals).toHaveLength(60);
-    expect(new Set(arrivals).size).toBe(60);
-    expect(fake!.log.every((entry) => entry.outcome === 'admitted')).toBe(true);
-    for (const { sent } of instances) expect(sent.length).toBeGreaterThan(0);
-    expect(finishes.filter((row) => row.status === 'completed')).toHaveLength(1);
-  });
+        expect(done.status).toBe('COMPLETED');
+        expect(done.requestCounts).toMatchObject({ total: 60, succeeded: 60, running: 0, queued: 0 });
+        for (const request of requestsOf(done)) {
+          expect(request.status).toBe('SUCCEEDED');
+          expect(request.attempts).toBe(1);
+        }
+        // The fake's log: each custom_id arrived, and succeeded, exactly once.
+        const arrivals = fake!.log.map((entry) => promptOf(entry.body));
+        expect(arrivals).toHaveLength(60);
+        expect(new Set(arrivals).size).toBe(60);
+        expect(fake!.log.every((entry) => entry.outcome === 'admitted')).toBe(true);
+        for (const { sent } of instances) expect(sent.length).toBeGreaterThan(0);
+        expect(finishes.filter((row) => row.status === 'completed')).toHaveLength(1);
+      });
 
-  it('does let a cancel made on an instance that took the batch up stop the sends of every instance', async () => {
-    // Every send held until the test lets go: the batch is in flight on both instances when it is cancelled.
-    let release!: () => void;
-    const held = new Promise<void>((resolve) => (release = resolve));
-    const limits = { ...oneAtATime, maxConcurrent: 2 };
-    const instances = await startInstances(2, { limits, hold: () => () => held });
-    const finishes: BatchRow[] = [];
-    for (const { t } of instances) countFinishes(t, finishes);
-    const [a, b] = instances;
-    const id = await submit(a!.t, 'cancel', 20);
-    // Both instances hold two requests each, claimed and waiting at the gate.
-    await waitFor(async () => ((await readBatch(a!.t, id)).requestCounts.running === 4 ? true : undefined));
+      it('does let a cancel made on an instance that took the batch up stop the sends of every instance', async () => {
+        // Every send held until the test lets go: the batch is in flight on both instances when it is cancelled.
+        let release!: () => void;
+        const held = new Promise<void>((resolve) => (release = resolve));
+        const limits = { ...oneAtATime, maxConcurrent: 2 };
+        const instances = await startInstances(2, { limits, hold: () => () => held, store });
+        const finishes: BatchRow[] = [];
+        for (const { t } of instances) countFinishes(t, finishes);
+        const [a, b] = instances;
+        const id = await submit(a!.t, 'cancel', 20);
+        // Both instances hold two requests each, claimed and waiting at the gate.
+        await waitFor(async () => ((await readBatch(a!.t, id)).requestCounts.running === 4 ? true : undefined));
 
-    await b!.t.gqlOk(`mutation($id: ID!) { cancelBatch(id: $id) { id } }`, { id });
-    const done = await waitForBatch(a!.t, id);
-    release();
+        await b!.t.gqlOk(`mutation($id: ID!) { cancelBatch(id: $id) { id } }`, { id });
+        const done = await waitForBatch(a!.t, id);
+        release();
 
-    expect(done.status).toBe('CANCELLED');
-    expect(done.requestCounts).toMatchObject({ total: 20, cancelled: 20, succeeded: 0, running: 0 });
-    expect(fake!.log).toHaveLength(0);
-    expect(finishes.filter((row) => row.status === 'cancelled')).toHaveLength(1);
-  });
-});
-
-describe('when an instance stalls mid-batch and its leases run out', () => {
-  it('does let another instance take its requests over, refuse the stalled one’s late answers, and finish the batch once', async () => {
-    // Instance A: its lease clock stopped at start (its heartbeat renews nothing forward), and its sends held by the test.
-    // Instance B: sends at once, except what it takes over from A, held until A's late answers were written.
-    const heldByA = new Set<string>();
-    let releaseA!: () => void;
-    const gateA = new Promise<void>((resolve) => (releaseA = resolve));
-    let releaseB!: () => void;
-    const gateB = new Promise<void>((resolve) => (releaseB = resolve));
-    const stoppedAt = Date.now();
-    const instances = await startInstances(2, {
-      // B can send the rest while it holds the two it took over.
-      limits: (index) => ({ ...oneAtATime, maxConcurrent: index === 0 ? 2 : 4 }),
-      hold: (index) =>
-        index === 0
-          ? (prompt) => {
-              heldByA.add(prompt);
-              return gateA;
-            }
-          : (prompt) => (heldByA.has(prompt) ? gateB : undefined),
-      leaseClock: (index) => (index === 0 ? () => stoppedAt : undefined),
+        expect(done.status).toBe('CANCELLED');
+        expect(done.requestCounts).toMatchObject({ total: 20, cancelled: 20, succeeded: 0, running: 0 });
+        expect(fake!.log).toHaveLength(0);
+        expect(finishes.filter((row) => row.status === 'cancelled')).toHaveLength(1);
+      });
     });
-    const [a, b] = instances;
-    const finishes: BatchRow[] = [];
-    for (const { t } of instances) countFinishes(t, finishes);
-    const refusedByA: RequestOutcome[] = [];
-    const requestsA = a!.t.app.store.requests as { recordOutcomes: Store['requests']['recordOutcomes'] };
-    const recordOutcomes = requestsA.recordOutcomes;
-    requestsA.recordOutcomes = async (outcomes: readonly RequestOutcome[], owner: string) => {
-      const applied = await recordOutcomes(outcomes, owner);
-      refusedByA.push(...outcomes.filter((outcome) => !applied.includes(outcome)));
-      return applied;
-    };
 
-    const id = await submit(a!.t, 'stall', 20);
-    // A claimed two requests (its lane's first admissions) and stalls on them; B sends the rest, then takes A's two over once their leases ran out.
-    await waitFor(async () => {
-      const counts = (await readBatch(b!.t, id)).requestCounts;
-      return counts.succeeded === 18 && counts.running === 2 && b!.t.app.engine.lanes()[0]!.inFlight === 2 ? true : undefined;
+    describe('when an instance stalls mid-batch and its leases run out', () => {
+      it('does let another instance take its requests over, refuse the stalled one’s late answers, and finish the batch once', async () => {
+        // Instance A: its sends held by the test, and its lease clock stopped once it holds them.
+        // Instance B: sends at once, except what it takes over from A, held until A's late answers were written.
+        const heldByA = new Set<string>();
+        let releaseA!: () => void;
+        const gateA = new Promise<void>((resolve) => (releaseA = resolve));
+        let releaseB!: () => void;
+        const gateB = new Promise<void>((resolve) => (releaseB = resolve));
+        // A's lease clock runs until A holds its two sends, then stops: from then on its heartbeat renews nothing forward.
+        let stoppedAt: number | undefined;
+        const clockA = () => (heldByA.size < 2 ? Date.now() : (stoppedAt ??= Date.now()));
+        const instances = await startInstances(2, {
+          // B can send the rest while it holds the two it took over.
+          limits: (index) => ({ ...oneAtATime, maxConcurrent: index === 0 ? 2 : 4 }),
+          hold: (index) =>
+            index === 0
+              ? (prompt) => {
+                  heldByA.add(prompt);
+                  return gateA;
+                }
+              : (prompt) => (heldByA.has(prompt) ? gateB : undefined),
+          leaseClock: (index) => (index === 0 ? clockA : undefined),
+          store,
+        });
+        const [a, b] = instances;
+        const finishes: BatchRow[] = [];
+        for (const { t } of instances) countFinishes(t, finishes);
+        const refusedByA: RequestOutcome[] = [];
+        const requestsA = a!.t.app.store.requests as { recordOutcomes: Store['requests']['recordOutcomes'] };
+        const recordOutcomes = requestsA.recordOutcomes;
+        requestsA.recordOutcomes = async (outcomes: readonly RequestOutcome[], owner: string) => {
+          const applied = await recordOutcomes(outcomes, owner);
+          refusedByA.push(...outcomes.filter((outcome) => !applied.includes(outcome)));
+          return applied;
+        };
+
+        const id = await submit(a!.t, 'stall', 20);
+        // A claimed two requests (its lane's first admissions) and stalls on them; B sends the rest, then takes A's two over once their leases ran out.
+        await waitFor(async () => {
+          const counts = (await readBatch(b!.t, id)).requestCounts;
+          return counts.succeeded === 18 && counts.running === 2 && b!.t.app.engine.lanes()[0]!.inFlight === 2 ? true : undefined;
+        });
+        expect(heldByA.size).toBe(2);
+        expect(a!.sent).toEqual([]);
+
+        // A wakes up: its two sends go out and are answered, but the rows are B's now.
+        releaseA();
+        await waitFor(() => (refusedByA.length === 2 ? true : undefined));
+        expect(refusedByA.map((outcome) => outcome.kind)).toEqual(['succeeded', 'succeeded']);
+        expect(a!.sent.sort()).toEqual([...heldByA].sort());
+
+        releaseB();
+        const done = await waitForBatch(b!.t, id);
+        expect(done.status).toBe('COMPLETED');
+        expect(done.requestCounts).toMatchObject({ total: 20, succeeded: 20 });
+        // Each stored answer is the fake's answer to the last send of that request: B's, for the two taken over.
+        const lastSend = new Map(fake!.log.map((entry) => [promptOf(entry.body), entry.n]));
+        for (const request of requestsOf(done)) {
+          expect((request.response as { id: string }).id).toBe(`chatcmpl-fake${lastSend.get(request.customId)}`);
+          expect(request.attempts).toBe(heldByA.has(request.customId) ? 2 : 1);
+        }
+        expect(finishes.filter((row) => row.status === 'completed')).toHaveLength(1);
+      });
     });
-    expect(heldByA.size).toBe(2);
-    expect(a!.sent).toEqual([]);
-
-    // A wakes up: its two sends go out and are answered, but the rows are B's now.
-    releaseA();
-    await waitFor(() => (refusedByA.length === 2 ? true : undefined));
-    expect(refusedByA.map((outcome) => outcome.kind)).toEqual(['succeeded', 'succeeded']);
-    expect(a!.sent.sort()).toEqual([...heldByA].sort());
-
-    releaseB();
-    const done = await waitForBatch(b!.t, id);
-    expect(done.status).toBe('COMPLETED');
-    expect(done.requestCounts).toMatchObject({ total: 20, succeeded: 20 });
-    // Each stored answer is the fake's answer to the last send of that request: B's, for the two taken over.
-    const lastSend = new Map(fake!.log.map((entry) => [promptOf(entry.body), entry.n]));
-    for (const request of requestsOf(done)) {
-      expect((request.response as { id: string }).id).toBe(`chatcmpl-fake${lastSend.get(request.customId)}`);
-      expect(request.attempts).toBe(heldByA.has(request.customId) ? 2 : 1);
-    }
-    expect(finishes.filter((row) => row.status === 'completed')).toHaveLength(1);
   });
 });
 
@@ -294,8 +314,11 @@ describe('when a higher-priority batch arrives on one instance while another run
     const order = fake!.log.map((entry) => promptOf(entry.body)!);
     const lastHigh = Math.max(...order.map((prompt, index) => (prompt.startsWith('high-') ? index : -1)));
     const lowBeforeLastHigh = order.slice(0, lastHigh).filter((prompt) => prompt.startsWith('low-'));
-    // Only the two low requests held in flight when the high batch came went first.
-    expect(lowBeforeLastHigh).toHaveLength(2);
+    // The two low requests held in flight when the high batch came went first; besides them, at most one low request of
+    // the other instance, admitted once every high one was claimed, may reach the fake before the last high one's HTTP
+    // request does. Without the bound the other instance would send low requests all along (about half the arrivals).
+    expect(lowBeforeLastHigh.length).toBeGreaterThanOrEqual(2);
+    expect(lowBeforeLastHigh.length).toBeLessThanOrEqual(2 + instances.length - 1);
   });
 });
 

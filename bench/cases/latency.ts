@@ -6,11 +6,12 @@
  *
  * - one that fits the opening budget (a minute's limit): the provider could answer it all in
  *   about one latency, so the figure is Sluice's time ÷ the latency (bound: 1);
- * - one larger than the opening budget: the rate the provider admitted once its bucket (replayed
- *   from its log) had first emptied, when only the limit bounds what Sluice sends, ÷ the limit
- *   (bound: 1, target 0.95), over the rest of the run; and 429s. At long latencies the opening
- *   burst's answers arrive long after it was sent, so a window placed by counting requests (as
- *   before) measured the burst, not the limit.
+ * - one larger than the opening budget: from when the provider's bucket first emptied (the fake
+ *   reports its level after each admission), when only the limit bounds what Sluice sends, what
+ *   the refill paid for ÷ the refill over the rest of the run (bound: 1, target 0.95; the
+ *   opening burst's leftover does not count); the reserve Sluice kept; and 429s. At long
+ *   latencies the opening burst's answers arrive long after it was sent, so a window placed by
+ *   counting requests (as before) measured the burst, not the limit.
  *
  * And, for one scenario, a server that reports no limits at all: the round trips AIMD takes to
  * reach the in-flight level the limit needs (rate × latency), and its 429s.
@@ -22,7 +23,6 @@ import type { BenchCase, CaseContext } from '../case.js';
 import type { FakeLogLine } from '../children/fake-provider.js';
 import { tinyChatBatch } from '../dataset.js';
 import { runInProcess, type InProcessRun } from '../in-process-run.js';
-import { phaseFigures } from '../phase-figures.js';
 import type { CaseResult, Metric } from '../report.js';
 import { startFakeChild } from '../servers.js';
 
@@ -67,13 +67,13 @@ const plans: Record<'full' | 'quick', { scenarios: readonly Scenario[]; aimd: Ai
 };
 
 /**
- * The opening budget counts as spent once the provider's bucket is within this share of the
- * limit of its lowest level (as case 4). Not 1 % as there: Sluice keeps a reserve sized from the
- * measured delay between admission and sending (its headroom), which a loaded machine makes
- * larger early in a run and smaller later, so the lowest level can come long after the bucket
- * stopped falling.
+ * The opening budget counts as spent once the provider's bucket (as the fake reports it after
+ * each admission) first holds less than this share of the limit. Sluice told the limits keeps a
+ * reserve of refill time (its headroom, sized from the measured delay between admission and
+ * sending), so the bucket rarely empties to the last request; what it still held then is taken
+ * off what follows, so the exact moment within that last stretch hardly moves the figure.
  */
-const SPENT_WITHIN = 0.05;
+const SPENT_BELOW = 0.05;
 const SUB_WINDOW_MS = 5_000;
 const MIN_WINDOW_MS = 3_000;
 const msPerMinute = 60_000;
@@ -84,42 +84,50 @@ const ways = [
 ] as const;
 
 interface Steady {
-  /** Admitted per minute from the budget's first emptying to the last admission ÷ the limit. */
+  /**
+   * From the budget's first emptying to the last admission, what the refill paid for ÷ the
+   * refill: the requests admitted, less what the bucket held at the start and no longer at the
+   * end (the opening burst's leftover, not the limit's). A sender that keeps pace with the refill
+   * reads 1.00, whatever reserve it keeps; a slower one lets the bucket fill and reads less.
+   */
   share: number;
   /** The same over whole sub-windows of SUB_WINDOW_MS. */
   subShares: number[];
   /** Seconds from the first admission to the budget's first emptying, and the window's length. */
   spentAtS: number;
   windowS: number;
+  /** What the bucket held at the budget's first emptying, and after the last admission (the reserve Sluice kept). */
+  leftAtSpent: number;
+  leftAtEnd: number;
 }
 
-/** The provider's request bucket replayed from its log (full at the first admission, 1 per request); the window after it first empties. */
+/** The window from when the provider's request bucket (as the fake reports it) first empties to its last admission. */
 function steadyWindow(log: readonly FakeLogLine[], limit: number): Steady {
-  const admitted = log.filter((e) => e.outcome === 'admitted').map((e) => e.at);
-  const first = admitted[0]!;
-  let level = limit;
-  let at = first;
-  const levels = admitted.map((time) => {
-    level = Math.min(limit, level + ((time - at) * limit) / msPerMinute) - 1;
-    at = time;
-    return { at: time, level };
-  });
-  const floor = Math.min(...levels.map((l) => l.level));
-  const spent = levels.find((l) => l.level <= floor + limit * SPENT_WITHIN)!.at;
-  const last = admitted.at(-1)!;
-  const subShares: number[] = [];
-  for (let from = spent; from + SUB_WINDOW_MS <= last; from += SUB_WINDOW_MS) {
-    const n = admitted.filter((time) => time >= from && time < from + SUB_WINDOW_MS).length;
-    subShares.push(n / ((limit * SUB_WINDOW_MS) / msPerMinute));
-  }
-  // Too short a window (a loaded machine that sent the burst late) or a budget never spent (Sluice never limit-bound): no figure.
-  const measurable = last - spent >= MIN_WINDOW_MS && floor <= limit * SPENT_WITHIN;
-  return {
-    share: measurable ? phaseFigures(log, spent, Infinity, limit).shareOfLimit : Number.NaN,
-    subShares,
-    spentAtS: (spent - first) / 1000,
-    windowS: (last - spent) / 1000,
+  const admitted = log.filter((e) => e.outcome === 'admitted');
+  const first = admitted[0]!.at;
+  const end = admitted.at(-1)!;
+  const spent = admitted.find((e) => e.requestsLeft! < limit * SPENT_BELOW);
+  const where = {
+    spentAtS: spent ? (spent.at - first) / 1000 : Number.NaN,
+    windowS: spent ? (end.at - spent.at) / 1000 : 0,
+    leftAtSpent: spent?.requestsLeft ?? Number.NaN,
+    leftAtEnd: end.requestsLeft!,
   };
+  // A budget never spent (Sluice never limit-bound), or too short a window after it (a loaded machine that sent the burst late): no figure.
+  if (!spent || end.at - spent.at < MIN_WINDOW_MS) return { share: Number.NaN, subShares: [], ...where };
+  const refill = (ms: number): number => (limit * ms) / msPerMinute;
+  const levelAt = (time: number): number => {
+    const before = admitted.findLast((e) => e.at <= time)!;
+    return Math.min(limit, before.requestsLeft! + refill(time - before.at));
+  };
+  const shareOfRefill = (from: number, to: number): number => {
+    const within = admitted.filter((e) => e.at > from && e.at <= to).length;
+    return (within - Math.max(0, levelAt(from) - levelAt(to))) / refill(to - from);
+  };
+  const subShares: number[] = [];
+  for (let from = spent.at; from + SUB_WINDOW_MS <= end.at; from += SUB_WINDOW_MS)
+    subShares.push(shareOfRefill(from, from + SUB_WINDOW_MS));
+  return { share: shareOfRefill(spent.at, end.at), subShares, ...where };
 }
 
 interface Figures {
@@ -198,10 +206,10 @@ async function run(context: CaseContext): Promise<CaseResult> {
       // One run per scenario: the 30 s ones take minutes. The steady share's spread is over sub-windows.
       const r = await measure(scenario, way.told(scenario));
       context.progress(
-        `latency: ${name}, ${way.title}: fits in ${r.fitsRatio.toFixed(2)} latencies, steady ${r.steady.share.toFixed(3)} of the limit over ${r.steady.windowS.toFixed(1)} s from ${r.steady.spentAtS.toFixed(1)} s, ${r.rateLimited} 429s, ${r.run.peakInFlight} in flight at most`,
+        `latency: ${name}, ${way.title}: fits in ${r.fitsRatio.toFixed(2)} latencies, steady ${r.steady.share.toFixed(3)} of the limit over ${r.steady.windowS.toFixed(1)} s from ${r.steady.spentAtS.toFixed(1)} s (${r.steady.leftAtSpent.toFixed(1)} left then, ${r.steady.leftAtEnd.toFixed(1)} at the end), ${r.rateLimited} 429s, ${r.run.peakInFlight} in flight at most`,
       );
       notes.push(
-        `${name}, ${way.title}: the provider's budget first spent ${r.steady.spentAtS.toFixed(1)} s after its first admission; steady window ${r.steady.windowS.toFixed(1)} s${Number.isNaN(r.steady.share) ? ` (under ${MIN_WINDOW_MS / 1000} s, or the budget never spent: no steady figure)` : ''}.`,
+        `${name}, ${way.title}: the provider's budget first spent ${r.steady.spentAtS.toFixed(1)} s after its first admission (${r.steady.leftAtSpent.toFixed(1)} requests left, ${r.steady.leftAtEnd.toFixed(1)} after the last); steady window ${r.steady.windowS.toFixed(1)} s${Number.isNaN(r.steady.share) ? ` (under ${MIN_WINDOW_MS / 1000} s, or the budget never spent: no steady figure)` : ''}.`,
       );
       const key = `${scenario.latencyMs}ms${scenario.requestsPerMinute}${way.key}`;
       metrics.push(
@@ -221,6 +229,13 @@ async function run(context: CaseContext): Promise<CaseResult> {
           spreadOf,
           headline: r.steady.share,
           target: { op: '>=', value: 0.95 },
+        },
+        {
+          key: `${key}Reserve`,
+          label: "  left in the provider's bucket at the end (Sluice's reserve), seconds of refill",
+          unit: 's',
+          digits: 2,
+          values: [(r.steady.leftAtEnd * msPerMinute) / scenario.requestsPerMinute / 1000],
         },
         { key: `${key}429`, label: '  429s', unit: '', values: [r.rateLimited], target: { op: '<=', value: 0 } },
         { key: `${key}InFlight`, label: '  most in flight', unit: '', values: [r.run.peakInFlight] },
@@ -257,7 +272,7 @@ async function run(context: CaseContext): Promise<CaseResult> {
     method: [
       'Fake OpenAI server in a separate process enforcing the request limit (tokens unlimited), answering each request after the latency; Sluice in this process, told the limits exactly or nothing. One run per scenario and way.',
       'Opening-budget batch: submit → completed ÷ latency (1 = as fast as the provider can answer; a one-request warm-up batch runs first, so the lane knows its limits).',
-      `Steady: a batch of a minute of the limit plus the seconds the burst takes to drain and the steady seconds; the provider's request bucket replayed from its log, and the rate it admitted from the moment it first came within ${SPENT_WITHIN * 100}% of the limit of its lowest level (when only the limit bounds Sluice) to its last admission ÷ the limit; spread over ${spreadOf}.`,
+      `Steady: a batch of a minute of the limit plus the seconds the burst takes to drain and the steady seconds; from the moment the provider's request bucket (its level after each admission, from the fake) first held under ${SPENT_BELOW * 100}% of the limit (from then on only the limit bounds Sluice) to its last admission: the requests it admitted, less what the bucket held at the start and no longer at the end (the opening burst's leftover), ÷ the refill over that time: a sender that keeps pace with the refill reads 1.00 whatever reserve it keeps, a slower one lets the bucket fill and reads less; spread over ${spreadOf}. The reserve: what the bucket held after the last admission, in seconds of refill.`,
       'Peak RSS and event-loop p99 are of the whole process (Sluice; the fake runs elsewhere), during the larger batch.',
       `No limits reported: the fake sends no rate-limit headers, Sluice is told nothing; round trips = time from submission until the lane first had rate × latency in flight ÷ latency (sampled every 50 ms); ${context.runs} run(s).`,
     ],

@@ -30,6 +30,8 @@ export interface FakeLogLine {
   at: number;
   outcome: string;
   tokens: number;
+  /** What the provider's request bucket held after an admitted request's charge. */
+  requestsLeft?: number;
 }
 
 const options = JSON.parse(process.env.BENCH_FAKE_OPTIONS ?? '{}') as FakeProviderOptions;
@@ -69,7 +71,8 @@ const fake = await startFakeOpenAI({
 
 serveParent(
   {
-    log: (): FakeLogLine[] => fake.log.map((entry) => ({ at: entry.at, outcome: entry.outcome, tokens: entry.tokens })),
+    log: (): FakeLogLine[] =>
+      fake.log.map((entry) => ({ at: entry.at, outcome: entry.outcome, tokens: entry.tokens, requestsLeft: entry.requestsLeft })),
     stats: () => ({
       received: fake.stats.received,
       admitted: fake.stats.admitted,

@@ -109,8 +109,12 @@ export interface BatchStore {
 export interface LeaseStore {
   /** The heartbeat: the owner's running requests and validating batches are held until `expiresAt`. Returns how many requests. */
   renew(owner: string, expiresAt: number): Promise<number>;
-  /** Running requests whose lease ended before `now` go back to `queued` (attempt kept), for any instance to take. */
-  requeueExpired(now: number): Promise<ExpiredLeases>;
+  /**
+   * Running requests whose lease ended before `now` go back to `queued` (attempt kept), for any
+   * instance to take; with `formerSelf`, also those under that owner's lease (an instance
+   * restarted under the same id: nothing of its old leases can still be in flight).
+   */
+  requeueExpired(now: number, formerSelf?: string): Promise<ExpiredLeases>;
   /** Takes (or renews) a batch's lease for `owner`: true unless another instance holds it unexpired. */
   takeBatch(batchId: string, owner: string, now: number, expiresAt: number): Promise<boolean>;
 }

@@ -16,10 +16,18 @@ import type { LimitSource } from './adaptive-limits.js';
  *   - *start* at `startConcurrency`, so a provider whose limits are unknown is not flooded
  *     before its first answers arrive;
  *   - *grow* only while work waits for a slot, and only on answers to requests sent since the
- *     last decrease: one more per answer (slow start, doubling per round trip). Before the
- *     first 429, slow start goes on until the latency rises: answers are counted in rounds (a
- *     round ends when as many answers as the level at its start have come), and a round whose
- *     fastest answer is `latencyRise` slower than the fastest of the best earlier round means
+ *     last decrease. Before the first 429 that is slow start, growing per answer: three more
+ *     below `slowStartQuadrupleBelow` (×4 per round trip), one more up to `slowStartHalfAbove`
+ *     (×2), one more per two answers above (×1.5). Fast while the level is small, gentler as
+ *     it grows, because of what an overshoot costs: when a provider's allowance runs out
+ *     during slow start, the requests refused are those sent while the first 429 travels back,
+ *     and that is the sending rate then, the level times the growth. Doubling meets an
+ *     allowance of B at about B/2 in flight sending 2 per answer; growing by half, at about
+ *     B/3 sending 1.5: half the refusals (test/lane.aimd-growth.test.ts). The fast start keeps
+ *     1,000 in flight within 10 round trips all the same. Slow start goes on until the first
+ *     429 or until the latency rises: answers are counted in rounds (a round ends when as
+ *     many answers as the level at its start have come), and a round whose fastest answer is
+ *     `latencyRise` slower than the fastest of the best earlier round means
  *     requests now queue somewhere (at the provider, or in Sluice's own sending), so more in
  *     flight buys no more rate (Little's law). The level then drops back to the last level a
  *     round showed to be clean and grows one more per round trip from there. The fastest
@@ -31,12 +39,12 @@ import type { LimitSource } from './adaptive-limits.js';
  *     is probed now and then, not pushed against;
  *   - *decrease* on a 429 that reports no limits: the level where it came is remembered, the
  *     return level becomes that × `decreaseFactor` (or, for the first 429 in slow start, the
- *     last level a round showed to be clean, if lower: the level then may be twice what the
- *     provider took), and concurrency restarts from 1. From 1, every new send waits for an
- *     answer first, instead of sending all the slots freed during the lane's pause at once
- *     into a provider that just said it had no room. Requests sent before the decrease are
- *     the same overload seen late: their 429s do not decrease it again, and their answers do
- *     not grow it.
+ *     last level a round showed to be clean, if lower: the level then may be up to a round's
+ *     growth above what the provider took), and concurrency restarts from 1. From 1, every
+ *     new send waits for an answer first, instead of sending all the slots freed during the
+ *     lane's pause at once into a provider that just said it had no room. Requests sent
+ *     before the decrease are the same overload seen late: their 429s do not decrease it
+ *     again, and their answers do not grow it.
  *
  * A metered lane that meets a 429 reporting no limits (a provider whose budgets are told but
  * which also refuses on something it does not report, like concurrency) switches to AIMD for
@@ -60,6 +68,14 @@ export const ADAPTIVE_DEFAULTS = {
   latencyRise: 0.125,
   /** A round with fewer answers says nothing about latency. Default 8. */
   minRoundAnswers: 8,
+  /** Below this level slow start quadruples per round trip (three more per answer): a small level's overshoot is small. Default 32. */
+  slowStartQuadrupleBelow: 32,
+  /**
+   * Above this level slow start grows by half per round trip (one more per two answers), which
+   * halves the 429s when an allowance runs out meanwhile; between the two it doubles (Infinity:
+   * doubles throughout). Default 128.
+   */
+  slowStartHalfAbove: 128,
   /**
    * Climbing back towards the level of the last 429, above the return level, AIMD grows by this
    * share of the level per round trip instead of one slot (280 to 399 in 4 round trips, not
@@ -98,6 +114,9 @@ function checkAdaptiveOptions(options: AdaptiveOptions): void {
     bad('maxInFlight', 'a whole number >= startConcurrency');
   if (!(options.latencyRise > 0 && Number.isFinite(options.latencyRise))) bad('latencyRise', 'a finite number above 0');
   if (!Number.isInteger(options.minRoundAnswers) || options.minRoundAnswers < 1) bad('minRoundAnswers', 'a whole number >= 1');
+  if (!(options.slowStartQuadrupleBelow >= 0 && Number.isFinite(options.slowStartQuadrupleBelow)))
+    bad('slowStartQuadrupleBelow', 'a finite number >= 0');
+  if (!(options.slowStartHalfAbove >= options.slowStartQuadrupleBelow)) bad('slowStartHalfAbove', 'a number >= slowStartQuadrupleBelow');
   if (!(options.growthPerRoundTrip > 0 && options.growthPerRoundTrip <= 1)) bad('growthPerRoundTrip', 'above 0 and at most 1');
   if (!(options.decreaseFactor > 0 && options.decreaseFactor < 1)) bad('decreaseFactor', 'between 0 and 1');
   if (!(options.probeIntervalMs >= 0 && Number.isFinite(options.probeIntervalMs))) bad('probeIntervalMs', 'a finite number >= 0');
@@ -116,6 +135,8 @@ export class ConcurrencyLimit {
   #ceiling = Infinity;
   /** Answers counted towards the next increase. */
   #acks = 0;
+  /** Slow start's growth earned but not yet a whole slot (above `slowStartHalfAbove`, half a slot per answer). */
+  #slowStartCredit = 0;
   /** Whether the last admission round left work waiting for want of a slot. */
   #busy = false;
   #decreasedAt = -Infinity;
@@ -192,7 +213,8 @@ export class ConcurrencyLimit {
 
   #grow(mode: Extract<Mode, { kind: 'adaptive' }>, slowStart: boolean, now: number): boolean {
     this.#acks++;
-    if (slowStart || mode.value < this.#returnTo) return this.#change(mode.value + 1, now);
+    if (slowStart) return this.#slowStartGrow(mode, now);
+    if (mode.value < this.#returnTo) return this.#change(mode.value + 1, now);
     if (this.#acks < mode.value) return false;
     if (mode.value < this.#ceiling - 1) {
       // Before any 429 (slow start ended on a latency rise) the ceiling is unknown: one more
@@ -202,6 +224,16 @@ export class ConcurrencyLimit {
       return this.#change(Math.min(mode.value + step, this.#ceiling - 1, this.#options.maxInFlight), now);
     }
     return now - mode.since >= this.#options.probeIntervalMs ? this.#change(mode.value + 1, now) : false;
+  }
+
+  /** One answer's growth in slow start: fast while the level is small, gentler as it grows (see the options). */
+  #slowStartGrow(mode: Extract<Mode, { kind: 'adaptive' }>, now: number): boolean {
+    const { slowStartQuadrupleBelow, slowStartHalfAbove, maxInFlight } = this.#options;
+    this.#slowStartCredit += mode.value < slowStartQuadrupleBelow ? 3 : mode.value < slowStartHalfAbove ? 1 : 0.5;
+    const more = Math.floor(this.#slowStartCredit);
+    if (more === 0) return false;
+    this.#slowStartCredit -= more;
+    return this.#change(Math.min(mode.value + more, maxInFlight), now);
   }
 
   /**

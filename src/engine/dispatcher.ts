@@ -136,12 +136,13 @@ export class Dispatcher {
       const limits = this.#registry.limitsFor(provider, model);
       const entry = this.#registry.get(provider);
       if (!limits || !entry) throw new Error(`provider ${provider} is not configured`);
+      const maxInFlight = this.#registry.maxInFlightFor(provider, model);
       lane = new Lane({
         provider,
         model,
         limits,
         adaptive: this.#registry.adaptiveFor(provider, model),
-        maxInFlight: this.#registry.maxInFlightFor(provider, model),
+        concurrency: maxInFlight === undefined ? {} : { maxInFlight },
         cacheMinTokens: minCacheableTokens(entry.provider.kind, model),
         queue: this.#scheduling,
         budgets: this.#budgets,

@@ -83,6 +83,8 @@ const SUBMIT_SLICE = 500;
 export class Engine {
   readonly bus: EngineBus;
   readonly instanceId: string;
+  /** The id given, not drawn at random: a restart under it takes its own leases back at once. */
+  readonly #configuredInstanceId: string | undefined;
   readonly registry: ProviderRegistry;
   /** Reads for the API layers. */
   readonly reads: ReadModel;
@@ -108,7 +110,8 @@ export class Engine {
 
   constructor(options: EngineOptions) {
     this.bus = createEngineBus(options.eventTarget);
-    this.instanceId = options.instanceId ?? options.config.instanceId ?? newInstanceId();
+    this.#configuredInstanceId = options.instanceId ?? options.config.instanceId;
+    this.instanceId = this.#configuredInstanceId ?? newInstanceId();
     const leaseMs = options.leaseMs ?? options.config.leaseMs;
     this.#store = options.store;
     this.#config = options.config;
@@ -219,7 +222,7 @@ export class Engine {
     this.#stopFollowing = followBatchControl(this.bus, this.instanceId, (control) => this.#lifecycle.applyRemote(control), this.#log);
     // The quotas' checks read from memory: the tenants with open batches are read first.
     for (const row of await this.#store.batches.listOpen()) await this.#quotas.load(row.tenant);
-    await recoverOpenBatches(this.#store, this.registry, this.#lifecycle, this.#log);
+    await recoverOpenBatches(this.#store, this.registry, this.#lifecycle, this.#log, this.#configuredInstanceId);
     this.#leases?.start();
     this.#follower?.start();
     this.checkQuotas();

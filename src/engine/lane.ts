@@ -1,5 +1,5 @@
 import type { LaneLimits } from '../config.js';
-import { ConcurrencyLimit } from './adaptive-concurrency.js';
+import { ConcurrencyLimit, type AdaptiveOptions } from './adaptive-concurrency.js';
 import { CircuitBreaker, type BreakerClock, type BreakerOptions, type BreakerSnapshot, type BreakerState } from './circuit-breaker.js';
 import { DelayedItems } from './delayed-items.js';
 import type { DeploymentFailureKind } from './deployment-failures.js';
@@ -100,8 +100,8 @@ export interface LaneOptions {
   queue?: Omit<LaneQueueOptions, 'now'>;
   /** Refill time both buckets keep in reserve (see TokenBucket), fixed. Default: measured (see headroom.ts). */
   headroomMs?: number;
-  /** The safety cap on requests in flight when concurrency is not configured. Default `ADAPTIVE_DEFAULTS.maxInFlight`. */
-  maxInFlight?: number;
+  /** How concurrency is found when it is not configured, its safety cap `maxInFlight` included. Default `ADAPTIVE_DEFAULTS`. */
+  concurrency?: Partial<AdaptiveOptions>;
   /** The provider's smallest cacheable prompt prefix for this model; undefined: it has no prompt cache, nothing is held. */
   cacheMinTokens?: number;
   /** Longest a prefix group waits for its warmer's answer. Default `PREFIX_WARMUP_DEFAULTS.timeoutMs`. */
@@ -229,8 +229,7 @@ export class Lane {
       },
     });
     this.#budgets = new LaneBudgets({ limits, adaptive: this.adaptive, headroomMs, now: this.#now, share: this.#share });
-    const maxInFlight = options.maxInFlight === undefined ? {} : { maxInFlight: options.maxInFlight };
-    this.#concurrency = new ConcurrencyLimit({ configured: limits.maxConcurrent, options: maxInFlight, now });
+    this.#concurrency = new ConcurrencyLimit({ configured: limits.maxConcurrent, options: options.concurrency, now });
     this.#concurrency.metered(this.#budgets.metered, now);
     if (limits.maxConcurrent !== undefined) this.#slots = this.#share.slots({ limit: limits.maxConcurrent });
     this.#onReady = options.onReady;

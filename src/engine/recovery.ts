@@ -7,12 +7,24 @@ import type { ProviderRegistry } from './providers/registry.js';
  * Start-up after any stop, clean or not: removes submissions a crash interrupted, re-queues
  * requests left `running`, and takes up every open batch where its status says it was. With a
  * store shared by several instances, requests left `running` may be another instance's: they
- * are left to their leases, which the sweep ends if nobody renews them (`LeaseKeeper`).
+ * are left to their leases, which the sweep ends if nobody renews them (`LeaseKeeper`); only
+ * an instance restarted under a configured id takes its own back at once.
  */
-export async function recoverOpenBatches(store: Store, registry: ProviderRegistry, lifecycle: BatchLifecycle, log: Logger): Promise<void> {
+export async function recoverOpenBatches(
+  store: Store,
+  registry: ProviderRegistry,
+  lifecycle: BatchLifecycle,
+  log: Logger,
+  /** This instance's id when it was configured (`SLUICE_INSTANCE_ID`): its own leases from before the restart are taken back at once. */
+  configuredId?: string,
+): Promise<void> {
   const unaccepted = store.shared ? 0 : await store.batches.deleteStaged();
   if (unaccepted > 0) log.warn({ batches: unaccepted }, 'removed batches whose submission a crash interrupted (never accepted)');
-  const interrupted = store.shared ? 0 : await store.requests.requeueInterrupted(Date.now());
+  const interrupted = store.shared
+    ? configuredId === undefined
+      ? 0
+      : (await store.leases.requeueExpired(Date.now(), configuredId)).requeued
+    : await store.requests.requeueInterrupted(Date.now());
   // Those with a provider's own batch were not interrupted: they are still there.
   const withProvider = store.shared ? 0 : await store.native.reclaim(Date.now());
   const open = await store.batches.listOpen();

@@ -78,6 +78,8 @@ export interface FakeLogEntry {
   cost?: number;
   /** Tokens actually charged: `cost` when admitted, else 0. */
   tokens: number;
+  /** What the request bucket held after an admitted request's charge (fractional: it refills continuously). */
+  requestsLeft?: number;
 }
 
 export interface FakeStats {
@@ -217,8 +219,13 @@ class MinuteBucket {
   }
 
   remaining(now: number): number {
+    return Math.max(0, Math.floor(this.exactly(now)));
+  }
+
+  /** The level, fractional. */
+  exactly(now: number): number {
     this.refill(now);
-    return Math.max(0, Math.floor(this.level));
+    return this.level;
   }
 
   resetMs(now: number): number {
@@ -459,6 +466,7 @@ export async function startFakeServer(dialect: Dialect, options: FakeServerOptio
     model.tokens.take(cost, at);
     entry.outcome = 'admitted';
     entry.tokens = cost;
+    entry.requestsLeft = model.requests.exactly(at);
     entry.status = 200;
     const headers = { ...base, ...limitHeaders(view(model, at)) };
     const latency = typeof options.latencyMs === 'function' ? options.latencyMs(request) : (options.latencyMs ?? 0);

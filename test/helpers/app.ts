@@ -19,6 +19,8 @@ export interface TestApp {
   app: App;
   url: string;
   dbFile: string;
+  /** The PostgreSQL database it runs on, if not SQLite. */
+  databaseUrl: string | undefined;
   gql<T = any>(query: string, variables?: Record<string, unknown>): Promise<{ data?: T; errors?: GraphQLErrorShape[] }>;
   /** Like `gql` but fails the test on GraphQL errors. */
   gqlOk<T = any>(query: string, variables?: Record<string, unknown>): Promise<T>;
@@ -41,20 +43,29 @@ export interface TestAppOptions {
   /**
    * Run on PostgreSQL (a database of its own beside `DATABASE_URL`'s, dropped by `close`) instead
    * of SQLite. Default: `SLUICE_TEST_STORE=postgres` runs every app test that does not share a
-   * database file on PostgreSQL, to try the engine on it.
+   * database on PostgreSQL, to try the engine on it.
    */
   postgres?: boolean;
   /** Another app's database file, for instances that share one (`sharedDatabase`); that app removes it. */
   dbFile?: string;
+  /** Another app's PostgreSQL database (its `databaseUrl`), for instances that share one; that app drops it. */
+  databaseUrl?: string;
   engine?: Partial<Omit<EngineOptions, 'db' | 'config' | 'logger'>>;
 }
 
 export async function startTestApp(options: TestAppOptions = {}): Promise<TestApp> {
   const dir = options.dbFile === undefined ? mkdtempSync(join(tmpdir(), 'sluice-test-')) : undefined;
   const dbFile = options.dbFile ?? join(dir!, 'sluice.db');
-  const postgres = options.postgres ?? (options.dbFile === undefined && process.env.SLUICE_TEST_STORE === 'postgres');
+  // SLUICE_TEST_STORE=postgres: an app given no database of its own, and not sharing a file, runs on PostgreSQL.
+  const onPostgresByDefault =
+    process.env.SLUICE_TEST_STORE === 'postgres' &&
+    options.dbFile === undefined &&
+    options.databaseUrl === undefined &&
+    options.config?.sharedDatabase !== true;
+  const postgres = options.postgres ?? onPostgresByDefault;
   const database = postgres ? await createTestDatabase() : undefined;
-  const config = parseConfig({ logLevel: 'silent', ...options.config, dbFile, databaseUrl: database?.url, host: '127.0.0.1', port: 0 });
+  const databaseUrl = options.databaseUrl ?? database?.url;
+  const config = parseConfig({ logLevel: 'silent', ...options.config, dbFile, databaseUrl, host: '127.0.0.1', port: 0 });
   const logger = createLogger(process.env.SLUICE_TEST_LOG ?? 'silent');
   const clients: Client[] = [];
 
@@ -63,6 +74,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     app,
     url: app.server.url,
     dbFile,
+    databaseUrl,
     async gql(query, variables) {
       const response = await fetch(`${handle.url}/graphql`, {
         method: 'POST',

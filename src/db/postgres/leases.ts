@@ -36,21 +36,20 @@ export async function renewLeases(db: PgDb, owner: string, expiresAt: number): P
 }
 
 /**
- * The sweep, one statement: expired rows are locked `FOR UPDATE SKIP LOCKED`, so instances
- * sweeping at once take different rows, and a row its owner is writing an outcome to right now
- * is left to that outcome (a later sweep takes it if it is still expired and running).
+ * The sweep, one statement: expired rows (and with `formerSelf`, that owner's) are locked `FOR
+ * UPDATE SKIP LOCKED`, so instances sweeping at once take different rows, and a row its owner is
+ * writing an outcome to right now is left to that outcome (a later sweep takes it if it is still
+ * expired and running).
  */
-export async function requeueExpiredLeases(db: PgDb, now: number): Promise<ExpiredLeases> {
+export async function requeueExpiredLeases(db: PgDb, now: number, formerSelf?: string): Promise<ExpiredLeases> {
+  const taken = formerSelf === undefined ? sql`lease_expires_at < ${now}` : sql`(lease_expires_at < ${now} OR lease_owner = ${formerSelf})`;
   return db.transaction(async (tx) => {
     const rows = await tx
       .update(requests)
       .set({ status: RequestStatus.queued, queuedAt: now, leaseOwner: null, leaseExpiresAt: null })
       .where(
         and(
-          inArray(
-            requests.id,
-            sql`(SELECT id FROM requests WHERE status = ${RequestStatus.running} AND lease_expires_at < ${now} FOR UPDATE SKIP LOCKED)`,
-          ),
+          inArray(requests.id, sql`(SELECT id FROM requests WHERE status = ${RequestStatus.running} AND ${taken} FOR UPDATE SKIP LOCKED)`),
           eq(requests.status, RequestStatus.running),
         ),
       )

@@ -108,7 +108,7 @@ export class PgStore implements Store {
     };
     this.leases = {
       renew: (owner, expiresAt) => renewLeases(db, owner, expiresAt),
-      requeueExpired: (now) => requeueExpiredLeases(db, now),
+      requeueExpired: (now, formerSelf) => requeueExpiredLeases(db, now, formerSelf),
       takeBatch: (batchId, owner, now, expiresAt) => takeBatchLease(db, batchId, owner, now, expiresAt),
     };
     this.requests = {

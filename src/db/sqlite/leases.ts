@@ -24,12 +24,19 @@ export async function renewLeases(db: Db, owner: string, expiresAt: number): Pro
 }
 
 /** Running requests whose lease ended before `now` go back to `queued`, attempt kept (as crash recovery does). */
-export async function requeueExpiredLeases(db: Db, now: number): Promise<ExpiredLeases> {
+export async function requeueExpiredLeases(db: Db, now: number, formerSelf?: string): Promise<ExpiredLeases> {
   return db.transaction((tx) => {
     const rows = tx
       .update(requests)
       .set({ status: RequestStatus.queued, queuedAt: now, leaseOwner: null, leaseExpiresAt: null })
-      .where(and(eq(requests.status, RequestStatus.running), lt(requests.leaseExpiresAt, now)))
+      .where(
+        and(
+          eq(requests.status, RequestStatus.running),
+          formerSelf === undefined
+            ? lt(requests.leaseExpiresAt, now)
+            : or(lt(requests.leaseExpiresAt, now), eq(requests.leaseOwner, formerSelf)),
+        ),
+      )
       .returning({ batchId: requests.batchId })
       .all();
     const moves = new CountMoves();

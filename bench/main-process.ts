@@ -23,12 +23,15 @@ const LISTEN_TIMEOUT_MS = 60_000;
 
 /**
  * Starts main.js with `env` laid over this process's environment (without its SLUICE_CONFIG,
- * unless `env` sets one). LOG_LEVEL must stay `info` or lower: the line that says where it
+ * DATABASE_URL and REDIS_URL, unless `env` sets them). LOG_LEVEL must stay `info` or lower: the line that says where it
  * listens is an info line.
  */
 export function startMain(env: NodeJS.ProcessEnv): MainProcess {
   const full: NodeJS.ProcessEnv = { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info' };
+  // The shell's store and Redis (CI exports both) are not the case's: a case that wants them says so.
   delete full.SLUICE_CONFIG;
+  delete full.DATABASE_URL;
+  delete full.REDIS_URL;
   Object.assign(full, env);
   const child = spawn(process.execPath, [mainFile], { env: full, stdio: ['ignore', 'pipe', 'inherit'] });
   trackChild(child);

@@ -40,7 +40,11 @@ export interface GraphQLErrorShape {
 
 export interface TestAppOptions {
   config?: Omit<ConfigInput, 'dbFile' | 'databaseUrl' | 'port' | 'host'>;
-  /** Run on PostgreSQL (a database of its own beside `DATABASE_URL`'s, dropped by `close`) instead of SQLite. */
+  /**
+   * Run on PostgreSQL (a database of its own beside `DATABASE_URL`'s, dropped by `close`) instead
+   * of SQLite. Default: `SLUICE_TEST_STORE=postgres` runs every app test that does not share a
+   * database on PostgreSQL, to try the engine on it.
+   */
   postgres?: boolean;
   /** Another app's database file, for instances that share one (`sharedDatabase`); that app removes it. */
   dbFile?: string;
@@ -52,7 +56,14 @@ export interface TestAppOptions {
 export async function startTestApp(options: TestAppOptions = {}): Promise<TestApp> {
   const dir = options.dbFile === undefined ? mkdtempSync(join(tmpdir(), 'sluice-test-')) : undefined;
   const dbFile = options.dbFile ?? join(dir!, 'sluice.db');
-  const database = options.postgres ? await createTestDatabase() : undefined;
+  // SLUICE_TEST_STORE=postgres: an app given no database of its own, and not sharing a file, runs on PostgreSQL.
+  const onPostgresByDefault =
+    process.env.SLUICE_TEST_STORE === 'postgres' &&
+    options.dbFile === undefined &&
+    options.databaseUrl === undefined &&
+    options.config?.sharedDatabase !== true;
+  const postgres = options.postgres ?? onPostgresByDefault;
+  const database = postgres ? await createTestDatabase() : undefined;
   const databaseUrl = options.databaseUrl ?? database?.url;
   const config = parseConfig({ logLevel: 'silent', ...options.config, dbFile, databaseUrl, host: '127.0.0.1', port: 0 });
   const logger = createLogger(process.env.SLUICE_TEST_LOG ?? 'silent');

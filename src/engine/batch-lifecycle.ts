@@ -2,6 +2,7 @@ import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { requestCountsOf, type BatchStatusChange } from '../db/batches.js';
 import type { Store } from '../db/store.js';
+import { allTenants } from '../db/tenant-scope.js';
 import type { QueuedRequest } from '../db/requests.js';
 import type { BatchRow, StoredError } from '../db/schema.js';
 import {
@@ -16,6 +17,7 @@ import {
 } from '../db/status.js';
 import type { ActiveBatch } from './active-batch.js';
 import { ESTIMATE_PAGE_SIZE, estimateBatch } from './batch-estimator.js';
+import { ClaimRotation } from './claim-rotation.js';
 import type { BatchPublisher } from './batch-publisher.js';
 import { capPrice, checkMaxCostUsd, type CostCaps } from './cost-caps.js';
 import type { Dispatcher } from './dispatcher.js';
@@ -90,12 +92,17 @@ export class BatchLifecycle {
   readonly #costCaps: CostCaps;
   readonly #announce: (control: Omit<BatchControl, 'origin'>) => void;
   readonly #active = new Map<string, ActiveBatch>();
+  /** With a shared store, where this instance starts in each batch (claim-rotation.ts). */
+  readonly #rotation: ClaimRotation;
+  /** Batches whose row is being read after lost claims (`claimsLost`): one read at a time each. */
+  readonly #checkingClaims = new Set<string>();
   /** Status changes and estimates running in the background; `settle()` waits for them before the database closes. */
   readonly #tasks = new Set<Promise<void>>();
 
   constructor(options: BatchLifecycleOptions) {
     this.#store = options.store;
     this.#instanceId = options.instanceId;
+    this.#rotation = new ClaimRotation(options.store.shared ? options.instanceId : undefined);
     this.#leaseMs = options.leaseMs;
     this.#registry = options.registry;
     this.#log = options.log;
@@ -310,6 +317,30 @@ export class BatchLifecycle {
     if (settled || batch.stopping) this.#background(this.finishIfDone(batch), `finishing batch ${batch.id}`);
   }
 
+  /**
+   * Another instance claimed requests of the batch that this one admitted. Once the store says
+   * none of it is queued any more (each instance worked through its own part, claim-rotation.ts),
+   * what the lane still holds of it was claimed elsewhere: dropped at once rather than tried, a
+   * budget's worth per claim, until the next read of the open batches retires it. If requests
+   * came back to the queue meanwhile (`requeue_count` moved), the lane keeps what it holds.
+   */
+  claimsLost(batchId: string): void {
+    const batch = this.#active.get(batchId);
+    if (!this.#store.shared || !batch || this.#checkingClaims.has(batchId)) return;
+    this.#checkingClaims.add(batchId);
+    const { requeueCount, generation } = batch;
+    const check = async () => {
+      try {
+        const row = await this.#store.batches.get(allTenants, batchId);
+        const unchanged = row?.requeueCount === requeueCount && batch.requeueCount === requeueCount && batch.generation === generation;
+        if (row?.queuedCount === 0 && unchanged && this.#active.get(batchId) === batch) batch.lane.removeBatch(batchId);
+      } finally {
+        this.#checkingClaims.delete(batchId);
+      }
+    };
+    this.#background(check(), `reading batch ${batchId} after lost claims`);
+  }
+
   /** A batch another instance finished (it left the open batches): whatever of it is still in flight here is aborted, and it is dropped. */
   retire(batch: ActiveBatch): void {
     if (this.#active.get(batch.id) !== batch) return;
@@ -472,8 +503,9 @@ export class BatchLifecycle {
   }
 
   /**
-   * Puts a batch's queued requests in its lane, in id order (their place in the batch), a page
-   * at a time: those the estimator just stored as it has them, or else as read back.
+   * Puts a batch's queued requests in its lane, in id order (their place in the batch; with a
+   * shared store, rotated to where this instance starts), a page at a time: those the estimator
+   * just stored as it has them, or else as read back.
    */
   async enqueueQueued(batch: ActiveBatch, estimated?: readonly QueuedRequest[]): Promise<void> {
     if (batch.native) return this.#native.submitQueued(batch);
@@ -493,7 +525,7 @@ export class BatchLifecycle {
             priority: batch.priority,
             cost: request.estimatedTokens,
             enqueuedAt: request.queuedAt,
-            order: request.order ?? request.id,
+            order: this.#rotation.order(batch, request.order ?? request.id),
             ...(batch.promptCacheWarmup && request.prefixHash !== null
               ? { prefix: { key: `${batch.tenant}\n${request.prefixHash}`, tokens: request.prefixTokens ?? 0 } }
               : {}),

@@ -39,6 +39,8 @@ export interface DispatchHooks {
   quotaReached(tenant: string, breach: QuotaBreach): void;
   /** The batch's next request would pass its cost cap: it must pause. */
   costCapReached(batchId: string, reason: string): void;
+  /** Another instance claimed requests of the batch that this one admitted. */
+  claimsLost(batchId: string): void;
 }
 
 export interface DispatcherOptions {
@@ -265,6 +267,7 @@ export class Dispatcher {
         }
         // Not queued any more (cancelled between admission and claim, or claimed by another instance): never sent, so give back their slots and budget.
         for (const item of byId.values()) this.#release(lane, item);
+        for (const batchId of new Set([...byId.values()].map((item) => item.batchId))) this.#hooks.claimsLost(batchId);
       },
       (error: unknown) => {
         this.#log.error({ err: error, lane: lane.key }, 'claiming requests failed');

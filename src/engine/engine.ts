@@ -150,6 +150,7 @@ export class Engine {
         progressed: (id) => this.#publisher.progressed(id),
         quotaReached: (tenant, breach) => this.#lifecycle.pauseForQuota(tenant, breach.message),
         costCapReached: (batchId, reason) => this.#lifecycle.pauseForCostCap(batchId, reason),
+        claimsLost: (batchId) => this.#lifecycle.claimsLost(batchId),
       },
     });
     this.#native = new NativeExecutor({

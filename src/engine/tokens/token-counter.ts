@@ -57,6 +57,15 @@ export interface TokenCounterStats {
   threadIds: number[];
 }
 
+/**
+ * Piscina loads a worker with `require()` first. Where Node can require an ES module (20.19+),
+ * that path has crashed a process here with a native assertion (`InstantiateModule`, in
+ * `loadESMFromCJS`): the workers are told not to, so Piscina falls back to `import()`.
+ */
+const tokenWorkerExecArgv = (process.features as { require_module?: boolean }).require_module
+  ? [...process.execArgv, '--no-experimental-require-module']
+  : undefined;
+
 export class TokenCounter {
   readonly threads: number;
   readonly chunkSize: number;
@@ -73,6 +82,7 @@ export class TokenCounter {
       filename: tokenWorkerFile,
       minThreads: this.threads,
       maxThreads: this.threads,
+      execArgv: tokenWorkerExecArgv,
     });
   }
 

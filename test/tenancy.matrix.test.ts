@@ -126,6 +126,7 @@ describe("when tenant A calls GraphQL with tenant B's ids", () => {
 describe('when tenant A calls what only an admin may', () => {
   const adminOnly = [
     '{ lanes { key } }',
+    '{ modelGroups { key queued } }',
     'mutation { setLaneLimits(provider: "simulated", model: "gpt-4o-mini", limits: { maxConcurrent: 1000 }) { key } }',
     'mutation { probeLane(provider: "simulated", model: "gpt-4o-mini") { key } }',
     '{ apiKeys { id } }',

@@ -36,6 +36,10 @@ describeWithRedis('limits one instance heard from the provider', () => {
     share('a')
       .lane('openai/gpt-4o-mini', { refilled: () => {}, paused: () => {}, heardElsewhere: (limits) => heard.push(limits) })
       .heard({ requestsPerMinute: 600, tokensPerMinute: 150_000 });
+    // "Later" means after A's write reached Redis: B's connection is its own and may otherwise
+    // read before A's write arrives.
+    const reader = rig.connect();
+    await waitFor(async () => ((await reader.exists(`${rig.prefix}limits:openai/gpt-4o-mini`)) === 1 ? true : undefined));
     const b = lane(share('b'));
     const limits = await waitFor(() => (b.limits.requestsPerMinute === 600 ? b.limits : undefined));
     expect(limits).toMatchObject({ requestsPerMinute: 600, tokensPerMinute: 150_000 });

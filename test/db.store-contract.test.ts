@@ -814,6 +814,38 @@ describe.each(storeKinds.map((kind) => [storeLabel(kind), kind] as const))('%s',
         expect(await store.native.reclaim(T0 + 6)).toBe(0);
         await expectCountersMatch(batch.id);
       });
+
+      it('leases a part to the instance polling it, renewed by its heartbeat, and hands it to another once that lease ends', async () => {
+        const { batch, ids } = await seed({ n: 4 });
+        await queueAll(batch.id);
+        const part = async (slice: number[], owner: string) =>
+          (await store.native.claimPart({
+            batchId: batch.id,
+            provider: 'openai',
+            kind: 'openai',
+            ids: slice,
+            now: T0,
+            lease: { owner, expiresAt: T0 + 1_000 },
+          }))!;
+        const a = await part(ids.slice(0, 2), 'a');
+        const b = await part(ids.slice(2), 'b');
+        expect(a).toMatchObject({ pollOwner: 'a', pollLeaseExpiresAt: T0 + 1_000 });
+        // A's heartbeat holds A's part; B's runs out.
+        await store.leases.renew('a', T0 + 5_000);
+        expect(await store.native.takeOverParts({ owner: 'c', expiresAt: T0 + 2_500 }, T0 + 900)).toEqual([]);
+        const taken = await store.native.takeOverParts({ owner: 'c', expiresAt: T0 + 2_500 }, T0 + 1_500);
+        expect(taken.map((p) => [p.id, p.pollOwner, p.pollLeaseExpiresAt])).toEqual([[b.id, 'c', T0 + 2_500]]);
+        // Taken once: another instance sweeping at the same moment finds nothing.
+        expect(await store.native.takeOverParts({ owner: 'd', expiresAt: T0 + 2_500 }, T0 + 1_500)).toEqual([]);
+        // An imported part is never taken over, however old its lease.
+        await store.native.updatePart(a.id, { status: 'imported' }, T0 + 6_000);
+        expect(await store.native.takeOverParts({ owner: 'd', expiresAt: T0 + 9_000 }, T0 + 7_000)).toMatchObject([
+          { id: b.id, pollOwner: 'd' },
+        ]);
+        // Its requests stayed running, with no request lease to sweep: the provider still holds them.
+        expect(await store.leases.requeueExpired(T0 + 10_000)).toEqual({ requeued: 0, batchIds: [] });
+        await expectCountersMatch(batch.id);
+      });
     });
   });
 });

@@ -1,3 +1,4 @@
+import type { Lease } from './leases.js';
 import type { NativeBatchRow } from './schema.js';
 
 /**
@@ -6,6 +7,13 @@ import type { NativeBatchRow } from './schema.js';
  * until its results are imported; the import writes them with `recordOutcomes`, which applies to
  * running rows only, so a part imported twice (a crash in the middle) gives no request a second
  * result.
+ *
+ * With a shared store a part is polled by one instance at a time, under a lease (`poll_owner`,
+ * `poll_lease_expires_at`) its heartbeat renews with its request leases; when the lease ends (the
+ * instance died or stalled) another instance takes the part over and polls it from its stored
+ * provider ids. Polling twice would be harmless (imports write running rows only) but wasteful;
+ * submitting twice would not be: a part still `submitting` when its instance died may already
+ * exist at the provider, and the one taking it over submits it again.
  *
  * Part:
  *   submitting -> running     the provider accepted it (its batch id is stored)
@@ -37,6 +45,8 @@ export interface NewNativePart {
   /** Queued request ids of the batch, ascending: the part's requests. */
   ids: readonly number[];
   now: number;
+  /** With a shared store: the polling instance's lease on the part (renewed with its request leases; taken over when it ends). */
+  lease?: Lease;
 }
 
 /** What the provider said of a part; only the fields given change. */

@@ -410,6 +410,9 @@ export const nativeBatches = sqliteTable(
     error: text('error'),
     /** A cancel was sent to the provider. */
     cancelRequested: integer('cancel_requested', { mode: 'boolean' }).notNull().default(false),
+    /** With a shared store: the instance polling it, and until when unless its heartbeat renews it; then another instance takes it over (`src/db/leases.ts`). */
+    pollOwner: text('poll_owner'),
+    pollLeaseExpiresAt: integer('poll_lease_expires_at'),
     createdAt: integer('created_at').notNull(),
     updatedAt: integer('updated_at').notNull(),
   },

@@ -107,7 +107,7 @@ export interface BatchStore {
 
 /** Leases of running requests and of batches being counted (`src/db/leases.ts`). */
 export interface LeaseStore {
-  /** The heartbeat: the owner's running requests and validating batches are held until `expiresAt`. Returns how many requests. */
+  /** The heartbeat: the owner's running requests, validating batches and the native parts it polls are held until `expiresAt`. Returns how many requests. */
   renew(owner: string, expiresAt: number): Promise<number>;
   /**
    * Running requests whose lease ended before `now` go back to `queued` (attempt kept), for any
@@ -241,6 +241,8 @@ export interface NativeBatchStore {
    */
   claimPart(part: NewNativePart): Promise<NativeBatchRow | undefined>;
   updatePart(id: number, change: NativePartChange, now: number): Promise<NativeBatchRow | undefined>;
+  /** Parts whose poll lease ended before `now` (their instance died or stalled) go to `lease`'s owner; returns them. */
+  takeOverParts(lease: Lease, now: number): Promise<NativeBatchRow[]>;
   /** A batch's parts not imported yet, oldest first. */
   listOpenParts(batchId: string): Promise<NativeBatchRow[]>;
   /** Every part of a batch, oldest first. */

@@ -21,7 +21,8 @@ export interface BatchFollowerOptions {
  * the open batches about once a second (one indexed read), takes up those another instance
  * accepted, follows the changes others made to those it runs (`BatchLifecycle.follow`), and
  * drops those another instance finished. Claims decide which instance sends which request.
- * Provider-native batches stay with the instance that submitted them (or took them up at its start).
+ * A provider-native batch is taken up only by the instance polling it: the one holding its parts'
+ * poll leases, which the lease keeper takes over when they end.
  */
 export class BatchFollower {
   readonly #options: BatchFollowerOptions;

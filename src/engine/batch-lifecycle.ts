@@ -4,7 +4,7 @@ import { requestCountsOf, type BatchStatusChange } from '../db/batches.js';
 import type { Store } from '../db/store.js';
 import { allTenants } from '../db/tenant-scope.js';
 import type { QueuedRequest } from '../db/requests.js';
-import type { BatchRow, StoredError } from '../db/schema.js';
+import type { BatchRow, NativeBatchRow, StoredError } from '../db/schema.js';
 import {
   assertBatchTransition,
   assertNever,
@@ -450,6 +450,28 @@ export class BatchLifecycle {
     this.#costCaps.track(row.id, row.maxCostUsd, this.#capPrice(row).price, row);
     this.#armExpiry(batch, row.expiresAt);
     return batch;
+  }
+
+  /**
+   * Polls provider-native parts taken over from an instance whose lease ended: added to their
+   * batch here, or the batch is taken up (which adopts them, now this instance's).
+   */
+  async adoptParts(parts: readonly NativeBatchRow[]): Promise<void> {
+    const byBatch = new Map<string, NativeBatchRow[]>();
+    for (const part of parts) byBatch.set(part.batchId, [...(byBatch.get(part.batchId) ?? []), part]);
+    for (const [batchId, ofBatch] of byBatch) {
+      try {
+        const active = this.get(batchId);
+        if (active) {
+          this.#native.adoptParts(active, ofBatch);
+          continue;
+        }
+        const row = await this.#store.batches.getById(batchId);
+        if (row && !isFinalBatchStatus(row.status)) await this.takeUp(row);
+      } catch (error) {
+        this.#log.error({ err: error, batch: batchId }, 'taking up a native batch of another instance failed');
+      }
+    }
   }
 
   /**

@@ -156,6 +156,7 @@ export class Engine {
     this.#native = new NativeExecutor({
       store: this.#store,
       instanceId: this.instanceId,
+      ...(this.#store.shared ? { lease: { ms: leaseMs, now: options.leaseClock ?? Date.now } } : {}),
       registry: this.registry,
       log: this.#log,
       options: { pollIntervalMs: options.config.nativePollIntervalMs, ...options.native },
@@ -198,6 +199,7 @@ export class Engine {
         now: options.leaseClock,
         // Requests back in the queue: every instance's lanes take them up again, this one's at once.
         requeued: () => void follower.poll(),
+        tookOver: (parts) => void this.#lifecycle.adoptParts(parts),
       });
     }
     this.#laneStats = new LaneStatsPublisher({

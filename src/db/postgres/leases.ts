@@ -1,10 +1,11 @@
-import { and, eq, inArray, isNull, lt, or, sql } from 'drizzle-orm';
+import { and, eq, inArray, isNull, lt, ne, or, sql } from 'drizzle-orm';
 import { CountMoves } from '../count-moves.js';
 import type { ExpiredLeases } from '../leases.js';
+import { NativeBatchStatus } from '../native-batches.js';
 import { BatchStatus, RequestStatus } from '../status.js';
 import type { PgDb } from './connection.js';
 import { applyCountMoves } from './request-counts.js';
-import { batches, requests } from './schema.js';
+import { batches, nativeBatches, requests } from './schema.js';
 
 /** The leases' statements (`src/db/leases.ts` says what a lease is), as SQLite's `src/db/sqlite/leases.ts`. */
 
@@ -20,6 +21,10 @@ export async function renewLeases(db: PgDb, owner: string, expiresAt: number): P
     .update(batches)
     .set({ leaseExpiresAt: expiresAt })
     .where(and(eq(batches.leaseOwner, owner), eq(batches.status, BatchStatus.validating)));
+  await db
+    .update(nativeBatches)
+    .set({ pollLeaseExpiresAt: expiresAt })
+    .where(and(eq(nativeBatches.pollOwner, owner), ne(nativeBatches.status, NativeBatchStatus.imported)));
   const { rowCount } = await db
     .update(requests)
     .set({ leaseExpiresAt: expiresAt })

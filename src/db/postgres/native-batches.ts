@@ -1,5 +1,6 @@
-import { and, asc, between, eq, gt, ne, sql } from 'drizzle-orm';
+import { and, asc, between, eq, gt, lt, ne, sql } from 'drizzle-orm';
 import { CountMoves } from '../count-moves.js';
+import type { Lease } from '../leases.js';
 import { NativeBatchStatus, type NativePartChange, type NativeRequestBody, type NewNativePart } from '../native-batches.js';
 import type { NativeBatchRow } from '../schema.js';
 import { RequestStatus } from '../status.js';
@@ -64,6 +65,8 @@ export async function claimNativePart(db: PgDb, part: NewNativePart): Promise<Na
         lastRequestId: last,
         requestCount: claimed,
         status: NativeBatchStatus.submitting,
+        pollOwner: part.lease?.owner ?? null,
+        pollLeaseExpiresAt: part.lease?.expiresAt ?? null,
         createdAt: part.now,
         updatedAt: part.now,
       })
@@ -79,6 +82,19 @@ export async function updateNativePart(db: PgDb, id: number, change: NativePartC
     .where(eq(nativeBatches.id, id))
     .returning();
   return row;
+}
+
+/**
+ * Parts whose poll lease ended before `now` go to `lease`'s owner; returns them. Two instances
+ * taking over at once: the second waits for the first's row lock, finds the lease renewed, and
+ * leaves the part.
+ */
+export async function takeOverNativeParts(db: PgDb, lease: Lease, now: number): Promise<NativeBatchRow[]> {
+  return db
+    .update(nativeBatches)
+    .set({ pollOwner: lease.owner, pollLeaseExpiresAt: lease.expiresAt })
+    .where(and(ne(nativeBatches.status, NativeBatchStatus.imported), lt(nativeBatches.pollLeaseExpiresAt, now)))
+    .returning();
 }
 
 export async function listOpenNativeParts(db: PgDb, batchId: string): Promise<NativeBatchRow[]> {

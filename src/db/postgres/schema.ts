@@ -304,6 +304,8 @@ export const nativeBatches = pgTable(
     failedCount: num('failed_count').notNull().default(0),
     error: text('error'),
     cancelRequested: boolean('cancel_requested').notNull().default(false),
+    pollOwner: text('poll_owner'),
+    pollLeaseExpiresAt: num('poll_lease_expires_at'),
     createdAt: num('created_at').notNull(),
     updatedAt: num('updated_at').notNull(),
   },

@@ -1,19 +1,24 @@
-import { and, eq, isNull, lt, or } from 'drizzle-orm';
+import { and, eq, isNull, lt, ne, or } from 'drizzle-orm';
 import type { Db } from './connection.js';
 import type { ExpiredLeases } from '../leases.js';
-import { batches, requests } from '../schema.js';
+import { NativeBatchStatus } from '../native-batches.js';
+import { batches, nativeBatches, requests } from '../schema.js';
 import { BatchStatus, RequestStatus } from '../status.js';
 import { CountMoves } from '../count-moves.js';
 import { applyCountMoves } from './request-counts.js';
 
 /** The leases' statements (`src/db/leases.ts` says what a lease is); each one transaction. */
 
-/** The heartbeat: the owner's running requests and validating batches are held until `expiresAt`. */
+/** The heartbeat: the owner's running requests, validating batches and native parts it polls are held until `expiresAt`. */
 export async function renewLeases(db: Db, owner: string, expiresAt: number): Promise<number> {
   return db.transaction((tx) => {
     tx.update(batches)
       .set({ leaseExpiresAt: expiresAt })
       .where(and(eq(batches.leaseOwner, owner), eq(batches.status, BatchStatus.validating)))
+      .run();
+    tx.update(nativeBatches)
+      .set({ pollLeaseExpiresAt: expiresAt })
+      .where(and(eq(nativeBatches.pollOwner, owner), ne(nativeBatches.status, NativeBatchStatus.imported)))
       .run();
     return tx
       .update(requests)

@@ -1,4 +1,5 @@
-import { and, asc, between, eq, gt, ne, sql } from 'drizzle-orm';
+import { and, asc, between, eq, gt, lt, ne, sql } from 'drizzle-orm';
+import type { Lease } from '../leases.js';
 import { NativeBatchStatus, type NativePartChange, type NativeRequestBody, type NewNativePart } from '../native-batches.js';
 import { nativeBatches, requests, type NativeBatchRow } from '../schema.js';
 import { RequestStatus } from '../status.js';
@@ -73,6 +74,8 @@ export async function claimNativePart(db: Db, part: NewNativePart): Promise<Nati
         lastRequestId: last,
         requestCount: claimed,
         status: NativeBatchStatus.submitting,
+        pollOwner: part.lease?.owner ?? null,
+        pollLeaseExpiresAt: part.lease?.expiresAt ?? null,
         createdAt: part.now,
         updatedAt: part.now,
       })
@@ -88,6 +91,16 @@ export async function updateNativePart(db: Db, id: number, change: NativePartCha
     .where(eq(nativeBatches.id, id))
     .returning()
     .get();
+}
+
+/** Parts whose poll lease ended before `now` (their instance died or stalled) go to `lease`'s owner; returns them. */
+export async function takeOverNativeParts(db: Db, lease: Lease, now: number): Promise<NativeBatchRow[]> {
+  return db
+    .update(nativeBatches)
+    .set({ pollOwner: lease.owner, pollLeaseExpiresAt: lease.expiresAt })
+    .where(and(ne(nativeBatches.status, NativeBatchStatus.imported), lt(nativeBatches.pollLeaseExpiresAt, now)))
+    .returning()
+    .all();
 }
 
 /** A batch's parts not imported yet, oldest first. */

@@ -49,8 +49,10 @@ export interface NativeHooks {
 
 export interface NativeExecutorOptions {
   store: Store;
-  /** This instance: the writer of imported outcomes (a native batch's rows have no lease, so any instance may write them). */
+  /** This instance: the writer of imported outcomes (a native batch's rows have no lease, so any instance may write them), and the owner of its parts' poll leases. */
   instanceId: string;
+  /** With a shared store: how long a part's poll lease lasts unless renewed (the lease keeper renews it), on the leases' clock; none, parts are not leased. */
+  lease?: { ms: number; now: () => number };
   registry: ProviderRegistry;
   log: Logger;
   options: NativeOptions;
@@ -76,6 +78,7 @@ function refusesBatch(error: unknown): error is NativeApiError {
 export class NativeExecutor {
   readonly #store: Store;
   readonly #instanceId: string;
+  readonly #lease: NativeExecutorOptions['lease'];
   readonly #registry: ProviderRegistry;
   readonly #log: Logger;
   readonly #options: NativeOptions;
@@ -90,6 +93,7 @@ export class NativeExecutor {
   constructor(options: NativeExecutorOptions) {
     this.#store = options.store;
     this.#instanceId = options.instanceId;
+    this.#lease = options.lease;
     this.#registry = options.registry;
     this.#log = options.log.child({ module: 'native' });
     this.#options = options.options;
@@ -104,12 +108,14 @@ export class NativeExecutor {
     let ids: number[] = [];
     let bytes = 0;
     const flush = async (): Promise<void> => {
+      const now = Date.now();
       const part = await this.#store.native.claimPart({
         batchId: batch.id,
         provider: batch.provider,
         kind: api.kind,
         ids,
-        now: Date.now(),
+        now,
+        ...(this.#lease ? { lease: { owner: this.#instanceId, expiresAt: this.#lease.now() + this.#lease.ms } } : {}),
       });
       ids = [];
       bytes = 0;
@@ -133,9 +139,20 @@ export class NativeExecutor {
     this.#wake();
   }
 
-  /** Takes up the stored parts of a batch made active again (start-up): counted in flight, polled. */
+  /**
+   * Takes up the stored parts of a batch made active again (start-up): counted in flight,
+   * polled. With a shared store only those this instance polls, or that nobody does; another
+   * instance's are taken over once its lease ends (`adoptParts`).
+   */
   async adopt(batch: ActiveBatch): Promise<void> {
-    for (const part of await this.#store.native.listOpenParts(batch.id)) this.#track(part, batch);
+    const parts = await this.#store.native.listOpenParts(batch.id);
+    const mine = (part: NativeBatchRow): boolean => !this.#lease || part.pollOwner === null || part.pollOwner === this.#instanceId;
+    this.adoptParts(batch, parts.filter(mine));
+  }
+
+  /** Polls these parts of the batch from now on (taken over from an instance whose lease ended, or found at start-up). */
+  adoptParts(batch: ActiveBatch, parts: readonly NativeBatchRow[]): void {
+    for (const part of parts) this.#track(part, batch);
     this.#wake();
   }
 

@@ -842,6 +842,9 @@ describe.each(storeKinds.map((kind) => [storeLabel(kind), kind] as const))('%s',
         expect(await store.native.takeOverParts({ owner: 'd', expiresAt: T0 + 9_000 }, T0 + 7_000)).toMatchObject([
           { id: b.id, pollOwner: 'd' },
         ]);
+        // A clean stop hands its parts over at once.
+        expect(await store.native.releaseParts('d')).toBe(1);
+        expect(await store.native.takeOverParts({ owner: 'e', expiresAt: T0 + 9_000 }, T0)).toMatchObject([{ id: b.id, pollOwner: 'e' }]);
         // Its requests stayed running, with no request lease to sweep: the provider still holds them.
         expect(await store.leases.requeueExpired(T0 + 10_000)).toEqual({ requeued: 0, batchIds: [] });
         await expectCountersMatch(batch.id);

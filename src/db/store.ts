@@ -243,6 +243,8 @@ export interface NativeBatchStore {
   updatePart(id: number, change: NativePartChange, now: number): Promise<NativeBatchRow | undefined>;
   /** Parts whose poll lease ended before `now` (their instance died or stalled) go to `lease`'s owner; returns them. */
   takeOverParts(lease: Lease, now: number): Promise<NativeBatchRow[]>;
+  /** A clean stop: `owner`'s poll leases end now, for the other instances to take over at their next sweep. Returns how many. */
+  releaseParts(owner: string): Promise<number>;
   /** A batch's parts not imported yet, oldest first. */
   listOpenParts(batchId: string): Promise<NativeBatchRow[]>;
   /** Every part of a batch, oldest first. */

@@ -243,8 +243,10 @@ export class Engine {
     await this.#dispatcher.drain(this.#graceMs);
     // After the drain: requests in flight until then kept their leases.
     await this.#leases?.stop();
-    // Provider-native batches run on at the provider; their stored parts are polled again at the next start.
+    // Provider-native batches run on at the provider; their stored parts are polled again at the
+    // next start, or at once by another instance of a shared store.
     await this.#native.close();
+    if (this.#store.shared) await this.#releasePollLeases();
     // Committed outcomes start status changes in the background; let them land before the caller closes the database.
     await this.#lifecycle.settle();
     this.#publisher.close();
@@ -256,6 +258,14 @@ export class Engine {
     this.#responseCache.stop();
     await this.#counter?.close();
     this.#state = 'stopped';
+  }
+
+  async #releasePollLeases(): Promise<void> {
+    try {
+      await this.#store.native.releaseParts(this.instanceId);
+    } catch (error) {
+      this.#log.error({ err: error }, 'handing provider-native batches over failed; others take them when their leases end');
+    }
   }
 
   models(): ModelRoute[] {

@@ -97,6 +97,15 @@ export async function takeOverNativeParts(db: PgDb, lease: Lease, now: number): 
     .returning();
 }
 
+/** A clean stop: `owner`'s poll leases end now (at epoch 0, before any sweep's `now`). */
+export async function releaseNativeParts(db: PgDb, owner: string): Promise<number> {
+  const { rowCount } = await db
+    .update(nativeBatches)
+    .set({ pollLeaseExpiresAt: 0 })
+    .where(and(eq(nativeBatches.pollOwner, owner), ne(nativeBatches.status, NativeBatchStatus.imported)));
+  return rowCount ?? 0;
+}
+
 export async function listOpenNativeParts(db: PgDb, batchId: string): Promise<NativeBatchRow[]> {
   return db
     .select()

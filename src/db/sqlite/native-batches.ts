@@ -103,6 +103,15 @@ export async function takeOverNativeParts(db: Db, lease: Lease, now: number): Pr
     .all();
 }
 
+/** A clean stop: `owner`'s poll leases end now (at epoch 0, before any sweep's `now`). */
+export async function releaseNativeParts(db: Db, owner: string): Promise<number> {
+  return db
+    .update(nativeBatches)
+    .set({ pollLeaseExpiresAt: 0 })
+    .where(and(eq(nativeBatches.pollOwner, owner), ne(nativeBatches.status, NativeBatchStatus.imported)))
+    .run().changes;
+}
+
 /** A batch's parts not imported yet, oldest first. */
 export async function listOpenNativeParts(db: Db, batchId: string): Promise<NativeBatchRow[]> {
   return db

@@ -8,9 +8,9 @@ import { readNative, waitForNative, waitForProviderBatches } from './native.supp
 /**
  * A provider-native batch outlives the instance polling it: two instances on one store (an
  * SQLite file opened shared, or PostgreSQL when `DATABASE_URL` is set), the batch submitted to
- * and polled by A; A goes away; once A's poll lease ends (1 s here), B takes the provider's
- * batches over from their stored ids, imports every answer once, and finishes the batch,
- * submitting nothing again.
+ * and polled by A; A goes away; once A's poll lease ends (1 s here) or A handed it over as it
+ * stopped, B takes the provider's batches over from their stored ids, imports every answer once,
+ * and finishes the batch, submitting nothing again.
  */
 
 const LEASE_MS = 1_000;
@@ -51,7 +51,11 @@ const stores = [
 
 describe.each(stores)('on %s', (store, skipped) => {
   describe.skipIf(skipped !== undefined)(skipped ?? 'shared by two instances', () => {
-    it('does take over the polling of a native batch whose instance went away, and imports each answer once', async () => {
+    // Killed: its poll leases run out; stopped cleanly: it hands them over as it stops.
+    it.each([
+      ['killed', true],
+      ['stopped cleanly', false],
+    ])('does take over the polling of a native batch whose instance was %s, and imports each answer once', async (_, killed) => {
       setTestKeys();
       fake = await startFakeOpenAIBatches(keys.openai.value);
       const b = await instance(undefined, store === 'PostgreSQL');
@@ -67,6 +71,8 @@ describe.each(stores)('on %s', (store, skipped) => {
       // B shows the batch A runs.
       expect((await readNative(b, id)).status).toBe('IN_PROGRESS');
 
+      // A process killed writes nothing more: here, A's hand-over is kept from the store.
+      if (killed) a.app.store.native.releaseParts = () => Promise.resolve(0);
       await a.close();
       apps = apps.filter((app) => app !== a);
       fake.end(fake.batch(0).id);

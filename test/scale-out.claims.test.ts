@@ -7,7 +7,7 @@ import { startFakeOpenAI } from './fakes/fake-openai.js';
 import type { FakeServer } from './fakes/fake-server.js';
 import { chat, promptOf, requestsOf, waitForBatch } from './engine.support.js';
 import { startTestApp, type TestApp } from './helpers/app.js';
-import { postgresSkipped } from './helpers/postgres.js';
+import { sharedStores } from './helpers/postgres.js';
 
 /**
  * Three instances on one store hold the same batch (docs/scale-out.md, "Leases"); each starts
@@ -73,12 +73,7 @@ function countLost(t: TestApp, lost: number[], index: number): void {
   };
 }
 
-const stores = [
-  ['SQLite', undefined],
-  ['PostgreSQL', postgresSkipped],
-] as const;
-
-describe.each(stores)('on %s', (store, skipped) => {
+describe.each(sharedStores)('on %s', (store, skipped) => {
   describe.skipIf(skipped !== undefined)(skipped ?? 'when three instances send one batch', () => {
     it('does lose few claims to the others, each instance starting at its own place in the batch', async () => {
       fake = await startFakeOpenAI({ latencyMs: 5 });

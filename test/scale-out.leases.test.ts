@@ -10,7 +10,7 @@ import { startFakeOpenAI } from './fakes/fake-openai.js';
 import type { FakeServer, FakeServerOptions } from './fakes/fake-server.js';
 import { chat, promptOf, readBatch, requestsOf, waitForBatch } from './engine.support.js';
 import { collectSubscription, startTestApp, waitFor, type TestApp } from './helpers/app.js';
-import { postgresSkipped } from './helpers/postgres.js';
+import { sharedStores, type SharedStoreName } from './helpers/postgres.js';
 import { describeWithRedis, redisRig, redisUrl, type RedisRig } from './helpers/redis.js';
 
 /**
@@ -98,7 +98,7 @@ async function startInstances(
     model?: (index: number) => string;
     config?: Record<string, unknown>;
     /** One SQLite file opened shared (default), or one PostgreSQL database. */
-    store?: StoreName;
+    store?: SharedStoreName;
   },
 ): Promise<Instance[]> {
   fake = await startFakeOpenAI({ latencyMs: 5, ...options.fake });
@@ -163,16 +163,9 @@ function allTogether(count: number): () => Promise<void> | undefined {
   };
 }
 
-type StoreName = 'SQLite' | 'PostgreSQL';
-/** The stores the instances share: SQLite always, PostgreSQL when `DATABASE_URL` is set. */
-const stores = [
-  ['SQLite', undefined],
-  ['PostgreSQL', postgresSkipped],
-] as const satisfies ReadonlyArray<readonly [StoreName, string | undefined]>;
-
 const oneAtATime: LaneLimits = { requestsPerMinute: 1_000_000, tokensPerMinute: 1_000_000_000, maxConcurrent: 1 };
 
-describe.each(stores)('on %s', (store, skipped) => {
+describe.each(sharedStores)('on %s', (store, skipped) => {
   describe.skipIf(skipped !== undefined)(skipped ?? 'shared by several instances', () => {
     describe('when three instances share one database', () => {
       it('does send every request of one batch exactly once, from all three, and finishes the batch once', async () => {

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { chat, createBatch, keys, requestsOf, setTestKeys } from './engine.support.js';
 import { startFakeOpenAIBatches, type FakeBatchServer } from './fakes/fake-batches.js';
 import { startTestApp, type TestApp } from './helpers/app.js';
-import { postgresSkipped } from './helpers/postgres.js';
+import { sharedStores } from './helpers/postgres.js';
 import { readNative, waitForNative, waitForProviderBatches } from './native.support.js';
 
 /**
@@ -44,12 +44,7 @@ async function instance(first: TestApp | undefined, postgres: boolean): Promise<
   return t;
 }
 
-const stores = [
-  ['SQLite', undefined],
-  ['PostgreSQL', postgresSkipped],
-] as const;
-
-describe.each(stores)('on %s', (store, skipped) => {
+describe.each(sharedStores)('on %s', (store, skipped) => {
   describe.skipIf(skipped !== undefined)(skipped ?? 'shared by two instances', () => {
     // Killed: its poll leases run out; stopped cleanly: it hands them over as it stops.
     it.each([

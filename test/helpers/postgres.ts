@@ -12,6 +12,13 @@ export const postgresUrl = process.env.DATABASE_URL || undefined;
 /** Why the PostgreSQL tests do not run, or undefined when they do. */
 export const postgresSkipped = postgresUrl ? undefined : 'skipped: DATABASE_URL is not set';
 
+export type SharedStoreName = 'SQLite' | 'PostgreSQL';
+/** The stores instances share in the scale-out tests, each with why it is skipped: SQLite (a file opened shared) always, PostgreSQL when `DATABASE_URL` is set. */
+export const sharedStores = [
+  ['SQLite', undefined],
+  ['PostgreSQL', postgresSkipped],
+] as const satisfies ReadonlyArray<readonly [SharedStoreName, string | undefined]>;
+
 export interface TestDatabase {
   /** The URL of the new database (the server and credentials of `DATABASE_URL`). */
   url: string;

@@ -1,5 +1,6 @@
 import type { LaneLimits } from '../config.js';
 import { HeaderLimit, type LimitName, type LimitSource } from './adaptive-limits.js';
+import { TrailedBucket } from './budget-trail.js';
 import { LANE_LIMIT_MAXIMUMS } from './lane-limit-rules.js';
 import type { RateLimitSnapshot } from './providers/provider.js';
 import type { LaneBucket, LaneShare } from './shared-budgets.js';
@@ -9,8 +10,9 @@ import type { LaneBucket, LaneShare } from './shared-budgets.js';
  * limit learning. Each limit's value and source follow the table in adaptive-limits.ts; each
  * bucket takes the limit's value when it changes (`TokenBucket.resize`: what was spent stays
  * spent, a cut never leaves a debt the provider does not have) and drops to what the provider
- * says remains (`syncFromProvider`, which only ever lowers it). The buckets come from the lane's
- * share (shared-budgets.ts): TokenBuckets in one process, slices of a Redis bucket across several.
+ * says remains, read against what the lane took since (budget-trail.ts; this only ever lowers
+ * it). The buckets come from the lane's share (shared-budgets.ts): TokenBuckets in one process,
+ * slices of a Redis bucket across several.
  */
 
 /** A limit a provider's answer changed: the engine logs it. */
@@ -36,7 +38,7 @@ export interface LaneBudgetsOptions {
 interface Budget {
   name: PerMinute;
   limit: HeaderLimit;
-  bucket: LaneBucket;
+  bucket: TrailedBucket;
 }
 
 export class LaneBudgets {
@@ -49,7 +51,8 @@ export class LaneBudgets {
       const unmetered = LANE_LIMIT_MAXIMUMS[name];
       const limit = new HeaderLimit({ configured: limits[name], adaptive, unmetered });
       const bucketName = name === 'requestsPerMinute' ? 'requests' : 'tokens';
-      return { name, limit, bucket: share.bucket(bucketName, { perMinute: limit.value, headroomMs, now, unmetered }) };
+      const bucket = share.bucket(bucketName, { perMinute: limit.value, headroomMs, now, unmetered });
+      return { name, limit, bucket: new TrailedBucket(bucket, now) };
     };
     this.#budgets = [budget('requestsPerMinute'), budget('tokensPerMinute')];
     this.requests = this.#budgets[0].bucket;
@@ -77,11 +80,12 @@ export class LaneBudgets {
   }
 
   /**
-   * The provider answered (`snapshot`: its rate-limit headers, undefined when it sent none):
-   * learns or corrects the limits, then drops each budget to what the provider says remains.
+   * The provider answered (`snapshot`: its rate-limit headers, undefined when it sent none) a
+   * request admitted at `admittedAt` (undefined: a report not about one request): learns or
+   * corrects the limits, then drops each budget to what the provider says remains.
    * Returns the limits whose value changed.
    */
-  heard(snapshot: RateLimitSnapshot | undefined, now: number): LimitChange[] {
+  heard(snapshot: RateLimitSnapshot | undefined, now: number, admittedAt = now): LimitChange[] {
     const changes: LimitChange[] = [];
     const reports = [
       { limit: snapshot?.limitRequests, remaining: snapshot?.remainingRequests, resetMs: snapshot?.resetRequestsMs },
@@ -93,7 +97,7 @@ export class LaneBudgets {
         bucket.resize(limit.value);
         changes.push({ name, value: limit.value, source: limit.source });
       }
-      if (report.remaining !== undefined) bucket.syncFromProvider(report.remaining, report.resetMs ?? 0);
+      if (report.remaining !== undefined) bucket.heardRemaining(report.remaining, report.resetMs ?? 0, admittedAt);
     });
     return changes;
   }

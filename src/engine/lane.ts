@@ -468,7 +468,7 @@ export class Lane {
     const now = this.#now();
     const snapshot = answer.rateLimit;
     // A failure without headers (a timeout, a 500 from a proxy) says nothing about limits.
-    if ((answer.result !== 'failed' || snapshot) && this.#heard(snapshot).length > 0 && snapshot) {
+    if ((answer.result !== 'failed' || snapshot) && this.#heard(snapshot, flight.admittedAt).length > 0 && snapshot) {
       this.#share.heard({ requestsPerMinute: snapshot.limitRequests, tokensPerMinute: snapshot.limitTokens });
     }
     if (this.#headroom && answer.sentAt !== undefined) {
@@ -549,9 +549,9 @@ export class Lane {
   }
 
   /** Learns or corrects the per-minute limits from what the provider reported (here, or to another instance); returns what changed. */
-  #heard(snapshot: RateLimitSnapshot | undefined): LimitChange[] {
+  #heard(snapshot: RateLimitSnapshot | undefined, admittedAt?: number): LimitChange[] {
     const now = this.#now();
-    const changes = this.#budgets.heard(snapshot, now);
+    const changes = this.#budgets.heard(snapshot, now, admittedAt);
     for (const change of changes) this.#onLimitChange?.(this, change);
     this.#concurrency.metered(this.#budgets.metered, now);
     return changes;

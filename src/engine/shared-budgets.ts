@@ -27,8 +27,11 @@ export interface LaneBucket {
   setLimit(perMinute: number): void;
   /** A limit the provider reported: what was spent stays spent. */
   resize(perMinute: number): void;
-  /** The provider's own view of what remains: only ever lowers the bucket. */
-  syncFromProvider(remaining: number, resetMs: number): void;
+  /**
+   * The provider's own view of what remains: only ever lowers the bucket, to `remaining` plus
+   * `credit` (what the provider may have gained since it counted: see budget-trail.ts).
+   */
+  syncFromProvider(remaining: number, resetMs: number, credit?: number): void;
   setHeadroomMs(headroomMs: number): void;
 }
 

@@ -172,10 +172,10 @@ export class SlicedBucket implements LaneBucket {
   }
 
   /** Lowers the local level now, and the shared bucket with the next slice (the provider's slower refill is not followed here). */
-  syncFromProvider(remaining: number, resetMs: number): void {
-    if (this.#local) return this.#local.syncFromProvider(remaining, resetMs);
-    this.#level = Math.min(this.#level, remaining);
-    this.#remaining = Math.min(this.#remaining ?? Infinity, remaining);
+  syncFromProvider(remaining: number, resetMs: number, credit = 0): void {
+    if (this.#local) return this.#local.syncFromProvider(remaining, resetMs, credit);
+    this.#level = Math.min(this.#level, remaining + credit);
+    this.#remaining = Math.min(this.#remaining ?? Infinity, remaining + credit);
   }
 
   setHeadroomMs(headroomMs: number): void {

@@ -155,20 +155,22 @@ export class TokenBucket {
   }
 
   /**
-   * Corrects the bucket with the provider's own view (`remaining` now, full again in `resetMs`).
-   * Both corrections only ever make us more careful, never less:
-   * - the level drops to `remaining` if the provider has less than we think (other clients on
-   *   the same key, a wrong estimate), but is never raised: a stale or racing header must not
-   *   let us overshoot;
+   * Corrects the bucket with the provider's own view (`remaining` when it counted, full again in
+   * `resetMs`; `credit`: what it may have gained since it counted, see budget-trail.ts). Both
+   * corrections only ever make us more careful, never less:
+   * - the level drops to `remaining + credit` if the provider has less than we think (other
+   *   clients on the same key, a wrong estimate), but is never raised: a stale or racing header
+   *   must not let us overshoot;
    * - if the provider says it refills slower than our own rate (it needs `resetMs` to recover
    *   `capacity - remaining`), we refill at that slower rate until `resetMs` has passed. A
    *   faster provider is not trusted: being conservative until the next header costs little.
    */
-  syncFromProvider(remaining: number, resetMs: number): void {
+  syncFromProvider(remaining: number, resetMs: number, credit = 0): void {
     assertAmount('remaining', remaining);
     assertAmount('resetMs', resetMs);
+    assertAmount('credit', credit);
     this.#refill();
-    this.#level = Math.min(this.#level, remaining);
+    this.#level = Math.min(this.#level, remaining + credit);
     const deficit = this.#perMinute - remaining;
     if (resetMs > 0 && deficit > 0) {
       this.#providerPerMinute = (deficit * MS_PER_MINUTE) / resetMs;

@@ -472,7 +472,7 @@ export class Lane {
       this.#share.heard({ requestsPerMinute: snapshot.limitRequests, tokensPerMinute: snapshot.limitTokens });
     }
     if (this.#headroom && answer.sentAt !== undefined) {
-      this.#headroom.observe(flight.admittedAt, answer.sentAt);
+      this.#headroom.observe(flight.admittedAt, answer.sentAt, now);
       this.#budgets.setHeadroomMs(this.#headroom.ms(now));
     }
     if (answer.breakerFailure) this.#breaker.failed(item.requestId, answer.breakerFailure.kind, answer.breakerFailure.message);

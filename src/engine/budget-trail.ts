@@ -3,7 +3,7 @@ import type { LaneBucket } from './shared-budgets.js';
 /**
  * What a lane took from one budget, by time: how a provider's `remaining` is read against now.
  *
- * The provider counts `remaining` when a request arrives, some moment `a` between its admission
+ * The provider counts `remaining` when a request arrives, some moment `a` between its sending
  * and its answer, and the answer reaches the lane a latency later. Since `a` the provider has
  * refilled, and had taken at most what the lane admitted after `a` (plus anything admitted
  * before `a` still on its way, which only lowers it further). So what it can still give the lane
@@ -16,9 +16,10 @@ import type { LaneBucket } from './shared-budgets.js';
  * still catches what the lane cannot see (another client on the same key, usage above the
  * estimate) without ever holding the lane below what its own traffic left the provider.
  *
- * Kept per slot of SLOT_MS: the most taken so far by the end of each slot that took something
- * (one slot's takes of slack, on the side of a looser bound), for as long as a request may be in
- * flight.
+ * Kept per slot (`slotMs`): for each slot that took something, the highest net total taken
+ * while it lasted, counting the total just before its first take (one slot's takes of slack, on
+ * the side of a looser bound), for as long as a request may be in flight (`keepMs`); what is
+ * older counts as one forgotten high.
  */
 
 export const BUDGET_TRAIL_DEFAULTS = {
@@ -30,8 +31,17 @@ export const BUDGET_TRAIL_DEFAULTS = {
 
 const MS_PER_MINUTE = 60_000;
 
+export interface BudgetTrailOptions {
+  /** Default BUDGET_TRAIL_DEFAULTS.slotMs. */
+  slotMs?: number;
+  /** Default BUDGET_TRAIL_DEFAULTS.keepMs. */
+  keepMs?: number;
+}
+
 export class BudgetTrail {
   readonly #origin: number;
+  readonly #slotMs: number;
+  readonly #keepMs: number;
   /** Net amount taken since the origin (takes and charges, less refunds). */
   #total = 0;
   /** Slots that took something, oldest first: their start (ms since the origin) and the most `#total` reached from it to the next. */
@@ -41,8 +51,10 @@ export class BudgetTrail {
   /** The most `#total` reached before the oldest slot kept. */
   #forgottenHigh = 0;
 
-  constructor(now: number) {
+  constructor(now: number, options: BudgetTrailOptions = {}) {
     this.#origin = now;
+    this.#slotMs = options.slotMs ?? BUDGET_TRAIL_DEFAULTS.slotMs;
+    this.#keepMs = options.keepMs ?? BUDGET_TRAIL_DEFAULTS.keepMs;
   }
 
   /** `n` was taken (negative: given back) at `now`. */
@@ -81,12 +93,11 @@ export class BudgetTrail {
   }
 
   #slotStart(now: number): number {
-    const ms = now - this.#origin;
-    return ms - (ms % BUDGET_TRAIL_DEFAULTS.slotMs);
+    return Math.floor((now - this.#origin) / this.#slotMs) * this.#slotMs;
   }
 
   #forget(now: number): void {
-    const oldest = now - this.#origin - BUDGET_TRAIL_DEFAULTS.keepMs;
+    const oldest = now - this.#origin - this.#keepMs;
     while (this.#head < this.#starts.length && this.#starts[this.#head]! < oldest) {
       this.#forgottenHigh = Math.max(this.#forgottenHigh, this.#highs[this.#head]!);
       this.#head++;
@@ -152,11 +163,15 @@ export class TrailedBucket implements LaneBucket {
   }
 
   /**
-   * The provider counted `remaining` (a whole number, rounded down) for a request admitted at
-   * `admittedAt`: lowers the bucket to at most what the provider can still hold now.
+   * The provider counted `remaining` (a whole number, rounded down: hence the 1) for a request
+   * sent at `sentAt`, and is full again in `resetMs`: lowers the bucket to at most what the
+   * provider can still hold now, refilling at the rate the two imply when that is slower than
+   * the limit.
    */
-  heardRemaining(remaining: number, resetMs: number, admittedAt: number): void {
-    const credit = (1 + this.#trail.credit(admittedAt, this.#now(), this.#bucket.capacity));
+  heardRemaining(remaining: number, resetMs: number, sentAt: number): void {
+    const { capacity } = this.#bucket;
+    const perMinute = resetMs > 0 && remaining < capacity ? Math.min(capacity, ((capacity - remaining) * MS_PER_MINUTE) / resetMs) : capacity;
+    const credit = 1 + this.#trail.credit(sentAt, this.#now(), perMinute);
     this.#bucket.syncFromProvider(remaining, resetMs, credit);
   }
 

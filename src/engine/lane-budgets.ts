@@ -81,11 +81,11 @@ export class LaneBudgets {
 
   /**
    * The provider answered (`snapshot`: its rate-limit headers, undefined when it sent none) a
-   * request admitted at `admittedAt` (undefined: a report not about one request): learns or
-   * corrects the limits, then drops each budget to what the provider says remains.
+   * request sent at `sentAt` (undefined: a report not about one request): learns or corrects
+   * the limits, then drops each budget to what the provider says remains.
    * Returns the limits whose value changed.
    */
-  heard(snapshot: RateLimitSnapshot | undefined, now: number, admittedAt = now): LimitChange[] {
+  heard(snapshot: RateLimitSnapshot | undefined, now: number, sentAt = now): LimitChange[] {
     const changes: LimitChange[] = [];
     const reports = [
       { limit: snapshot?.limitRequests, remaining: snapshot?.remainingRequests, resetMs: snapshot?.resetRequestsMs },
@@ -97,7 +97,7 @@ export class LaneBudgets {
         bucket.resize(limit.value);
         changes.push({ name, value: limit.value, source: limit.source });
       }
-      if (report.remaining !== undefined) bucket.heardRemaining(report.remaining, report.resetMs ?? 0, admittedAt);
+      if (report.remaining !== undefined) bucket.heardRemaining(report.remaining, report.resetMs ?? 0, sentAt);
     });
     return changes;
   }

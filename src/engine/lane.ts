@@ -73,7 +73,7 @@ export interface LaneAnswer {
   rateLimit?: RateLimitSnapshot;
   /** Tokens the provider reports it used, to charge any excess over the estimate. */
   usedTokens?: number;
-  /** When the request was handed to the provider's adapter: sizes the headroom (see headroom.ts). */
+  /** When the request was handed to the provider's adapter: the provider cannot have counted it before (see budget-trail.ts). */
   sentAt?: number;
   /** The circuit breaker's reading of the failure (deploymentFailureKind in deployment-failures.ts): it counts it. */
   breakerFailure?: { kind: DeploymentFailureKind; message: string };
@@ -467,12 +467,14 @@ export class Lane {
     if (!flight) return;
     const now = this.#now();
     const snapshot = answer.rateLimit;
-    // A failure without headers (a timeout, a 500 from a proxy) says nothing about limits.
-    if ((answer.result !== 'failed' || snapshot) && this.#heard(snapshot, flight.admittedAt).length > 0 && snapshot) {
+    // A failure without headers (a timeout, a reset, a 500 from a proxy) says nothing about limits, nor when the provider counted.
+    const fromProvider = answer.result !== 'failed' || snapshot !== undefined;
+    // The provider cannot have counted the request before it was sent.
+    if (fromProvider && this.#heard(snapshot, answer.sentAt ?? flight.admittedAt).length > 0 && snapshot) {
       this.#share.heard({ requestsPerMinute: snapshot.limitRequests, tokensPerMinute: snapshot.limitTokens });
     }
-    if (this.#headroom && answer.sentAt !== undefined) {
-      this.#headroom.observe(flight.admittedAt, answer.sentAt, now);
+    if (this.#headroom && fromProvider) {
+      this.#headroom.observe(flight.admittedAt, now);
       this.#budgets.setHeadroomMs(this.#headroom.ms(now));
     }
     if (answer.breakerFailure) this.#breaker.failed(item.requestId, answer.breakerFailure.kind, answer.breakerFailure.message);
@@ -549,9 +551,9 @@ export class Lane {
   }
 
   /** Learns or corrects the per-minute limits from what the provider reported (here, or to another instance); returns what changed. */
-  #heard(snapshot: RateLimitSnapshot | undefined, admittedAt?: number): LimitChange[] {
+  #heard(snapshot: RateLimitSnapshot | undefined, sentAt?: number): LimitChange[] {
     const now = this.#now();
-    const changes = this.#budgets.heard(snapshot, now, admittedAt);
+    const changes = this.#budgets.heard(snapshot, now, sentAt);
     for (const change of changes) this.#onLimitChange?.(this, change);
     this.#concurrency.metered(this.#budgets.metered, now);
     return changes;

@@ -160,6 +160,19 @@ describe('when changing lane limits', () => {
       return batch.status === 'COMPLETED' ? true : undefined;
     });
   });
+
+  it('does keep limits set at run time across a restart, as set', async () => {
+    const LIMITS = `query($provider: String, $model: String) { lanes(provider: $provider, model: $model) { limits { requestsPerMinute tokensPerMinute maxConcurrent } limitSources { requestsPerMinute { kind } maxConcurrent { kind } } } }`;
+    await t.gqlOk(SET, { ...lane, limits: { requestsPerMinute: 300 } });
+    const [before] = (await t.gqlOk(LIMITS, lane)).lanes;
+    expect(before.limits).toEqual({ requestsPerMinute: 300, tokensPerMinute: 50_000, maxConcurrent: 2 });
+    await t.restart();
+    const [after] = (await t.gqlOk(LIMITS, lane)).lanes;
+    expect(after).toEqual(before);
+    expect(after.limitSources).toEqual({ requestsPerMinute: { kind: 'SET' }, maxConcurrent: { kind: 'SET' } });
+    // A lane nobody set keeps its configuration.
+    expect((await t.gqlOk(LIMITS, { provider: 'simulated', model: 'gpt-4.1' })).lanes[0].limits.requestsPerMinute).toBe(600);
+  });
 });
 
 describe('when watching lane statistics', () => {

@@ -83,7 +83,7 @@ describeWithRedis('when two instances share their events through Redis', () => {
   });
 });
 
-describeWithRedis('when a batch runs on two engines and one of them changes it', () => {
+describeWithRedis('when two engines share a store and one of them changes a batch or a lane', () => {
   let a: TestApp;
   let b: Engine;
   let shared: RedisShared;
@@ -156,5 +156,26 @@ describeWithRedis('when a batch runs on two engines and one of them changes it',
 
     await a.app.engine.cancelBatch('default', row.id);
     await waitFor(() => (queued() === 0 && lane.inFlight === 0 ? true : undefined), 5_000, 10);
+  });
+
+  it('does apply lane limits set on one engine on the other too', async () => {
+    a = await startTestApp({
+      config: {
+        redisUrl,
+        redisPrefix: rig.prefix,
+        providers: [{ kind: 'simulated', latencyMs: 20, latencyJitterMs: 0 }],
+        laneLimits: { requestsPerMinute: 10_000, tokensPerMinute: 10_000_000, maxConcurrent: 2 },
+      },
+    });
+    closers.push(() => a.close());
+    await startSecondEngine();
+    const lane = b.lane('simulated', 'gpt-4o-mini')!;
+    expect(lane.limits.requestsPerMinute).toBe(10_000);
+    await a.app.engine.setLaneLimits('simulated', 'gpt-4o-mini', { requestsPerMinute: 1_234, maxConcurrent: 1 });
+    await waitFor(() => (lane.limits.requestsPerMinute === 1_234 ? true : undefined), 5_000, 10);
+    expect(lane.limits).toMatchObject({ requestsPerMinute: 1_234, maxConcurrent: 1 });
+    expect(lane.stats().limitSources.requestsPerMinute.kind).toBe('set');
+    // The other lanes are left as configured.
+    expect(b.lane('simulated', 'gpt-4.1')!.limits.requestsPerMinute).toBe(10_000);
   });
 });

@@ -337,6 +337,24 @@ export const tenantQuotas = sqliteTable('tenant_quotas', {
 
 export type TenantQuotaRow = typeof tenantQuotas.$inferSelect;
 
+/**
+ * A lane's limits set at run time (`setLaneLimits`), one row per lane: applied again at start,
+ * on every instance, so a restart or a deploy does not undo what an operator chose. A limit
+ * never set is null (the configuration's value, or what the provider reports, stands).
+ */
+export const laneLimits = sqliteTable(
+  'lane_limits',
+  {
+    provider: text('provider').notNull(),
+    model: text('model').notNull(),
+    requestsPerMinute: integer('requests_per_minute'),
+    tokensPerMinute: integer('tokens_per_minute'),
+    maxConcurrent: integer('max_concurrent'),
+    updatedAt: integer('updated_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.provider, t.model] })],
+);
+
 /** What each tenant used per UTC day, as providers reported it: the quotas' memory across restarts. */
 export const tenantUsage = sqliteTable(
   'tenant_usage',

@@ -3,6 +3,7 @@ import type { ApiKeyPageArgs, NewApiKey } from './api-keys.js';
 import type { AuditEntry, AuditPageArgs } from './audit.js';
 import type { BatchPageArgs, BatchStatusChange, NewBatch, RequestCounts, StagedBatch } from './batches.js';
 import type { FilePageArgs, NewFile } from './files.js';
+import type { StoredLaneLimits } from './lane-limits.js';
 import type { ExpiredLeases, Lease } from './leases.js';
 import type {
   ClaimedRequest,
@@ -56,6 +57,7 @@ export interface Store {
   readonly apiKeys: ApiKeyStore;
   readonly audit: AuditStore;
   readonly tenants: TenantStore;
+  readonly laneLimits: LaneLimitStore;
   readonly webhooks: WebhookStore;
   readonly native: NativeBatchStore;
   readonly responseCache: ResponseCacheStore;
@@ -214,6 +216,12 @@ export interface TenantStore {
   putQuota(row: TenantQuotaRow): Promise<void>;
   /** The tenant's batches not yet finished (a staged submission is not one yet). */
   countOpenBatches(tenant: string): Promise<number>;
+}
+
+export interface LaneLimitStore {
+  list(): Promise<StoredLaneLimits[]>;
+  /** Stores a change: the limits it sets replace the stored ones, the others are kept. */
+  put(change: StoredLaneLimits): Promise<void>;
 }
 
 export interface WebhookStore {

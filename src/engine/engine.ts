@@ -5,7 +5,6 @@ import { retryableStatuses, type RetryableStatus } from '../db/status.js';
 import type { BatchRow } from '../db/schema.js';
 import type { BreakerClock, BreakerOptions } from './circuit-breaker.js';
 import { BatchValidator, type BatchInput, type BatchSettings } from './batch-input.js';
-import { followBatchControl } from './batch-control.js';
 import { BatchFollower } from './batch-follower.js';
 import { BatchLifecycle, realExpiryTimers, type ExpiryTimers } from './batch-lifecycle.js';
 import { BatchPublisher } from './batch-publisher.js';
@@ -25,6 +24,7 @@ import { BatchModes, resolveBatchMode, type BatchMode } from './native/mode.js';
 import { ProviderRegistry, type ModelRoute } from './providers/registry.js';
 import { nextUtcDay, TenantQuotas, type TenantUsage } from './quotas.js';
 import { ReadModel } from './read-model.js';
+import { followRemoteChanges } from './remote-changes.js';
 import { recoverOpenBatches } from './recovery.js';
 import { ResponseCache } from './response-cache.js';
 import { retryDefaults, type RetryOptions } from './retry-policy.js';
@@ -104,7 +104,7 @@ export class Engine {
   readonly #leases: LeaseKeeper | undefined;
   readonly #follower: BatchFollower | undefined;
   #quotaDayTimer: NodeJS.Timeout | undefined;
-  #stopFollowing: (() => void) | undefined;
+  #stopFollowing: Array<() => void> = [];
   #counter: TokenCounter | undefined;
   #state: 'idle' | 'running' | 'stopping' | 'stopped' = 'idle';
 
@@ -222,7 +222,12 @@ export class Engine {
     this.#state = 'running';
     this.#laneStats.start();
     this.#responseCache.start();
-    this.#stopFollowing = followBatchControl(this.bus, this.instanceId, (control) => this.#lifecycle.applyRemote(control), this.#log);
+    this.#stopFollowing = [
+      followRemoteChanges(this.bus.subscribe('batchControl'), this.instanceId, (control) => this.#lifecycle.applyRemote(control), this.#log),
+      followRemoteChanges(this.bus.subscribe('laneLimits'), this.instanceId, ({ provider, model, limits }) => this.#applyLaneLimits(provider, model, limits), this.#log),
+    ];
+    // Before recovery fills the lanes: a limit set at run time holds from the first admission.
+    for (const { provider, model, limits } of await this.#store.laneLimits.list()) this.#applyLaneLimits(provider, model, limits);
     // The quotas' checks read from memory: the tenants with open batches are read first.
     for (const row of await this.#store.batches.listOpen()) await this.#quotas.load(row.tenant);
     await recoverOpenBatches(this.#store, this.registry, this.#lifecycle, this.#log, this.#configuredInstanceId);
@@ -251,7 +256,7 @@ export class Engine {
     await this.#lifecycle.settle();
     this.#publisher.close();
     this.#laneStats.close();
-    this.#stopFollowing?.();
+    for (const stop of this.#stopFollowing) stop();
     this.#dispatcher.closeLanes();
     this.#lifecycle.clearExpiryTimers();
     clearTimeout(this.#quotaDayTimer);
@@ -403,17 +408,32 @@ export class Engine {
   }
 
   /**
-   * Changes some or all of a lane's limits at run time; they take effect at once. Bad values
-   * (see `Lane.checkLimits`) are a BAD_USER_INPUT error naming each field, and change nothing.
+   * Changes some or all of a lane's limits at run time; they take effect at once, are stored
+   * (applied again at every start) and reach every instance. Bad values (see
+   * `Lane.checkLimits`) are a BAD_USER_INPUT error naming each field, and change nothing.
    */
-  setLaneLimits(provider: string, model: string, limits: Readonly<Partial<Record<keyof LaneLimits, unknown>>>): Lane {
+  async setLaneLimits(provider: string, model: string, limits: Readonly<Partial<Record<keyof LaneLimits, unknown>>>): Promise<Lane> {
     const lane = this.lane(provider, model);
     if (!lane) throw notFound('lane', laneKey(provider, model));
     const problems = lane.checkLimits(limits);
     if (problems.length > 0) throw badInput(problems);
-    lane.setLimits(limits as Partial<LaneLimits>);
+    const change = Object.fromEntries(Object.entries(limits).filter(([, value]) => value !== undefined && value !== null)) as Partial<LaneLimits>;
+    await this.#store.laneLimits.put({ provider: lane.provider, model: lane.model, limits: change, updatedAt: Date.now() });
+    lane.setLimits(change);
     this.#log.info({ lane: lane.key, limits: lane.limits }, 'lane limits changed');
+    this.bus.publish('laneLimits', { origin: this.instanceId, provider: lane.provider, model: lane.model, limits: change });
     return lane;
+  }
+
+  /** Limits set at run time, stored or on another instance: applied as they were checked there (a lane no provider serves here is skipped). */
+  #applyLaneLimits(provider: string, model: string, limits: Partial<LaneLimits>): void {
+    const lane = this.lane(provider, model);
+    if (!lane) {
+      this.#log.warn({ lane: laneKey(provider, model) }, 'limits set at run time for a lane no provider serves here: left alone');
+      return;
+    }
+    lane.setLimits(limits);
+    this.#log.info({ lane: lane.key, limits: lane.limits }, 'lane limits applied (set at run time)');
   }
 
   /** Ends the cool-down of a lane's open circuit breaker: it probes now. A lane whose breaker is not open is a CONFLICT. */

@@ -3,6 +3,7 @@ import { createPubSub } from '@graphql-yoga/subscription';
 import type { BatchRow } from '../db/schema.js';
 import type { RequestCounts } from '../db/batches.js';
 import type { BreakerState } from './circuit-breaker.js';
+import type { LaneLimits } from '../config.js';
 import type { LaneStats } from './lane.js';
 import type { FailureClass } from './providers/provider.js';
 
@@ -64,9 +65,20 @@ export type EngineEvents = {
   attemptFinished: [attempt: AttemptFinished];
   /** A batch was cancelled, paused, resumed or re-prioritised: every instance applies it to its lanes. */
   batchControl: [control: BatchControl];
+  /** A lane's limits were set at run time: every instance applies them to its lane. */
+  laneLimits: [change: LaneLimitsChange];
   /** A lane's circuit breaker opened, went half-open or closed (metrics read it). */
   laneBreaker: [change: LaneBreakerChange];
 };
+
+/** Limits of a lane set on one instance (`setLaneLimits`), for the others to apply. */
+export interface LaneLimitsChange {
+  /** The instance that made it (and already applied it). */
+  origin: string;
+  provider: string;
+  model: string;
+  limits: Partial<LaneLimits>;
+}
 
 /** A change of a batch made on one instance, for the others to apply to their lanes (see BatchLifecycle.applyRemote). */
 export interface BatchControl {

@@ -372,7 +372,7 @@ builder.mutationField('setLaneLimits', (t) =>
   t.field({
     type: LaneRef,
     description:
-      "Changes a lane's limits at run time, at once: admission follows the new rates from now on (budgets keep what they hold, capped at the new limits). A value set here is a ceiling: the provider's rate-limit headers may lower it but never raise it, even in an adaptive lane; a concurrency set here is a hard cap. Config is not rewritten: a restart goes back to the configured limits. Bad values are a BAD_USER_INPUT error naming each field, an unknown lane is NOT_FOUND; either way nothing changes. Recorded in the audit log. Admin only.",
+      "Changes a lane's limits at run time, at once: admission follows the new rates from now on (budgets keep what they hold, capped at the new limits). A value set here is a ceiling: the provider's rate-limit headers may lower it but never raise it, even in an adaptive lane; a concurrency set here is a hard cap. The change is stored: it holds after a restart, and reaches every instance of a shared deployment. Bad values are a BAD_USER_INPUT error naming each field, an unknown lane is NOT_FOUND; either way nothing changes. Recorded in the audit log. Admin only.",
     args: {
       provider: t.arg.string({ required: true, description: 'The configured provider, e.g. `openai`.' }),
       model: t.arg.string({ required: true, description: 'The model, e.g. `gpt-4o-mini`.' }),
@@ -386,7 +386,7 @@ builder.mutationField('setLaneLimits', (t) =>
           tokensPerMinute: limits.tokensPerMinute ?? undefined,
           maxConcurrent: limits.maxConcurrent ?? undefined,
         };
-        const lane = ctx.engine.setLaneLimits(provider, model, change);
+        const lane = await ctx.engine.setLaneLimits(provider, model, change);
         await ctx.store.audit.append({
           actor: auditActor(ctx.principal),
           action: AuditAction.laneSetLimits,

@@ -253,6 +253,19 @@ export const tenantQuotas = pgTable('tenant_quotas', {
   updatedAt: num('updated_at').notNull(),
 });
 
+export const laneLimits = pgTable(
+  'lane_limits',
+  {
+    provider: text('provider').notNull(),
+    model: text('model').notNull(),
+    requestsPerMinute: num('requests_per_minute'),
+    tokensPerMinute: num('tokens_per_minute'),
+    maxConcurrent: num('max_concurrent'),
+    updatedAt: num('updated_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.provider, t.model] })],
+);
+
 export const tenantUsage = pgTable(
   'tenant_usage',
   {

@@ -18,6 +18,7 @@ import {
   updateBatch,
 } from './batches.js';
 import { openPgDatabase, type PgDb } from './connection.js';
+import { listLaneLimits, putLaneLimits } from './lane-limits.js';
 import { renewLeases, requeueExpiredLeases, takeBatchLease } from './leases.js';
 import {
   deleteFile,
@@ -80,6 +81,7 @@ export class PgStore implements Store {
   readonly apiKeys: Store['apiKeys'];
   readonly audit: Store['audit'];
   readonly tenants: Store['tenants'];
+  readonly laneLimits: Store['laneLimits'];
   readonly webhooks: Store['webhooks'];
   readonly native: Store['native'];
   readonly responseCache: Store['responseCache'];
@@ -160,6 +162,10 @@ export class PgStore implements Store {
       getQuota: (tenant) => getStoredQuota(db, tenant),
       putQuota: (row) => putStoredQuota(db, row),
       countOpenBatches: (tenant) => countOpenBatches(db, tenant),
+    };
+    this.laneLimits = {
+      list: () => listLaneLimits(db),
+      put: (change) => putLaneLimits(db, change),
     };
     this.webhooks = {
       claimDue: (now, leaseMs, limit) => claimDueWebhookEvents(db, now, leaseMs, limit),

@@ -17,6 +17,7 @@ import {
   updateBatch,
 } from './batches.js';
 import { closeDatabase, openDatabase, type Db } from './connection.js';
+import { listLaneLimits, putLaneLimits } from './lane-limits.js';
 import { renewLeases, requeueExpiredLeases, takeBatchLease } from './leases.js';
 import {
   deleteFile,
@@ -80,6 +81,7 @@ export class SqliteStore implements Store {
   readonly apiKeys: Store['apiKeys'];
   readonly audit: Store['audit'];
   readonly tenants: Store['tenants'];
+  readonly laneLimits: Store['laneLimits'];
   readonly webhooks: Store['webhooks'];
   readonly native: Store['native'];
   readonly responseCache: Store['responseCache'];
@@ -165,6 +167,10 @@ export class SqliteStore implements Store {
       getQuota: async (tenant) => getStoredQuota(db, tenant),
       putQuota: async (row) => putStoredQuota(db, row),
       countOpenBatches: async (tenant) => countOpenBatches(db, tenant),
+    };
+    this.laneLimits = {
+      list: async () => listLaneLimits(db),
+      put: async (change) => putLaneLimits(db, change),
     };
     this.webhooks = {
       claimDue: async (now, leaseMs, limit) => claimDueWebhookEvents(db, now, leaseMs, limit),

@@ -88,6 +88,20 @@ describeWithRedis('when two engines share a store and one of them changes a batc
   let b: Engine;
   let shared: RedisShared;
 
+  /** A, the app the test drives, its simulated provider answering in `latencyMs`. */
+  async function startFirstApp(latencyMs: number): Promise<void> {
+    a = await startTestApp({
+      config: {
+        redisUrl,
+        redisPrefix: rig.prefix,
+        providers: [{ kind: 'simulated', latencyMs, latencyJitterMs: 0 }],
+        laneLimits: { requestsPerMinute: 10_000, tokensPerMinute: 10_000_000, maxConcurrent: 2 },
+      },
+      engine: { shutdownGraceMs: 0 },
+    });
+    closers.push(() => a.close());
+  }
+
   /** A second engine on A's database: it takes up A's open batches when it starts, as another instance on a shared store does. */
   async function startSecondEngine(): Promise<void> {
     const config = parseConfig({
@@ -116,16 +130,7 @@ describeWithRedis('when two engines share a store and one of them changes a batc
   }
 
   it('does apply pause, resume, priority and cancel on the other engine too', async () => {
-    a = await startTestApp({
-      config: {
-        redisUrl,
-        redisPrefix: rig.prefix,
-        providers: [{ kind: 'simulated', latencyMs: 5_000, latencyJitterMs: 0 }],
-        laneLimits: { requestsPerMinute: 10_000, tokensPerMinute: 10_000_000, maxConcurrent: 2 },
-      },
-      engine: { shutdownGraceMs: 0 },
-    });
-    closers.push(() => a.close());
+    await startFirstApp(5_000);
     const row = await a.app.engine.submitBatch({
       tenant: 'default',
       priority: 1,
@@ -159,15 +164,7 @@ describeWithRedis('when two engines share a store and one of them changes a batc
   });
 
   it('does apply lane limits set on one engine on the other too', async () => {
-    a = await startTestApp({
-      config: {
-        redisUrl,
-        redisPrefix: rig.prefix,
-        providers: [{ kind: 'simulated', latencyMs: 20, latencyJitterMs: 0 }],
-        laneLimits: { requestsPerMinute: 10_000, tokensPerMinute: 10_000_000, maxConcurrent: 2 },
-      },
-    });
-    closers.push(() => a.close());
+    await startFirstApp(20);
     await startSecondEngine();
     const lane = b.lane('simulated', 'gpt-4o-mini')!;
     expect(lane.limits.requestsPerMinute).toBe(10_000);

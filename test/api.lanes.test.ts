@@ -173,6 +173,12 @@ describe('when changing lane limits', () => {
     // A lane nobody set keeps its configuration.
     expect((await t.gqlOk(LIMITS, { provider: 'simulated', model: 'gpt-4.1' })).lanes[0].limits.requestsPerMinute).toBe(600);
   });
+
+  it('does start with stored values it refuses (edited by hand) left alone, on the configured limits', async () => {
+    await t.app.store.laneLimits.put({ ...lane, limits: { requestsPerMinute: 0, maxConcurrent: -2 }, updatedAt: Date.now() });
+    await t.restart();
+    expect((await t.gqlOk(LANES, lane)).lanes[0].limits).toEqual(configured);
+  });
 });
 
 describe('when watching lane statistics', () => {

@@ -425,11 +425,16 @@ export class Engine {
     return lane;
   }
 
-  /** Limits set at run time, stored or on another instance: applied as they were checked there (a lane no provider serves here is skipped). */
+  /**
+   * Limits set at run time, stored or on another instance. Checked again: a lane no provider
+   * serves here, or values this version refuses (a row edited by hand), are left alone with a
+   * warning, never a failed start.
+   */
   #applyLaneLimits(provider: string, model: string, limits: Partial<LaneLimits>): void {
     const lane = this.lane(provider, model);
-    if (!lane) {
-      this.#log.warn({ lane: laneKey(provider, model) }, 'limits set at run time for a lane no provider serves here: left alone');
+    const problems = lane?.checkLimits(limits) ?? [];
+    if (!lane || problems.length > 0) {
+      this.#log.warn({ lane: laneKey(provider, model), limits, problems }, 'limits set at run time left alone: no such lane here, or not valid');
       return;
     }
     lane.setLimits(limits);

@@ -656,13 +656,28 @@ describe.each(storeKinds.map((kind) => [storeLabel(kind), kind] as const))('%s',
     describe('when lane limits are set at run time', () => {
       it('keeps each lane’s latest value of every limit set, a change replacing only what it sets', async () => {
         expect(await store.laneLimits.list()).toEqual([]);
-        await store.laneLimits.put({ provider: 'openai', model: 'gpt-4o', limits: { requestsPerMinute: 500, maxConcurrent: 8 }, updatedAt: T0 });
-        await store.laneLimits.put({ provider: 'openai', model: 'gpt-4o', limits: { requestsPerMinute: 400, tokensPerMinute: 9_000_000_000 }, updatedAt: T0 + 1 });
+        await store.laneLimits.put({
+          provider: 'openai',
+          model: 'gpt-4o',
+          limits: { requestsPerMinute: 500, maxConcurrent: 8 },
+          updatedAt: T0,
+        });
+        await store.laneLimits.put({
+          provider: 'openai',
+          model: 'gpt-4o',
+          limits: { requestsPerMinute: 400, tokensPerMinute: 9_000_000_000 },
+          updatedAt: T0 + 1,
+        });
         await store.laneLimits.put({ provider: 'azure', model: 'gpt-4o', limits: { maxConcurrent: 2 }, updatedAt: T0 + 2 });
         const byLane = (await store.laneLimits.list()).sort((a, b) => a.provider.localeCompare(b.provider));
         expect(byLane).toEqual([
           { provider: 'azure', model: 'gpt-4o', limits: { maxConcurrent: 2 }, updatedAt: T0 + 2 },
-          { provider: 'openai', model: 'gpt-4o', limits: { requestsPerMinute: 400, tokensPerMinute: 9_000_000_000, maxConcurrent: 8 }, updatedAt: T0 + 1 },
+          {
+            provider: 'openai',
+            model: 'gpt-4o',
+            limits: { requestsPerMinute: 400, tokensPerMinute: 9_000_000_000, maxConcurrent: 8 },
+            updatedAt: T0 + 1,
+          },
         ]);
       });
     });

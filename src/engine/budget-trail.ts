@@ -170,7 +170,8 @@ export class TrailedBucket implements LaneBucket {
    */
   heardRemaining(remaining: number, resetMs: number, sentAt: number): void {
     const { capacity } = this.#bucket;
-    const perMinute = resetMs > 0 && remaining < capacity ? Math.min(capacity, ((capacity - remaining) * MS_PER_MINUTE) / resetMs) : capacity;
+    const perMinute =
+      resetMs > 0 && remaining < capacity ? Math.min(capacity, ((capacity - remaining) * MS_PER_MINUTE) / resetMs) : capacity;
     const credit = 1 + this.#trail.credit(sentAt, this.#now(), perMinute);
     this.#bucket.syncFromProvider(remaining, resetMs, credit);
   }

@@ -223,8 +223,18 @@ export class Engine {
     this.#laneStats.start();
     this.#responseCache.start();
     this.#stopFollowing = [
-      followRemoteChanges(this.bus.subscribe('batchControl'), this.instanceId, (control) => this.#lifecycle.applyRemote(control), this.#log),
-      followRemoteChanges(this.bus.subscribe('laneLimits'), this.instanceId, ({ provider, model, limits }) => this.#applyLaneLimits(provider, model, limits), this.#log),
+      followRemoteChanges(
+        this.bus.subscribe('batchControl'),
+        this.instanceId,
+        (control) => this.#lifecycle.applyRemote(control),
+        this.#log,
+      ),
+      followRemoteChanges(
+        this.bus.subscribe('laneLimits'),
+        this.instanceId,
+        ({ provider, model, limits }) => this.#applyLaneLimits(provider, model, limits),
+        this.#log,
+      ),
     ];
     // Before recovery fills the lanes: a limit set at run time holds from the first admission.
     for (const { provider, model, limits } of await this.#store.laneLimits.list()) this.#applyLaneLimits(provider, model, limits);
@@ -417,7 +427,9 @@ export class Engine {
     if (!lane) throw notFound('lane', laneKey(provider, model));
     const problems = lane.checkLimits(limits);
     if (problems.length > 0) throw badInput(problems);
-    const change = Object.fromEntries(Object.entries(limits).filter(([, value]) => value !== undefined && value !== null)) as Partial<LaneLimits>;
+    const change = Object.fromEntries(
+      Object.entries(limits).filter(([, value]) => value !== undefined && value !== null),
+    ) as Partial<LaneLimits>;
     await this.#store.laneLimits.put({ provider: lane.provider, model: lane.model, limits: change, updatedAt: Date.now() });
     lane.setLimits(change);
     this.#log.info({ lane: lane.key, limits: lane.limits }, 'lane limits changed');
@@ -434,7 +446,10 @@ export class Engine {
     const lane = this.lane(provider, model);
     const problems = lane?.checkLimits(limits) ?? [];
     if (!lane || problems.length > 0) {
-      this.#log.warn({ lane: laneKey(provider, model), limits, problems }, 'limits set at run time left alone: no such lane here, or not valid');
+      this.#log.warn(
+        { lane: laneKey(provider, model), limits, problems },
+        'limits set at run time left alone: no such lane here, or not valid',
+      );
       return;
     }
     lane.setLimits(limits);

@@ -117,6 +117,7 @@ describe('when changing lane limits', () => {
     ['empty', {}, 'limits', /at least one of requestsPerMinute, tokensPerMinute, maxConcurrent/],
   ])('does refuse %s with BAD_USER_INPUT naming the field, and change nothing', async (_case, limits, path, message) => {
     const before = (await t.gqlOk(LANES, lane)).lanes[0].limits;
+    const storedBefore = await t.app.store.laneLimits.list();
     const result = await t.gql(SET, { ...lane, limits });
     const error = result.errors?.[0];
     expect(error?.extensions?.code).toBe('BAD_USER_INPUT');
@@ -124,6 +125,7 @@ describe('when changing lane limits', () => {
     expect(error?.message).toMatch(message);
     expect(error?.message).toContain(path);
     expect((await t.gqlOk(LANES, lane)).lanes[0].limits).toEqual(before);
+    expect(await t.app.store.laneLimits.list()).toEqual(storedBefore);
   });
 
   it('does name every bad field at once', async () => {

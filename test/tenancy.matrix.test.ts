@@ -137,6 +137,7 @@ describe('when tenant A calls what only an admin may', () => {
   it.each(adminOnly)('%s is FORBIDDEN and changes nothing', async (query) => {
     const lanesBefore = await gqlOkAs(t, admin.token, '{ lanes { key limits { maxConcurrent } } }');
     const keysBefore = await gqlOkAs(t, admin.token, '{ apiKeys { id revokedAt } }');
+    const storedLimitsBefore = await t.app.store.laneLimits.list();
     const answer = await gqlAs(t, a.token, query);
     expect(answer.status).toBe(403);
     expect(answer.data ?? null).toBeNull();
@@ -144,6 +145,7 @@ describe('when tenant A calls what only an admin may', () => {
     expect(answer.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
     expect(await gqlOkAs(t, admin.token, '{ lanes { key limits { maxConcurrent } } }')).toEqual(lanesBefore);
     expect(await gqlOkAs(t, admin.token, '{ apiKeys { id revokedAt } }')).toEqual(keysBefore);
+    expect(await t.app.store.laneLimits.list()).toEqual(storedLimitsBefore);
   });
 
   it("revokeApiKey with B's key id is FORBIDDEN, and B's key still works", async () => {
